@@ -1,0 +1,39 @@
+# camdeck: `make run` starts the TUI on the simulated rig; `make test` runs the test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.camdeck-installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: venv run test services bench clean
+
+venv: $(STAMP)
+
+# torch==2.13.0 goes in first: a CPU wheel of it is at hand, and a bare `torch`
+# requirement would otherwise pull several GB of CUDA packages.
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet "cython>=3.0" "numpy>=1.24"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $@
+
+run: venv
+	$(BIN)/camdeck tui
+
+# The tests start their own mosquitto and redis-server on free ports; they only need the binaries.
+services:
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ] || ! command -v redis-server >/dev/null; then \
+		echo "installing mosquitto and redis-server (Debian packages) for the tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto redis-server >/dev/null; \
+	fi
+
+test: venv services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/camdeck bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info fastcore/*.so fastcore/_carve.c

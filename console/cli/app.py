@@ -1,0 +1,138 @@
+"""The camdeck CLI: root app, global options, and the one place errors become exit codes.
+
+Exit codes: 0 done; 1 the job ran and something failed; 2 bad input.
+Keep this module and every command module free of heavy imports at module level:
+``camdeck --help`` must stay fast (tests/console/test_import_hygiene.py guards it).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from console import __version__
+from console.cli import common
+
+app = typer.Typer(
+    name="camdeck",
+    help="Terminal control console for camera rigs: ZWO ASI stereo, Pi camera recorders, ONVIF PTZ fleets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        if common.json_mode():
+            common.emit_json({"version": __version__})
+        else:
+            print(f"camdeck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    config: Optional[str] = typer.Option(None, "--config", metavar="PATH",
+                                         help="Config file (else $CAMDECK_CONFIG, ./config.toml, "
+                                              "~/.config/camdeck/config.toml, the built-in simulated rig)."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", metavar="DIR",
+                                           help="Data folder (else $CAMDECK_DATA_DIR, else the config's data_dir)."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout (streams: JSON lines)."),
+) -> None:
+    """Global options work before and after the command; main() gathers them from argv."""
+
+
+@app.command("tui")
+def tui() -> None:
+    """Start the terminal console (Textual) on the configured rig."""
+    from console.tui.app import run_app
+    run_app(common.settings())
+
+
+# ---- command groups: one module per group (DESIGN.md, console/cli) ----
+from console.cli import cameras as _cameras  # noqa: E402
+
+app.add_typer(_cameras.app, name="cameras")
+
+
+def exit_code_for(err: BaseException) -> int:
+    """2 for bad input (usage, config, missing/corrupt file, unsafe name), else 1."""
+    from console.config import ConfigError
+
+    if isinstance(err, (ConfigError, common.BadInput)) or getattr(err, "bad_input", False):
+        return 2
+    return 1
+
+
+def _message(err: BaseException) -> str:
+    text = str(err) or err.__class__.__name__
+    return " ".join(text.split())  # one line, always
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI on ``argv`` (without the program name) and return the exit code."""
+    import click
+
+    try:
+        opts, rest = common.extract_global_options(argv)
+    except common.BadInput as err:
+        print(f"camdeck: error: {_message(err)}", file=sys.stderr)
+        return 2
+    common.set_options(opts)
+    try:
+        app(args=rest, prog_name="camdeck", standalone_mode=False)
+        return 0
+    except typer.Exit as done:
+        return done.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.exceptions.Abort:
+        print("camdeck: aborted", file=sys.stderr)
+        return 130
+    except click.UsageError as err:
+        hint = f" (see camdeck {err.ctx.command_path.split(' ', 1)[1] if err.ctx and ' ' in err.ctx.command_path else ''} --help)"
+        return _fail(f"{err.format_message()}{hint.replace('  ', ' ')}", 2, opts.json)
+    except click.ClickException as err:
+        return _fail(err.format_message(), 2, opts.json)
+    except KeyboardInterrupt:
+        print("camdeck: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # the one place errors become exit codes
+        code = exit_code_for(err)
+        if code == 1 and not _is_known(err):
+            import traceback
+            traceback.print_exc(file=sys.stderr)
+        return _fail(_message(err), code, opts.json)
+
+
+def _is_known(err: BaseException) -> bool:
+    """Domain errors carry their own message; anything else is a bug worth a traceback."""
+    roots = []
+    for mod, name in (("drivers.errors", "DriverError"), ("console.config", "ConfigError")):
+        module = sys.modules.get(mod)
+        if module is not None:
+            roots.append(getattr(module, name))
+    for mod_name, module in list(sys.modules.items()):
+        if mod_name.endswith(".errors") and mod_name.split(".")[0] in ("calibration", "monitoring", "fastcore"):
+            roots.extend(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Exception))
+    return isinstance(err, tuple(roots)) or getattr(err, "bad_input", False) or isinstance(err, OSError)
+
+
+def _fail(message: str, code: int, as_json: bool) -> int:
+    if as_json:
+        common.emit_json({"error": message, "exit_code": code})
+    print(f"camdeck: error: {message}", file=sys.stderr)
+    return code
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,182 @@
+"""What every command shares: the global options, settings, output, and bad-input errors.
+
+Commands stay thin: parse options, call a job in a domain package, show its events.
+Heavy libraries are imported inside commands, never here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from console.config import Settings
+
+
+class BadInput(Exception):
+    """Bad input from the user: exit 2 with this one line (naming the field or file and the fix)."""
+
+    bad_input = True
+
+
+@dataclass
+class GlobalOptions:
+    """--config, --data-dir and --json, gathered from anywhere in argv."""
+
+    config: str | None = None
+    data_dir: str | None = None
+    json: bool = False
+
+
+OPTIONS = GlobalOptions()
+_SETTINGS: "Settings | None" = None
+
+
+def extract_global_options(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
+    """Pull the three global options out of ``argv`` wherever they stand.
+
+    They work before and after the command (DESIGN.md, CLI contract). Everything after
+    a bare ``--`` is left alone.
+
+    Raises:
+        BadInput: an option given without its value.
+    """
+    opts = GlobalOptions()
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--json":
+            opts.json = True
+        elif arg in ("--config", "--data-dir"):
+            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+                raise BadInput(f"{arg} needs a value; fix: write {arg} PATH")
+            setattr(opts, arg[2:].replace("-", "_"), argv[i + 1])
+            i += 1
+        elif arg.startswith("--config=") or arg.startswith("--data-dir="):
+            name, value = arg[2:].split("=", 1)
+            if not value:
+                raise BadInput(f"--{name} needs a value; fix: write --{name} PATH")
+            setattr(opts, name.replace("-", "_"), value)
+        else:
+            rest.append(arg)
+        i += 1
+    return opts, rest
+
+
+def set_options(opts: GlobalOptions) -> None:
+    global OPTIONS, _SETTINGS
+    OPTIONS = opts
+    _SETTINGS = None
+
+
+def settings() -> "Settings":
+    """The validated settings for this invocation (loaded once)."""
+    global _SETTINGS
+    if _SETTINGS is None:
+        from console.config import load_settings
+        _SETTINGS = load_settings(OPTIONS.config, OPTIONS.data_dir)
+    return _SETTINGS
+
+
+def json_mode() -> bool:
+    return OPTIONS.json
+
+
+def emit_json(obj: Any, stream=None) -> None:
+    """Write one JSON object (one line) to stdout."""
+    out = stream or sys.stdout
+    out.write(json.dumps(obj, default=_json_default, separators=(",", ":")) + "\n")
+    out.flush()
+
+
+def _json_default(value: Any) -> Any:
+    from console.config import redacted
+    import numpy as np
+
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    red = redacted(value)
+    if red is not value:
+        return red
+    return str(value)
+
+
+def stderr_console():
+    """A rich console on stderr, for progress and messages that must not pollute --json stdout."""
+    from rich.console import Console
+    return Console(stderr=True)
+
+
+def stdout_console():
+    from rich.console import Console
+    return Console()
+
+
+def check_output_file(path: Path, *, option: str = "--out", overwrite: bool = True) -> Path:
+    """Check that ``path`` can be written, before any camera starts.
+
+    Raises:
+        BadInput: the folder is missing or not writable, the path is a folder, or the
+            file exists and ``overwrite`` is false.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{option} {path}: is a folder; fix: give a file name, e.g. {path / 'frame.png'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"{option} {path}: folder {parent} does not exist; fix: create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {path}: folder {parent} is not writable; fix: choose a writable folder")
+    if path.exists() and not overwrite:
+        raise BadInput(f"{option} {path}: exists; fix: pass --overwrite or choose another name")
+    return path
+
+
+def check_output_dir(path: Path, *, option: str = "--out", create: bool = True) -> Path:
+    """Check (and create) an output folder, before any camera starts.
+
+    Raises:
+        BadInput: it is a file, or it cannot be created or written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"{option} {path}: is a file, not a folder; fix: give a folder path")
+    if not path.exists():
+        if not create:
+            raise BadInput(f"{option} {path}: folder does not exist; fix: create it first")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise BadInput(f"{option} {path}: cannot create the folder ({err.strerror}); "
+                           "fix: choose a writable location") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {path}: folder is not writable; fix: choose a writable folder")
+    return path
+
+
+def parse_duration_s(text: str, option: str) -> float:
+    """'90s', '1.5m', '2h', '500ms' or a bare number of seconds -> seconds.
+
+    Raises:
+        BadInput: naming the option and the accepted forms.
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text or "")
+    if not m:
+        raise BadInput(f"{option} {text!r}: not a duration; fix: write e.g. 90s, 500ms, 2m or 1h")
+    value = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
+    return value

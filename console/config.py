@@ -1,0 +1,542 @@
+"""config.toml -> typed settings. Every error names the key path, the expected value and the fix.
+
+Resolution order for the file (DESIGN.md, CLI contract): ``--config PATH``, else
+``$CAMDECK_CONFIG``, else ``./config.toml``, else ``~/.config/camdeck/config.toml``,
+else the built-in copy of the default simulated rig.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from drivers.base import ASI_MODELS, PICAM_MODELS, CameraSpec, RigSpec, Secret, camera_kind, secret_from
+from drivers.registry import DriverContext
+from monitoring.settings import (
+    Deployment,
+    MonitorSettings,
+    MqttSettings,
+    SlackSettings,
+    StorageSettings,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+BUILTIN_CONFIG = Path(__file__).with_name("default_config.toml")
+THEMES = ("camdeck-dark", "camdeck-light", "camdeck-sunlight")
+DRIVERS = ("sim", "zwoasi", "picamera2", "onvif")
+
+ASI_CONTROLS = {"exposure_us", "gain", "wb_r", "wb_b", "offset", "high_speed", "bandwidth", "bin", "gamma", "flip"}
+PICAM_CONTROLS = {
+    "ExposureTime", "AnalogueGain", "Brightness", "Contrast", "Saturation", "Sharpness",
+    "LensPosition", "ScalerCrop", "FrameDurationLimits", "AeEnable", "AwbEnable", "ColourGains",
+}
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used. ``str()`` is the one line the CLI prints."""
+
+    def __init__(self, source: str, key: str, problem: str, fix: str = "") -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + problem + (f"; fix: {fix}" if fix else ""))
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    theme: str = "camdeck-dark"
+    data_dir: str = "./data"
+    preview_fps: float = 15.0
+    ascii_preview: bool = False
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    seed: int | None = 0
+    time_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything config.toml says, validated."""
+
+    source: str
+    console: ConsoleSettings
+    sim: SimSettings
+    cameras: Mapping[str, CameraSpec]
+    rigs: Mapping[str, RigSpec]
+    deployments: Mapping[str, Deployment]
+    mqtt: MqttSettings
+    redis: RedisSettings
+    storage: StorageSettings
+    slack: SlackSettings
+    monitor: MonitorSettings
+    data_dir: Path = field(default=Path("data"))
+
+    def driver_context(self, clock: Callable[[], int] | None = None) -> DriverContext:
+        return DriverContext(rigs=self.rigs, data_dir=self.data_dir, seed=self.sim.seed,
+                             time_factor=self.sim.time_factor, clock=clock)
+
+
+# ---------------------------------------------------------------- resolution
+
+def resolve_config_path(cli_path: str | os.PathLike | None) -> Path:
+    """The config file to use, by the CLI contract's order (the built-in copy last)."""
+    if cli_path:
+        return Path(cli_path)
+    env = os.environ.get("CAMDECK_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in (Path("config.toml"), Path.home() / ".config" / "camdeck" / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return BUILTIN_CONFIG
+
+
+def resolve_data_dir(cli_dir: str | os.PathLike | None, config_dir: str) -> Path:
+    """``--data-dir``, else ``$CAMDECK_DATA_DIR``, else the config's data_dir."""
+    if cli_dir:
+        return Path(cli_dir)
+    env = os.environ.get("CAMDECK_DATA_DIR")
+    return Path(env) if env else Path(config_dir)
+
+
+def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> Settings:
+    """Read and validate a config file (resolved as the CLI contract says).
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or a key is unknown, mistyped or out of range.
+    """
+    file = resolve_config_path(path)
+    label = "built-in config" if file == BUILTIN_CONFIG else str(file)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(label, "", "file not found",
+                          "pass an existing file with --config, or unset CAMDECK_CONFIG") from None
+    except IsADirectoryError:
+        raise ConfigError(label, "", "is a folder, not a file", "pass the path of config.toml itself") from None
+    except OSError as err:
+        raise ConfigError(label, "", f"cannot be read ({err.strerror})", "check the file's permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(label, "", "is not UTF-8 text", "save config.toml as UTF-8") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(label, "", f"is not valid TOML ({err})", "correct the syntax at that line") from None
+    settings = parse_settings(data, label)
+    return _with_data_dir(settings, resolve_data_dir(data_dir, settings.console.data_dir))
+
+
+def _with_data_dir(settings: Settings, data_dir: Path) -> Settings:
+    from dataclasses import replace
+    return replace(settings, data_dir=data_dir)
+
+
+# ---------------------------------------------------------------- checkers
+# A checker takes (value, key) and returns the converted value or raises _Bad.
+
+class _Bad(Exception):
+    def __init__(self, key: str, expected: str, got: Any, fix: str = "") -> None:
+        self.key, self.expected, self.got, self.fix = key, expected, got, fix
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _str(nonempty: bool = False) -> Callable[[Any, str], str]:
+    def check(v: Any, key: str) -> str:
+        if not isinstance(v, str) or (nonempty and not v.strip()):
+            raise _Bad(key, "a non-empty string" if nonempty else "a string", v)
+        return v
+    return check
+
+
+def _bool(v: Any, key: str) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(key, "true or false", v)
+    return v
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[Any, str], int]:
+    def check(v: Any, key: str) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise _Bad(key, _range_text("an integer", lo, hi), v)
+        return v
+    return check
+
+
+def _float(lo: float | None = None, hi: float | None = None, open_lo: bool = False) -> Callable[[Any, str], float]:
+    def check(v: Any, key: str) -> float:
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+        if ok and lo is not None and (v <= lo if open_lo else v < lo):
+            ok = False
+        if ok and hi is not None and v > hi:
+            ok = False
+        if not ok:
+            what = _range_text("a number", lo, hi)
+            if open_lo and lo is not None:
+                what = f"a number greater than {lo:g}" + (f" and at most {hi:g}" if hi is not None else "")
+            raise _Bad(key, what, v)
+        return float(v)
+    return check
+
+
+def _range_text(what: str, lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{what} from {lo:g} to {hi:g}"
+    if lo is not None:
+        return f"{what} of at least {lo:g}"
+    if hi is not None:
+        return f"{what} of at most {hi:g}"
+    return what
+
+
+def _choice(*options: str) -> Callable[[Any, str], str]:
+    def check(v: Any, key: str) -> str:
+        if v not in options:
+            raise _Bad(key, "one of " + ", ".join(repr(o) for o in options), v)
+        return v
+    return check
+
+
+def _vec(n: int, item: Callable[[Any, str], Any], what: str) -> Callable[[Any, str], tuple]:
+    def check(v: Any, key: str) -> tuple:
+        if not isinstance(v, list) or len(v) != n:
+            raise _Bad(key, f"a list of {n} {what}", v)
+        return tuple(item(x, key) for x in v)
+    return check
+
+
+def _range_pair(lo: float | None = None, hi: float | None = None) -> Callable[[Any, str], tuple]:
+    base = _vec(2, _float(lo, hi), "numbers" + (f" within [{lo:g}, {hi:g}]" if lo is not None else ""))
+
+    def check(v: Any, key: str) -> tuple:
+        a, b = base(v, key)
+        if a >= b:
+            raise _Bad(key, "[low, high] with low < high", v)
+        return a, b
+    return check
+
+
+def _str_list(v: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise _Bad(key, "a list of non-empty strings", v)
+    return tuple(v)
+
+
+def _table(v: Any, key: str) -> dict:
+    if not isinstance(v, dict):
+        raise _Bad(key, "a table", v)
+    return v
+
+
+Schema = Mapping[str, tuple[Callable[[Any, str], Any], Any]]  # key -> (checker, default); default _REQUIRED
+_REQUIRED = object()
+
+
+def _section(data: Any, path: str, schema: Schema, unknown_fix: str = "") -> dict[str, Any]:
+    """Check one table against ``schema``: unknown keys, missing required keys, each value."""
+    table = _table(data, path) if path else data
+    out: dict[str, Any] = {}
+    for key in table:
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise _Bad(f"{path}.{key}" if path else key, f"one of the known keys ({known})", "an unknown key",
+                       unknown_fix or "remove it or correct its spelling")
+    for key, (check, default) in schema.items():
+        full = f"{path}.{key}" if path else key
+        if key in table:
+            out[key] = check(table[key], full)
+        elif default is _REQUIRED:
+            raise _Bad(full, "this key (it is required)", "nothing", f"add {key} = ... to [{path}]")
+        else:
+            out[key] = default
+    return out
+
+
+# ---------------------------------------------------------------- schema
+
+CONSOLE_SCHEMA: Schema = {
+    "theme": (_choice(*THEMES), "camdeck-dark"),
+    "data_dir": (_str(nonempty=True), "./data"),
+    "preview_fps": (_float(0.0, 60.0, open_lo=True), 15.0),
+    "ascii_preview": (_bool, False),
+}
+SIM_SCHEMA: Schema = {
+    "seed": (_int(0, 2**31 - 1), None),
+    "time_factor": (_float(0.0, 1000.0, open_lo=True), 1.0),
+}
+MQTT_SCHEMA: Schema = {
+    "host": (_str(nonempty=True), "127.0.0.1"),
+    "port": (_int(1, 65535), 1883),
+    "username": (_str(), ""),
+    "password": (_str(), ""),
+    "password_env": (_str(), ""),
+    "keepalive_s": (_int(5, 3600), 30),
+}
+REDIS_SCHEMA: Schema = {"url": (_str(nonempty=True), "redis://127.0.0.1:6379/0")}
+STORAGE_SCHEMA: Schema = {
+    "history_db": (_str(nonempty=True), "history.sqlite"),
+    "s3_bucket": (_str(), ""),
+    "s3_prefix": (_str(), ""),
+    "s3_endpoint_url": (_str(), ""),
+    "region": (_str(nonempty=True), "us-east-1"),
+    "athena_database": (_str(), ""),
+    "athena_table": (_str(nonempty=True), "monitoring"),
+    "athena_output": (_str(), ""),
+    "athena_workgroup": (_str(), ""),
+}
+SLACK_SCHEMA: Schema = {
+    "channel": (_str(), "#camdeck"),
+    "token": (_str(), ""),
+    "token_env": (_str(), ""),
+    "webhook_url": (_str(), ""),
+    "webhook_url_env": (_str(), ""),
+    "api_url": (_str(), ""),
+    "alert_threshold_deg": (_float(0.0, 90.0, open_lo=True), 0.5),
+}
+MONITOR_SCHEMA: Schema = {
+    "horizontal_stops": (_int(1, 360), 16),
+    "vertical_stops": (_int(1, 180), 6),
+    "stabilize_time_s": (_float(0.0, 3600.0), 30.0),
+    "timeout_s": (_float(0.0, 86400.0, open_lo=True), 300.0),
+    "features": (_choice("sift", "disk"), "sift"),
+}
+
+_vec3 = _vec(3, _float(), "numbers (metres)")
+CAMERA_COMMON: Schema = {
+    "driver": (_choice(*DRIVERS), _REQUIRED),
+    "model": (_str(nonempty=True), _REQUIRED),
+    "label": (_str(), ""),
+    "resolution": (_vec(2, _int(2, 16384), "integers (width, height in px)"), None),
+    "controls": (_table, {}),
+}
+CAMERA_SIM: Schema = {
+    "position_m": (_vec3, None),
+    "look_at_m": (_vec3, None),
+    "fault_timeout_every": (_int(0), 0),       # every Nth capture times out (0: never)
+    "fault_disconnect_after": (_int(0), 0),    # unplugged after N frames (0: never)
+}
+CAMERA_ASI: Schema = {"serial": (_str(nonempty=True), _REQUIRED)}
+CAMERA_PICAM: Schema = {"camera_num": (_int(0, 15), 0)}
+CAMERA_PTZ: Schema = {
+    "deployment": (_str(nonempty=True), _REQUIRED),
+    "host": (_str(nonempty=True), "127.0.0.1"),
+    "port": (_int(0, 65535), 80),
+    "username": (_str(), ""),
+    "password": (_str(), ""),
+    "password_env": (_str(), ""),
+    "profile": (_str(), ""),
+    "frames_from": (_choice("snapshot", "rtsp"), "snapshot"),
+    "pan_range_deg": (_range_pair(-360.0, 360.0), (-180.0, 180.0)),
+    "tilt_range_deg": (_range_pair(-90.0, 90.0), (-30.0, 90.0)),
+    "hfov_deg": (_vec(2, _float(0.1, 179.0), "numbers (degrees at zoom 0 and zoom 1)"), (60.0, 6.0)),
+    "speed_deg_s": (_float(0.0, 1000.0, open_lo=True), 120.0),
+    "telemetry_topic": (_str(), ""),
+    "align_ypr_deg": (_vec(3, _float(-360.0, 360.0), "numbers (yaw, pitch, roll in degrees)"), (0.0, 0.0, 0.0)),
+}
+
+RIG_TYPES = ("stereo", "recorder", "capture")
+RIG_COMMON: Schema = {"type": (_choice(*RIG_TYPES), _REQUIRED), "cameras": (_str_list, _REQUIRED)}
+RIG_EXTRA: Mapping[str, Schema] = {
+    "stereo": {"baseline_mm": (_float(0.0, 10000.0, open_lo=True), _REQUIRED),
+               "max_skew_ms": (_float(0.0, 1000.0, open_lo=True), 5.0)},
+    "recorder": {},
+    "capture": {"every_s": (_float(0.0, 86400.0, open_lo=True), 10.0), "format": (_choice("png", "jpeg"), "png")},
+}
+DEPLOYMENT_SCHEMA: Schema = {"tunnel": (_str_list, ())}
+
+TOP_SCHEMA = ("console", "sim", "cameras", "rigs", "deployments", "mqtt", "redis", "storage", "slack", "monitor")
+
+
+def parse_settings(data: Mapping[str, Any], source: str = "config") -> Settings:
+    """Validate a parsed TOML document and build Settings.
+
+    Raises:
+        ConfigError: naming the first bad key path with what was expected.
+    """
+    try:
+        return _parse(data, source)
+    except _Bad as bad:
+        got = bad.got if isinstance(bad.got, str) and bad.got in ("an unknown key", "nothing") else _show(bad.got)
+        raise ConfigError(source, bad.key, f"expected {bad.expected}, got {got}", bad.fix) from None
+
+
+def _parse(data: Mapping[str, Any], source: str) -> Settings:
+    for key in data:
+        if key not in TOP_SCHEMA:
+            raise _Bad(key, "one of the known sections (" + ", ".join(TOP_SCHEMA) + ")", "an unknown key",
+                       "remove it or correct its spelling")
+    console = ConsoleSettings(**_section(data.get("console", {}), "console", CONSOLE_SCHEMA))
+    sim = SimSettings(**_section(data.get("sim", {}), "sim", SIM_SCHEMA))
+
+    deployments_raw = _table(data.get("deployments", {}), "deployments")
+    deployment_tunnels = {name: _section(t, f"deployments.{name}", DEPLOYMENT_SCHEMA)["tunnel"]
+                          for name, t in deployments_raw.items()}
+
+    cameras_raw = _table(data.get("cameras", {}), "cameras")
+    if not cameras_raw:
+        raise _Bad("cameras", "at least one [cameras.NAME] table", "nothing", "copy the cameras of the default config.toml")
+    cameras = {name: _parse_camera(name, entry, deployment_tunnels) for name, entry in cameras_raw.items()}
+    _check_identities(cameras)
+
+    rigs_raw = _table(data.get("rigs", {}), "rigs")
+    rigs = {name: _parse_rig(name, entry, cameras) for name, entry in rigs_raw.items()}
+
+    deployments = {
+        name: Deployment(name=name, tunnel=tunnel,
+                         cameras=tuple(c for c, s in cameras.items() if s.options.get("deployment") == name))
+        for name, tunnel in deployment_tunnels.items()
+    }
+
+    mqtt = _section(data.get("mqtt", {}), "mqtt", MQTT_SCHEMA)
+    mqtt_settings = MqttSettings(host=mqtt["host"], port=mqtt["port"], username=mqtt["username"],
+                                 password=secret_from(mqtt["password"], mqtt["password_env"]),
+                                 keepalive_s=mqtt["keepalive_s"])
+    redis = _section(data.get("redis", {}), "redis", REDIS_SCHEMA)
+    redis_settings = RedisSettings(url=os.environ.get("REDIS_URL") or redis["url"])
+    storage = StorageSettings(**_section(data.get("storage", {}), "storage", STORAGE_SCHEMA))
+    slack = _section(data.get("slack", {}), "slack", SLACK_SCHEMA)
+    slack_settings = SlackSettings(channel=slack["channel"], token=secret_from(slack["token"], slack["token_env"]),
+                                   webhook_url=secret_from(slack["webhook_url"], slack["webhook_url_env"]),
+                                   api_url=slack["api_url"], alert_threshold_deg=slack["alert_threshold_deg"])
+    monitor = MonitorSettings(**_section(data.get("monitor", {}), "monitor", MONITOR_SCHEMA))
+    return Settings(source=source, console=console, sim=sim, cameras=cameras, rigs=rigs, deployments=deployments,
+                    mqtt=mqtt_settings, redis=redis_settings, storage=storage, slack=slack_settings,
+                    monitor=monitor, data_dir=Path(console.data_dir))
+
+
+def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ...]]) -> CameraSpec:
+    path = f"cameras.{name}"
+    table = _table(entry, path)
+    _check_name(name, path)
+    # Read driver and model first: they decide which keys are allowed.
+    driver = _section({k: table[k] for k in ("driver",) if k in table}, path,
+                      {"driver": CAMERA_COMMON["driver"]})["driver"]
+    model = _section({k: table[k] for k in ("model",) if k in table}, path,
+                     {"model": CAMERA_COMMON["model"]})["model"]
+    kind = camera_kind(model, driver)
+    _check_model(driver, model, kind, path)
+    schema: dict[str, Any] = dict(CAMERA_COMMON)
+    schema.update({"asi": CAMERA_ASI, "picam": CAMERA_PICAM, "ptz": CAMERA_PTZ}[kind])
+    if driver == "sim":
+        schema.update(CAMERA_SIM)
+    unknown_fix = ("ZWO cameras are identified by serial, never by index: remove it and set serial"
+                   if kind == "asi" and ("index" in table or "camera_index" in table) else "")
+    values = _section(table, path, schema, unknown_fix)
+    if kind == "asi" and values["resolution"] is not None:
+        w, h = values["resolution"]
+        if w % 8 or h % 2:
+            raise _Bad(f"{path}.resolution", "a width divisible by 8 and an even height (ASI ROI rule)",
+                       [w, h], f"use [{w - w % 8}, {h - h % 2}]")
+    allowed = {"asi": ASI_CONTROLS, "picam": PICAM_CONTROLS, "ptz": set()}[kind]
+    for cname in values["controls"]:
+        if cname not in allowed:
+            raise _Bad(f"{path}.controls.{cname}",
+                       "a control of this camera (" + (", ".join(sorted(allowed)) or "none for PTZ cameras") + ")",
+                       "an unknown key", "remove it or correct its spelling")
+    if kind == "ptz" and values["deployment"] not in deployments:
+        raise _Bad(f"{path}.deployment", "the name of a [deployments.NAME] table", values["deployment"],
+                   f"add [deployments.{values['deployment']}] or correct the name")
+    common = {"driver", "model", "label", "resolution", "controls", "serial"}
+    options = {k: v for k, v in values.items() if k not in common}
+    if kind == "ptz":
+        options["password"] = secret_from(options.pop("password"), options.pop("password_env"))
+        if not options["telemetry_topic"]:
+            options["telemetry_topic"] = f"camdeck/{values['deployment']}/{name}/telemetry"
+    return CameraSpec(name=name, driver=driver, model=model, label=values["label"], serial=values.get("serial"),
+                      resolution=values["resolution"], controls=dict(values["controls"]), options=options)
+
+
+def _check_name(name: str, path: str) -> None:
+    import re
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise _Bad(path, "a name of letters, digits, '-', '_' or '.' (at most 64)", name, "rename the table")
+
+
+def _check_model(driver: str, model: str, kind: str, path: str) -> None:
+    if driver == "zwoasi" and model.upper() not in ASI_MODELS:
+        raise _Bad(f"{path}.model", "a ZWO model (" + ", ".join(sorted(ASI_MODELS)) + ")", model)
+    if driver == "picamera2" and model.upper() not in PICAM_MODELS:
+        raise _Bad(f"{path}.model", "a Pi camera sensor (" + ", ".join(sorted(PICAM_MODELS)) + ")", model)
+    if driver == "sim" and kind == "picam" and model.upper() not in PICAM_MODELS:
+        raise _Bad(f"{path}.model", "a simulated model (ASI662MC, " + ", ".join(sorted(PICAM_MODELS)) + ", PTZ)",
+                   model)
+
+
+def _check_identities(cameras: Mapping[str, CameraSpec]) -> None:
+    seen_serial: dict[str, str] = {}
+    seen_num: dict[tuple[str, int], str] = {}
+    seen_port: dict[tuple[str, int], str] = {}
+    for name, spec in cameras.items():
+        if spec.serial:
+            if spec.serial in seen_serial:
+                raise _Bad(f"cameras.{name}.serial", f"a serial no other camera has ({seen_serial[spec.serial]} has it)",
+                           spec.serial, "give each camera its own serial number")
+            seen_serial[spec.serial] = name
+        if spec.kind == "picam" and spec.driver == "picamera2":
+            key = ("picamera2", spec.options["camera_num"])
+            if key in seen_num:
+                raise _Bad(f"cameras.{name}.camera_num", f"a camera_num no other Pi camera has ({seen_num[key]} has it)",
+                           key[1], "each Pi camera sits on its own connector: 0 or 1")
+            seen_num[key] = name
+        if spec.kind == "ptz" and spec.options["port"]:
+            key = (spec.options["host"], spec.options["port"])
+            if key in seen_port:
+                raise _Bad(f"cameras.{name}.port", f"an address no other camera has ({seen_port[key]} has it)",
+                           key[1], "give each PTZ camera its own host:port")
+            seen_port[key] = name
+
+
+def _parse_rig(name: str, entry: Any, cameras: Mapping[str, CameraSpec]) -> RigSpec:
+    path = f"rigs.{name}"
+    table = _table(entry, path)
+    _check_name(name, path)
+    rig_type = _section({k: table[k] for k in ("type",) if k in table}, path, {"type": RIG_COMMON["type"]})["type"]
+    schema = dict(RIG_COMMON)
+    schema.update(RIG_EXTRA[rig_type])
+    values = _section(table, path, schema)
+    members = values.pop("cameras")
+    for cam in members:
+        if cam not in cameras:
+            raise _Bad(f"{path}.cameras", "names of [cameras.NAME] tables", cam,
+                       "configure that camera or correct the name")
+    if len(set(members)) != len(members):
+        raise _Bad(f"{path}.cameras", "each camera at most once", list(members))
+    need = {"stereo": (2, 2), "recorder": (1, 8), "capture": (1, 1)}[rig_type]
+    if not need[0] <= len(members) <= need[1]:
+        count = str(need[0]) if need[0] == need[1] else f"{need[0]} to {need[1]}"
+        raise _Bad(f"{path}.cameras", f"{count} camera names for a {rig_type} rig", list(members))
+    if rig_type == "stereo":
+        for cam in members:
+            if cameras[cam].kind != "asi":
+                raise _Bad(f"{path}.cameras", "two ZWO ASI cameras", cam, "use ASI cameras in a stereo rig")
+    values.pop("type")
+    return RigSpec(name=name, type=rig_type, cameras=tuple(members), options=values)
+
+
+def redacted(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` with every Secret shown as '***'."""
+    if isinstance(value, Secret):
+        return "***" if value else ""
+    if isinstance(value, Mapping):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redacted(v) for v in value]
+    return value

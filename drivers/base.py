@@ -1,0 +1,257 @@
+"""Core driver types: Frame, the Camera and PtzCamera protocols, capability flags, specs.
+
+Drivers are synchronous and blocking. The TUI calls them only from thread workers;
+the CLI calls them directly.
+"""
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+
+class Capability(enum.Flag):
+    """What a camera can do; tabs and commands check these instead of driver names."""
+
+    NONE = 0
+    RAW_BAYER = enum.auto()      # frames are HxW RGGB mosaics
+    RGB = enum.auto()            # frames are HxWx3 processed colour
+    ROI = enum.auto()            # region of interest can be set
+    BINNING = enum.auto()
+    HIGH_SPEED = enum.auto()     # ASI high-speed (10-bit ADC) mode
+    TEMPERATURE = enum.auto()    # reports sensor temperature
+    WHITE_BALANCE = enum.auto()  # manual white balance
+    FOCUS = enum.auto()          # LensPosition / autofocus
+    HW_ENCODER = enum.auto()     # on-board H.264 encoder (Pi)
+    PTZ = enum.auto()
+    PRESETS = enum.auto()
+    SNAPSHOT = enum.auto()       # still frames over HTTP
+    TELEMETRY = enum.auto()      # publishes position telemetry
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame from a camera.
+
+    Attributes:
+        array: (H, W) raw Bayer, or (H, W, 3) colour; ``meta["format"]`` says which
+            ("RAW8_RGGB", "RAW16_RGGB", "RGB", "BGR"), and the dtype is the array's.
+        timestamp: monotonic nanoseconds from the driver (sensor start of exposure).
+        seq: frame counter since ``start()``; gaps mean dropped frames.
+        camera: the camera's configured name.
+        meta: whatever the driver reports: exposure_us, gain, temperature_c, ...
+    """
+
+    array: np.ndarray
+    timestamp: int
+    seq: int
+    camera: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def format(self) -> str:
+        return str(self.meta.get("format", "RGB" if self.array.ndim == 3 else "RAW8_RGGB"))
+
+
+@dataclass(frozen=True)
+class ControlRange:
+    """One camera control: its limits, default and current value."""
+
+    name: str
+    min: Any
+    max: Any
+    default: Any
+    value: Any
+    unit: str = ""
+    writable: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """Static facts about an opened camera."""
+
+    name: str
+    driver: str
+    model: str
+    serial: str | None
+    sensor_size: tuple[int, int]          # (width, height) of the full sensor, px
+    output_size: tuple[int, int]          # (width, height) of delivered frames, px
+    pixel_format: str                     # "RAW8_RGGB", "RGB", ...
+    capabilities: Capability
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A camera entry of config.toml, validated. Drivers receive this, never raw TOML.
+
+    ``options`` holds the driver-specific keys (already type-checked by the config
+    loader): sim pose and faults, ONVIF host/port/credentials and ranges, and so on.
+    """
+
+    name: str
+    driver: str                            # "sim" | "zwoasi" | "picamera2" | "onvif"
+    model: str                             # "ASI662MC" | "IMX219" | "IMX708" | "PTZ" | ...
+    label: str = ""
+    serial: str | None = None
+    resolution: tuple[int, int] | None = None
+    controls: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """"asi", "picam" or "ptz": the family the model belongs to."""
+        return camera_kind(self.model, self.driver)
+
+
+@dataclass(frozen=True)
+class RigSpec:
+    """A rig of config.toml: which cameras work together, and how."""
+
+    name: str
+    type: str                              # "stereo" | "recorder" | "capture"
+    cameras: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+ASI_MODELS = {"ASI662MC"}
+PICAM_MODELS = {"IMX219", "IMX708", "IMX477", "IMX296"}
+
+
+def camera_kind(model: str, driver: str) -> str:
+    """Family of a camera model: "asi", "picam" or "ptz"."""
+    if driver == "onvif" or model.upper().startswith("PTZ"):
+        return "ptz"
+    if model.upper() in ASI_MODELS or driver == "zwoasi":
+        return "asi"
+    return "picam"
+
+
+@runtime_checkable
+class Camera(Protocol):
+    """A camera, real or simulated. Blocking calls; use as a context manager."""
+
+    name: str
+
+    @property
+    def dropped_frames(self) -> int: ...
+
+    def info(self) -> CameraInfo: ...
+
+    def controls(self) -> dict[str, ControlRange]: ...
+
+    def set_controls(self, **values: Any) -> None: ...
+
+    def start(self) -> None: ...
+
+    def capture(self, timeout_s: float | None = None) -> Frame: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Camera": ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class PtzCamera(Camera, Protocol):
+    """A pan/tilt/zoom camera. Angles in degrees, zoom in [0, 1]."""
+
+    def move_absolute(self, pan_deg: float, tilt_deg: float, zoom: float | None = None,
+                      *, wait: bool = True, timeout_s: float = 30.0) -> None: ...
+
+    def position(self) -> tuple[float, float, float]: ...
+
+    def presets(self) -> dict[str, tuple[float, float, float]]: ...
+
+    def goto_preset(self, name: str, *, wait: bool = True, timeout_s: float = 30.0) -> None: ...
+
+    def stop_motion(self) -> None: ...
+
+
+class CameraBase:
+    """Shared plumbing: context management and the started/closed state.
+
+    Subclasses implement ``_start``, ``_stop``, ``_close`` (and the Camera methods).
+    """
+
+    name: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._started = False
+        self._closed = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def start(self) -> None:
+        if not self._started:
+            self._start()
+            self._started = True
+
+    def stop(self) -> None:
+        if self._started:
+            self._started = False
+            self._stop()
+
+    def close(self) -> None:
+        if not self._closed:
+            self.stop()
+            self._closed = True
+            self._close()
+
+    def _start(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _stop(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _close(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Secret:
+    """A password or token. It prints as '***' so it never reaches a log, error or JSON."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def secret_from(value: str | None, env: str | None) -> Secret:
+    """A secret given inline, or read from the environment variable ``env`` at use."""
+    if env:
+        return Secret(os.environ.get(env, ""))
+    return Secret(value or "")

@@ -1,0 +1,1 @@
+"""PTZ fleet monitoring: telemetry, scans, history, cloud storage, notifications, fleet runs."""
