@@ -73,31 +73,52 @@ def _message(err: BaseException) -> str:
     return " ".join(text.split())  # one line, always
 
 
+def _click_classes(name: str) -> tuple[type, ...]:
+    """``name`` from click and from typer's vendored copy (typer >= 0.29 raises its own)."""
+    import importlib
+
+    found = []
+    for module_name in ("typer._click.exceptions", "click.exceptions", "typer.exceptions"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
 def run(argv: list[str]) -> int:
     """Run the CLI on ``argv`` (without the program name) and return the exit code."""
-    import click
-
     try:
         opts, rest = common.extract_global_options(argv)
     except common.BadInput as err:
         print(f"camdeck: error: {_message(err)}", file=sys.stderr)
         return 2
     common.set_options(opts)
+    exits = _click_classes("Exit")
+    no_args_help = _click_classes("NoArgsIsHelpError")
+    usage_errors = _click_classes("UsageError")
+    click_errors = _click_classes("ClickException")
+    aborts = _click_classes("Abort")
     try:
-        app(args=rest, prog_name="camdeck", standalone_mode=False)
-        return 0
-    except typer.Exit as done:
-        return done.exit_code
-    except click.exceptions.Exit as done:
-        return done.exit_code
-    except click.exceptions.Abort:
+        result = app(args=rest, prog_name="camdeck", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except exits as done:
+        return int(getattr(done, "exit_code", 0) or 0)
+    except no_args_help as err:
+        print(err.format_message(), file=sys.stderr)
+        return 2
+    except usage_errors as err:
+        ctx = getattr(err, "ctx", None)
+        where = f"; see {ctx.command_path} --help" if ctx is not None else ""
+        return _fail(f"{err.format_message().rstrip('.')}{where}", 2, opts.json)
+    except click_errors as err:
+        return _fail(err.format_message(), 2, opts.json)
+    except aborts:
         print("camdeck: aborted", file=sys.stderr)
         return 130
-    except click.UsageError as err:
-        hint = f" (see camdeck {err.ctx.command_path.split(' ', 1)[1] if err.ctx and ' ' in err.ctx.command_path else ''} --help)"
-        return _fail(f"{err.format_message()}{hint.replace('  ', ' ')}", 2, opts.json)
-    except click.ClickException as err:
-        return _fail(err.format_message(), 2, opts.json)
     except KeyboardInterrupt:
         print("camdeck: interrupted", file=sys.stderr)
         return 130

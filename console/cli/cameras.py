@@ -87,9 +87,10 @@ def snap(
 
     settings = common.settings()
     spec = find_spec(settings.cameras, name)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
-        raise common.BadInput(f"--out {out}: unknown image type {out.suffix or '(none)'}; fix: end the name in .png, .jpg or .tif")
     common.check_output_file(out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
+        raise common.BadInput(f"--out {out}: unknown image type {out.suffix or '(none)'}; "
+                              "fix: end the name in .png, .jpg or .tif")
     with open_camera(spec, settings.driver_context()) as cam:
         cam.start()
         frame = cam.capture(timeout_s)

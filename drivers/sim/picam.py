@@ -1,0 +1,243 @@
+"""A simulated Raspberry Pi camera (IMX219, IMX708, IMX477, IMX296) with Picamera2's controls.
+
+Frames are processed colour, (H, W, 3) uint8 in **R, G, B order** (meta format "RGB"; note
+that Picamera2's "RGB888" is B, G, R in memory: the real driver converts or says "BGR").
+
+Pipeline: scene radiance -> defocus (IMX708: blur circle grows with
+``|LensPosition - 1 / depth|`` dioptres) -> lens blur -> electrons (``ExposureTime``, QE,
+full well) with shot and read noise -> ``AnalogueGain`` -> colour gains (AWB grey-world or
+``ColourGains``) -> ``Saturation`` -> ``Sharpness`` (unsharp mask) -> tone curve (sRGB gamma,
+``Contrast`` about mid-grey, ``Brightness`` offset) -> 8 bits.
+
+The sensor runs in the smallest full-field mode covering the output size; ``ScalerCrop``
+(sensor px) selects the part of the sensor scaled to the output (digital zoom), and the true K
+follows it. Frame duration = ``ExposureTime`` clamped by ``FrameDurationLimits`` and the mode's
+fastest frame; exposure cannot exceed the frame duration (as in libcamera).
+
+Setting ``ExposureTime`` or ``AnalogueGain`` turns auto exposure off, setting ``ColourGains``
+turns auto white balance off (as Picamera2 does); ``AeEnable`` / ``AwbEnable`` turn them on again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from drivers.base import CameraSpec, Capability
+from drivers.errors import ControlError
+from drivers.sim.controls import ControlDef
+from drivers.sim.scene import Render, intrinsics_from_hfov
+from drivers.sim.sensor import defocus, lens_blur, noise_sigma_e, sensor_spec
+from drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
+
+DEFAULT_RESOLUTION = (1280, 720)
+# full-field sensor modes: (width, height, fastest frame rate)
+SENSOR_MODES: dict[str, tuple[tuple[int, int, float], ...]] = {
+    "IMX219": ((1640, 1232, 41.85), (3280, 2464, 21.19)),
+    "IMX708": ((2304, 1296, 56.03), (4608, 2592, 14.35)),
+    "IMX477": ((2028, 1520, 40.01), (4056, 3040, 10.0)),
+    "IMX296": ((1456, 1088, 60.38),),
+}
+MAX_EXPOSURE_US = {"IMX219": 11_766_829, "IMX708": 112_015_443, "IMX477": 674_181_621, "IMX296": 15_534_385}
+AE_TARGET = 0.18            # linear mean level auto exposure aims for (mid-grey)
+AE_MAX_EXPOSURE_US = 33_333  # auto exposure keeps 30 fps, then raises the gain
+LUT_SIZE = 4096             # 12-bit linear index into the tone curve
+LENS_SIGMA_PX = 0.6
+
+
+@dataclass
+class _PicamState:
+    mean: np.ndarray        # (H, W, 3) float32 LUT index of the mean + 0.5
+    sigma: np.ndarray       # (H, W, 3) float32 noise in LUT index units
+    scratch: np.ndarray
+    lut: np.ndarray         # (LUT_SIZE,) uint8 tone curve
+    exposure_us: int
+    gain: float
+    frame_us: int
+    colour_gains: tuple[float, float]
+
+
+def _srgb_encode(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
+
+
+class SimPiCamera(SimCamera):
+    """A simulated Pi camera. Extra API: ``truth``, ``render_truth``, ``inject_fault``, ``sensor_mode``."""
+
+    def __init__(self, spec: CameraSpec, ctx: Any) -> None:
+        self._model = spec.model.upper()
+        sensor = sensor_spec(self._model)
+        self.output_size = tuple(spec.resolution or DEFAULT_RESOLUTION)
+        self.sensor_mode = self._pick_mode(sensor.sensor_size)
+        super().__init__(spec, ctx, sensor)
+        apply_config_controls(self, spec.controls)
+
+    def _pick_mode(self, sensor_size: tuple[int, int]) -> tuple[int, int, float]:
+        w, h = self.output_size
+        modes = SENSOR_MODES.get(self._model, ((sensor_size[0], sensor_size[1], 30.0),))
+        for mode in modes:
+            if mode[0] >= w and mode[1] >= h:
+                return mode
+        return modes[-1]
+
+    @property
+    def _mode_min_frame_us(self) -> int:
+        return int(round(1e6 / self.sensor_mode[2]))
+
+    def _default_crop(self) -> tuple[int, int, int, int]:
+        sw, sh = self.sensor.sensor_size
+        w, h = self.output_size
+        if w * sh >= h * sw:
+            cw, ch = sw, int(round(sw * h / w / 2)) * 2
+        else:
+            cw, ch = int(round(sh * w / h / 2)) * 2, sh
+        return (sw - cw) // 2, (sh - ch) // 2, cw, ch
+
+    # ---------------------------------------------------------------- hooks
+    def _control_table(self) -> dict[str, ControlDef]:
+        table = {
+            "ExposureTime": ControlDef("ExposureTime", "int", 30, MAX_EXPOSURE_US.get(self._model, 10_000_000),
+                                       10_000, "us", "sets AeEnable off"),
+            "AnalogueGain": ControlDef("AnalogueGain", "float", 1.0, 16.0, 1.0, "x", "sets AeEnable off"),
+            "Brightness": ControlDef("Brightness", "float", -1.0, 1.0, 0.0, "", "added after the tone curve"),
+            "Contrast": ControlDef("Contrast", "float", 0.0, 32.0, 1.0, "", "1 = normal"),
+            "Saturation": ControlDef("Saturation", "float", 0.0, 32.0, 1.0, "", "0 = greyscale"),
+            "Sharpness": ControlDef("Sharpness", "float", 0.0, 16.0, 1.0, "", "0 = no sharpening"),
+            "ScalerCrop": ControlDef("ScalerCrop", "rect", (0, 0, 64, 64), (*self.sensor.sensor_size,) * 2,
+                                     self._default_crop(), "px", "sensor area scaled to the output"),
+            "FrameDurationLimits": ControlDef("FrameDurationLimits", "pair", 100, 1_000_000_000,
+                                              (self._mode_min_frame_us, 1_000_000), "us", "(min, max)"),
+            "AeEnable": ControlDef("AeEnable", "bool", False, True, True),
+            "AwbEnable": ControlDef("AwbEnable", "bool", False, True, True),
+            "ColourGains": ControlDef("ColourGains", "pair", 0.0, 32.0, None, "", "(red, blue); sets AwbEnable off"),
+        }
+        if self._model == "IMX708":
+            table["LensPosition"] = ControlDef("LensPosition", "float", 0.0, 15.0, 1.0, "dioptres",
+                                               "focus distance = 1 / LensPosition metres; 0 = infinity")
+        return table
+
+    def _adjust(self, coerced: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(coerced)
+        if ("ExposureTime" in coerced or "AnalogueGain" in coerced) and "AeEnable" not in coerced:
+            out["AeEnable"] = False
+        if "ColourGains" in coerced and "AwbEnable" not in coerced:
+            out["AwbEnable"] = False
+        if "FrameDurationLimits" in coerced:
+            lo, hi = coerced["FrameDurationLimits"]
+            out["FrameDurationLimits"] = (int(round(lo)), int(round(hi)))
+        return out
+
+    def _validate(self, v: Mapping[str, Any]) -> None:
+        lo, hi = v["FrameDurationLimits"]
+        if lo > hi:
+            raise ControlError(f"camera {self.name!r}: FrameDurationLimits ({lo}, {hi}) has min > max",
+                               f"use (min, max) with min <= max, e.g. ({hi}, {hi}) for a fixed rate")
+        x, y, w, h = v["ScalerCrop"]
+        sw, sh = self.sensor.sensor_size
+        if w < 64 or h < 64 or x < 0 or y < 0 or x + w > sw or y + h > sh:
+            raise ControlError(f"camera {self.name!r}: ScalerCrop {v['ScalerCrop']} is not inside the "
+                               f"{sw}x{sh} sensor (or smaller than 64x64)",
+                               f"use (x, y, width, height) with x + width <= {sw}, y + height <= {sh}; "
+                               f"the full view is {self._default_crop()}")
+
+    def _current_value(self, name: str, settings: tuple) -> Any:
+        if name in ("ExposureTime", "AnalogueGain", "ColourGains"):
+            state = self._state(settings)
+            return {"ExposureTime": state.exposure_us, "AnalogueGain": round(state.gain, 4),
+                    "ColourGains": state.colour_gains}[name]
+        return super()._current_value(name, settings)
+
+    def _geometry(self, settings: tuple) -> tuple[np.ndarray, tuple[int, int]]:
+        x, y, cw, ch = dict(settings)["ScalerCrop"]
+        w, h = self.output_size
+        K_full = intrinsics_from_hfov(self.sensor.hfov_deg, self.sensor.sensor_size)
+        return crop_scale_K(K_full, x, y, w / cw, h / ch), (w, h)
+
+    def _exposure_us(self, settings: tuple) -> float:
+        return float(self._state(settings).exposure_us)
+
+    def _frame_period_ns(self, settings: tuple) -> int:
+        return int(self._state(settings).frame_us) * 1000
+
+    def _timing(self, v: Mapping[str, Any], render: Render) -> tuple[int, float, int]:
+        """(exposure_us, gain, frame_us) after auto exposure and the frame-duration limits."""
+        s = self.sensor
+        fdl_lo, fdl_hi = (max(x, self._mode_min_frame_us) for x in v["FrameDurationLimits"])
+        if v["AeEnable"]:
+            mean_rad = max(float(render.rgb[..., 1].mean()), 1e-4)
+            product_s = AE_TARGET * s.full_well_e / (s.photon_rate_e_s * mean_rad)   # exposure_s * gain
+            exp_us = min(product_s * 1e6, AE_MAX_EXPOSURE_US, fdl_hi)
+            gain = float(np.clip(product_s * 1e6 / exp_us, 1.0, 16.0))
+        else:
+            exp_us, gain = float(v["ExposureTime"]), float(v["AnalogueGain"])
+        frame_us = int(min(max(exp_us, fdl_lo), fdl_hi))
+        return int(round(min(exp_us, frame_us))), gain, frame_us
+
+    def _build_state(self, v: dict[str, Any], render: Render) -> _PicamState:
+        s = self.sensor
+        exposure_us, gain, frame_us = self._timing(v, render)
+        rgb = render.rgb
+        if "LensPosition" in v:
+            scale = self.output_size[0] / v["ScalerCrop"][2]
+            rgb = defocus(rgb, render.depth, v["LensPosition"], s.defocus_px_per_dioptre(scale))
+        rgb = lens_blur(rgb, LENS_SIGMA_PX)
+        qe = np.asarray(s.qe_rgb, np.float32)
+        electrons = rgb * (qe * np.float32(s.photon_rate_e_s * exposure_us * 1e-6))
+        np.minimum(electrons, np.float32(s.full_well_e), out=electrons)
+        dark_e = s.dark_e_s(s.ambient_c + s.rise_c) * exposure_us * 1e-6
+        to_v = np.float32(gain / s.full_well_e)     # linear output, 1.0 = white
+        if v["AwbEnable"] or v["ColourGains"] is None:
+            means = electrons.reshape(-1, 3).mean(axis=0) + 1e-6
+            colour_gains = (float(means[1] / means[0]), float(means[1] / means[2]))
+        else:
+            colour_gains = tuple(float(g) for g in v["ColourGains"])
+        channel_gain = np.array([colour_gains[0], 1.0, colour_gains[1]], np.float32) * to_v
+        mean = np.minimum(electrons * to_v, 1.0) * (channel_gain / to_v)
+        sigma = noise_sigma_e(electrons, s.read_noise_e, dark_e) * channel_gain
+        if v["Saturation"] != 1.0:
+            luma = mean @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+            mean = luma[..., None] + np.float32(v["Saturation"]) * (mean - luma[..., None])
+        if v["Sharpness"] > 0:
+            amount = np.float32(0.5 * v["Sharpness"])
+            mean = mean + amount * (mean - lens_blur(mean, 1.0))
+        np.maximum(mean, 0.0, out=mean)
+        idx_scale = np.float32(LUT_SIZE - 1)
+        x = np.minimum(np.arange(LUT_SIZE) / (LUT_SIZE - 1), 1.0)
+        y = (_srgb_encode(x) - 0.5) * v["Contrast"] + 0.5 + v["Brightness"]
+        lut = np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
+        mean = (mean * idx_scale + 0.5).astype(np.float32)
+        return _PicamState(mean=mean, sigma=(sigma * idx_scale).astype(np.float32), scratch=np.empty_like(mean),
+                           lut=lut, exposure_us=exposure_us, gain=gain, frame_us=frame_us,
+                           colour_gains=(round(colour_gains[0], 4), round(colour_gains[1], 4)))
+
+    def _produce(self, state: _PicamState, seq: int) -> np.ndarray:
+        noise = self._noise.window(state.mean.size, seq).reshape(state.mean.shape)
+        buf = state.scratch
+        np.multiply(noise, state.sigma, out=buf)
+        buf += state.mean
+        np.clip(buf, 0.0, LUT_SIZE - 1, out=buf)
+        return state.lut[buf.astype(np.uint16)]
+
+    def _frame_meta(self, v: dict[str, Any], state: _PicamState) -> Mapping[str, Any]:
+        meta = {"format": "RGB", "exposure_us": state.exposure_us, "gain": round(state.gain, 4),
+                "ExposureTime": state.exposure_us, "AnalogueGain": round(state.gain, 4),
+                "ColourGains": state.colour_gains, "FrameDuration": state.frame_us,
+                "ScalerCrop": v["ScalerCrop"], "AeEnable": v["AeEnable"], "AwbEnable": v["AwbEnable"],
+                "Brightness": v["Brightness"], "Contrast": v["Contrast"], "Saturation": v["Saturation"],
+                "Sharpness": v["Sharpness"], "sensor_mode": self.sensor_mode[:2]}
+        if "LensPosition" in v:
+            meta["LensPosition"] = v["LensPosition"]
+        return meta
+
+    def _pixel_format(self, settings: tuple) -> str:
+        return "RGB"
+
+    def _capabilities(self) -> Capability:
+        caps = Capability.RGB | Capability.WHITE_BALANCE | Capability.HW_ENCODER | Capability.TEMPERATURE
+        return caps | Capability.FOCUS if self._model == "IMX708" else caps
+
+
+def open_picam(spec: CameraSpec, ctx: Any) -> SimPiCamera:
+    """Open a simulated Pi camera (not started); config controls are applied."""
+    return SimPiCamera(spec, ctx)

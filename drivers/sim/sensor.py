@@ -1,0 +1,236 @@
+"""Sensor physics shared by the simulated cameras: sensor data, photon/electron model, noise,
+Bayer mosaic, optics (lens blur, defocus) and sensor temperature.
+
+Units: radiance is the scene's linear [0, 1]; signal in electrons (e-); times in seconds or
+nanoseconds as named. Noise is Gaussian with the Poisson variance (shot) plus read noise,
+which is exact enough above a few electrons and much faster than drawing Poisson numbers.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """Facts about one sensor (and the lens the simulator fits to it).
+
+    Attributes:
+        model: "ASI662MC", "IMX219", ...
+        sensor_size: (width, height) of the full active area, px.
+        pixel_um: pixel pitch, micrometres.
+        hfov_deg: horizontal field of view of the full sensor with the simulated lens.
+        full_well_e: electrons at saturation (and at the ADC's full scale at unity analogue gain).
+        photon_rate_e_s: electrons per second a green pixel collects from radiance 1.0.
+        qe_rgb: relative response of the R, G, B filters (G = 1).
+        read_noise_e: read noise, electrons rms.
+        dark_e_s_25c: dark current at 25 C, e-/s; doubles every 6.5 C.
+        ambient_c, rise_c, thermal_tau_s: the sensor warms from ambient by rise_c while
+            streaming, with time constant thermal_tau_s (and cools back when stopped).
+        aperture_f: f-number of the lens (defocus blur).
+    """
+
+    model: str
+    sensor_size: tuple[int, int]
+    pixel_um: float
+    hfov_deg: float
+    full_well_e: float
+    photon_rate_e_s: float
+    qe_rgb: tuple[float, float, float]
+    read_noise_e: float
+    dark_e_s_25c: float = 0.5
+    ambient_c: float = 20.0
+    rise_c: float = 9.0
+    thermal_tau_s: float = 150.0
+    aperture_f: float = 2.0
+
+    @property
+    def focal_mm(self) -> float:
+        """Focal length of the simulated lens, mm."""
+        half_w_mm = 0.5 * self.sensor_size[0] * self.pixel_um * 1e-3
+        return half_w_mm / math.tan(math.radians(self.hfov_deg) / 2)
+
+    @property
+    def focal_px(self) -> float:
+        """Focal length in full-sensor pixels."""
+        return 0.5 * self.sensor_size[0] / math.tan(math.radians(self.hfov_deg) / 2)
+
+    def dark_e_s(self, temperature_c: float) -> float:
+        return self.dark_e_s_25c * 2.0 ** ((temperature_c - 25.0) / 6.5)
+
+    def defocus_px_per_dioptre(self, output_scale: float) -> float:
+        """Blur-circle diameter in output px per dioptre of focus error (thin lens:
+        c = aperture * f * |1/s_focus - 1/s|); ``output_scale`` = output px per sensor px."""
+        f_m = self.focal_mm * 1e-3
+        c_m = (f_m / self.aperture_f) * f_m
+        return c_m / (self.pixel_um * 1e-6) * output_scale
+
+
+# QE: with the ZWO default white balance (wb_r 52, wb_b 95; gains wb / 50) a grey scene
+# comes out grey, as on the real camera: the blue filter passes about half the green.
+SENSORS: dict[str, SensorSpec] = {
+    "ASI662MC": SensorSpec("ASI662MC", (1920, 1080), 2.9, 55.0, full_well_e=38_500.0,
+                           photon_rate_e_s=950_000.0, qe_rgb=(50 / 52, 1.0, 50 / 95), read_noise_e=0.8,
+                           dark_e_s_25c=0.3, rise_c=9.0, thermal_tau_s=150.0, aperture_f=1.6),
+    "IMX219": SensorSpec("IMX219", (3280, 2464), 1.12, 62.2, full_well_e=4_500.0,
+                         photon_rate_e_s=90_000.0, qe_rgb=(0.62, 1.0, 0.55), read_noise_e=2.5,
+                         rise_c=12.0, thermal_tau_s=120.0, aperture_f=2.0),
+    "IMX708": SensorSpec("IMX708", (4608, 2592), 1.4, 102.0, full_well_e=6_000.0,
+                         photon_rate_e_s=120_000.0, qe_rgb=(0.65, 1.0, 0.6), read_noise_e=1.8,
+                         rise_c=14.0, thermal_tau_s=120.0, aperture_f=2.2),
+    "IMX477": SensorSpec("IMX477", (4056, 3040), 1.55, 63.0, full_well_e=8_000.0,
+                         photon_rate_e_s=150_000.0, qe_rgb=(0.6, 1.0, 0.55), read_noise_e=2.0,
+                         rise_c=12.0, thermal_tau_s=120.0, aperture_f=2.8),
+    "IMX296": SensorSpec("IMX296", (1456, 1088), 3.45, 50.0, full_well_e=10_000.0,
+                         photon_rate_e_s=300_000.0, qe_rgb=(0.6, 1.0, 0.55), read_noise_e=2.2,
+                         rise_c=8.0, thermal_tau_s=120.0, aperture_f=2.0),
+}
+
+
+def sensor_spec(model: str) -> SensorSpec:
+    """The SensorSpec of ``model`` (case-insensitive); KeyError names the known models."""
+    try:
+        return SENSORS[model.upper()]
+    except KeyError:
+        raise KeyError(f"no simulated sensor {model!r}; known: {', '.join(SENSORS)}") from None
+
+
+# ---------------------------------------------------------------- noise
+
+def stable_key(text: str) -> int:
+    """A 32-bit number for ``text`` that is the same in every process (unlike hash())."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
+class NoiseBank:
+    """Standard-normal float32 numbers drawn once; each frame reads a window at a random offset.
+
+    Drawing fresh Gaussian numbers for 2 M pixels costs more than a frame's budget; windows of
+    a bank twice the frame size, at offsets drawn per frame, are as good for a viewer and for
+    statistics (each pixel sees independent values over frames). With a seed, the bank and the
+    offset of frame ``seq`` are fixed, so frame ``seq`` is reproducible.
+
+    Args:
+        seed: base seed (None: random).
+        key: the camera's identity (name or serial), so two cameras differ.
+    """
+
+    def __init__(self, seed: int | None, key: str) -> None:
+        self._seed = seed
+        self._key = stable_key(key)
+        self._bank = np.empty(0, np.float32)
+        self._n = 0
+        self._rng = np.random.default_rng() if seed is None else None
+
+    def window(self, n: int, seq: int) -> np.ndarray:
+        """(n,) float32 standard-normal values for frame ``seq`` (a view: do not modify)."""
+        if n > self._n:
+            self._n = n
+            gen = np.random.default_rng([self._seed, self._key, n]) if self._seed is not None else self._rng
+            self._bank = gen.standard_normal(2 * n, dtype=np.float32)
+        span = len(self._bank) - n
+        if self._seed is None:
+            offset = int(self._rng.integers(span + 1))
+        else:
+            offset = int(np.random.default_rng([self._seed, self._key, seq, 1]).integers(span + 1))
+        return self._bank[offset:offset + n]
+
+
+def noise_sigma_e(signal_e: np.ndarray, read_noise_e: float, dark_e: float) -> np.ndarray:
+    """Temporal noise, electrons rms: sqrt(shot + dark + read^2), elementwise, float32."""
+    var = signal_e + np.float32(dark_e + read_noise_e ** 2)
+    return np.sqrt(var, dtype=np.float32)
+
+
+# ---------------------------------------------------------------- Bayer
+
+def mosaic_rggb(planes: np.ndarray) -> np.ndarray:
+    """(H, W) float32 RGGB mosaic from (H, W, 3) per-channel values: R at (even row, even col),
+    G at (even, odd) and (odd, even), B at (odd, odd)."""
+    h, w = planes.shape[:2]
+    out = np.empty((h, w), np.float32)
+    out[0::2, 0::2] = planes[0::2, 0::2, 0]
+    out[0::2, 1::2] = planes[0::2, 1::2, 1]
+    out[1::2, 0::2] = planes[1::2, 0::2, 1]
+    out[1::2, 1::2] = planes[1::2, 1::2, 2]
+    return out
+
+
+def bayer_sites(h: int, w: int) -> dict[str, tuple[slice, slice]]:
+    """Slices of each colour site in an RGGB mosaic: {"R": ..., "G1": ..., "G2": ..., "B": ...}."""
+    return {"R": (slice(0, h, 2), slice(0, w, 2)), "G1": (slice(0, h, 2), slice(1, w, 2)),
+            "G2": (slice(1, h, 2), slice(0, w, 2)), "B": (slice(1, h, 2), slice(1, w, 2))}
+
+
+# ---------------------------------------------------------------- optics
+
+def lens_blur(rgb: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of an (H, W[, 3]) float32 image (the lens's point spread); sigma in px."""
+    if sigma_px <= 0.05:
+        return rgb
+    import cv2
+    return cv2.GaussianBlur(rgb, (0, 0), sigmaX=float(sigma_px), borderType=cv2.BORDER_REFLECT)
+
+
+_DEFOCUS_LEVELS_PX = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+
+
+def defocus(rgb: np.ndarray, depth_m: np.ndarray, focus_dioptre: float, px_per_dioptre: float) -> np.ndarray:
+    """Depth-dependent defocus blur.
+
+    Each pixel's blur circle has diameter ``px_per_dioptre * |focus_dioptre - 1 / depth|`` px
+    (depth inf -> 0 dioptres). The image is blurred at a few levels and each pixel blends the
+    two levels around its own blur (Gaussian sigma = diameter / 4).
+
+    Args:
+        rgb: (H, W, 3) float32 radiance.
+        depth_m: (H, W) float32 depth, metres (inf allowed).
+        focus_dioptre: where the lens focuses, dioptres (1 / metres; 0 = infinity).
+        px_per_dioptre: blur-circle diameter per dioptre of error, output px.
+
+    Returns:
+        (H, W, 3) float32.
+    """
+    with np.errstate(divide="ignore"):
+        scene_dioptre = np.where(np.isfinite(depth_m) & (depth_m > 0), 1.0 / depth_m, 0.0)
+    sigma = (np.abs(focus_dioptre - scene_dioptre) * (px_per_dioptre / 4.0)).astype(np.float32)
+    levels = np.asarray(_DEFOCUS_LEVELS_PX, np.float32)
+    sigma = np.minimum(sigma, levels[-1])
+    top = int(np.searchsorted(levels, float(sigma.max())))
+    blurred = [lens_blur(rgb, float(s)) for s in levels[: top + 1]]
+    if len(blurred) == 1:
+        return rgb
+    hi = np.clip(np.searchsorted(levels, sigma), 1, len(blurred) - 1)
+    out = np.empty_like(rgb)
+    for i in range(1, len(blurred)):
+        sel = hi == i
+        if not sel.any():
+            continue
+        frac = ((sigma[sel] - levels[i - 1]) / (levels[i] - levels[i - 1]))[:, None]
+        out[sel] = blurred[i - 1][sel] * (1 - frac) + blurred[i][sel] * frac
+    return out
+
+
+# ---------------------------------------------------------------- temperature
+
+class ThermalModel:
+    """Sensor temperature: first-order approach to ambient + rise while streaming, ambient when idle."""
+
+    def __init__(self, spec: SensorSpec, now_ns: int) -> None:
+        self._spec = spec
+        self._t0_ns = now_ns
+        self._temp0_c = spec.ambient_c
+        self._running = False
+
+    def temperature_c(self, now_ns: int) -> float:
+        target = self._spec.ambient_c + (self._spec.rise_c if self._running else 0.0)
+        dt_s = max(0, now_ns - self._t0_ns) * 1e-9
+        return target + (self._temp0_c - target) * math.exp(-dt_s / self._spec.thermal_tau_s)
+
+    def set_running(self, running: bool, now_ns: int) -> None:
+        self._temp0_c = self.temperature_c(now_ns)
+        self._t0_ns = now_ns
+        self._running = running

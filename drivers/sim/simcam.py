@@ -1,0 +1,396 @@
+"""Shared machinery of the simulated cameras: sensor schedule, frame buffer, dropped frames,
+timeouts, faults, ground truth and the render cache.
+
+Timing model: once started, the sensor produces frame ``seq`` with exposure starting at
+``timestamp = segment.start + i * period`` and delivers it at ``timestamp + period`` (readout
+of one frame overlaps the next exposure). ``capture()`` returns the oldest frame still in the
+on-camera buffer (``BUFFER_FRAMES`` deep) and waits for the next one when none is there; when
+the consumer is slower than the sensor, older frames are overwritten and counted in
+``dropped_frames`` (seq numbers show the gap). Changing a control starts a new schedule
+segment at the first frame boundary after the change: frames whose exposure began before it
+keep the old settings, as on a real sensor.
+
+Subclasses (asi.py, picam.py) describe controls, timing and the image pipeline through the
+``_`` hooks at the end of the class.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable, Mapping
+
+import numpy as np
+
+from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
+from drivers.sim.clock import clock_for
+from drivers.sim.controls import ControlDef, check_names, coerce
+from drivers.sim.placement import SimTruth, camera_pose
+from drivers.sim.scene import Render, Scene, lab_scene
+from drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
+
+BUFFER_FRAMES = 2
+FAULT_KINDS = ("timeout", "disconnect", None)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A run of frames with one setting: frame i starts exposing at start_ns + i * period_ns."""
+
+    start_ns: int
+    period_ns: int
+    first_seq: int
+    settings: tuple     # sorted (name, value) pairs: hashable snapshot of every setting
+
+
+_RENDERS: OrderedDict[Hashable, Render] = OrderedDict()
+_RENDERS_LOCK = threading.Lock()
+RENDER_CACHE_SIZE = 4   # a 1920x1080 render holds about 34 MB
+
+
+def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
+    """``scene.render(K, R, t, size)``, remembered process-wide: reopening a camera, or a second
+    camera at the same pose, costs nothing (a full-HD render takes a second or two).
+    The arrays are read-only."""
+    key = (scene, *(np.round(np.asarray(a, np.float64), 9).tobytes() for a in (K, R, t)), tuple(size))
+    with _RENDERS_LOCK:
+        render = _RENDERS.get(key)
+        if render is not None:
+            _RENDERS.move_to_end(key)
+            return render
+    render = scene.render(K, R, t, size)
+    for array in (render.rgb, render.depth, render.object_mask):
+        array.flags.writeable = False          # shared ground truth: copy before changing
+    with _RENDERS_LOCK:
+        _RENDERS[key] = render
+        while len(_RENDERS) > RENDER_CACHE_SIZE:
+            _RENDERS.popitem(last=False)
+    return render
+
+
+def crop_scale_K(K_full: np.ndarray, x0: float, y0: float, sx: float, sy: float) -> np.ndarray:
+    """Intrinsics after cropping the sensor at (x0, y0) sensor px and scaling by (sx, sy)
+    output px per sensor px (binning: 1 / bin). Pixel centres stay at integer coordinates."""
+    K = np.array(K_full, dtype=np.float64)
+    return np.array([[K[0, 0] * sx, K[0, 1] * sx, (K[0, 2] - x0 + 0.5) * sx - 0.5],
+                     [0.0, K[1, 1] * sy, (K[1, 2] - y0 + 0.5) * sy - 0.5],
+                     [0.0, 0.0, 1.0]])
+
+
+class SimCamera(CameraBase):
+    """Base of the simulated cameras (not used directly).
+
+    Args:
+        spec: the validated config entry.
+        ctx: the DriverContext (seed, time factor, clock, rigs).
+        sensor: the simulated sensor.
+    """
+
+    driver = "sim"
+
+    def __init__(self, spec: CameraSpec, ctx: Any, sensor: SensorSpec) -> None:
+        super().__init__(spec.name)
+        self.spec = spec
+        self.sensor = sensor
+        self._clock = clock_for(ctx.clock, ctx.time_factor)
+        self._seed = ctx.seed
+        self.scene: Scene = lab_scene(ctx.seed if ctx.seed is not None else 0)
+        self._R, self._t = camera_pose(spec, ctx.rigs)
+        self._lock = threading.RLock()
+        self._table: dict[str, ControlDef] = self._control_table()
+        self._values: dict[str, Any] = {n: c.default for n, c in self._table.items() if c.writable}
+        self._noise = NoiseBank(ctx.seed, spec.serial or spec.name)
+        self._thermal = ThermalModel(sensor, self._clock())
+        self._segments: list[_Segment] = []
+        self._next_seq = 0
+        self._dropped = 0
+        self._delivered = 0
+        self._captures = 0
+        self._fault: str | None = None
+        self._unplugged = False
+        self._timeout_every = int(spec.options.get("fault_timeout_every", 0) or 0)
+        self._disconnect_after = int(spec.options.get("fault_disconnect_after", 0) or 0)
+        self._states: OrderedDict[tuple, Any] = OrderedDict()
+
+    # ---------------------------------------------------------------- Camera protocol
+    @property
+    def dropped_frames(self) -> int:
+        """Frames the sensor produced but nobody read before the buffer overwrote them (since start)."""
+        return self._dropped
+
+    def info(self) -> CameraInfo:
+        self._check_plugged()
+        settings = self._settings()
+        _, size = self._geometry(settings)
+        return CameraInfo(name=self.name, driver=self.driver, model=self.sensor.model,
+                          serial=self.spec.serial, sensor_size=self.sensor.sensor_size, output_size=size,
+                          pixel_format=self._pixel_format(settings), capabilities=self._capabilities(),
+                          extra={"simulated": True, "label": self.spec.label,
+                                 "pixel_um": self.sensor.pixel_um, "hfov_deg": self.sensor.hfov_deg,
+                                 "frame_period_us": self._frame_period_ns(settings) / 1000.0})
+
+    def controls(self) -> dict[str, ControlRange]:
+        """Every control with its limits, default and current value."""
+        self._check_plugged()
+        settings = self._settings()
+        return {n: c.to_range(self._current_value(n, settings)) for n, c in self._table.items()}
+
+    def set_controls(self, **values: Any) -> None:
+        """Set controls by name; all or nothing.
+
+        Raises:
+            ControlError: unknown name, wrong type or out of range (nothing is changed).
+            CameraDisconnected: the camera was unplugged.
+        """
+        self._check_plugged()
+        if not values:
+            return
+        check_names(self.name, self._table, values)
+        coerced = {n: coerce(self.name, self._table[n], v) for n, v in values.items()}
+        with self._lock:
+            new = dict(self._values)
+            new.update(self._adjust(coerced, new))
+            self._validate(new)
+            self._commit(new)
+
+    def capture(self, timeout_s: float | None = None) -> Frame:
+        """The next frame (starting the camera if needed), waiting up to ``timeout_s`` of camera
+        time (default: 2 x exposure + 0.5 s).
+
+        Raises:
+            CaptureTimeout: no frame within the timeout (or an injected timeout fault).
+            CameraDisconnected: the camera was unplugged (fault injection).
+        """
+        self._check_plugged()
+        with self._lock:
+            if not self._started:
+                self.start()
+            self._captures += 1
+            settings = self._settings()
+            timeout = float(timeout_s) if timeout_s is not None else 2e-6 * self._exposure_us(settings) + 0.5
+            if self._disconnect_after and self._delivered >= self._disconnect_after or self._fault == "disconnect":
+                self._unplug()
+            if self._fault == "timeout" or (self._timeout_every and self._captures % self._timeout_every == 0):
+                self._clock.sleep(timeout)
+                raise CaptureTimeout(f"camera {self.name!r}: no frame within {timeout:.3g} s (injected fault)",
+                                     "retry the capture; check the cable and the camera's power")
+            deadline = self._clock() + int(timeout * 1e9)
+        while True:
+            with self._lock:
+                if not self._started:
+                    raise CaptureTimeout(f"camera {self.name!r} was stopped while waiting for a frame",
+                                         "start() the camera before capturing")
+                now = self._clock()
+                newest = self._newest_available(now)
+                if newest >= self._next_seq:
+                    seq = max(self._next_seq, newest - BUFFER_FRAMES + 1)
+                    self._dropped += seq - self._next_seq
+                    self._next_seq = seq + 1
+                    self._delivered += 1
+                    return self._make_frame(seq)
+                ready_ns = self._available_ns(self._next_seq)
+            if ready_ns > deadline:
+                self._clock.sleep(max(0, deadline - now) / 1e9)
+                raise CaptureTimeout(f"camera {self.name!r}: no frame within {timeout:.3g} s "
+                                     f"(next frame due in {(ready_ns - now) / 1e9:.3g} s)",
+                                     "pass a longer timeout_s, or shorten the exposure")
+            self._clock.sleep(max(ready_ns - now, 1000) / 1e9)
+
+    # ---------------------------------------------------------------- extras
+    @property
+    def truth(self) -> SimTruth:
+        """True K, dist, R, t, image size (and scene) of the current output geometry."""
+        K, size = self._geometry(self._settings())
+        return SimTruth(K=K, dist=np.zeros(5), R=self._R.copy(), t=self._t.copy(), image_size=size, scene=self.scene)
+
+    def render_truth(self) -> Render:
+        """The noise-free render (radiance, depth, object mask) of the current view (read-only arrays)."""
+        K, size = self._geometry(self._settings())
+        return self._render(K, size)
+
+    def sensor_image(self, render: Render, seq: int = 0) -> np.ndarray:
+        """Push a radiance Render of this camera's output size (the scene with a chessboard in it,
+        say) through the current sensor model: the array a frame numbered ``seq`` would carry.
+
+        Raises:
+            ValueError: the render's size is not the camera's output size.
+        """
+        _, size = self._geometry(self._settings())
+        if render.rgb.shape[:2] != (size[1], size[0]):
+            raise ValueError(f"render is {render.rgb.shape[1]}x{render.rgb.shape[0]} px but camera "
+                             f"{self.name!r} delivers {size[0]}x{size[1]}; render at truth.image_size")
+        with self._lock:
+            return self._produce(self._build_state(dict(self._settings()), render), seq)
+
+    def now_ns(self) -> int:
+        """The camera's clock (the time base of frame timestamps), ns."""
+        return self._clock()
+
+    @property
+    def frame_period_s(self) -> float:
+        """Current time between frames, seconds."""
+        return self._frame_period_ns(self._settings()) / 1e9
+
+    @property
+    def temperature_c(self) -> float:
+        return self._thermal.temperature_c(self._clock())
+
+    def inject_fault(self, kind: str | None) -> None:
+        """"timeout": every capture times out until cleared; "disconnect": unplugged now (every
+        later call raises CameraDisconnected until reopened); None: clear the timeout fault."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; use one of {FAULT_KINDS}")
+        with self._lock:
+            self._fault = kind
+            if kind == "disconnect":
+                self._unplugged = True
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        self._check_plugged()
+        super().start()
+
+    def _start(self) -> None:
+        with self._lock:
+            now = self._clock()
+            settings = self._settings()
+            self._state(settings)   # render before the clock starts, so frame 0 is not late
+            now = max(now, self._clock())
+            self._segments = [_Segment(now, self._frame_period_ns(settings), 0, settings)]
+            self._next_seq = 0
+            self._dropped = 0
+            self._thermal.set_running(True, now)
+
+    def _stop(self) -> None:
+        with self._lock:
+            self._segments = []
+            self._thermal.set_running(False, self._clock())
+
+    def _close(self) -> None:
+        self._states.clear()
+
+    # ---------------------------------------------------------------- internals
+    def _check_plugged(self) -> None:
+        if self._unplugged:
+            raise CameraDisconnected(f"camera {self.name!r} is disconnected",
+                                     "reconnect it and reopen the camera")
+
+    def _unplug(self) -> None:
+        self._unplugged = True
+        raise CameraDisconnected(f"camera {self.name!r} disconnected after {self._delivered} frames",
+                                 "reconnect it and reopen the camera")
+
+    def _settings(self) -> tuple:
+        return tuple(sorted(self._values.items()))
+
+    def _commit(self, new: dict[str, Any]) -> None:
+        self._values = new
+        if not self._started or not self._segments:
+            return
+        now = self._clock()
+        settings = self._settings()
+        cur = self._segments[-1]
+        i = max(0, math.ceil((now - cur.start_ns) / cur.period_ns))
+        if i == 0:
+            self._segments.pop()
+        self._segments.append(_Segment(cur.start_ns + i * cur.period_ns, self._frame_period_ns(settings),
+                                       cur.first_seq + i, settings))
+        # forget segments every remaining frame of which is already delivered or dropped
+        while len(self._segments) > 1 and self._segments[1].first_seq <= self._next_seq:
+            self._segments.pop(0)
+
+    def _segment_of(self, seq: int) -> _Segment:
+        for seg in reversed(self._segments):
+            if seg.first_seq <= seq:
+                return seg
+        return self._segments[0]
+
+    def _available_ns(self, seq: int) -> int:
+        seg = self._segment_of(seq)
+        return seg.start_ns + (seq - seg.first_seq + 1) * seg.period_ns
+
+    def _newest_available(self, now: int) -> int:
+        for k in range(len(self._segments) - 1, -1, -1):
+            seg = self._segments[k]
+            i = (now - seg.start_ns) // seg.period_ns - 1
+            if k + 1 < len(self._segments):
+                i = min(i, self._segments[k + 1].first_seq - seg.first_seq - 1)
+            if i >= 0:
+                return seg.first_seq + int(i)
+        return -1
+
+    def _make_frame(self, seq: int) -> Frame:
+        seg = self._segment_of(seq)
+        timestamp = seg.start_ns + (seq - seg.first_seq) * seg.period_ns
+        state = self._state(seg.settings)
+        array = self._produce(state, seq)
+        meta = dict(self._frame_meta(dict(seg.settings), state))
+        meta.update(temperature_c=round(self._thermal.temperature_c(timestamp), 2),
+                    frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._dropped)
+        return Frame(array=array, timestamp=int(timestamp), seq=int(seq), camera=self.name, meta=meta)
+
+    def _render(self, K: np.ndarray, size: tuple[int, int]) -> Render:
+        return cached_render(self.scene, K, self._R, self._t, size)
+
+    def _state(self, settings: tuple) -> Any:
+        state = self._states.get(settings)
+        if state is None:
+            values = dict(settings)
+            K, size = self._geometry(settings)
+            state = self._build_state(values, self._render(K, size))
+            self._states[settings] = state
+            while len(self._states) > 3:
+                self._states.popitem(last=False)
+        else:
+            self._states.move_to_end(settings)
+        return state
+
+    def _current_value(self, name: str, settings: tuple) -> Any:
+        if name in self._values:
+            return self._values[name]
+        return None
+
+    # ---------------------------------------------------------------- hooks
+    def _control_table(self) -> dict[str, ControlDef]:
+        raise NotImplementedError
+
+    def _adjust(self, coerced: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+        """Values to store for a set_controls call (a hook for coupled controls)."""
+        return coerced
+
+    def _validate(self, values: Mapping[str, Any]) -> None:
+        """Cross-control checks; raise ControlError."""
+
+    def _geometry(self, settings: tuple) -> tuple[np.ndarray, tuple[int, int]]:
+        raise NotImplementedError
+
+    def _frame_period_ns(self, settings: tuple) -> int:
+        raise NotImplementedError
+
+    def _exposure_us(self, settings: tuple) -> float:
+        raise NotImplementedError
+
+    def _build_state(self, values: dict[str, Any], render: Render) -> Any:
+        raise NotImplementedError
+
+    def _produce(self, state: Any, seq: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _frame_meta(self, values: dict[str, Any], state: Any) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def _pixel_format(self, settings: tuple) -> str:
+        raise NotImplementedError
+
+    def _capabilities(self) -> Capability:
+        raise NotImplementedError
+
+
+def apply_config_controls(camera: SimCamera, controls: Mapping[str, Any]) -> None:
+    """Apply a config entry's ``controls`` table at open; errors name the config key."""
+    try:
+        camera.set_controls(**dict(controls))
+    except ControlError as err:
+        raise ControlError(f"config cameras.{camera.name}.controls: {err.message}", err.fix) from None
