@@ -57,6 +57,9 @@ def tui() -> None:
 from console.cli import cameras as _cameras  # noqa: E402
 
 app.add_typer(_cameras.app, name="cameras")
+from console.cli import doctor as _doctor  # noqa: E402
+
+_doctor.register(app)
 
 
 def exit_code_for(err: BaseException) -> int:
