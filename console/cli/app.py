@@ -57,6 +57,10 @@ def tui() -> None:
 from console.cli import cameras as _cameras  # noqa: E402
 
 app.add_typer(_cameras.app, name="cameras")
+from console.cli import monitor as _monitor, sim as _sim  # noqa: E402
+
+app.add_typer(_monitor.app, name="monitor")
+app.add_typer(_sim.app, name="sim")
 from console.cli import doctor as _doctor  # noqa: E402
 
 _doctor.register(app)

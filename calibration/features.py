@@ -1,0 +1,178 @@
+"""Local features of scan frames: extraction (SIFT; DISK through kornia) and ``features/*.npz`` files.
+
+A features file holds ``keypoints`` (N, 2) float32 pixel coordinates (x right, y down, pixel
+centres at integers), ``descriptors`` (N, D) float32 (SIFT: D = 128, OpenCV's values;
+DISK: D = 128), ``scores`` (N,) float32 (SIFT: response; DISK: detection
+score), ``sizes`` (N,) float32 (SIFT keypoint diameter px; DISK: 0), ``method`` ("sift" | "disk")
+and ``image_size`` (w, h).
+
+DISK needs its pretrained weights on this machine: ``$CAMDECK_DISK_WEIGHTS`` or the torch hub
+cache's ``checkpoints/depth-save.pth``. Nothing is downloaded here; without the file the
+error says where to put it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from calibration.errors import CalibrationFileError, CalibrationInputError
+
+METHODS = ("sift", "disk")
+DISK_WEIGHTS_FILE = "depth-save.pth"
+
+
+@dataclass(frozen=True)
+class Features:
+    """Keypoints and descriptors of one image.
+
+    Attributes:
+        keypoints: (N, 2) float32 pixel coordinates (x, y).
+        descriptors: (N, D) float32.
+        scores: (N,) float32 detector response.
+        sizes: (N,) float32 keypoint diameter in px (0 when the method has none).
+        method: "sift" or "disk".
+        image_size: (width, height) px of the image they came from.
+    """
+
+    keypoints: np.ndarray
+    descriptors: np.ndarray
+    scores: np.ndarray
+    sizes: np.ndarray
+    method: str
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 from (H, W) or (H, W, 3) RGB uint8/uint16/float."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 3:
+        if img.shape[2] != 3:
+            raise CalibrationInputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}",
+                                        "pass an RGB frame")
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    elif img.ndim != 2:
+        raise CalibrationInputError(f"expected an (H, W) or (H, W, 3) image, got shape {img.shape}",
+                                    "pass a grey or RGB frame")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    return img
+
+
+def extract_features(image: np.ndarray, method: str = "sift", *, max_features: int = 4000,
+                     device: str = "cpu") -> Features:
+    """Detect keypoints and compute descriptors.
+
+    Args:
+        image: (H, W, 3) RGB or (H, W) grey image.
+        method: "sift" (OpenCV) or "disk" (kornia, local weights required).
+        max_features: keep at most this many, strongest first.
+        device: torch device for DISK.
+    Raises:
+        CalibrationInputError: unknown method, a bad image, or DISK weights missing (the fix says where).
+    """
+    if method not in METHODS:
+        raise CalibrationInputError(f"unknown feature method {method!r}", f"use one of {', '.join(METHODS)}")
+    gray = _gray(image)
+    size = (int(gray.shape[1]), int(gray.shape[0]))
+    if method == "sift":
+        return _sift(gray, size, max_features)
+    return _disk(np.asarray(image), size, max_features, device)
+
+
+def _sift(gray: np.ndarray, size: tuple[int, int], max_features: int) -> Features:
+    import cv2
+
+    sift = cv2.SIFT_create(nfeatures=max_features)
+    kps, desc = sift.detectAndCompute(gray, None)
+    if desc is None or not kps:
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32),
+                        np.zeros(0, np.float32), "sift", size)
+    pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+    scores = np.array([k.response for k in kps], np.float32)
+    sizes = np.array([k.size for k in kps], np.float32)
+    order = np.argsort(-scores, kind="stable")[:max_features]
+    return Features(pts[order], desc[order].astype(np.float32), scores[order], sizes[order], "sift", size)
+
+
+def disk_weights_path() -> Path | None:
+    """The local DISK checkpoint, or None: ``$CAMDECK_DISK_WEIGHTS``, else torch hub's checkpoints folder."""
+    env = os.environ.get("CAMDECK_DISK_WEIGHTS")
+    if env:
+        return Path(env) if Path(env).is_file() else None
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    path = Path(torch_home) / "hub" / "checkpoints" / DISK_WEIGHTS_FILE
+    return path if path.is_file() else None
+
+
+_DISK_MODELS: dict[str, object] = {}
+
+
+def _disk(image: np.ndarray, size: tuple[int, int], max_features: int, device: str) -> Features:
+    weights = disk_weights_path()
+    if weights is None:
+        raise CalibrationInputError(
+            "DISK features need kornia's pretrained weights, which are not on this machine",
+            f"put {DISK_WEIGHTS_FILE} (kornia DISK 'depth' checkpoint) in ~/.cache/torch/hub/checkpoints/ "
+            "or point CAMDECK_DISK_WEIGHTS at it, or use features = \"sift\"")
+    import torch
+    from kornia.feature import DISK
+
+    model = _DISK_MODELS.get(device)
+    if model is None:
+        state = torch.load(weights, map_location=device)
+        model = DISK().to(device)
+        model.load_state_dict(state["extractor"] if "extractor" in state else state)
+        model.eval()
+        _DISK_MODELS[device] = model
+    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    with torch.inference_mode():
+        out = model(t, n=max_features, pad_if_not_divisible=True)[0]
+    pts = out.keypoints.cpu().numpy().astype(np.float32)
+    desc = out.descriptors.cpu().numpy().astype(np.float32)
+    scores = out.detection_scores.cpu().numpy().astype(np.float32)
+    return Features(pts, desc, scores, np.zeros(len(pts), np.float32), "disk", size)
+
+
+def save_features(path: str | os.PathLike, features: Features) -> Path:
+    """Write ``features`` as an .npz (atomically: a temporary file replaced when complete)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, keypoints=features.keypoints, descriptors=features.descriptors, scores=features.scores,
+                 sizes=features.sizes, method=np.array(features.method), image_size=np.array(features.image_size))
+    os.replace(tmp, path)
+    return path
+
+
+def load_features(path: str | os.PathLike) -> Features:
+    """Read a features .npz written by :func:`save_features`.
+
+    Raises:
+        CalibrationFileError: missing, not an .npz, or without the expected arrays.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return Features(keypoints=data["keypoints"].astype(np.float32).reshape(-1, 2),
+                            descriptors=data["descriptors"].astype(np.float32),
+                            scores=data["scores"].astype(np.float32), sizes=data["sizes"].astype(np.float32),
+                            method=str(data["method"]), image_size=tuple(int(x) for x in data["image_size"]))
+    except FileNotFoundError:
+        raise CalibrationFileError(f"{path}: features file not found",
+                                   "collect the scan again, or delete features/ to compute them on the fly") from None
+    except (KeyError, ValueError, OSError) as err:
+        raise CalibrationFileError(f"{path}: not a camdeck features file ({err})",
+                                   "delete it; features are recomputed from the image") from None

@@ -1,0 +1,91 @@
+"""`camdeck monitor ...`: the PTZ fleet jobs. For now `collect-references`; `run` and `history` join this sub-app."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from console.cli import common
+
+app = typer.Typer(help="PTZ fleet monitoring: reference scans, offset runs, history.", no_args_is_help=True)
+
+
+def _progress_bar(label: str):
+    """A rich progress bar on stderr and the ``progress(stage, done, total)`` callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=common.stderr_console(), transient=True)
+    task = bar.add_task(label, total=None)
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar.update(task, total=total, completed=done, description=f"{label} ({stage})")
+    return bar, update
+
+
+@app.command("collect-references")
+def collect_references(
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT[/CAMERA]",
+                                         help="Which cameras (default: every PTZ camera)."),
+    horizontal_stops: Optional[int] = typer.Option(None, "--horizontal-stops", min=1, max=360,
+                                                   help="Pan stops (default [monitor] horizontal_stops, 16)."),
+    vertical_stops: Optional[int] = typer.Option(None, "--vertical-stops", min=1, max=180,
+                                                 help="Tilt stops (default [monitor] vertical_stops, 6)."),
+    settle: str = typer.Option("1s", "--settle", help="Time without motion before each capture (camera time)."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per stop (default [monitor] timeout_s)."),
+    features: Optional[str] = typer.Option(None, "--features", help="sift | disk | none (default [monitor] features)."),
+    restart: bool = typer.Option(False, "--restart", help="Start over instead of resuming an interrupted scan."),
+) -> None:
+    """Grid-scan each camera: move, wait for stability, capture, extract features; resumable.
+
+    Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json).
+    """
+    from drivers.errors import DriverError
+    from monitoring.errors import MonitoringError
+    from monitoring.scans import collect_references as collect, select_devices
+
+    settings = common.settings()
+    settle_s = common.parse_duration_s(settle, "--settle")
+    timeout_s = common.parse_duration_s(timeout, "--timeout") if timeout else None
+    if features is not None and features not in ("sift", "disk", "none"):
+        raise common.BadInput(f"--features {features!r}: unknown; fix: use sift, disk or none")
+    method = "" if features == "none" else features
+    devices = select_devices(settings, device)
+    rows: list[dict[str, Any]] = []
+    quiet = common.json_mode()
+    for ref in devices:
+        row: dict[str, Any] = {"deployment": ref.deployment, "camera": ref.camera}
+        bar, progress = (None, None) if quiet else _progress_bar(ref.id)
+        try:
+            if bar is not None:
+                bar.start()
+            result = collect(settings, ref.id, horizontal=horizontal_stops, vertical=vertical_stops,
+                             settle_s=settle_s, timeout_s=timeout_s, features=method, restart=restart,
+                             progress=progress)
+            row.update(success=True, folder=str(result.folder), manifest=str(result.manifest_path),
+                       frames=result.frames, captured=result.captured, resumed=result.resumed, error=None)
+        except (DriverError, MonitoringError) as err:
+            if getattr(err, "bad_input", False):
+                raise
+            row.update(success=False, error=" ".join(str(err).split()))
+        finally:
+            if bar is not None:
+                bar.stop()
+        rows.append(row)
+        if not quiet:
+            _show_row(row)
+    failed = sum(1 for r in rows if not r["success"])
+    if quiet:
+        common.emit_json({"devices": rows, "failed": failed})
+    if failed:
+        raise typer.Exit(1)
+
+
+def _show_row(row: dict[str, Any]) -> None:
+    console = common.stdout_console()
+    name = f"{row['deployment']}/{row['camera']}"
+    if row["success"]:
+        resumed = f", {row['resumed']} resumed" if row["resumed"] else ""
+        console.print(f"{name}: {row['frames']} frames{resumed} -> {row['folder']}")
+    else:
+        console.print(f"[red]{name}: failed[/red]: {row['error']}")

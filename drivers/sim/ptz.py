@@ -1,0 +1,522 @@
+"""A simulated PTZ camera: timed moves, a knockable mount, presets, telemetry, rendered views.
+
+The camera looks at the :mod:`drivers.sim.ptz_world` sky sphere through
+``R_W_cam = R_align @ dR @ R_B_cam(pan, tilt)`` (DESIGN.md, Conventions), with ``R_align`` from
+the config's ``align_ypr_deg`` and ``dR`` the mount's bump, read from ``DATA_DIR/sim/bumps.json``
+(``camdeck sim bump`` writes it; a running camera picks a change up at its next frame, like a
+real camera that stays knocked). Moves run at ``speed_deg_s`` on the simulated clock
+(:func:`drivers.sim.clock.clock_for`: the injected ``DriverContext.clock``, else wall time
+times ``time_factor``). Telemetry (JSON: camera, pan_deg, tilt_deg,
+zoom, moving, timestamp) goes out at 10 Hz to in-process subscribers of :data:`TELEMETRY_BUS`
+and, when a broker is given, to MQTT. ``truth()`` gives what the camera really does.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from calibration import rotations as rot
+from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from drivers.errors import ControlError, DriverError
+from drivers.sim.clock import clock_for
+from drivers.sim.ptz_world import Lighting, PtzWorld, world_for
+
+ZOOM_SPEED_PER_S = 0.5          # full zoom range in 2 simulated seconds
+TELEMETRY_HZ = 10.0
+ARRIVAL_TOL = 1e-9
+
+
+# ------------------------------------------------------------ in-process telemetry
+
+class TelemetryBus:
+    """In-process publish/subscribe by topic, for simulated cameras that run without a broker."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Callable[[str, bytes], None]]] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> Callable[[], None]:
+        """Call ``callback(topic, payload)`` for every message on ``topic``; returns the unsubscribe."""
+        with self._lock:
+            self._subs.setdefault(topic, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                subs = self._subs.get(topic, [])
+                if callback in subs:
+                    subs.remove(callback)
+        return unsubscribe
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        with self._lock:
+            subs = list(self._subs.get(topic, ()))
+        for callback in subs:
+            try:
+                callback(topic, payload)
+            except Exception:  # a subscriber's bug must not stop the camera
+                pass
+
+
+TELEMETRY_BUS = TelemetryBus()
+
+
+class MqttPublisher:
+    """Publishes to a broker with paho-mqtt; connects in the background and reconnects on its own.
+
+    Messages published while the broker is away are dropped (telemetry is a live signal).
+    """
+
+    def __init__(self, host: str, port: int, *, client_id: str = "", keepalive_s: int = 30,
+                 username: str = "", password: Any = None) -> None:
+        import paho.mqtt.client as mqtt
+
+        self._client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if username:
+            secret = password.reveal() if hasattr(password, "reveal") else password
+            self._client.username_pw_set(username, secret or None)
+        self._connected = threading.Event()
+        self._client.on_connect = lambda *a, **k: self._connected.set()
+        self._client.on_disconnect = lambda *a, **k: self._connected.clear()
+        self._client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self._client.connect_async(host, int(port), keepalive=int(keepalive_s))
+        self._client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Block until connected to the broker (False after ``timeout_s``)."""
+        return self._connected.wait(timeout_s)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=0)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+# ------------------------------------------------------------ persistent simulator state
+
+@dataclass(frozen=True)
+class Bump:
+    """A mount knocked off its calibrated alignment; degrees, composed as ``delta_R(pitch, yaw, roll)``."""
+
+    pitch_deg: float = 0.0
+    yaw_deg: float = 0.0
+    roll_deg: float = 0.0
+
+    def matrix(self) -> np.ndarray:
+        return rot.delta_R(self.pitch_deg, self.yaw_deg, self.roll_deg)
+
+
+def sim_state_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "sim"
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise DriverError(f"{path}: cannot be read as JSON ({err})",
+                          f"delete {path} to reset the simulator's state") from None
+    if not isinstance(data, dict):
+        raise DriverError(f"{path}: expected a JSON object", f"delete {path} to reset the simulator's state")
+    return data
+
+
+def _write_state(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_bump(data_dir: Path, camera: str) -> Bump:
+    """The persisted bump of ``camera`` (zero when none)."""
+    entry = _read_state(sim_state_dir(data_dir) / "bumps.json").get(camera) or {}
+    try:
+        return Bump(float(entry.get("pitch_deg", 0.0)), float(entry.get("yaw_deg", 0.0)),
+                    float(entry.get("roll_deg", 0.0)))
+    except (TypeError, ValueError):
+        raise DriverError(f"bumps.json: the entry of {camera!r} is not numbers",
+                          f"run `camdeck sim bump {camera} --reset`") from None
+
+
+def write_bump(data_dir: Path, camera: str, bump: Bump | None) -> Bump:
+    """Persist ``bump`` for ``camera`` (None resets it); returns the bump now in force."""
+    path = sim_state_dir(data_dir) / "bumps.json"
+    data = _read_state(path)
+    if bump is None or bump == Bump():
+        data.pop(camera, None)
+        bump = Bump()
+    else:
+        data[camera] = asdict(bump)
+    _write_state(path, data)
+    return bump
+
+
+def read_lighting(data_dir: Path, camera: str) -> Lighting:
+    """The persisted lighting of ``camera`` (``DATA_DIR/sim/lighting.json``; identity when none)."""
+    entry = _read_state(sim_state_dir(data_dir) / "lighting.json").get(camera) or {}
+    gains = entry.get("colour_gains", (1.0, 1.0, 1.0))
+    return Lighting(gain=float(entry.get("gain", 1.0)), gamma=float(entry.get("gamma", 1.0)),
+                    colour_gains=tuple(float(g) for g in gains), offset=float(entry.get("offset", 0.0)))
+
+
+def write_lighting(data_dir: Path, camera: str, lighting: Lighting | None) -> Lighting:
+    path = sim_state_dir(data_dir) / "lighting.json"
+    data = _read_state(path)
+    if lighting is None or lighting.is_identity:
+        data.pop(camera, None)
+        lighting = Lighting()
+    else:
+        data[camera] = {"gain": lighting.gain, "gamma": lighting.gamma,
+                        "colour_gains": list(lighting.colour_gains), "offset": lighting.offset}
+    _write_state(path, data)
+    return lighting
+
+
+# ------------------------------------------------------------ motion
+
+@dataclass
+class _Axis:
+    """One axis' motion: from ``start`` at sim time ``t0`` with ``velocity`` toward ``end``, until ``t_stop``."""
+
+    start: float
+    t0: float = 0.0
+    velocity: float = 0.0
+    end: float = 0.0
+    t_stop: float = math.inf
+
+    def at(self, t: float) -> float:
+        if self.velocity == 0.0:
+            return self.start
+        dt = max(0.0, min(t, self.t_stop) - self.t0)
+        x = self.start + self.velocity * dt
+        return min(x, self.end) if self.velocity > 0 else max(x, self.end)
+
+    def moving(self, t: float) -> bool:
+        return self.velocity != 0.0 and t < self.t_stop and abs(self.at(t) - self.end) > ARRIVAL_TOL
+
+    def arrival(self) -> float:
+        if self.velocity == 0.0:
+            return self.t0
+        return min(self.t_stop, self.t0 + (self.end - self.start) / self.velocity)
+
+
+@dataclass(frozen=True)
+class PtzTruth:
+    """What the simulated camera really does at one instant.
+
+    Attributes:
+        pan_deg, tilt_deg, zoom: head position.
+        K: (3, 3) intrinsics of the rendered view (px).
+        R_W_cam: (3, 3) optical -> world (ENU) rotation.
+        R_align: (3, 3) base -> world, from ``align_ypr_deg``.
+        delta_R: (3, 3) the bump's rotation.
+        bump: the bump as pitch/yaw/roll degrees.
+        lighting: the illumination applied to frames.
+    """
+
+    pan_deg: float
+    tilt_deg: float
+    zoom: float
+    K: np.ndarray
+    R_W_cam: np.ndarray
+    R_align: np.ndarray
+    delta_R: np.ndarray
+    bump: Bump
+    lighting: Lighting
+
+
+class SimPtzCamera(CameraBase):
+    """The simulated PTZ camera of a ``model = "PTZ"`` config entry (driver "sim").
+
+    Args:
+        spec: the camera's entry (options: pan_range_deg, tilt_range_deg, hfov_deg, speed_deg_s,
+            telemetry_topic, align_ypr_deg, deployment).
+        ctx: driver context (data_dir for bumps and presets, seed, time_factor, clock).
+        mqtt: optional (host, port) of a broker to publish telemetry to.
+        world: the environment to look at (default: the seed's world sized for this camera).
+        telemetry_hz: telemetry rate in wall-clock Hz (0: no telemetry thread).
+    """
+
+    def __init__(self, spec: CameraSpec, ctx: Any, *, mqtt: tuple[str, int] | None = None,
+                 world: PtzWorld | None = None, telemetry_hz: float = TELEMETRY_HZ,
+                 mqtt_options: dict[str, Any] | None = None) -> None:
+        super().__init__(spec.name)
+        opts = spec.options
+        self.spec = spec
+        self.deployment = str(opts.get("deployment", ""))
+        self.size = tuple(spec.resolution or (1280, 720))
+        self.pan_range = tuple(float(x) for x in opts.get("pan_range_deg", (-180.0, 180.0)))
+        self.tilt_range = tuple(float(x) for x in opts.get("tilt_range_deg", (-30.0, 90.0)))
+        self.hfov_deg = tuple(float(x) for x in opts.get("hfov_deg", (60.0, 6.0)))
+        self.speed_deg_s = float(opts.get("speed_deg_s", 120.0))
+        self.telemetry_topic = str(opts.get("telemetry_topic") or f"camdeck/{self.deployment}/{spec.name}/telemetry")
+        yaw, pitch, roll = (float(x) for x in opts.get("align_ypr_deg", (0.0, 0.0, 0.0)))
+        self.R_align = rot.R_align_from_ypr(yaw, pitch, roll)
+        self.data_dir = Path(getattr(ctx, "data_dir", "data"))
+        self.time_factor = float(getattr(ctx, "time_factor", 1.0) or 1.0)
+        self._clock_ns = clock_for(getattr(ctx, "clock", None), self.time_factor)
+        self._origin_ns = self._clock_ns()
+        self._epoch0 = time.time()
+        self.world = world or world_for(getattr(ctx, "seed", 0), self.size[0], self.hfov_deg)
+        self._lock = threading.RLock()
+        home = (min(max(0.0, self.pan_range[0]), self.pan_range[1]),
+                min(max(0.0, self.tilt_range[0]), self.tilt_range[1]), 0.0)
+        self._axes = [_Axis(v) for v in home]
+        self._seq = 0
+        self._lighting_override: Lighting | None = None
+        self._state_cache: dict[str, tuple[float, Any]] = {}
+        self._closing = threading.Event()
+        self._publisher = MqttPublisher(*mqtt, client_id=f"camdeck-sim-{spec.name}-{os.getpid()}",
+                                        **(mqtt_options or {})) if mqtt else None
+        self._thread: threading.Thread | None = None
+        if telemetry_hz > 0:
+            self._thread = threading.Thread(target=self._telemetry_loop, args=(1.0 / telemetry_hz,),
+                                            name=f"telemetry-{spec.name}", daemon=True)
+            self._thread.start()
+
+    # ---------------------------------------------------------------- clock
+
+    def sim_time_s(self) -> float:
+        """Simulated seconds since the camera opened (the camera's clock: drivers.sim.clock)."""
+        return (self._clock_ns() - self._origin_ns) * 1e-9
+
+    # ---------------------------------------------------------------- Camera
+
+    def info(self) -> CameraInfo:
+        caps = Capability.RGB | Capability.PTZ | Capability.PRESETS | Capability.SNAPSHOT | Capability.TELEMETRY
+        return CameraInfo(name=self.name, driver="sim", model=self.spec.model, serial=None,
+                          sensor_size=self.size, output_size=self.size, pixel_format="RGB", capabilities=caps,
+                          extra={"deployment": self.deployment, "telemetry_topic": self.telemetry_topic,
+                                 "pan_range_deg": self.pan_range, "tilt_range_deg": self.tilt_range,
+                                 "hfov_deg": self.hfov_deg})
+
+    def controls(self) -> dict[str, ControlRange]:
+        pan, tilt, zoom = self.position()
+        return {"pan_deg": ControlRange("pan_deg", *self.pan_range, 0.0, pan, "deg"),
+                "tilt_deg": ControlRange("tilt_deg", *self.tilt_range, 0.0, tilt, "deg"),
+                "zoom": ControlRange("zoom", 0.0, 1.0, 0.0, zoom)}
+
+    def set_controls(self, **values: Any) -> None:
+        unknown = set(values) - {"pan_deg", "tilt_deg", "zoom"}
+        if unknown:
+            raise ControlError(f"{self.name}: unknown control(s) {', '.join(sorted(unknown))}",
+                               "use pan_deg, tilt_deg or zoom")
+        pan, tilt, zoom = self.position()
+        self.move_absolute(values.get("pan_deg", pan), values.get("tilt_deg", tilt), values.get("zoom", zoom))
+
+    @property
+    def dropped_frames(self) -> int:
+        return 0
+
+    def capture(self, timeout_s: float | None = None) -> Frame:
+        """Render the current view; (H, W, 3) uint8 RGB with the head position and K in ``meta``."""
+        truth = self.truth()
+        t_ns = self._clock_ns()
+        img = self.world.render(truth.K, truth.R_W_cam, self.size, truth.lighting)
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+        return Frame(array=img, timestamp=t_ns, seq=seq, camera=self.name,
+                     meta={"format": "RGB", "pan_deg": truth.pan_deg, "tilt_deg": truth.tilt_deg,
+                           "zoom": truth.zoom, "K": truth.K.tolist(), "moving": self.moving()})
+
+    def _close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        if self._publisher is not None:
+            self._publisher.close()
+
+    # ---------------------------------------------------------------- PTZ
+
+    def position(self) -> tuple[float, float, float]:
+        t = self.sim_time_s()
+        with self._lock:
+            return tuple(a.at(t) for a in self._axes)  # type: ignore[return-value]
+
+    def moving(self) -> bool:
+        t = self.sim_time_s()
+        with self._lock:
+            return any(a.moving(t) for a in self._axes)
+
+    def check_target(self, pan_deg: float, tilt_deg: float, zoom: float) -> None:
+        """Raise ControlError when the target lies outside the configured ranges."""
+        for label, value, (lo, hi) in (("pan", pan_deg, self.pan_range), ("tilt", tilt_deg, self.tilt_range),
+                                       ("zoom", zoom, (0.0, 1.0))):
+            if not (isinstance(value, (int, float)) and math.isfinite(value)) or not lo - 1e-9 <= value <= hi + 1e-9:
+                unit = "" if label == "zoom" else " deg"
+                raise ControlError(f"{self.name}: {label} {value}{unit} is outside the camera's range [{lo:g}, {hi:g}]",
+                                   f"give a {label} within [{lo:g}, {hi:g}] (config: {label}_range_deg)"
+                                   if label != "zoom" else "give a zoom within [0, 1]")
+
+    def move_absolute(self, pan_deg: float, tilt_deg: float, zoom: float | None = None, *,
+                      wait: bool = True, timeout_s: float = 30.0) -> None:
+        """Drive to (pan, tilt, zoom) at the configured speed; with ``wait``, return on arrival.
+
+        Raises:
+            ControlError: the target is outside the configured ranges.
+            DriverError: ``wait`` and the head did not arrive within ``timeout_s`` wall seconds.
+        """
+        cur = self.position()
+        zoom = cur[2] if zoom is None else zoom
+        self.check_target(pan_deg, tilt_deg, zoom)
+        self._drive_to((float(pan_deg), float(tilt_deg), float(zoom)))
+        if wait:
+            self.wait_arrived(timeout_s)
+
+    def move_relative(self, dpan_deg: float, dtilt_deg: float, dzoom: float = 0.0, *,
+                      wait: bool = False, timeout_s: float = 30.0) -> None:
+        """Move by an offset, clamped to the ranges (as cameras do for relative moves)."""
+        pan, tilt, zoom = self.position()
+        target = (min(max(pan + dpan_deg, self.pan_range[0]), self.pan_range[1]),
+                  min(max(tilt + dtilt_deg, self.tilt_range[0]), self.tilt_range[1]),
+                  min(max(zoom + dzoom, 0.0), 1.0))
+        self._drive_to(target)
+        if wait:
+            self.wait_arrived(timeout_s)
+
+    def move_continuous(self, pan_speed: float, tilt_speed: float, zoom_speed: float = 0.0,
+                        duration_s: float | None = None) -> None:
+        """Move at velocities given as fractions of full speed in [-1, 1] until stopped, a limit or ``duration_s``."""
+        t = self.sim_time_s()
+        t_stop = t + duration_s if duration_s else math.inf
+        with self._lock:
+            new = []
+            for axis, frac, top, (lo, hi) in zip(self._axes, (pan_speed, tilt_speed, zoom_speed),
+                                                 (self.speed_deg_s, self.speed_deg_s, ZOOM_SPEED_PER_S),
+                                                 (self.pan_range, self.tilt_range, (0.0, 1.0))):
+                x = axis.at(t)
+                v = max(-1.0, min(1.0, float(frac))) * top
+                new.append(_Axis(x, t, v, hi if v > 0 else lo, t_stop))
+            self._axes = new
+
+    def stop_motion(self) -> None:
+        t = self.sim_time_s()
+        with self._lock:
+            self._axes = [_Axis(a.at(t)) for a in self._axes]
+
+    def wait_arrived(self, timeout_s: float = 30.0) -> None:
+        """Block until the head stops (wall-clock ``timeout_s``)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            t = self.sim_time_s()
+            with self._lock:
+                remaining = max((a.arrival() - t for a in self._axes if a.moving(t)), default=0.0)
+            if remaining <= 0.0:
+                return
+            if time.monotonic() >= deadline:
+                raise DriverError(f"{self.name}: the head did not arrive within {timeout_s:g} s",
+                                  "raise the timeout or the time factor")
+            self._clock_ns.sleep(min(remaining + 1e-6, 0.5 * self.time_factor))
+
+    def _drive_to(self, target: tuple[float, float, float]) -> None:
+        t = self.sim_time_s()
+        with self._lock:
+            axes = []
+            for axis, goal, speed in zip(self._axes, target, (self.speed_deg_s, self.speed_deg_s, ZOOM_SPEED_PER_S)):
+                x = axis.at(t)
+                v = 0.0 if abs(goal - x) <= ARRIVAL_TOL else math.copysign(speed, goal - x)
+                axes.append(_Axis(x, t, v, goal) if v else _Axis(goal))
+            self._axes = axes
+
+    # ---------------------------------------------------------------- presets
+
+    def presets(self) -> dict[str, tuple[float, float, float]]:
+        """Presets by name (``DATA_DIR/sim/presets.json``); "home" is always there."""
+        stored = _read_state(sim_state_dir(self.data_dir) / "presets.json").get(self.name) or {}
+        out = {"home": (0.0 if self.pan_range[0] <= 0 <= self.pan_range[1] else self.pan_range[0],
+                        0.0 if self.tilt_range[0] <= 0 <= self.tilt_range[1] else self.tilt_range[0], 0.0)}
+        out.update({k: tuple(float(x) for x in v) for k, v in stored.items()})
+        return out
+
+    def set_preset(self, name: str, position: tuple[float, float, float] | None = None) -> str:
+        """Store the current (or given) position under ``name``; returns the preset's token (its name)."""
+        if not name or len(name) > 64:
+            raise ControlError(f"{self.name}: preset name {name!r} is not usable", "give 1 to 64 characters")
+        pos = tuple(float(x) for x in (position or self.position()))
+        path = sim_state_dir(self.data_dir) / "presets.json"
+        data = _read_state(path)
+        data.setdefault(self.name, {})[name] = list(pos)
+        _write_state(path, data)
+        return name
+
+    def goto_preset(self, name: str, *, wait: bool = True, timeout_s: float = 30.0) -> None:
+        presets = self.presets()
+        if name not in presets:
+            raise ControlError(f"{self.name}: no preset {name!r}", f"use one of {', '.join(sorted(presets))}")
+        self.move_absolute(*presets[name], wait=wait, timeout_s=timeout_s)
+
+    # ---------------------------------------------------------------- truth and knobs
+
+    def intrinsics(self, zoom: float | None = None) -> np.ndarray:
+        """K (3, 3) at ``zoom`` (default: the current zoom)."""
+        z = self.position()[2] if zoom is None else zoom
+        return rot.K_at_zoom(min(max(z, 0.0), 1.0), self.hfov_deg, *self.size)
+
+    def set_lighting(self, lighting: Lighting | None) -> None:
+        """Override the persisted lighting for this process (None: back to lighting.json)."""
+        self._lighting_override = lighting
+
+    def _state(self, name: str, reader: Callable[[Path, str], Any]) -> Any:
+        path = sim_state_dir(self.data_dir) / name
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            mtime = -1
+        cached = self._state_cache.get(name)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, reader(self.data_dir, self.name))
+            self._state_cache[name] = cached
+        return cached[1]
+
+    def bump(self) -> Bump:
+        """The mount's current bump (re-read when bumps.json changes)."""
+        return self._state("bumps.json", read_bump)
+
+    def truth(self) -> PtzTruth:
+        """Ground truth now: position, K, R_W_cam, R_align, the bump and the lighting."""
+        pan, tilt, zoom = self.position()
+        bump = self.bump()
+        dR = bump.matrix()
+        lighting = self._lighting_override or self._state("lighting.json", read_lighting)
+        return PtzTruth(pan_deg=pan, tilt_deg=tilt, zoom=zoom, K=self.intrinsics(zoom),
+                        R_W_cam=rot.R_W_cam(pan, tilt, self.R_align, dR), R_align=self.R_align.copy(),
+                        delta_R=dR, bump=bump, lighting=lighting)
+
+    # ---------------------------------------------------------------- telemetry
+
+    def telemetry(self) -> dict[str, Any]:
+        """One telemetry sample (the JSON the camera publishes)."""
+        pan, tilt, zoom = self.position()
+        return {"camera": self.name, "deployment": self.deployment, "pan_deg": round(pan, 6),
+                "tilt_deg": round(tilt, 6), "zoom": round(zoom, 6), "moving": self.moving(),
+                "timestamp": self._epoch0 + self.sim_time_s()}
+
+    def _telemetry_loop(self, period_s: float) -> None:
+        while not self._closing.wait(period_s):
+            try:
+                payload = json.dumps(self.telemetry()).encode()
+                TELEMETRY_BUS.publish(self.telemetry_topic, payload)
+                if self._publisher is not None:
+                    self._publisher.publish(self.telemetry_topic, payload)
+            except Exception:  # telemetry is best effort; the camera keeps working
+                pass
+
+
+def open_ptz_camera(spec: CameraSpec, ctx: Any, **kwargs: Any) -> SimPtzCamera:
+    """Open the simulated PTZ camera of ``spec`` (what ``drivers.sim.open_camera`` routes "ptz" to)."""
+    return SimPtzCamera(spec, ctx, **kwargs)

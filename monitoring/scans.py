@@ -1,0 +1,531 @@
+"""Reference and query scans of PTZ cameras: drive, wait for stability, capture, extract features, save.
+
+A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (DESIGN.md, "Files"):
+
+    DATA_DIR/scans/<deployment>/<camera>/reference/              the camera's reference (resumable)
+    DATA_DIR/scans/<deployment>/<camera>/query/<UTC stamp>/      one query extraction
+
+Manifest frames carry ``index``, ``image``, ``pan_deg``, ``tilt_deg``, ``zoom``, ``K`` (3x3, px),
+``timestamp`` (UTC ISO) and, beyond the design's minimum, ``features`` (the .npz path),
+``telemetry`` (the sample that declared stability) and ``stop`` (grid cell [i, j], references).
+The manifest also records ``features_method``, ``complete`` and, for references, ``grid``.
+
+``settings`` arguments are console.config.Settings (duck-typed here: cameras, deployments,
+mqtt, monitor, data_dir, driver_context()).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from drivers.base import CameraSpec, Frame
+from monitoring.errors import MonitoringError, MonitoringInputError
+
+#: progress(stage, done, total): stage is "move", "capture" or "skip".
+Progress = Callable[[str, int, int], None]
+MANIFEST = "manifest.json"
+
+
+class ScanError(MonitoringError):
+    """A scan that could not be completed."""
+
+
+class ScanFileError(ScanError, MonitoringInputError):
+    """A scan folder or manifest that cannot be used (bad input)."""
+
+    bad_input = True
+
+
+class UnknownDevice(ScanError, MonitoringInputError):
+    """A --device that names no configured deployment or PTZ camera (bad input)."""
+
+    bad_input = True
+
+
+# ------------------------------------------------------------ devices
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """One PTZ camera of a deployment."""
+
+    deployment: str
+    camera: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.deployment}/{self.camera}"
+
+
+def ptz_devices(settings: Any) -> list[DeviceRef]:
+    """Every configured PTZ camera that belongs to a deployment, in config order."""
+    return [DeviceRef(str(spec.options["deployment"]), name) for name, spec in settings.cameras.items()
+            if spec.kind == "ptz" and spec.options.get("deployment")]
+
+
+def select_devices(settings: Any, device: str | None) -> list[DeviceRef]:
+    """``--device DEPLOYMENT[/CAMERA]`` (or a camera name; None: all) -> the devices it names.
+
+    Raises:
+        UnknownDevice: naming the configured devices.
+    """
+    known = ptz_devices(settings)
+    if not device:
+        return known
+    dep, _, cam = device.partition("/")
+    chosen = [d for d in known if (d.deployment == dep and (not cam or d.camera == cam))
+              or (not cam and d.camera == dep)]
+    if not chosen:
+        names = ", ".join(d.id for d in known) or "none"
+        raise UnknownDevice(f"--device {device!r} names no configured PTZ camera",
+                            f"use DEPLOYMENT or DEPLOYMENT/CAMERA, one of: {names}")
+    return chosen
+
+
+def resolve_device(settings: Any, device_id: str | DeviceRef) -> DeviceRef:
+    """Exactly one device for ``device_id``; UnknownDevice when it names none or several."""
+    if isinstance(device_id, DeviceRef):
+        return device_id
+    chosen = select_devices(settings, device_id)
+    if len(chosen) != 1:
+        raise UnknownDevice(f"device {device_id!r} names {len(chosen)} cameras",
+                            "give DEPLOYMENT/CAMERA: " + ", ".join(d.id for d in chosen))
+    return chosen[0]
+
+
+class PtzDevice:
+    """An opened PTZ device: its camera, a telemetry latch fed by the best source, and its tunnel.
+
+    ``telemetry_source`` is "in-process" (simulated camera, no broker), "mqtt" (the camera's
+    telemetry_topic on [mqtt]) or "poll" (GetStatus polling, when the broker is unreachable or
+    the camera publishes nothing).
+    """
+
+    def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any) -> None:
+        self.ref, self.spec, self.camera, self.latch = ref, spec, camera, latch
+        self.name = ref.camera
+        self.telemetry_source = ""
+        self._closers: list[Callable[[], None]] = []
+        self._mqtt: Any = None
+
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.camera.info().output_size)  # type: ignore[return-value]
+
+    def _use_poller(self) -> None:
+        from monitoring.telemetry import PositionPoller
+
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            self._mqtt = None
+        poller = PositionPoller(self.latch, self.camera, self.name).start()
+        self._closers.append(poller.stop)
+        self.telemetry_source = "poll"
+
+    def wait_stable(self, stable_s: float, timeout_s: float, after: int = 0) -> Any:
+        """Block until the camera has been still for ``stable_s`` (camera seconds); the deciding sample.
+
+        With MQTT, a camera that sends nothing within 3 s is polled instead.
+        """
+        from monitoring.telemetry import TelemetryTimeout
+
+        if self.telemetry_source == "mqtt" and self.latch.count(self.name) == 0:
+            try:
+                self.latch.wait_for_sample(self.name, min(3.0, timeout_s))
+            except TelemetryTimeout:
+                self._use_poller()
+        return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after)
+
+    def move_and_settle(self, pan_deg: float, tilt_deg: float, zoom: float, stable_s: float,
+                        timeout_s: float) -> Any:
+        """Drive to the stop (arrival verified by the driver), then wait for stability; the deciding sample."""
+        self.camera.move_absolute(pan_deg, tilt_deg, zoom, wait=True, timeout_s=timeout_s)
+        return self.wait_stable(stable_s, timeout_s, after=self.latch.count(self.name))
+
+    def close(self) -> None:
+        closers, self._closers = self._closers, []
+        if self._mqtt is not None:
+            closers.append(self._mqtt.stop)
+            self._mqtt = None
+        for close in reversed(closers):
+            try:
+                close()
+            except Exception:  # closing must not mask the error that ended the scan
+                pass
+
+    def __enter__(self) -> "PtzDevice":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: float = 3.0) -> PtzDevice:
+    """Start the deployment's tunnel, open the camera and its telemetry; use as a context manager.
+
+    A simulated camera (driver "sim") runs in this process with in-process telemetry; any other
+    goes through the registry (driver "onvif": the real client), with telemetry from [mqtt],
+    falling back to polling its position when the broker cannot be reached.
+    """
+    from monitoring.telemetry import BrokerUnavailable, MqttTelemetry, TelemetryLatch, subscribe_in_process
+    from monitoring.tunnels import Tunnel
+
+    ref = resolve_device(settings, device_id)
+    spec: CameraSpec = settings.cameras[ref.camera]
+    deployment = settings.deployments.get(ref.deployment)
+    closers: list[Callable[[], None]] = []
+    try:
+        if deployment is not None and deployment.tunnel:
+            port = int(spec.options.get("port") or 0)
+            wait_for = (str(spec.options.get("host", "127.0.0.1")), port) if port and spec.driver != "sim" else None
+            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=wait_for).start().stop)
+        ctx = settings.driver_context()
+        if spec.driver == "sim":
+            from drivers.sim.ptz import SimPtzCamera
+            camera = SimPtzCamera(spec, ctx)
+        else:
+            from drivers.registry import open_camera
+            camera = open_camera(spec, ctx)
+        closers.append(camera.close)
+        latch = TelemetryLatch()
+        device = PtzDevice(ref, spec, camera, latch)
+        device._closers = closers
+        topic = str(spec.options.get("telemetry_topic") or "")
+        if spec.driver == "sim":
+            closers.append(subscribe_in_process(latch, {topic: ref.camera}))
+            device.telemetry_source = "in-process"
+        elif topic:
+            mqtt = settings.mqtt
+            try:
+                device._mqtt = MqttTelemetry(latch, {topic: ref.camera}, mqtt.host, mqtt.port,
+                                             username=mqtt.username, password=mqtt.password,
+                                             keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
+                device.telemetry_source = "mqtt"
+            except BrokerUnavailable:
+                device._use_poller()
+        else:
+            device._use_poller()
+        return device
+    except BaseException:
+        for close in reversed(closers):
+            try:
+                close()
+            except Exception:
+                pass
+        raise
+
+
+# ------------------------------------------------------------ scans
+
+def utc_now_text() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_text(unix_s: float) -> str:
+    stamp = dt.datetime.fromtimestamp(unix_s, dt.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def grid_stops(pan_range_deg: Sequence[float], tilt_range_deg: Sequence[float], horizontal: int,
+               vertical: int) -> list[tuple[int, int, float, float]]:
+    """The reference grid: (i, j, pan_deg, tilt_deg) for H x V stops, in serpentine order.
+
+    Pan stops are evenly spaced; a full circle (range >= 360) is split into ``horizontal``
+    equal sectors without repeating its end, a partial one includes both ends. Tilt stops
+    include both ends of the range. One stop on an axis sits at the range's centre.
+    """
+    if horizontal < 1 or vertical < 1:
+        raise ScanFileError(f"grid {horizontal} x {vertical} is empty", "use at least 1 x 1 stops")
+    p0, p1 = float(pan_range_deg[0]), float(pan_range_deg[1])
+    t0, t1 = float(tilt_range_deg[0]), float(tilt_range_deg[1])
+    if horizontal == 1:
+        pans = [(p0 + p1) / 2.0]
+    elif p1 - p0 >= 360.0 - 1e-9:
+        pans = [p0 + i * 360.0 / horizontal for i in range(horizontal)]
+    else:
+        pans = [p0 + i * (p1 - p0) / (horizontal - 1) for i in range(horizontal)]
+    tilts = [(t0 + t1) / 2.0] if vertical == 1 else [t0 + j * (t1 - t0) / (vertical - 1) for j in range(vertical)]
+    stops = []
+    for j, tilt in enumerate(tilts):
+        order = range(horizontal) if j % 2 == 0 else range(horizontal - 1, -1, -1)
+        stops.extend((i, j, pans[i], tilt) for i in order)
+    return stops
+
+
+def scan_root(data_dir: Path, deployment: str, camera: str) -> Path:
+    return Path(data_dir) / "scans" / deployment / camera
+
+
+def read_manifest(folder_or_file: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a scan manifest (folder or manifest.json path).
+
+    Raises:
+        ScanFileError: missing, not JSON, or without the keys of DESIGN.md's format.
+    """
+    path = Path(folder_or_file)
+    if path.is_dir():
+        path = path / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ScanFileError(f"{path}: no scan manifest", "give a scan folder made by camdeck "
+                            "(monitor collect-references or a query extraction)") from None
+    except (OSError, ValueError) as err:
+        raise ScanFileError(f"{path}: not a readable JSON manifest ({err})", "collect the scan again") from None
+    for key in ("deployment", "camera", "kind", "image_size", "frames"):
+        if key not in data:
+            raise ScanFileError(f"{path}: manifest without {key!r}", "collect the scan again")
+    for n, frame in enumerate(data["frames"]):
+        missing = [k for k in ("index", "image", "pan_deg", "tilt_deg", "zoom", "K") if k not in frame]
+        if missing:
+            raise ScanFileError(f"{path}: frame {n} lacks {', '.join(missing)}", "collect the scan again")
+    return data
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
+    path = folder / MANIFEST
+    tmp = folder / f".{MANIFEST}.part"
+    manifest["frames"].sort(key=lambda f: f["index"])
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def _save_frame(folder: Path, index: int, frame: Frame, device: PtzDevice, sample: Any,
+                features: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """Write the image (PNG) and features of one capture; returns its manifest entry."""
+    from drivers.imaging import frame_to_rgb, write_image_atomic
+
+    rgb = frame_to_rgb(frame)
+    image = f"images/{index:03d}.png"
+    write_image_atomic(folder / image, rgb)
+    meta = frame.meta
+    pan, tilt, zoom = (meta.get("pan_deg"), meta.get("tilt_deg"), meta.get("zoom"))
+    if pan is None:
+        pan, tilt, zoom = device.camera.position()
+    K = meta.get("K")
+    if K is None:
+        K = device.camera.intrinsics(zoom).tolist()
+    entry = {"index": index, "image": image, "pan_deg": float(pan), "tilt_deg": float(tilt), "zoom": float(zoom),
+             "K": [[float(v) for v in row] for row in K],
+             "timestamp": utc_text(time.time())}
+    if features:
+        from calibration.features import extract_features, save_features
+
+        name = f"features/{index:03d}.npz"
+        save_features(folder / name, extract_features(rgb, features))
+        entry["features"] = name
+    if sample is not None:
+        entry["telemetry"] = sample.as_dict()
+    entry.update(extra)
+    return entry
+
+
+@dataclass
+class ScanResult:
+    """A finished (or resumed-and-finished) reference scan."""
+
+    folder: Path
+    manifest_path: Path
+    frames: int
+    captured: int
+    resumed: int
+
+
+def collect_references(settings: Any, device_id: str, *, horizontal: int | None = None,
+                       vertical: int | None = None, settle_s: float = 1.0, timeout_s: float | None = None,
+                       features: str | None = None, folder: Path | None = None, restart: bool = False,
+                       progress: Progress | None = None) -> ScanResult:
+    """Grid-scan one camera: at each stop move, wait for stability, capture, extract features, save.
+
+    Args:
+        settings: the validated config.
+        device_id: "DEPLOYMENT/CAMERA" (or a camera name).
+        horizontal, vertical: stops (default: [monitor] horizontal_stops x vertical_stops).
+        settle_s: seconds (camera time) without motion before a capture.
+        timeout_s: per-stop limit in wall seconds (default [monitor] timeout_s).
+        features: "sift" | "disk" | "" (none) (default [monitor] features).
+        folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/reference).
+        restart: ignore an interrupted scan instead of resuming it.
+        progress: ``progress(stage, done, total)``.
+    Interrupted scans resume: frames whose image (and features) exist are kept when the
+    grid matches. A complete earlier reference is moved aside to ``reference-<created>``.
+    """
+    monitor = settings.monitor
+    horizontal = horizontal or monitor.horizontal_stops
+    vertical = vertical or monitor.vertical_stops
+    timeout_s = timeout_s or monitor.timeout_s
+    features = monitor.features if features is None else features
+    ref = resolve_device(settings, device_id)
+    spec: CameraSpec = settings.cameras[ref.camera]
+    folder = Path(folder) if folder else scan_root(settings.data_dir, ref.deployment, ref.camera) / "reference"
+    pan_range = tuple(spec.options.get("pan_range_deg", (-180.0, 180.0)))
+    tilt_range = tuple(spec.options.get("tilt_range_deg", (-30.0, 90.0)))
+    stops = grid_stops(pan_range, tilt_range, horizontal, vertical)
+    grid = {"horizontal": horizontal, "vertical": vertical, "pan_range_deg": list(pan_range),
+            "tilt_range_deg": list(tilt_range), "features": features or None}
+    manifest = _prepare_reference(folder, grid, restart)
+    done = {f["index"]: f for f in manifest["frames"] if _frame_files_exist(folder, f)}
+    manifest["frames"] = list(done.values())
+    manifest.update(deployment=ref.deployment, camera=ref.camera, kind="reference", grid=grid,
+                    features_method=features or None, complete=False)
+    resumed = len(done)
+    with open_device(settings, ref) as device:
+        manifest["image_size"] = list(device.image_size())
+        for index, (i, j, pan, tilt) in enumerate(stops):
+            if index in done:
+                if progress:
+                    progress("skip", index + 1, len(stops))
+                continue
+            if progress:
+                progress("move", index, len(stops))
+            sample = device.move_and_settle(pan, tilt, 0.0, settle_s, timeout_s)
+            frame = device.camera.capture(timeout_s=timeout_s)
+            entry = _save_frame(folder, index, frame, device, sample, features, {"stop": [i, j]})
+            manifest["image_size"] = [int(frame.array.shape[1]), int(frame.array.shape[0])]
+            manifest["frames"].append(entry)
+            _write_manifest(folder, manifest)
+            if progress:
+                progress("capture", index + 1, len(stops))
+    manifest["complete"] = True
+    path = _write_manifest(folder, manifest)
+    return ScanResult(folder=folder, manifest_path=path, frames=len(manifest["frames"]),
+                      captured=len(stops) - resumed, resumed=resumed)
+
+
+def _frame_files_exist(folder: Path, frame: dict[str, Any]) -> bool:
+    if not (folder / frame["image"]).is_file():
+        return False
+    return "features" not in frame or (folder / frame["features"]).is_file()
+
+
+def _prepare_reference(folder: Path, grid: dict[str, Any], restart: bool) -> dict[str, Any]:
+    """The manifest to continue (an interrupted scan of the same grid) or a fresh one."""
+    fresh = {"deployment": "", "camera": "", "kind": "reference", "created": utc_now_text(),
+             "image_size": [0, 0], "frames": []}
+    path = folder / MANIFEST
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and old.get("complete"):
+            stamp = str(old.get("created", utc_now_text())).replace(":", "").replace("-", "")
+            target = folder.with_name(f"{folder.name}-{stamp}")
+            n = 1
+            while target.exists():
+                target = folder.with_name(f"{folder.name}-{stamp}-{n}")
+                n += 1
+            folder.rename(target)
+        elif isinstance(old, dict) and not restart and old.get("grid") == grid and isinstance(old.get("frames"), list):
+            folder.joinpath("images").mkdir(parents=True, exist_ok=True)
+            return old
+        else:
+            shutil.rmtree(folder)
+    elif folder.exists() and any(folder.iterdir()):
+        raise ScanFileError(f"{folder}: exists and is not a camdeck scan", "choose an empty folder or remove it")
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    return fresh
+
+
+@dataclass
+class QueryResult:
+    """What :func:`extract_query` captured.
+
+    Attributes:
+        frames: the camera frames, (H, W, 3) uint8 RGB arrays in ``frame.array``.
+        telemetry: per frame, the telemetry sample that declared stability.
+        positions: per frame, (pan_deg, tilt_deg, zoom) at capture.
+        folder: the query scan folder.
+        manifest_path: its manifest.json.
+        deployment, camera: which device.
+    """
+
+    frames: list[Frame]
+    telemetry: list[Any]
+    positions: list[tuple[float, float, float]]
+    folder: Path
+    manifest_path: Path
+    deployment: str = ""
+    camera: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def extract_query(device_id: str, stabilize_time: float, timeout: float,
+                  active_ptz_stops: Sequence[Sequence[float]] | bool | None = None, *, settings: Any,
+                  features: str | None = None, folder: Path | None = None,
+                  progress: Progress | None = None) -> QueryResult:
+    """Capture query frames of one camera.
+
+    Passive (``active_ptz_stops`` None/False/empty): wait until the camera has been still for
+    ``stabilize_time`` seconds (camera time), then capture one frame where it stands.
+    Active: drive to each stop ((pan_deg, tilt_deg) or (pan_deg, tilt_deg, zoom); True means the
+    reference grid of [monitor]), wait for stability, capture.
+
+    Args:
+        device_id: "DEPLOYMENT/CAMERA" (or a camera name).
+        stabilize_time: seconds without motion before each capture.
+        timeout: wall seconds allowed per wait for stability (and per move).
+        settings: the validated config.
+        features: "sift" | "disk" | "" (none) (default [monitor] features).
+        folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/query/<UTC stamp>).
+    Raises:
+        TelemetryTimeout: the camera did not settle in time; DriverError subclasses for camera faults.
+    """
+    ref = resolve_device(settings, device_id)
+    spec: CameraSpec = settings.cameras[ref.camera]
+    features = settings.monitor.features if features is None else features
+    if active_ptz_stops is True:
+        stops = [(p, t, 0.0) for _, _, p, t in grid_stops(spec.options.get("pan_range_deg", (-180.0, 180.0)),
+                                                         spec.options.get("tilt_range_deg", (-30.0, 90.0)),
+                                                         settings.monitor.horizontal_stops,
+                                                         settings.monitor.vertical_stops)]
+    else:
+        stops = [tuple(float(v) for v in s) + ((0.0,) if len(s) == 2 else ()) for s in (active_ptz_stops or [])]
+    created = utc_now_text()
+    if folder is None:
+        base = scan_root(settings.data_dir, ref.deployment, ref.camera) / "query"
+        folder = base / created.replace(":", "").replace("-", "")
+        n = 1
+        while folder.exists():
+            folder = base / f"{created.replace(':', '').replace('-', '')}-{n}"
+            n += 1
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"deployment": ref.deployment, "camera": ref.camera, "kind": "query",
+                                "created": created, "image_size": [0, 0], "frames": [],
+                                "mode": "active" if stops else "passive", "features_method": features or None,
+                                "stabilize_time_s": stabilize_time, "complete": False}
+    frames: list[Frame] = []
+    samples: list[Any] = []
+    positions: list[tuple[float, float, float]] = []
+    total = max(1, len(stops))
+    with open_device(settings, ref) as device:
+        manifest["telemetry_source"] = device.telemetry_source
+        for index in range(total):
+            if stops:
+                if progress:
+                    progress("move", index, total)
+                sample = device.move_and_settle(*stops[index], stabilize_time, timeout)
+            else:
+                sample = device.wait_stable(stabilize_time, timeout)
+            frame = device.camera.capture(timeout_s=timeout)
+            entry = _save_frame(folder, index, frame, device, sample, features, {})
+            manifest["image_size"] = [int(frame.array.shape[1]), int(frame.array.shape[0])]
+            manifest["frames"].append(entry)
+            _write_manifest(folder, manifest)
+            frames.append(frame)
+            samples.append(sample)
+            positions.append((entry["pan_deg"], entry["tilt_deg"], entry["zoom"]))
+            if progress:
+                progress("capture", index + 1, total)
+        manifest["telemetry_source"] = device.telemetry_source
+    manifest["complete"] = True
+    path = _write_manifest(folder, manifest)
+    return QueryResult(frames=frames, telemetry=samples, positions=positions, folder=folder, manifest_path=path,
+                       deployment=ref.deployment, camera=ref.camera,
+                       extra={"telemetry_source": manifest["telemetry_source"]})
