@@ -64,6 +64,10 @@ app.add_typer(_sim.app, name="sim")
 from console.cli import doctor as _doctor  # noqa: E402
 
 _doctor.register(app)
+from console.cli import bench as _bench, reconstruct as _reconstruct  # noqa: E402
+
+_bench.register(app)
+_reconstruct.register(app)
 
 
 def exit_code_for(err: BaseException) -> int:

@@ -1,0 +1,122 @@
+"""`camdeck reconstruct`: live voxel reconstruction from a stereo rig (fastcore.live)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from console.cli import common
+
+
+def _rig(settings, name: str):
+    rig = settings.rigs.get(name)
+    if rig is None:
+        stereo = [r.name for r in settings.rigs.values() if r.type == "stereo"]
+        raise common.BadInput(f"--rig {name}: no such rig; fix: choose one of {', '.join(stereo) or '(none configured)'}")
+    if rig.type != "stereo":
+        raise common.BadInput(f"--rig {name}: a {rig.type} rig; fix: reconstruct needs a stereo rig")
+    return rig
+
+
+def _geometry(pair, rig):
+    """(K (2, 3, 3), R (2, 3, 3), t (2, 3), grid centre (3,)) of the pair."""
+    import numpy as np
+
+    truths = [getattr(cam, "truth", None) for cam in (pair.left, pair.right)]
+    if any(t is None for t in truths):
+        raise common.BadInput(f"--rig {rig.name}: the cameras report no calibrated pose; fix: calibrate the pair "
+                              "(camdeck calibrate stereo) -- live reconstruction of hardware rigs needs poses")
+    K = np.array([t.K for t in truths])
+    R = np.array([t.R for t in truths])
+    tr = np.array([np.asarray(t.t).reshape(3) for t in truths])
+    center = rig.options.get("grid_center_m")
+    if center is None and getattr(truths[0], "scene", None) is not None:
+        from drivers.sim.scene import LAB_CENTER
+        center = LAB_CENTER
+    if center is None:  # 2.5 m along the left camera's optical axis
+        center = -R[0].T @ tr[0] + 2.5 * R[0][2]
+    return K, R, tr, np.asarray(center, dtype=np.float64)
+
+
+def reconstruct(
+    rig: str = typer.Option(..., "--rig", metavar="NAME", help="The stereo rig (config [rigs.NAME])."),
+    grid: int = typer.Option(128, "--grid", min=1, max=1024, help="Voxels per axis N."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Stop after N frames."),
+    duration: Optional[str] = typer.Option(None, "--duration", help="Stop after this long (e.g. 10s)."),
+    save_every: Optional[str] = typer.Option("1s", "--save-every", help="Save the grid at most this often."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for grids (default DATA_DIR/reconstruct)."),
+    extent_m: float = typer.Option(1.0, "--extent-m", min=0.01, help="Edge of the grid cube, metres."),
+    threshold: int = typer.Option(72, "--threshold", min=0, max=255, help="Gray level below which a pixel is background."),
+    fusion: str = typer.Option("none", "--fusion", help="Temporal fusion: none, ema or min."),
+    backend: str = typer.Option("auto", "--backend", help="Carve backend: auto, cython, torch or numpy."),
+) -> None:
+    """Carve a voxel grid from every synchronized pair; print fps and latency; save grids (.bin)."""
+    from drivers.stereo import open_stereo_rig
+    from fastcore.errors import CarveInputError
+    from fastcore.live import LiveReconstruction, LiveSample, ReconstructionSettings
+
+    if frames is not None and duration is not None:
+        raise common.BadInput("--frames and --duration: give one of them, not both")
+    duration_s = common.parse_duration_s(duration, "--duration") if duration else None
+    if frames is None and duration_s is None:
+        duration_s = 10.0
+    every_s = common.parse_duration_s(save_every, "--save-every") if save_every else None
+    if every_s is not None and every_s <= 0:
+        raise common.BadInput("--save-every: must be positive; fix: write e.g. 1s")
+    settings = common.settings()
+    spec = _rig(settings, rig)
+    out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "reconstruct"))
+    console = common.stderr_console()
+    pair = open_stereo_rig(spec, settings.cameras, settings.driver_context())
+    with pair:
+        pair.start()
+        K, R, t, center = _geometry(pair, spec)
+        first = pair.capture_pair(timeout_s=5.0)
+        fmt = first.left.format
+        bayer = fmt.split("_", 1)[1] if fmt.startswith("RAW8_") else None
+        try:
+            job_settings = ReconstructionSettings(
+                grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(center), backend=backend,
+                bayer=bayer, threshold=threshold, fusion=fusion, save_every_s=every_s, out_dir=out_dir,
+                max_frames=frames, duration_s=duration_s)
+            job = LiveReconstruction(job_settings, progress=_printer(console))
+        except CarveInputError as err:
+            raise common.BadInput(str(err)) from None
+
+        def view(frame):
+            return frame.array[..., ::-1] if frame.format == "RGB" else frame.array
+
+        def samples():
+            pending = first
+            while True:
+                pair_frame = pending or pair.capture_pair(timeout_s=5.0)
+                pending = None
+                yield LiveSample([view(pair_frame.left), view(pair_frame.right)], K, R, t, pair_frame.left.timestamp)
+
+        summary = job.run(samples())
+    result = {"rig": rig, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
+              "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
+              "saved": [str(p) for p in summary.saved],
+              "occupied_fraction": float((summary.grid > 0).mean()) if summary.grid is not None else 0.0}
+    if common.json_mode():
+        common.emit_json(result)
+    else:
+        console.print(f"{summary.frames} frames in {summary.elapsed_s:.1f} s ({summary.fps:.1f} fps, "
+                      f"latency {summary.mean_latency_ms:.1f} ms); {len(summary.saved)} grids in {out_dir}")
+
+
+def _printer(console):
+    def progress(event) -> None:
+        if event.kind == "frame" and not common.json_mode():
+            console.print(f"frame {event.frame}: {event.fps:5.1f} fps, latency {event.latency_ms:6.1f} ms, "
+                          f"carve {event.carve_ms:6.2f} ms, occupied {event.occupied_fraction:.1%}",
+                          highlight=False)
+        elif event.kind == "saved" and not common.json_mode():
+            console.print(f"saved {event.path}", highlight=False)
+    return progress
+
+
+def register(root: typer.Typer) -> None:
+    """Add the command to the root app (a single command, not a group)."""
+    root.command("reconstruct")(reconstruct)

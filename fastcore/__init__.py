@@ -1,0 +1,161 @@
+"""fastcore: voxel carving kernels, grid I/O and the live reconstruction job.
+
+``carve`` is the one entry point (DESIGN.md, fastcore contract): a validating Python
+front over lean backends -- the Cython kernel (fastcore._carve), the numpy reference
+(fastcore.reference) and torch (fastcore.torch_backend, CPU or CUDA). Only numpy is
+imported here; torch and cv2 are imported inside the functions that use them.
+fastcore imports nothing from the rest of camdeck.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fastcore.errors import BackendUnavailable, CarveInputError, FastcoreError, GridFileError
+from fastcore.grid_io import VoxelGrid, load_grid, save_grid
+from fastcore.validation import BACKENDS, check_carve_inputs, check_out
+
+__all__ = [
+    "carve", "process_image_to_voxel_grid", "available_backends", "cython_available",
+    "save_grid", "load_grid", "VoxelGrid",
+    "FastcoreError", "CarveInputError", "GridFileError", "BackendUnavailable",
+]
+
+
+def cython_available() -> bool:
+    """True when the compiled kernel (fastcore._carve) can be imported."""
+    try:
+        from fastcore import _carve  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def available_backends() -> list[str]:
+    """The backends usable here, fastest first ("cython", "torch", "numpy")."""
+    names = ["cython"] if cython_available() else []
+    try:
+        import importlib.util
+        if importlib.util.find_spec("torch") is not None:
+            names.append("torch")
+    except (ImportError, ValueError):
+        pass
+    return names + ["numpy"]
+
+
+def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
+          attenuation=0.0, backend="auto", out=None) -> np.ndarray:
+    """Carve a voxel grid from V calibrated views (space carving by minimum).
+
+    For each voxel centre ``X = grid_center + ([i, j, k] - (N - 1) / 2) * voxel_size`` and
+    each view, ``(x, y, z) = K @ (R @ X + t)``; the view's value is the pixel
+    ``(floor(y/z + 0.5), floor(x/z + 0.5))`` (uint8 as value/255, float32 as is) times
+    ``exp(-attenuation * |X - C|)`` when z > 0 and the pixel is inside the image, else 0.
+    The voxel is the minimum over the views.
+
+    Args:
+        images: V images (H, W), all uint8 or all float32, same shape; a list or a
+            (V, H, W) array (a single (H, W) array is one view).
+        K: (3, 3) shared or (V, 3, 3) intrinsics, pixels.
+        R: (V, 3, 3) world-to-camera rotations (x_cam = R @ X + t).
+        t: (V, 3) translations, same length unit as voxel_size.
+        grid_size: N in 1..1024 (the grid is N x N x N).
+        voxel_size: edge of a voxel (> 0).
+        grid_center: (3,) world position of the grid centre.
+        attenuation: >= 0, per unit length (0: no attenuation).
+        backend: "cython" (default when built), "numpy", "torch" or "auto".
+        out: optional (N, N, N) float32 C-contiguous array to write into (reused, no allocation).
+
+    Returns:
+        (N, N, N) float32 grid indexed [i, j, k] = [x, y, z] (``out`` when given).
+
+    Raises:
+        CarveInputError: (a ValueError) naming the bad argument: image shapes or dtypes,
+            non-finite K/R/t, grid size outside 1..1024, a bad out=, an unknown backend.
+        BackendUnavailable: backend="cython" without the built extension, or "torch" without torch.
+    """
+    problem = check_carve_inputs(images, K, R, t, grid_size, voxel_size, grid_center, attenuation)
+    N = problem.grid_size
+    out = np.empty((N, N, N), np.float32) if out is None else check_out(out, N)
+    name = _resolve_backend(backend)
+    if name == "cython":
+        return _carve_cython(problem, out)
+    if name == "torch":
+        from fastcore.torch_backend import carve_problem_torch
+        out[...] = carve_problem_torch(problem, device="cpu").numpy()
+        return out
+    from fastcore.reference import carve_problem
+    return carve_problem(problem, out)
+
+
+def _resolve_backend(backend) -> str:
+    if backend not in BACKENDS:
+        raise CarveInputError(f"backend: {backend!r}; fix: pass one of {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "cython" if cython_available() else "numpy"
+    if backend == "cython" and not cython_available():
+        raise BackendUnavailable("backend 'cython': the compiled kernel fastcore._carve is not built; "
+                                 "fix: pip install --no-build-isolation -e . (needs a C compiler)")
+    if backend == "torch":
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            raise BackendUnavailable("backend 'torch': torch is not installed; fix: pip install torch")
+    return backend
+
+
+def _carve_cython(problem, out: np.ndarray) -> np.ndarray:
+    from fastcore import _carve
+    from fastcore.validation import U8_TO_FLOAT
+
+    coef = problem.projection_coefficients()
+    if problem.is_uint8 and problem.attenuation == 0.0:
+        _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 0)
+    else:
+        _carve.carve_general(problem.images, problem.is_uint8, coef, problem.camera_centers(),
+                             problem.corner(), problem.voxel_size, problem.attenuation, out,
+                             U8_TO_FLOAT, 0)
+    return out
+
+
+def process_image_to_voxel_grid(image, camera_position, camera_rotation, grid_size, voxel_size,
+                                grid_center=(0.0, 0.0, 0.0), attenuation=0.0, *, K=None,
+                                backend="auto", out=None) -> np.ndarray:
+    """The stereo rig's original one-view call, on top of ``carve``.
+
+    Args:
+        image: (H, W) uint8 or float32.
+        camera_position: (3,) camera centre C in the world.
+        camera_rotation: (3, 3) camera-to-world rotation (columns: the camera axes in the world).
+        grid_size, voxel_size, grid_center, attenuation: as in ``carve``.
+        K: optional (3, 3); default f = max(H, W) px, principal point at the image centre
+            ((W - 1) / 2, (H - 1) / 2).
+
+    Returns:
+        (N, N, N) float32: ``carve([image], K, R.T, -R.T @ C, ...)``.
+
+    Raises:
+        CarveInputError: naming the bad argument.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 2:
+        raise CarveInputError(f"image: {getattr(image, 'shape', type(image).__name__)}; "
+                              "fix: pass one (H, W) uint8 or float32 array")
+    rot = _finite(camera_rotation, "camera_rotation", (3, 3))
+    pos = _finite(camera_position, "camera_position", (3,))
+    if K is None:
+        H, W = image.shape
+        f = float(max(H, W))
+        K = np.array([[f, 0.0, (W - 1) / 2.0], [0.0, f, (H - 1) / 2.0], [0.0, 0.0, 1.0]])
+    R = rot.T
+    return carve([image], K, R[None], -np.einsum("ab,b->a", R, pos)[None], grid_size, voxel_size, grid_center,
+                 attenuation, backend=backend, out=out)
+
+
+def _finite(value, name: str, shape: tuple) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CarveInputError(f"{name}: not numeric") from None
+    if arr.shape != shape:
+        raise CarveInputError(f"{name}: shape {arr.shape}; fix: pass {shape}")
+    if not np.all(np.isfinite(arr)):
+        raise CarveInputError(f"{name}: contains NaN or inf; fix: pass finite values")
+    return arr

@@ -1,0 +1,50 @@
+"""`camdeck bench` and `camdeck reconstruct` on the simulated rig, in-process."""
+from __future__ import annotations
+
+import numpy as np
+
+from fastcore import load_grid
+
+
+def test_bench_json_reports_every_backend_against_numpy(cli):
+    result = cli("bench", "--json", "--sizes", "16,24", "--budget", "0")
+    assert result.code == 0, result.err
+    report = result.json()
+    rows = report["results"]
+    assert {r["grid"] for r in rows} == {16, 24}
+    for N in (16, 24):
+        by_backend = {r["backend"]: r for r in rows if r["grid"] == N}
+        assert "numpy" in by_backend and by_backend["numpy"]["speedup_vs_numpy"] == 1.0
+        if report["cython_built"]:
+            assert "cython" in by_backend
+        for r in by_backend.values():
+            assert r["median_ms"] > 0 and r["runs"] >= 3 and r["speedup_vs_numpy"] > 0
+        fractions = {r["occupied_fraction"] for r in by_backend.values()}
+        assert max(fractions) - min(fractions) < 0.01    # the backends carved the same frame
+
+
+def test_bench_rejects_bad_sizes(cli):
+    result = cli("bench", "--sizes", "0,64")
+    assert result.code == 2 and "--sizes" in result.err
+    assert cli("bench", "--backends", "opencl", "--json").code == 2
+
+
+def test_reconstruct_simulated_stereo_rig(cli, workdir):
+    result = cli("reconstruct", "--rig", "asi-stereo", "--grid", "32", "--frames", "2", "--save-every", "1ms",
+                 "--out", workdir / "grids", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["frames"] == 2 and report["grid"] == 32
+    assert 0.0 < report["occupied_fraction"] < 0.8
+    assert report["saved"]
+    grid = load_grid(report["saved"][-1])
+    assert grid.data.shape == (32, 32, 32) and grid.data.dtype == np.float32
+
+
+def test_reconstruct_bad_input_exits_2(cli):
+    result = cli("reconstruct", "--rig", "nope", "--frames", "1")
+    assert result.code == 2 and "--rig" in result.err
+    result = cli("reconstruct", "--rig", "recorder", "--frames", "1")
+    assert result.code == 2 and "stereo" in result.err
+    result = cli("reconstruct", "--rig", "asi-stereo", "--frames", "1", "--duration", "2s")
+    assert result.code == 2

@@ -1,0 +1,81 @@
+"""Grid files: .npy and the stereo rig's raw .bin round-trip; damaged or foreign files are refused."""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from fastcore import GridFileError, load_grid, save_grid
+from fastcore.grid_io import HEADER_SIZE, MAGIC
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".bin"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8, np.float64])
+def test_round_trip(tmp_path, suffix, dtype):
+    grid = (np.random.default_rng(1).random((9, 9, 9)) * 200).astype(dtype)
+    path = save_grid(tmp_path / f"g{suffix}", grid, voxel_size=0.02, grid_center=(0.0, 2.5, 1.0))
+    loaded = load_grid(path)
+    np.testing.assert_array_equal(loaded.data, grid)
+    assert loaded.data.dtype == grid.dtype
+    if suffix == ".bin":
+        assert loaded.voxel_size == 0.02 and loaded.grid_center == (0.0, 2.5, 1.0)
+    else:
+        assert loaded.voxel_size is None
+
+
+def test_bin_header_layout(tmp_path):
+    grid = np.zeros((4, 4, 4), np.float32)
+    path = save_grid(tmp_path / "g.bin", grid, voxel_size=0.5, grid_center=(1, 2, 3))
+    raw = path.read_bytes()
+    assert raw[:8] == MAGIC and len(raw) == HEADER_SIZE + 64 * 4
+    n, header, voxel = struct.unpack_from("<IId", raw, 8)
+    assert (n, header, voxel) == (4, HEADER_SIZE, 0.5)
+    assert raw[48:51] == b"<f4"
+
+
+def test_truncated_bin_is_refused(tmp_path):
+    path = save_grid(tmp_path / "g.bin", np.ones((8, 8, 8), np.float32), voxel_size=0.1)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(GridFileError, match="truncated"):
+        load_grid(path)
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(ValueError, match="truncated"):
+        load_grid(path)
+
+
+def test_foreign_files_are_refused(tmp_path):
+    png = tmp_path / "image.bin"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    with pytest.raises(GridFileError, match="not a camdeck voxel grid"):
+        load_grid(png)
+    other = tmp_path / "notes.npy"
+    other.write_text("hello")
+    with pytest.raises(GridFileError, match="notes.npy"):
+        load_grid(other)
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.zeros((4, 5)))
+    with pytest.raises(GridFileError, match="not an"):
+        load_grid(flat)
+    with pytest.raises(GridFileError, match="no such file"):
+        load_grid(tmp_path / "missing.bin")
+    with pytest.raises(GridFileError, match="suffix"):
+        load_grid(png.rename(tmp_path / "image.png"))
+
+
+def test_bad_header_dtype_is_refused(tmp_path):
+    path = save_grid(tmp_path / "g.bin", np.ones((2, 2, 2), np.float32), voxel_size=0.1)
+    raw = bytearray(path.read_bytes())
+    raw[48:56] = b"<c16\0\0\0\0"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(GridFileError, match="dtype"):
+        load_grid(path)
+
+
+def test_save_checks_its_input(tmp_path):
+    with pytest.raises(GridFileError, match="voxel_size"):
+        save_grid(tmp_path / "g.bin", np.zeros((2, 2, 2), np.float32))
+    with pytest.raises(GridFileError, match="shape"):
+        save_grid(tmp_path / "g.npy", np.zeros((2, 3, 2), np.float32))
+    with pytest.raises(GridFileError, match="suffix"):
+        save_grid(tmp_path / "g.txt", np.zeros((2, 2, 2), np.float32))
