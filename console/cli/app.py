@@ -61,6 +61,9 @@ from console.cli import monitor as _monitor, sim as _sim  # noqa: E402
 
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_sim.app, name="sim")
+from console.cli import offsets as _offsets  # noqa: E402
+
+_offsets.register(app)
 from console.cli import doctor as _doctor  # noqa: E402
 
 _doctor.register(app)

@@ -89,3 +89,9 @@ def _show_row(row: dict[str, Any]) -> None:
         console.print(f"{name}: {row['frames']} frames{resumed} -> {row['folder']}")
     else:
         console.print(f"[red]{name}: failed[/red]: {row['error']}")
+
+
+from console.cli import monitor_run as _monitor_run  # noqa: E402  (run and history: the fleet monitoring issue)
+
+_monitor_run.register(app)
+

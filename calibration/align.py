@@ -1,0 +1,381 @@
+"""R_align: the rotation from a PTZ mount's base frame B to the world (ENU), from landmarks.
+
+A landmark is a pixel (u, v) in one frame of a reference scan together with the world
+direction of what it shows (azimuth clockwise from north, elevation up, degrees). The pixel
+gives a ray in the mount frame, ``b = R_B_cam(pan, tilt) · K⁻¹ · [u, v, 1]`` (DESIGN.md, PTZ
+geometry, with ΔR = I at alignment time); the angles give the world ray
+``w = [sin az cos el, cos az cos el, sin el]``. R_align solves Wahba's problem ``w ≈ R_align · b``
+(Kabsch) inside RANSAC, so wrong landmarks are voted out; the residual is the angle between
+``R_align · b`` and ``w`` over the inliers, in degrees.
+
+The rotation RANSAC here (``ransac_rotation``) is also what ``calibration.offsets`` uses.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from calibration.errors import CalibrationError, CalibrationFileError, CalibrationInputError, SolveFailed
+from calibration.rotations import R_B_cam
+
+LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
+
+
+# ---------------------------------------------------------------- scan manifests
+
+@dataclass(frozen=True)
+class ScanFrame:
+    """One frame of a scan manifest.
+
+    Attributes:
+        index: the frame's index in the manifest.
+        image: absolute path of the image file.
+        pan_deg, tilt_deg: PTZ position, degrees (DESIGN.md conventions).
+        zoom: 0..1.
+        K: (3, 3) float64 intrinsics, pixels.
+        timestamp: ISO 8601 string, or "".
+        features: absolute path of the frame's features .npz, or None.
+    """
+
+    index: int
+    image: Path
+    pan_deg: float
+    tilt_deg: float
+    zoom: float
+    K: np.ndarray
+    timestamp: str = ""
+    features: Path | None = None
+
+
+@dataclass(frozen=True)
+class ScanManifest:
+    """A scan folder's manifest.json (DESIGN.md, "scans"), validated; paths made absolute."""
+
+    folder: Path
+    deployment: str
+    camera: str
+    kind: str
+    image_size: tuple[int, int]
+    frames: tuple[ScanFrame, ...]
+    raw: dict = field(default_factory=dict, repr=False)
+
+    def frame(self, index: int) -> ScanFrame:
+        for frame in self.frames:
+            if frame.index == index:
+                return frame
+        raise CalibrationInputError(f"{self.folder}: no frame with index {index}",
+                                    f"use an index of the manifest (0..{len(self.frames) - 1})")
+
+
+def read_scan_manifest(folder: str | Path) -> ScanManifest:
+    """Read and check ``folder/manifest.json``.
+
+    Raises:
+        CalibrationFileError: the folder or manifest is missing, not JSON, or lacks a key
+            (the message names the file and the key).
+    """
+    folder = Path(folder)
+    path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise CalibrationFileError(f"scan {folder}: folder not found", "pass a scan folder (images/, manifest.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationFileError(f"scan {folder}: manifest.json is missing",
+                                   "collect the scan again (camdeck monitor collect-references)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise CalibrationFileError(f"{path}: not a readable JSON manifest ({err.__class__.__name__})",
+                                   "collect the scan again") from None
+    if not isinstance(data, dict):
+        raise CalibrationFileError(f"{path}: not a JSON object", "collect the scan again")
+    try:
+        size = tuple(int(v) for v in data.get("image_size") or ())
+        frames = tuple(_read_frame(folder, i, f) for i, f in enumerate(data["frames"]))
+    except KeyError as err:
+        raise CalibrationFileError(f"{path}: key {err.args[0]!r} is missing", "collect the scan again") from None
+    except (TypeError, ValueError) as err:
+        raise CalibrationFileError(f"{path}: malformed ({err})", "collect the scan again") from None
+    if not frames:
+        raise CalibrationFileError(f"{path}: holds no frames", "collect the scan again")
+    return ScanManifest(folder=folder, deployment=str(data.get("deployment", "")), camera=str(data.get("camera", "")),
+                        kind=str(data.get("kind", "")), image_size=size if len(size) == 2 else (0, 0),
+                        frames=frames, raw=data)
+
+
+def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
+    if not isinstance(entry, dict):
+        raise ValueError(f"frames[{position}] is not an object")
+    K = np.asarray(entry["K"], dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise ValueError(f"frames[{position}].K is not a 3x3 intrinsic matrix")
+    features = entry.get("features")
+    return ScanFrame(index=int(entry.get("index", position)), image=folder / str(entry["image"]),
+                     pan_deg=float(entry["pan_deg"]), tilt_deg=float(entry["tilt_deg"]),
+                     zoom=float(entry.get("zoom", 0.0)), K=K, timestamp=str(entry.get("timestamp", "")),
+                     features=folder / str(features) if features else None)
+
+
+# ---------------------------------------------------------------- geometry
+
+def mount_rotation(pan_deg: float, tilt_deg: float) -> np.ndarray:
+    """``R_B_cam(ψ, θ) = Rz(-ψ) · Rx(θ) · C`` (DESIGN.md): optical frame -> mount frame B. (3, 3)."""
+    return R_B_cam(pan_deg, tilt_deg)
+
+
+def pixel_rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Unit rays in the camera's optical frame for pixels ``uv`` (N, 2) -> (N, 3)."""
+    uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
+    ones = np.ones((uv.shape[0], 1))
+    rays = np.linalg.solve(np.asarray(K, dtype=np.float64), np.hstack([uv, ones]).T).T
+    return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+
+
+def world_directions(azimuth_deg: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    """ENU unit vectors for azimuth (clockwise from north) and elevation, degrees -> (N, 3)."""
+    az = np.radians(np.asarray(azimuth_deg, dtype=np.float64))
+    el = np.radians(np.asarray(elevation_deg, dtype=np.float64))
+    return np.stack([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)], axis=-1)
+
+
+def kabsch_rotation(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """The rotation R minimising Σ wᵢ |R·srcᵢ - dstᵢ|² (Wahba's problem, via SVD).
+
+    Args:
+        src, dst: (N, 3) unit vectors, N >= 2 not all parallel.
+        weights: (N,) non-negative, or None for equal weights.
+    Returns:
+        (3, 3) float64 rotation (det +1).
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, dtype=np.float64)
+    H = (src * w[:, None]).T @ dst
+    U, _, Vt = np.linalg.svd(H)
+    d = 1.0 if np.linalg.det(Vt.T @ U.T) >= 0 else -1.0
+    return Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
+
+
+def angular_residuals_deg(R: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Angles between ``R·srcᵢ`` and ``dstᵢ``, degrees, (N,). Accurate at small angles."""
+    mapped = np.asarray(src) @ np.asarray(R).T
+    cross = np.linalg.norm(np.cross(mapped, dst), axis=1)
+    dot = np.sum(mapped * dst, axis=1)
+    return np.degrees(np.arctan2(cross, dot))
+
+
+def ransac_rotation(src: np.ndarray, dst: np.ndarray, threshold_deg: float, *, iterations: int = 300,
+                    seed: int = 0, min_separation_deg: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Robust R with ``dst ≈ R·src``: 2-point Kabsch hypotheses, MSAC scoring, inlier refinement.
+
+    With at most 60 correspondences every pair is tried (deterministic); above that,
+    ``iterations`` random pairs (seeded).
+
+    Args:
+        src, dst: (N, 3) unit vectors, N >= 2.
+        threshold_deg: a correspondence is an inlier when its residual is below this.
+    Returns:
+        (R (3, 3), inliers (N,) bool).
+    Raises:
+        SolveFailed: no pair of correspondences is far enough apart to define a rotation.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    n = len(src)
+    if n < 2:
+        raise SolveFailed(f"rotation from {n} correspondence(s): at least 2 are needed",
+                          "give more landmarks or matches")
+    if n <= 60:
+        ii, jj = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        ii = rng.integers(0, n, iterations)
+        jj = (ii + rng.integers(1, n, iterations)) % n
+    min_sin = math.sin(math.radians(min_separation_deg))
+    best_R, best_cost = None, np.inf
+    for i, j in zip(ii, jj):
+        if np.linalg.norm(np.cross(src[i], src[j])) < min_sin or np.linalg.norm(np.cross(dst[i], dst[j])) < min_sin:
+            continue
+        R = kabsch_rotation(src[[i, j]], dst[[i, j]])
+        res = angular_residuals_deg(R, src, dst)
+        cost = np.minimum(res, threshold_deg).sum()   # MSAC: inliers by residual, outliers at the cap
+        if cost < best_cost:
+            best_R, best_cost = R, cost
+    if best_R is None:
+        raise SolveFailed("rotation: every pair of correspondences is (nearly) parallel",
+                          "use landmarks or features spread across the view")
+    R = best_R
+    inliers = angular_residuals_deg(R, src, dst) < threshold_deg
+    for _ in range(3):
+        if inliers.sum() < 2:
+            break
+        R = kabsch_rotation(src[inliers], dst[inliers])
+        new = angular_residuals_deg(R, src, dst) < threshold_deg
+        if np.array_equal(new, inliers):
+            break
+        inliers = new
+    return R, inliers
+
+
+# ---------------------------------------------------------------- landmarks
+
+@dataclass(frozen=True)
+class Landmark:
+    """One row of the landmarks CSV: a pixel in a scan frame and its world direction (degrees)."""
+
+    frame: int
+    u: float
+    v: float
+    azimuth_deg: float
+    elevation_deg: float
+
+
+def read_landmarks(path: str | Path) -> list[Landmark]:
+    """Read a landmarks CSV with the header ``frame,u,v,azimuth_deg,elevation_deg``.
+
+    Raises:
+        CalibrationInputError: the file is missing, the header is wrong, or a value is not a
+            number (the message names the line and the column).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise CalibrationInputError(f"--landmarks {path}: file not found", "pass the landmarks CSV") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CalibrationInputError(f"--landmarks {path}: cannot be read ({err.__class__.__name__})",
+                                    "pass a UTF-8 CSV file") from None
+    rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+    if not rows:
+        raise CalibrationInputError(f"--landmarks {path}: empty", "write the header " + ",".join(LANDMARK_COLUMNS))
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in LANDMARK_COLUMNS if c not in header]
+    if missing:
+        raise CalibrationInputError(f"--landmarks {path}: header lacks {', '.join(missing)}",
+                                    "write the header " + ",".join(LANDMARK_COLUMNS))
+    col = {name: header.index(name) for name in LANDMARK_COLUMNS}
+    out = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        values = {}
+        for name in LANDMARK_COLUMNS:
+            try:
+                raw = row[col[name]].strip()
+                values[name] = int(raw) if name == "frame" else float(raw)
+            except (IndexError, ValueError):
+                raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: not a number",
+                                            "correct that value") from None
+            if name != "frame" and not math.isfinite(values[name]):
+                raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: not finite",
+                                            "correct that value")
+        if not -90.0 <= values["elevation_deg"] <= 90.0:
+            raise CalibrationInputError(f"--landmarks {path}: line {line_no}: elevation_deg "
+                                        f"{values['elevation_deg']:g} is outside [-90, 90]", "correct that value")
+        out.append(Landmark(**values))
+    return out
+
+
+def landmark_rays(manifest: ScanManifest, landmarks: Sequence[Landmark]) -> tuple[np.ndarray, np.ndarray]:
+    """Mount-frame rays and world rays of the landmarks: ((N, 3), (N, 3)) unit vectors.
+
+    Raises:
+        CalibrationInputError: a landmark names a frame the manifest lacks.
+    """
+    mount, world = [], []
+    for lm in landmarks:
+        frame = manifest.frame(lm.frame)
+        ray_cam = pixel_rays(frame.K, np.array([[lm.u, lm.v]]))[0]
+        mount.append(mount_rotation(frame.pan_deg, frame.tilt_deg) @ ray_cam)
+        world.append(world_directions(lm.azimuth_deg, lm.elevation_deg))
+    return np.asarray(mount), np.asarray(world)
+
+
+@dataclass(frozen=True)
+class AlignResult:
+    """R_align and how well the landmarks agree with it.
+
+    Attributes:
+        R_align: (3, 3) float64, mount frame B -> world (ENU).
+        inliers: (N,) bool, the landmarks RANSAC kept.
+        residuals_deg: (N,) angle between R_align·b and w per landmark, degrees.
+        residual_deg: RMS of the inliers' residuals, degrees.
+    """
+
+    R_align: np.ndarray
+    inliers: np.ndarray
+    residuals_deg: np.ndarray
+    residual_deg: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"R_align": self.R_align.tolist(), "residual_deg": self.residual_deg,
+                "landmarks": int(len(self.inliers)), "inliers": int(self.inliers.sum()),
+                "outliers": [int(i) for i in np.flatnonzero(~self.inliers)],
+                "residuals_deg": [float(r) for r in self.residuals_deg]}
+
+
+def solve_r_align(mount_rays: np.ndarray, world_rays: np.ndarray, threshold_deg: float = 0.5) -> AlignResult:
+    """R_align from paired rays, robustly (``world ≈ R_align · mount``).
+
+    Args:
+        mount_rays, world_rays: (N, 3) unit vectors, N >= 3.
+        threshold_deg: landmarks further than this from the consensus are outliers.
+    Raises:
+        CalibrationInputError: fewer than 3 landmarks.
+        SolveFailed: fewer than 3 landmarks agree.
+    """
+    n = len(mount_rays)
+    if n < 3:
+        raise CalibrationInputError(f"landmarks: {n} given, at least 3 are needed",
+                                    "add landmarks in different directions (10 or more is better)")
+    R, inliers = ransac_rotation(mount_rays, world_rays, threshold_deg)
+    if inliers.sum() < 3:
+        raise SolveFailed(f"R_align: only {int(inliers.sum())} of {n} landmarks agree within {threshold_deg:g}°",
+                          "check the landmarks' frames, pixels and angles")
+    res = angular_residuals_deg(R, mount_rays, world_rays)
+    rms = float(np.sqrt(np.mean(res[inliers] ** 2)))
+    return AlignResult(R_align=R, inliers=inliers, residuals_deg=res, residual_deg=rms)
+
+
+def align_from_files(scan_dir: str | Path, landmarks_csv: str | Path, threshold_deg: float = 0.5) -> AlignResult:
+    """``camdeck calibrate align``: read the scan's manifest and the landmarks, solve R_align."""
+    manifest = read_scan_manifest(scan_dir)
+    landmarks = read_landmarks(landmarks_csv)
+    mount, world = landmark_rays(manifest, landmarks)
+    return solve_r_align(mount, world, threshold_deg)
+
+
+def save_r_align(path: str | Path, R: np.ndarray) -> Path:
+    """Write ``R_align.npy`` (3x3 float64, DESIGN.md)."""
+    path = Path(path)
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape != (3, 3):
+        raise CalibrationInputError(f"R_align has shape {R.shape}, not (3, 3)", "pass a 3x3 rotation")
+    try:
+        np.save(path, R)
+    except OSError as err:
+        raise CalibrationError(f"{path}: cannot be written ({err.strerror})", "choose a writable file") from None
+    return path
+
+
+def load_r_align(path: str | Path) -> np.ndarray:
+    """Read ``R_align.npy``; checks it is a 3x3 rotation.
+
+    Raises:
+        CalibrationFileError: missing, not .npy, or not a rotation.
+    """
+    path = Path(path)
+    try:
+        R = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CalibrationFileError(f"{path}: not found", "run camdeck calibrate align first") from None
+    except (OSError, ValueError) as err:
+        raise CalibrationFileError(f"{path}: not a .npy file ({err.__class__.__name__})",
+                                   "run camdeck calibrate align again") from None
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+        raise CalibrationFileError(f"{path}: not a 3x3 rotation matrix", "run camdeck calibrate align again")
+    return R

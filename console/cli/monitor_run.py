@@ -1,0 +1,152 @@
+"""`camdeck monitor run` and `camdeck monitor history`: fleet offset runs and their results.
+
+Attached to the `monitor` group by console/cli/monitor.py. Thin: parse options, call
+monitoring.fleet / monitoring.history, show progress on stderr and results on stdout
+(``--json``: one object). Exit 0 when every device was processed, 1 when any failed, 2 for
+bad input (device, shard, durations).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import typer
+
+from console.cli import common
+
+
+def register(group: typer.Typer) -> None:
+    """Add `run` and `history` to the `monitor` sub-app."""
+    group.command("run")(run)
+    group.command("history")(history)
+
+
+def run(
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         help="One device (or one deployment); default: every PTZ camera."),
+    stabilize_time: Optional[str] = typer.Option(None, "--stabilize-time",
+                                                 help="Stillness before a capture, e.g. 30s "
+                                                      "(default [monitor] stabilize_time_s)."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per wait or move, e.g. 300s "
+                                                                  "(default [monitor] timeout_s)."),
+    active: bool = typer.Option(False, "--active", help="Drive to reference stops instead of waiting "
+                                                        "where the camera stands."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="i/N",
+                                        help="Process only shard i of N (i from 0), for schedulers."),
+) -> None:
+    """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed."""
+    from monitoring.fleet import FleetProgress, parse_shard, run_fleet
+
+    settings = common.settings()
+    stabilize_s = common.parse_duration_s(stabilize_time, "--stabilize-time") if stabilize_time else None
+    timeout_s = common.parse_duration_s(timeout, "--timeout") if timeout else None
+    if timeout_s is not None and timeout_s <= 0:
+        raise common.BadInput("--timeout must be more than 0; fix: write e.g. --timeout 300s")
+    shard_pair = parse_shard(shard)
+    quiet = common.json_mode()
+    bar = None
+    progress = None
+    if not quiet:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=common.stderr_console(), transient=True)
+        task = bar.add_task("fleet run", total=None)
+        err_console = common.stderr_console()
+
+        def show(event: FleetProgress) -> None:
+            bar.update(task, total=event.count, completed=event.index + (event.stage in ("done", "failed")),
+                       description=f"{event.device}: {event.stage} {event.message}"[:70])
+            if event.stage in ("done", "failed"):
+                colour = "red" if event.stage == "failed" else ("yellow" if "ALERT" in event.message else "green")
+                err_console.print(f"[{colour}]{event.device}[/{colour}]: {event.message}", highlight=False)
+        progress = show
+        bar.start()
+    try:
+        report = run_fleet(settings, device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
+                           timeout_s=timeout_s, active=active, progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    if quiet:
+        common.emit_json(report.to_dict())
+    else:
+        _show_run(report)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _show_run(report) -> None:
+    from rich.table import Table
+
+    table = Table(title="fleet run", title_justify="left")
+    table.add_column("device", overflow="fold")
+    table.add_column("result", no_wrap=True)
+    for axis in ("pitch°", "yaw°", "roll°"):
+        table.add_column(axis, justify="right", no_wrap=True)
+    table.add_column("error", overflow="fold", min_width=12)
+    for d in report.devices:
+        state = "[red]failed[/red]" if not d.success else ("[yellow]ALERT[/yellow]" if d.alert else "[green]ok[/green]")
+        table.add_row(d.device, state, *(_deg(v) for v in (d.pitch_deg, d.yaw_deg, d.roll_deg)), d.error or "")
+    console = common.stdout_console()
+    console.print(table)
+    console.print(f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed"
+                  + (f"; spool: {report.spool_sent} sent, {report.spool_remaining} waiting"
+                     if report.spool_sent or report.spool_remaining else ""), highlight=False)
+
+
+def history(
+    device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         help="One device or deployment; default: all."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Newest N results."),
+) -> None:
+    """List fleet-run results, newest first (from the history database)."""
+    from monitoring.history import HistoryStore
+
+    settings = common.settings()
+    deployment, camera = _split_device(device)
+    store = HistoryStore.from_settings(settings.storage, settings.data_dir)
+    rows = store.query(deployment=deployment, device_id=camera, limit=limit) if store.path.exists() else []
+    threshold = settings.slack.alert_threshold_deg
+    if common.json_mode():
+        common.emit_json({"history": [dict(r.to_dict(), alert=r.is_alert(threshold)) for r in rows],
+                          "count": len(rows)})
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"history ({store.path})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("device", overflow="fold")
+    table.add_column("mode", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    for axis in ("pitch°", "yaw°", "roll°"):
+        table.add_column(axis, justify="right", no_wrap=True)
+    notes = []
+    for r in rows:
+        state = "[red]failed[/red]" if not r.success else ("[yellow]ALERT[/yellow]" if r.is_alert(threshold)
+                                                           else "[green]ok[/green]")
+        when = r.timestamp.replace("T", " ").rstrip("Z")[:16]
+        table.add_row(when, f"{r.deployment}/{r.device_id}", r.mode, state,
+                      *(_deg(v) for v in (r.pitch_offset_deg, r.yaw_offset_deg, r.roll_offset_deg)))
+        if not r.success:
+            notes.append(f"{when} {r.deployment}/{r.device_id}: {r.failure_logs}")
+    console = common.stdout_console()
+    console.print(table)
+    for note in notes:
+        console.print(f"  [red]{note}[/red]", highlight=False)
+    if not rows:
+        common.stderr_console().print("no results yet; run: camdeck monitor run", highlight=False)
+
+
+def _split_device(device: str | None) -> tuple[str | None, str | None]:
+    if not device:
+        return None, None
+    deployment, _, camera = device.partition("/")
+    if not deployment or "/" in camera:
+        raise common.BadInput(f"--device {device!r}: not DEPLOYMENT or DEPLOYMENT/CAMERA; "
+                              "fix: write e.g. --device sim-site/ptz-1")
+    return deployment, camera or None
+
+
+def _deg(value: Any) -> str:
+    return "" if value is None else f"{value:+.3f}"

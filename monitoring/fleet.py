@@ -1,0 +1,360 @@
+"""Fleet runs: for every configured PTZ camera (or one, or a shard), measure the mount offset and report it.
+
+Per device, in order: check its reference scan; open it (tunnel, camera, telemetry) and
+extract a query (passive: one frame where it stands once still; active: a few reference
+stops); estimate ΔR against the reference (calibration.offsets); store the result in the
+history (SQLite); upload the query scan (and the reference, once) to S3 and insert the result
+into Athena when configured; post the report to Slack. A device that fails is recorded (history
+and Slack) with its reason and the run goes on. Uploads that fail wait in the spool and the
+next run sends them first.
+
+``--shard i/N`` keeps the devices whose position in the sorted fleet is i modulo N (i from 0,
+like a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), so N schedulers split a fleet without
+talking to each other.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from monitoring.errors import MonitoringError, MonitoringInputError
+from monitoring.history import HistoryStore, MonitoringRecord, utc_now_iso
+
+log = logging.getLogger(__name__)
+
+REFERENCE_MARKER = ".uploaded"
+
+
+@dataclass(frozen=True)
+class FleetProgress:
+    """One step of a fleet run, for progress bars and the Monitoring tab.
+
+    Attributes:
+        device: "DEPLOYMENT/CAMERA".
+        stage: "start", "reference", "move", "capture", "offsets", "store", "upload", "notify",
+            "done" or "failed".
+        index, count: this device's position in the run (0-based) and the number of devices.
+        done, total: progress within the stage (0, 0 when it has none).
+        message: one line for people.
+    """
+
+    device: str
+    stage: str
+    index: int
+    count: int
+    done: int = 0
+    total: int = 0
+    message: str = ""
+
+
+Progress = Callable[[FleetProgress], None]
+
+
+@dataclass
+class DeviceResult:
+    """What a fleet run found for one camera."""
+
+    deployment: str
+    camera: str
+    success: bool
+    pitch_deg: float | None = None
+    yaw_deg: float | None = None
+    roll_deg: float | None = None
+    alert: bool = False
+    error: str | None = None
+    record: MonitoringRecord | None = None
+    notified: bool = False
+    uploaded: int = 0
+    spooled: int = 0
+
+    @property
+    def device(self) -> str:
+        return f"{self.deployment}/{self.camera}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row of ``camdeck monitor run --json``."""
+        return {"deployment": self.deployment, "camera": self.camera, "success": self.success,
+                "pitch_deg": self.pitch_deg, "yaw_deg": self.yaw_deg, "roll_deg": self.roll_deg,
+                "alert": self.alert, "error": self.error}
+
+
+@dataclass
+class FleetReport:
+    """A whole run: one result per device, and what the spool replay did first."""
+
+    devices: list[DeviceResult] = field(default_factory=list)
+    spool_sent: int = 0
+    spool_remaining: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for d in self.devices if not d.success)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"devices": [d.to_dict() for d in self.devices], "failed": self.failed}
+
+
+# ---------------------------------------------------------------- selection
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/N"`` -> (i, N) with 0 <= i < N; None for None or "".
+
+    Raises:
+        MonitoringInputError: not of that form (the message gives the fix).
+    """
+    if not text:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m:
+        raise MonitoringInputError(f"--shard {text!r}: not i/N", "write e.g. --shard 0/4 (i counts from 0)")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1 or not 0 <= i < n:
+        raise MonitoringInputError(f"--shard {text}: index {i} is outside 0..{max(n - 1, 0)}",
+                                   "i counts from 0 to N-1, like JOB_COMPLETION_INDEX of a Kubernetes Indexed Job")
+    return i, n
+
+
+def fleet_devices(settings: Any, device: str | None = None, shard: tuple[int, int] | None = None) -> list:
+    """The devices of a run: all configured PTZ cameras, or ``--device``'s, then the shard's share.
+
+    Returns:
+        ``monitoring.scans.DeviceRef`` list, sorted by "deployment/camera".
+    Raises:
+        UnknownDevice (bad input): ``device`` names no configured camera.
+    """
+    from monitoring.scans import select_devices
+
+    devices = sorted(select_devices(settings, device), key=lambda d: d.id)
+    if shard is not None:
+        i, n = shard
+        devices = [d for k, d in enumerate(devices) if k % n == i]
+    return devices
+
+
+def active_stops(reference, count: int = 4) -> list[tuple[float, float, float]]:
+    """Stops for an active query: ``count`` reference positions spread in pan at the tilt nearest 0°.
+
+    Taking reference positions means every query frame sees exactly what a reference frame saw.
+    """
+    frames = list(reference.frames)
+    tilt = min({f.tilt_deg for f in frames}, key=lambda t: (abs(t), t))
+    row = sorted((f for f in frames if f.tilt_deg == tilt), key=lambda f: f.pan_deg)
+    step = max(1, len(row) // max(1, count))
+    return [(f.pan_deg, f.tilt_deg, f.zoom) for f in row[::step][:count]]
+
+
+# ---------------------------------------------------------------- the run
+
+class FleetRunner:
+    """Runs devices one after another with shared history, cloud and Slack clients.
+
+    Args:
+        settings: console.config.Settings.
+        history: the history store (default: storage.history_db under data_dir).
+        cloud: a CloudStore (default: one for [storage]).
+        notifier: a SlackNotifier (default: one for [slack]).
+        progress: called with a FleetProgress at every step (from the calling thread).
+    """
+
+    def __init__(self, settings: Any, *, history: HistoryStore | None = None, cloud=None, notifier=None,
+                 progress: Progress | None = None) -> None:
+        from monitoring.cloud import CloudStore
+        from monitoring.notify import SlackNotifier
+
+        self.settings = settings
+        self.history = history or HistoryStore.from_settings(settings.storage, settings.data_dir)
+        self.cloud = cloud or CloudStore(settings.storage, settings.data_dir)
+        self.notifier = notifier or SlackNotifier(settings.slack)
+        self.progress = progress
+
+    def run(self, devices: Sequence[Any], *, stabilize_time_s: float | None = None, timeout_s: float | None = None,
+            active: bool = False, active_count: int = 4) -> FleetReport:
+        """Process every device; never stops at a failed one.
+
+        Args:
+            devices: ``DeviceRef`` list (see :func:`fleet_devices`).
+            stabilize_time_s: stillness before a capture (default [monitor] stabilize_time_s).
+            timeout_s: per wait and move (default [monitor] timeout_s).
+            active: drive to stops instead of capturing where the camera stands.
+            active_count: stops per active query.
+        """
+        monitor = self.settings.monitor
+        stabilize = monitor.stabilize_time_s if stabilize_time_s is None else stabilize_time_s
+        timeout = monitor.timeout_s if timeout_s is None else timeout_s
+        report = FleetReport()
+        replay = self.cloud.replay_spool()
+        report.spool_sent, report.spool_remaining = replay.sent, replay.remaining
+        if replay.sent or replay.remaining:
+            log.info("spool: %d sent, %d still waiting", replay.sent, replay.remaining)
+        for index, ref in enumerate(devices):
+            report.devices.append(self.run_device(ref, index, len(devices), stabilize, timeout, active, active_count))
+        return report
+
+    def _emit(self, device: str, stage: str, index: int, count: int, done: int = 0, total: int = 0,
+              message: str = "") -> None:
+        if self.progress is not None:
+            try:
+                self.progress(FleetProgress(device, stage, index, count, done, total, message))
+            except Exception:  # a broken progress display must not fail the run
+                log.exception("fleet progress callback failed")
+
+    def run_device(self, ref: Any, index: int, count: int, stabilize_s: float, timeout_s: float, active: bool,
+                   active_count: int = 4) -> DeviceResult:
+        """One device, start to finish; failures end up in the result, never raised."""
+        from calibration.align import read_scan_manifest
+        from calibration.offsets import OffsetsOptions, estimate_offsets
+        from monitoring.scans import extract_query, scan_root
+
+        name = ref.id
+        timestamp = utc_now_iso()
+        mode = "active" if active else "passive"
+        result = DeviceResult(ref.deployment, ref.camera, success=False)
+        positions: list[dict[str, float]] = []
+        location = ""
+        offsets = None
+        self._emit(name, "start", index, count, message=f"{name}: {mode} run")
+        try:
+            ref_dir = scan_root(self.settings.data_dir, ref.deployment, ref.camera) / "reference"
+            reference = self._reference(ref_dir, name)
+            self._emit(name, "reference", index, count, message=f"{len(reference.frames)} reference frames")
+            stops = active_stops(reference, active_count) if active else None
+
+            def scan_progress(stage: str, done: int, total: int) -> None:
+                self._emit(name, stage, index, count, done, total, f"query {stage} {done}/{total}")
+
+            query = extract_query(name, stabilize_s, timeout_s, stops, settings=self.settings,
+                                  progress=scan_progress)
+            positions = [{"pan_deg": float(p), "tilt_deg": float(t), "zoom": float(z)} for p, t, z in query.positions]
+            location = str(query.folder)
+
+            def offsets_progress(done: int, total: int, message: str) -> None:
+                self._emit(name, "offsets", index, count, done, total, message)
+
+            offsets = estimate_offsets(reference, read_scan_manifest(query.folder),
+                                       OffsetsOptions(method=self.settings.monitor.features), offsets_progress)
+            self._write_reports(query.folder, offsets)
+            location = self._upload(ref, ref_dir, query.folder, timestamp, result) or location
+        except Exception as err:  # every failure is this device's, recorded; the run goes on
+            result.error = _one_line(err)
+            if not _is_domain_error(err):
+                log.exception("fleet run of %s failed unexpectedly", name)
+        record = MonitoringRecord(
+            deployment=ref.deployment, device_id=ref.camera, timestamp=timestamp,
+            pitch_offset_deg=offsets.pitch_deg if offsets else None,
+            yaw_offset_deg=offsets.yaw_deg if offsets else None,
+            roll_offset_deg=offsets.roll_deg if offsets else None,
+            mode=mode, capture_positions=tuple(positions), files_location=location,
+            success=offsets is not None and result.error is None, failure_logs=result.error or "",
+            frames=offsets.frames if offsets else None, inliers=offsets.inliers if offsets else None,
+            confidence=offsets.confidence if offsets else None)
+        result.record = record
+        result.success = record.success
+        if offsets is not None:
+            result.pitch_deg, result.yaw_deg, result.roll_deg = offsets.pitch_deg, offsets.yaw_deg, offsets.roll_deg
+            result.alert = record.is_alert(self.settings.slack.alert_threshold_deg)
+        self._emit(name, "store", index, count, message="history")
+        try:
+            self.history.add(record)
+        except MonitoringError as err:
+            log.error("%s: %s", name, err)
+        try:
+            self.cloud.record_result(record)
+        except MonitoringError as err:
+            log.error("%s: Athena: %s", name, err)
+        self._emit(name, "notify", index, count, message="Slack")
+        result.notified = self.notifier.send_report(record).sent
+        if result.success:
+            self._emit(name, "done", index, count, message=_summary(result))
+        else:
+            self._emit(name, "failed", index, count, message=result.error or "failed")
+        return result
+
+    def _reference(self, ref_dir: Path, name: str):
+        from calibration.align import read_scan_manifest
+        from calibration.errors import CalibrationFileError
+
+        if not (ref_dir / "manifest.json").is_file():
+            raise MonitoringInputError(f"{name}: no reference scan in {ref_dir}",
+                                       f"run camdeck monitor collect-references --device {name}")
+        try:
+            reference = read_scan_manifest(ref_dir)
+        except CalibrationFileError as err:
+            raise MonitoringInputError(f"{name}: reference scan unusable ({err.message})",
+                                       f"run camdeck monitor collect-references --device {name} --restart") from None
+        if reference.raw.get("complete") is False:
+            raise MonitoringInputError(f"{name}: the reference scan in {ref_dir} is incomplete",
+                                       f"finish it: camdeck monitor collect-references --device {name}")
+        return reference
+
+    def _write_reports(self, folder: Path, offsets) -> None:
+        from calibration.report import write_offsets_csv, write_offsets_xlsx
+
+        summary = offsets.to_dict()
+        try:
+            write_offsets_xlsx(summary, folder / "offsets.xlsx")
+            write_offsets_csv(summary, folder / "offsets.csv")
+        except Exception as err:  # the report is a convenience; the numbers go to history anyway
+            log.warning("offsets report in %s not written: %s", folder, _one_line(err))
+
+    def _upload(self, ref: Any, ref_dir: Path, query_dir: Path, timestamp: str, result: DeviceResult) -> str:
+        """Upload the reference (once per reference scan) and the query; returns the query's location."""
+        if not self.cloud.s3_enabled:
+            return ""
+        marker = ref_dir / REFERENCE_MARKER
+        # this reference scan (its creation stamp) at this destination: uploaded once
+        stamp = f"{self.cloud.scan_location(ref.deployment, ref.camera, 'reference')} {_manifest_created(ref_dir)}"
+        if not marker.is_file() or marker.read_text().strip() != stamp:
+            up = self.cloud.upload_scan(ref_dir, ref.deployment, ref.camera, "reference")
+            result.uploaded += up.uploaded
+            result.spooled += up.spooled
+            marker.write_text(stamp)     # sent or spooled: either way it goes out
+        up = self.cloud.upload_scan(query_dir, ref.deployment, ref.camera, "query", timestamp=timestamp)
+        result.uploaded += up.uploaded
+        result.spooled += up.spooled
+        return up.location
+
+
+def run_fleet(settings: Any, *, device: str | None = None, shard: str | tuple[int, int] | None = None,
+              stabilize_time_s: float | None = None, timeout_s: float | None = None, active: bool = False,
+              progress: Progress | None = None, **runner_kwargs: Any) -> FleetReport:
+    """``camdeck monitor run``: select the devices and process each (see :class:`FleetRunner`).
+
+    Raises:
+        MonitoringInputError: a bad ``shard`` or ``device`` (before any camera moves).
+    """
+    shard_pair = parse_shard(shard) if isinstance(shard, str) else shard
+    devices = fleet_devices(settings, device, shard_pair)
+    runner = FleetRunner(settings, progress=progress, **runner_kwargs)
+    return runner.run(devices, stabilize_time_s=stabilize_time_s, timeout_s=timeout_s, active=active)
+
+
+def _manifest_created(folder: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((folder / "manifest.json").read_text()).get("created", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def _is_domain_error(err: BaseException) -> bool:
+    from calibration.errors import CalibrationError
+
+    try:
+        from drivers.errors import DriverError
+    except ImportError:  # pragma: no cover
+        DriverError = ()  # type: ignore[assignment]
+    return isinstance(err, (MonitoringError, CalibrationError, DriverError, OSError))
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or err.__class__.__name__
+    return " ".join(text.split())
+
+
+def _summary(result: DeviceResult) -> str:
+    mark = "ALERT " if result.alert else ""
+    return (f"{mark}pitch {result.pitch_deg:+.3f}°, yaw {result.yaw_deg:+.3f}°, roll {result.roll_deg:+.3f}°")

@@ -1,0 +1,189 @@
+"""S3 uploads, the spool and Athena statements against a real moto server over HTTP on a free port."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitoring.cloud import CloudStore, athena_insert_sql, athena_table_ddl
+from monitoring.errors import MonitoringInputError
+from monitoring.history import MonitoringRecord
+from monitoring.settings import StorageSettings
+from tests.conftest import free_port
+
+BUCKET = "camdeck-test"
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    """A moto server (S3, Athena, ...) on 127.0.0.1 and a free port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server, monkeypatch):
+    """Fake credentials, Athena pointed at moto, and a fresh bucket; yields (endpoint, s3 client)."""
+    import boto3
+
+    for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                       ("AWS_SESSION_TOKEN", "testing"), ("AWS_DEFAULT_REGION", "us-east-1"),
+                       ("AWS_ENDPOINT_URL_ATHENA", moto_server)):
+        monkeypatch.setenv(var, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    yield moto_server, s3
+    listing = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    for obj in listing:
+        s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    s3.delete_bucket(Bucket=BUCKET)
+
+
+def make_scan(folder: Path, frames: int = 2) -> Path:
+    (folder / "images").mkdir(parents=True)
+    (folder / "features").mkdir()
+    for i in range(frames):
+        (folder / "images" / f"{i:03d}.png").write_bytes(b"\x89PNG fake image %d" % i)
+        (folder / "features" / f"{i:03d}.npz").write_bytes(b"features %d" % i)
+    (folder / "manifest.json").write_text(json.dumps({"deployment": "sim-site", "camera": "ptz-1", "frames": []}))
+    return folder
+
+
+def _keys(s3) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def _record(**kw) -> MonitoringRecord:
+    base = dict(deployment="sim-site", device_id="ptz-1", timestamp="2026-11-21T10:00:00Z", pitch_offset_deg=0.12,
+                yaw_offset_deg=-1.5, roll_offset_deg=0.0, mode="active",
+                capture_positions=({"pan_deg": 0.0, "tilt_deg": 10.0, "zoom": 0.0},),
+                files_location="s3://camdeck-test/x/", success=True, failure_logs="")
+    base.update(kw)
+    return MonitoringRecord(**base)
+
+
+def test_reference_and_query_scans_land_under_their_documented_keys(aws, tmp_path):
+    endpoint, s3 = aws
+    store = CloudStore(StorageSettings(s3_bucket=BUCKET, s3_prefix="fleet", s3_endpoint_url=endpoint), tmp_path)
+    ref = store.upload_scan(make_scan(tmp_path / "ref"), "sim-site", "ptz-1", "reference")
+    query = store.upload_scan(make_scan(tmp_path / "q", frames=1), "sim-site", "ptz-1", "query",
+                              timestamp="2026-11-21T10:00:00Z")
+    assert (ref.uploaded, ref.spooled, query.uploaded) == (5, 0, 3)
+    assert ref.location == f"s3://{BUCKET}/fleet/sim-site/ptz-1/reference_scan/"
+    assert query.location == f"s3://{BUCKET}/fleet/sim-site/ptz-1/query_scan/20261121T100000Z/"
+    assert _keys(s3) == [
+        "fleet/sim-site/ptz-1/query_scan/20261121T100000Z/features/000.npz",
+        "fleet/sim-site/ptz-1/query_scan/20261121T100000Z/images/000.png",
+        "fleet/sim-site/ptz-1/query_scan/20261121T100000Z/manifest.json",
+        "fleet/sim-site/ptz-1/reference_scan/features/000.npz",
+        "fleet/sim-site/ptz-1/reference_scan/features/001.npz",
+        "fleet/sim-site/ptz-1/reference_scan/images/000.png",
+        "fleet/sim-site/ptz-1/reference_scan/images/001.png",
+        "fleet/sim-site/ptz-1/reference_scan/manifest.json",
+    ]
+    body = s3.get_object(Bucket=BUCKET, Key="fleet/sim-site/ptz-1/reference_scan/images/001.png")["Body"].read()
+    assert body == b"\x89PNG fake image 1"
+
+
+def test_unreachable_s3_spools_every_file_and_a_later_run_sends_them(aws, tmp_path):
+    endpoint, s3 = aws
+    dead = f"http://127.0.0.1:{free_port()}"
+    down = CloudStore(StorageSettings(s3_bucket=BUCKET, s3_endpoint_url=dead), tmp_path)
+    scan = make_scan(tmp_path / "q")
+    result = down.upload_scan(scan, "sim-site", "ptz-1", "query", timestamp="2026-11-21T10:00:00Z")
+    assert (result.uploaded, result.spooled) == (0, 5)
+    assert "S3 upload" in result.errors[0] and "testing" not in result.errors[0]
+    assert down.spool.pending() == 5
+    # The scan folder may be cleaned up before the next run: the spool holds its own copies.
+    for path in sorted(scan.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    again = down.replay_spool()          # still unreachable: stops at the first failure, loses nothing
+    assert (again.sent, again.remaining) == (0, 5)
+    up = CloudStore(StorageSettings(s3_bucket=BUCKET, s3_endpoint_url=endpoint), tmp_path)
+    replay = up.replay_spool()
+    assert (replay.sent, replay.remaining) == (5, 0)
+    assert up.spool.pending() == 0 and not list((tmp_path / "spool").glob("*.blob"))
+    assert "sim-site/ptz-1/query_scan/20261121T100000Z/manifest.json" in _keys(s3)
+
+
+def test_athena_gets_the_iceberg_ddl_once_then_one_insert_per_result(aws, tmp_path):
+    import boto3
+
+    endpoint, _ = aws
+    settings = StorageSettings(s3_bucket=BUCKET, s3_endpoint_url=endpoint, athena_database="camdeck",
+                               athena_table="monitoring", athena_output=f"s3://{BUCKET}/athena-results/")
+    store = CloudStore(settings, tmp_path, wait=lambda s: None)
+    assert store.record_result(_record())
+    assert store.record_result(_record(device_id="ptz-2", success=False, pitch_offset_deg=None,
+                                       yaw_offset_deg=None, roll_offset_deg=None, failure_logs="it's broken"))
+    athena = boto3.client("athena", endpoint_url=endpoint, region_name="us-east-1")
+    ids = athena.list_query_executions()["QueryExecutionIds"]
+    queries = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    ddl = [q for q in queries if q.startswith("CREATE TABLE")]
+    inserts = [q for q in queries if q.startswith("INSERT INTO")]
+    assert len(ddl) == 1 and len(inserts) == 2
+    assert "TBLPROPERTIES ('table_type'='ICEBERG')" in ddl[0]
+    assert f"LOCATION 's3://{BUCKET}/athena/monitoring/'" in ddl[0]
+    assert any("'it''s broken'" in q and "NULL, NULL, NULL" in q for q in inserts)
+    assert any("TIMESTAMP '2026-11-21 10:00:00.000000'" in q and "-1.5" in q for q in inserts)
+
+
+def test_statements_are_well_formed():
+    ddl = athena_table_ddl("camdeck", "monitoring", "s3://b/athena/monitoring/")
+    assert ddl.startswith("CREATE TABLE IF NOT EXISTS `camdeck`.`monitoring` (")
+    for column in ("`deployment` string", "`timestamp` timestamp", "`pitch_offset_deg` double",
+                   "`success` boolean", "`inliers` int", "`capture_positions` string"):
+        assert column in ddl
+    assert ddl.count("(") == ddl.count(")")
+    sql = athena_insert_sql("camdeck", "monitoring", _record(failure_logs="a'b\x00c"))
+    assert sql.startswith('INSERT INTO "camdeck"."monitoring" ("deployment", "device_id", "timestamp"')
+    assert "'a''bc'" in sql and "true" in sql
+    assert """'[{"pan_deg":0.0,"tilt_deg":10.0,"zoom":0.0}]'""" in sql
+    n_columns = sql.split(" VALUES ")[0].count('", "') + 1
+    assert n_columns == 14
+    with pytest.raises(MonitoringInputError) as err:
+        athena_table_ddl("camdeck; DROP TABLE x", "monitoring", "s3://b/")
+    assert "storage.athena_database" in str(err.value)
+
+
+def test_unreachable_athena_spools_the_insert_and_replays_it(aws, tmp_path, monkeypatch):
+    import boto3
+
+    endpoint, _ = aws
+    settings = StorageSettings(s3_bucket=BUCKET, athena_database="camdeck_spool",
+                               athena_output=f"s3://{BUCKET}/athena-results/")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", f"http://127.0.0.1:{free_port()}")
+    assert CloudStore(settings, tmp_path, wait=lambda s: None).record_result(_record(device_id="spooled-cam")) is False
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", endpoint)
+    store = CloudStore(settings, tmp_path, wait=lambda s: None)
+    assert store.spool.pending() == 1
+    assert store.replay_spool().sent == 1 and store.spool.pending() == 0
+    athena = boto3.client("athena", endpoint_url=endpoint, region_name="us-east-1")
+    queries = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]
+               for i in athena.list_query_executions()["QueryExecutionIds"]]
+    mine = [q for q in queries if q["QueryExecutionContext"].get("Database") == "camdeck_spool"]
+    assert sorted(q["Query"].split(" ", 1)[0] for q in mine) == ["CREATE", "INSERT"]
+    assert any("'spooled-cam'" in q["Query"] for q in mine)
+
+
+def test_nothing_configured_means_no_uploads_and_the_local_folder_as_location(tmp_path):
+    store = CloudStore(StorageSettings(), tmp_path)
+    scan = make_scan(tmp_path / "q")
+    result = store.upload_scan(scan, "sim-site", "ptz-1", "query")
+    assert (result.uploaded, result.spooled, result.location) == (0, 0, str(scan))
+    assert store.record_result(_record()) is False and store.spool.pending() == 0
+
+
+def test_bad_names_are_refused_before_any_key_is_built(tmp_path):
+    store = CloudStore(StorageSettings(s3_bucket=BUCKET), tmp_path)
+    with pytest.raises(MonitoringInputError):
+        store.key_prefix("../etc", "ptz-1", "query")
+    with pytest.raises(MonitoringInputError):
+        CloudStore(StorageSettings(athena_database="db"), tmp_path)
