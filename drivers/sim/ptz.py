@@ -28,6 +28,7 @@ from calibration import rotations as rot
 from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
 from drivers.errors import ControlError, DriverError
 from drivers.sim.clock import clock_for
+from drivers.sim.sensor import NoiseBank
 from drivers.sim.ptz_world import Lighting, PtzWorld, world_for
 
 ZOOM_SPEED_PER_S = 0.5          # full zoom range in 2 simulated seconds
@@ -277,6 +278,7 @@ class SimPtzCamera(CameraBase):
                 min(max(0.0, self.tilt_range[0]), self.tilt_range[1]), 0.0)
         self._axes = [_Axis(v) for v in home]
         self._seq = 0
+        self._noise = NoiseBank(getattr(ctx, "seed", 0), f"ptz:{spec.name}")
         self._lighting_override: Lighting | None = None
         self._state_cache: dict[str, tuple[float, Any]] = {}
         self._closing = threading.Event()
@@ -330,6 +332,7 @@ class SimPtzCamera(CameraBase):
         with self._lock:
             self._seq += 1
             seq = self._seq
+        img = add_sensor_noise(img, self._noise, seq)
         return Frame(array=img, timestamp=t_ns, seq=seq, camera=self.name,
                      meta={"format": "RGB", "pan_deg": truth.pan_deg, "tilt_deg": truth.tilt_deg,
                            "zoom": truth.zoom, "K": truth.K.tolist(), "moving": self.moving()})
@@ -520,3 +523,26 @@ class SimPtzCamera(CameraBase):
 def open_ptz_camera(spec: CameraSpec, ctx: Any, **kwargs: Any) -> SimPtzCamera:
     """Open the simulated PTZ camera of ``spec`` (what ``drivers.sim.open_camera`` routes "ptz" to)."""
     return SimPtzCamera(spec, ctx, **kwargs)
+
+
+# ---------------------------------------------------------------- sensor noise
+
+FULL_WELL_E = 6000.0   # electrons at digital full scale (a small-pixel surveillance sensor)
+READ_NOISE_E = 4.0
+
+
+def add_sensor_noise(img: np.ndarray, bank: NoiseBank, seq: int) -> np.ndarray:
+    """Shot and read noise on a rendered (H, W, 3) uint8 view; frame ``seq`` is reproducible with a seed.
+
+    The render is the mean signal; each pixel gets sqrt(signal_e + read_e^2) electrons rms,
+    so two captures of the same view differ as they do on a real camera (about 2 DN rms
+    at mid-grey).
+    """
+    scale = np.float32(FULL_WELL_E / 255.0)
+    signal_e = img.astype(np.float32) * scale
+    sigma_e = np.sqrt(signal_e + np.float32(READ_NOISE_E ** 2))
+    noisy = signal_e + sigma_e * bank.window(img.size, seq).reshape(img.shape)
+    noisy /= scale
+    np.clip(noisy, 0.0, 255.0, out=noisy)
+    return np.rint(noisy).astype(np.uint8)
+
