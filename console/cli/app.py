@@ -57,6 +57,10 @@ def tui() -> None:
 from console.cli import cameras as _cameras  # noqa: E402
 
 app.add_typer(_cameras.app, name="cameras")
+from console.cli import capture as _capture, record as _record  # noqa: E402
+
+_record.register(app)
+_capture.register(app)
 from console.cli import monitor as _monitor, sim as _sim  # noqa: E402
 
 app.add_typer(_monitor.app, name="monitor")

@@ -1,0 +1,92 @@
+"""`camdeck capture`: a still every N seconds into Redis (hash ``image:<unix-ts>``) or a folder.
+
+``--sink redis://HOST:PORT/DB`` (``--sink redis`` is the configured URL; REDIS_URL wins),
+or ``--sink dir:PATH``. Stills Redis cannot take wait in DATA_DIR/spool and are sent
+when it is back (drivers/sinks.py). --json prints one JSON line per still and a last
+line with the summary. Exit codes: 0 done; 1 the camera failed or stills are still
+waiting in the spool at the end; 2 bad input.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from console.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `capture` command to the root app."""
+    app.command("capture")(capture)
+
+
+def _capture_rig(settings):
+    return next((rig for rig in settings.rigs.values() if rig.type == "capture"), None)
+
+
+def capture(
+    camera: Optional[str] = typer.Option(None, "--camera", metavar="NAME",
+                                         help="Camera name (default: the capture rig's camera)."),
+    every: Optional[str] = typer.Option(None, "--every", metavar="10s",
+                                        help="Interval, at least 1s (default: the capture rig's every_s)."),
+    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after N stills (default: until stopped)."),
+    sink: str = typer.Option("redis", "--sink", metavar="redis://HOST:PORT/DB|dir:PATH",
+                             help="Where stills go (default: the configured Redis; REDIS_URL wins)."),
+    image_format: Optional[str] = typer.Option(None, "--format", metavar="png|jpeg",
+                                               help="Image encoding (default: the capture rig's format)."),
+) -> None:
+    """Capture a still every N seconds into Redis or a folder; survives a Redis restart."""
+    from drivers.registry import find_spec, open_camera
+    from drivers.sinks import parse_sink, run_periodic_capture
+
+    from console.cli.record import stop_on_signals
+
+    settings = common.settings()
+    rig = _capture_rig(settings)
+    if camera is None:
+        if rig is None:
+            raise common.BadInput("--camera is missing and config.toml has no capture rig; fix: pass --camera NAME")
+        camera = rig.cameras[0]
+    every_s = common.parse_duration_s(every, "--every") if every else float(rig.options.get("every_s", 10.0) if rig else 10.0)
+    if every_s < 1.0:
+        raise common.BadInput(f"--every {every}: at least 1s, since keys are image:<unix-ts> in whole seconds; "
+                              "fix: write e.g. --every 10s")
+    fmt = (image_format or (rig.options.get("format", "png") if rig else "png")).lower()
+    if fmt not in ("png", "jpeg", "jpg"):
+        raise common.BadInput(f"--format {image_format}: not an image format; fix: use --format png or --format jpeg")
+    spec = find_spec(settings.cameras, camera)
+    target = parse_sink(sink, data_dir=settings.data_dir, default_redis_url=settings.redis.url)
+    target.open()
+    as_json = common.json_mode()
+    err = common.stderr_console()
+
+    def show(event) -> None:
+        if as_json:
+            common.emit_json({"event": event.kind, "index": event.index, "key": event.key, "location": event.location,
+                              "width": event.width, "height": event.height, "timestamp": event.timestamp,
+                              "replayed": event.replayed, "pending": event.pending, "message": event.message})
+        elif event.kind == "stored":
+            extra = f" (and {event.replayed} from the spool)" if event.replayed else ""
+            err.print(f"{event.index}: {event.key} -> {event.location}{extra}")
+        elif event.kind == "spooled":
+            err.print(f"[yellow]{event.index}: {event.key} kept in the spool ({event.pending} waiting): {event.message}[/yellow]")
+        elif event.kind == "error":
+            err.print(f"[red]capture failed:[/red] {event.message}")
+
+    import threading
+
+    stop = threading.Event()
+    try:
+        with open_camera(spec, settings.driver_context()) as cam, stop_on_signals(stop.set):
+            summary = run_periodic_capture(cam, target, every_s=every_s, count=count, image_format=fmt,
+                                           stop_event=stop, progress=show)
+    finally:
+        target.close()
+    if not as_json:
+        common.stdout_console().print(
+            f"{summary.captured} stills: {summary.stored} stored, {summary.spooled} spooled, "
+            f"{summary.replayed} sent from the spool, {summary.pending} still waiting ({target.describe()})")
+    if summary.pending:
+        err.print(f"[yellow]warning:[/yellow] {summary.pending} stills wait in the spool; the next run sends them")
+    if not summary.ok:
+        raise typer.Exit(1)

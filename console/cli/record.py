@@ -1,0 +1,174 @@
+"""`camdeck record`: a recording session over two cameras or more (drivers/recording.py).
+
+Timer mode (``--duration 90s``) stops by itself; manual mode (``--manual``, the default
+when no duration is given) records until SIGINT or SIGTERM, then finishes the files
+cleanly. Exit codes: 0 complete; 1 a camera failed mid-session or the disk ran low (the
+files hold everything up to then); 2 bad input (unsafe name, existing session without
+--overwrite, unwritable folder, unknown camera or preset); 130 cancelled in the countdown.
+"""
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from console.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `record` command to the root app."""
+    app.command("record")(record)
+
+
+def _default_cameras(settings) -> list[str]:
+    for rig in settings.rigs.values():
+        if rig.type == "recorder":
+            return list(rig.cameras)
+    raise common.BadInput("--cameras is missing and config.toml has no recorder rig; fix: pass --cameras A,B")
+
+
+@contextmanager
+def stop_on_signals(stop):
+    """While inside, SIGINT and SIGTERM call ``stop()`` instead of killing the process."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Display:
+    """Turns RecordingEvents into a live rich table (stderr), or nothing in --json mode."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = common.stderr_console()
+        self.live = None
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if event.kind == "countdown":
+            self.console.print(f"[bold]starting in {event.countdown_s:.0f}[/bold]")
+        elif event.kind == "started":
+            from rich.live import Live
+
+            self.live = Live(self._table(event), console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+        elif event.kind in ("progress", "stopping", "finished") and self.live is not None:
+            self.live.update(self._table(event))
+            if event.kind == "finished":
+                self.live.stop()
+                self.live = None
+                if not self.console.is_terminal:
+                    self.console.line()
+        elif event.kind in ("camera_fault", "disk_low"):
+            self.console.print(f"[yellow]warning:[/yellow] {event.message}")
+        elif event.kind == "cancelled":
+            self.console.print(event.message)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    @staticmethod
+    def _table(event):
+        from rich.table import Table
+
+        timer = f"elapsed {event.elapsed_s:6.1f} s"
+        if event.remaining_s is not None:
+            timer += f"   remaining {event.remaining_s:6.1f} s"
+        table = Table(title=timer)
+        for col in ("camera", "frames", "fps", "dropped", "file size", "status"):
+            table.add_column(col, justify="right" if col in ("frames", "fps", "dropped", "file size") else "left")
+        for cam in event.cameras:
+            table.add_row(f"{cam.index} {cam.name}", str(cam.frames), f"{cam.fps:.1f}", str(cam.dropped),
+                          _size(cam.bytes_written), cam.status if not cam.fault else f"fault: {cam.fault}")
+        return table
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def _result_json(result) -> dict[str, Any]:
+    return {"session": result.session, "folder": str(result.folder), "outcome": result.outcome, "ok": result.ok,
+            "elapsed_s": round(result.elapsed_s, 3), "data_file": str(result.data_file) if result.data_file else None,
+            "files": [str(p) for p in result.files], "warnings": result.warnings,
+            "cameras": [{"index": c.index, "name": c.name, "frames": c.frames, "dropped": c.dropped,
+                         "bytes": c.bytes_written, "status": c.status, "fault": c.fault} for c in result.cameras]}
+
+
+def record(
+    cameras: Optional[str] = typer.Option(None, "--cameras", metavar="A,B",
+                                          help="Camera names, comma-separated, in file order (default: the recorder rig)."),
+    session: Optional[str] = typer.Option(None, "--session", metavar="NAME",
+                                          help="Session name: letters, digits, '-', '_', '.' (default: session-DATE-TIME)."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: DATA_DIR/recordings)."),
+    duration: Optional[str] = typer.Option(None, "--duration", metavar="90s", help="Timer mode: record this long."),
+    manual: bool = typer.Option(False, "--manual", help="Manual mode: record until SIGINT/SIGTERM (the default)."),
+    countdown: str = typer.Option("0s", "--countdown", metavar="10s", help="Countdown before the cameras start."),
+    preset: Optional[str] = typer.Option(None, "--preset", metavar="NAME", help="Apply this saved preset first."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing session of the same name."),
+    crf: int = typer.Option(23, "--crf", min=0, max=51, help="libx264 quality (lower is better and larger)."),
+    min_free_mb: float = typer.Option(200.0, "--min-free-mb", min=0.0,
+                                      help="Stop cleanly when free disk space falls below this."),
+) -> None:
+    """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
+    from drivers.presets import PresetStore
+    from drivers.recording import RecordingRequest, RecordingSession
+    from drivers.registry import find_spec
+
+    settings = common.settings()
+    if duration is not None and manual:
+        raise common.BadInput("--duration and --manual exclude each other; fix: give one of them")
+    duration_s = None
+    if duration is not None:
+        duration_s = common.parse_duration_s(duration, "--duration")
+        if duration_s <= 0:
+            raise common.BadInput(f"--duration {duration}: must be more than 0; fix: write e.g. --duration 90s")
+    countdown_s = common.parse_duration_s(countdown, "--countdown")
+    names = [n.strip() for n in cameras.split(",")] if cameras is not None else _default_cameras(settings)
+    if not names or any(not n for n in names) or len(set(names)) != len(names):
+        raise common.BadInput(f"--cameras {cameras!r}: give distinct camera names, comma-separated; fix: --cameras A,B")
+    specs = [find_spec(settings.cameras, n) for n in names]
+    if session is None:
+        session = datetime.now().strftime("session-%Y%m%d-%H%M%S")
+    loaded = PresetStore(settings.data_dir).load(preset) if preset else None
+    request = RecordingRequest(session=session, folder=out if out is not None else settings.data_dir / "recordings",
+                               cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=loaded,
+                               overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6))
+    display = _Display(quiet=common.json_mode())
+    job = RecordingSession(request, settings.driver_context(), progress=display)
+    try:
+        with stop_on_signals(job.request_stop):
+            result = job.run()
+    finally:
+        display.close()
+    if common.json_mode():
+        common.emit_json(_result_json(result))
+    else:
+        con = common.stdout_console()
+        if result.outcome == "cancelled":
+            con.print("cancelled during the countdown; nothing was written")
+        else:
+            con.print(f"session {result.session}: {result.outcome}, {result.elapsed_s:.1f} s; data file {result.data_file}")
+    if result.outcome == "cancelled":
+        raise typer.Exit(130)
+    if not result.ok:
+        for warning in result.warnings:
+            common.stderr_console().print(f"[yellow]warning:[/yellow] {warning}")
+        raise typer.Exit(1)

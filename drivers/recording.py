@@ -1,0 +1,394 @@
+"""Recording sessions: two or more cameras, H.264 to files, timers, countdown, presets, faults.
+
+A ``RecordingSession`` composes, per camera, an encoder (drivers/encoders.py: libx264
+for simulated and USB cameras, the Pi's hardware encoder through picamera2) with an
+``AnnexBFileOutput`` (the destination), and writes the session data file
+(drivers/session_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
+a progress callback that the CLI turns into rich output and the TUI into messages.
+
+Lifecycle of ``run()``:
+
+1. pre-flight, before any camera opens: safe session name, writable folder, no existing
+   session files (unless overwrite), enough free disk space;
+2. open the cameras, apply the preset (controls a camera lacks are noted, not forced);
+3. countdown (``cancel()`` ends the session here: nothing is written);
+4. the cameras start together (a barrier), each in its capture thread; an encoder thread
+   per camera drains a bounded queue (a full queue counts as dropped frames);
+5. until the timer ends, ``request_stop()``, the disk runs low, or every camera failed;
+   a camera that fails stops alone: its file is closed and stays playable;
+6. encoders drained, files fsync'd and closed, the data file replaced atomically.
+
+Timing uses the driver context's clock (``DriverContext.clock``, else ``time.monotonic_ns``),
+the same clock the simulator stamps frames with, so a ``time_factor`` speeds up a session.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from drivers.base import CameraSpec
+from drivers.encoders import CameraStats, CameraTrack
+from drivers.errors import CameraDisconnected, DriverError
+from drivers.presets import Preset, apply_preset
+from drivers.session_file import (
+    CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
+    check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
+    write_text_atomic,
+)
+
+__all__ = ["CameraStats", "RecordingEvent", "RecordingRequest", "RecordingSession", "SessionResult", "session_clock"]
+
+BITS_PER_PIXEL_ESTIMATE = 0.2     # libx264 ultrafast crf 23: a generous size estimate for the disk check
+
+
+@dataclass(frozen=True)
+class RecordingRequest:
+    """What to record.
+
+    Attributes:
+        session: the session name (safe characters only).
+        folder: the output folder (created if missing).
+        cameras: the camera specs, in file order (camera 1, camera 2, ...).
+        duration_s: timer mode length in seconds, or None for manual mode.
+        countdown_s: seconds of countdown before the cameras start (0: none).
+        preset: controls applied to every camera before the start.
+        overwrite: replace an existing session of the same name.
+        flush_interval_s: files are fsync'd at least this often.
+        min_free_bytes: recording stops (with a warning) when free space falls below.
+        crf, encoder_preset, bitrate: libx264 settings (bitrate also for the Pi encoder).
+    """
+
+    session: str
+    folder: Path
+    cameras: Sequence[CameraSpec]
+    duration_s: float | None = None
+    countdown_s: float = 0.0
+    preset: Preset | None = None
+    overwrite: bool = False
+    flush_interval_s: float = 1.0
+    min_free_bytes: int = 200 * 10**6
+    crf: int = 23
+    encoder_preset: str = "ultrafast"
+    bitrate: int | None = None
+
+    @property
+    def mode(self) -> str:
+        return "manual" if self.duration_s is None else "timer"
+
+
+@dataclass(frozen=True)
+class RecordingEvent:
+    """What a session reports: ``kind`` is one of "opened", "countdown", "started",
+    "progress", "camera_fault", "disk_low", "stopping", "finished", "cancelled"."""
+
+    kind: str
+    elapsed_s: float = 0.0
+    remaining_s: float | None = None
+    countdown_s: float | None = None
+    cameras: tuple[CameraStats, ...] = ()
+    message: str = ""
+
+
+@dataclass
+class SessionResult:
+    """The outcome of a session. ``ok`` is false after a camera fault or a disk-low stop."""
+
+    session: str
+    folder: Path
+    outcome: str                  # complete, stopped, disk_low, camera_fault, cancelled
+    elapsed_s: float
+    files: list[Path] = field(default_factory=list)
+    data_file: Path | None = None
+    cameras: tuple[CameraStats, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("complete", "stopped")
+
+
+def session_clock(ctx: Any, specs: Sequence[CameraSpec]) -> Callable[[], int]:
+    """The clock the cameras stamp frames with: the context's, the simulator's shared
+    clock for simulated cameras (it runs ``time_factor`` times faster), else the OS's."""
+    if ctx.clock is not None:
+        return ctx.clock
+    if any(spec.driver == "sim" for spec in specs):
+        from drivers.sim.clock import shared_clock
+
+        return shared_clock(ctx.time_factor)
+    return time.monotonic_ns
+
+
+class RecordingSession:
+    """One recording session over two cameras or more (see the module docstring).
+
+    Args:
+        request: what to record.
+        ctx: the DriverContext cameras are opened with (its clock times the session).
+        progress: called with each RecordingEvent, from the thread running ``run()``.
+        open_camera: opens a spec (default: drivers.registry.open_camera).
+        disk_free: free bytes of a folder (injectable for tests).
+        tick_s: wall seconds between progress events.
+
+    Thread-safety: ``request_stop()`` and ``cancel()`` may be called from any thread
+    (a signal handler, a TUI key) while ``run()`` runs.
+    """
+
+    def __init__(self, request: RecordingRequest, ctx: Any = None, *,
+                 progress: Callable[[RecordingEvent], None] | None = None,
+                 open_camera: Callable[[CameraSpec, Any], Any] | None = None,
+                 disk_free: Callable[[Path], int] = free_bytes, tick_s: float = 0.25) -> None:
+        if len(request.cameras) < 1:
+            raise DriverError("a recording session needs at least one camera", "pass --cameras A,B")
+        from drivers.registry import DriverContext, open_camera as registry_open
+
+        self.request = request
+        self.ctx = ctx if ctx is not None else DriverContext()
+        self.clock: Callable[[], int] = session_clock(self.ctx, request.cameras)
+        self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
+        self._emit = progress or (lambda event: None)
+        self._open = open_camera or registry_open
+        self._disk_free = disk_free
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+        self._cancel = threading.Event()
+        self._stop_reason = "stopped"
+        self.tracks: list[CameraTrack] = []
+        self.cameras: list[Any] = []      # open while run() runs
+
+    # -------- control (any thread)
+    def request_stop(self) -> None:
+        """Finish the session cleanly (manual mode's stop key, SIGINT/SIGTERM); cancels a countdown."""
+        if not self.tracks:
+            self._cancel.set()
+        self._stop.set()
+
+    def cancel(self) -> None:
+        """Cancel during the countdown (nothing is written); after the start, same as request_stop."""
+        self._cancel.set()
+        self._stop.set()
+
+    def apply_preset(self, preset: Preset) -> list[Any]:
+        """Apply ``preset`` live to every open camera of the session (any thread).
+
+        Returns one AppliedPreset per camera; a camera that has failed is skipped.
+        """
+        done = []
+        for cam in list(self.cameras):
+            try:
+                done.append(apply_preset(cam, preset))
+            except CameraDisconnected:
+                continue
+        return done
+
+    def save_preset(self, store: Any, name: str, camera_index: int = 1) -> Preset:
+        """Save the live controls of camera ``camera_index`` (from 1) as preset ``name``."""
+        if not 1 <= camera_index <= len(self.cameras):
+            raise DriverError(f"no camera {camera_index} is open in this session", "start the session first")
+        return store.save_from_camera(name, self.cameras[camera_index - 1])
+
+    # -------- checks
+    def estimated_bytes(self) -> int:
+        """A generous size estimate for a timer session (0 in manual mode)."""
+        if self.request.duration_s is None:
+            return 0
+        total = 0
+        for spec in self.request.cameras:
+            w, h = spec.resolution or (1920, 1080)
+            total += int(w * h * 30 * BITS_PER_PIXEL_ESTIMATE / 8 * self.request.duration_s)
+        return total
+
+    def preflight(self) -> list[Path]:
+        """Every check that needs no camera; returns the old files an overwrite will replace.
+
+        Raises:
+            UnsafeSessionName, OutputNotWritable, SessionExists, NotEnoughDiskSpace (all bad input).
+        """
+        check_session_name(self.request.session)
+        check_output_folder(self.paths.folder)
+        old = check_no_existing(self.paths, self.request.overwrite)
+        check_disk_space(self.paths.folder, self.request.min_free_bytes + self.estimated_bytes(), self._disk_free)
+        return old
+
+    # -------- the session
+    def _stats(self) -> tuple[CameraStats, ...]:
+        return tuple(t.stats() for t in self.tracks)
+
+    def run(self) -> SessionResult:
+        """Record the session; see the module docstring for the steps.
+
+        Raises:
+            the pre-flight errors (bad input) and any error opening a camera; faults after
+            the start never raise: they are in the result.
+        """
+        old = self.preflight()
+        req = self.request
+        cameras: list[Any] = self.cameras
+        try:
+            for spec in req.cameras:
+                cameras.append(self._open(spec, self.ctx))
+            notes = []
+            if req.preset is not None:
+                for cam in cameras:
+                    done = apply_preset(cam, req.preset)
+                    if done.skipped:
+                        notes.append(f"preset {req.preset.name!r}: {cam.name} has no {', '.join(done.skipped)}")
+            self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
+            if not self._countdown():
+                self._emit(RecordingEvent("cancelled", message="cancelled during the countdown; nothing was written"))
+                return SessionResult(req.session, self.paths.folder, "cancelled", 0.0)
+            return self._record(cameras, old, notes)
+        finally:
+            self.cameras = []
+            for cam in cameras:
+                try:
+                    cam.close()
+                except Exception:  # closing is best effort; the files are already complete
+                    pass
+
+    def _countdown(self) -> bool:
+        """Count down on the session clock; False when cancelled."""
+        total = max(0.0, float(self.request.countdown_s))
+        if total <= 0:
+            return not self._cancel.is_set()
+        end = self.clock() + int(total * 1e9)
+        shown = None
+        while True:
+            left = (end - self.clock()) / 1e9
+            if self._cancel.is_set():
+                return False
+            if left <= 0:
+                return True
+            whole = int(left) + (1 if left % 1 else 0)
+            if whole != shown:
+                shown = whole
+                self._emit(RecordingEvent("countdown", countdown_s=float(whole)))
+            step = min(0.05, max(left, 0.001))
+            sleep = getattr(self.clock, "sleep", None)
+            if sleep is not None:   # a simulated clock: its own seconds (a manual clock moves at once)
+                sleep(step)
+            else:
+                self._cancel.wait(step)
+
+    def _record(self, cameras: list[Any], old: list[Path], notes: list[str]) -> SessionResult:
+        req = self.request
+        # again, after the countdown: nothing may have appeared since the pre-flight check
+        old = sorted(set(old) | set(check_no_existing(self.paths, req.overwrite)))
+        remove_files(old)
+        configs = [camera_configuration(spec, cam) for spec, cam in zip(req.cameras, cameras)]
+        self.tracks = [CameraTrack(i + 1, spec, cam, self.paths.video(i + 1), self.paths.timecodes(i + 1), self.clock,
+                                   flush_interval_s=req.flush_interval_s, crf=req.crf,
+                                   encoder_preset=req.encoder_preset, bitrate=req.bitrate)
+                       for i, (spec, cam) in enumerate(zip(req.cameras, cameras))]
+        created = datetime.now(timezone.utc)
+        record = SessionRecord(name=req.session, folder=self.paths.folder, mode=req.mode, duration_s=req.duration_s,
+                               countdown_s=req.countdown_s, preset=req.preset.name if req.preset else None,
+                               created_utc=created, start_utc=created, flush_interval_s=req.flush_interval_s,
+                               notes=list(notes),
+                               cameras=[CameraRecord(t.index, t.spec.name, t.spec.label, self.paths.video(t.index),
+                                                     self.paths.timecodes(t.index), configuration=configs[i],
+                                                     encoder=t.encoder_parameters())
+                                        for i, t in enumerate(self.tracks)])
+        write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+        barrier = threading.Barrier(len(self.tracks))
+        zero_ns = self.clock()
+        start_wall = datetime.now(timezone.utc)
+        for t in self.tracks:
+            t.start(barrier, zero_ns)
+        self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
+        outcome, warnings = self._watch(zero_ns)
+        elapsed_s = (self.clock() - zero_ns) / 1e9
+        self._emit(RecordingEvent("stopping", elapsed_s=elapsed_s, cameras=self._stats(), message=outcome))
+        for t in self.tracks:
+            t.request_stop()
+        for t in self.tracks:
+            t.join()
+        end_wall = datetime.now(timezone.utc)
+        stats = self._stats()
+        record.result = _outcome_text(outcome, warnings)
+        record.end_utc, record.elapsed_s = end_wall, elapsed_s
+        record.notes += warnings
+        for t, cam_rec, st in zip(self.tracks, record.cameras, stats):
+            self._fill_camera_record(t, cam_rec, st, start_wall)
+        write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+        files = [self.paths.data] + [p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
+        result = SessionResult(req.session, self.paths.folder, outcome, elapsed_s, files=files,
+                               data_file=self.paths.data, cameras=stats, warnings=warnings)
+        self._emit(RecordingEvent("finished", elapsed_s=elapsed_s, cameras=stats, message=outcome))
+        return result
+
+    def _watch(self, zero_ns: int) -> tuple[str, list[str]]:
+        """Wait until the session should end; returns (outcome, warnings)."""
+        req = self.request
+        warnings: list[str] = []
+        faulted: set[int] = set()
+        next_disk_check = 0.0
+        while True:
+            elapsed = (self.clock() - zero_ns) / 1e9
+            for t in self.tracks:
+                if t.status == "fault" and t.index not in faulted:
+                    faulted.add(t.index)
+                    msg = f"camera {t.index} ({t.spec.name}) failed after {t.fault_elapsed_s or elapsed:.1f} s " \
+                          f"and {t.frames} frames: {t.fault}; the other cameras go on"
+                    warnings.append(msg)
+                    self._emit(RecordingEvent("camera_fault", elapsed_s=elapsed, cameras=self._stats(), message=msg))
+            if len(faulted) == len(self.tracks):
+                return "camera_fault", warnings
+            if req.duration_s is not None and elapsed >= req.duration_s:
+                return ("camera_fault" if faulted else "complete"), warnings
+            if self._stop.is_set():
+                return ("camera_fault" if faulted else "stopped"), warnings
+            wall = time.monotonic()
+            if wall >= next_disk_check:
+                next_disk_check = wall + 1.0
+                free = self._disk_free(self.paths.folder)
+                if free < req.min_free_bytes:
+                    msg = (f"disk space low ({free / 1e6:.0f} MB free in {self.paths.folder}, below "
+                           f"{req.min_free_bytes / 1e6:.0f} MB): recording stopped after {elapsed:.1f} s; files are complete")
+                    warnings.append(msg)
+                    self._emit(RecordingEvent("disk_low", elapsed_s=elapsed, cameras=self._stats(), message=msg))
+                    return "disk_low", warnings
+            remaining = None if req.duration_s is None else max(0.0, req.duration_s - elapsed)
+            self._emit(RecordingEvent("progress", elapsed_s=elapsed, remaining_s=remaining, cameras=self._stats()))
+            wait_s = self.tick_s
+            if remaining is not None:
+                wait_s = min(wait_s, max(0.005, remaining / max(self.ctx.time_factor, 1.0)))
+            self._stop.wait(wait_s)
+
+    def _fill_camera_record(self, t: CameraTrack, rec: CameraRecord, st: CameraStats, start_wall: datetime) -> None:
+        try:
+            rec.times_ms = read_timecodes(self.paths.timecodes(t.index))
+        except OSError:
+            rec.times_ms = []
+        if rec.times_ms:
+            rec.start_utc = start_wall + timedelta(milliseconds=rec.times_ms[0])
+            rec.end_utc = start_wall + timedelta(milliseconds=rec.times_ms[-1])
+        rec.frames, rec.dropped, rec.bytes_written = len(rec.times_ms), st.dropped, t.output.bytes_written
+        rec.encoder = t.encoder_parameters()
+        if t.status == "fault":
+            rec.status = "fault (the file holds every frame up to the fault and is playable)"
+            rec.fault = f"after {t.fault_elapsed_s or 0:.3f} s and {rec.frames} frames: {t.fault}"
+        else:
+            rec.status = "ok"
+        if t.rebased:
+            rec.status += "; its clock differs from the session clock, timestamps count from its first frame"
+
+
+def _outcome_text(outcome: str, warnings: list[str]) -> str:
+    return {"complete": "complete (the timer ran out)",
+            "stopped": "complete (stopped by the operator)",
+            "disk_low": "stopped early: disk space low",
+            "camera_fault": "camera fault (see the CAMERA sections)"}.get(outcome, outcome)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("camdeck")
+    except Exception:  # not installed (running from a checkout)
+        return ""

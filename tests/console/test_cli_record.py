@@ -1,0 +1,183 @@
+"""`camdeck record`: bad input exits 2 before any camera starts; sessions on the simulated rig."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Two small simulated Pi cameras (and a third that unplugs itself): cheap on two cores.
+RIG = """
+[sim]
+seed = 0
+
+[cameras.lightroom]
+driver = "sim"
+model = "IMX219"
+label = "Camera Module 2.1 NoIR"
+camera_num = 0
+resolution = [320, 240]
+
+[cameras.darkroom]
+driver = "sim"
+model = "IMX708"
+label = "Camera Module 3 NoIR Wide"
+camera_num = 1
+resolution = [320, 240]
+
+[cameras.flaky]
+driver = "sim"
+model = "IMX708"
+label = "loose cable"
+camera_num = 2
+resolution = [320, 240]
+fault_disconnect_after = 12
+
+[rigs.recorder]
+type = "recorder"
+cameras = ["lightroom", "darkroom"]
+"""
+
+
+@pytest.fixture
+def rig(workdir):
+    (workdir / "config.toml").write_text(RIG)
+    return workdir
+
+
+@pytest.fixture
+def no_camera_may_open(monkeypatch):
+    """Fails the test if anything opens a camera."""
+    import drivers.registry
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a camera was opened before the input was checked")
+
+    monkeypatch.setattr(drivers.registry, "open_camera", refuse)
+
+
+def decode_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path), format="h264") as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def timecodes(path: Path) -> list[float]:
+    lines = path.read_text().splitlines()
+    assert lines[0] == "# timecode format v2"
+    return [float(x) for x in lines[1:]]
+
+
+def test_existing_session_without_overwrite_exits_2_and_keeps_the_files(cli, rig, no_camera_may_open):
+    out = rig / "rec"
+    out.mkdir()
+    (out / "s1_camera_1.h264").write_bytes(b"precious")
+    (out / "s1_data.txt").write_text("old data")
+    r = cli("record", "--cameras", "lightroom,darkroom", "--session", "s1", "--out", out, "--duration", "1s")
+    assert r.code == 2, r.err
+    assert "--overwrite" in r.err and "s1" in r.err
+    assert (out / "s1_camera_1.h264").read_bytes() == b"precious"
+    assert (out / "s1_data.txt").read_text() == "old data"
+    assert sorted(p.name for p in out.iterdir()) == ["s1_camera_1.h264", "s1_data.txt"]
+
+
+@pytest.mark.parametrize("name", ["../x", "", "a/b", "..", "x y"])
+def test_unsafe_session_name_exits_2(cli, rig, no_camera_may_open, name):
+    r = cli("record", "--cameras", "lightroom,darkroom", "--session", name, "--out", rig / "rec", "--duration", "1s")
+    assert r.code == 2, r.err
+    assert "session name" in r.err
+    assert not (rig / "x").exists() and not (rig / "rec").exists()
+
+
+def test_unwritable_folder_exits_2_before_any_camera(cli, rig, no_camera_may_open):
+    blocker = rig / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    r = cli("record", "--cameras", "lightroom,darkroom", "--session", "s", "--out", blocker / "rec", "--duration", "1s")
+    assert r.code == 2, r.err
+    assert "not writable" in r.err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--cameras", "lightroom,nope"], "unknown camera"),
+    (["--cameras", "lightroom,lightroom"], "distinct"),
+    (["--duration", "soon"], "not a duration"),
+    (["--duration", "1s", "--manual"], "exclude"),
+    (["--preset", "missing"], "no preset"),
+])
+def test_other_bad_input_exits_2(cli, rig, no_camera_may_open, args, words):
+    base = {"--cameras": "lightroom,darkroom", "--duration": "1s"}
+    argv = ["record", "--session", "s", "--out", str(rig / "rec")]
+    for k, v in base.items():
+        if k not in args:
+            argv += [k, v]
+    r = cli(*argv, *args)
+    assert r.code == 2, (r.code, r.err)
+    assert words in r.err
+
+
+def test_timer_session_with_countdown(cli, rig):
+    out = rig / "rec"
+    r = cli("record", "--cameras", "lightroom,darkroom", "--session", "day1", "--out", out, "--duration", "0.6s",
+            "--countdown", "0.2s", "--json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["outcome"] == "complete" and doc["ok"] and doc["session"] == "day1"
+    assert [c["name"] for c in doc["cameras"]] == ["lightroom", "darkroom"]
+    for cam in doc["cameras"]:
+        video = out / f"day1_camera_{cam['index']}.h264"
+        assert decode_count(video) == len(timecodes(out / f"day1_camera_{cam['index']}.pts.txt")) == cam["frames"] > 0
+    assert "Countdown:                  0.2 s" in (out / "day1_data.txt").read_text()
+    again = cli("record", "--cameras", "lightroom,darkroom", "--session", "day1", "--out", out, "--duration", "0.3s",
+                "--overwrite", "--json")
+    assert again.code == 0, again.err
+
+
+def test_camera_failing_mid_session_keeps_both_files(cli, rig):
+    out = rig / "rec"
+    r = cli("record", "--cameras", "lightroom,flaky", "--session", "f", "--out", out, "--duration", "0.6s", "--json")
+    doc = json.loads(r.out)
+    assert doc["outcome"] == "camera_fault" and not doc["ok"]
+    assert "flaky" in r.err and "CameraDisconnected" in r.err
+    assert decode_count(out / "f_camera_2.h264") == 12 == doc["cameras"][1]["frames"]
+    assert decode_count(out / "f_camera_1.h264") == doc["cameras"][0]["frames"] > 12
+
+
+def test_camera_failing_mid_session_exits_1(cli, rig):
+    r = cli("record", "--cameras", "lightroom,flaky", "--session", "f", "--out", rig / "rec", "--duration", "1s")
+    assert r.code == 1, r.err
+
+
+def test_manual_session_ends_cleanly_on_sigterm(rig):
+    """--manual in a script: record until SIGTERM, then finish the files and exit 0."""
+    out = rig / "rec"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAMDECK_")}
+    proc = subprocess.Popen([sys.executable, "-c", "from console.cli.app import main; main()", "record", "--manual",
+                             "--cameras", "lightroom,darkroom", "--session", "m", "--out", str(out), "--json"],
+                            cwd=rig, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pts = out / "m_camera_2.pts.txt"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:   # wait for frames on disk (flushed each second)
+            if pts.exists() and len(pts.read_text().splitlines()) > 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    doc = json.loads(stdout)
+    assert doc["outcome"] == "stopped"
+    for cam in doc["cameras"]:
+        assert decode_count(out / f"m_camera_{cam['index']}.h264") == cam["frames"] > 3
+    assert "stopped by the operator" in (out / "m_data.txt").read_text()

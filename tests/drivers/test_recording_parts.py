@@ -1,0 +1,186 @@
+"""Recording parts that need no camera: the encoder + output, session files and names, presets."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.encoders import TIMECODE_HEADER, AnnexBFileOutput, EncoderError, LibX264Encoder
+from drivers.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
+from drivers.session_file import (
+    CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
+    UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
+    parse_data_file, read_timecodes, render_data_file, skew_ms,
+)
+
+
+def decode(path: Path) -> list:
+    """Decoded frames of a raw H.264 file (PyAV, as a player would)."""
+    import av
+
+    with av.open(str(path), format="h264") as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def synthetic(i: int, w: int = 160, h: int = 96) -> np.ndarray:
+    """A moving gradient with a bright square at a position set by ``i``."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
+    img[..., 2] = 128
+    x = (i * 4) % (w - 16)
+    img[40:56, x:x + 16] = 255
+    return img
+
+
+def test_encoder_writes_annex_b_with_one_timestamp_per_frame(tmp_path):
+    out = AnnexBFileOutput(tmp_path / "s_camera_1.h264", tmp_path / "s_camera_1.pts.txt")
+    enc = LibX264Encoder(160, 96, 30.0)
+    enc.start(out)
+    for i in range(45):
+        enc.encode(synthetic(i), i * 33_333_333 + 2_000_000)
+    enc.stop()
+    out.close()
+    data = (tmp_path / "s_camera_1.h264").read_bytes()
+    assert data.startswith(b"\x00\x00\x00\x01")                        # Annex B start code
+    assert data.count(b"\x00\x00\x00\x01\x67") >= 2                      # SPS repeated at each IDR
+    frames = decode(tmp_path / "s_camera_1.h264")
+    assert len(frames) == 45
+    assert abs(int(frames[10][48, 40 + 8, 0]) - 255) < 40               # the square is where frame 10 put it
+    lines = (tmp_path / "s_camera_1.pts.txt").read_text().splitlines()
+    assert lines[0] == TIMECODE_HEADER
+    times = read_timecodes(tmp_path / "s_camera_1.pts.txt")
+    assert len(times) == 45 and times[0] == pytest.approx(2.0) and times[1] - times[0] == pytest.approx(33.333, abs=0.01)
+
+
+def test_output_flushes_to_disk_every_interval(tmp_path):
+    now = [0.0]
+    out = AnnexBFileOutput(tmp_path / "a.h264", tmp_path / "a.pts.txt", flush_interval_s=1.0, wall_clock=lambda: now[0])
+    out.write(b"\x00\x00\x00\x01abc", 0)
+    assert (tmp_path / "a.h264").stat().st_size == 0                    # still buffered
+    now[0] = 1.0
+    out.write(b"\x00\x00\x00\x01def", 33_000_000)
+    assert (tmp_path / "a.h264").stat().st_size == 14                   # on disk after one interval
+    assert read_timecodes(tmp_path / "a.pts.txt") == [0.0, 33.0]
+    out.close()
+
+
+def test_encoder_rejects_odd_sizes():
+    with pytest.raises(EncoderError, match="even"):
+        LibX264Encoder(161, 96, 30)
+
+
+@pytest.mark.parametrize("name", ["../x", "", "a/b", "x/../../etc", ".hidden", "a b", "..", "a..b", "n" * 65, "ok\n"])
+def test_unsafe_session_names_are_refused(name):
+    with pytest.raises(UnsafeSessionName) as info:
+        check_session_name(name)
+    assert info.value.bad_input and "fix:" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["run-01", "2026.11.21_dusk", "A"])
+def test_safe_session_names_pass(name):
+    assert check_session_name(name) == name
+
+
+def test_existing_session_is_refused_without_overwrite(tmp_path):
+    paths = SessionPaths(tmp_path, "s1", 2)
+    assert check_no_existing(paths, overwrite=False) == []
+    (tmp_path / "s1_camera_3.h264").write_bytes(b"old")                 # an earlier 3-camera session
+    (tmp_path / "s10_data.txt").write_text("another session")          # a different name: not ours
+    with pytest.raises(SessionExists, match="--overwrite"):
+        check_no_existing(paths, overwrite=False)
+    assert check_no_existing(paths, overwrite=True) == [tmp_path / "s1_camera_3.h264"]
+
+
+def test_output_folder_checks(tmp_path):
+    assert check_output_folder(tmp_path / "new" / "deeper").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputNotWritable):
+        check_output_folder(blocker)
+    with pytest.raises(OutputNotWritable):
+        check_output_folder(blocker / "sub")
+
+
+def test_disk_space_check(tmp_path):
+    assert check_disk_space(tmp_path, 10, disk_free=lambda p: 100) == 100
+    with pytest.raises(NotEnoughDiskSpace, match="MB free"):
+        check_disk_space(tmp_path, 10**9, disk_free=lambda p: 10**6)
+
+
+def test_skew_between_cameras():
+    a = [0.0, 33.3, 66.7, 100.0]
+    b = [1.5, 34.8, 68.2, 101.5]
+    sk = skew_ms(a, b)
+    assert sk["start_offset_ms"] == pytest.approx(1.5)
+    assert sk["median_abs_ms"] == pytest.approx(1.5)
+    assert skew_ms(a, []) is None
+
+
+def test_data_file_has_every_section(tmp_path):
+    t0 = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
+    cams = [CameraRecord(i, f"cam{i}", f"label {i}", tmp_path / f"s_camera_{i}.h264", tmp_path / f"s_camera_{i}.pts.txt",
+                         configuration={"driver": "sim", "controls": {"ExposureTime": 20000, "FrameDurationLimits": (33333, 33333)}},
+                         encoder={"encoder": "libx264 (PyAV)", "preset": "ultrafast"}, frames=3, times_ms=[0.0, 33.3, 66.7])
+            for i in (1, 2)]
+    rec = SessionRecord(name="s", folder=tmp_path, mode="timer", duration_s=5.0, countdown_s=3.0, preset="dusk",
+                        created_utc=t0, start_utc=t0, end_utc=t0, elapsed_s=5.0, cameras=cams, result="complete")
+    sections = parse_data_file(render_data_file(rec))
+    assert list(sections) == ["SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAMETERS",
+                              "CAMERA 1 (label 1)", "CAMERA 2 (label 2)"]
+    assert sections["SESSION INFORMATION"]["Preset"] == "dusk"
+    assert sections["CAMERA 2 (label 2)"]["File"] == "s_camera_2.h264"
+    assert sections["CAMERA 1 (label 1)"]["config.FrameDurationLimits"] == "(33333, 33333)"
+    assert "median |skew| 0.000 ms" in sections["TIMING INFORMATION"]["Skew camera 2 vs 1"]
+
+
+class FakeCamera:
+    """Just enough of a camera for presets."""
+
+    def __init__(self, name, controls):
+        from drivers.base import ControlRange
+
+        self.name = name
+        self._controls = {k: ControlRange(k, 0, 10**6, v, v) for k, v in controls.items()}
+        self.set_calls = []
+
+    def controls(self):
+        return self._controls
+
+    def set_controls(self, **values):
+        from dataclasses import replace
+
+        self.set_calls.append(values)
+        for k, v in values.items():
+            self._controls[k] = replace(self._controls[k], value=v)
+
+
+def test_presets_round_trip_and_apply_live(tmp_path):
+    store = PresetStore(tmp_path)
+    cam = FakeCamera("lightroom", {"ExposureTime": 20000, "AnalogueGain": 2.0, "FrameDurationLimits": (33333, 33333)})
+    cam.set_controls(ExposureTime=30000)
+    store.save_from_camera("dusk", cam)
+    assert store.names() == ["dusk"]
+    assert json.loads((tmp_path / "presets" / "dusk.json").read_text())["controls"]["FrameDurationLimits"] == [33333, 33333]
+    preset = store.load("dusk")
+    assert preset.controls["FrameDurationLimits"] == (33333, 33333)      # tuples come back as tuples
+    other = FakeCamera("darkroom", {"ExposureTime": 1000, "LensPosition": 1.0})
+    done = apply_preset(other, Preset("p", {"ExposureTime": 30000, "AnalogueGain": 4.0},
+                                      cameras={"darkroom": {"LensPosition": 2.5}}))
+    assert other.controls()["ExposureTime"].value == 30000 and other.controls()["LensPosition"].value == 2.5
+    assert done.skipped == ("AnalogueGain",)
+
+
+def test_missing_and_bad_presets(tmp_path):
+    store = PresetStore(tmp_path)
+    with pytest.raises(PresetNotFound) as info:
+        store.load("nope")
+    assert info.value.bad_input
+    with pytest.raises(BadPreset):
+        store.load("../etc/passwd")
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "broken.json").write_text("{not json")
+    with pytest.raises(BadPreset):
+        store.load("broken")

@@ -1,0 +1,164 @@
+"""Recording sessions on the simulated rig, end to end: the files are decoded with PyAV."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+
+from drivers.base import CameraSpec
+from drivers.presets import PresetStore
+from drivers.recording import RecordingRequest, RecordingSession
+from drivers.registry import DriverContext
+from drivers.session_file import parse_data_file, read_timecodes
+
+
+def pi_spec(name: str, model: str, label: str, **options) -> CameraSpec:
+    """A small simulated Pi camera (320x240): cheap enough for two cores."""
+    return CameraSpec(name=name, driver="sim", model=model, label=label, resolution=(320, 240),
+                      controls={"ExposureTime": 20000, "AnalogueGain": 2.0}, options={"camera_num": 0, **options})
+
+
+LEFT = pi_spec("lightroom", "IMX219", "Camera Module 2.1 NoIR")
+RIGHT = pi_spec("darkroom", "IMX708", "Camera Module 3 NoIR Wide")
+
+
+def decode_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path), format="h264") as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def record(tmp_path, cameras=(LEFT, RIGHT), **kwargs):
+    events = []
+    request = RecordingRequest(session=kwargs.pop("session", "s1"), folder=tmp_path, cameras=list(cameras), **kwargs)
+    on_event = kwargs.pop("progress", None)
+    session = RecordingSession(request, DriverContext(data_dir=tmp_path / "data"),
+                               progress=on_event or events.append)
+    return session, events
+
+
+def test_two_cameras_timer_session(tmp_path):
+    session, events = record(tmp_path, duration_s=1.0)
+    result = session.run()
+    assert result.outcome == "complete" and result.ok
+    assert {p.name for p in tmp_path.iterdir() if p.is_file()} == {
+        "s1_data.txt", "s1_camera_1.h264", "s1_camera_2.h264", "s1_camera_1.pts.txt", "s1_camera_2.pts.txt"}
+    times, periods = {}, []
+    for cam in result.cameras:
+        video, pts = tmp_path / f"s1_camera_{cam.index}.h264", tmp_path / f"s1_camera_{cam.index}.pts.txt"
+        t = read_timecodes(pts)
+        times[cam.index] = t
+        assert decode_count(video) == len(t) == cam.frames > 10       # one timestamp per decoded frame
+        gaps = [b - a for a, b in zip(t, t[1:])]
+        assert all(g > 0 for g in gaps)
+        period_ms = min(gaps)          # each sensor has its own frame period
+        periods.append(period_ms)
+        # every gap is a whole number of sensor frame periods (drops show as multiples)
+        assert all(abs(g / period_ms - round(g / period_ms)) < 0.01 for g in gaps)
+        # the sensor made frames for the whole second: those in the file plus those dropped
+        assert abs((cam.frames + cam.dropped) - 1000.0 / period_ms) <= 3
+    # the cameras start together: first frames within a frame period or so of each other
+    assert abs(times[1][0] - times[2][0]) < 3 * max(periods)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "opened" and kinds[1] == "started" and kinds[-1] == "finished" and "progress" in kinds
+
+    data = parse_data_file((tmp_path / "s1_data.txt").read_text())
+    assert list(data)[:3] == ["SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAMETERS"]
+    cam1 = data["CAMERA 1 (Camera Module 2.1 NoIR)"]
+    cam2 = data["CAMERA 2 (Camera Module 3 NoIR Wide)"]
+    assert cam1["File"] == "s1_camera_1.h264" and cam2["File"] == "s1_camera_2.h264"
+    assert int(cam1["Frames"]) == result.cameras[0].frames
+    assert cam1["config.ExposureTime"] == "20000" and "config.LensPosition" in cam2
+    assert data["SESSION INFORMATION"]["Result"].startswith("complete")
+    assert "median |skew|" in data["TIMING INFORMATION"]["Skew camera 2 vs 1"]
+
+
+def test_a_failing_camera_does_not_stop_the_other(tmp_path):
+    flaky = pi_spec("flaky", "IMX708", "loose cable", fault_disconnect_after=12)
+    session, events = record(tmp_path, cameras=(LEFT, flaky), duration_s=1.0)
+    result = session.run()
+    assert result.outcome == "camera_fault" and not result.ok
+    good, bad = result.cameras
+    assert bad.status == "fault" and "CameraDisconnected" in bad.fault
+    assert decode_count(tmp_path / "s1_camera_2.h264") == 12 == bad.frames   # playable up to the fault
+    assert good.status == "done" and good.frames > 12
+    assert decode_count(tmp_path / "s1_camera_1.h264") == good.frames
+    assert any(e.kind == "camera_fault" for e in events)
+    text = (tmp_path / "s1_data.txt").read_text()
+    section = parse_data_file(text)["CAMERA 2 (loose cable)"]
+    assert section["Status"].startswith("fault") and "12 frames" in section["Fault"]
+    assert "camera fault" in parse_data_file(text)["SESSION INFORMATION"]["Result"]
+
+
+def test_manual_session_stops_cleanly_on_request(tmp_path):
+    seen = threading.Event()
+    holder = {}
+
+    def progress(event):
+        if event.kind == "progress" and all(c.frames >= 5 for c in event.cameras):
+            seen.set()
+            holder["session"].request_stop()
+
+    request = RecordingRequest(session="m", folder=tmp_path, cameras=[LEFT, RIGHT])   # manual: no duration
+    holder["session"] = session = RecordingSession(request, DriverContext(), progress=progress)
+    result = session.run()
+    assert seen.is_set() and result.outcome == "stopped" and result.ok
+    for cam in result.cameras:
+        assert decode_count(tmp_path / f"m_camera_{cam.index}.h264") == cam.frames >= 5
+    assert "stopped by the operator" in (tmp_path / "m_data.txt").read_text()
+
+
+def test_cancelled_countdown_writes_nothing(tmp_path):
+    holder = {}
+
+    def progress(event):
+        if event.kind == "countdown":
+            holder.setdefault("shown", []).append(event.countdown_s)
+            holder["session"].cancel()
+
+    request = RecordingRequest(session="c", folder=tmp_path / "out", cameras=[LEFT, RIGHT], duration_s=5.0,
+                               countdown_s=30.0)
+    holder["session"] = session = RecordingSession(request, DriverContext(), progress=progress)
+    result = session.run()
+    assert result.outcome == "cancelled" and holder["shown"] == [30.0]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_low_disk_space_stops_cleanly_with_a_warning(tmp_path):
+    calls = {"n": 0}
+
+    def disk_free(folder):
+        calls["n"] += 1
+        return 10**12 if calls["n"] <= 2 else 10**6          # plenty at the start, then nearly full
+
+    request = RecordingRequest(session="d", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=60.0)
+    events = []
+    result = RecordingSession(request, DriverContext(), progress=events.append, disk_free=disk_free).run()
+    assert result.outcome == "disk_low" and not result.ok and result.elapsed_s < 60
+    assert any(e.kind == "disk_low" for e in events) and "disk space low" in result.warnings[0]
+    for cam in result.cameras:
+        assert decode_count(tmp_path / f"d_camera_{cam.index}.h264") == cam.frames
+    assert "disk space low" in (tmp_path / "d_data.txt").read_text()
+
+
+def test_preset_is_applied_to_every_camera(tmp_path):
+    store = PresetStore(tmp_path / "data")
+    store.save("dim", {"ExposureTime": 8000, "AnalogueGain": 1.5, "LensPosition": 2.0})
+    session, _ = record(tmp_path, duration_s=0.3, preset=store.load("dim"))
+    result = session.run()
+    assert result.ok
+    data = parse_data_file((tmp_path / "s1_data.txt").read_text())
+    assert data["SESSION INFORMATION"]["Preset"] == "dim"
+    assert data["CAMERA 1 (Camera Module 2.1 NoIR)"]["config.ExposureTime"] == "8000"
+    assert data["CAMERA 2 (Camera Module 3 NoIR Wide)"]["config.LensPosition"] == "2"
+    assert "lightroom has no LensPosition" in (tmp_path / "s1_data.txt").read_text()   # IMX219: fixed focus
+
+
+def test_overwrite_replaces_the_old_session(tmp_path):
+    (tmp_path / "s1_camera_3.h264").write_bytes(b"stale third camera")
+    (tmp_path / "s1_data.txt").write_text("old")
+    session, _ = record(tmp_path, duration_s=0.3, overwrite=True)
+    assert session.run().ok
+    assert not (tmp_path / "s1_camera_3.h264").exists()
+    assert (tmp_path / "s1_data.txt").read_text().startswith("SESSION INFORMATION")

@@ -1,0 +1,170 @@
+"""Sinks for periodic stills: a folder, and Redis with its on-disk spool (a real redis-server)."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from drivers.base import Frame
+from drivers.errors import CameraDisconnected
+from drivers.sinks import (
+    BadSink, FolderSink, RedisSink, StillImage, encode_still, parse_sink, run_periodic_capture,
+)
+
+
+def still(ts: float, seq: int = 0) -> StillImage:
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 1] = seq * 10
+    return StillImage(data=encode_still(rgb, "png"), format="png", camera="still", width=64, height=48,
+                      timestamp=ts, seq=seq, metadata={"exposure_us": 10000, "gain": 1.0})
+
+
+def redis_client(url):
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def test_parse_sink(tmp_path):
+    assert isinstance(parse_sink("dir:out", data_dir=tmp_path), FolderSink)
+    sink = parse_sink("redis://127.0.0.1:6390/2", data_dir=tmp_path)
+    assert isinstance(sink, RedisSink) and sink.spool_dir == tmp_path / "spool" / "redis" / "127.0.0.1_6390_2"
+    assert parse_sink("redis", data_dir=tmp_path, default_redis_url="redis://h:1/3").url == "redis://h:1/3"
+    for bad in ("ftp://x", "", "dir:", "redis://h:1/notanumber"):
+        with pytest.raises(BadSink) as info:
+            parse_sink(bad, data_dir=tmp_path)
+        assert info.value.bad_input
+
+
+def test_folder_sink_writes_image_and_fields(tmp_path):
+    sink = FolderSink(tmp_path / "stills")
+    sink.open()
+    result = sink.put(still(1_732_183_200.25, seq=3))
+    assert result.stored and result.key == "image:1732183200"
+    png = tmp_path / "stills" / "image_1732183200.png"
+    assert png.read_bytes().startswith(b"\x89PNG")
+    meta = json.loads((tmp_path / "stills" / "image_1732183200.json").read_text())
+    assert meta["camera"] == "still" and meta["width"] == 64 and meta["metadata"]["exposure_us"] == 10000
+
+
+def test_redis_sink_stores_a_hash(redis_server, tmp_path):
+    sink = RedisSink(redis_server.url, tmp_path / "spool")
+    sink.open()
+    assert sink.put(still(1_732_183_200.5, seq=1)).stored
+    h = redis_client(redis_server.url).hgetall("image:1732183200")
+    assert h[b"image"].startswith(b"\x89PNG")
+    assert h[b"camera"] == b"still" and h[b"width"] == b"64" and h[b"height"] == b"48"
+    assert float(h[b"timestamp"]) == pytest.approx(1_732_183_200.5)
+    assert json.loads(h[b"metadata"])["gain"] == 1.0
+    sink.close()
+
+
+def test_redis_sink_survives_a_restart(redis_server, tmp_path):
+    """Stills taken while Redis is down wait in the spool and go, in order, once it is back."""
+    sink = RedisSink(redis_server.url, tmp_path / "spool", timeout_s=1.0)
+    sink.open()
+    assert sink.put(still(1000.0, 0)).stored
+    redis_server.stop()
+    r1, r2 = sink.put(still(1001.0, 1)), sink.put(still(1002.0, 2))
+    assert r1.spooled and r2.spooled and not r1.stored and sink.pending() == 2
+    assert sink.replay() == 0                                             # still down: nothing lost
+    redis_server.start()                                                  # a fresh, empty server, same port
+    r3 = sink.put(still(1003.0, 3))                                       # the client reconnects by itself
+    assert r3.stored and r3.replayed == 2 and sink.pending() == 0
+    client = redis_client(redis_server.url)
+    assert sorted(k.decode() for k in client.keys("image:*")) == ["image:1001", "image:1002", "image:1003"]
+    assert client.hget("image:1002", "seq") == b"2"
+    sink.close()
+
+
+def test_two_stills_in_one_second_do_not_overwrite(redis_server, tmp_path):
+    sink = RedisSink(redis_server.url, tmp_path / "spool")
+    sink.open()
+    first, second = sink.put(still(3000.1, 1)), sink.put(still(3000.6, 2))
+    assert (first.key, second.key) == ("image:3000", "image:3000-1")
+    assert sink.put(still(3000.1, 1)).key == "image:3000"             # the same still again: same key
+    assert redis_client(redis_server.url).hget("image:3000-1", "seq") == b"2"
+
+
+def test_spool_left_by_an_earlier_run_is_sent(redis_server, tmp_path):
+    down = RedisSink("redis://127.0.0.1:1/0", tmp_path / "spool", timeout_s=0.5)   # nothing listens on port 1
+    down.open()
+    assert down.put(still(2000.0)).spooled
+    later = RedisSink(redis_server.url, tmp_path / "spool")
+    later.open()
+    assert later.replay() == 1 and later.pending() == 0
+    assert redis_client(redis_server.url).exists("image:2000")
+
+
+class ScriptedCamera:
+    """A camera that gives numbered frames and can be told to vanish after some."""
+
+    name = "still"
+    dropped_frames = 0
+
+    def __init__(self, vanish_after: int | None = None):
+        self.seq = 0
+        self.vanish_after = vanish_after
+        self.started = self.stopped = 0
+
+    def start(self):
+        self.started += 1
+
+    def stop(self):
+        self.stopped += 1
+
+    def capture(self, timeout_s=None):
+        if self.vanish_after is not None and self.seq >= self.vanish_after:
+            raise CameraDisconnected("still: unplugged", "reconnect it")
+        self.seq += 1
+        return Frame(np.full((48, 64, 3), self.seq, np.uint8), self.seq * 1000, self.seq, "still",
+                     {"format": "RGB", "exposure_us": 5000})
+
+
+class FakeTime:
+    """Clock and wall that move only when the job waits (no real sleeping)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def wall(self):
+        return 1_700_000_000.0 + self.now
+
+
+class AdvancingEvent(threading.Event):
+    def __init__(self, t: FakeTime):
+        super().__init__()
+        self.t = t
+
+    def wait(self, timeout=None):
+        self.t.now += timeout or 0
+        return self.is_set()
+
+
+def test_periodic_capture_into_a_folder(tmp_path):
+    t = FakeTime()
+    sink = FolderSink(tmp_path)
+    sink.open()
+    events = []
+    summary = run_periodic_capture(ScriptedCamera(), sink, every_s=10.0, count=3, image_format="jpeg",
+                                   stop_event=AdvancingEvent(t), progress=events.append, clock=t.clock, wall=t.wall)
+    assert summary.ok and summary.captured == 3 and summary.stored == 3
+    assert sorted(p.name for p in tmp_path.glob("*.jpg")) == ["image_1700000000.jpg", "image_1700000010.jpg",
+                                                             "image_1700000020.jpg"]
+    assert [e.kind for e in events] == ["stored", "stored", "stored", "done"]
+
+
+def test_periodic_capture_stops_when_the_camera_vanishes(tmp_path):
+    t = FakeTime()
+    sink = FolderSink(tmp_path)
+    sink.open()
+    cam = ScriptedCamera(vanish_after=2)
+    summary = run_periodic_capture(cam, sink, every_s=1.0, count=5, stop_event=AdvancingEvent(t),
+                                   clock=t.clock, wall=t.wall)
+    assert summary.captured == 2 and not summary.ok and summary.stopped_by == "camera"
+    assert "unplugged" in summary.errors[0] and cam.stopped == 1
