@@ -57,6 +57,10 @@ def tui() -> None:
 from console.cli import cameras as _cameras  # noqa: E402
 
 app.add_typer(_cameras.app, name="cameras")
+from console.cli import calibrate as _calibrate, pointcloud as _pointcloud  # noqa: E402
+
+app.add_typer(_calibrate.app, name="calibrate")
+_pointcloud.register(app)
 from console.cli import capture as _capture, record as _record  # noqa: E402
 
 _record.register(app)

@@ -1,0 +1,147 @@
+"""`camdeck calibrate ...`: camera intrinsics and stereo pairs from chessboard images.
+
+Thin commands: parse options, call calibration.intrinsics / calibration.stereo, show progress
+on stderr, print the result (``--json``: one object on stdout). Bad input exits 2.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from console.cli import common
+
+app = typer.Typer(help="Calibrate cameras from chessboard images.", no_args_is_help=True)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pgm", ".ppm")
+
+
+def expand_images(pattern: str, option: str) -> list[Path]:
+    """Files matching a glob (sorted), or the images in a folder.
+
+    Raises:
+        BadInput: nothing matches (naming the option and the pattern).
+    """
+    import glob
+
+    path = Path(pattern).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if not Path(p).is_dir())
+    if not files:
+        raise common.BadInput(f"{option} {pattern!r}: no files match; fix: give a glob in quotes, "
+                              f"e.g. {option} 'shots/*.png', or a folder of images")
+    return files
+
+
+class _Progress:
+    """Rich progress on stderr for the stages a calibration job reports (silent with --json)."""
+
+    LABELS = {"detect": "finding corners", "solve": "solving", "refine": "rejecting outliers"}
+
+    def __init__(self) -> None:
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> "_Progress":
+        if not common.json_mode():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 console=common.stderr_console(), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task("starting", total=None)
+        return self
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=self.LABELS.get(stage, stage), completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+def _print_rejected(console, rejected: list[dict[str, Any]]) -> None:
+    for item in rejected:
+        console.print(f"  rejected {item['file']}: {item['reason']}", highlight=False)
+
+
+@app.command("intrinsics")
+def intrinsics(
+    images: str = typer.Option(..., "--images", metavar="GLOB", help="Chessboard images: a quoted glob or a folder."),
+    board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
+    square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
+    out: Path = typer.Option(Path("calibration.npz"), "--out", help="File to write (calibration.npz)."),
+    min_views: int = typer.Option(5, "--min-views", min=3, help="Fewest usable views to solve with."),
+) -> None:
+    """Calibrate one camera: K, distortion and the per-image reprojection error -> calibration.npz."""
+    from calibration.chessboard import Board
+    from calibration.intrinsics import calibrate_intrinsics, save_calibration
+
+    spec = Board.parse(board, square_mm)
+    common.check_output_file(out)
+    files = expand_images(images, "--images")
+    with _Progress() as progress:
+        result = calibrate_intrinsics(files, spec, min_views=min_views, progress=progress)
+    save_calibration(out, result)
+    report = result.to_json()
+    report["out"] = str(out)
+    if common.json_mode():
+        common.emit_json(report)
+        return
+    console = common.stdout_console()
+    K = result.K
+    console.print(f"calibrated from {len(result.views)} of {len(files)} images: rms {result.rms:.3f} px; "
+                  f"fx {K[0, 0]:.2f} fy {K[1, 1]:.2f} cx {K[0, 2]:.2f} cy {K[1, 2]:.2f} "
+                  f"({result.image_size[0]}x{result.image_size[1]})", highlight=False)
+    _print_rejected(console, report["rejected"])
+    console.print(f"wrote {out}", highlight=False)
+
+
+@app.command("stereo")
+def stereo(
+    left: str = typer.Option(..., "--left", metavar="GLOB", help="Left camera images: a quoted glob or a folder."),
+    right: str = typer.Option(..., "--right", metavar="GLOB", help="Right camera images, paired by sorted order."),
+    board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
+    square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
+    out: Path = typer.Option(Path("stereo.npz"), "--out", help="File to write (stereo.npz)."),
+    min_pairs: int = typer.Option(5, "--min-pairs", min=3, help="Fewest pairs with the board in both views."),
+) -> None:
+    """Calibrate a stereo pair: both intrinsics, R, T, rectification and the baseline -> stereo.npz."""
+    from calibration.chessboard import Board
+    from calibration.stereo import calibrate_stereo, save_stereo
+
+    spec = Board.parse(board, square_mm)
+    common.check_output_file(out)
+    lefts = expand_images(left, "--left")
+    rights = expand_images(right, "--right")
+    if len(lefts) != len(rights):
+        raise common.BadInput(f"--left matches {len(lefts)} files but --right matches {len(rights)}; "
+                              "fix: give one right image per left image (paired by sorted name)")
+    with _Progress() as progress:
+        result = calibrate_stereo(lefts, rights, spec, min_pairs=min_pairs, progress=progress)
+    save_stereo(out, result)
+    report = result.to_json()
+    report["out"] = str(out)
+    if common.json_mode():
+        common.emit_json(report)
+        return
+    console = common.stdout_console()
+    console.print(f"calibrated from {len(result.used)} of {len(lefts)} pairs: stereo rms {result.rms:.3f} px "
+                  f"(left {result.rms_left:.3f}, right {result.rms_right:.3f}); "
+                  f"baseline {result.baseline_mm:.2f} mm", highlight=False)
+    _print_rejected(console, report["rejected"])
+    console.print(f"wrote {out}", highlight=False)
+
+
+from console.cli.calibrate_align import align as _align  # noqa: E402  (R_align, the fleet monitoring issue)
+
+app.command("align")(_align)
+
+
+# `calibrate align` (PTZ mount alignment) lives in its own module; attach it to this group.
+from console.cli import calibrate_align as _align  # noqa: E402
+
+app.command("align")(_align.align)

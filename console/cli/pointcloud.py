@@ -1,0 +1,123 @@
+"""`camdeck pointcloud --rig NAME`: stereo depth and coloured point clouds from a stereo rig.
+
+Captures synchronised pairs, and every n-th pair goes through calibration.depth's pipeline
+(rectify, SGBM disparity, kornia depth and points, range filter); optionally a colour-mapped
+disparity PNG and a binary PLY per processed pair.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import typer
+
+from console.cli import common
+
+
+def register(root: typer.Typer) -> None:
+    """Add the command to the root app (it is a single command, not a group)."""
+    root.command("pointcloud")(pointcloud)
+
+
+def pointcloud(
+    rig: str = typer.Option(..., "--rig", help="A stereo rig from config.toml (e.g. asi-stereo)."),
+    every_n: int = typer.Option(5, "--every-n", min=1, help="Process one captured pair in this many."),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1,
+                                         help="Pairs to capture (default: --every-n, so one is processed)."),
+    save_disparity: bool = typer.Option(False, "--save-disparity", help="Write a colour-mapped disparity PNG."),
+    save_pointcloud: bool = typer.Option(False, "--save-pointcloud", help="Write a binary PLY with colour."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: DATA_DIR/pointcloud/RIG)."),
+    stereo_file: Optional[Path] = typer.Option(None, "--stereo", metavar="FILE",
+                                               help="stereo.npz from `camdeck calibrate stereo` (a simulated "
+                                                    "rig defaults to its true geometry)."),
+    min_depth_m: float = typer.Option(0.2, "--min-depth", help="Range filter: nearest depth kept, metres."),
+    max_depth_m: float = typer.Option(7.5, "--max-depth", help="Range filter: farthest depth kept, metres."),
+    timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout per pair, seconds."),
+) -> None:
+    """Stereo depth on a rig: disparity (SGBM), depth and coloured point clouds (PLY)."""
+    from calibration.depth import DepthOptions, PointCloudJob
+
+    settings = common.settings()
+    rig_spec = _stereo_rig(settings, rig)
+    options = DepthOptions(min_depth_m=min_depth_m, max_depth_m=max_depth_m)
+    out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "pointcloud" / rig))
+    n_frames = frames or every_n
+    stereo_given = _load_stereo(stereo_file) if stereo_file else None
+
+    from drivers.imaging import frame_to_rgb
+    from drivers.stereo import open_stereo_rig
+
+    pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
+    try:
+        stereo, source = (stereo_given, str(stereo_file)) if stereo_given else (_sim_truth(pair, rig), "sim-truth")
+        job = PointCloudJob(stereo, out_dir, every_n=every_n, save_disparity=save_disparity,
+                            save_pointcloud=save_pointcloud, options=options)
+
+        def pairs() -> Iterator[tuple[Any, Any]]:
+            for _ in range(n_frames):
+                sf = pair.capture_pair(timeout_s)
+                yield frame_to_rgb(sf.left), frame_to_rgb(sf.right)
+
+        console = None if common.json_mode() else common.stderr_console()
+
+        def progress(event: str, info: dict[str, Any]) -> None:
+            if console is not None and event == "frame":
+                files = ", ".join(str(info[k]) for k in ("disparity", "pointcloud") if k in info)
+                console.print(f"pair {info['index']}: {info['points']} points"
+                              + (f", median depth {info['median_depth_m']:.2f} m" if info["median_depth_m"] else "")
+                              + (f" -> {files}" if files else ""), highlight=False)
+
+        _start(pair)
+        records = job.run(pairs(), progress)
+    finally:
+        _close(pair)
+    result = {"rig": rig, "calibration": source, "frames": n_frames, "every_n": every_n, "out": str(out_dir),
+              "baseline_mm": round(stereo.baseline_mm, 4), "depth_range_m": [min_depth_m, max_depth_m],
+              "processed": records}
+    if common.json_mode():
+        common.emit_json(result)
+    else:
+        common.stdout_console().print(f"{rig}: processed {len(records)} of {n_frames} pairs "
+                                      f"(baseline {stereo.baseline_mm:.1f} mm, {source}); out {out_dir}",
+                                      highlight=False)
+
+
+def _stereo_rig(settings, name: str):
+    rig = settings.rigs.get(name)
+    stereo_rigs = sorted(n for n, r in settings.rigs.items() if r.type == "stereo")
+    if rig is None or rig.type != "stereo":
+        why = "is not a stereo rig" if rig is not None else "is not a configured rig"
+        raise common.BadInput(f"--rig {name}: {why}; fix: use one of the stereo rigs: "
+                              f"{', '.join(stereo_rigs) or 'none configured'}")
+    return rig
+
+
+def _load_stereo(path: Path):
+    from calibration.stereo import load_stereo
+
+    return load_stereo(path)
+
+
+def _sim_truth(pair, rig: str):
+    """The true geometry of a simulated pair (what a perfect `calibrate stereo` would give)."""
+    from calibration.stereo import StereoCalibration
+
+    truths = [getattr(getattr(pair, side, None), "truth", None) for side in ("left", "right")]
+    if any(t is None for t in truths):
+        raise common.BadInput(f"--rig {rig}: no stereo calibration given and the cameras are not simulated; "
+                              "fix: run camdeck calibrate stereo and pass --stereo stereo.npz")
+    return StereoCalibration.from_world_poses(truths[0], truths[1])
+
+
+def _start(pair) -> None:
+    start = getattr(pair, "start", None)
+    if callable(start):
+        start()
+
+
+def _close(pair) -> None:
+    for name in ("close", "stop"):
+        fn = getattr(pair, name, None)
+        if callable(fn):
+            fn()
+            return

@@ -1,0 +1,125 @@
+"""Stereo depth and point clouds against the simulator's true depth; PLY files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calibration.depth import (DepthOptions, colorize_disparity, compute_disparity, depth_to_points,
+                               disparity_to_depth, stereo_to_pointcloud)
+from calibration.errors import CalibrationFileError, CalibrationInputError
+from calibration.ply import read_ply, write_ply
+from calibration.stereo import StereoCalibration
+from tests.calibration import open_sim_pair
+
+
+@pytest.fixture(scope="module")
+def sim_depth():
+    """One pair from the simulated ASI rig through the pipeline, with the left camera's true depth."""
+    from drivers.imaging import frame_to_rgb
+    from drivers.sim.placement import relative_pose
+
+    pair = open_sim_pair()
+    try:
+        pair.start()
+        frames = pair.capture_pair(5.0)
+        lt, rt = pair.left.truth, pair.right.truth
+        truth_depth = pair.left.render_truth().depth
+    finally:
+        pair.close()
+    rel = relative_pose(lt, rt)
+    stereo = StereoCalibration.from_extrinsics(lt.K, lt.dist, rt.K, rt.dist, rel.R, rel.T_mm, lt.image_size)
+    result = stereo_to_pointcloud(frame_to_rgb(frames.left), frame_to_rgb(frames.right), stereo)
+    return result, lt, truth_depth
+
+
+def _true_depth_at_points(points: np.ndarray, K: np.ndarray, truth: np.ndarray):
+    """Project left-camera points into the left image; the true depth there and whether it is
+    on a smooth surface (no depth edge within 2 px, so the lookup is not across a silhouette)."""
+    import cv2
+
+    h, w = truth.shape
+    uv = points @ K.T
+    u = np.rint(uv[:, 0] / uv[:, 2]).astype(int)
+    v = np.rint(uv[:, 1] / uv[:, 2]).astype(int)
+    inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    finite = np.where(np.isfinite(truth), truth, 1e3).astype(np.float32)
+    kernel = np.ones((5, 5), np.uint8)
+    spread = cv2.dilate(finite, kernel) / np.maximum(cv2.erode(finite, kernel), 1e-6)
+    smooth = spread < 1.02
+    uc, vc = np.clip(u, 0, w - 1), np.clip(v, 0, h - 1)
+    return truth[vc, uc], inside & smooth[vc, uc] & np.isfinite(truth[vc, uc])
+
+
+def test_point_cloud_depth_matches_the_simulator_within_2_percent(sim_depth):
+    result, lt, truth = sim_depth
+    z_true, ok = _true_depth_at_points(result.points.astype(np.float64), lt.K, truth)
+    ok &= (z_true >= 0.5) & (z_true <= 5.0)
+    rel = np.abs(result.points[ok, 2] - z_true[ok]) / z_true[ok]
+    print(f"depth: {ok.sum()} points on surfaces 0.5-5 m; median relative error {100 * np.median(rel):.3f} %, "
+          f"90th percentile {100 * np.percentile(rel, 90):.3f} %")
+    assert ok.sum() > 0.2 * truth.size            # most of the textured scene is matched
+    assert np.median(rel) < 0.02
+
+
+def test_points_respect_the_range_filter_and_carry_colour(sim_depth):
+    result, *_ = sim_depth
+    assert result.points.dtype == np.float32 and result.points.shape[1] == 3
+    assert result.colors.shape == result.points.shape and result.colors.dtype == np.uint8
+    # The range filter acts on the rectified depth; the left camera's own z differs by R1's small turn.
+    assert result.points[:, 2].min() > 0.2 * 0.98 and result.points[:, 2].max() < 7.5 * 1.02
+    assert np.isfinite(result.depth[result.disparity > 0]).any()
+
+
+def test_depth_and_points_follow_the_pinhole_model():
+    disp = np.array([[0.0, 10.0], [20.0, 40.0]], np.float32)
+    depth = disparity_to_depth(disp, 0.1, 800.0)
+    assert np.isinf(depth[0, 0]) and depth[0, 1] == pytest.approx(8.0) and depth[1, 1] == pytest.approx(2.0)
+    K = np.array([[800.0, 0, 1.0], [0, 800.0, 0.5], [0, 0, 1]])
+    pts = depth_to_points(np.full((2, 3), 2.0, np.float32), K)
+    assert pts.shape == (2, 3, 3)
+    assert np.allclose(pts[1, 2], [(2 - 1.0) * 2 / 800, (1 - 0.5) * 2 / 800, 2.0])
+
+
+def test_sgbm_recovers_a_known_shift():
+    rng = np.random.default_rng(0)
+    import cv2
+
+    tex = cv2.GaussianBlur(rng.uniform(0, 255, (120, 200)).astype(np.float32), (0, 0), 1.2).astype(np.uint8)
+    left = tex[:, 40:-12]
+    right = tex[:, 52:]             # a point at column x in the left view is at x - 12 in the right
+    disp = compute_disparity(left, right, num_disparities=32)
+    valid = disp[10:-10, 50:-10]
+    assert np.median(valid[valid > 0]) == pytest.approx(12.0, abs=0.1)
+
+
+def test_bad_depth_inputs_are_named():
+    with pytest.raises(CalibrationInputError, match="depth range"):
+        DepthOptions(min_depth_m=2.0, max_depth_m=1.0)
+    with pytest.raises(CalibrationInputError, match="multiple of 16"):
+        DepthOptions(num_disparities=50)
+    with pytest.raises(CalibrationInputError, match="baseline and focal"):
+        disparity_to_depth(np.ones((2, 2)), 0.0, 800.0)
+
+
+def test_colour_mapped_disparity_is_black_where_unmatched():
+    disp = np.array([[0.0, 8.0], [16.0, 32.0]], np.float32)
+    rgb = colorize_disparity(disp, 32)
+    assert rgb.shape == (2, 2, 3) and rgb.dtype == np.uint8
+    assert (rgb[0, 0] == 0).all() and rgb[1, 1].any()
+
+
+def test_ply_round_trips_binary_little_endian_with_colour(tmp_path):
+    pts = np.array([[0.0, 1.0, 2.0], [-1.5, 0.25, 3.0]], np.float32)
+    cols = np.array([[255, 0, 10], [1, 2, 3]], np.uint8)
+    path = write_ply(tmp_path / "cloud.ply", pts, cols)
+    head = path.read_bytes()[:200]
+    assert b"format binary_little_endian 1.0" in head and b"property uchar red" in head
+    got_pts, got_cols = read_ply(path)
+    assert np.array_equal(got_pts, pts) and np.array_equal(got_cols, cols)
+    write_ply(tmp_path / "plain.ply", pts)
+    assert read_ply(tmp_path / "plain.ply")[1] is None
+    with pytest.raises(CalibrationInputError, match="NaN"):
+        write_ply(tmp_path / "bad.ply", np.array([[np.nan, 0, 0]], np.float32))
+    (tmp_path / "trunc.ply").write_bytes(head)
+    with pytest.raises(CalibrationFileError):
+        read_ply(tmp_path / "trunc.ply")
