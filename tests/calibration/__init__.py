@@ -69,11 +69,16 @@ def sim_settings():
 
 
 def open_sim_pair():
-    """The simulated asi-stereo rig (a drivers.stereo.StereoPair), not started."""
+    """The simulated asi-stereo rig (a drivers.stereo.StereoPair), not started.
+
+    It runs on a ManualClock, so which frames (and so which noise) a test gets does not depend
+    on the machine's load: every run of the suite sees the same images.
+    """
+    from drivers.sim.clock import ManualClock
     from drivers.stereo import open_stereo_rig
 
     settings = sim_settings()
-    return open_stereo_rig(settings.rigs["asi-stereo"], settings.cameras, settings.driver_context())
+    return open_stereo_rig(settings.rigs["asi-stereo"], settings.cameras, settings.driver_context(ManualClock()))
 
 
 @functools.lru_cache(maxsize=None)
