@@ -1,0 +1,118 @@
+"""The camdeck TUI: one App with five tabs. ``make_app`` is shared by ``camdeck tui`` and the tests.
+
+Keys: 1-5 switch tabs, q quits, ? shows the keys, ctrl+p opens the command palette
+(themes, ASCII preview, pause). The Cameras tab streams only while it is shown.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from console.tui.screens.help import HelpScreen
+from console.tui.tabs.calibration import CalibrationTab
+from console.tui.tabs.cameras import CamerasTab
+from console.tui.tabs.monitoring import MonitoringTab
+from console.tui.tabs.recording import RecordingTab
+from console.tui.tabs.reconstruction import ReconstructionTab
+from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
+
+# (pane id, key, title)
+TABS: tuple[tuple[str, str, str], ...] = (
+    ("cameras", "1", "Cameras"),
+    ("recording", "2", "Recording"),
+    ("calibration", "3", "Calibration"),
+    ("reconstruction", "4", "Reconstruction"),
+    ("monitoring", "5", "Monitoring"),
+)
+
+
+class CamdeckApp(App):
+    """The console. Build it with ``make_app``."""
+
+    TITLE = "camdeck"
+    CSS_PATH = str(STYLESHEET)
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        *(Binding(key, f"show_tab('{pane}')", title, show=False) for pane, key, title in TABS),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
+                 clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
+                 preview_fps: float | None = None, theme: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._camera_options = dict(live=live, frame_limit=frame_limit, clock=clock,
+                                    camera_opener=camera_opener, preview_fps=preview_fps)
+        register_themes(self)
+        wanted = theme or settings.console.theme
+        self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
+        self.cameras_tab: CamerasTab | None = None
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        self.cameras_tab = CamerasTab(s, **self._camera_options)
+        bodies = {
+            "cameras": self.cameras_tab,
+            "recording": RecordingTab(s),
+            "calibration": CalibrationTab(s),
+            "reconstruction": ReconstructionTab(s),
+            "monitoring": MonitoringTab(s),
+        }
+        with TabbedContent(initial="cameras"):
+            for pane, key, title in TABS:
+                with TabPane(f"{key} {title}", id=pane):
+                    yield bodies[pane]
+        yield Footer()
+
+    def action_show_tab(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.cameras_tab is not None:
+            self.cameras_tab.set_active(event.pane.id == "cameras")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for pane, key, title in TABS:
+            yield SystemCommand(f"Go to {title}", f"Show the {title} tab (key {key})",
+                                lambda pane=pane: self.action_show_tab(pane))
+        tab = self.cameras_tab
+        if tab is not None:
+            yield SystemCommand("Preview: ASCII / colour", "Switch the camera preview between half-block "
+                                "colour and plain ASCII", tab.action_toggle_ascii)
+            yield SystemCommand("Preview: pause / resume", "Stop or restart the live camera preview",
+                                tab.action_toggle_pause)
+        yield SystemCommand("camdeck keys", "Show every key of the console (?)", self.action_help)
+
+
+def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
+             clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
+             preview_fps: float | None = None, theme: str | None = None) -> CamdeckApp:
+    """Build the console for ``settings`` (console.config.Settings).
+
+    Args:
+        live: stream the previewed camera until told otherwise; False captures ``frame_limit``
+            frames (default 1) and stops, so screenshots are the same on every run.
+        frame_limit: stop each preview stream after this many frames (None: never, when live).
+        clock: monotonic ns clock handed to the drivers (simulated time in tests).
+        camera_opener: ``(spec, ctx) -> Camera``; default ``drivers.registry.open_camera``.
+        preview_fps: preview rate cap; default ``settings.console.preview_fps``.
+        theme: theme name; default ``settings.console.theme``.
+    """
+    return CamdeckApp(settings, live=live, frame_limit=frame_limit, clock=clock, camera_opener=camera_opener,
+                      preview_fps=preview_fps, theme=theme)
+
+
+def run_app(settings) -> None:
+    """Run the console in this terminal until the operator quits (``camdeck tui``)."""
+    make_app(settings).run()

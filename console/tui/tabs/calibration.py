@@ -1,0 +1,431 @@
+"""The Calibration tab: capture chessboard views from a camera or a stereo pair, watch the
+coverage fill, solve, save.
+
+Keys (footer): c capture a view, s solve, w save the set and the result, t next target
+(a stereo rig or a single camera), x clear the set.
+
+Threads: every driver call and every solve runs in a thread worker; workers post the
+messages below and never touch a widget; widgets never touch a driver. One
+``on_worker_state_changed`` turns every worker failure into one visible error.
+
+On the simulated rig a chessboard is posed in front of the camera (or both cameras of a pair)
+at a new pose for every capture (``drivers.sim.targets.ChessboardTarget``); on real cameras the
+operator moves the board between captures.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from console.tui.widgets.calibration_coverage import CoverageView
+from console.tui.widgets.preview import PreviewView
+
+BOARD_SPEC = ("9x6", 25.0)          # inner corners, square size in mm
+MIN_VIEWS = 5
+COVERAGE_GRID = (6, 16)             # heat-map rows x cols: fits 80x24 beside the preview
+CAPTURE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the tab calibrates: one camera, or the two cameras of a stereo rig (left first)."""
+
+    key: str                 # "rig:asi-stereo" or "camera:still"
+    label: str
+    cameras: tuple[str, ...]
+
+    @property
+    def stereo(self) -> bool:
+        return len(self.cameras) == 2
+
+
+@dataclass
+class CapturedView:
+    """One accepted view: the frames (one per camera) and the first camera's corners."""
+
+    arrays: list[np.ndarray]
+    formats: list[str]
+    corners: np.ndarray
+
+
+# ---------------------------------------------------------------- messages (workers -> tab)
+
+class ViewCaptured(Message):
+    """A capture finished: the frames, whether every camera saw the board, and the picture."""
+
+    def __init__(self, target: str, arrays: list, formats: list, detections: list, cells: Any) -> None:
+        super().__init__()
+        self.target, self.arrays, self.formats, self.detections, self.cells = target, arrays, formats, detections, cells
+
+
+class SolveProgress(Message):
+    """The solver reports a stage: "detect", "solve" or "refine", with done/total."""
+
+    def __init__(self, stage: str, done: int, total: int) -> None:
+        super().__init__()
+        self.stage, self.done, self.total = stage, done, total
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SolveProgress)
+
+
+class Solved(Message):
+    """The solve finished with ``result`` (IntrinsicsResult or StereoCalibration)."""
+
+    def __init__(self, target: str, result: Any) -> None:
+        super().__init__()
+        self.target, self.result = target, result
+
+
+class SetSaved(Message):
+    """The set (and the result, when there is one) was written to ``folder``."""
+
+    def __init__(self, folder: Path, files: int) -> None:
+        super().__init__()
+        self.folder, self.files = folder, files
+
+
+# ---------------------------------------------------------------- the tab
+
+def targets_of(settings) -> list[Target]:
+    """Stereo rigs first (a pair), then every camera that is not a PTZ camera."""
+    out = [Target(f"rig:{name}", f"{name} (pair)", tuple(rig.cameras))
+           for name, rig in settings.rigs.items() if rig.type == "stereo" and len(rig.cameras) == 2]
+    out += [Target(f"camera:{name}", name, (name,)) for name, spec in settings.cameras.items() if spec.kind != "ptz"]
+    return out
+
+
+class CalibrationTab(Vertical):
+    """Capture, coverage, solve and save for the configured cameras."""
+
+    can_focus = True
+
+    BINDINGS = [
+        Binding("c", "capture", "Capture"),
+        Binding("s", "solve", "Solve"),
+        Binding("w", "save", "Save"),
+        Binding("t", "next_target", "Target"),
+        Binding("x", "clear", "Clear"),
+    ]
+
+    DEFAULT_CSS = """
+    CalibrationTab {
+        height: 1fr;
+    }
+    CalibrationTab > #calib-status {
+        height: 1;
+        padding: 0 1;
+    }
+    CalibrationTab > Horizontal {
+        height: 1fr;
+    }
+    CalibrationTab #calib-side {
+        width: 38;
+        height: 1fr;
+    }
+    CalibrationTab ProgressBar {
+        padding: 0 1;
+        height: 1;
+    }
+    CalibrationTab #calib-result {
+        padding: 0 1;
+        height: auto;
+    }
+    """
+
+    def __init__(self, settings, *, camera_opener: Callable | None = None, seed: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from calibration.chessboard import Board
+
+        self.settings = settings
+        self.board = Board.parse(*BOARD_SPEC)
+        self.targets = targets_of(settings)
+        self.target_index = 0
+        self.views: list[CapturedView] = []
+        self.result: Any = None
+        self.result_target: str | None = None
+        self.last_error = ""
+        self.saved_to: Path | None = None
+        self.solving = False
+        self._opener = camera_opener
+        self._seed = seed
+        self._preview_size = (40, 12)
+        self._ascii = bool(settings.console.ascii_preview)
+        # Opened cameras and simulated boards: touched only by worker threads, under this lock.
+        self._rig_lock = threading.Lock()
+        self._cameras: dict[str, Any] = {}
+        self._boards: dict[str, Any] = {}
+        self._coverage = None
+
+    # ---------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        self.status = Static("", id="calib-status")
+        self.preview = PreviewView(id="calib-preview")
+        self.coverage_view = CoverageView(id="calib-coverage")
+        self.progress = ProgressBar(total=None, show_eta=False, id="calib-progress")
+        self.result_view = Static("", id="calib-result")
+        yield self.status
+        with Horizontal():
+            yield self.preview
+            with Vertical(id="calib-side"):
+                yield self.coverage_view
+                yield self.progress
+                yield self.result_view
+
+    def on_mount(self) -> None:
+        self.progress.display = False
+        self._reset_set()
+        self.preview.show_message("c: capture a view with the chessboard in sight" if self.targets
+                                  else "no camera to calibrate in this config")
+
+    def on_show(self) -> None:
+        self.focus()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_node(self)
+        with self._rig_lock:
+            for cam in self._cameras.values():
+                try:
+                    cam.close()
+                except Exception:  # closing a broken camera must not hide the error that broke it
+                    pass
+            self._cameras.clear()
+
+    @property
+    def target(self) -> Target | None:
+        return self.targets[self.target_index] if self.targets else None
+
+    def _reset_set(self) -> None:
+        from calibration.coverage import Coverage
+
+        self.views = []
+        self.result = None
+        size = self._sensor_size()
+        self._coverage = Coverage(self.board, size, grid=COVERAGE_GRID) if size else None
+        self._show_coverage()
+        self.result_view.update("")
+        self._show_status()
+
+    def _sensor_size(self) -> tuple[int, int] | None:
+        target = self.target
+        if target is None:
+            return None
+        spec = self.settings.cameras[target.cameras[0]]
+        return tuple(spec.resolution) if spec.resolution else (1920, 1080)
+
+    def _show_status(self, note: str = "") -> None:
+        target = self.target
+        name = target.label if target else "none"
+        text = f"[b]{name}[/b]  board {self.board.label} {self.board.square_mm:g} mm  views {len(self.views)}"
+        if note:
+            text += f"  [dim]|[/dim] {note}"
+        self.status.update(text)
+
+    def _show_coverage(self) -> None:
+        cov = self._coverage
+        if cov is None:
+            self.coverage_view.update("")
+            return
+        self.coverage_view.show(cov.heat, cov.bars(), cov.n_views, cov.filled, ascii=self._ascii)
+
+    def on_preview_view_resized(self, event: PreviewView.Resized) -> None:
+        self._preview_size = (max(4, event.cols), max(2, event.rows))
+
+    # ---------------------------------------------------------------- actions
+    def action_capture(self) -> None:
+        if self.target is None:
+            return
+        self._show_status("capturing...")
+        self._capture_worker(self.target, self._preview_size, self._ascii)
+
+    def action_solve(self) -> None:
+        target = self.target
+        if target is None or self.solving:
+            return
+        if len(self.views) < MIN_VIEWS:
+            self._show_status(f"need {MIN_VIEWS} views to solve, have {len(self.views)}")
+            return
+        self.solving = True
+        self.progress.display = True
+        self.progress.update(total=None, progress=0)
+        self._show_status("solving...")
+        self._solve_worker(target, list(self.views))
+
+    def action_save(self) -> None:
+        if self.target is None or not self.views:
+            self._show_status("nothing to save: capture views first")
+            return
+        result = self.result if self.result_target == self.target.key else None
+        self._save_worker(self.target, list(self.views), result)
+
+    def action_next_target(self) -> None:
+        if not self.targets or self.solving:
+            return
+        self.target_index = (self.target_index + 1) % len(self.targets)
+        self._reset_set()
+        self.preview.show_message("c: capture a view with the chessboard in sight")
+
+    def action_clear(self) -> None:
+        if not self.solving:
+            self._reset_set()
+
+    # ---------------------------------------------------------------- workers (threads)
+    def _camera(self, name: str) -> Any:
+        with self._rig_lock:
+            cam = self._cameras.get(name)
+            if cam is None:
+                from drivers.registry import open_camera
+
+                opener = self._opener or open_camera
+                cam = self._cameras[name] = opener(self.settings.cameras[name], self.settings.driver_context())
+            return cam
+
+    @work(thread=True, exclusive=True, group="calibration-capture", exit_on_error=False)
+    def _capture_worker(self, target: Target, size: tuple[int, int], ascii: bool) -> None:
+        from calibration.chessboard import detect_chessboard, draw_detection
+        from console.render import render_rgb
+
+        cams = [self._camera(name) for name in target.cameras]
+        if all(hasattr(c, "render_truth") for c in cams):
+            from drivers.sim.targets import ChessboardTarget
+
+            with self._rig_lock:
+                board_target = self._boards.get(target.key)
+                if board_target is None:
+                    board_target = self._boards[target.key] = ChessboardTarget(self.board, cams, seed=self._seed)
+            frames = board_target.capture(timeout_s=CAPTURE_TIMEOUT_S)
+        else:
+            frames = [cam.capture(CAPTURE_TIMEOUT_S) for cam in cams]
+        detections = [detect_chessboard(f.array, self.board, pixel_format=f.format) for f in frames]
+        pictures = [draw_detection(f.array, d, self.board, pixel_format=f.format) for f, d in zip(frames, detections)]
+        picture = np.concatenate(pictures, axis=1) if len(pictures) > 1 else pictures[0]
+        cells = render_rgb(picture, size[0], size[1], ascii=ascii)
+        self.post_message(ViewCaptured(target.key, [f.array for f in frames], [f.format for f in frames],
+                                       detections, cells))
+
+    @work(thread=True, exclusive=True, group="calibration-solve", exit_on_error=False)
+    def _solve_worker(self, target: Target, views: list[CapturedView]) -> None:
+        def progress(stage: str, done: int, total: int) -> None:
+            self.post_message(SolveProgress(stage, done, total))
+
+        names = [f"view_{i:03d}" for i in range(len(views))]
+        if target.stereo:
+            from calibration.stereo import calibrate_stereo
+
+            result = calibrate_stereo([(n, v.arrays[0]) for n, v in zip(names, views)],
+                                      [(n, v.arrays[1]) for n, v in zip(names, views)], self.board,
+                                      min_pairs=MIN_VIEWS, pixel_format=views[0].formats[0], progress=progress)
+        else:
+            from calibration.intrinsics import calibrate_intrinsics
+
+            result = calibrate_intrinsics([(n, v.arrays[0]) for n, v in zip(names, views)], self.board,
+                                          min_views=MIN_VIEWS, pixel_format=views[0].formats[0], progress=progress)
+        self.post_message(Solved(target.key, result))
+
+    @work(thread=True, exclusive=True, group="calibration-save", exit_on_error=False)
+    def _save_worker(self, target: Target, views: list[CapturedView], result: Any) -> None:
+        from drivers.base import Frame
+        from drivers.imaging import frame_to_rgb, write_image_atomic
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = Path(self.settings.data_dir) / "calibration" / f"{target.key.split(':', 1)[1]}-{stamp}"
+        folder.mkdir(parents=True, exist_ok=True)
+        sides = ("left", "right") if target.stereo else ("view",)
+        files = 0
+        for i, view in enumerate(views):
+            for side, array, fmt in zip(sides, view.arrays, view.formats):
+                rgb = frame_to_rgb(Frame(array, 0, i, target.cameras[0], {"format": fmt}))
+                write_image_atomic(folder / f"{side}_{i:03d}.png", rgb)
+                files += 1
+        if result is not None:
+            if target.stereo:
+                from calibration.stereo import save_stereo
+                save_stereo(folder / "stereo.npz", result)
+            else:
+                from calibration.intrinsics import save_calibration
+                save_calibration(folder / "calibration.npz", result)
+            files += 1
+        self.post_message(SetSaved(folder, files))
+
+    # ---------------------------------------------------------------- messages (UI thread)
+    def on_view_captured(self, message: ViewCaptured) -> None:
+        if self.target is None or message.target != self.target.key:
+            return                                   # a capture for a target no longer shown
+        self.preview.show_cells(message.cells)
+        missing = [d.reason for d in message.detections if not d.found]
+        if missing:
+            self._show_status(f"view rejected: {missing[0]}")
+            return
+        corners = message.detections[0].corners
+        self.views.append(CapturedView(list(message.arrays), list(message.formats), corners))
+        if self._coverage is not None:
+            h, w = message.arrays[0].shape[:2]
+            if self._coverage.image_size != (w, h):
+                from calibration.coverage import Coverage
+
+                self._coverage = Coverage(self.board, (w, h), grid=COVERAGE_GRID)
+                for view in self.views:
+                    self._coverage.add(view.corners)
+            else:
+                self._coverage.add(corners)
+        self._show_coverage()
+        ready = self._coverage is not None and self._coverage.good_enough(min_views=MIN_VIEWS * 2)
+        self._show_status("board found" + ("; coverage is good: s to solve" if ready else ""))
+
+    def on_solve_progress(self, message: SolveProgress) -> None:
+        self.progress.update(total=max(1, message.total), progress=message.done)
+        self._show_status(f"solving: {message.stage} {message.done}/{message.total}")
+
+    def on_solved(self, message: Solved) -> None:
+        self.solving = False
+        self.progress.display = False
+        self.result, self.result_target = message.result, message.target
+        self.result_view.update(result_text(message.result))
+        self._show_status("solved; w saves the set and the result")
+
+    def on_set_saved(self, message: SetSaved) -> None:
+        self.saved_to = message.folder
+        self._show_status(f"saved {message.files} files to {message.folder}")
+        self.notify(f"saved {message.files} files to {message.folder}", title="calibration")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker failure becomes something the operator sees."""
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "calibration-solve":
+            self.solving = False
+            self.progress.display = False
+        err = event.worker.error
+        text = " ".join((str(err) or type(err).__name__).split())
+        self.last_error = text
+        self._show_status(f"[b]error:[/b] {text}")
+        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+
+
+def result_text(result: Any) -> str:
+    """A few lines for the result panel: RMS, K and (for a pair) the baseline."""
+    if hasattr(result, "baseline_mm"):
+        K = result.K1
+        lines = [f"[b]stereo[/b] rms {result.rms:.3f} px, {len(result.used)} pairs",
+                 f"baseline {result.baseline_mm:.2f} mm"]
+    else:
+        K = result.K
+        lines = [f"[b]intrinsics[/b] rms {result.rms:.3f} px, {len(result.views)} views"]
+    lines.append(f"fx {K[0, 0]:.1f} fy {K[1, 1]:.1f}")
+    lines.append(f"cx {K[0, 2]:.1f} cy {K[1, 2]:.1f}")
+    rejected = getattr(result, "rejected", [])
+    if rejected:
+        lines.append(f"{len(rejected)} rejected")
+    return "\n".join(lines)

@@ -1,0 +1,512 @@
+"""The Cameras tab: every configured camera, a live preview of one, and its controls.
+
+Threads: drivers are blocking, so every driver call runs in a thread worker. Workers never
+touch widgets; they post ``CameraStatus``, ``CameraControls`` and ``PreviewFrame`` messages.
+One ``on_worker_state_changed`` turns every worker failure into one visible error.
+
+- the probe worker opens each camera once and reports its state and controls;
+- the stream worker (exclusive: one at a time) captures the previewed camera at the preview
+  rate, renders cells at the preview widget's size, and computes the focus/exposure aids;
+- the controls worker applies exposure/gain edits between two captures.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Any, Callable, Mapping
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from console.render import (
+    centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, render_rgb, sharpness_score,
+)
+from console.tui.messages import (
+    CameraControls, CameraState, CameraStatus, ControlField, FrameStats, PreviewFrame,
+)
+from console.tui.screens.controls import ControlsForm, step_exposure, step_gain
+from console.tui.widgets.camera_panel import CameraPanel
+from console.tui.widgets.camera_table import CameraTable
+from console.tui.widgets.preview import PreviewView
+from drivers.errors import (
+    CameraDisconnected, CaptureTimeout, DriverError, DriverUnavailable, NotSupported,
+)
+
+EXPOSURE_CONTROLS = ("exposure_us", "ExposureTime")   # ASI, Picamera2 names (microseconds)
+GAIN_CONTROLS = ("gain", "AnalogueGain")
+STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
+MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
+
+
+class PreviewRequest:
+    """What the UI wants from the stream worker. Plain attributes: the worker only reads them."""
+
+    def __init__(self, cols: int, rows: int, ascii: bool, fps: float) -> None:
+        self.cols, self.rows, self.ascii, self.fps = cols, rows, ascii, fps
+
+
+class CameraPool:
+    """Opened cameras by name, shared by the workers; one lock per camera serialises driver calls."""
+
+    def __init__(self, specs: Mapping[str, Any], ctx: Any, opener: Callable[[Any, Any], Any]) -> None:
+        self._specs, self._ctx, self._opener = specs, ctx, opener
+        self._cameras: dict[str, Any] = {}
+        self._locks = {name: threading.Lock() for name in specs}
+        self._owners: dict[str, object] = {}
+
+    def lock(self, name: str) -> threading.Lock:
+        return self._locks[name]
+
+    def open(self, name: str) -> Any:
+        """The opened camera (opened on first use, under its lock). Raises DriverError."""
+        with self._locks[name]:
+            cam = self._cameras.get(name)
+            if cam is None:
+                cam = self._cameras[name] = self._opener(self._specs[name], self._ctx)
+            return cam
+
+    def claim(self, name: str, owner: object) -> None:
+        """Mark ``owner`` as the stream using the camera (call under its lock)."""
+        self._owners[name] = owner
+
+    def release(self, name: str, owner: object) -> bool:
+        """True if ``owner`` still owned the camera (so it should stop it); call under its lock."""
+        if self._owners.get(name) is owner:
+            del self._owners[name]
+            return True
+        return False
+
+    def forget(self, name: str) -> None:
+        """Drop a camera that went away, so the next use opens it afresh."""
+        with self._locks[name]:
+            cam = self._cameras.pop(name, None)
+        if cam is not None:
+            _quietly(cam.close)
+
+    def close_all(self, timeout_s: float = 2.0) -> None:
+        for name, cam in list(self._cameras.items()):
+            lock = self._locks[name]
+            got = lock.acquire(timeout=timeout_s)
+            try:
+                _quietly(cam.close)
+            finally:
+                if got:
+                    lock.release()
+        self._cameras.clear()
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception:  # closing a broken camera must not hide the error that broke it
+        pass
+
+
+def control_fields(controls: Mapping[str, Any]) -> tuple[ControlField | None, ControlField | None]:
+    """The exposure and gain fields of a camera's ``controls()``, whatever the driver calls them."""
+    def pick(names: tuple[str, ...], label: str) -> ControlField | None:
+        for name in names:
+            rng = controls.get(name)
+            if rng is not None and getattr(rng, "writable", True):
+                integer = all(isinstance(v, int) and not isinstance(v, bool) for v in (rng.min, rng.max))
+                return ControlField(name, label, float(rng.min), float(rng.max), float(rng.value), integer)
+        return None
+    return pick(EXPOSURE_CONTROLS, "exposure (µs)"), pick(GAIN_CONTROLS, "gain")
+
+
+def error_state(err: BaseException) -> str:
+    """The table state for a failure."""
+    if isinstance(err, NotSupported):
+        return "not supported"
+    if isinstance(err, DriverUnavailable):
+        return "unavailable"
+    if isinstance(err, CameraDisconnected):
+        return "disconnected"
+    if isinstance(err, CaptureTimeout):
+        return "timeout"
+    return "error"
+
+
+def analyse_frame(frame: Any, request: PreviewRequest) -> tuple[Any, FrameStats]:
+    """Preview cells at the requested size, plus the focus and exposure aids (worker thread)."""
+    rgb = frame_to_rgb(frame.array, frame.format)
+    cells = render_rgb(rgb, request.cols, request.rows, ascii=request.ascii)
+    step = max(1, min(rgb.shape[0], rgb.shape[1]) // 270)   # ~ 270 px on the short side is plenty
+    small = luma(rgb[::step, ::step])
+    raw_step = max(1, min(frame.array.shape[0], frame.array.shape[1]) // 360)
+    dark, clipped = clipping_fractions(frame.array[::raw_step, ::raw_step])
+    stats = FrameStats(
+        sharpness=sharpness_score(luma(centre_crop(rgb, 256))),
+        histogram=histogram(small, 32), dark_fraction=dark, clipped_fraction=clipped,
+        seq=int(frame.seq), format=frame.format, size=(frame.array.shape[1], frame.array.shape[0]),
+    )
+    return cells, stats
+
+
+class FpsMeter:
+    """Frame rate from the driver's own timestamps and sequence numbers (what the camera delivers)."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._samples: deque[tuple[int, int]] = deque(maxlen=window)
+
+    def add(self, seq: int, timestamp_ns: int) -> float | None:
+        self._samples.append((seq, timestamp_ns))
+        (s0, t0), (s1, t1) = self._samples[0], self._samples[-1]
+        if s1 <= s0 or t1 <= t0:
+            return None
+        return (s1 - s0) * 1e9 / (t1 - t0)
+
+
+class CamerasTab(Vertical):
+    """The camera table on top; the preview and the camera panel below."""
+
+    BINDINGS = [
+        Binding("e", "exposure(-1)", "Exp-", show=False),
+        Binding("E", "exposure(1)", "Exp+", show=False),
+        Binding("g", "gain(-1)", "Gain-", show=False),
+        Binding("G", "gain(1)", "Gain+", show=False),
+        Binding("c", "edit_controls", "Controls"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("a", "toggle_ascii", "ASCII"),
+    ]
+
+    def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
+                 clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
+                 preview_fps: float | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if camera_opener is None:
+            from drivers.registry import open_camera as camera_opener
+        self.settings = settings
+        self.live = live
+        self.frame_limit = frame_limit if frame_limit is not None else (None if live else 1)
+        self.pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
+        self.request = PreviewRequest(40, 12, settings.console.ascii_preview,
+                                      preview_fps or settings.console.preview_fps)
+        self.paused = False
+        self.active = True
+        self.current: str | None = None
+        self._fields: dict[str, tuple[ControlField | None, ControlField | None]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending_lock = threading.Lock()
+        self._worker_cameras: dict[Worker, str] = {}
+        self._select_timer = None
+        self._probe_started = False
+        self._stream_started = False
+        self.table = CameraTable([self._initial_state(name, spec) for name, spec in settings.cameras.items()])
+        self.preview = PreviewView()
+        self.panel = CameraPanel(ascii=self.request.ascii)
+
+    @staticmethod
+    def _initial_state(name: str, spec: Any) -> CameraState:
+        return CameraState(name=name, driver=spec.driver, model=spec.model, state="closed")
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+        with Horizontal(id="camera-view"):
+            yield self.preview
+            yield self.panel
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        if not self.settings.cameras:
+            self.preview.show_message("no cameras in the config; add a [cameras.NAME] table")
+
+    def _start_probe(self) -> None:
+        """Probe the other cameras once the first preview is up (or failed): on a small
+        machine, opening every camera at start would delay the first frame."""
+        if not self._probe_started:
+            self._probe_started = True
+            self._probe()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_node(self)
+        self.pool.close_all()
+
+    # ---------------------------------------------------------------- selection
+
+    def on_data_table_row_highlighted(self, event: CameraTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name == self.current:
+            return
+        self.current = name
+        spec = self.settings.cameras[name]
+        self.panel.select(self.table.state_of(name), spec.label)
+        self.preview.show_message(f"{name}: opening…")
+        if self._select_timer is not None:
+            self._select_timer.stop()
+        if self.live and self._stream_started:
+            # Scrolling through the table should not start and stop every camera on the way.
+            self._select_timer = self.set_timer(0.15, self._restart_stream)
+        else:
+            self.call_later(self._restart_stream)
+
+    def set_active(self, active: bool) -> None:
+        """Called by the app when the tab is shown or hidden: a hidden preview costs nothing."""
+        if active == self.active:
+            return
+        self.active = active
+        self._restart_stream()
+
+    def _restart_stream(self) -> None:
+        self._select_timer = None
+        name = self.current
+        if name is None:
+            return
+        if self.paused or not self.active:
+            self.workers.cancel_group(self, "stream")
+            if self.paused:
+                self.preview.show_message(f"{name}: preview paused (p resumes)")
+            return
+        self._stream_started = True
+        worker = self._stream(name, self.request)
+        self._worker_cameras[worker] = name
+
+    # ---------------------------------------------------------------- workers
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
+    def _probe(self) -> None:
+        """Open every rig camera once: state and controls for the table (one failure is one row).
+
+        PTZ cameras are left closed until selected: they sit across deployments behind
+        networks and tunnels, and connecting to a fleet at start would stall the console.
+        """
+        worker = get_current_worker()
+        for name, spec in self.settings.cameras.items():
+            if worker.is_cancelled:
+                return
+            if spec.kind == "ptz":
+                continue
+            try:
+                cam = self.pool.open(name)
+                with self.pool.lock(name):
+                    fields = control_fields(cam.controls())
+            except DriverError as err:
+                self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, error_state(err),
+                                                           detail=str(err)), probe=True))
+                continue
+            exposure, gain = fields
+            self.post_message(CameraControls(name, exposure, gain))
+            self.post_message(CameraStatus(CameraState(
+                name, spec.driver, spec.model, "ready", exposure_us=exposure.value if exposure else None,
+                gain=gain.value if gain else None, dropped=int(cam.dropped_frames)), probe=True))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stream")
+    def _stream(self, name: str, request: PreviewRequest) -> None:
+        """Capture ``name`` at the preview rate until cancelled (or ``frame_limit`` frames)."""
+        worker = get_current_worker()
+        spec = self.settings.cameras[name]
+        cam = self.pool.open(name)
+        lock = self.pool.lock(name)
+        with lock:
+            self.pool.claim(name, worker)
+            cam.start()
+            exposure, gain = control_fields(cam.controls())
+        self.post_message(CameraControls(name, exposure, gain))
+        meter, timeouts, frames = FpsMeter(), 0, 0
+        last_status = 0.0
+        due = time.monotonic()
+        try:
+            while not worker.is_cancelled:
+                with lock:
+                    self._apply_pending(name, cam)
+                    try:
+                        frame = cam.capture(timeout_s=2.0)
+                    except CaptureTimeout:
+                        timeouts += 1
+                        if timeouts >= MAX_TIMEOUTS:
+                            raise
+                        frame = None
+                    dropped = int(cam.dropped_frames)
+                if frame is None:
+                    self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, "timeout",
+                                                               dropped=dropped), source=worker))
+                    continue
+                timeouts = 0
+                frames += 1
+                fps = meter.add(frame.seq, frame.timestamp)
+                done = self.frame_limit is not None and frames >= self.frame_limit
+                status = _frame_state(name, spec, frame, fps, dropped, "ready" if done else "streaming")
+                cells, stats = analyse_frame(frame, request)
+                now = time.monotonic()
+                if now - last_status >= STATUS_EVERY_S or done:
+                    last_status = now
+                else:
+                    status = None
+                self.post_message(PreviewFrame(name, cells, stats, status, source=worker))
+                if done:
+                    return
+                # A fixed schedule keeps the average rate when one frame runs late.
+                period = 1.0 / max(0.1, request.fps)
+                due = max(due + period, time.monotonic() - period)
+                _sleep_until(due, worker)
+        finally:
+            with lock:
+                if self.pool.release(name, worker):
+                    _quietly(cam.stop)
+
+    def _apply_pending(self, name: str, cam: Any) -> None:
+        """Apply queued control edits (caller holds the camera's lock)."""
+        with self._pending_lock:
+            values = self._pending.pop(name, None)
+        if not values:
+            return
+        try:
+            cam.set_controls(**values)
+        finally:
+            exposure, gain = control_fields(cam.controls())
+            self.post_message(CameraControls(name, exposure, gain))
+
+    @work(thread=True, exit_on_error=False, group="controls")
+    def _set_controls(self, name: str) -> None:
+        """Apply edits to a camera that is not streaming (a streaming one applies them itself)."""
+        cam = self.pool.open(name)
+        with self.pool.lock(name):
+            self._apply_pending(name, cam)
+
+    # ---------------------------------------------------------------- messages from workers
+
+    def on_camera_status(self, message: CameraStatus) -> None:
+        if _stale(message.source):
+            return
+        if message.probe:
+            old = self.table.state_of(message.status.name)
+            if old is not None and old.state != "closed":
+                return  # the stream reported first; its state is the live one
+        self._show_state(message.status)
+
+    def on_camera_controls(self, message: CameraControls) -> None:
+        self._fields[message.camera] = (message.exposure, message.gain)
+
+    def on_preview_frame(self, message: PreviewFrame) -> None:
+        if _stale(message.source):
+            return
+        if message.status is not None:
+            self._show_state(message.status)
+        self._start_probe()
+        if message.camera != self.current:
+            return
+        self.preview.show_cells(message.cells)
+        self.panel.update_stats(message.stats)
+
+    def _show_state(self, status: CameraState) -> None:
+        self.table.update_state(status)
+        self.panel.update_state(status)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures become something the operator sees."""
+        worker = event.worker
+        if event.state not in (WorkerState.ERROR, WorkerState.SUCCESS, WorkerState.CANCELLED):
+            return
+        name = self._worker_cameras.pop(worker, None)
+        if worker.group == "stream":
+            self._start_probe()
+        if event.state == WorkerState.CANCELLED and name is not None:
+            old = self.table.state_of(name)
+            if old is not None and old.state in ("streaming", "timeout"):
+                idle = "paused" if self.paused and name == self.current else "ready"
+                self._show_state(replace(old, state=idle, fps=None))
+        if event.state != WorkerState.ERROR:
+            return
+        err = worker.error
+        if name is not None:
+            spec = self.settings.cameras[name]
+            old = self.table.state_of(name)
+            state = error_state(err) if isinstance(err, DriverError) else "error"
+            self._show_state(CameraState(name, spec.driver, spec.model, state,
+                                         dropped=old.dropped if old else None, detail=str(err)))
+            if isinstance(err, CameraDisconnected):
+                self.pool.forget(name)
+            if name == self.current:
+                self.preview.show_message(f"{name}: {state}\n{err}")
+        if isinstance(err, NotSupported):
+            return  # an expected state (a PTZ camera before its issue); the row and preview say so
+        title = name or worker.group
+        self.notify(str(err) or type(err).__name__, title=f"{title}: {type(err).__name__}",
+                    severity="error", timeout=8)
+
+    def on_preview_view_resized(self, event: PreviewView.Resized) -> None:
+        self.request.cols, self.request.rows = event.cols, event.rows
+
+    # ---------------------------------------------------------------- keys
+
+    def _edit(self, which: int, step: Callable[[ControlField, int], float | int], direction: int) -> None:
+        name = self.current
+        fields = self._fields.get(name) if name else None
+        field = fields[which] if fields else None
+        if field is None:
+            self.notify(f"{name or 'no camera'}: this control cannot be changed now", severity="warning",
+                        timeout=3)
+            return
+        value = step(field, direction)
+        if value == field.value:
+            return
+        updated = ControlField(field.control, field.label, field.minimum, field.maximum, float(value),
+                               field.integer)
+        self._fields[name] = (updated, fields[1]) if which == 0 else (fields[0], updated)
+        self.queue_controls(name, {field.control: value})
+
+    def queue_controls(self, name: str, values: dict[str, Any]) -> None:
+        """Ask for control values; the newest value of each control wins."""
+        with self._pending_lock:
+            self._pending.setdefault(name, {}).update(values)
+        state = self.table.state_of(name)
+        if state is None or state.state != "streaming":
+            self._set_controls(name)
+
+    def action_exposure(self, direction: int) -> None:
+        self._edit(0, step_exposure, direction)
+
+    def action_gain(self, direction: int) -> None:
+        self._edit(1, step_gain, direction)
+
+    def action_edit_controls(self) -> None:
+        name = self.current
+        fields = [f for f in self._fields.get(name, (None, None)) if f is not None] if name else []
+        if not fields:
+            self.notify(f"{name or 'no camera'}: no editable controls", severity="warning", timeout=3)
+            return
+
+        def done(values: dict | None) -> None:
+            if values:
+                self.queue_controls(name, values)
+                self._fields[name] = tuple(  # type: ignore[assignment]
+                    None if f is None else ControlField(f.control, f.label, f.minimum, f.maximum,
+                                                        float(values.get(f.control, f.value)), f.integer)
+                    for f in self._fields[name])
+
+        self.app.push_screen(ControlsForm(name, fields), done)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self._restart_stream()
+
+    def action_toggle_ascii(self) -> None:
+        self.request.ascii = not self.request.ascii
+        self.panel.ascii = self.request.ascii
+
+
+def _frame_state(name: str, spec: Any, frame: Any, fps: float | None, dropped: int, state: str) -> CameraState:
+    meta = frame.meta
+    temp = meta.get("temperature_c")
+    return CameraState(name, spec.driver, spec.model, state, fps=None if fps is None else round(fps, 1),
+                       exposure_us=meta.get("exposure_us"), gain=meta.get("gain"),
+                       temperature_c=None if temp is None else round(float(temp), 1), dropped=dropped)
+
+
+def _stale(source: Any) -> bool:
+    """A message from a worker that has since been cancelled (the operator moved on)."""
+    return isinstance(source, Worker) and source.is_cancelled
+
+
+def _sleep_until(deadline: float, worker: Worker) -> None:
+    """Sleep to the next preview slot in short steps, so cancelling stays quick."""
+    while not worker.is_cancelled:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))

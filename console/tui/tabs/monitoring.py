@@ -1,0 +1,293 @@
+"""The Monitoring tab: the PTZ fleet's mount offsets, their history, and fleet runs on a key.
+
+Top: one row per configured PTZ camera with its newest result. Middle: the highlighted
+camera's offsets over time (a sparkline per axis) and its history table, rows over the alert
+threshold highlighted. Bottom: the run's live progress.
+
+Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet, ``a`` switches
+between passive and active runs, ``l`` reloads the history (another process, e.g. cron, may
+have written it).
+
+Threads: history reads and fleet runs run in thread workers (monitoring.history,
+monitoring.fleet); they post the messages below and never touch a widget. One
+``on_worker_state_changed`` turns a worker failure into one visible error.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from console.tui.widgets.monitoring_plot import OffsetsPlot
+from console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
+
+HISTORY_LIMIT = 200
+RELOAD_EVERY_S = 30.0
+
+# Fraction of one device's run reached at the start of each stage (for the progress bar).
+_STAGE_AT = {"start": 0.0, "reference": 0.05, "move": 0.1, "capture": 0.1, "offsets": 0.5, "store": 0.9,
+             "notify": 0.95, "done": 1.0, "failed": 1.0}
+_STAGE_SPAN = {"move": 0.4, "capture": 0.4, "offsets": 0.4}
+
+
+class HistoryLoaded(Message):
+    """A worker read the history: every camera's newest record, and one camera's records (newest first)."""
+
+    def __init__(self, latest: dict, device: str | None, records: list) -> None:
+        super().__init__()
+        self.latest = latest
+        self.device = device
+        self.records = records
+
+
+class RunProgress(Message):
+    """One step of a fleet run (monitoring.fleet.FleetProgress)."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        # A newer step of the same stage supersedes this one; "done"/"failed" are never dropped.
+        return (isinstance(message, RunProgress) and message.event.device == self.event.device
+                and message.event.stage == self.event.stage and self.event.stage not in ("done", "failed"))
+
+
+class RunFinished(Message):
+    """A fleet run ended: its ``FleetReport.to_dict()``."""
+
+    def __init__(self, report: dict) -> None:
+        super().__init__()
+        self.report = report
+
+
+def run_fraction(event: Any) -> float:
+    """How far a whole run is, 0..1, from one progress event."""
+    at = _STAGE_AT.get(event.stage, 0.0)
+    if event.total and event.stage in _STAGE_SPAN:
+        at += _STAGE_SPAN[event.stage] * min(1.0, event.done / event.total)
+    return (event.index + at) / max(1, event.count)
+
+
+class MonitoringTab(Vertical):
+    """The fleet, one camera's offsets over time, and runs on a key."""
+
+    DEFAULT_CSS = """
+    MonitoringTab {
+        height: 1fr;
+    }
+    MonitoringTab #monitoring-status {
+        height: 1;
+        padding: 0 1;
+    }
+    MonitoringTab #monitoring-run {
+        height: 1;
+        padding: 0 1;
+    }
+    MonitoringTab #monitoring-run ProgressBar {
+        width: 30;
+    }
+    MonitoringTab #monitoring-run-label {
+        width: 1fr;
+    }
+    """
+
+    BINDINGS = [
+        Binding("r", "run_device", "Run camera"),
+        Binding("f", "run_fleet", "Run fleet"),
+        Binding("a", "toggle_active", "Passive/active"),
+        Binding("l", "reload", "Reload"),
+    ]
+
+    def __init__(self, settings, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from monitoring.fleet import fleet_devices
+
+        self.settings = settings
+        self.threshold_deg = float(settings.slack.alert_threshold_deg)
+        self.devices = [d.id for d in fleet_devices(settings)]
+        self.active = False
+        self.running = False
+        self.last_report: dict | None = None
+        self.events: list[Any] = []          # the current run's progress, newest last
+        self.fleet = FleetTable(self.devices, self.threshold_deg, id="monitoring-fleet")
+        self.plot = OffsetsPlot(self.threshold_deg, ascii_only=settings.console.ascii_preview, id="monitoring-plot")
+        self.history = HistoryTable(self.threshold_deg, id="monitoring-history")
+        self.status = Static("", id="monitoring-status")
+        self.progress = ProgressBar(total=1.0, show_eta=False, id="monitoring-progress")
+        self.run_label = Static("", id="monitoring-run-label")
+        self._shown_device: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield self.fleet
+        yield self.plot
+        yield self.history
+        with Horizontal(id="monitoring-run"):
+            yield self.progress
+            yield self.run_label
+        yield self.status
+
+    def on_mount(self) -> None:
+        self._show_mode()
+        self.run_label.update("" if self.devices else "no PTZ cameras configured")
+        self.action_reload()
+        self.set_interval(RELOAD_EVERY_S, self._reload_if_idle)
+
+    def on_show(self) -> None:
+        # Keys r/f/a/l need focus inside the tab; take it only when our pane really is the active one
+        # (a Show can arrive while the app switches away, and focusing then would switch back).
+        if self._pane_is_active():
+            self.fleet.focus()
+
+    def on_hide(self) -> None:
+        # Hidden, our tables must not keep the keyboard (r/f would start runs from another tab).
+        focused = self.app.focused
+        if focused is not None and (focused is self or self in focused.ancestors):
+            self.app.set_focus(None)
+
+    def on_descendant_focus(self, event) -> None:
+        # Our pane is already the active one whenever we focus; letting this reach the TabPane would
+        # make the TabbedContent re-activate it from a late message, undoing a quick switch away.
+        event.stop()
+
+    def _pane_is_active(self) -> bool:
+        from textual.widgets import TabbedContent, TabPane
+
+        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
+        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
+        return pane is None or tabs is None or tabs.active == pane.id
+
+    # ---------------------------------------------------------------- keys
+
+    def action_reload(self) -> None:
+        self.load_history(self.fleet.selected if self.fleet.row_count else (self.devices[0] if self.devices else None))
+
+    def action_toggle_active(self) -> None:
+        self.active = not self.active
+        self._show_mode()
+
+    def action_run_device(self) -> None:
+        device = self.fleet.selected
+        if device is None:
+            self.app.notify("no PTZ camera to run", severity="warning")
+            return
+        self._start_run(device)
+
+    def action_run_fleet(self) -> None:
+        if not self.devices:
+            self.app.notify("no PTZ cameras configured", severity="warning")
+            return
+        self._start_run(None)
+
+    def _start_run(self, device: str | None) -> None:
+        if self.running:
+            self.app.notify("a run is already going; wait for it to finish", severity="warning")
+            return
+        self.running = True
+        self.events = []
+        self.progress.update(total=1.0, progress=0.0)
+        self.run_label.update(f"starting {'active' if self.active else 'passive'} run of {device or 'the fleet'}")
+        self.run_fleet_worker(device, self.active)
+
+    def _show_mode(self) -> None:
+        mode = "[b]active[/b]: drives to reference stops" if self.active else \
+            "[b]passive[/b]: captures where the camera stands"
+        self.status.update(f"runs are {mode} (a switches)")
+
+    def _reload_if_idle(self) -> None:
+        if not self.running:
+            self.action_reload()
+
+    # ---------------------------------------------------------------- workers (threads)
+
+    @work(thread=True, exclusive=True, group="monitoring-history", exit_on_error=False)
+    def load_history(self, device: str | None) -> None:
+        """Read every camera's newest result and ``device``'s history; post HistoryLoaded."""
+        from monitoring.history import HistoryStore
+
+        store = HistoryStore.from_settings(self.settings.storage, self.settings.data_dir)
+        latest: dict = {d: None for d in self.devices}
+        records: list = []
+        if store.path.exists():
+            for d in self.devices:
+                dep, _, cam = d.partition("/")
+                latest[d] = store.latest(dep, cam)
+            if device:
+                dep, _, cam = device.partition("/")
+                records = store.query(dep, cam, limit=HISTORY_LIMIT)
+        self.post_message(HistoryLoaded(latest, device, records))
+
+    @work(thread=True, exclusive=True, group="monitoring-run", exit_on_error=False)
+    def run_fleet_worker(self, device: str | None, active: bool) -> None:
+        """A fleet run (one camera or all); progress and the result come back as messages."""
+        from monitoring.fleet import run_fleet
+
+        report = run_fleet(self.settings, device=device, active=active,
+                           progress=lambda event: self.post_message(RunProgress(event)))
+        self.post_message(RunFinished(report.to_dict()))
+
+    # ---------------------------------------------------------------- messages (UI thread)
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        self.fleet.show_latest(message.latest)
+        if message.device != self.fleet.selected and self.fleet.selected is not None:
+            return  # the highlight moved on while reading; its own load is coming
+        self._shown_device = message.device
+        self.history.show_records(message.records)
+        oldest_first = list(reversed(message.records))
+        self.plot.show(message.device or "", {
+            "pitch": [r.pitch_offset_deg for r in oldest_first],
+            "yaw": [r.yaw_offset_deg for r in oldest_first],
+            "roll": [r.roll_offset_deg for r in oldest_first],
+        })
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table is self.fleet and event.row_key is not None:
+            device = str(event.row_key.value)
+            if device != self._shown_device:
+                self.load_history(device)
+
+    def on_run_progress(self, message: RunProgress) -> None:
+        event = message.event
+        self.events.append(event)
+        self.progress.update(total=1.0, progress=run_fraction(event))
+        prefix = f"[{event.index + 1}/{event.count}] {event.device}"
+        if event.stage == "failed":
+            self.run_label.update(f"{prefix}: [red]failed[/red]: {event.message}")
+        elif event.stage == "done":
+            colour = "red" if event.message.startswith("ALERT") else "green"
+            self.run_label.update(f"{prefix}: [{colour}]{event.message}[/{colour}]")
+        else:
+            self.run_label.update(f"{prefix}: {event.stage} {event.message}")
+        if event.stage in ("done", "failed"):
+            self.action_reload()
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.running = False
+        self.last_report = message.report
+        failed, total = message.report["failed"], len(message.report["devices"])
+        alerts = sum(1 for d in message.report["devices"] if d.get("alert"))
+        self.progress.update(total=1.0, progress=1.0)
+        summary = f"run finished: {total - failed} of {total} processed"
+        if alerts:
+            summary += f", [red]{alerts} over {self.threshold_deg:g}°[/red]"
+        if failed:
+            summary += f", [red]{failed} failed[/red]"
+        self.run_label.update(summary)
+        self.action_reload()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        err = event.worker.error
+        text = " ".join(str(err).split()) or err.__class__.__name__
+        if event.worker.group == "monitoring-run":
+            self.running = False
+            self.run_label.update(f"[red]run failed[/red]: {text}")
+        self.app.notify(text, title="Monitoring", severity="error")

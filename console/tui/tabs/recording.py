@@ -1,0 +1,380 @@
+"""The Recording tab: a dual-camera H.264 session with timer, countdown and presets.
+
+The session (drivers.recording.RecordingSession) runs in a thread worker; its events come
+back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
+ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
+recording), ctrl+o save the first camera's controls as that preset. An existing session
+is replaced only after the confirm dialog. While recording, the Cameras tab's preview is
+paused (the checkbox turns that off), so the cameras are not read twice.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Checkbox, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from console.tui.widgets.recording_cameras import RecordingCameraTable
+from console.tui.widgets.recording_timer import RecordingTimer
+
+
+class RecordingEventMessage(Message):
+    """A RecordingEvent from the session worker; a newer "progress" replaces an older one."""
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return (isinstance(message, RecordingEventMessage) and message.event.kind == "progress"
+                and self.event.kind == "progress")
+
+
+class RecordingFinished(Message):
+    """The session ended (its SessionResult)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+class PresetNews(Message):
+    """A preset was applied or saved: one line for the operator."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def _default_cameras(settings) -> list[str]:
+    for rig in settings.rigs.values():
+        if rig.type == "recorder":
+            return list(rig.cameras)
+    return [name for name, spec in settings.cameras.items() if spec.kind == "picam"][:2]
+
+
+class RecordingTab(Vertical):
+    """Session form, big timer, per-camera figures; the session itself runs in a worker."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Record"),
+        Binding("ctrl+s", "stop", "Stop"),
+        Binding("ctrl+l", "apply_preset", "Apply preset"),
+        Binding("ctrl+o", "save_preset", "Save preset"),
+    ]
+
+    DEFAULT_CSS = """
+    RecordingTab {
+        height: 1fr;
+        padding: 0 1;
+    }
+    RecordingTab .form-row {
+        height: 1;
+        margin-bottom: 1;
+    }
+    RecordingTab .form-row Label {
+        width: auto;
+        padding: 0 1 0 0;
+    }
+    RecordingTab .form-row Input {
+        width: 1fr;
+        margin-right: 1;
+    }
+    RecordingTab #rec-mode {
+        width: 14;
+        margin-right: 1;
+    }
+    RecordingTab #rec-duration, RecordingTab #rec-countdown {
+        width: 8;
+    }
+    RecordingTab Checkbox {
+        width: auto;
+    }
+    RecordingTab #rec-middle {
+        height: auto;
+    }
+    RecordingTab #rec-status {
+        width: 1fr;
+        height: auto;
+        padding: 1 1 0 1;
+    }
+    """
+
+    def __init__(self, settings, *, clock: Callable[[], int] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.clock = clock
+        self.state = "idle"                 # idle, starting, countdown, recording, stopping
+        self.session: Any = None            # the running RecordingSession (set by the worker)
+        self.last_result: Any = None
+        self.last_error: str = ""
+        self._paused_tabs: list[Any] = []
+        stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
+        self.name_input = Input(stamp, id="rec-session", compact=True, tooltip="session name")
+        self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
+        self.cameras_input = Input(",".join(_default_cameras(settings)), id="rec-cameras", compact=True)
+        self.mode_select = Select([("timer", "timer"), ("manual", "manual")], value="timer", allow_blank=False,
+                                  id="rec-mode", compact=True)
+        self.duration_input = Input("60s", id="rec-duration", compact=True)
+        self.countdown_input = Input("0s", id="rec-countdown", compact=True)
+        self.preset_input = Input("", placeholder="preset name", id="rec-preset", compact=True)
+        self.pause_check = Checkbox("pause preview while recording", True, id="rec-pause", compact=True)
+        self.timer = RecordingTimer()
+        self.status = Static("ctrl+r records; ctrl+s stops.", id="rec-status")
+        self.table = RecordingCameraTable()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("session")
+            yield self.name_input
+            yield Label("folder")
+            yield self.folder_input
+        with Horizontal(classes="form-row"):
+            yield Label("cameras")
+            yield self.cameras_input
+            yield self.mode_select
+            yield Label("time")
+            yield self.duration_input
+            yield Label("countdown")
+            yield self.countdown_input
+        with Horizontal(classes="form-row"):
+            yield Label("preset")
+            yield self.preset_input
+            yield self.pause_check
+        with Horizontal(id="rec-middle"):
+            yield self.timer
+            yield self.status
+        yield self.table
+
+    def on_mount(self) -> None:
+        self.table.set_cameras(_default_cameras(self.settings))
+
+    def on_show(self) -> None:
+        """Take the focus when the tab is shown, so its keys work at once; the table (not a
+        field) takes it, so 1-5 still switch tabs until the operator tabs into the form."""
+        self.call_later(self._take_focus)
+
+    def _take_focus(self) -> None:
+        # Only while this tab is still the one shown: focusing a widget in a hidden pane
+        # makes TabbedContent switch back to it (an operator pressing 2 then 3 quickly).
+        from textual.widgets import TabbedContent, TabPane
+
+        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
+        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
+        if pane is not None and tabs is not None and tabs.active != pane.id:
+            return
+        focused = self.screen.focused
+        if focused is None or self not in focused.ancestors_with_self:
+            self.screen.set_focus(self.table)
+
+    # ---------------------------------------------------------------- the form
+
+    def _request(self, overwrite: bool) -> Any:
+        """The RecordingRequest the form describes; raises BadInput/DriverError with the fix."""
+        from console.cli.common import BadInput, parse_duration_s
+        from drivers.presets import PresetStore
+        from drivers.recording import RecordingRequest
+        from drivers.registry import find_spec
+
+        names = [n.strip() for n in self.cameras_input.value.split(",") if n.strip()]
+        if not names or len(set(names)) != len(names):
+            raise BadInput("cameras: give distinct camera names, comma-separated; fix: e.g. lightroom,darkroom")
+        specs = [find_spec(self.settings.cameras, n) for n in names]
+        duration_s = None
+        if self.mode_select.value == "timer":
+            duration_s = parse_duration_s(self.duration_input.value, "time")
+            if duration_s <= 0:
+                raise BadInput("time: must be more than 0; fix: e.g. 60s, or choose manual mode")
+        countdown_s = parse_duration_s(self.countdown_input.value or "0s", "countdown")
+        preset_name = self.preset_input.value.strip()
+        preset = PresetStore(self.settings.data_dir).load(preset_name) if preset_name else None
+        return RecordingRequest(session=self.name_input.value.strip(), folder=Path(self.folder_input.value.strip()),
+                                cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=preset,
+                                overwrite=overwrite)
+
+    def _set_form_enabled(self, enabled: bool) -> None:
+        for widget in (self.name_input, self.folder_input, self.cameras_input, self.mode_select,
+                       self.duration_input, self.countdown_input):
+            widget.disabled = not enabled
+
+    # ---------------------------------------------------------------- keys
+
+    def action_start(self) -> None:
+        if self.state != "idle":
+            self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
+            return
+        from drivers.session_file import SessionPaths, check_session_name
+
+        try:
+            request = self._request(overwrite=False)
+            check_session_name(request.session)
+        except Exception as err:  # bad input: said once, the form stays as typed
+            self._show_error(err)
+            return
+        existing = SessionPaths(request.folder, request.session, len(request.cameras)).existing()
+        if existing:
+            def answer(replace: bool | None) -> None:
+                if replace:
+                    try:
+                        self._launch(self._request(overwrite=True))
+                    except Exception as err:  # the form changed under the dialog: say it once
+                        self._show_error(err)
+                else:
+                    self.status.update(f"kept session {request.session!r}: choose another name to record")
+
+            self.app.push_screen(ConfirmOverwrite(request.session, [p.name for p in existing]), answer)
+            return
+        self._launch(request)
+
+    def action_stop(self) -> None:
+        session = self.session
+        if session is None or self.state == "idle":
+            return
+        self.state = "stopping"
+        self.status.update("stopping: finishing the files…")
+        session.request_stop()
+
+    def action_apply_preset(self) -> None:
+        name = self.preset_input.value.strip()
+        if not name:
+            self.notify("type a preset name first", severity="warning", timeout=3)
+            return
+        self._preset_worker("apply", name)
+
+    def action_save_preset(self) -> None:
+        name = self.preset_input.value.strip()
+        if not name:
+            self.notify("type a name for the preset first", severity="warning", timeout=3)
+            return
+        self._preset_worker("save", name)
+
+    # ---------------------------------------------------------------- workers
+
+    def _launch(self, request: Any) -> None:
+        self.state = "starting"
+        self.last_result, self.last_error = None, ""
+        self._set_form_enabled(False)
+        self.table.set_cameras([spec.name for spec in request.cameras])
+        self.status.update(f"opening {', '.join(s.name for s in request.cameras)}…")
+        if self.pause_check.value:
+            self._pause_preview(True)
+        self._record(request)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
+    def _record(self, request: Any) -> None:
+        """Run the session; every event becomes a message."""
+        from drivers.recording import RecordingSession
+
+        session = RecordingSession(request, self.settings.driver_context(self.clock),
+                                   progress=lambda event: self.post_message(RecordingEventMessage(event)))
+        self.session = session
+        try:
+            result = session.run()
+        finally:
+            self.session = None
+        self.post_message(RecordingFinished(result))
+
+    @work(thread=True, exit_on_error=False, group="presets")
+    def _preset_worker(self, what: str, name: str) -> None:
+        """Apply or save preset ``name``: on the running session's cameras, else on camera 1 alone."""
+        from drivers.presets import PresetStore
+        from drivers.registry import find_spec, open_camera
+
+        store = PresetStore(self.settings.data_dir)
+        session = self.session
+        if what == "apply":
+            preset = store.load(name)
+            if session is not None and session.cameras:
+                done = session.apply_preset(preset)
+                skipped = "; ".join(f"{d.camera} has no {', '.join(d.skipped)}" for d in done if d.skipped)
+                self.post_message(PresetNews(f"preset {name!r} applied live" + (f" ({skipped})" if skipped else "")))
+            else:
+                self.post_message(PresetNews(f"preset {name!r} will be applied when recording starts"))
+            return
+        if session is not None and session.cameras:
+            saved = session.save_preset(store, name)
+        else:
+            first = self.cameras_input.value.split(",")[0].strip()
+            with open_camera(find_spec(self.settings.cameras, first), self.settings.driver_context(self.clock)) as cam:
+                saved = store.save_from_camera(name, cam)
+        self.post_message(PresetNews(f"saved preset {name!r}: {len(saved.controls)} controls"))
+
+    # ---------------------------------------------------------------- messages
+
+    def on_recording_event_message(self, message: RecordingEventMessage) -> None:
+        event = message.event
+        if event.kind == "countdown":
+            self.state = "countdown"
+            self.timer.show_countdown(event.countdown_s or 0)
+            self.status.update("countdown: ctrl+s cancels")
+        elif event.kind in ("started", "progress"):
+            if self.state != "stopping":
+                self.state = "recording"
+            self.timer.show_running(event.elapsed_s, event.remaining_s)
+            if event.kind == "started":
+                self.status.update("recording: ctrl+s stops")
+        elif event.kind in ("camera_fault", "disk_low"):
+            self.notify(event.message, title="recording", severity="warning", timeout=10)
+            self.status.update(f"[b]warning:[/b] {event.message}")
+        if event.cameras:
+            self.table.update_stats(event.cameras)
+
+    def on_recording_finished(self, message: RecordingFinished) -> None:
+        result = message.result
+        self.last_result = result
+        self._finish()
+        if result.outcome == "cancelled":
+            self.timer.show_idle("cancelled")
+            self.status.update("countdown cancelled: nothing was written")
+            return
+        self.table.update_stats(result.cameras)
+        self.timer.show_finished(result.elapsed_s, result.outcome.replace("_", " "))
+        text = f"session {result.session}: {result.outcome.replace('_', ' ')}; data file {result.data_file}"
+        if result.warnings:
+            text += "\n" + "\n".join(result.warnings)
+        self.status.update(text)
+
+    def on_preset_news(self, message: PresetNews) -> None:
+        self.status.update(message.text)
+        self.notify(message.text, timeout=4)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker failure becomes something the operator sees."""
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "recording":
+            self._finish()
+            self.timer.show_idle("not started")
+        self._show_error(event.worker.error)
+
+    def _show_error(self, err: BaseException) -> None:
+        text = " ".join((str(err) or type(err).__name__).split())
+        self.last_error = text
+        self.status.update(f"[b]error:[/b] {text}")
+        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+
+    def _finish(self) -> None:
+        self.state = "idle"
+        self.session = None
+        self._set_form_enabled(True)
+        self._pause_preview(False)
+
+    def _pause_preview(self, pause: bool) -> None:
+        """Pause the Cameras tab's preview (so a camera is not read twice), or resume what we paused."""
+        if pause:
+            self._paused_tabs = [tab for tab in self.app.query("CamerasTab") if not getattr(tab, "paused", True)]
+            for tab in self._paused_tabs:
+                tab.action_toggle_pause()
+        else:
+            for tab in self._paused_tabs:
+                if tab.paused:
+                    tab.action_toggle_pause()
+            self._paused_tabs = []

@@ -1,0 +1,43 @@
+"""Snapshot tests of the Cameras tab on the simulated rig, at 80x24 and 120x40.
+
+Reproducible byte for byte: the rig is seeded, simulated time only moves when a camera
+waits (ManualClock), and ``live=False`` stops the preview after two frames (so the measured
+fps comes from two sensor timestamps, not from the machine's speed).
+Update with ``pytest tests/console/test_tui_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from console.config import BUILTIN_CONFIG, load_settings
+from console.tui.app import make_app
+
+
+@pytest.fixture
+def sim_app(tmp_path):
+    from drivers.sim.clock import ManualClock
+
+    settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
+    return make_app(settings, live=False, frame_limit=2, clock=ManualClock())
+
+
+async def settled(pilot) -> None:
+    """Wait until the preview has its frames and every worker has finished."""
+    app = pilot.app
+    tab = app.cameras_tab
+    deadline = time.monotonic() + 60
+    while not (tab.preview.frames_shown >= 2 and tab._probe_started):
+        assert time.monotonic() < deadline, "the simulated rig did not deliver a preview"
+        await pilot.pause(0.05)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_cameras_tab_80x24(snap_compare, sim_app):
+    assert snap_compare(sim_app, terminal_size=(80, 24), run_before=settled)
+
+
+def test_cameras_tab_120x40(snap_compare, sim_app):
+    assert snap_compare(sim_app, terminal_size=(120, 40), run_before=settled)
