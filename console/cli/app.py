@@ -53,32 +53,32 @@ def tui() -> None:
     run_app(common.settings())
 
 
-# ---- command groups: one module per group (DESIGN.md, console/cli) ----
-from console.cli import cameras as _cameras  # noqa: E402
+# ---- command groups: one module per group (DESIGN.md, console/cli); each imports only typer at module level ----
+from console.cli import (  # noqa: E402
+    bench as _bench,
+    calibrate as _calibrate,
+    cameras as _cameras,
+    capture as _capture,
+    doctor as _doctor,
+    monitor as _monitor,
+    offsets as _offsets,
+    pointcloud as _pointcloud,
+    reconstruct as _reconstruct,
+    record as _record,
+    sim as _sim,
+)
 
 app.add_typer(_cameras.app, name="cameras")
-from console.cli import calibrate as _calibrate, pointcloud as _pointcloud  # noqa: E402
-
-app.add_typer(_calibrate.app, name="calibrate")
-_pointcloud.register(app)
-from console.cli import capture as _capture, record as _record  # noqa: E402
-
 _record.register(app)
 _capture.register(app)
-from console.cli import monitor as _monitor, sim as _sim  # noqa: E402
-
+app.add_typer(_calibrate.app, name="calibrate")
+_pointcloud.register(app)
+_reconstruct.register(app)
+_bench.register(app)
+_offsets.register(app)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_sim.app, name="sim")
-from console.cli import offsets as _offsets  # noqa: E402
-
-_offsets.register(app)
-from console.cli import doctor as _doctor  # noqa: E402
-
 _doctor.register(app)
-from console.cli import bench as _bench, reconstruct as _reconstruct  # noqa: E402
-
-_bench.register(app)
-_reconstruct.register(app)
 
 
 def exit_code_for(err: BaseException) -> int:
