@@ -12,7 +12,7 @@ import numpy as np
 
 from fastcore.errors import BackendUnavailable, CarveInputError, FastcoreError, GridFileError
 from fastcore.grid_io import VoxelGrid, load_grid, save_grid
-from fastcore.validation import BACKENDS, check_carve_inputs, check_out
+from fastcore.validation import BACKENDS, U8_TO_FLOAT, check_carve_inputs, check_out
 
 __all__ = [
     "carve", "process_image_to_voxel_grid", "available_backends", "cython_available",
@@ -21,13 +21,24 @@ __all__ = [
 ]
 
 
+_CARVE_MODULE = None      # fastcore._carve once imported; False when it cannot be
+
+
+def _carve_module():
+    global _CARVE_MODULE
+    if _CARVE_MODULE is None:
+        try:
+            from fastcore import _carve
+        except ImportError:
+            _CARVE_MODULE = False
+        else:
+            _CARVE_MODULE = _carve
+    return _CARVE_MODULE
+
+
 def cython_available() -> bool:
     """True when the compiled kernel (fastcore._carve) can be imported."""
-    try:
-        from fastcore import _carve  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _carve_module() is not False
 
 
 def available_backends() -> list[str]:
@@ -88,10 +99,10 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
 
 
 def _resolve_backend(backend) -> str:
-    if backend not in BACKENDS:
-        raise CarveInputError(f"backend: {backend!r}; fix: pass one of {', '.join(BACKENDS)}")
     if backend == "auto":
         return "cython" if cython_available() else "numpy"
+    if backend not in BACKENDS:
+        raise CarveInputError(f"backend: {backend!r}; fix: pass one of {', '.join(BACKENDS)}")
     if backend == "cython" and not cython_available():
         raise BackendUnavailable("backend 'cython': the compiled kernel fastcore._carve is not built; "
                                  "fix: pip install --no-build-isolation -e . (needs a C compiler)")
@@ -103,16 +114,15 @@ def _resolve_backend(backend) -> str:
 
 
 def _carve_cython(problem, out: np.ndarray) -> np.ndarray:
-    from fastcore import _carve
-    from fastcore.validation import U8_TO_FLOAT
-
-    coef = problem.projection_coefficients()
+    _carve = _carve_module()
     if problem.is_uint8 and problem.attenuation == 0.0:
+        coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center,
+                                   problem.grid_size, problem.voxel_size)
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 0)
     else:
-        _carve.carve_general(problem.images, problem.is_uint8, coef, problem.camera_centers(),
-                             problem.corner(), problem.voxel_size, problem.attenuation, out,
-                             U8_TO_FLOAT, 0)
+        _carve.carve_general(problem.images, problem.is_uint8, problem.projection_coefficients(),
+                             problem.camera_centers(), problem.corner(), problem.voxel_size,
+                             problem.attenuation, out, U8_TO_FLOAT, 0)
     return out
 
 

@@ -8,11 +8,20 @@ scikit-image _flood_fill.py / _flood_fill_cy.pyx shape). Callers pass
     coef     (V, 12) float64: per view base(3), di(3), dj(3), dk(3) with
              (x, y, z) = K @ (R @ X + t) = base + i*di + j*dj + k*dk for voxel (i, j, k)
     out      (N, N, N) float32, C-contiguous, overwritten
-How it is fast: each row (i, j, :) is linear in k before the divide, so the k-interval
-where a view sees the voxel in front of it and inside the image is solved analytically
-(then its two ends are checked with the exact per-voxel arithmetic); the parts of the row
-outside the interval are zero-filled, the rest is projected incrementally with the SIMD
-helpers in _carve_simd.h, and later views are only looked at while the voxel is non-zero.
+How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
+  1. per view, an 8x8-pixel "any non-zero" tile map is built under the grid's footprint
+     only (OR of eight rows at a time), as a summed-area table;
+  2. the grid is cut into 8 x 8 x 16-voxel bricks (8 x 8 x 8 up to 96^3); a brick some
+     view sees only on zero tiles (four table lookups for its projected box) or off the
+     image is zero-filled, and one every view sees well inside its image needs no row
+     clipping and no index clamps;
+  3. the other rows (i, j, :) are linear in k before the divide, so a row's k-interval
+     where a view sees it in front and inside the image is solved analytically (ends
+     checked with the exact per-voxel arithmetic) where a brick needs it;
+  4. live row segments are projected in float32 by auto-vectorised loops (AVX2 / AVX-512
+     clones on x86-64), then the pixels are read with plain loads, later views only while
+     the voxel is non-zero; grids too big for the caches are written with streaming stores.
+carve_general (float32 views or attenuation) is the per-voxel path with the same intervals.
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, uint8_t
@@ -20,266 +29,199 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from libc.math cimport ceil, floor, exp, sqrt, INFINITY
 
+import numpy as np
+
 cdef extern from "_carve_simd.h" nogil:
-    void cd_project_row(const double *q, int ka, int n, int W, int H, int32_t *idx)
+    enum:
+        CD_TILE
+    ctypedef struct cd_u8_job:
+        const double *coef
+        const uint8_t *const *ims
+        const float *lut
+        int V, N, W, H, B, BK, NK, nt
     int32_t cd_project_one(const double *q, int k, int W, int H)
-    int cd_inside(const double *q, int k, int W, int H)
-    void cd_row_u8_two(const double *q0, const double *q1, int ka, int n,
-                       const uint8_t *im0, const uint8_t *im1, int W, int H,
-                       const float *lut, float *out, int32_t *scratch)
-    void cd_tile_band_max(const uint8_t *im, int W, int y0, int y1, int T, int tx0, int tx1,
-                          uint8_t *tiles, uint8_t *colmax)
-    void cd_row_u8_many(const double *q, int nviews, int ka, int n,
-                        const uint8_t *const *ims, int W, int H,
-                        const float *lut, float *out, int32_t *scratch)
+    void cd_row_coefficients(const double *coef, int i, int j, double *q)
+    void cd_view_interval(const double *q, int W, int H, int N, int *kl, int *kh)
+    int cd_grid_band(const double *coef, int N, int W, int H, int *band)
+    void cd_tile_row(const uint8_t *im, int W, int H, int ty, int tx0, int tx1,
+                     uint8_t *acc, int32_t *sat_row)
+    void cd_sat_columns(int32_t *sat, int bw, int bh)
+    void cd_brick_states(const double *coef, int V, int N, int BK, int i0, int i1, int j0, int j1,
+                         int W, int H, const int32_t *const *sat, const int *bands,
+                         double *pts, uint8_t *state)
+    void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1,
+                         const uint8_t *state, float *out, int32_t *scratch, double *q,
+                         float *qf, int *lims, int *runs, float *rowbuf)
+    void cd_stream_fence()
 
 
-cdef inline void row_coefficients(const double[:, ::1] coef, int v, int i, int j,
-                                  double *q) noexcept nogil:
-    """q[0:3] = projection of voxel (i, j, 0); q[3:6] = its step along k."""
-    cdef int c
-    for c in range(3):
-        q[c] = coef[v, c] + i * coef[v, 3 + c] + j * coef[v, 6 + c]
-        q[3 + c] = coef[v, 9 + c]
+# Jobs smaller than this run on one thread (waking a second one costs more): voxels plus
+# twice the 8x8-pixel tiles under the grid (a tile costs about two voxels' time).
+cdef long SMALL_WORK = 20000
+# Grids larger than this (bytes) are written with streaming stores: they cannot stay cached.
+cdef long STREAM_BYTES = 24 << 20
 
 
-cdef inline void view_interval(const double *q, int W, int H, int N,
-                               int *kl_out, int *kh_out) noexcept nogil:
-    """The k range [kl, kh] (empty when kl > kh) where one view sees the row's voxels.
+def coefficients(const double[:, :, ::1] K, const double[:, :, ::1] R, const double[:, ::1] t,
+                 const double[::1] grid_center, int N, double voxel_size):
+    """(V, 12) float64, as CarveProblem.projection_coefficients (in C: no einsum overhead).
 
-    Each condition (z > 0, 0 <= u + 0.5 < W, 0 <= v + 0.5 < H, multiplied through by z)
-    is a linear inequality a + b*k >= 0; their intersection is solved in closed form.
-    An end that falls within 1e-6 of a voxel is then moved until the exact per-voxel
-    test (cd_inside) agrees.
+    Per view: base(3), di(3), dj(3), dk(3) with K @ (R @ X + t) = base + i*di + j*dj + k*dk,
+    X the centre of voxel (i, j, k).
     """
-    cdef double a[5]
-    cdef double b[5]
-    cdef double lo = 0.0, hi = N - 1.0, r
-    cdef int c, kl, kh
-    a[0] = q[2]; b[0] = q[5]
-    a[1] = q[0] + 0.5 * q[2]; b[1] = q[3] + 0.5 * q[5]
-    a[2] = W * q[2] - a[1]; b[2] = W * q[5] - b[1]
-    a[3] = q[1] + 0.5 * q[2]; b[3] = q[4] + 0.5 * q[5]
-    a[4] = H * q[2] - a[3]; b[4] = H * q[5] - b[3]
-    for c in range(5):
-        if b[c] > 0.0:
-            r = -a[c] / b[c]
-            if r > lo:
-                lo = r
-        elif b[c] < 0.0:
-            r = -a[c] / b[c]
-            if r < hi:
-                hi = r
-        elif a[c] < 0.0:
-            lo = 1.0
-            hi = 0.0
-    if not (lo <= hi):
-        kl_out[0] = 1
-        kh_out[0] = 0
-        return
-    kl = <int>ceil(lo)
-    kh = <int>floor(hi)
-    if (lo == 0.0 or kl - lo > 1e-6) and (hi == N - 1.0 or hi - kh > 1e-6):
-        # Both ends are well inside a voxel step of a boundary: rounding cannot move them.
-        kl_out[0] = kl
-        kh_out[0] = kh
-        return
-    while kl <= kh and not cd_inside(q, kl, W, H):
-        kl += 1
-    while kh >= kl and not cd_inside(q, kh, W, H):
-        kh -= 1
-    if kl <= kh:
-        while kl > 0 and cd_inside(q, kl - 1, W, H):
-            kl -= 1
-        while kh < N - 1 and cd_inside(q, kh + 1, W, H):
-            kh += 1
-    kl_out[0] = kl
-    kh_out[0] = kh
+    cdef Py_ssize_t V = K.shape[0]
+    cdef object result = np.empty((V, 12), np.float64)
+    cdef double[:, ::1] coef = result
+    cdef double corner[3]
+    cdef double P[3][3]
+    cdef double acc
+    cdef Py_ssize_t v
+    cdef int a, b, c
+    for c in range(3):
+        corner[c] = grid_center[c] - (N - 1) / 2.0 * voxel_size
+    for v in range(V):
+        for a in range(3):
+            for c in range(3):
+                acc = 0.0
+                for b in range(3):
+                    acc = acc + K[v, a, b] * R[v, b, c]
+                P[a][c] = acc
+        for a in range(3):
+            acc = 0.0
+            for b in range(3):
+                acc = acc + K[v, a, b] * t[v, b]
+            for c in range(3):
+                acc = acc + P[a][c] * corner[c]
+            coef[v, a] = acc
+            for c in range(3):
+                coef[v, 3 + 3 * c + a] = P[a][c] * voxel_size
+    return result
 
 
-# Bricks: B x B x BK voxels ([i, j, k]); a brick is skipped (zero-filled) when one view
-# sees it only on zero pixels or outside the image, judged from the projected bounding box
-# of its corners against that view's maxima over TILE x TILE pixel tiles.
-cdef enum:
-    B = 8
-    BK = 16
-    TILE = 8
-
-
-cdef inline bint corner_box(const double[:, ::1] coef, int v, int i0, int i1, int j0, int j1,
-                            int k0, int k1, double *box) noexcept nogil:
-    """Projected bounding box (u_min, u_max, v_min, v_max) of voxels [i0..i1]x[j0..j1]x[k0..k1]
-    (inclusive) in view v; False when a corner is not in front of the camera."""
-    cdef int c, a, i, j, k
-    cdef double x, y, z, r
-    box[0] = INFINITY; box[1] = -INFINITY; box[2] = INFINITY; box[3] = -INFINITY
-    for c in range(8):
-        i = i1 if c & 1 else i0
-        j = j1 if c & 2 else j0
-        k = k1 if c & 4 else k0
-        x = coef[v, 0] + i * coef[v, 3] + j * coef[v, 6] + k * coef[v, 9]
-        y = coef[v, 1] + i * coef[v, 4] + j * coef[v, 7] + k * coef[v, 10]
-        z = coef[v, 2] + i * coef[v, 5] + j * coef[v, 8] + k * coef[v, 11]
-        if not z > 0.0:
-            return False
-        r = 1.0 / z
-        x = x * r
-        y = y * r
-        if x < box[0]: box[0] = x
-        if x > box[1]: box[1] = x
-        if y < box[2]: box[2] = y
-        if y > box[3]: box[3] = y
-    return True
-
-
-cdef inline bint box_pixels(const double *box, int W, int H, int *px) noexcept nogil:
-    """Pixel range (c0, c1, r0, r1) inclusive, one pixel of margin, clipped to the image;
-    False when the box misses the image."""
-    cdef double c0 = floor(box[0] + 0.5) - 1.0, c1 = floor(box[1] + 0.5) + 1.0
-    cdef double r0 = floor(box[2] + 0.5) - 1.0, r1 = floor(box[3] + 0.5) + 1.0
-    if c1 < 0.0 or r1 < 0.0 or c0 > W - 1.0 or r0 > H - 1.0:
-        return False
-    px[0] = 0 if c0 < 0.0 else <int>c0
-    px[1] = W - 1 if c1 > W - 1.0 else <int>c1
-    px[2] = 0 if r0 < 0.0 else <int>r0
-    px[3] = H - 1 if r1 > H - 1.0 else <int>r1
-    return True
-
-
-cdef inline bint brick_is_zero(const double[:, ::1] coef, int v, int i0, int i1, int j0, int j1,
-                               int k0, int k1, int W, int H, int TW,
-                               const uint8_t *tiles) noexcept nogil:
-    """True when every voxel of the brick gets 0 from view v (so the voxel minimum is 0)."""
-    cdef double box[4]
-    cdef int px[4]
-    cdef int tx, ty
-    if not corner_box(coef, v, i0, i1, j0, j1, k0, k1, box):
-        return False            # straddles the camera plane: no claim
-    if not box_pixels(box, W, H, px):
-        return True             # entirely outside the image
-    for ty in range(px[2] // TILE, px[3] // TILE + 1):
-        for tx in range(px[0] // TILE, px[1] // TILE + 1):
-            if tiles[ty * TW + tx]:
-                return False
-    return True
+cdef inline void brick_shape(int N, int *B, int *BK) noexcept nogil:
+    """Brick edge B (i, j) and BK (k) for an N^3 grid (measured on the bench scene: 4 x 4 x 8
+    loses everywhere, 8 x 8 x 8 wins at 64^3, 8 x 8 x 16 from 128^3 up)."""
+    if N <= 96:
+        B[0] = 8; BK[0] = 8
+    else:
+        B[0] = 8; BK[0] = 16
 
 
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
-             const float[::1] lut, int num_threads):
-    """uint8 views, no attenuation: value = lut[min over views of the pixel]."""
+             const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
+             bint cull=True):
+    """uint8 views, no attenuation: value = lut[min over views of the pixel].
+
+    num_threads: 0 = OpenMP's default (one per core); small jobs always use one.
+    brick, brick_k: brick edges in voxels (0: chosen from N).
+    stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES).
+    cull: False skips the tile maps (bricks are then only culled off the image).
+    The result does not depend on brick, brick_k, stream or cull, except that a voxel whose
+    projection lies within about 1e-4 px of a pixel boundary may round the other way.
+    """
     cdef int V = len(images)
     cdef int N = out.shape[0]
     cdef int H = images[0].shape[0]
     cdef int W = images[0].shape[1]
-    cdef int TW = (W + TILE - 1) // TILE
-    cdef int TH = (H + TILE - 1) // TILE
-    cdef int NB = (N + B - 1) // B
-    cdef int NK = (N + BK - 1) // BK
+    cdef int B, BK, NB, NK
     cdef const uint8_t[:, ::1] view
+    cdef cd_u8_job job
+    cdef int v, r, task, i0, j0, ty, n_rows, bw, bh
+    cdef size_t sat_total = 0
+    cdef int *bands = <int *>malloc(4 * V * sizeof(int))
+    cdef size_t *row_start = <size_t *>malloc((V + 1) * sizeof(size_t))
     cdef const uint8_t **ims = <const uint8_t **>malloc(V * sizeof(uint8_t *))
-    cdef uint8_t *tiles = <uint8_t *>malloc(<size_t>V * TW * TH)
-    cdef int *band = <int *>malloc(4 * V * sizeof(int))
-    cdef int v, r, i, j, kl, kh, a, b, task, i0, i1, j0, j1, k0, k1, kb, rows_ready, zero, n_bands
+    cdef const int32_t **sat = <const int32_t **>malloc(V * sizeof(int32_t *))
+    cdef int32_t *sat_data = NULL
+    cdef uint8_t *acc = NULL
+    cdef uint8_t *state = NULL
     cdef int32_t *scratch = NULL
     cdef double *q = NULL
-    cdef uint8_t *alive = NULL
-    cdef int n_alive
-    cdef uint8_t *colmax = NULL
-    cdef double box[4]
-    cdef int px[4]
-    cdef float *row
-    if ims == NULL or tiles == NULL or band == NULL:
-        free(ims); free(tiles); free(band)
+    cdef double *pts = NULL
+    cdef float *qf = NULL
+    cdef int *lims = NULL
+    cdef int *runs = NULL
+    cdef float *rowbuf = NULL
+    cdef bint sees = True
+    if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
+        free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()
+    brick_shape(N, &B, &BK)
+    if brick > 0:
+        B = brick
+    if brick_k > 0:
+        BK = brick_k
+    NB = (N + B - 1) // B
+    NK = (N + BK - 1) // BK
+    # Per view: the tile band under the grid and the size of its summed-area table.
+    row_start[0] = 0
     for v in range(V):
         view = images[v]
         ims[v] = &view[0, 0]
-        # Tile maxima are only needed under the grid's footprint in this view.
-        band[4 * v] = 0; band[4 * v + 1] = TW; band[4 * v + 2] = 0; band[4 * v + 3] = TH
-        if corner_box(coef, v, 0, N - 1, 0, N - 1, 0, N - 1, box):
-            if box_pixels(box, W, H, px):
-                band[4 * v] = px[0] // TILE; band[4 * v + 1] = px[1] // TILE + 1
-                band[4 * v + 2] = px[2] // TILE; band[4 * v + 3] = px[3] // TILE + 1
-            else:
-                band[4 * v + 1] = 0; band[4 * v + 3] = 0
-    n_bands = V * TH
-    memset(tiles, 255, <size_t>V * TW * TH)   # 255 = "may be non-zero": the safe default
+        if not cd_grid_band(&coef[v, 0], N, W, H, bands + 4 * v):
+            sees = False
+        bw = bands[4 * v + 1] - bands[4 * v]
+        bh = bands[4 * v + 3] - bands[4 * v + 2]
+        sat_total += <size_t>(bh + 1) * (bw + 1)
+        row_start[v + 1] = row_start[v] + bh
+    job.coef = &coef[0, 0]
+    job.ims = ims
+    job.lut = &lut[0]
+    job.V = V; job.N = N; job.W = W; job.H = H
+    job.B = B; job.BK = BK; job.NK = NK
+    job.nt = 1 if (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_BYTES) else 0
+    if not sees:        # the whole grid is off some view's image: every voxel is 0
+        with nogil:
+            memset(&out[0, 0, 0], 0, <size_t>N * N * N * sizeof(float))
+        free(bands); free(row_start); free(ims); free(sat)
+        return
+    sat_data = <int32_t *>malloc(sat_total * sizeof(int32_t))
+    if sat_data == NULL:
+        free(bands); free(row_start); free(ims); free(sat)
+        raise MemoryError()
+    sat_total = 0
+    for v in range(V):
+        sat[v] = sat_data + sat_total
+        bw = bands[4 * v + 1] - bands[4 * v]
+        memset(sat_data + sat_total, 0, (bw + 1) * sizeof(int32_t))   # row 0
+        sat_total += <size_t>(bands[4 * v + 3] - bands[4 * v + 2] + 1) * (bw + 1)
+    n_rows = <int>row_start[V] if cull else 0
+    if <long>N * N * N + 2 * (sat_total if cull else 0) < SMALL_WORK:
+        num_threads = 1
     with nogil, parallel(num_threads=num_threads):
-        colmax = <uint8_t *>malloc(W)
-        for r in prange(n_bands, schedule='static'):
-            v = r // TH
-            i = r - v * TH       # tile row
-            if i >= band[4 * v + 2] and i < band[4 * v + 3] and band[4 * v] < band[4 * v + 1]:
-                cd_tile_band_max(ims[v], W, i * TILE, min((i + 1) * TILE, H), TILE,
-                                 band[4 * v], band[4 * v + 1], tiles + <size_t>r * TW, colmax)
-        free(colmax)
-    with nogil, parallel(num_threads=num_threads):
-        scratch = <int32_t *>malloc(2 * N * sizeof(int32_t))
-        q = <double *>malloc(6 * V * sizeof(double))
-        alive = <uint8_t *>malloc(NK)
+        acc = <uint8_t *>malloc(W + CD_TILE)
+        state = <uint8_t *>malloc(NK + 1)
+        scratch = <int32_t *>malloc(<size_t>V * N * sizeof(int32_t))
+        q = <double *>malloc(12 * V * sizeof(double))
+        qf = <float *>malloc(6 * V * sizeof(float))
+        lims = <int *>malloc(2 * sizeof(int))
+        runs = <int *>malloc(3 * (NK + 1) * sizeof(int))
+        pts = <double *>malloc(12 * (NK + 1) * sizeof(double))
+        rowbuf = <float *>malloc(N * sizeof(float))
+        # 1. tile maps under each view's grid footprint, as row prefix sums ...
+        for r in prange(n_rows, schedule='static'):
+            v = 0
+            while <size_t>r >= row_start[v + 1]:
+                v = v + 1
+            ty = r - <int>row_start[v]
+            cd_tile_row(ims[v], W, H, bands[4 * v + 2] + ty, bands[4 * v], bands[4 * v + 1],
+                        acc, <int32_t *>sat[v] + <size_t>(ty + 1) * (bands[4 * v + 1] - bands[4 * v] + 1))
+        # 2. ... summed over the tile rows
+        for v in prange(V, schedule='static'):
+            cd_sat_columns(<int32_t *>sat[v], bands[4 * v + 1] - bands[4 * v],
+                           bands[4 * v + 3] - bands[4 * v + 2])
+        # 3. brick columns: cull bricks, then carve the rows
         for task in prange(NB * NB, schedule='dynamic'):
             i0 = (task // NB) * B
             j0 = (task % NB) * B
-            i1 = min(i0 + B, N)
-            j1 = min(j0 + B, N)
-            # A brick is zero when one view sees it only on zero pixels or off the image.
-            n_alive = 0
-            for kb in range(NK):
-                alive[kb] = 1
-                for v in range(V):
-                    if brick_is_zero(coef, v, i0, i1 - 1, j0, j1 - 1, kb * BK,
-                                     min(kb * BK + BK, N) - 1, W, H, TW,
-                                     tiles + <size_t>v * TW * TH):
-                        alive[kb] = 0
-                        break
-                n_alive = n_alive + alive[kb]
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    row = &out[i, j, 0]
-                    if n_alive == 0:
-                        memset(row, 0, N * sizeof(float))
-                        continue
-                    # Clip the row to where every view sees it.
-                    kl = 0
-                    kh = N - 1
-                    for v in range(V):
-                        row_coefficients(coef, v, i, j, q + 6 * v)
-                        view_interval(q + 6 * v, W, H, N, &a, &b)
-                        if a > kl:
-                            kl = a
-                        if b < kh:
-                            kh = b
-                    # Walk runs of live bricks inside [kl, kh]; everything else is zero.
-                    k0 = 0
-                    while k0 < N:
-                        kb = k0 // BK
-                        k1 = k0
-                        while k1 < N and alive[k1 // BK] == alive[kb]:
-                            k1 = k1 + BK
-                        if k1 > N:
-                            k1 = N
-                        a = max(k0, kl) if alive[kb] else k1
-                        b = min(k1 - 1, kh) if alive[kb] else k1 - 1
-                        if a > b:
-                            memset(row + k0, 0, (k1 - k0) * sizeof(float))
-                        else:
-                            if a > k0:
-                                memset(row + k0, 0, (a - k0) * sizeof(float))
-                            if b < k1 - 1:
-                                memset(row + b + 1, 0, (k1 - 1 - b) * sizeof(float))
-                            if V == 2:
-                                cd_row_u8_two(q, q + 6, a, b - a + 1, ims[0], ims[1], W, H,
-                                              &lut[0], row + a, scratch)
-                            else:
-                                cd_row_u8_many(q, V, a, b - a + 1, ims, W, H, &lut[0],
-                                               row + a, scratch)
-                        k0 = k1
-        free(scratch)
-        free(q)
-        free(alive)
-    free(ims)
-    free(tiles)
-    free(band)
+            cd_brick_states(&coef[0, 0], V, N, BK, i0, min(i0 + B, N), j0, min(j0 + B, N),
+                            W, H, sat if cull else NULL, bands, pts, state)
+            cd_carve_column(&job, i0, min(i0 + B, N), j0, min(j0 + B, N), state,
+                            &out[0, 0, 0], scratch, q, qf, lims, runs, rowbuf)
+        cd_stream_fence()
+        free(acc); free(state); free(scratch); free(q); free(qf); free(lims); free(runs); free(pts)
+        free(rowbuf)
+    free(bands); free(row_start); free(ims); free(sat); free(sat_data)
 
 
 def carve_general(list images, bint is_u8, const double[:, ::1] coef,
@@ -325,8 +267,8 @@ def carve_general(list images, bint is_u8, const double[:, ::1] coef,
             kl = 0
             kh = N - 1
             for v in range(V):
-                row_coefficients(coef, v, i, j, q + 6 * v)
-                view_interval(q + 6 * v, W, H, N, lims + 2 * v, lims + 2 * v + 1)
+                cd_row_coefficients(&coef[v, 0], i, j, q + 6 * v)
+                cd_view_interval(q + 6 * v, W, H, N, lims + 2 * v, lims + 2 * v + 1)
                 if lims[2 * v] > kl:
                     kl = lims[2 * v]
                 if lims[2 * v + 1] < kh:

@@ -6,6 +6,7 @@ ValueError) naming the argument and the fix. Backends trust a CarveProblem compl
 """
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -68,14 +69,24 @@ class CarveProblem:
         return np.concatenate([base, steps[:, :, 0], steps[:, :, 1], steps[:, :, 2]], axis=1).copy()
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """True when every element is finite (small arrays in plain Python: no ufunc overhead)."""
+    if arr.size <= 64:
+        return all(map(math.isfinite, arr.ravel().tolist()))
+    return bool(np.isfinite(arr).all())
+
+
 def _finite_array(value, name: str, shapes: tuple[tuple[int, ...], ...], fix: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CarveInputError(f"{name}: not numeric ({type(value).__name__}); fix: {fix}") from None
+    if type(value) is np.ndarray and value.dtype == np.float64:
+        arr = value                   # the common case: no conversion
+    else:
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CarveInputError(f"{name}: not numeric ({type(value).__name__}); fix: {fix}") from None
     if arr.shape not in shapes:
         raise CarveInputError(f"{name}: shape {arr.shape}; fix: {fix}")
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise CarveInputError(f"{name}: contains NaN or inf; fix: pass finite values")
     return arr
 
@@ -112,21 +123,43 @@ def _check_images(images) -> list:
         if img.shape != views[0].shape:
             raise CarveInputError(f"images[{v}]: shape {img.shape} but images[0] is {views[0].shape}; "
                                   "fix: give every view the same (H, W)")
-        out.append(np.ascontiguousarray(img))
+        out.append(img if img.flags.c_contiguous else np.ascontiguousarray(img))
     return out
 
 
 def _per_view(arr: np.ndarray, V: int, name: str, per: tuple[int, ...]) -> np.ndarray:
     if arr.shape == per:
-        arr = np.broadcast_to(arr, (V,) + per)
+        shared = arr
+        arr = np.empty((V,) + per, np.float64)
+        arr[...] = shared
+        return arr
     if arr.shape[0] != V:
         raise CarveInputError(f"{name}: {arr.shape[0]} views but images has {V}; "
                               f"fix: pass one {per} per view")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+
+
+def _check_rotations(R: np.ndarray) -> None:
+    """Each R[v] must be a rotation: |R^T R - I| <= 1e-4 elementwise and det > 0.
+
+    Plain Python on the nine floats of each view: no BLAS/LAPACK (on a 2-core Pi their
+    spinning worker threads would steal the carve kernel's second core) and no ufunc
+    overhead for 3x3 matrices.
+    """
+    for v, ((a, b, c), (d, e, f), (g, h, i)) in enumerate(R.tolist()):
+        det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+        err = max(abs(a * a + d * d + g * g - 1.0), abs(b * b + e * e + h * h - 1.0),
+                  abs(c * c + f * f + i * i - 1.0), abs(a * b + d * e + g * h),
+                  abs(a * c + d * f + g * i), abs(b * c + e * f + h * i))
+        if not (err <= 1e-4 and det > 0):
+            raise CarveInputError(f"R[{v}]: not a rotation matrix (R^T R != I or det <= 0); "
+                                  "fix: pass world-to-camera rotations")
 
 
 def check_grid_size(grid_size, name: str = "grid_size") -> int:
     """An int in 1..1024, else CarveInputError naming ``name``."""
+    if type(grid_size) is int and 1 <= grid_size <= MAX_GRID_SIZE:
+        return grid_size            # the common case, without the ABC checks below
     if isinstance(grid_size, bool) or not isinstance(grid_size, numbers.Integral):
         raise CarveInputError(f"{name}: {grid_size!r} is not an integer; fix: pass N in 1..{MAX_GRID_SIZE}")
     if not 1 <= int(grid_size) <= MAX_GRID_SIZE:
@@ -136,10 +169,10 @@ def check_grid_size(grid_size, name: str = "grid_size") -> int:
 
 def check_positive(value, name: str, allow_zero: bool = False) -> float:
     """A finite float > 0 (>= 0 with allow_zero), else CarveInputError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         raise CarveInputError(f"{name}: {value!r} is not a number")
     value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise CarveInputError(f"{name}: {value}; fix: pass a finite number {'>= 0' if allow_zero else '> 0'}")
     return value
 
@@ -160,20 +193,15 @@ def check_carve_inputs(images, K, R, t, grid_size, voxel_size, grid_center=(0.0,
     s = check_positive(voxel_size, "voxel_size")
     att = check_positive(attenuation, "attenuation", allow_zero=True)
     center = _finite_array(grid_center, "grid_center", ((3,),), "pass (x, y, z)")
+    if not center.flags.c_contiguous:
+        center = np.ascontiguousarray(center)
     K_arr = _per_view(_finite_array(K, "K", ((3, 3), (V, 3, 3)), f"pass (3, 3) or ({V}, 3, 3)"),
                       V, "K", (3, 3))
     R_arr = _per_view(_finite_array(R, "R", ((3, 3), (V, 3, 3)), f"pass ({V}, 3, 3) world-to-camera rotations"),
                       V, "R", (3, 3))
     t_arr = _finite_array(t, "t", ((3,), (3, 1), (V, 3), (V, 3, 1)), f"pass ({V}, 3) translations")
     t_arr = _per_view(t_arr.reshape(t_arr.shape[:-1]) if t_arr.shape[-1:] == (1,) else t_arr, V, "t", (3,))
-    # No BLAS/LAPACK here: on a 2-core Pi their spinning worker threads would steal the
-    # carve kernel's second core.
-    err = np.abs(np.einsum("vji,vjk->vik", R_arr, R_arr) - np.eye(3)).max(axis=(1, 2))
-    det = np.einsum("vi,vi->v", np.cross(R_arr[:, 0], R_arr[:, 1]), R_arr[:, 2])
-    bad = np.nonzero((err > 1e-4) | (det <= 0))[0]
-    if bad.size:
-        raise CarveInputError(f"R[{bad[0]}]: not a rotation matrix (R^T R != I or det <= 0); "
-                              "fix: pass world-to-camera rotations")
+    _check_rotations(R_arr)
     return CarveProblem(views, K_arr, R_arr, t_arr, N, s, center, att)
 
 
