@@ -19,26 +19,6 @@ def _rig(settings, name: str):
     return rig
 
 
-def _geometry(pair, rig):
-    """(K (2, 3, 3), R (2, 3, 3), t (2, 3), grid centre (3,)) of the pair."""
-    import numpy as np
-
-    truths = [getattr(cam, "truth", None) for cam in (pair.left, pair.right)]
-    if any(t is None for t in truths):
-        raise common.BadInput(f"--rig {rig.name}: the cameras report no calibrated pose; fix: calibrate the pair "
-                              "(camdeck calibrate stereo) -- live reconstruction of hardware rigs needs poses")
-    K = np.array([t.K for t in truths])
-    R = np.array([t.R for t in truths])
-    tr = np.array([np.asarray(t.t).reshape(3) for t in truths])
-    center = rig.options.get("grid_center_m")
-    if center is None and getattr(truths[0], "scene", None) is not None:
-        from drivers.sim.scene import LAB_CENTER
-        center = LAB_CENTER
-    if center is None:  # 2.5 m along the left camera's optical axis
-        center = -R[0].T @ tr[0] + 2.5 * R[0][2]
-    return K, R, tr, np.asarray(center, dtype=np.float64)
-
-
 def reconstruct(
     rig: str = typer.Option(..., "--rig", metavar="NAME", help="The stereo rig (config [rigs.NAME])."),
     grid: int = typer.Option(128, "--grid", min=1, max=1024, help="Voxels per axis N."),
@@ -52,9 +32,9 @@ def reconstruct(
     backend: str = typer.Option("auto", "--backend", help="Carve backend: auto, cython, torch or numpy."),
 ) -> None:
     """Carve a voxel grid from every synchronized pair; print fps and latency; save grids (.bin)."""
-    from drivers.stereo import open_stereo_rig
+    from drivers.reconstruction_source import open_stereo_source
     from fastcore.errors import CarveInputError
-    from fastcore.live import LiveReconstruction, LiveSample, ReconstructionSettings
+    from fastcore.live import LiveReconstruction, ReconstructionSettings
 
     if frames is not None and duration is not None:
         raise common.BadInput("--frames and --duration: give one of them, not both")
@@ -68,33 +48,16 @@ def reconstruct(
     spec = _rig(settings, rig)
     out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "reconstruct"))
     console = common.stderr_console()
-    pair = open_stereo_rig(spec, settings.cameras, settings.driver_context())
-    with pair:
-        pair.start()
-        K, R, t, center = _geometry(pair, spec)
-        first = pair.capture_pair(timeout_s=5.0)
-        fmt = first.left.format
-        bayer = fmt.split("_", 1)[1] if fmt.startswith("RAW8_") else None
+    with open_stereo_source(spec, settings.cameras, settings.driver_context()) as source:
         try:
             job_settings = ReconstructionSettings(
-                grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(center), backend=backend,
-                bayer=bayer, threshold=threshold, fusion=fusion, save_every_s=every_s, out_dir=out_dir,
-                max_frames=frames, duration_s=duration_s)
+                grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(source.geometry.grid_center),
+                backend=backend, bayer=source.bayer, threshold=threshold, fusion=fusion, save_every_s=every_s,
+                out_dir=out_dir, max_frames=frames, duration_s=duration_s)
             job = LiveReconstruction(job_settings, progress=_printer(console))
         except CarveInputError as err:
             raise common.BadInput(str(err)) from None
-
-        def view(frame):
-            return frame.array[..., ::-1] if frame.format == "RGB" else frame.array
-
-        def samples():
-            pending = first
-            while True:
-                pair_frame = pending or pair.capture_pair(timeout_s=5.0)
-                pending = None
-                yield LiveSample([view(pair_frame.left), view(pair_frame.right)], K, R, t, pair_frame.left.timestamp)
-
-        summary = job.run(samples())
+        summary = job.run(source)
     result = {"rig": rig, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
               "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
               "saved": [str(p) for p in summary.saved],

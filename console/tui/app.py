@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from console.tui.screens.help import HelpScreen
@@ -53,6 +54,7 @@ class CamdeckApp(App):
         wanted = theme or settings.console.theme
         self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
         self.cameras_tab: CamerasTab | None = None
+        self._tab_bodies: dict[str, Widget] = {}
 
     def compose(self) -> ComposeResult:
         s = self.settings
@@ -64,6 +66,7 @@ class CamdeckApp(App):
             "reconstruction": ReconstructionTab(s),
             "monitoring": MonitoringTab(s),
         }
+        self._tab_bodies = bodies
         with TabbedContent(initial="cameras"):
             for pane, key, title in TABS:
                 with TabPane(f"{key} {title}", id=pane):
@@ -72,6 +75,12 @@ class CamdeckApp(App):
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
+        # Focus the new tab's own widget now, not after it is drawn: a key typed in the
+        # same burst as the tab key ("4 r" over SSH) must reach the new tab.
+        target = getattr(self._tab_bodies.get(pane), "focus_target", None)
+        widget = target() if callable(target) else None
+        if widget is not None:
+            self.screen.set_focus(widget)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -190,6 +190,11 @@ class CalibrationTab(Vertical):
         self.preview.show_message("c: capture a view with the chessboard in sight" if self.targets
                                   else "no camera to calibrate in this config")
 
+
+    def focus_target(self):
+        """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
+        return self
+
     def on_show(self) -> None:
         self.focus()
 

@@ -205,6 +205,11 @@ class CamerasTab(Vertical):
     def _initial_state(name: str, spec: Any) -> CameraState:
         return CameraState(name=name, driver=spec.driver, model=spec.model, state="closed")
 
+
+    def focus_target(self):
+        """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
+        return self.table
+
     def compose(self) -> ComposeResult:
         yield self.table
         with Horizontal(id="camera-view"):

@@ -139,6 +139,11 @@ class MonitoringTab(Vertical):
         self.action_reload()
         self.set_interval(RELOAD_EVERY_S, self._reload_if_idle)
 
+
+    def focus_target(self):
+        """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
+        return self.fleet
+
     def on_show(self) -> None:
         # Keys r/f/a/l need focus inside the tab; take it only when our pane really is the active one
         # (a Show can arrive while the app switches away, and focusing then would switch back).

@@ -1,38 +1,425 @@
-"""The Reconstruction tab. A placeholder until the fastcore issue brings the real one (same class and constructor)."""
+"""The Reconstruction tab: live voxel carving from the stereo rig, drawn as ASCII slices.
+
+The job (fastcore.live.LiveReconstruction fed by drivers.reconstruction_source) runs in a
+thread worker. Its progress callback, on the job's thread, keeps at most ``preview_fps``
+pictures a second: it copies the grid, renders the slice the operator asked for, and posts
+one ``SlicePicture`` (``can_replace``: a slow link drops stale pictures). Keys pressed while
+the job is stopped re-render the last grid in a small worker; saving writes in another.
+Widgets never touch a driver. Cameras open only when the operator starts the job (r): the
+tab may sit shown for hours, and opening the pair would also fight the Cameras tab for it.
+
+Keys (in the footer): r start/stop, [ ] move the slice ({ } by an eighth), x y z the axis,
+m slice/max projection, s save the grid (.npy and .bin in DATA_DIR/reconstruction/),
+- + the grid size (while stopped).
+"""
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
-TEXT = (
-    "[b]Reconstruction[/b] arrives with the fastcore issue.\n\n"
-    "This tab will show:\n"
-    "  • live voxel reconstruction from the stereo rig (chosen backend)\n"
-    "  • ASCII density slices; keys move the slice and change the axis\n"
-    "  • a max-projection view, the carve rate and the grid statistics\n"
-    "  • saving grids as .npy / .bin at a chosen interval\n"
-    "\n[dim]Until then: `camdeck reconstruct --rig asi-stereo`.[/dim]"
-)
+from console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
+from console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
+
+GRID_SIZES = (32, 48, 64, 96, 128, 192, 256)
+DEFAULT_GRID = 64              # a preview is at most ~60 x 30 cells; + raises it for saving
+EXTENT_M = 1.0                 # edge of the grid cube (camdeck reconstruct --extent-m)
+THRESHOLD = 72                 # background gray level (camdeck reconstruct --threshold)
+_SLICE = Binding.Group("Slice", compact=True)
+_AXIS = Binding.Group("Axis", compact=True)
+_GRID = Binding.Group("Grid", compact=True)
 
 
-class ReconstructionTab(VerticalScroll):
-    """What will appear here, said plainly; nothing here touches a camera."""
+class SlicePicture(Message):
+    """A rendered picture of a grid; a newer one replaces an older one still queued.
+
+    grid: the (N, N, N) copy it was rendered from; fresh: a new grid from the job (else a
+    redraw of the grid already shown, after a key); figures: the job's numbers (fresh only);
+    source: the worker that sent it.
+    """
+
+    def __init__(self, rows: list[str], view: SliceView, grid: np.ndarray, fresh: bool,
+                 figures: LiveFigures | None = None, source: Any = None) -> None:
+        super().__init__()
+        self.rows, self.view, self.grid, self.fresh, self.figures, self.source = (
+            rows, view, grid, fresh, figures, source)
+
+    def can_replace(self, message: Message) -> bool:
+        # A redraw never drops a fresh grid still queued: the grid (and its figures) would be lost.
+        return isinstance(message, SlicePicture) and (self.fresh or not message.fresh)
+
+
+class JobNews(Message):
+    """The job opened the rig ("started", with its grid geometry) or ended ("finished")."""
+
+    def __init__(self, kind: str, rig: str, *, voxel_size: float = 0.0, grid_center: tuple = (),
+                 figures: LiveFigures | None = None) -> None:
+        super().__init__()
+        self.kind, self.rig, self.voxel_size, self.grid_center, self.figures = (
+            kind, rig, voxel_size, grid_center, figures)
+
+
+class GridSaved(Message):
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+
+
+def stereo_rig(settings) -> Any:
+    """The rig to reconstruct from: asi-stereo if configured, else the first stereo rig, else None."""
+    rigs = [r for r in settings.rigs.values() if r.type == "stereo"]
+    return next((r for r in rigs if r.name == "asi-stereo"), rigs[0] if rigs else None)
+
+
+class ReconstructionTab(Vertical):
+    """Slice panel and figures; the live job and every file write run in workers."""
+
+    BINDINGS = [
+        Binding("r", "start", "Start", tooltip="start the live reconstruction (opens the stereo pair)"),
+        Binding("r", "stop", "Stop", tooltip="stop it (the last grid stays, to look at and save)"),
+        Binding("left_square_bracket", "move(-1)", "Slice", key_display="[", group=_SLICE,
+                tooltip="previous / next slice"),
+        Binding("right_square_bracket", "move(1)", "Slice", key_display="]", group=_SLICE,
+                tooltip="previous / next slice"),
+        Binding("left_curly_bracket", "move(-8)", "Slice -1/8", key_display="{", show=False,
+                tooltip="move the slice an eighth of the grid back / on"),
+        Binding("right_curly_bracket", "move(8)", "Slice +1/8", key_display="}", show=False,
+                tooltip="move the slice an eighth of the grid back / on"),
+        Binding("x", "axis('x')", "Axis", group=_AXIS, tooltip="slice across x, y or z"),
+        Binding("y", "axis('y')", "Axis", group=_AXIS, tooltip="slice across x, y or z"),
+        Binding("z", "axis('z')", "Axis", group=_AXIS, tooltip="slice across x, y or z"),
+        Binding("m", "toggle_max", "Max", tooltip="one slice / maximum projection along the axis"),
+        Binding("s", "save", "Save", tooltip="save the grid (.npy and .bin) in DATA_DIR/reconstruction/"),
+        Binding("minus", "grid(-1)", "Grid", key_display="-", group=_GRID, show=False,
+                tooltip="smaller / bigger grid (while stopped)"),
+        Binding("plus,equals_sign", "grid(1)", "Grid", key_display="+", group=_GRID, show=False,
+                tooltip="smaller / bigger grid (while stopped)"),
+    ]
 
     DEFAULT_CSS = """
     ReconstructionTab {
         height: 1fr;
-        padding: 1 2;
     }
-    ReconstructionTab > Static {
-        width: 1fr;
-        max-width: 90;
+    ReconstructionTab > Horizontal {
+        height: 1fr;
+    }
+    ReconstructionTab #recon-side {
+        width: 30;
+        height: 1fr;
+    }
+    ReconstructionTab #recon-status {
+        width: 100%;
+        height: auto;
+        padding: 1 1 0 1;
+        color: $text-muted;
     }
     """
 
-    def __init__(self, settings, **kwargs) -> None:
+    def __init__(self, settings, *, clock: Callable[[], int] | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self.clock = clock                       # drivers' clock (simulated time in tests)
+        self.rig = stereo_rig(settings)
+        self._state = "idle"
+        self.grid_size = DEFAULT_GRID            # N of the next run
+        self.view = SliceView(index=DEFAULT_GRID // 2)
+        self.grid: np.ndarray | None = None      # the latest grid shown (a copy; never written to)
+        self.figures: LiveFigures | None = None
+        self.voxel_size = EXTENT_M / DEFAULT_GRID
+        self.grid_center: tuple = (0.0, 0.0, 0.0)
+        self.saved: list[Path] = []
+        self.last_error = ""
+        self._job: Any = None
+        self.source: Any = None                  # the running StereoSource (set by the worker)
+        self._stop_asked = False
+        self._paused_tabs: list[Any] = []
+        hint = "r starts the live reconstruction" if self.rig else "no stereo rig in the config"
+        self.panel = SlicePanel(hint, id="recon-slice")
+        self.stats = ReconstructionStats(id="recon-stats")
+        self.status = Static(Text(self._idle_hint()), id="recon-status")
+
+    @property
+    def state(self) -> str:
+        """"idle", "opening" (the pair), "running" or "stopping"."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        if self.is_mounted:
+            self.refresh_bindings()   # the footer shows "r Start" or "r Stop"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start":
+            return self.state == "idle"
+        if action == "stop":   # while stopping: shown, dimmed
+            return True if self.state in ("opening", "running") else (None if self.state == "stopping" else False)
+        return True
+
+    def _idle_hint(self) -> str:
+        if self.rig is None:
+            return "add a [rigs.NAME] table with type = \"stereo\" to reconstruct"
+        return "r starts; - + change the grid size; ? lists every key."
 
     def compose(self) -> ComposeResult:
-        yield Static(TEXT, classes="placeholder")
+        with Horizontal():
+            yield self.panel
+            with Vertical(id="recon-side"):
+                yield self.stats
+                yield self.status
+
+    def on_mount(self) -> None:
+        self._show_stats()
+
+
+    def focus_target(self):
+        """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
+        return self.panel
+
+    def on_show(self) -> None:
+        """Take the focus when the tab is shown, so its keys work at once."""
+        self.call_later(self._take_focus)
+
+    def _take_focus(self) -> None:
+        # Only while this tab is still the one shown: focusing a widget in a hidden pane
+        # makes TabbedContent switch back to it (an operator pressing 4 then 5 quickly).
+        from textual.widgets import TabbedContent, TabPane
+
+        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
+        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
+        if pane is not None and tabs is not None and tabs.active != pane.id:
+            return
+        focused = self.screen.focused
+        if focused is None or self not in focused.ancestors_with_self:
+            self.screen.set_focus(self.panel)
+
+    def on_unmount(self) -> None:
+        if self._job is not None:
+            self._job.stop()
+
+    # ---------------------------------------------------------------- what is shown
+
+    def _shown_n(self) -> int:
+        return self.grid.shape[0] if self.grid is not None else self.grid_size
+
+    def _show_stats(self) -> None:
+        n = self._shown_n()
+        self.stats.show(rig=self.rig.name if self.rig else "(none)", state=self.state, grid_size=self.grid_size,
+                        extent_m=EXTENT_M, view=f"{self.view.title(n)}", figures=self.figures,
+                        saved=self.saved[0].stem if self.saved else "")
+
+    def _show_error(self, err: BaseException) -> None:
+        text = " ".join((str(err) or type(err).__name__).split())
+        self.last_error = text
+        self.status.update(Text.assemble(("error: ", "bold red"), text))
+        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+
+    def _set_view(self, view: SliceView) -> None:
+        """Change what is drawn; the job draws it next frame, and a stopped grid is redrawn now."""
+        if view == self.view:
+            return
+        self.view = view
+        self._show_stats()
+        if self.grid is not None:   # redraw now: the job may carve slower than keys are pressed
+            self._redraw(self.grid, view)
+
+    # ---------------------------------------------------------------- keys
+
+    def action_stop(self) -> None:
+        if self.state not in ("opening", "running"):
+            return
+        self.state = "stopping"
+        self._stop_asked = True
+        if self._job is not None:
+            self._job.stop()
+        self.status.update(Text("stopping…"))
+        self._show_stats()
+
+    def action_start(self) -> None:
+        if self.state != "idle":
+            return
+        if self.rig is None:
+            self.notify(self._idle_hint(), severity="warning", timeout=5)
+            return
+        self.state = "opening"
+        self._stop_asked = False
+        self.last_error = ""
+        self.figures = None
+        if self.grid is not None and self.grid.shape[0] != self.grid_size:
+            self.view = replace(self.view, index=self.view.index * self.grid_size // self.grid.shape[0])
+        self.status.update(Text(f"opening {', '.join(self.rig.cameras)}…"))
+        self._show_stats()
+        self._pause_preview(True)
+        self._carve(self.rig, self.grid_size)
+
+    def action_move(self, step: int) -> None:
+        n = self._shown_n()
+        if abs(step) > 1:
+            step = (1 if step > 0 else -1) * max(1, n // 8)
+        # From a projection, a move key goes back to the slice it was on, then moves it.
+        self._set_view(replace(self.view, mode="slice", index=min(n - 1, max(0, self.view.index + step))))
+
+    def action_axis(self, axis: str) -> None:
+        self._set_view(replace(self.view, axis=axis))
+
+    def action_toggle_max(self) -> None:
+        self._set_view(replace(self.view, mode="slice" if self.view.mode == "max" else "max"))
+
+    def action_grid(self, step: int) -> None:
+        if self.state != "idle":
+            self.notify("stop the reconstruction (r) to change the grid size", severity="warning", timeout=3)
+            return
+        i = GRID_SIZES.index(self.grid_size) if self.grid_size in GRID_SIZES else GRID_SIZES.index(DEFAULT_GRID)
+        old, self.grid_size = self.grid_size, GRID_SIZES[min(len(GRID_SIZES) - 1, max(0, i + step))]
+        if self.grid is None:   # keep the slice where it was, in proportion (the middle stays the middle)
+            self.view = replace(self.view, index=self.view.index * self.grid_size // old)
+        self._show_stats()
+
+    def action_save(self) -> None:
+        if self.grid is None:
+            self.notify("nothing carved yet: r starts the reconstruction", severity="warning", timeout=3)
+            return
+        frame = self.figures.frame if self.figures else 0
+        self._save_grid(self.grid, self.voxel_size, self.grid_center, frame)
+
+    # ---------------------------------------------------------------- workers
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="reconstruction")
+    def _carve(self, rig: Any, grid_size: int) -> None:
+        """Open the pair, carve until stopped, posting at most preview_fps pictures a second."""
+        from drivers.reconstruction_source import open_stereo_source
+        from fastcore.live import LiveReconstruction, ReconstructionSettings
+
+        worker = get_current_worker()
+        period_s = 1.0 / max(0.1, float(self.settings.console.preview_fps))
+        with open_stereo_source(rig, self.settings.cameras, self.settings.driver_context(self.clock)) as source:
+            center = tuple(float(c) for c in source.geometry.grid_center)
+            job_settings = ReconstructionSettings(grid_size=grid_size, voxel_size=EXTENT_M / grid_size,
+                                                  grid_center=center, bayer=source.bayer, threshold=THRESHOLD)
+            last: dict[str, Any] = {"posted_s": -1e9, "skipped": None}
+
+            def post(event: Any) -> None:
+                grid = np.array(event.grid)          # the job reuses its buffer: keep a copy
+                view = self.view                     # read once: the UI thread replaces it whole
+                figures = LiveFigures(event.frame, event.fps, event.latency_ms, event.carve_ms,
+                                      event.occupied_fraction)
+                self.post_message(SlicePicture(render_view(grid, view), view, grid, True, figures, worker))
+                last["posted_s"], last["skipped"] = time.monotonic(), None
+
+            def progress(event: Any) -> None:
+                if worker.is_cancelled or self._stop_asked:
+                    job.stop()
+                if event.kind == "frame":
+                    if time.monotonic() - last["posted_s"] >= period_s:
+                        post(event)
+                    else:
+                        last["skipped"] = event
+                elif event.kind == "finished" and last["skipped"] is not None:
+                    post(last["skipped"])   # the final grid (its buffer is untouched: no frame came after)
+
+            job = LiveReconstruction(job_settings, progress=progress)
+            self._job, self.source = job, source
+            if self._stop_asked:
+                return
+            self.post_message(JobNews("started", rig.name, voxel_size=job_settings.voxel_size, grid_center=center))
+            try:
+                summary = job.run(source)
+            finally:
+                self._job = self.source = None
+        self.post_message(JobNews("finished", rig.name, figures=LiveFigures(
+            summary.frames, summary.fps, summary.mean_latency_ms)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="render")
+    def _redraw(self, grid: np.ndarray, view: SliceView) -> None:
+        self.post_message(SlicePicture(render_view(grid, view), view, grid, False))
+
+    @work(thread=True, exit_on_error=False, group="save")
+    def _save_grid(self, grid: np.ndarray, voxel_size: float, grid_center: tuple, frame: int) -> None:
+        from fastcore.grid_io import save_grid
+
+        folder = Path(self.settings.data_dir) / "reconstruction"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"grid-{datetime.now():%Y%m%d-%H%M%S}-{frame:06d}"
+        paths = [save_grid(folder / f"{stem}.npy", grid), save_grid(folder / f"{stem}.bin", grid, voxel_size,
+                                                                     grid_center)]
+        self.post_message(GridSaved(paths))
+
+    # ---------------------------------------------------------------- messages
+
+    def on_slice_picture(self, message: SlicePicture) -> None:
+        if isinstance(message.source, Worker) and message.source.is_cancelled:
+            return
+        if message.fresh:
+            self.grid = message.grid
+            self.figures = message.figures
+        elif message.grid is not self.grid:
+            return   # a redraw of a grid that a newer one has replaced
+        n = message.grid.shape[0]
+        self.panel.show_rows(message.rows, message.view.title(n))
+        self.panel.border_subtitle = f"{message.view.mode} · {n}³"
+        self._show_stats()
+
+    def on_job_news(self, message: JobNews) -> None:
+        if message.kind == "started":
+            self.voxel_size, self.grid_center = message.voxel_size, message.grid_center
+            if self.state == "opening":
+                self.state = "running"
+                self.status.update(Text("carving: r stops, s saves"))
+        elif message.figures is not None:
+            f = message.figures
+            self.status.update(Text(f"stopped after {f.frame} frames ({f.fps:.1f} fps, mean latency "
+                                    f"{f.latency_ms:.0f} ms); s saves the last grid"))
+        self._show_stats()
+
+    def on_grid_saved(self, message: GridSaved) -> None:
+        self.saved = message.paths
+        first = message.paths[0]
+        self.status.update(Text(f"saved {first.stem} (.npy, .bin) in {first.parent}"))
+        self._show_stats()
+
+    def on_slice_panel_resized(self, message: SlicePanel.Resized) -> None:
+        self.view = replace(self.view, cols=message.cols, rows=message.rows)
+        if self.grid is not None:
+            self._redraw(self.grid, self.view)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place the job's end is handled and a worker failure becomes something the
+        operator sees (once: the status line and one notification)."""
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if event.worker.group == "reconstruction" and self.state != "idle":
+            self.state = "idle"
+            self._pause_preview(False)
+            self._show_stats()
+            if event.state == WorkerState.SUCCESS and self.grid is None:
+                self.status.update(Text("stopped before the first grid; r starts again"))
+        if event.state != WorkerState.ERROR:
+            return
+        if event.worker.group == "reconstruction" and self.grid is None:
+            self.panel.show_message("no grid: the reconstruction stopped (the error is beside)")
+        self._show_error(event.worker.error)
+
+    def _pause_preview(self, pause: bool) -> None:
+        """Pause the Cameras tab's preview while the pair is carving (so no camera is read twice),
+        or resume what we paused."""
+        if pause:
+            self._paused_tabs = [tab for tab in self.app.query("CamerasTab") if not getattr(tab, "paused", True)]
+            for tab in self._paused_tabs:
+                tab.action_toggle_pause()
+        else:
+            for tab in self._paused_tabs:
+                if tab.paused:
+                    tab.action_toggle_pause()
+            self._paused_tabs = []

@@ -157,6 +157,11 @@ class RecordingTab(Vertical):
     def on_mount(self) -> None:
         self.table.set_cameras(_default_cameras(self.settings))
 
+
+    def focus_target(self):
+        """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
+        return self.table
+
     def on_show(self) -> None:
         """Take the focus when the tab is shown, so its keys work at once; the table (not a
         field) takes it, so 1-5 still switch tabs until the operator tabs into the form."""
