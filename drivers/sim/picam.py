@@ -9,18 +9,25 @@ full well) with shot and read noise -> ``AnalogueGain`` -> colour gains (AWB gre
 ``ColourGains``) -> ``Saturation`` -> ``Sharpness`` (unsharp mask) -> tone curve (sRGB gamma,
 ``Contrast`` about mid-grey, ``Brightness`` offset) -> 8 bits.
 
-The sensor runs in the smallest full-field mode covering the output size; ``ScalerCrop``
-(sensor px) selects the part of the sensor scaled to the output (digital zoom), and the true K
-follows it. Frame duration = ``ExposureTime`` clamped by ``FrameDurationLimits`` and the mode's
-fastest frame; exposure cannot exceed the frame duration (as in libcamera).
+Sensor modes (``SENSOR_MODES``) are the real ones, with their crops of the pixel array and
+fastest frame rates as ``rpicam-hello --list-cameras`` and Picamera2's ``sensor_modes`` report
+them (and the kernel drivers define them). The sensor runs in the mode libcamera's Raspberry Pi
+pipeline picks for the output size (``pick_sensor_mode``: its ``findBestFormat`` score, as
+Picamera2 asks for a raw stream of the main stream's size). A cropped mode narrows the field of
+view: ``ScalerCrop`` (native sensor px) defaults to the mode's crop, trimmed about its centre to
+the output's aspect ratio as the ISP does; a smaller one zooms (digital zoom) and must lie within
+the mode's crop (``ScalerCropMaximum``). The true K follows ``ScalerCrop``. Frame duration =
+``ExposureTime`` clamped by ``FrameDurationLimits`` and the mode's fastest frame; exposure cannot
+exceed the frame duration (as in libcamera).
 
 Setting ``ExposureTime`` or ``AnalogueGain`` turns auto exposure off, setting ``ColourGains``
 turns auto white balance off (as Picamera2 does); ``AeEnable`` / ``AwbEnable`` turn them on again.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
@@ -28,17 +35,90 @@ from drivers.base import CameraSpec, Capability
 from drivers.errors import ControlError
 from drivers.sim.controls import ControlDef
 from drivers.sim.scene import Render, intrinsics_from_hfov
-from drivers.sim.sensor import defocus, lens_blur, noise_sigma_e, sensor_spec
+from drivers.sim.sensor import (defocus, lens_blur, lookup_table16, noise_sigma_e, noisy_lookup,
+                                sensor_spec)
 from drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
 
 DEFAULT_RESOLUTION = (1280, 720)
-# full-field sensor modes: (width, height, fastest frame rate)
-SENSOR_MODES: dict[str, tuple[tuple[int, int, float], ...]] = {
-    "IMX219": ((1640, 1232, 41.85), (3280, 2464, 21.19)),
-    "IMX708": ((2304, 1296, 56.03), (4608, 2592, 14.35)),
-    "IMX477": ((2028, 1520, 40.01), (4056, 3040, 10.0)),
-    "IMX296": ((1456, 1088, 60.38),),
+
+
+class SensorMode(NamedTuple):
+    """One sensor mode: output ``width`` x ``height`` (binned when smaller than ``crop``),
+    fastest frame rate ``fps``, ``crop`` (x, y, width, height) of the pixel array it reads
+    (native px; libcamera's analogue crop, Picamera2's ``crop_limits``), ADC ``bit_depth``."""
+
+    width: int
+    height: int
+    fps: float
+    crop: tuple[int, int, int, int]
+    bit_depth: int = 10
+
+
+# The modes of the Raspberry Pi kernel drivers (imx219.c, imx708.c, imx477.c, imx296.c), as
+# ``rpicam-hello --list-cameras`` lists them: "1920x1080 [47.57 fps - (680, 692)/1920x1080 crop]".
+SENSOR_MODES: dict[str, tuple[SensorMode, ...]] = {
+    "IMX219": (SensorMode(640, 480, 206.65, (1000, 752, 1280, 960)),        # 2x2 binned, cropped
+               SensorMode(1640, 1232, 41.85, (0, 0, 3280, 2464)),           # 2x2 binned, full field
+               SensorMode(1920, 1080, 47.57, (680, 692, 1920, 1080)),       # cropped, native pitch
+               SensorMode(3280, 2464, 21.19, (0, 0, 3280, 2464))),          # full resolution
+    "IMX708": (SensorMode(1536, 864, 120.13, (768, 432, 3072, 1728)),       # 2x2 binned, cropped
+               SensorMode(2304, 1296, 56.03, (0, 0, 4608, 2592)),           # 2x2 binned, full field
+               SensorMode(4608, 2592, 14.35, (0, 0, 4608, 2592))),          # full resolution
+    "IMX477": (SensorMode(1332, 990, 120.05, (696, 528, 2664, 1980), 10),   # 2x2 binned, cropped
+               SensorMode(2028, 1080, 50.03, (0, 440, 4056, 2160), 12),     # 2x2 binned, 16:9 crop
+               SensorMode(2028, 1520, 40.01, (0, 0, 4056, 3040), 12),       # 2x2 binned, full field
+               SensorMode(4056, 3040, 10.0, (0, 0, 4056, 3040), 12)),       # full resolution
+    "IMX296": (SensorMode(1456, 1088, 60.38, (0, 0, 1456, 1088)),),
 }
+RAW_BIT_DEPTH = 12          # the bit depth libcamera's Raspberry Pi pipeline asks for without a raw stream
+
+
+def _score_dimension(desired: float, actual: float) -> float:
+    """libcamera's scoreFormat: falling short costs 8x more than overshooting; inexact x2."""
+    score = desired - actual
+    if score < 0.0:
+        score = -score / 8
+    if actual != desired:
+        score *= 2
+    return score
+
+
+def pick_sensor_mode(modes: tuple[SensorMode, ...], size: tuple[int, int],
+                     bit_depth: int = RAW_BIT_DEPTH) -> SensorMode:
+    """The mode libcamera's Raspberry Pi pipeline (``findBestFormat``) runs for a ``size`` (w, h)
+    stream: the lowest ``score(w) + score(h) + 1500 * score(aspect ratio) + 500 * |bits - 12|``
+    with ``_score_dimension`` (so a mode covering the output at its aspect ratio wins, the
+    nearest in size first; one smaller than the output pays 16x its shortfall), the later
+    mode (bit depth, then size ascending) on a tie.
+
+    Examples: IMX219 at 1920x1080 -> the cropped 1920x1080 mode; at 1280x720 too (score 250
+    against 1558 for the 4:3 binned 1640x1232); IMX708 at 1280x720 -> the cropped 1536x864;
+    at 1920x1080 -> the binned full-field 2304x1296.
+    """
+    w, h = size
+    best, best_score = modes[0], math.inf
+    for mode in sorted(modes, key=lambda m: (m.bit_depth, m.width, m.height)):
+        score = _score_dimension(w, mode.width) + _score_dimension(h, mode.height)
+        score += 1500.0 * _score_dimension(w / h, mode.width / mode.height)
+        score += abs(mode.bit_depth - bit_depth) * 500.0
+        if score <= best_score:
+            best, best_score = mode, score
+    return best
+
+
+def default_scaler_crop(mode: SensorMode, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """ScalerCrop (native px) libcamera starts with for an output ``size`` in ``mode``: the ISP
+    input (the mode's output) trimmed about its centre to the output's aspect ratio
+    (``Size::boundedToAspectRatio``, integer arithmetic), scaled to the mode's crop."""
+    w, h = size
+    mw, mh = mode.width, mode.height
+    r1, r2 = mw * h, w * mh
+    cw, ch = (r2 // h, mh) if r1 > r2 else (mw, r1 // w)
+    x, y = mw // 2 - cw // 2, mh // 2 - ch // 2
+    ax, ay, aw, ah = mode.crop
+    return ax + x * aw // mw, ay + y * ah // mh, cw * aw // mw, ch * ah // mh
+
+
 MAX_EXPOSURE_US = {"IMX219": 11_766_829, "IMX708": 112_015_443, "IMX477": 674_181_621, "IMX296": 15_534_385}
 AE_TARGET = 0.18            # linear mean level auto exposure aims for (mid-grey)
 AE_MAX_EXPOSURE_US = 33_333  # auto exposure keeps 30 fps, then raises the gain
@@ -50,8 +130,8 @@ LENS_SIGMA_PX = 0.6
 class _PicamState:
     mean: np.ndarray        # (H, W, 3) float32 LUT index of the mean + 0.5
     sigma: np.ndarray       # (H, W, 3) float32 noise in LUT index units
-    scratch: np.ndarray
     lut: np.ndarray         # (LUT_SIZE,) uint8 tone curve
+    lut16: np.ndarray       # lookup_table16(lut)
     exposure_us: int
     gain: float
     frame_us: int
@@ -69,30 +149,34 @@ class SimPiCamera(SimCamera):
         self._model = spec.model.upper()
         sensor = sensor_spec(self._model)
         self.output_size = tuple(spec.resolution or DEFAULT_RESOLUTION)
-        self.sensor_mode = self._pick_mode(sensor.sensor_size)
+        sw, sh = sensor.sensor_size
+        modes = SENSOR_MODES.get(self._model, (SensorMode(sw, sh, 30.0, (0, 0, sw, sh)),))
+        self.sensor_mode: SensorMode = pick_sensor_mode(modes, self.output_size)
         super().__init__(spec, ctx, sensor)
         apply_config_controls(self, spec.controls)
 
-    def _pick_mode(self, sensor_size: tuple[int, int]) -> tuple[int, int, float]:
-        w, h = self.output_size
-        modes = SENSOR_MODES.get(self._model, ((sensor_size[0], sensor_size[1], 30.0),))
-        for mode in modes:
-            if mode[0] >= w and mode[1] >= h:
-                return mode
-        return modes[-1]
+    def sensor_modes(self) -> list[dict[str, Any]]:
+        """The sensor's modes as the real driver lists them (Picamera2's ``sensor_modes``): size,
+        fps, bit_depth, format, crop_limits, exposure_limits."""
+        sw, sh = self.sensor.sensor_size
+        modes = SENSOR_MODES.get(self._model, (SensorMode(sw, sh, 30.0, (0, 0, sw, sh)),))
+        return [{"size": (m.width, m.height), "fps": m.fps, "bit_depth": m.bit_depth,
+                 "format": f"SRGGB{m.bit_depth}_CSI2P", "crop_limits": m.crop,
+                 "exposure_limits": (30, MAX_EXPOSURE_US.get(self._model, 10_000_000))} for m in modes]
+
+    def info(self) -> Any:
+        info = super().info()
+        m = self.sensor_mode
+        info.extra["sensor_mode"] = {"size": (m.width, m.height), "fps": m.fps, "crop_limits": m.crop,
+                                     "bit_depth": m.bit_depth}
+        return info
 
     @property
     def _mode_min_frame_us(self) -> int:
-        return int(round(1e6 / self.sensor_mode[2]))
+        return int(round(1e6 / self.sensor_mode.fps))
 
     def _default_crop(self) -> tuple[int, int, int, int]:
-        sw, sh = self.sensor.sensor_size
-        w, h = self.output_size
-        if w * sh >= h * sw:
-            cw, ch = sw, int(round(sw * h / w / 2)) * 2
-        else:
-            cw, ch = int(round(sh * w / h / 2)) * 2, sh
-        return (sw - cw) // 2, (sh - ch) // 2, cw, ch
+        return default_scaler_crop(self.sensor_mode, self.output_size)
 
     # ---------------------------------------------------------------- hooks
     def _control_table(self) -> dict[str, ControlDef]:
@@ -104,8 +188,9 @@ class SimPiCamera(SimCamera):
             "Contrast": ControlDef("Contrast", "float", 0.0, 32.0, 1.0, "", "1 = normal"),
             "Saturation": ControlDef("Saturation", "float", 0.0, 32.0, 1.0, "", "0 = greyscale"),
             "Sharpness": ControlDef("Sharpness", "float", 0.0, 16.0, 1.0, "", "0 = no sharpening"),
-            "ScalerCrop": ControlDef("ScalerCrop", "rect", (0, 0, 64, 64), (*self.sensor.sensor_size,) * 2,
-                                     self._default_crop(), "px", "sensor area scaled to the output"),
+            "ScalerCrop": ControlDef("ScalerCrop", "rect", (0, 0, 64, 64), self.sensor_mode.crop,
+                                     self._default_crop(), "px", "sensor area scaled to the output (within "
+                                     "the sensor mode's crop)"),
             "FrameDurationLimits": ControlDef("FrameDurationLimits", "pair", 100, 1_000_000_000,
                                               (self._mode_min_frame_us, 1_000_000), "us", "(min, max)"),
             "AeEnable": ControlDef("AeEnable", "bool", False, True, True),
@@ -134,12 +219,15 @@ class SimPiCamera(SimCamera):
             raise ControlError(f"camera {self.name!r}: FrameDurationLimits ({lo}, {hi}) has min > max",
                                f"use (min, max) with min <= max, e.g. ({hi}, {hi}) for a fixed rate")
         x, y, w, h = v["ScalerCrop"]
-        sw, sh = self.sensor.sensor_size
-        if w < 64 or h < 64 or x < 0 or y < 0 or x + w > sw or y + h > sh:
+        mx, my, mw, mh = self.sensor_mode.crop
+        if w < 64 or h < 64 or x < mx or y < my or x + w > mx + mw or y + h > my + mh:
+            m = self.sensor_mode
             raise ControlError(f"camera {self.name!r}: ScalerCrop {v['ScalerCrop']} is not inside the "
-                               f"{sw}x{sh} sensor (or smaller than 64x64)",
-                               f"use (x, y, width, height) with x + width <= {sw}, y + height <= {sh}; "
-                               f"the full view is {self._default_crop()}")
+                               f"sensor mode's crop {m.crop} ({m.width}x{m.height} mode of the "
+                               f"{self.sensor.sensor_size[0]}x{self.sensor.sensor_size[1]} sensor), "
+                               f"or is smaller than 64x64",
+                               f"use (x, y, width, height) with {mx} <= x, x + width <= {mx + mw}, {my} <= y, "
+                               f"y + height <= {my + mh}; the full view is {self._default_crop()}")
 
     def _current_value(self, name: str, settings: tuple) -> Any:
         if name in ("ExposureTime", "AnalogueGain", "ColourGains"):
@@ -207,17 +295,13 @@ class SimPiCamera(SimCamera):
         y = (_srgb_encode(x) - 0.5) * v["Contrast"] + 0.5 + v["Brightness"]
         lut = np.clip(np.round(y * 255.0), 0, 255).astype(np.uint8)
         mean = (mean * idx_scale + 0.5).astype(np.float32)
-        return _PicamState(mean=mean, sigma=(sigma * idx_scale).astype(np.float32), scratch=np.empty_like(mean),
-                           lut=lut, exposure_us=exposure_us, gain=gain, frame_us=frame_us,
+        return _PicamState(mean=mean, sigma=(sigma * idx_scale).astype(np.float32), lut=lut,
+                           lut16=lookup_table16(lut), exposure_us=exposure_us, gain=gain, frame_us=frame_us,
                            colour_gains=(round(colour_gains[0], 4), round(colour_gains[1], 4)))
 
     def _produce(self, state: _PicamState, seq: int) -> np.ndarray:
-        noise = self._noise.window(state.mean.size, seq).reshape(state.mean.shape)
-        buf = state.scratch
-        np.multiply(noise, state.sigma, out=buf)
-        buf += state.mean
-        np.clip(buf, 0.0, LUT_SIZE - 1, out=buf)
-        return state.lut[buf.astype(np.uint16)]
+        noise = self._noise.window(state.mean.size, seq)
+        return noisy_lookup(state.mean, state.sigma, noise, state.lut, state.lut16)
 
     def _frame_meta(self, v: dict[str, Any], state: _PicamState) -> Mapping[str, Any]:
         meta = {"format": "RGB", "exposure_us": state.exposure_us, "gain": round(state.gain, 4),
@@ -225,7 +309,7 @@ class SimPiCamera(SimCamera):
                 "ColourGains": state.colour_gains, "FrameDuration": state.frame_us,
                 "ScalerCrop": v["ScalerCrop"], "AeEnable": v["AeEnable"], "AwbEnable": v["AwbEnable"],
                 "Brightness": v["Brightness"], "Contrast": v["Contrast"], "Saturation": v["Saturation"],
-                "Sharpness": v["Sharpness"], "sensor_mode": self.sensor_mode[:2]}
+                "Sharpness": v["Sharpness"], "sensor_mode": (self.sensor_mode.width, self.sensor_mode.height)}
         if "LensPosition" in v:
             meta["LensPosition"] = v["LensPosition"]
         return meta

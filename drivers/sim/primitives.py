@@ -58,6 +58,10 @@ class Sphere:
         far = np.where(disc >= 0, (-b + root) / a, _INF)
         return _nearest_positive(near, far)
 
+    def bounding_sphere(self) -> tuple[tuple[float, float, float], float]:
+        """(centre, radius) of a sphere holding the primitive, metres."""
+        return self.center, float(self.radius)
+
     def normal(self, points: np.ndarray) -> np.ndarray:
         """Unit outward normals (3, N) at surface points (3, N)."""
         n = _centered(points, self.center)
@@ -81,6 +85,10 @@ class Box:
 
     def _half(self) -> np.ndarray:
         return 0.5 * np.asarray(self.size, dtype=np.float64)
+
+    def bounding_sphere(self) -> tuple[tuple[float, float, float], float]:
+        """(centre, radius) of a sphere holding the primitive, metres."""
+        return self.center, float(np.linalg.norm(self._half()))
 
     def _to_local(self, v: np.ndarray) -> np.ndarray:
         return _yaw_matrix(self.yaw_deg).T @ v      # world axes -> box axes
@@ -145,13 +153,18 @@ class Cylinder:
         candidates = []
         for sign in (-1.0, 1.0):
             s = np.where(valid, (-b + sign * root) / safe_a, _INF)
-            candidates.append(np.where(np.abs(o[2] + s * dz) <= half, s, _INF))
+            with np.errstate(invalid="ignore"):          # inf * 0 on a level ray that misses: nan, no hit
+                candidates.append(np.where(np.abs(o[2] + s * dz) <= half, s, _INF))
         safe_dz = np.where(dz != 0, dz, 1.0)
         for zc in (-half, half):
             s = (zc - o[2]) / safe_dz
             x, y = o[0] + s * dx, o[1] + s * dy
             candidates.append(np.where((dz != 0) & (x * x + y * y <= self.radius ** 2), s, _INF))
         return _nearest_positive(*candidates)
+
+    def bounding_sphere(self) -> tuple[tuple[float, float, float], float]:
+        """(centre, radius) of a sphere holding the primitive, metres."""
+        return self.center, math.hypot(self.radius, 0.5 * self.height)
 
     def normal(self, points: np.ndarray) -> np.ndarray:
         """Unit outward normals (3, N): radial on the side, +-z on the caps."""
@@ -187,6 +200,10 @@ class Plane:
         with np.errstate(divide="ignore", invalid="ignore"):
             s = num / denom
         return np.where(np.isfinite(s) & (s > _EPS), s, _INF)
+
+    def bounding_sphere(self) -> None:
+        """None: a plane is unbounded."""
+        return None
 
     def normal(self, points: np.ndarray) -> np.ndarray:
         n = np.asarray(self.normal_vec, dtype=np.float64)[:, None]

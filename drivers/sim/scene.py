@@ -29,7 +29,7 @@ LIGHT_DIR = np.array([0.4, -0.5, 0.8]) / np.linalg.norm([0.4, -0.5, 0.8])  # tow
 OBJECT_RADIANCE_MIN = 0.33
 BACKGROUND_RADIANCE_MAX = 0.24
 _SKY_RADIANCE = 0.01
-_CHUNK_RAYS = 1 << 17
+_BAND_RAYS = 1 << 15    # rays per band of image rows: a band's arrays stay in the CPU cache
 
 
 @dataclass(frozen=True)
@@ -81,21 +81,62 @@ def intrinsics_from_hfov(hfov_deg: float, size: tuple[int, int]) -> np.ndarray:
     return np.array([[f, 0.0, (w - 1) / 2], [0.0, f, (h - 1) / 2], [0.0, 0.0, 1.0]])
 
 
-def pixel_rays(K: np.ndarray, R: np.ndarray, t: np.ndarray,
-               size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def pixel_rays(K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int],
+               rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Camera centre (3,) and world ray directions (3, H*W) (pixels row-major), scaled so
-    that the ray parameter equals the camera-frame depth z."""
+    that the ray parameter equals the camera-frame depth z.
+
+    ``rows`` = (first, stop) gives the rays of those image rows only: the same numbers as the
+    matching columns of the whole image's rays (tests/drivers/test_sim_scene.py checks that a
+    render does not depend on how the image is cut into bands)."""
     w, h = size
+    r0, r1 = (0, h) if rows is None else rows
     K = np.asarray(K, dtype=np.float64)
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64).reshape(3)
-    pix = np.empty((3, h, w))
+    pix = np.empty((3, r1 - r0, w))
     pix[0] = np.arange(w, dtype=np.float64)[None, :]
-    pix[1] = np.arange(h, dtype=np.float64)[:, None]
+    pix[1] = np.arange(r0, r1, dtype=np.float64)[:, None]
     pix[2] = 1.0
     d_cam = np.linalg.inv(K) @ pix.reshape(3, -1)
     d_cam /= d_cam[2]
     return -R.T @ t, R.T @ d_cam
+
+
+_NO_PIXELS = (0, 0, 0, 0)
+
+
+def pixel_bounds(prim: Primitive, K: np.ndarray, R: np.ndarray, t: np.ndarray,
+                 size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(u0, u1, v0, v1): a half-open pixel rectangle outside which no ray of the camera can
+    hit ``prim``; the whole image for a plane, or when the primitive reaches behind the camera.
+
+    The primitive lies inside its bounding sphere, the sphere inside a cube; in front of the
+    camera a convex body projects inside the hull of its corners' projections. A pixel sees
+    the point its ray passes through on the image plane, so rays outside the rectangle (plus a
+    margin for rounding) miss the sphere, hence the primitive.
+    """
+    w, h = size
+    bound = prim.bounding_sphere()
+    if bound is None:
+        return 0, w, 0, h
+    centre, radius = bound
+    radius = radius * 1.001 + 1e-6
+    c_cam = np.asarray(R, np.float64) @ np.asarray(centre, np.float64) + np.asarray(t, np.float64).reshape(3)
+    corners = c_cam[:, None] + radius * _CUBE_CORNERS
+    if corners[2].min() <= 1e-3:
+        return 0, w, 0, h
+    uvw = np.asarray(K, np.float64) @ corners
+    u, v = uvw[0] / uvw[2], uvw[1] / uvw[2]
+    margin = 2
+    u0, u1 = max(0, math.floor(u.min()) - margin), min(w, math.ceil(u.max()) + margin + 1)
+    v0, v1 = max(0, math.floor(v.min()) - margin), min(h, math.ceil(v.max()) + margin + 1)
+    if u0 >= u1 or v0 >= v1:
+        return _NO_PIXELS
+    return u0, u1, v0, v1
+
+
+_CUBE_CORNERS = np.array([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)]).T
 
 
 class Scene:
@@ -110,31 +151,81 @@ class Scene:
         self.objects = tuple(objects)
         self.background = tuple(background)
         self.primitives = self.objects + self.background
+        self._is_object = np.array([p.is_object for p in self.primitives] + [False])
+        self._index_dtype = np.int8 if len(self.primitives) < 127 else np.int32
 
     # ---------------------------------------------------------------- ray casting
-    def _trace(self, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest hit per ray: (depth (N,) float64 with inf, primitive index (N,) int, -1 = none)."""
+    def _cast(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int],
+              shade: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Trace (and shade) every pixel, a band of rows at a time.
+
+        Returns:
+            rgb (H*W, 3) float32 or None, depth (H*W,) float32 (inf: nothing), primitive
+            index (H*W,) (-1: nothing).
+
+        Per band: each primitive is intersected with the rays of its pixel_bounds rectangle
+        only (the nearest hit wins; on a tie the earlier primitive); then the pixels each
+        primitive won are shaded. Every number is computed per ray as in a whole-image pass.
+        """
+        w, h = _check_size(size)
+        bounds = [pixel_bounds(p, K, R, t, (w, h)) for p in self.primitives]
+        rgb = np.empty((w * h, 3), np.float32) if shade else None
+        depth = np.empty(w * h, np.float32)
+        index = np.empty(w * h, self._index_dtype)
+        band_rows = max(1, _BAND_RAYS // w)
+        for r0 in range(0, h, band_rows):
+            r1 = min(h, r0 + band_rows)
+            origin, dirs = pixel_rays(K, R, t, (w, h), rows=(r0, r1))
+            best, idx = self._trace_band(origin, dirs, bounds, w, r0, r1)
+            a, b = r0 * w, r1 * w
+            depth[a:b] = best
+            index[a:b] = idx
+            if shade:
+                rgb[a:b] = self._shade_band(origin, dirs, best, idx).T
+        return rgb, depth, index
+
+    def _trace_band(self, origin: np.ndarray, dirs: np.ndarray, bounds: list, w: int, r0: int,
+                    r1: int) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest hit per ray of rows r0..r1: (depth (N,) float64 with inf, primitive index (N,), -1 = none)."""
         best = np.full(dirs.shape[1], np.inf)
-        index = np.full(dirs.shape[1], -1, dtype=np.int64)
+        index = np.full(dirs.shape[1], -1, dtype=self._index_dtype)
         for i, prim in enumerate(self.primitives):
-            s = prim.intersect(origin, dirs)
-            closer = s < best
-            best[closer] = s[closer]
-            index[closer] = i
+            u0, u1, v0, v1 = bounds[i]
+            a, b = max(v0, r0), min(v1, r1)
+            if a >= b or u0 >= u1:
+                continue
+            if (a, b, u0, u1) == (r0, r1, 0, w):
+                s, best_v, index_v = prim.intersect(origin, dirs), best, index
+            else:
+                sub = dirs.reshape(3, r1 - r0, w)[:, a - r0:b - r0, u0:u1]
+                s = prim.intersect(origin, sub.reshape(3, -1)).reshape(b - a, u1 - u0)
+                best_v = best.reshape(r1 - r0, w)[a - r0:b - r0, u0:u1]
+                index_v = index.reshape(r1 - r0, w)[a - r0:b - r0, u0:u1]
+            closer = s < best_v
+            best_v[closer] = s[closer]
+            index_v[closer] = i
         return best, index
 
-    def _shade(self, origin: np.ndarray, dirs: np.ndarray, depth: np.ndarray, index: np.ndarray) -> np.ndarray:
-        """Linear radiance (N, 3) float32 of each ray's hit (Lambertian, soft key light)."""
-        rgb = np.full((dirs.shape[1], 3), _SKY_RADIANCE, dtype=np.float32)
+    def _shade_band(self, origin: np.ndarray, dirs: np.ndarray, depth: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Linear radiance (3, N) float32 of each ray's hit (Lambertian, soft key light)."""
+        rgb = np.empty((3, dirs.shape[1]), dtype=np.float32)
+        rgb.fill(_SKY_RADIANCE)
+        with np.errstate(invalid="ignore"):            # inf * 0 where a ray meets nothing
+            hits = depth * dirs
+        hits += origin[:, None]                        # the hit points, as origin + depth * dir
         for i, prim in enumerate(self.primitives):
-            sel = np.nonzero(index == i)[0]
+            sel = np.flatnonzero(index == i)
             if not len(sel):
                 continue
-            pts = origin[:, None] + depth[sel] * dirs[:, sel]
-            lambert = np.clip(LIGHT_DIR @ prim.normal(pts), 0.0, 1.0).astype(np.float32)
+            pts = hits.take(sel, axis=1)             # (faster than hits[:, sel])
+            # a plane's normal is the same everywhere: one value stands for all (same arithmetic)
+            normals = prim.normal(pts[:, :1] if isinstance(prim, Plane) else pts)
+            lambert = np.clip(LIGHT_DIR @ normals, 0.0, 1.0).astype(np.float32)
             # objects: strong ambient so the shaded side stays brighter than any background
             shade = 0.75 + 0.25 * lambert if prim.is_object else 0.85 + 0.15 * lambert
-            rgb[sel] = prim.texture.albedo(pts) * shade[:, None]
+            planes = prim.texture.albedo_planar(pts, shade if len(shade) > 1 else shade[0])
+            for c in range(3):
+                rgb[c][sel] = planes[c]
         return np.clip(rgb, 0.0, 1.0, out=rgb)
 
     def render(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
@@ -145,31 +236,18 @@ class Scene:
             object_mask (H, W) bool.
         """
         w, h = _check_size(size)
-        origin, dirs = pixel_rays(K, R, t, (w, h))
-        rgb = np.empty((w * h, 3), np.float32)
-        depth = np.empty(w * h, np.float32)
-        mask = np.empty(w * h, bool)
-        is_object = np.array([p.is_object for p in self.primitives] + [False])
-        for a in range(0, w * h, _CHUNK_RAYS):
-            b = min(a + _CHUNK_RAYS, w * h)
-            d, idx = self._trace(origin, dirs[:, a:b])
-            rgb[a:b] = self._shade(origin, dirs[:, a:b], d, idx)
-            depth[a:b] = d
-            mask[a:b] = is_object[idx]
-        return Render(rgb.reshape(h, w, 3), depth.reshape(h, w), mask.reshape(h, w))
+        rgb, depth, index = self._cast(K, R, t, (w, h), shade=True)
+        return Render(rgb.reshape(h, w, 3), depth.reshape(h, w), self._is_object[index].reshape(h, w))
 
     def depth(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(H, W) float32 camera-frame z of the nearest surface, metres; inf where none."""
         w, h = _check_size(size)
-        origin, dirs = pixel_rays(K, R, t, (w, h))
-        return self._trace(origin, dirs)[0].astype(np.float32).reshape(h, w)
+        return self._cast(K, R, t, (w, h), shade=False)[1].reshape(h, w)
 
     def silhouette(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(H, W) bool: pixels whose ray hits an object first."""
         w, h = _check_size(size)
-        origin, dirs = pixel_rays(K, R, t, (w, h))
-        is_object = np.array([p.is_object for p in self.primitives] + [False])
-        return is_object[self._trace(origin, dirs)[1]].reshape(h, w)
+        return self._is_object[self._cast(K, R, t, (w, h), shade=False)[2]].reshape(h, w)
 
     # ---------------------------------------------------------------- volumes
     def contains(self, points: np.ndarray) -> np.ndarray:

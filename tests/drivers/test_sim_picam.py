@@ -63,7 +63,7 @@ def test_frame_rate_follows_exposure_and_frame_duration_limits():
     with picam(controls={"ExposureTime": 50_000}) as cam:
         assert cam.frame_period_s == pytest.approx(0.05)
         cam.set_controls(ExposureTime=5000)
-        assert cam.frame_period_s == pytest.approx(1 / 41.85, rel=1e-3)      # the 1640x1232 mode's limit
+        assert cam.frame_period_s == pytest.approx(1 / 47.57, rel=1e-3)      # the cropped 1920x1080 mode's limit
         cam.set_controls(FrameDurationLimits=(33333, 33333))
         stamps = [cam.capture().timestamp for _ in range(3)]
         assert np.diff(stamps).tolist() == [33_333_000, 33_333_000]
@@ -137,3 +137,91 @@ def test_picam_fault_injection_disconnects():
         cam.capture()
         with pytest.raises(CameraDisconnected):
             cam.capture()
+
+
+# ---------------------------------------------------------------- sensor modes
+@pytest.mark.parametrize("model, size, mode", [
+    ("IMX219", (1920, 1080), (1920, 1080, 47.57)),     # the cropped 1080p mode, not 3280x2464 at 21 fps
+    ("IMX219", (1280, 720), (1920, 1080, 47.57)),      # libcamera's score: 250 against 1558 for 1640x1232
+    ("IMX219", (640, 480), (640, 480, 206.65)),
+    ("IMX219", (1640, 1232), (1640, 1232, 41.85)),
+    ("IMX219", (3280, 2464), (3280, 2464, 21.19)),
+    ("IMX708", (1280, 720), (1536, 864, 120.13)),
+    ("IMX708", (1920, 1080), (2304, 1296, 56.03)),
+    ("IMX708", (4608, 2592), (4608, 2592, 14.35)),
+    ("IMX477", (1920, 1080), (2028, 1080, 50.03)),
+])
+def test_sensor_mode_is_the_one_libcamera_picks(model, size, mode):
+    from drivers.sim.picam import SENSOR_MODES, pick_sensor_mode
+    picked = pick_sensor_mode(SENSOR_MODES[model], size)
+    assert (picked.width, picked.height, picked.fps) == mode
+
+
+def test_1080p_imx219_runs_the_cropped_mode_and_its_k_is_the_sensor_centre_at_native_pitch():
+    from drivers.sim.sensor import sensor_spec
+    with picam(resolution=(1920, 1080), controls={"ExposureTime": 5000, "AnalogueGain": 1.0}) as cam:
+        assert tuple(cam.sensor_mode[:3]) == (1920, 1080, 47.57)
+        assert cam.info().extra["sensor_mode"]["crop_limits"] == (680, 692, 1920, 1080)
+        assert cam.controls()["ScalerCrop"].value == (680, 692, 1920, 1080)       # the mode's crop
+        s = sensor_spec("IMX219")
+        f = 0.5 * s.sensor_size[0] / np.tan(np.radians(s.hfov_deg) / 2)           # full-sensor focal, px
+        K = cam.truth.K
+        assert K == pytest.approx(np.array([[f, 0, 959.5], [0, f, 539.5], [0, 0, 1]]))
+        # a point seen at sensor pixel (u, v) of the full array is at (u - 680, v - 692) here
+        K_full = np.array([[f, 0, (3280 - 1) / 2], [0, f, (2464 - 1) / 2], [0, 0, 1]])
+        X_cam = np.array([0.31, -0.17, 2.4])
+        full = K_full @ X_cam
+        here = K @ X_cam
+        assert here[:2] / here[2] == pytest.approx(full[:2] / full[2] - (680, 692))
+        hfov = np.degrees(2 * np.arctan(960 / f))
+        assert hfov == pytest.approx(38.9, abs=0.1) and hfov < s.hfov_deg      # the crop narrows the view
+        assert cam.frame_period_s == pytest.approx(1 / 47.57, rel=1e-3)
+        stamps = [cam.capture().timestamp for _ in range(3)]
+        assert np.diff(stamps).tolist() == [21_022_000, 21_022_000]
+        with pytest.raises(ControlError, match="sensor mode's crop"):
+            cam.set_controls(ScalerCrop=(0, 0, 1920, 1080))                   # outside the cropped mode
+
+
+def test_cropped_binned_mode_scales_and_narrows_k_and_full_field_mode_keeps_the_view():
+    from drivers.sim.sensor import sensor_spec
+    s = sensor_spec("IMX708")
+    f_full = 0.5 * s.sensor_size[0] / np.tan(np.radians(s.hfov_deg) / 2)
+    with picam(model="IMX708", resolution=(1280, 720)) as cam:
+        assert tuple(cam.sensor_mode[:3]) == (1536, 864, 120.13)
+        assert cam.controls()["ScalerCrop"].value == (768, 432, 3072, 1728)
+        K = cam.truth.K
+        assert K[0, 0] == pytest.approx(f_full * 1280 / 3072)
+        assert K[:2, 2] == pytest.approx([639.5, 359.5])
+        assert np.degrees(2 * np.arctan(640 / K[0, 0])) == pytest.approx(78.9, abs=0.1)
+    with picam(model="IMX708", resolution=(1920, 1080)) as cam:
+        assert tuple(cam.sensor_mode[:3]) == (2304, 1296, 56.03)
+        assert cam.controls()["ScalerCrop"].value == (0, 0, 4608, 2592)
+        assert np.degrees(2 * np.arctan(960 / cam.truth.K[0, 0])) == pytest.approx(s.hfov_deg)
+        assert [m["size"] for m in cam.sensor_modes()] == [(1536, 864), (2304, 1296), (4608, 2592)]
+
+
+def test_default_scaler_crop_trims_the_mode_to_the_output_aspect_ratio():
+    from drivers.sim.picam import SENSOR_MODES, default_scaler_crop, pick_sensor_mode
+    mode = pick_sensor_mode(SENSOR_MODES["IMX219"], (2000, 1500))
+    assert (mode.width, mode.height) == (3280, 2464)
+    assert default_scaler_crop(mode, (2000, 1500)) == (0, 2, 3280, 2460)
+    assert default_scaler_crop(SENSOR_MODES["IMX296"][0], (1280, 720)) == (0, 135, 1456, 819)
+
+
+# ---------------------------------------------------------------- per-frame production
+@pytest.mark.parametrize("numpy_lookup", [False, True])
+def test_noisy_lookup_is_the_plain_numpy_expression_bit_for_bit(numpy_lookup):
+    from drivers.sim import sensor
+    rng = np.random.default_rng(4)
+    shape = (37, 1000, 3)          # more than one block, and a short last one
+    mean = rng.uniform(-50.0, 4200.0, shape).astype(np.float32)      # below 0 and above the top too
+    sigma = rng.uniform(0.0, 80.0, shape).astype(np.float32)
+    noise = rng.standard_normal(mean.size, dtype=np.float32)
+    lut = rng.integers(0, 256, 4096).astype(np.uint8)
+    lut16 = None if numpy_lookup else sensor.lookup_table16(lut)
+    got = sensor.noisy_lookup(mean, sigma, noise, lut, lut16)
+    buf = noise.reshape(shape) * sigma
+    buf += mean
+    np.clip(buf, 0.0, 4095, out=buf)
+    assert got.shape == shape and got.dtype == np.uint8
+    assert np.array_equal(got, lut[buf.astype(np.uint16)])

@@ -150,3 +150,55 @@ def test_position_options_override_the_default_pose():
     R, t = camera_pose(spec, {})
     assert np.allclose(-R.T @ t, (1.0, 0.5, 2.0))
     assert np.allclose(R[2], np.subtract((0.0, 3.0, 1.0), (1.0, 0.5, 2.0)) / np.linalg.norm((-1.0, 2.5, -1.0)))
+
+
+def _reference_albedo(tex, points):
+    """SolidTexture.albedo as first written: whole arrays, value_noise / value_noise_2d per octave."""
+    from drivers.sim.texture import value_noise, value_noise_2d
+    pts = np.asarray(points, dtype=np.float32)
+    noise = value_noise
+    if tex.flat_axis is not None:
+        pts = pts[[a for a in range(3) if a != tex.flat_axis]]
+        noise = value_noise_2d
+    octaves, spots = tex._tables
+    fbm = np.zeros(pts.shape[1], np.float32)
+    total = 0.0
+    for o, (lat, freq, off) in enumerate(octaves):
+        amp = 0.9 ** o
+        fbm += np.float32(amp) * noise(pts, lat, freq, off)
+        total += amp
+    fbm *= np.float32(1.6 / total)
+    np.clip(fbm, -1.0, 1.0, out=fbm)
+    spot = np.clip((noise(pts, *spots) - 0.1) * 8.0, 0.0, 1.0)[:, None]
+    a, b = np.asarray(tex.color_a, np.float32), np.asarray(tex.color_b, np.float32)
+    rgb = a + spot * (b - a)
+    rgb *= (1.0 + np.float32(tex.contrast) * fbm)[:, None]
+    return rgb
+
+
+def test_texture_fast_path_gives_the_value_noise_definition_bit_for_bit(scene):
+    rng = np.random.default_rng(11)
+    far = rng.uniform(-1.0, 1.0, (3, 3000)) * 10.0 ** rng.uniform(0.0, 11.0, 3000)   # past int32 cells too
+    for prim in scene.primitives:
+        for pts in (rng.uniform(-7.0, 7.0, (3, n)) for n in (1, 5, 40_000)):  # one point, a few, many blocks
+            assert np.array_equal(prim.texture.albedo(pts), _reference_albedo(prim.texture, pts))
+        with np.errstate(invalid="ignore"):
+            assert np.array_equal(prim.texture.albedo(far), _reference_albedo(prim.texture, far))
+
+
+@pytest.mark.parametrize("pose", [((0.0, 0.0, 1.2), LAB_CENTER, 55.0),
+                                  ((0.05, 2.0, 1.0), (0.2, 2.6, 0.95), 100.0),    # among the objects
+                                  ((0.0, 2.55, 1.0), (0.0, -3.0, 1.0), 120.0)])   # objects behind too
+def test_render_does_not_depend_on_bands_or_on_the_object_bounds(scene, pose, monkeypatch):
+    import drivers.sim.scene as scene_mod
+    position, target, hfov = pose
+    R, t = look_at(position, target)
+    K, size = intrinsics_from_hfov(hfov, (203, 121)), (203, 121)
+    fast = scene.render(K, R, t, size)
+    monkeypatch.setattr(scene_mod, "_BAND_RAYS", 203 * 3 + 50)                 # many bands, uneven
+    monkeypatch.setattr(scene_mod, "pixel_bounds", lambda prim, K, R, t, size: (0, size[0], 0, size[1]))
+    slow = scene.render(K, R, t, size)
+    assert np.array_equal(fast.rgb, slow.rgb) and np.array_equal(fast.depth, slow.depth)
+    assert np.array_equal(fast.object_mask, slow.object_mask)
+    assert np.array_equal(scene.depth(K, R, t, size), fast.depth)
+    assert np.array_equal(scene.silhouette(K, R, t, size), fast.object_mask)
