@@ -171,8 +171,6 @@ def read_image(path: str | Path) -> tuple[np.ndarray | None, str]:
     Returns:
         (image (H, W) uint8, "") or (None, reason) for a missing, empty, unreadable or corrupt file.
     """
-    import cv2
-
     p = Path(path)
     try:
         size = p.stat().st_size

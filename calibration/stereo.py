@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from calibration.chessboard import Board
-from calibration.errors import CalibrationFileError, CalibrationInputError, NotEnoughViews, SolveFailed
+from calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from calibration.intrinsics import (MIN_VIEWS, OUTLIER_FACTOR, OUTLIER_FLOOR_PX, LoadedViews, Progress,
                                     ViewResult, ViewSource, check_enough, detect_views, load_npz,
                                     solve_intrinsics)

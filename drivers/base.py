@@ -224,6 +224,41 @@ class CameraBase:
         self.close()
 
 
+class PtzControls:
+    """Camera-protocol controls of a PTZ camera, in terms of its head position.
+
+    ``controls()`` reports pan_deg / tilt_deg / zoom with the configured ranges, and
+    ``set_controls`` drives the head there. Needs ``name``, ``pan_range`` and ``tilt_range``
+    (degrees), ``position()`` and ``move_absolute()``. Still frames from a snapshot URI or
+    a render are never dropped, so ``dropped_frames`` is 0.
+    """
+
+    name: str
+    pan_range: tuple[float, float]
+    tilt_range: tuple[float, float]
+
+    def controls(self) -> dict[str, ControlRange]:
+        pan, tilt, zoom = self.position()  # type: ignore[attr-defined]
+        return {"pan_deg": ControlRange("pan_deg", *self.pan_range, 0.0, pan, "deg"),
+                "tilt_deg": ControlRange("tilt_deg", *self.tilt_range, 0.0, tilt, "deg"),
+                "zoom": ControlRange("zoom", 0.0, 1.0, 0.0, zoom)}
+
+    def set_controls(self, **values: Any) -> None:
+        from drivers.errors import ControlError
+
+        unknown = set(values) - {"pan_deg", "tilt_deg", "zoom"}
+        if unknown:
+            raise ControlError(f"{self.name}: unknown control(s) {', '.join(sorted(unknown))}",
+                               "use pan_deg, tilt_deg or zoom")
+        pan, tilt, zoom = self.position()  # type: ignore[attr-defined]
+        self.move_absolute(values.get("pan_deg", pan), values.get("tilt_deg", tilt),  # type: ignore[attr-defined]
+                           values.get("zoom", zoom))
+
+    @property
+    def dropped_frames(self) -> int:
+        return 0
+
+
 class Secret:
     """A password or token. It prints as '***' so it never reaches a log, error or JSON."""
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from calibration import rotations as rot
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame, Secret
+from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
 from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -74,7 +74,7 @@ def _import_onvif():
     return ONVIFCamera
 
 
-class OnvifPtzCamera(CameraBase):
+class OnvifPtzCamera(PtzControls, CameraBase):
     """An ONVIF PTZ camera of a config entry (driver "onvif").
 
     Args:
@@ -254,24 +254,6 @@ class OnvifPtzCamera(CameraBase):
                           output_size=size, pixel_format="RGB", capabilities=caps,
                           extra={"address": self.address, "profile": self.profile,
                                  "clock_skew_s": self.clock_skew_s, "frames_from": self.frames_from})
-
-    def controls(self) -> dict[str, ControlRange]:
-        pan, tilt, zoom = self.position()
-        return {"pan_deg": ControlRange("pan_deg", *self.pan_range, 0.0, pan, "deg"),
-                "tilt_deg": ControlRange("tilt_deg", *self.tilt_range, 0.0, tilt, "deg"),
-                "zoom": ControlRange("zoom", 0.0, 1.0, 0.0, zoom)}
-
-    def set_controls(self, **values: Any) -> None:
-        unknown = set(values) - {"pan_deg", "tilt_deg", "zoom"}
-        if unknown:
-            raise ControlError(f"{self.name}: unknown control(s) {', '.join(sorted(unknown))}",
-                               "use pan_deg, tilt_deg or zoom")
-        pan, tilt, zoom = self.position()
-        self.move_absolute(values.get("pan_deg", pan), values.get("tilt_deg", tilt), values.get("zoom", zoom))
-
-    @property
-    def dropped_frames(self) -> int:
-        return 0
 
     def intrinsics(self, zoom: float | None = None) -> np.ndarray:
         """Nominal K (3, 3) at ``zoom`` from the configured ``hfov_deg`` and the frame size."""

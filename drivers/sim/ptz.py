@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from calibration import rotations as rot
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
 from drivers.errors import ControlError, DriverError
 from drivers.sim.clock import clock_for
 from drivers.sim.sensor import NoiseBank
@@ -240,7 +240,7 @@ class PtzTruth:
     lighting: Lighting
 
 
-class SimPtzCamera(CameraBase):
+class SimPtzCamera(PtzControls, CameraBase):
     """The simulated PTZ camera of a ``model = "PTZ"`` config entry (driver "sim").
 
     Args:
@@ -305,24 +305,6 @@ class SimPtzCamera(CameraBase):
                           extra={"deployment": self.deployment, "telemetry_topic": self.telemetry_topic,
                                  "pan_range_deg": self.pan_range, "tilt_range_deg": self.tilt_range,
                                  "hfov_deg": self.hfov_deg})
-
-    def controls(self) -> dict[str, ControlRange]:
-        pan, tilt, zoom = self.position()
-        return {"pan_deg": ControlRange("pan_deg", *self.pan_range, 0.0, pan, "deg"),
-                "tilt_deg": ControlRange("tilt_deg", *self.tilt_range, 0.0, tilt, "deg"),
-                "zoom": ControlRange("zoom", 0.0, 1.0, 0.0, zoom)}
-
-    def set_controls(self, **values: Any) -> None:
-        unknown = set(values) - {"pan_deg", "tilt_deg", "zoom"}
-        if unknown:
-            raise ControlError(f"{self.name}: unknown control(s) {', '.join(sorted(unknown))}",
-                               "use pan_deg, tilt_deg or zoom")
-        pan, tilt, zoom = self.position()
-        self.move_absolute(values.get("pan_deg", pan), values.get("tilt_deg", tilt), values.get("zoom", zoom))
-
-    @property
-    def dropped_frames(self) -> int:
-        return 0
 
     def capture(self, timeout_s: float | None = None) -> Frame:
         """Render the current view; (H, W, 3) uint8 RGB with the head position and K in ``meta``."""
