@@ -9,7 +9,7 @@ fastcore knows nothing about cameras, so this glue lives on the driver side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -111,17 +111,19 @@ class StereoSource:
 
 
 def open_stereo_source(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: DriverContext | None = None,
-                       *, timeout_s: float = 5.0) -> StereoSource:
+                       *, timeout_s: float = 5.0, open_camera: Callable[[CameraSpec, DriverContext], Any] | None = None
+                       ) -> StereoSource:
     """Open, start and read the first pair of ``rig``: a source for ``LiveReconstruction.run``.
 
     Args:
         rig: a two-camera stereo RigSpec; cameras: the configured CameraSpecs by name;
-        ctx: driver context (seed, time factor, clock); timeout_s: per-frame capture timeout.
+        ctx: driver context (seed, time factor, clock); timeout_s: per-frame capture timeout;
+        open_camera: opens a spec (default: drivers.registry.open_camera).
     Raises:
         DriverError: the rig is not stereo, a camera cannot be opened or gives no frame
             (CameraNotFound, CaptureTimeout, ...), or its poses are unknown (RigPoseUnknown).
     """
-    pair = open_stereo_rig(rig, cameras, ctx)
+    pair = open_stereo_rig(rig, cameras, ctx, open_camera=open_camera)
     try:
         pair.start()
         geometry = stereo_geometry(pair, rig)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from drivers import registry
 from drivers.base import Camera, CameraSpec, Frame, RigSpec
 from drivers.errors import CaptureTimeout, ControlError, DriverError
-from drivers.registry import DriverContext, find_spec, open_camera
+from drivers.registry import DriverContext, find_spec
 
 MAX_PAIRING_ATTEMPTS = 16
 
@@ -178,9 +179,13 @@ def _camera_now_ns(cam: Camera) -> int:
     return int(now()) if callable(now) else time.monotonic_ns()
 
 
-def open_stereo_rig(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: DriverContext | None = None) -> StereoPair:
+def open_stereo_rig(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: DriverContext | None = None, *,
+                    open_camera: Callable[[CameraSpec, DriverContext], Camera] | None = None) -> StereoPair:
     """Open the two cameras of a stereo rig (any driver) as a StereoPair (not started).
 
+    Args:
+        open_camera: opens a spec (default: drivers.registry.open_camera); the TUI passes its
+            camera pool's, which lends cameras it already holds.
     Raises:
         DriverError: the rig is not a two-camera stereo rig, or a camera cannot be opened
             (CameraNotFound, DriverUnavailable, ...).
@@ -189,9 +194,10 @@ def open_stereo_rig(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: Driver
         raise DriverError(f"rig {rig.name!r} is not a two-camera stereo rig (type {rig.type!r})",
                           "use a [rigs.NAME] table with type = \"stereo\" and two cameras")
     ctx = ctx or DriverContext()
-    left = open_camera(find_spec(cameras, rig.cameras[0]), ctx)
+    opener = open_camera or registry.open_camera
+    left = opener(find_spec(cameras, rig.cameras[0]), ctx)
     try:
-        right = open_camera(find_spec(cameras, rig.cameras[1]), ctx)
+        right = opener(find_spec(cameras, rig.cameras[1]), ctx)
     except BaseException:
         left.close()
         raise

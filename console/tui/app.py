@@ -2,6 +2,10 @@
 
 Keys: 1-5 switch tabs, q quits, ? shows the keys, ctrl+p opens the command palette
 (themes, ASCII preview, pause). The Cameras tab streams only while it is shown.
+
+The app owns the open cameras (``camera_pool``, console/tui/camera_pool.py): each camera is
+opened once, the Cameras tab previews it, other tabs borrow it, and the pool closes them all
+when the app exits.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
+from console.tui.camera_pool import CameraPool
 from console.tui.screens.help import HelpScreen
 from console.tui.tabs.calibration import CalibrationTab
 from console.tui.tabs.cameras import CamerasTab
@@ -48,8 +53,8 @@ class CamdeckApp(App):
                  preview_fps: float | None = None, theme: str | None = None) -> None:
         super().__init__()
         self.settings = settings
-        self._camera_options = dict(live=live, frame_limit=frame_limit, clock=clock,
-                                    camera_opener=camera_opener, preview_fps=preview_fps)
+        self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
+        self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
         register_themes(self)
         wanted = theme or settings.console.theme
         self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
@@ -57,13 +62,13 @@ class CamdeckApp(App):
         self._tab_bodies: dict[str, Widget] = {}
 
     def compose(self) -> ComposeResult:
-        s = self.settings
-        self.cameras_tab = CamerasTab(s, **self._camera_options)
+        s, pool = self.settings, self.camera_pool
+        self.cameras_tab = CamerasTab(s, pool=pool, **self._camera_options)
         bodies = {
             "cameras": self.cameras_tab,
-            "recording": RecordingTab(s),
-            "calibration": CalibrationTab(s),
-            "reconstruction": ReconstructionTab(s),
+            "recording": RecordingTab(s, pool=pool),
+            "calibration": CalibrationTab(s, pool=pool),
+            "reconstruction": ReconstructionTab(s, pool=pool),
             "monitoring": MonitoringTab(s),
         }
         self._tab_bodies = bodies
@@ -72,6 +77,10 @@ class CamdeckApp(App):
                 with TabPane(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
+
+    def on_unmount(self) -> None:
+        # After every tab has unmounted (and cancelled its workers): close each camera once.
+        self.camera_pool.close_all()
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
@@ -114,7 +123,8 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
             frames (default 1) and stops, so screenshots are the same on every run.
         frame_limit: stop each preview stream after this many frames (None: never, when live).
         clock: monotonic ns clock handed to the drivers (simulated time in tests).
-        camera_opener: ``(spec, ctx) -> Camera``; default ``drivers.registry.open_camera``.
+        camera_opener: ``(spec, ctx) -> Camera``, with which the app's camera pool opens each
+            camera once; default ``drivers.registry.open_camera``.
         preview_fps: preview rate cap; default ``settings.console.preview_fps``.
         theme: theme name; default ``settings.console.theme``.
     """

@@ -8,17 +8,20 @@ Threads: every driver call and every solve runs in a thread worker; workers post
 messages below and never touch a widget; widgets never touch a driver. One
 ``on_worker_state_changed`` turns every worker failure into one visible error.
 
+Cameras: each capture borrows the target's cameras from the app's CameraPool for that one
+capture, so the Cameras tab previews them between captures; a camera busy elsewhere (a
+recording) is refused with the holder's name.
+
 On the simulated rig a chessboard is posed in front of the camera (or both cameras of a pair)
 at a new pose for every capture (``drivers.sim.targets.ChessboardTarget``); on real cameras the
 operator moves the board between captures.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from textual import work
@@ -29,6 +32,7 @@ from textual.message import Message
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from console.tui.camera_pool import CameraPool
 from console.tui.widgets.calibration_coverage import CoverageView
 from console.tui.widgets.preview import PreviewView
 
@@ -145,7 +149,7 @@ class CalibrationTab(Vertical):
     }
     """
 
-    def __init__(self, settings, *, camera_opener: Callable | None = None, seed: int = 0, **kwargs) -> None:
+    def __init__(self, settings, *, pool: CameraPool, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         from calibration.chessboard import Board
 
@@ -159,14 +163,12 @@ class CalibrationTab(Vertical):
         self.last_error = ""
         self.saved_to: Path | None = None
         self.solving = False
-        self._opener = camera_opener
+        self.pool = pool                # the app's open cameras; each capture borrows its target's
         self._seed = seed
         self._preview_size = (40, 12)
         self._ascii = bool(settings.console.ascii_preview)
-        # Opened cameras and simulated boards: touched only by worker threads, under this lock.
-        self._rig_lock = threading.Lock()
-        self._cameras: dict[str, Any] = {}
-        self._boards: dict[str, Any] = {}
+        self._boards: dict[str, Any] = {}      # simulated boards by target (capture worker only)
+        self._capture: Worker | None = None    # one capture at a time: a second would find the cameras lent
         self._coverage = None
 
     # ---------------------------------------------------------------- layout
@@ -200,13 +202,6 @@ class CalibrationTab(Vertical):
 
     def on_unmount(self) -> None:
         self.workers.cancel_node(self)
-        with self._rig_lock:
-            for cam in self._cameras.values():
-                try:
-                    cam.close()
-                except Exception:  # closing a broken camera must not hide the error that broke it
-                    pass
-            self._cameras.clear()
 
     @property
     def target(self) -> Target | None:
@@ -250,10 +245,10 @@ class CalibrationTab(Vertical):
 
     # ---------------------------------------------------------------- actions
     def action_capture(self) -> None:
-        if self.target is None:
+        if self.target is None or (self._capture is not None and not self._capture.is_finished):
             return
         self._show_status("capturing...")
-        self._capture_worker(self.target, self._preview_size, self._ascii)
+        self._capture = self._capture_worker(self.target, self._preview_size, self._ascii)
 
     def action_solve(self) -> None:
         target = self.target
@@ -287,32 +282,24 @@ class CalibrationTab(Vertical):
             self._reset_set()
 
     # ---------------------------------------------------------------- workers (threads)
-    def _camera(self, name: str) -> Any:
-        with self._rig_lock:
-            cam = self._cameras.get(name)
-            if cam is None:
-                from drivers.registry import open_camera
-
-                opener = self._opener or open_camera
-                cam = self._cameras[name] = opener(self.settings.cameras[name], self.settings.driver_context())
-            return cam
-
     @work(thread=True, exclusive=True, group="calibration-capture", exit_on_error=False)
     def _capture_worker(self, target: Target, size: tuple[int, int], ascii: bool) -> None:
         from calibration.chessboard import detect_chessboard, draw_detection
         from console.render import render_rgb
 
-        cams = [self._camera(name) for name in target.cameras]
-        if all(hasattr(c, "render_truth") for c in cams):
-            from drivers.sim.targets import ChessboardTarget
+        with self.pool.borrow(target.cameras, by="calibration") as cams:
+            for cam in cams:
+                cam.start()
+            if all(hasattr(c, "render_truth") for c in cams):
+                from drivers.sim.targets import ChessboardTarget
 
-            with self._rig_lock:
                 board_target = self._boards.get(target.key)
                 if board_target is None:
                     board_target = self._boards[target.key] = ChessboardTarget(self.board, cams, seed=self._seed)
-            frames = board_target.capture(timeout_s=CAPTURE_TIMEOUT_S)
-        else:
-            frames = [cam.capture(CAPTURE_TIMEOUT_S) for cam in cams]
+                board_target.cameras = list(cams)   # this loan's (the pool may have reopened one since)
+                frames = board_target.capture(timeout_s=CAPTURE_TIMEOUT_S)
+            else:
+                frames = [cam.capture(CAPTURE_TIMEOUT_S) for cam in cams]
         detections = [detect_chessboard(f.array, self.board, pixel_format=f.format) for f in frames]
         pictures = [draw_detection(f.array, d, self.board, pixel_format=f.format) for f, d in zip(frames, detections)]
         picture = np.concatenate(pictures, axis=1) if len(pictures) > 1 else pictures[0]

@@ -8,6 +8,10 @@ One ``on_worker_state_changed`` turns every worker failure into one visible erro
 - the stream worker (exclusive: one at a time) captures the previewed camera at the preview
   rate, renders cells at the preview widget's size, and computes the focus/exposure aids;
 - the controls worker applies exposure/gain edits between two captures.
+
+The cameras belong to the app's CameraPool (console/tui/camera_pool.py): every driver call
+here runs inside ``pool.use(name)``. While another tab borrows a camera (a recording, say) its
+row and the preview say "in use by ..."; the preview resumes when the camera comes back.
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.render import (
     centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, render_rgb, sharpness_score,
 )
+from console.tui.camera_pool import CameraInUse, CameraPool
 from console.tui.messages import (
     CameraControls, CameraState, CameraStatus, ControlField, FrameStats, PreviewFrame,
 )
@@ -43,68 +49,19 @@ STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing 
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
 
 
+class CamerasLent(Message):
+    """The pool lent ``names`` to ``holder``, or got them back (``holder`` None)."""
+
+    def __init__(self, names: tuple[str, ...], holder: str | None) -> None:
+        super().__init__()
+        self.names, self.holder = names, holder
+
+
 class PreviewRequest:
     """What the UI wants from the stream worker. Plain attributes: the worker only reads them."""
 
     def __init__(self, cols: int, rows: int, ascii: bool, fps: float) -> None:
         self.cols, self.rows, self.ascii, self.fps = cols, rows, ascii, fps
-
-
-class CameraPool:
-    """Opened cameras by name, shared by the workers; one lock per camera serialises driver calls."""
-
-    def __init__(self, specs: Mapping[str, Any], ctx: Any, opener: Callable[[Any, Any], Any]) -> None:
-        self._specs, self._ctx, self._opener = specs, ctx, opener
-        self._cameras: dict[str, Any] = {}
-        self._locks = {name: threading.Lock() for name in specs}
-        self._owners: dict[str, object] = {}
-
-    def lock(self, name: str) -> threading.Lock:
-        return self._locks[name]
-
-    def open(self, name: str) -> Any:
-        """The opened camera (opened on first use, under its lock). Raises DriverError."""
-        with self._locks[name]:
-            cam = self._cameras.get(name)
-            if cam is None:
-                cam = self._cameras[name] = self._opener(self._specs[name], self._ctx)
-            return cam
-
-    def claim(self, name: str, owner: object) -> None:
-        """Mark ``owner`` as the stream using the camera (call under its lock)."""
-        self._owners[name] = owner
-
-    def release(self, name: str, owner: object) -> bool:
-        """True if ``owner`` still owned the camera (so it should stop it); call under its lock."""
-        if self._owners.get(name) is owner:
-            del self._owners[name]
-            return True
-        return False
-
-    def forget(self, name: str) -> None:
-        """Drop a camera that went away, so the next use opens it afresh."""
-        with self._locks[name]:
-            cam = self._cameras.pop(name, None)
-        if cam is not None:
-            _quietly(cam.close)
-
-    def close_all(self, timeout_s: float = 2.0) -> None:
-        for name, cam in list(self._cameras.items()):
-            lock = self._locks[name]
-            got = lock.acquire(timeout=timeout_s)
-            try:
-                _quietly(cam.close)
-            finally:
-                if got:
-                    lock.release()
-        self._cameras.clear()
-
-
-def _quietly(fn: Callable[[], Any]) -> None:
-    try:
-        fn()
-    except Exception:  # closing a broken camera must not hide the error that broke it
-        pass
 
 
 def control_fields(controls: Mapping[str, Any]) -> tuple[ControlField | None, ControlField | None]:
@@ -121,6 +78,8 @@ def control_fields(controls: Mapping[str, Any]) -> tuple[ControlField | None, Co
 
 def error_state(err: BaseException) -> str:
     """The table state for a failure."""
+    if isinstance(err, CameraInUse):
+        return "in use"
     if isinstance(err, NotSupported):
         return "not supported"
     if isinstance(err, DriverUnavailable):
@@ -175,16 +134,13 @@ class CamerasTab(Vertical):
         Binding("a", "toggle_ascii", "ASCII"),
     ]
 
-    def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
-                 clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
+    def __init__(self, settings, *, pool: CameraPool, live: bool = True, frame_limit: int | None = None,
                  preview_fps: float | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        if camera_opener is None:
-            from drivers.registry import open_camera as camera_opener
         self.settings = settings
         self.live = live
         self.frame_limit = frame_limit if frame_limit is not None else (None if live else 1)
-        self.pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
+        self.pool = pool
         self.request = PreviewRequest(40, 12, settings.console.ascii_preview,
                                       preview_fps or settings.console.preview_fps)
         self.paused = False
@@ -194,6 +150,8 @@ class CamerasTab(Vertical):
         self._pending: dict[str, dict[str, Any]] = {}
         self._pending_lock = threading.Lock()
         self._worker_cameras: dict[Worker, str] = {}
+        self._streams: dict[str, Worker] = {}    # camera -> the stream worker that started it (under its lock)
+        self._stream_worker: Worker | None = None
         self._select_timer = None
         self._probe_started = False
         self._stream_started = False
@@ -218,6 +176,7 @@ class CamerasTab(Vertical):
 
     def on_mount(self) -> None:
         self.table.focus()
+        self.pool.add_listener(lambda names, holder: self.post_message(CamerasLent(names, holder)))
         if not self.settings.cameras:
             self.preview.show_message("no cameras in the config; add a [cameras.NAME] table")
 
@@ -229,8 +188,7 @@ class CamerasTab(Vertical):
             self._probe()
 
     def on_unmount(self) -> None:
-        self.workers.cancel_node(self)
-        self.pool.close_all()
+        self.workers.cancel_node(self)   # the app closes the pool once every tab is gone
 
     # ---------------------------------------------------------------- selection
 
@@ -268,7 +226,7 @@ class CamerasTab(Vertical):
                 self.preview.show_message(f"{name}: preview paused (p resumes)")
             return
         self._stream_started = True
-        worker = self._stream(name, self.request)
+        worker = self._stream_worker = self._stream(name, self.request)
         self._worker_cameras[worker] = name
 
     # ---------------------------------------------------------------- workers
@@ -287,9 +245,9 @@ class CamerasTab(Vertical):
             if spec.kind == "ptz":
                 continue
             try:
-                cam = self.pool.open(name)
-                with self.pool.lock(name):
+                with self.pool.use(name) as cam:
                     fields = control_fields(cam.controls())
+                    dropped = int(cam.dropped_frames)
             except DriverError as err:
                 self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, error_state(err),
                                                            detail=str(err)), probe=True))
@@ -298,17 +256,15 @@ class CamerasTab(Vertical):
             self.post_message(CameraControls(name, exposure, gain))
             self.post_message(CameraStatus(CameraState(
                 name, spec.driver, spec.model, "ready", exposure_us=exposure.value if exposure else None,
-                gain=gain.value if gain else None, dropped=int(cam.dropped_frames)), probe=True))
+                gain=gain.value if gain else None, dropped=dropped), probe=True))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stream")
     def _stream(self, name: str, request: PreviewRequest) -> None:
         """Capture ``name`` at the preview rate until cancelled (or ``frame_limit`` frames)."""
         worker = get_current_worker()
         spec = self.settings.cameras[name]
-        cam = self.pool.open(name)
-        lock = self.pool.lock(name)
-        with lock:
-            self.pool.claim(name, worker)
+        with self.pool.use(name) as cam:
+            self._streams[name] = worker
             cam.start()
             exposure, gain = control_fields(cam.controls())
         self.post_message(CameraControls(name, exposure, gain))
@@ -317,15 +273,18 @@ class CamerasTab(Vertical):
         due = time.monotonic()
         try:
             while not worker.is_cancelled:
-                with lock:
+                with self.pool.use(name) as cam:   # CameraInUse when another tab borrowed it
                     self._apply_pending(name, cam)
                     try:
-                        frame = cam.capture(timeout_s=2.0)
+                        # The driver's own timeout follows the exposure (2 x exposure + 0.5 s),
+                        # so a 30 s exposure previews slowly instead of timing out.
+                        frame = cam.capture()
                     except CaptureTimeout:
                         timeouts += 1
                         if timeouts >= MAX_TIMEOUTS:
                             raise
                         frame = None
+                        last_status = 0.0   # the next good frame reports "streaming" at once
                     dropped = int(cam.dropped_frames)
                 if frame is None:
                     self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, "timeout",
@@ -350,9 +309,17 @@ class CamerasTab(Vertical):
                 due = max(due + period, time.monotonic() - period)
                 _sleep_until(due, worker)
         finally:
-            with lock:
-                if self.pool.release(name, worker):
-                    _quietly(cam.stop)
+            self._stop_stream(name, worker)
+
+    def _stop_stream(self, name: str, worker: Worker) -> None:
+        """Stop the camera, unless a newer stream took it over or a borrower has it."""
+        try:
+            with self.pool.use(name, open_missing=False) as cam:
+                if cam is not None and self._streams.get(name) is worker:
+                    del self._streams[name]
+                    cam.stop()
+        except DriverError:
+            pass   # lent out (the pool stopped it), or gone: nothing to stop
 
     def _apply_pending(self, name: str, cam: Any) -> None:
         """Apply queued control edits (caller holds the camera's lock)."""
@@ -369,8 +336,7 @@ class CamerasTab(Vertical):
     @work(thread=True, exit_on_error=False, group="controls")
     def _set_controls(self, name: str) -> None:
         """Apply edits to a camera that is not streaming (a streaming one applies them itself)."""
-        cam = self.pool.open(name)
-        with self.pool.lock(name):
+        with self.pool.use(name) as cam:
             self._apply_pending(name, cam)
 
     # ---------------------------------------------------------------- messages from workers
@@ -424,15 +390,32 @@ class CamerasTab(Vertical):
             state = error_state(err) if isinstance(err, DriverError) else "error"
             self._show_state(CameraState(name, spec.driver, spec.model, state,
                                          dropped=old.dropped if old else None, detail=str(err)))
-            if isinstance(err, CameraDisconnected):
-                self.pool.forget(name)
             if name == self.current:
                 self.preview.show_message(f"{name}: {state}\n{err}")
-        if isinstance(err, NotSupported):
-            return  # an expected state (a PTZ camera before its issue); the row and preview say so
+        if isinstance(err, (NotSupported, CameraInUse)):
+            return  # expected states (a PTZ camera before its issue, a recording); the row and preview say so
         title = name or worker.group
         self.notify(str(err) or type(err).__name__, title=f"{title}: {type(err).__name__}",
                     severity="error", timeout=8)
+
+    def on_cameras_lent(self, message: CamerasLent) -> None:
+        """Another tab borrowed cameras (stop previewing them), or gave them back (resume)."""
+        for name in message.names:
+            old = self.table.state_of(name)
+            if old is None:
+                continue
+            if message.holder is not None:
+                self._show_state(replace(old, state="in use", fps=None, detail=f"lent to {message.holder}"))
+            elif old.state == "in use":
+                self._show_state(replace(old, state="ready", detail=""))
+        if self.current not in message.names:
+            return
+        if message.holder is not None:
+            self.workers.cancel_group(self, "stream")
+            self.preview.show_message(f"{self.current}: in use by {message.holder}\n"
+                                      "the preview resumes when it is done")
+        elif self._stream_worker is None or self._stream_worker.is_finished or self._stream_worker.is_cancelled:
+            self._restart_stream()
 
     def on_preview_view_resized(self, event: PreviewView.Resized) -> None:
         self.request.cols, self.request.rows = event.cols, event.rows
@@ -459,6 +442,11 @@ class CamerasTab(Vertical):
         """Ask for control values; the newest value of each control wins."""
         with self._pending_lock:
             self._pending.setdefault(name, {}).update(values)
+        holder = self.pool.holder(name)
+        if holder is not None:
+            self.notify(f"{name} is in use by {holder}: the change applies when it comes back",
+                        severity="warning", timeout=4)
+            return
         state = self.table.state_of(name)
         if state is None or state.state != "streaming":
             self._set_controls(name)

@@ -5,8 +5,9 @@ thread worker. Its progress callback, on the job's thread, keeps at most ``previ
 pictures a second: it copies the grid, renders the slice the operator asked for, and posts
 one ``SlicePicture`` (``can_replace``: a slow link drops stale pictures). Keys pressed while
 the job is stopped re-render the last grid in a small worker; saving writes in another.
-Widgets never touch a driver. Cameras open only when the operator starts the job (r): the
-tab may sit shown for hours, and opening the pair would also fight the Cameras tab for it.
+Widgets never touch a driver. The job borrows the pair from the app's CameraPool only while
+it runs (r): the tab may sit shown for hours, and the Cameras tab previews those cameras the
+rest of the time. A camera busy elsewhere (a recording) is refused with the holder's name.
 
 Keys (in the footer): r start/stop, [ ] move the slice ({ } by an eighth), x y z the axis,
 m slice/max projection, s save the grid (.npy and .bin in DATA_DIR/reconstruction/),
@@ -18,7 +19,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -30,6 +31,7 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.tui.camera_pool import CameraPool, lent_opener
 from console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
 from console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
 
@@ -127,10 +129,10 @@ class ReconstructionTab(Vertical):
     }
     """
 
-    def __init__(self, settings, *, clock: Callable[[], int] | None = None, **kwargs) -> None:
+    def __init__(self, settings, *, pool: CameraPool, **kwargs) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.clock = clock                       # drivers' clock (simulated time in tests)
+        self.pool = pool                         # the app's open cameras; the job borrows the pair
         self.rig = stereo_rig(settings)
         self._state = "idle"
         self.grid_size = DEFAULT_GRID            # N of the next run
@@ -298,13 +300,14 @@ class ReconstructionTab(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="reconstruction")
     def _carve(self, rig: Any, grid_size: int) -> None:
-        """Open the pair, carve until stopped, posting at most preview_fps pictures a second."""
+        """Borrow the pair, carve until stopped, posting at most preview_fps pictures a second."""
         from drivers.reconstruction_source import open_stereo_source
         from fastcore.live import LiveReconstruction, ReconstructionSettings
 
         worker = get_current_worker()
         period_s = 1.0 / max(0.1, float(self.settings.console.preview_fps))
-        with open_stereo_source(rig, self.settings.cameras, self.settings.driver_context(self.clock)) as source:
+        with self.pool.borrow(rig.cameras, by="reconstruction") as cams, \
+                open_stereo_source(rig, self.settings.cameras, self.pool.ctx, open_camera=lent_opener(cams)) as source:
             center = tuple(float(c) for c in source.geometry.grid_center)
             job_settings = ReconstructionSettings(grid_size=grid_size, voxel_size=EXTENT_M / grid_size,
                                                   grid_center=center, bayer=source.bayer, threshold=THRESHOLD)

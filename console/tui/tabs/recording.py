@@ -4,14 +4,19 @@ The session (drivers.recording.RecordingSession) runs in a thread worker; its ev
 back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
 ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
 recording), ctrl+o save the first camera's controls as that preset. An existing session
-is replaced only after the confirm dialog. While recording, the Cameras tab's preview is
-paused (the checkbox turns that off), so the cameras are not read twice.
+is replaced only after the confirm dialog.
+
+The session records from the app's open cameras: it borrows them from the CameraPool for its
+whole run (``open_camera=`` hands out the lent ones), so the Cameras tab cannot read them
+meanwhile and a camera busy elsewhere (a reconstruction) is refused with the holder's name.
+The checkbox also pauses the whole preview while recording (the other cameras too: CPU for
+the encoders on a Pi).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -21,6 +26,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
+from console.tui.camera_pool import CameraPool, lent_opener
 from console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from console.tui.widgets.recording_cameras import RecordingCameraTable
 from console.tui.widgets.recording_timer import RecordingTimer
@@ -108,10 +114,10 @@ class RecordingTab(Vertical):
     }
     """
 
-    def __init__(self, settings, *, clock: Callable[[], int] | None = None, **kwargs) -> None:
+    def __init__(self, settings, *, pool: CameraPool, **kwargs) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self.clock = clock
+        self.pool = pool                    # the app's open cameras; the session borrows its own
         self.state = "idle"                 # idle, starting, countdown, recording, stopping
         self.session: Any = None            # the running RecordingSession (set by the worker)
         self.last_result: Any = None
@@ -275,23 +281,24 @@ class RecordingTab(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
     def _record(self, request: Any) -> None:
-        """Run the session; every event becomes a message."""
+        """Run the session on cameras borrowed from the pool; every event becomes a message."""
         from drivers.recording import RecordingSession
 
-        session = RecordingSession(request, self.settings.driver_context(self.clock),
-                                   progress=lambda event: self.post_message(RecordingEventMessage(event)))
-        self.session = session
-        try:
-            result = session.run()
-        finally:
-            self.session = None
-        self.post_message(RecordingFinished(result))
+        with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
+            session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
+                                       progress=lambda event: self.post_message(RecordingEventMessage(event)))
+            self.session = session
+            try:
+                result = session.run()
+            finally:
+                self.session = None
+        self.post_message(RecordingFinished(result))   # after the loan: the preview may resume at once
 
     @work(thread=True, exit_on_error=False, group="presets")
     def _preset_worker(self, what: str, name: str) -> None:
         """Apply or save preset ``name``: on the running session's cameras, else on camera 1 alone."""
         from drivers.presets import PresetStore
-        from drivers.registry import find_spec, open_camera
+        from drivers.registry import find_spec
 
         store = PresetStore(self.settings.data_dir)
         session = self.session
@@ -307,8 +314,8 @@ class RecordingTab(Vertical):
         if session is not None and session.cameras:
             saved = session.save_preset(store, name)
         else:
-            first = self.cameras_input.value.split(",")[0].strip()
-            with open_camera(find_spec(self.settings.cameras, first), self.settings.driver_context(self.clock)) as cam:
+            first = find_spec(self.settings.cameras, self.cameras_input.value.split(",")[0].strip()).name
+            with self.pool.borrow([first], by="the preset editor") as (cam,):
                 saved = store.save_from_camera(name, cam)
         self.post_message(PresetNews(f"saved preset {name!r}: {len(saved.controls)} controls"))
 

@@ -23,6 +23,7 @@ _STATE_STYLES = {
     "streaming": "bold green",
     "ready": "green",
     "paused": "yellow",
+    "in use": "yellow",          # lent to another tab (a recording, a reconstruction)
     "opening": "dim",
     "closed": "dim",
     "timeout": "bold yellow",
