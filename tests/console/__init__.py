@@ -1,96 +1,80 @@
-"""Tests of console/. ``FakeCamera`` is a tiny scripted Camera for the TUI's failure paths
-(timeouts, unplugging, rejected controls), where the simulated rig would need faults staged."""
+"""Tests of console/. The TUI tests drive the real simulated rig: ``OpenedCameras`` is the real
+``drivers.registry.open_camera`` that remembers what the app opened, so a test can unplug a camera
+(``inject_fault``) or read its true controls; faults that must be there from the start are config
+keys (``fault_timeout_every``, ``fault_disconnect_after``) of ``sim_settings``."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
 
-import numpy as np
+from console.config import BUILTIN_CONFIG, Settings, parse_settings
+from drivers.registry import open_camera
 
-from drivers.base import Capability, CameraBase, CameraInfo, ControlRange, Frame
-from drivers.errors import CameraDisconnected, CaptureTimeout, ControlError, NotSupported
+# Preview-sized outputs for the default rig: the same cameras and rigs as config.toml, but each
+# first render (one per camera pose, cached per process) costs a fraction of a full-HD one.
+# The ASI pair matches tests/console/test_tui_calibration.py, so the two share their renders.
+SMALL_RIG: dict[str, dict[str, Any]] = {
+    "asi-left": {"resolution": [1280, 720], "controls": {"bin": 2}},
+    "asi-right": {"resolution": [1280, 720], "controls": {"bin": 2}},
+    "lightroom": {"resolution": [320, 240]},
+    "darkroom": {"resolution": [320, 240]},
+    "still": {"resolution": [320, 240]},
+    "ptz-1": {"resolution": [640, 360]},
+    "ptz-2": {"resolution": [640, 360]},
+}
 
 
-class FakeCamera(CameraBase):
-    """A deterministic camera: a gradient whose brightness follows exposure x gain.
+def default_config() -> dict[str, Any]:
+    """config.toml (the built-in all-simulated rig) as a dict, to edit and parse."""
+    return tomllib.loads(BUILTIN_CONFIG.read_text(encoding="utf-8"))
+
+
+def sim_settings(data_dir: Path, cameras: dict[str, dict[str, Any]] | None = None,
+                 edit: Callable[[dict[str, Any]], None] | None = None) -> Settings:
+    """The default simulated rig at preview sizes (``SMALL_RIG``), through the real config parser.
 
     Args:
-        spec: the CameraSpec (its kind decides RAW8_RGGB or RGB frames and control names).
-        timeout_every: every Nth capture raises CaptureTimeout (0: never).
-        disconnect_after: captures after this many raise CameraDisconnected (0: never).
+        data_dir: the data folder (a tmp_path).
+        cameras: more per-camera keys, merged over the entry (``controls`` merge key by key),
+            e.g. ``{"asi-left": {"fault_timeout_every": 4}}``.
+        edit: a last change to the whole document.
+    """
+    data = default_config()
+    data["console"]["data_dir"] = str(data_dir)
+    for table in (SMALL_RIG, cameras or {}):
+        for name, keys in table.items():
+            entry = data["cameras"][name]
+            for key, value in copy.deepcopy(keys).items():
+                if key == "controls":
+                    entry["controls"] = {**entry.get("controls", {}), **value}
+                else:
+                    entry[key] = value
+    if edit is not None:
+        edit(data)
+    return parse_settings(data, "test config")
+
+
+class OpenedCameras:
+    """A ``camera_opener`` for make_app: the real ``drivers.registry.open_camera``, remembering each
+    camera it opened, so a test can reach the very camera the app holds.
+
+    Attributes:
+        cameras: name -> the camera opened last under that name.
+        opened: names in the order they were opened (a reopen appears twice).
     """
 
-    def __init__(self, spec, timeout_every: int = 0, disconnect_after: int = 0) -> None:
-        super().__init__(spec.name)
-        self.spec = spec
-        self.raw = spec.kind == "asi"
-        self.timeout_every = timeout_every
-        self.disconnect_after = disconnect_after
-        self.captures = 0
-        self.seq = 0
-        self.set_calls: list[dict] = []
-        if self.raw:
-            self._controls = {"exposure_us": ControlRange("exposure_us", 32, 2_000_000_000, 10000, 10000, "us"),
-                              "gain": ControlRange("gain", 0, 570, 100, 100)}
-        else:
-            self._controls = {"ExposureTime": ControlRange("ExposureTime", 100, 1_000_000, 20000, 20000, "us"),
-                              "AnalogueGain": ControlRange("AnalogueGain", 1.0, 16.0, 2.0, 2.0)}
-
-    @property
-    def dropped_frames(self) -> int:
-        return 0
-
-    def info(self) -> CameraInfo:
-        return CameraInfo(self.name, "fake", self.spec.model, None, (64, 48), (64, 48),
-                          "RAW8_RGGB" if self.raw else "RGB",
-                          Capability.RAW_BAYER if self.raw else Capability.RGB)
-
-    def controls(self) -> dict[str, ControlRange]:
-        return dict(self._controls)
-
-    def set_controls(self, **values) -> None:
-        self.set_calls.append(values)
-        for key, value in values.items():
-            rng = self._controls.get(key)
-            if rng is None or not rng.min <= value <= rng.max:
-                raise ControlError(f"{self.name}: {key}={value!r} rejected", "use a value in range")
-            self._controls[key] = ControlRange(key, rng.min, rng.max, rng.default, value, rng.unit)
-
-    def _value(self, key: str) -> float:
-        return float(self._controls[key].value)
-
-    def capture(self, timeout_s=None) -> Frame:
-        self.captures += 1
-        if self.disconnect_after and self.captures > self.disconnect_after:
-            raise CameraDisconnected(f"{self.name} went away", "check the cable")
-        if self.timeout_every and self.captures % self.timeout_every == 0:
-            raise CaptureTimeout(f"{self.name}: no frame", "check the trigger")
-        self.seq += 1
-        exp_key, gain_key = ("exposure_us", "gain") if self.raw else ("ExposureTime", "AnalogueGain")
-        level = min(4.0, self._value(exp_key) / 10000.0 * (1 + self._value(gain_key) / 100.0))
-        yy, xx = np.mgrid[0:48, 0:64]
-        base = ((xx * 4 + yy * 2) * level).clip(0, 255).astype(np.uint8)
-        if self.raw:
-            array, fmt = base, "RAW8_RGGB"
-        else:
-            array, fmt = np.stack([base, base[::-1], np.full_like(base, 80)], axis=2), "RGB"
-        meta = {"format": fmt, "exposure_us": self._value(exp_key), "gain": self._value(gain_key),
-                "temperature_c": 31.5}
-        return Frame(array, timestamp=self.seq * 33_333_333, seq=self.seq, camera=self.name, meta=meta)
-
-
-class FakeRig:
-    """An opener for make_app(camera_opener=...): FakeCameras, PTZ raises NotSupported."""
-
-    def __init__(self, **faults) -> None:
-        self.faults = faults          # camera name -> dict of FakeCamera keyword arguments
-        self.cameras: dict[str, FakeCamera] = {}
+    def __init__(self) -> None:
+        self.cameras: dict[str, Any] = {}
+        self.opened: list[str] = []
 
     def __call__(self, spec, ctx):
-        if spec.kind == "ptz":
-            raise NotSupported(f"{spec.name}: PTZ cameras are not simulated yet", "wait for the PTZ issue")
-        cam = FakeCamera(spec, **self.faults.get(spec.name.replace("-", "_"), {}))
+        cam = open_camera(spec, ctx)
         self.cameras[spec.name] = cam
+        self.opened.append(spec.name)
         return cam
 
 

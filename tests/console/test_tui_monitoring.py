@@ -1,5 +1,6 @@
 """The Monitoring tab, driven with keys: history per camera, alerts highlighted, offsets plotted, run-now
-with live progress against the simulated PTZ camera (its bump is the truth)."""
+with live progress against the simulated PTZ camera (its bump is the truth). The whole rig is
+the real simulated one, its cameras on simulated time (ManualClock)."""
 from __future__ import annotations
 
 import time
@@ -10,9 +11,10 @@ from console.config import load_settings
 from console.tui.app import make_app
 from console.tui.tabs.monitoring import MonitoringTab
 from console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
+from drivers.sim.clock import ManualClock
 from drivers.sim.ptz import Bump, write_bump
 from monitoring.history import HistoryStore, MonitoringRecord
-from tests.console import FakeRig, run_async
+from tests.console import run_async
 
 CONFIG = """
 [sim]
@@ -79,7 +81,7 @@ async def until(pilot, condition, timeout_s: float = 60.0, what: str = "conditio
 @run_async
 async def test_history_per_camera_with_alerts_highlighted_and_plotted(settings):
     seed_history(settings)
-    app = make_app(settings, camera_opener=FakeRig(), live=False)
+    app = make_app(settings, live=False, clock=ManualClock())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("5")
         tab = app.query_one(MonitoringTab)
@@ -104,7 +106,7 @@ async def test_run_now_measures_the_bump_with_live_progress(settings):
     collect_references(settings, "site/ptz-1", settle_s=0.1)
     bump = Bump(pitch_deg=0.9, yaw_deg=-0.6, roll_deg=0.4)
     write_bump(settings.data_dir, "ptz-1", bump)
-    app = make_app(settings, camera_opener=FakeRig(), live=False)
+    app = make_app(settings, live=False, clock=ManualClock())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("5")
         tab = app.query_one(MonitoringTab)

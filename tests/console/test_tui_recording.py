@@ -1,16 +1,18 @@
-"""Pilot tests of the Recording tab: record, confirm an overwrite, stop a manual session, cancel a countdown."""
+"""Pilot tests of the Recording tab on the simulated recorder pair: record, confirm an overwrite, stop a
+manual session, cancel a countdown, lose a camera mid-session."""
 from __future__ import annotations
 
 import time
+import tomllib
 
 import pytest
 from textual.widgets import TabbedContent
 
-from console.config import load_settings
+from console.config import load_settings, parse_settings
 from console.tui.app import make_app
 from console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from console.tui.tabs.recording import RecordingTab
-from tests.console import FakeRig, run_async
+from tests.console import run_async
 
 RIG = """
 [sim]
@@ -41,6 +43,14 @@ def settings(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(RIG)
     return load_settings(path, tmp_path / "data")
+
+
+def settings_with(tmp_path, camera: str, **keys):
+    """The recorder rig with extra keys on one camera (fault injection of the simulator)."""
+    data = tomllib.loads(RIG)
+    data["cameras"][camera].update(keys)
+    data["console"] = {"data_dir": str(tmp_path / "data")}
+    return parse_settings(data, "test config")
 
 
 async def until(pilot, condition, timeout_s: float = 30.0, what: str = "condition") -> None:
@@ -76,7 +86,7 @@ async def open_tab(pilot, folder, session: str, mode: str = "timer", duration: s
 @run_async
 async def test_record_a_timer_session_then_confirm_the_overwrite(settings, tmp_path):
     out = tmp_path / "rec"
-    app = make_app(settings, camera_opener=FakeRig(), preview_fps=15)
+    app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(80, 24)) as pilot:
         tab = await open_tab(pilot, out, "tui1")
         await pilot.press("ctrl+r")
@@ -106,7 +116,7 @@ async def test_record_a_timer_session_then_confirm_the_overwrite(settings, tmp_p
 @run_async
 async def test_manual_session_stops_on_ctrl_s_and_countdown_cancels(settings, tmp_path):
     out = tmp_path / "rec"
-    app = make_app(settings, camera_opener=FakeRig(), preview_fps=15)
+    app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(80, 24)) as pilot:
         tab = await open_tab(pilot, out, "man", mode="manual")
         await pilot.press("ctrl+r")
@@ -132,10 +142,33 @@ async def test_manual_session_stops_on_ctrl_s_and_countdown_cancels(settings, tm
 
 @run_async
 async def test_bad_session_name_is_shown_and_nothing_starts(settings, tmp_path):
-    app = make_app(settings, camera_opener=FakeRig(), preview_fps=15)
+    app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(80, 24)) as pilot:
         tab = await open_tab(pilot, tmp_path / "rec", "../x")
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert tab.state == "idle" and "session name" in tab.last_error
         assert not (tmp_path / "rec").exists()
+
+
+@run_async
+async def test_a_camera_unplugged_mid_session_is_reported_and_the_other_records_on(tmp_path):
+    settings = settings_with(tmp_path, "darkroom", fault_disconnect_after=5)
+    out = tmp_path / "rec"
+    app = make_app(settings, preview_fps=15)
+    async with app.run_test(size=(80, 24)) as pilot:
+        tab = await open_tab(pilot, out, "unplug", duration="0.6s")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: tab.last_result is not None and tab.state == "idle", what="the end")
+        result = tab.last_result
+        assert result.outcome == "camera_fault" and not result.ok
+        light, dark = result.cameras
+        assert dark.frames == 5 < light.frames               # the simulator unplugged it after 5 frames
+        assert decode_count(out / "unplug_camera_2.h264") == 5    # what it recorded is playable
+        assert decode_count(out / "unplug_camera_1.h264") == light.frames
+        warnings = [n.message for n in app._notifications if n.title == "recording"]
+        assert any("darkroom" in w and "failed" in w for w in warnings)
+        assert "camera fault" in str(tab.timer.caption.render())
+        assert "darkroom" in str(tab.status.render())
+        await pilot.press("q")
+    assert app.return_code == 0

@@ -24,11 +24,16 @@ def sim_app(tmp_path):
 
 
 async def settled(pilot) -> None:
-    """Wait until the preview has its frames and every worker has finished."""
+    """Wait until the preview is up and every worker has finished.
+
+    Not "two frames shown": on a loaded machine the second frame message replaces the first
+    before it is drawn (PreviewFrame.can_replace, as over a slow link), and the screen
+    shows frame 2 either way once the workers are done.
+    """
     app = pilot.app
     tab = app.cameras_tab
     deadline = time.monotonic() + 60
-    while not (tab.preview.frames_shown >= 2 and tab._probe_started):
+    while not (tab.preview.frames_shown >= 1 and tab._probe_started):
         assert time.monotonic() < deadline, "the simulated rig did not deliver a preview"
         await pilot.pause(0.05)
     await app.workers.wait_for_complete()

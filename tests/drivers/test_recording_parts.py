@@ -136,41 +136,38 @@ def test_data_file_has_every_section(tmp_path):
     assert "median |skew| 0.000 ms" in sections["TIMING INFORMATION"]["Skew camera 2 vs 1"]
 
 
-class FakeCamera:
-    """Just enough of a camera for presets."""
+def _sim_camera(name, tmp_path):
+    """A real simulated camera of the default rig (a ManualClock keeps it instant)."""
+    from console.config import BUILTIN_CONFIG, load_settings
+    from drivers.registry import open_camera
+    from drivers.sim.clock import ManualClock
 
-    def __init__(self, name, controls):
-        from drivers.base import ControlRange
-
-        self.name = name
-        self._controls = {k: ControlRange(k, 0, 10**6, v, v) for k, v in controls.items()}
-        self.set_calls = []
-
-    def controls(self):
-        return self._controls
-
-    def set_controls(self, **values):
-        from dataclasses import replace
-
-        self.set_calls.append(values)
-        for k, v in values.items():
-            self._controls[k] = replace(self._controls[k], value=v)
+    settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
+    return open_camera(settings.cameras[name], settings.driver_context(ManualClock()))
 
 
 def test_presets_round_trip_and_apply_live(tmp_path):
     store = PresetStore(tmp_path)
-    cam = FakeCamera("lightroom", {"ExposureTime": 20000, "AnalogueGain": 2.0, "FrameDurationLimits": (33333, 33333)})
-    cam.set_controls(ExposureTime=30000)
-    store.save_from_camera("dusk", cam)
-    assert store.names() == ["dusk"]
-    assert json.loads((tmp_path / "presets" / "dusk.json").read_text())["controls"]["FrameDurationLimits"] == [33333, 33333]
-    preset = store.load("dusk")
-    assert preset.controls["FrameDurationLimits"] == (33333, 33333)      # tuples come back as tuples
-    other = FakeCamera("darkroom", {"ExposureTime": 1000, "LensPosition": 1.0})
-    done = apply_preset(other, Preset("p", {"ExposureTime": 30000, "AnalogueGain": 4.0},
-                                      cameras={"darkroom": {"LensPosition": 2.5}}))
-    assert other.controls()["ExposureTime"].value == 30000 and other.controls()["LensPosition"].value == 2.5
-    assert done.skipped == ("AnalogueGain",)
+    with _sim_camera("lightroom", tmp_path) as cam:
+        cam.set_controls(ExposureTime=30000, FrameDurationLimits=(33333, 33333))
+        store.save_from_camera("dusk", cam)
+        assert store.names() == ["dusk"]
+        saved = json.loads((tmp_path / "presets" / "dusk.json").read_text())["controls"]
+        assert saved["ExposureTime"] == 30000 and saved["FrameDurationLimits"] == [33333, 33333]
+        preset = store.load("dusk")
+        assert preset.controls["FrameDurationLimits"] == (33333, 33333)      # tuples come back as tuples
+        # IMX219 has no focus lens: a preset's LensPosition is skipped and said so, the rest applies.
+        done = apply_preset(cam, Preset("p", {"ExposureTime": 12000, "LensPosition": 2.5}))
+        assert done.skipped == ("LensPosition",) and cam.controls()["ExposureTime"].value == 12000
+    with _sim_camera("darkroom", tmp_path) as other:
+        done = apply_preset(other, Preset("p", {"ExposureTime": 30000, "AnalogueGain": 4.0},
+                                          cameras={"darkroom": {"LensPosition": 2.5}}))
+        controls = other.controls()
+        assert controls["ExposureTime"].value == 30000 and controls["AnalogueGain"].value == 4.0
+        assert controls["LensPosition"].value == 2.5 and done.skipped == ()
+        other.start()
+        frame = other.capture()                     # applied live: the next frame carries them
+        assert frame.meta["ExposureTime"] == 30000 and frame.meta["LensPosition"] == 2.5
 
 
 def test_missing_and_bad_presets(tmp_path):

@@ -28,7 +28,7 @@ def context(clock) -> DriverContext:
 
 
 def test_pairs_stay_within_the_skew_limit_on_free_running_cameras():
-    clock = SimClock(time_factor=20.0)           # real sleeping, 20x faster than the wall
+    clock = SimClock(time_factor=1.0)            # real sleeping: a loaded CI box must not turn into timeouts
     with open_stereo_rig(RIG, specs(), context(clock)) as pair:
         pair.start()
         pairs = [pair.capture_pair() for _ in range(5)]
