@@ -111,6 +111,20 @@ def _click_classes(name: str) -> tuple[type, ...]:
     return tuple(found)
 
 
+def _group_without_command(args: list[str]) -> str:
+    """The command path when ``args`` name a group but none of its commands, else ""."""
+    command = typer.main.get_command(app)
+    path = ["camdeck"]
+    for token in args:
+        if token.startswith("-"):
+            continue
+        sub = getattr(command, "commands", {}).get(token)
+        if sub is None:
+            break
+        command, path = sub, path + [token]
+    return " ".join(path) if getattr(command, "commands", None) else ""
+
+
 def run(argv: list[str]) -> int:
     """Run the CLI on ``argv`` (without the program name) and return the exit code."""
     try:
@@ -124,6 +138,10 @@ def run(argv: list[str]) -> int:
     usage_errors = _click_classes("UsageError")
     click_errors = _click_classes("ClickException")
     aborts = _click_classes("Abort")
+    if opts.json and not {"--help", "-h", "--version"} & set(rest):
+        missing = _group_without_command(rest)
+        if missing:  # typer would print rich help on stdout; under --json only one object goes there
+            return _fail(f"no command given; see {missing} --help", 2, True)
     try:
         result = app(args=rest, prog_name="camdeck", standalone_mode=False)
         return result if isinstance(result, int) else 0

@@ -66,6 +66,13 @@ def test_option_without_value_exits_2(cli):
     assert r.code == 2 and "--config needs a value" in r.err
 
 
+def test_no_command_under_json_still_prints_one_json_object(cli):
+    r = cli("--json")
+    assert r.code == 2 and r.json()["error"].startswith("no command given")
+    r = cli("cameras", "--json")
+    assert r.code == 2 and "camdeck cameras --help" in r.json()["error"]
+
+
 def test_usage_error_exits_2(cli):
     assert cli("cameras", "snap").code == 2
     assert cli("no-such-command").code == 2
