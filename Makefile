@@ -3,11 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.camdeck-installed
+EXT_STAMP := fastcore/.carve-built
+EXT_SRC := fastcore/_carve.pyx fastcore/_carve_simd.h setup.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv run test services bench clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(EXT_STAMP)
 
 # torch==2.13.0 goes in first: a CPU wheel of it is at hand, and a bare `torch`
 # requirement would otherwise pull several GB of CUDA packages.
@@ -17,6 +19,12 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet "cython>=3.0" "numpy>=1.24"
 	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[dev]'
+	touch $@
+
+# The editable install builds the Cython kernel once; rebuild it whenever its sources change
+# (a pulled _carve.pyx must never run against a stale .so).
+$(EXT_STAMP): $(STAMP) $(EXT_SRC)
+	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
 run: venv
@@ -36,4 +44,4 @@ bench: venv
 	$(BIN)/camdeck bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info fastcore/*.so fastcore/_carve.c
+	rm -rf $(VENV) build *.egg-info fastcore/*.so fastcore/_carve.c $(EXT_STAMP)
