@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration.errors import CalibrationError, CalibrationFileError, CalibrationInputError, SolveFailed
+from calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from calibration.rotations import R_B_cam
 
 LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
@@ -349,16 +349,25 @@ def align_from_files(scan_dir: str | Path, landmarks_csv: str | Path, threshold_
 
 
 def save_r_align(path: str | Path, R: np.ndarray) -> Path:
-    """Write ``R_align.npy`` (3x3 float64, DESIGN.md)."""
+    """Write ``R_align.npy`` (3x3 float64, DESIGN.md), atomically: a failed write leaves the old file.
+
+    The name must end in ``.npy`` (``np.save`` would otherwise append it and write another file
+    than the one asked for).
+
+    Raises:
+        CalibrationInputError: the name does not end in .npy, or R is not 3x3.
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
+    """
+    from calibration.atomic import write_atomic
+
     path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise CalibrationInputError(f"--out {path}: R_align is written as a .npy file",
+                                    f"give a name ending in .npy, e.g. {path.with_name(path.name + '.npy')}")
     R = np.asarray(R, dtype=np.float64)
     if R.shape != (3, 3):
         raise CalibrationInputError(f"R_align has shape {R.shape}, not (3, 3)", "pass a 3x3 rotation")
-    try:
-        np.save(path, R)
-    except OSError as err:
-        raise CalibrationError(f"{path}: cannot be written ({err.strerror})", "choose a writable file") from None
-    return path
+    return write_atomic(path, lambda fh: np.save(fh, R, allow_pickle=False))
 
 
 def load_r_align(path: str | Path) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from calibration.errors import CalibrationInputError
+from calibration.errors import CalibrationInputError, CalibrationWriteError
 from calibration.stereo import StereoCalibration
 
 MIN_DEPTH_M = 0.2
@@ -310,9 +310,10 @@ class PointCloudJob:
     def _write_png(self, name: str, rgb: np.ndarray) -> Path:
         import cv2
 
+        from calibration.atomic import write_atomic
+
         path = self.out_dir / name
-        tmp = path.with_name(f".{path.name}.part.png")
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[:, :, ::-1])):
-            raise OSError(f"{path}: could not write the PNG")
-        tmp.replace(path)
-        return path
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+        if not ok:
+            raise CalibrationWriteError(f"{path}: could not encode the PNG", "check the disparity image")
+        return write_atomic(path, lambda fh: fh.write(png.tobytes()))

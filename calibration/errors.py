@@ -56,3 +56,8 @@ class CalibrationFileError(CalibrationInputError):
 
 class SolveFailed(CalibrationError):
     """The solver ran on good input and did not converge (exit 1)."""
+
+
+class CalibrationWriteError(CalibrationError):
+    """An output file (calibration.npz, stereo.npz, R_align.npy, a report, a PLY) could not be written:
+    a full disk, no permission, a missing folder. The old file, if any, is left as it was (exit 1)."""

@@ -146,15 +146,18 @@ def _disk(image: np.ndarray, size: tuple[int, int], max_features: int, device: s
 
 
 def save_features(path: str | os.PathLike, features: Features) -> Path:
-    """Write ``features`` as an .npz (atomically: a temporary file replaced when complete)."""
+    """Write ``features`` as an .npz (atomically: a temporary file replaced when complete).
+
+    Raises:
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
+    """
+    from calibration.atomic import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, keypoints=features.keypoints, descriptors=features.descriptors, scores=features.scores,
-                 sizes=features.sizes, method=np.array(features.method), image_size=np.array(features.image_size))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda fh: np.savez(
+        fh, keypoints=features.keypoints, descriptors=features.descriptors, scores=features.scores,
+        sizes=features.sizes, method=np.array(features.method), image_size=np.array(features.image_size)))
 
 
 def load_features(path: str | os.PathLike) -> Features:

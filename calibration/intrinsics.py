@@ -258,14 +258,20 @@ def _calibrate(views: list[ViewResult], board: Board, image_size: tuple[int, int
 # ------------------------------------------------------------------------- files
 
 def save_calibration(path: str | Path, result: IntrinsicsResult) -> Path:
-    """Write ``calibration.npz``: K (3, 3), dist (1, N), image_size (w, h), rms, plus the view errors."""
-    path = Path(path)
-    with open(path, "wb") as fh:
-        np.savez(fh, K=result.K, dist=result.dist, image_size=np.asarray(result.image_size, dtype=np.int64),
-                 rms=np.float64(result.rms),
-                 view_names=np.asarray(result.used, dtype=str),
-                 view_errors_px=np.asarray([v.error_px for v in result.views], dtype=np.float64))
-    return path
+    """Write ``calibration.npz``: K (3, 3), dist (1, N), image_size (w, h), rms, plus the view errors.
+
+    Atomic: a failed write leaves the old file as it was.
+
+    Raises:
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
+    """
+    from calibration.atomic import write_atomic
+
+    return write_atomic(path, lambda fh: np.savez(
+        fh, K=result.K, dist=result.dist, image_size=np.asarray(result.image_size, dtype=np.int64),
+        rms=np.float64(result.rms),
+        view_names=np.asarray(result.used, dtype=str),
+        view_errors_px=np.asarray([v.error_px for v in result.views], dtype=np.float64)))
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
 """Point clouds as binary little-endian PLY: x, y, z float32 and optional red, green, blue uint8."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from calibration.atomic import write_atomic
 from calibration.errors import CalibrationFileError, CalibrationInputError
 
 
@@ -20,6 +19,7 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
 
     Raises:
         CalibrationInputError: points or colours of the wrong shape, or non-finite points.
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
     pts = np.asarray(points)
     if pts.ndim != 2 or pts.shape[1] != 3:
@@ -43,20 +43,12 @@ def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = 
     if colors is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header.append("end_header")
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=str(path.parent) or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(("\n".join(header) + "\n").encode("ascii"))
-            fh.write(rec.tobytes())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(fh) -> None:
+        fh.write(("\n".join(header) + "\n").encode("ascii"))
+        fh.write(rec.tobytes())
+
+    return write_atomic(path, write)
 
 
 _PLY_TYPES = {"float": "<f4", "float32": "<f4", "double": "<f8", "float64": "<f8", "uchar": "u1", "uint8": "u1",

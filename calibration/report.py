@@ -11,10 +11,12 @@ Workbook sheets: "Summary" (one value per row), "Frames" (one row per query fram
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any, Mapping
 
-from calibration.errors import CalibrationError, CalibrationInputError
+from calibration.atomic import write_atomic
+from calibration.errors import CalibrationInputError
 
 FRAME_COLUMNS = ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg", "yaw_deg", "roll_deg",
                  "matches", "inliers", "used", "error")
@@ -27,23 +29,20 @@ def write_offsets_csv(summary: Mapping[str, Any], path: str | Path) -> Path:
 
     Raises:
         CalibrationInputError: the summary lacks ``per_frame``.
-        CalibrationError: the file cannot be written.
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    path = Path(path)
     frames = _frames(summary)
-    try:
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(("row",) + FRAME_COLUMNS)
-            for frame in frames:
-                writer.writerow(["frame"] + [_cell(frame.get(c)) for c in FRAME_COLUMNS])
-            combined = {"pitch_deg": summary.get("pitch_deg"), "yaw_deg": summary.get("yaw_deg"),
-                        "roll_deg": summary.get("roll_deg"), "inliers": summary.get("inliers"),
-                        "used": summary.get("frames")}
-            writer.writerow(["combined"] + [_cell(combined.get(c)) for c in FRAME_COLUMNS])
-    except OSError as err:
-        raise CalibrationError(f"{path}: cannot be written ({err.strerror})", "choose a writable file") from None
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(("row",) + FRAME_COLUMNS)
+    for frame in frames:
+        writer.writerow(["frame"] + [_cell(frame.get(c)) for c in FRAME_COLUMNS])
+    combined = {"pitch_deg": summary.get("pitch_deg"), "yaw_deg": summary.get("yaw_deg"),
+                "roll_deg": summary.get("roll_deg"), "inliers": summary.get("inliers"),
+                "used": summary.get("frames")}
+    writer.writerow(["combined"] + [_cell(combined.get(c)) for c in FRAME_COLUMNS])
+    data = text.getvalue().encode("utf-8")
+    return write_atomic(path, lambda fh: fh.write(data))
 
 
 def write_offsets_xlsx(summary: Mapping[str, Any], path: str | Path) -> Path:
@@ -51,7 +50,7 @@ def write_offsets_xlsx(summary: Mapping[str, Any], path: str | Path) -> Path:
 
     Raises:
         CalibrationInputError: the summary lacks ``per_frame``.
-        CalibrationError: the file cannot be written.
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
@@ -89,11 +88,10 @@ def write_offsets_xlsx(summary: Mapping[str, Any], path: str | Path) -> Path:
         rot.append(("ΔR (mount offset, DESIGN.md)",))
         for row in delta:
             rot.append([float(v) for v in row])
-    try:
-        book.save(path)
-    except OSError as err:
-        raise CalibrationError(f"{path}: cannot be written ({err.strerror})", "choose a writable file") from None
-    return path
+    buffer = io.BytesIO()          # build it in memory: openpyxl leaves its zip open if a write fails
+    book.save(buffer)
+    data = buffer.getvalue()
+    return write_atomic(path, lambda fh: fh.write(data))
 
 
 def _frames(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -250,14 +250,20 @@ STEREO_KEYS = ("K1", "dist1", "K2", "dist2", "R", "T", "image_size")
 
 
 def save_stereo(path: str | Path, stereo: StereoCalibration) -> Path:
-    """Write ``stereo.npz`` (see the module docstring for its keys)."""
-    path = Path(path)
-    with open(path, "wb") as fh:
-        np.savez(fh, K=stereo.K1, dist=stereo.dist1, image_size=np.asarray(stereo.image_size, dtype=np.int64),
-                 rms=np.float64(stereo.rms), K1=stereo.K1, dist1=stereo.dist1, K2=stereo.K2, dist2=stereo.dist2,
-                 R=stereo.R, T=stereo.T, baseline_mm=np.float64(stereo.baseline_mm),
-                 R1=stereo.R1, R2=stereo.R2, P1=stereo.P1, P2=stereo.P2, Q=stereo.Q)
-    return path
+    """Write ``stereo.npz`` (see the module docstring for its keys).
+
+    Atomic: a failed write leaves the old file as it was.
+
+    Raises:
+        CalibrationWriteError: the file cannot be written (names the file and the fix).
+    """
+    from calibration.atomic import write_atomic
+
+    return write_atomic(path, lambda fh: np.savez(
+        fh, K=stereo.K1, dist=stereo.dist1, image_size=np.asarray(stereo.image_size, dtype=np.int64),
+        rms=np.float64(stereo.rms), K1=stereo.K1, dist1=stereo.dist1, K2=stereo.K2, dist2=stereo.dist2,
+        R=stereo.R, T=stereo.T, baseline_mm=np.float64(stereo.baseline_mm),
+        R1=stereo.R1, R2=stereo.R2, P1=stereo.P1, P2=stereo.P2, Q=stereo.Q))
 
 
 def load_stereo(path: str | Path) -> StereoCalibration:

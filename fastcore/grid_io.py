@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastcore.errors import GridFileError
+from fastcore.errors import FastcoreError, GridFileError
 
 MAGIC = b"CDVOXEL1"
 HEADER_SIZE = 64
@@ -52,6 +52,8 @@ def save_grid(path, grid: np.ndarray, voxel_size: float | None = None,
     Raises:
         GridFileError: unknown suffix, a non-cubic grid, an unsupported dtype, or .bin
             without voxel_size.
+        FastcoreError: the file cannot be written (full disk, permissions); the old file,
+            if any, is left as it was and no temporary file remains.
     """
     path = Path(path)
     grid = np.asarray(grid)
@@ -61,9 +63,8 @@ def save_grid(path, grid: np.ndarray, voxel_size: float | None = None,
     if np.dtype(dtype) not in GRID_DTYPES:
         raise GridFileError(f"grid: dtype {grid.dtype}; fix: save float32, uint8 or float64")
     suffix = path.suffix.lower()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if suffix == ".npy":
-        with open(tmp, "wb") as fh:
+        def write(fh):
             np.save(fh, np.ascontiguousarray(grid, dtype=dtype), allow_pickle=False)
     elif suffix == ".bin":
         if voxel_size is None or not np.isfinite(voxel_size) or voxel_size <= 0:
@@ -72,12 +73,29 @@ def save_grid(path, grid: np.ndarray, voxel_size: float | None = None,
         dt = np.dtype(dtype)
         header = _HEADER.pack(MAGIC, grid.shape[0], HEADER_SIZE, float(voxel_size), cx, cy, cz,
                               dt.str.encode("ascii"))
-        with open(tmp, "wb") as fh:
+
+        def write(fh):
             fh.write(header)
             fh.write(np.ascontiguousarray(grid, dtype=dt).tobytes())
     else:
         raise GridFileError(f"{path}: unknown suffix {path.suffix!r}; fix: use .npy or .bin")
-    os.replace(tmp, path)
+    # Own few lines, not calibration.atomic: fastcore does not import calibration.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise FastcoreError(f"{path}: cannot be written ({err.strerror or err}); "
+                                f"fix: check free space and permissions in {path.parent}") from None
+        raise
     return path
 
 

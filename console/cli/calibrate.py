@@ -136,11 +136,6 @@ def stereo(
     console.print(f"wrote {out}", highlight=False)
 
 
-from console.cli.calibrate_align import align as _align  # noqa: E402  (R_align, the fleet monitoring issue)
-
-app.command("align")(_align)
-
-
 # `calibrate align` (PTZ mount alignment) lives in its own module; attach it to this group.
 from console.cli import calibrate_align as _align  # noqa: E402
 

@@ -1,12 +1,17 @@
 """Grid files: .npy and the stereo rig's raw .bin round-trip; damaged or foreign files are refused."""
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import struct
+import sys
 
 import numpy as np
 import pytest
 
 from fastcore import GridFileError, load_grid, save_grid
+from fastcore.errors import FastcoreError
 from fastcore.grid_io import HEADER_SIZE, MAGIC
 
 
@@ -79,3 +84,59 @@ def test_save_checks_its_input(tmp_path):
         save_grid(tmp_path / "g.npy", np.zeros((2, 3, 2), np.float32))
     with pytest.raises(GridFileError, match="suffix"):
         save_grid(tmp_path / "g.txt", np.zeros((2, 2, 2), np.float32))
+
+
+OLD = np.arange(27, dtype=np.float32).reshape(3, 3, 3)
+
+
+def _write_old(tmp_path, suffix):
+    path = save_grid(tmp_path / f"g{suffix}", OLD, voxel_size=0.1)
+    return path, path.read_bytes()
+
+
+def _partial_then(exc):
+    def fake_save(file, *args, **kwargs):
+        file.write(b"\x93NUMPY partial")
+        raise exc
+    return fake_save
+
+
+@pytest.mark.parametrize("exc", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_save_keeps_the_old_grid_and_leaves_no_temporary(tmp_path, monkeypatch, exc):
+    path, before = _write_old(tmp_path, ".npy")
+    monkeypatch.setattr(np, "save", _partial_then(exc))
+    with pytest.raises((FastcoreError, KeyboardInterrupt)) as info:
+        save_grid(path, np.zeros((4, 4, 4), np.float32))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["g.npy"], "a temporary file was left behind"
+    if isinstance(exc, OSError):
+        assert str(info.value) == (f"{path}: cannot be written (No space left on device); "
+                                   f"fix: check free space and permissions in {tmp_path}")
+        assert not getattr(info.value, "bad_input", False)       # a fault, not bad input: exit 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics checked on Linux")
+@pytest.mark.parametrize("suffix", [".npy", ".bin"])
+def test_running_out_of_room_mid_write_keeps_the_old_grid(tmp_path, suffix):
+    resource = pytest.importorskip("resource")
+    path, before = _write_old(tmp_path, suffix)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, hard))     # writes past 1 KiB fail with EFBIG
+    try:
+        with pytest.raises(FastcoreError, match="cannot be written"):
+            save_grid(path, np.ones((16, 16, 16), np.float32), voxel_size=0.1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_save_fsyncs_the_data_before_the_rename(tmp_path, monkeypatch):
+    calls = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
+    save_grid(tmp_path / "g.bin", OLD, voxel_size=0.1)
+    assert calls == ["fsync", "replace"]

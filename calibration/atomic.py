@@ -1,0 +1,93 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written calibration output.
+
+``write_atomic(path, writer)`` calls ``writer(fh)`` on a temporary file in the same folder,
+flushes and fsyncs it, then renames it over ``path``. On any failure the temporary file is
+removed and ``path`` is left as it was; an OSError becomes a ``CalibrationWriteError`` that
+names the file and the fix.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from calibration.errors import CalibrationWriteError
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
+    """Write ``path`` atomically; ``writer`` gets a binary file handle and writes the whole content.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        CalibrationWriteError: the file cannot be written (full disk, permissions, missing folder).
+        Whatever ``writer`` raises, other than OSError, passes through unchanged.
+    """
+    path = Path(path)
+    folder = path.parent
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _mode_for(path))       # mkstemp makes 0600; give the file its usual mode
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as err:
+        raise CalibrationWriteError(f"{path}: cannot be written ({err.strerror or err})", _fix(err, folder)) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    _fsync_dir(folder)
+    return path
+
+
+def _fix(err: OSError, folder: Path) -> str:
+    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"check that the folder {folder} exists"
+    if err.errno == errno.EISDIR:
+        return "give a file name, not a folder"
+    return f"check free space and permissions in {folder}"
+
+
+def _mode_for(path: Path) -> int:
+    """The mode of the file being replaced, else 0666 less the umask (what open() would give)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    try:                                     # Linux: read it without changing it (thread-safe)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
