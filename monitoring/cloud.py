@@ -4,6 +4,9 @@ Both are optional (``[storage]`` in config.toml): an empty ``s3_bucket`` means n
 empty ``athena_database`` means no Athena. What cannot be sent now waits in a local spool
 (``data_dir/spool``) and goes out on a later run (``CloudStore.replay_spool``): a spooled scan
 file is copied into the spool first, so nothing is lost when the scan folder is cleaned up.
+Spool writes are crash-safe (blob, then entry, each fsynced and renamed into place); when the
+spool cannot be written (disk full) the partial copy is removed and a ``SpoolError`` says what
+was neither sent nor kept.
 
 S3 layout, under ``s3_prefix``::
 
@@ -16,6 +19,7 @@ Errors name the bucket, key and the service's error code, never a credential.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import mimetypes
@@ -29,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from monitoring.errors import CloudError, MonitoringInputError
+from monitoring.errors import CloudError, MonitoringError, MonitoringInputError
 from monitoring.history import COLUMNS, MonitoringRecord
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,17 @@ log = logging.getLogger(__name__)
 ATHENA_TYPES = {"TEXT": "string", "REAL": "double", "INTEGER": "int"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class SpoolError(MonitoringError):
+    """The spool could not keep a file or statement (disk full, read-only, ...): it is neither sent nor kept.
+
+    ``result`` is the ``UploadResult`` so far when raised by ``upload_scan``.
+    """
+
+    def __init__(self, message: str, fix: str = "", result: "UploadResult | None" = None) -> None:
+        super().__init__(message, fix)
+        self.result = result
 
 
 # ---------------------------------------------------------------- results
@@ -150,8 +165,11 @@ class Spool:
     """Uploads and statements that could not be sent yet, one JSON entry each, oldest first.
 
     Layout: ``root/<ns>-<id>.json`` (the entry) and, for S3 files, ``root/<ns>-<id>.blob``
-    (a copy of the file). An entry is written after its blob, by rename, so a crash never
-    leaves an entry without its data.
+    (a copy of the file). Each is written to a hidden temporary name, fsynced, renamed into
+    place and its folder fsynced; the blob comes first, so an entry always has its blob even
+    after a crash or power loss. A failed write (disk full) removes what it wrote and raises
+    OSError; a crash between the two renames leaves a blob without entry, which ``sweep``
+    removes later.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -161,12 +179,28 @@ class Spool:
         return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
 
     def put_s3(self, local: Path, bucket: str, key: str) -> Path:
-        """Keep a copy of ``local`` for a later PUT to ``bucket``/``key``; returns the entry."""
+        """Keep a copy of ``local`` for a later PUT to ``bucket``/``key``; returns the entry.
+
+        Raises:
+            OSError: the copy or the entry could not be written; nothing of it is left behind.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         name = self._new_name()
         blob = self.root / f"{name}.blob"
-        shutil.copyfile(local, blob)
-        return self._write(name, {"kind": "s3", "bucket": bucket, "key": key, "blob": blob.name})
+        tmp = self.root / f".{name}.blob.tmp"
+        try:
+            with open(local, "rb") as src, open(tmp, "wb") as dst:
+                _copy_bytes(src, dst)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, blob)
+            _fsync_dir(self.root)
+            return self._write(name, {"kind": "s3", "bucket": bucket, "key": key, "blob": blob.name})
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if not (self.root / f"{name}.json").exists():    # an entry in place keeps its blob
+                blob.unlink(missing_ok=True)
+            raise
 
     def put_athena(self, database: str, sql: str, needs_table: bool = True) -> Path:
         """Keep an Athena statement for later; returns the entry."""
@@ -177,9 +211,34 @@ class Spool:
     def _write(self, name: str, entry: dict) -> Path:
         final = self.root / f"{name}.json"
         tmp = self.root / f".{name}.json.tmp"
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "w", encoding="utf-8") as out:
+                out.write(json.dumps(entry))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, final)
+            _fsync_dir(self.root)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return final
+
+    def sweep(self, min_age_s: float = 3600.0) -> int:
+        """Remove what a crash left behind: temporary files and blobs without an entry, older than
+        ``min_age_s`` (younger ones may belong to a write in progress). Returns how many."""
+        if not self.root.is_dir():
+            return 0
+        entries = {p.stem for p in self.root.glob("*.json")}
+        now, removed = time.time(), 0
+        for path in self.root.iterdir():
+            stray = path.name.endswith(".tmp") or (path.suffix == ".blob" and path.stem not in entries)
+            try:
+                if stray and now - path.stat().st_mtime >= min_age_s:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     def entries(self) -> list[Path]:
         """Entry files, oldest first."""
@@ -281,9 +340,13 @@ class CloudStore:
 
         Files that cannot be sent are spooled; after the first connection failure the rest are
         spooled without trying, so an unreachable S3 costs one timeout, not one per file.
+        When the spool cannot take a file (disk full), its partial copy is removed, the rest of the
+        scan is not tried (so its manifest.json, sent last, never goes out for a partial scan) and
+        SpoolError says how many files were neither sent nor kept; the scan folder is untouched.
 
         Raises:
             MonitoringInputError: the folder or its manifest.json is missing.
+            SpoolError: S3 is unreachable and the spool cannot be written (``err.result``: the counts so far).
         """
         folder = Path(folder)
         if not (folder / "manifest.json").is_file():
@@ -296,7 +359,7 @@ class CloudStore:
             return result
         files = files_in(folder)  # manifest last: a reader that sees it sees a complete scan
         reachable = True
-        for path in files:
+        for n, path in enumerate(files):
             key = prefix + path.relative_to(folder).as_posix()
             if reachable:
                 try:
@@ -307,7 +370,18 @@ class CloudStore:
                     result.errors.append(str(err))
                     reachable = False
                     log.warning("%s; spooling the rest of %s", err, folder)
-            self.spool.put_s3(path, self.storage.s3_bucket, key)
+            try:
+                self.spool.put_s3(path, self.storage.s3_bucket, key)
+            except OSError as err:
+                lost = len(files) - n
+                error = SpoolError(f"spool {self.spool.root}: cannot keep {path.relative_to(folder).as_posix()} "
+                                   f"of scan {folder} ({_os_reason(err)}); {lost} of its {len(files)} files are "
+                                   f"neither in s3://{self.storage.s3_bucket}/{prefix} nor spooled",
+                                   f"free space on the disk of {self.spool.root}; the scan is still in {folder}",
+                                   result)
+                result.errors.append(str(error))
+                log.error("%s", error)
+                raise error from None
             result.spooled += 1
         return result
 
@@ -355,8 +429,14 @@ class CloudStore:
             self._run_athena(sql)
             return True
         except CloudError as err:
+            try:
+                self.spool.put_athena(self.storage.athena_database, sql)
+            except OSError as spool_err:
+                raise SpoolError(f"{err.message}, and spool {self.spool.root} cannot keep the statement "
+                                 f"({_os_reason(spool_err)}): this result is not in Athena",
+                                 f"free space on the disk of {self.spool.root}; the result is still in "
+                                 "the local history") from None
             log.warning("%s; the statement waits in the spool", err)
-            self.spool.put_athena(self.storage.athena_database, sql)
             return False
 
     def _run_athena(self, sql: str) -> str:
@@ -400,6 +480,7 @@ class CloudStore:
         """Send what earlier runs could not, oldest first; stop a service at its first failure."""
         result = ReplayResult()
         down: set[str] = set()
+        self.spool.sweep()
         for entry in self.spool.entries():
             try:
                 data = self.spool.load(entry)
@@ -433,6 +514,32 @@ class CloudStore:
             self.spool.remove(entry, data)
             result.sent += 1
         return result
+
+
+def _copy_bytes(src, dst) -> None:
+    """Copy an open file into another (the spool's copy; tests replace it to simulate a full disk)."""
+    shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(err: OSError) -> str:
+    """A short reason for an OSError: its strerror and errno name (never a path or secret)."""
+    name = errno.errorcode.get(err.errno or 0, "")
+    text = err.strerror or type(err).__name__
+    return f"{text} ({name})" if name else text
 
 
 def _describe(err: BaseException) -> str:

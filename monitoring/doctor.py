@@ -2,8 +2,12 @@
 
 Each check returns :class:`Finding` objects. A finding is *required* when the configured
 rig cannot work without it (the ASI SDK when a camera uses driver "zwoasi", picamera2
-when one uses "picamera2", MQTT and the ONVIF devices when a PTZ camera uses "onvif");
+when one uses "picamera2", the ONVIF devices when a PTZ camera uses "onvif");
 ``run_checks`` reports whether any required finding failed, and the CLI exits 1 then.
+MQTT is never required: without it scans and fleet runs poll each PTZ camera's position
+instead of reading its telemetry, so an unreachable broker (or a refused login) is a warning.
+An ONVIF camera whose deployment has a tunnel is reachable only while that tunnel runs, which
+doctor does not start: its check is skipped, and fleet runs check it through the tunnel.
 
 Every network check has a short timeout, and the hardware checks read files (udev
 rules, sysfs) or call the SDK once, so doctor never hangs on a machine without hardware.
@@ -74,9 +78,9 @@ def run_checks(settings, env: Mapping[str, str] | None = None) -> DoctorReport:
     findings += check_asi(by_driver.get("zwoasi", []), env)
     findings += check_picamera2(by_driver.get("picamera2", []))
     onvif = by_driver.get("onvif", [])
-    findings.append(check_mqtt(settings.mqtt, required=bool(onvif)))
+    findings.append(check_mqtt(settings.mqtt, ptz=bool(onvif)))
     findings.append(check_redis(settings.redis.url))
-    findings += check_onvif(onvif)
+    findings += check_onvif(onvif, getattr(settings, "deployments", {}))
     return DoctorReport(tuple(findings))
 
 
@@ -226,26 +230,36 @@ def check_picamera2(specs: list) -> list[Finding]:
 
 # ---------------------------------------------------------------- services
 
-def check_mqtt(mqtt, required: bool) -> Finding:
-    """An MQTT CONNECT/CONNACK exchange with the configured broker."""
+def check_mqtt(mqtt, ptz: bool = False) -> Finding:
+    """An MQTT CONNECT/CONNACK exchange with the configured broker; a warning at worst, never required.
+
+    ``ptz``: ONVIF PTZ cameras are configured, so the finding says what happens without telemetry.
+    """
     where = f"{mqtt.host}:{mqtt.port}"
-    why = "" if required else " (needed for PTZ telemetry and `camdeck sim serve --mqtt`)"
+    why = ("; scans and fleet runs then poll each PTZ camera's position instead of reading its telemetry"
+           if ptz else " (needed for PTZ telemetry and `camdeck sim serve --mqtt`)")
     try:
         with socket.create_connection((mqtt.host, mqtt.port), timeout=NET_TIMEOUT_S) as sock:
             sock.settimeout(NET_TIMEOUT_S)
             sock.sendall(_mqtt_connect(mqtt.username, mqtt.password.reveal() if mqtt.password else ""))
             reply = _recv_exactly(sock, 4)
     except OSError as err:
-        return Finding("mqtt", MISSING if required else WARNING, f"MQTT broker {where} unreachable "
+        return Finding("mqtt", WARNING, f"MQTT broker {where} unreachable "
                        f"({_reason(err)}){why}", "start the broker (sudo systemctl start mosquitto) or correct "
-                       "[mqtt] host and port in config.toml", required)
+                       "[mqtt] host and port in config.toml")
     if reply[0] != 0x20:
-        return Finding("mqtt", MISSING if required else WARNING, f"{where} answers, but not as an MQTT broker",
-                       "point [mqtt] at the broker's MQTT port (usually 1883)", required)
+        return Finding("mqtt", WARNING, f"{where} answers, but not as an MQTT broker",
+                       "point [mqtt] at the broker's MQTT port (usually 1883)")
+    if reply[3] in (4, 5):
+        who = f"user {mqtt.username!r}" if mqtt.username else "an anonymous client"
+        return Finding("mqtt", WARNING, f"MQTT broker {where} refused the login of {who} (return code "
+                       f"{reply[3]}: {'bad user name or password' if reply[3] == 4 else 'not authorized'}){why}",
+                       "set [mqtt] username and the environment variable named by [mqtt] password_env to "
+                       "credentials the broker accepts")
     if reply[3] != 0:
-        return Finding("mqtt", MISSING if required else WARNING, f"MQTT broker {where} refused the connection "
-                       f"(return code {reply[3]})", "check [mqtt] username and password_env", required)
-    return Finding("mqtt", OK, f"MQTT broker {where} accepts connections", required=required)
+        return Finding("mqtt", WARNING, f"MQTT broker {where} refused the connection "
+                       f"(return code {reply[3]}){why}", "check [mqtt] username and password_env")
+    return Finding("mqtt", OK, f"MQTT broker {where} accepts connections")
 
 
 def _mqtt_connect(username: str, password: str) -> bytes:
@@ -315,14 +329,32 @@ def _resp(args: Iterable[bytes]) -> bytes:
     return out
 
 
-def check_onvif(specs: list) -> list[Finding]:
-    """Each ONVIF camera's device service answers GetSystemDateAndTime (no credentials needed)."""
+def check_onvif(specs: list, deployments: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Each ONVIF camera's device service answers GetSystemDateAndTime (no credentials needed).
+
+    A camera whose deployment has a tunnel is not contacted (the tunnel is not running): its
+    finding is skipped, or a warning when the tunnel's command is not installed.
+    """
     import http.client
+    import shutil
 
     body = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
             '<s:Body><GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>')
     out = []
     for spec in specs:
+        dep_name = spec.options.get("deployment")
+        deployment = (deployments or {}).get(dep_name) if dep_name else None
+        tunnel = list(getattr(deployment, "tunnel", None) or ())
+        if tunnel:
+            exe = tunnel[0]
+            if os.sep not in exe and shutil.which(exe) is None:
+                out.append(Finding(f"onvif:{spec.name}", WARNING, f"behind tunnel {exe}, which is not on PATH: "
+                                   "fleet runs cannot reach this camera",
+                                   f"install {exe} or give its full path in deployments.{dep_name}.tunnel"))
+            else:
+                out.append(Finding(f"onvif:{spec.name}", SKIPPED,
+                                   f"behind tunnel {exe}; checked during fleet runs"))
+            continue
         host, port = spec.options.get("host", "127.0.0.1"), int(spec.options.get("port") or 80)
         where = f"{host}:{port}"
         conn = http.client.HTTPConnection(host, port, timeout=NET_TIMEOUT_S)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import time
@@ -30,6 +31,8 @@ from monitoring.errors import MonitoringError, MonitoringInputError
 #: progress(stage, done, total): stage is "move", "capture" or "skip".
 Progress = Callable[[str, int, int], None]
 MANIFEST = "manifest.json"
+
+log = logging.getLogger(__name__)
 
 
 class ScanError(MonitoringError):
@@ -103,22 +106,27 @@ class PtzDevice:
 
     ``telemetry_source`` is "in-process" (simulated camera, no broker), "mqtt" (the camera's
     telemetry_topic on [mqtt]) or "poll" (GetStatus polling, when the broker is unreachable or
-    the camera publishes nothing).
+    refuses the login, or the camera publishes nothing). ``telemetry_fallback`` says why it
+    polls ("" otherwise); the scan manifests record both, and the reason is logged once per device.
     """
 
     def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any) -> None:
         self.ref, self.spec, self.camera, self.latch = ref, spec, camera, latch
         self.name = ref.camera
         self.telemetry_source = ""
+        self.telemetry_fallback = ""
         self._closers: list[Callable[[], None]] = []
         self._mqtt: Any = None
 
     def image_size(self) -> tuple[int, int]:
         return tuple(self.camera.info().output_size)  # type: ignore[return-value]
 
-    def _use_poller(self) -> None:
+    def _use_poller(self, reason: str = "") -> None:
         from monitoring.telemetry import PositionPoller
 
+        if reason and not self.telemetry_fallback:
+            self.telemetry_fallback = reason
+            log.warning("%s: polling the camera's position instead of MQTT telemetry: %s", self.ref.id, reason)
         if self._mqtt is not None:
             self._mqtt.stop()
             self._mqtt = None
@@ -137,7 +145,8 @@ class PtzDevice:
             try:
                 self.latch.wait_for_sample(self.name, min(3.0, timeout_s))
             except TelemetryTimeout:
-                self._use_poller()
+                topic = self.spec.options.get("telemetry_topic") or "?"
+                self._use_poller(f"no telemetry on {topic} within {min(3.0, timeout_s):g} s")
         return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after)
 
     def move_and_settle(self, pan_deg: float, tilt_deg: float, zoom: float, stable_s: float,
@@ -169,9 +178,11 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
 
     A simulated camera (driver "sim") runs in this process with in-process telemetry; any other
     goes through the registry (driver "onvif": the real client), with telemetry from [mqtt],
-    falling back to polling its position when the broker cannot be reached.
+    falling back to polling its position when the broker cannot be reached or refuses the
+    login (the reason goes to ``device.telemetry_fallback`` and the log).
     """
-    from monitoring.telemetry import BrokerUnavailable, MqttTelemetry, TelemetryLatch, subscribe_in_process
+    from monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
+                                      subscribe_in_process)
     from monitoring.tunnels import Tunnel
 
     ref = resolve_device(settings, device_id)
@@ -205,10 +216,10 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
                                              username=mqtt.username, password=mqtt.password,
                                              keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
                 device.telemetry_source = "mqtt"
-            except BrokerUnavailable:
-                device._use_poller()
+            except (BrokerUnavailable, BrokerRefused) as err:
+                device._use_poller(str(err))
         else:
-            device._use_poller()
+            device._use_poller()              # no telemetry_topic: polling is the configured source
         return device
     except BaseException:
         for close in reversed(closers):
@@ -284,6 +295,15 @@ def read_manifest(folder_or_file: str | os.PathLike) -> dict[str, Any]:
         if missing:
             raise ScanFileError(f"{path}: frame {n} lacks {', '.join(missing)}", "collect the scan again")
     return data
+
+
+def _record_telemetry(manifest: dict[str, Any], device: PtzDevice) -> None:
+    """Put the device's telemetry source, and why it polls when it fell back, into ``manifest``."""
+    manifest["telemetry_source"] = device.telemetry_source
+    if device.telemetry_fallback:
+        manifest["telemetry_fallback"] = device.telemetry_fallback
+    else:
+        manifest.pop("telemetry_fallback", None)
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
@@ -376,6 +396,7 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
     resumed = len(done)
     with open_device(settings, ref) as device:
         manifest["image_size"] = list(device.image_size())
+        _record_telemetry(manifest, device)
         for index, (i, j, pan, tilt) in enumerate(stops):
             if index in done:
                 if progress:
@@ -388,6 +409,7 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
             entry = _save_frame(folder, index, frame, device, sample, features, {"stop": [i, j]})
             manifest["image_size"] = [int(frame.array.shape[1]), int(frame.array.shape[0])]
             manifest["frames"].append(entry)
+            _record_telemetry(manifest, device)
             _write_manifest(folder, manifest)
             if progress:
                 progress("capture", index + 1, len(stops))
@@ -505,7 +527,7 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
     positions: list[tuple[float, float, float]] = []
     total = max(1, len(stops))
     with open_device(settings, ref) as device:
-        manifest["telemetry_source"] = device.telemetry_source
+        _record_telemetry(manifest, device)
         for index in range(total):
             if stops:
                 if progress:
@@ -517,15 +539,18 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
             entry = _save_frame(folder, index, frame, device, sample, features, {})
             manifest["image_size"] = [int(frame.array.shape[1]), int(frame.array.shape[0])]
             manifest["frames"].append(entry)
+            _record_telemetry(manifest, device)
             _write_manifest(folder, manifest)
             frames.append(frame)
             samples.append(sample)
             positions.append((entry["pan_deg"], entry["tilt_deg"], entry["zoom"]))
             if progress:
                 progress("capture", index + 1, total)
-        manifest["telemetry_source"] = device.telemetry_source
+        _record_telemetry(manifest, device)
     manifest["complete"] = True
     path = _write_manifest(folder, manifest)
+    extra = {"telemetry_source": manifest["telemetry_source"]}
+    if manifest.get("telemetry_fallback"):
+        extra["telemetry_fallback"] = manifest["telemetry_fallback"]
     return QueryResult(frames=frames, telemetry=samples, positions=positions, folder=folder, manifest_path=path,
-                       deployment=ref.deployment, camera=ref.camera,
-                       extra={"telemetry_source": manifest["telemetry_source"]})
+                       deployment=ref.deployment, camera=ref.camera, extra=extra)

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from monitoring.errors import MonitoringError
+from monitoring.errors import MonitoringError, MonitoringInputError
 
 
 class TelemetryError(MonitoringError):
@@ -37,6 +37,26 @@ class TelemetryTimeout(TelemetryError):
 
 class BrokerUnavailable(TelemetryError):
     """The MQTT broker could not be reached within the connect timeout."""
+
+
+class BrokerRefused(TelemetryError):
+    """The MQTT broker answered but refused the connection; ``reason`` is its CONNACK reason text."""
+
+    def __init__(self, message: str, fix: str = "", *, reason: str = "", reason_code: int | None = None) -> None:
+        super().__init__(message, fix)
+        self.reason = reason
+        self.reason_code = reason_code
+
+
+class MqttAuthError(BrokerRefused, MonitoringInputError):
+    """The MQTT broker refused the login: [mqtt] username or password is wrong or missing (bad input)."""
+
+    bad_input = True
+
+
+#: CONNACK codes that mean "the login was refused": MQTT 3.1.1 return codes 4 and 5 and their
+#: MQTT 5 reason codes (134 bad user name or password, 135 not authorized, 140 bad authentication method).
+AUTH_REFUSALS = frozenset({4, 5, 134, 135, 140})
 
 
 @dataclass(frozen=True)
@@ -233,6 +253,8 @@ class MqttTelemetry:
         username, password: optional credentials (password a Secret or str; never logged).
         keepalive_s: MQTT keepalive.
         connect_timeout_s: ``start(wait=True)`` raises BrokerUnavailable after this long.
+    A broker that answers with a failure CONNACK ends ``start(wait=True)`` at once: MqttAuthError
+    for a refused login, BrokerRefused for any other reason (``refusal`` keeps the reason).
     The client reconnects by itself (1-2 s backoff) when the broker goes away and comes back,
     and subscribes again on every connect.
     """
@@ -248,6 +270,8 @@ class MqttTelemetry:
         self._username = username
         self._password = password
         self._connected = threading.Event()
+        self._answered = threading.Event()       # a CONNACK arrived, success or failure
+        self.refusal: tuple[int, str] | None = None   # (reason code, reason text) of the last refused CONNACK
         self.connects = 0
         self._client = None
 
@@ -270,12 +294,36 @@ class MqttTelemetry:
         client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         client.loop_start()
         self._client = client
-        if wait and not self._connected.wait(self.connect_timeout_s):
-            self.stop()
-            raise BrokerUnavailable(f"MQTT broker {self.host}:{self.port} not reachable within "
-                                    f"{self.connect_timeout_s:g} s",
-                                    "start the broker, or correct [mqtt] host and port in config.toml")
+        if not wait:
+            return self
+        deadline = time.monotonic() + self.connect_timeout_s
+        while not self._connected.is_set():
+            left = deadline - time.monotonic()
+            if self.refusal is not None:
+                self.stop()
+                raise self.refused_error()
+            if left <= 0:
+                self.stop()
+                raise BrokerUnavailable(f"MQTT broker {self.host}:{self.port} not reachable within "
+                                        f"{self.connect_timeout_s:g} s",
+                                        "start the broker, or correct [mqtt] host and port in config.toml")
+            self._answered.wait(min(left, 0.1))
+            self._answered.clear()
         return self
+
+    def refused_error(self) -> BrokerRefused:
+        """The error for the last refused CONNACK (MqttAuthError for a refused login)."""
+        code, text = self.refusal if self.refusal is not None else (None, "unknown reason")
+        where = f"MQTT broker {self.host}:{self.port}"
+        if code in AUTH_REFUSALS:
+            who = f"user {self._username!r}" if self._username else "an anonymous client"
+            return MqttAuthError(f"{where} refused the login of {who} ({text}, code {code})",
+                                 "set [mqtt] username and the environment variable named by [mqtt] password_env "
+                                 "(or [mqtt] password) to credentials the broker accepts",
+                                 reason=text, reason_code=code)
+        return BrokerRefused(f"{where} refused the connection ({text}, code {code})",
+                             "check the broker's log and its listener settings for this client",
+                             reason=text, reason_code=code)
 
     def stop(self) -> None:
         client, self._client = self._client, None
@@ -293,11 +341,16 @@ class MqttTelemetry:
     # paho callbacks (VERSION2 signatures), run on paho's network thread
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:
         if getattr(reason_code, "is_failure", False):
+            code = getattr(reason_code, "value", None)
+            self.refusal = (int(code) if code is not None else -1, str(reason_code))
+            self._answered.set()
             return
+        self.refusal = None
         for topic in self.topics:
             client.subscribe(topic, qos=0)
         self.connects += 1
         self._connected.set()
+        self._answered.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()

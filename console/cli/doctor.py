@@ -2,7 +2,8 @@
 
 The checks live in monitoring/doctor.py; this command prints them. Exit 1 when a check
 the configured rig requires fails (a missing SDK, a camera not found, an unreachable
-MQTT broker for a PTZ fleet); warnings and skipped checks do not change the exit code.
+ONVIF device); warnings (MQTT: fleet runs then poll positions; Redis) and skipped checks
+(cameras behind a deployment's tunnel) do not change the exit code.
 """
 from __future__ import annotations
 

@@ -69,6 +69,18 @@ host = "127.0.0.1"
 port = {onvif_port}
 """
 
+PTZ_TUNNEL_RIG = """
+[deployments.site]
+tunnel = ["{tunnel}", "-c", "import time; time.sleep(60)"]
+
+[cameras.mast]
+driver = "onvif"
+model = "PTZ"
+deployment = "site"
+host = "127.0.0.1"
+port = {onvif_port}
+"""
+
 
 def write_config(workdir, *parts: str, mqtt_port: int | None = None, redis_port: int | None = None, **fmt) -> None:
     text = SERVICES.format(mqtt_port=mqtt_port or free_port(), redis_port=redis_port or free_port())
@@ -197,7 +209,7 @@ class _OnvifHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_onvif_fleet_needs_its_devices_and_mqtt(cli, workdir, mosquitto):
+def test_onvif_fleet_needs_its_devices_and_mqtt_is_only_a_warning(cli, workdir, mosquitto):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OnvifHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -205,16 +217,41 @@ def test_onvif_fleet_needs_its_devices_and_mqtt(cli, workdir, mosquitto):
         write_config(workdir, PTZ_RIG, mqtt_port=mosquitto.port, onvif_port=server.server_address[1])
         ok = cli("doctor", "--json")
         assert ok.code == 0 and by_check(ok)["onvif:mast"]["status"] == "ok"
-        assert by_check(ok)["mqtt"]["required"] is True
+        assert by_check(ok)["onvif:mast"]["required"] is True
+        assert by_check(ok)["mqtt"]["status"] == "ok" and by_check(ok)["mqtt"]["required"] is False
     finally:
         server.shutdown()
         server.server_close()
     write_config(workdir, PTZ_RIG, onvif_port=free_port())
     down = cli("doctor", "--json")
-    assert down.json()["ok"] is False
+    assert down.code == 1 and down.json()["ok"] is False and down.json()["failed"] == 1
     found = by_check(down)
     assert found["onvif:mast"]["status"] == "missing" and "tunnel" in found["onvif:mast"]["fix"]
-    assert found["mqtt"]["status"] == "missing"
+    # Fleet runs poll the cameras' positions without a broker: a warning that says so, not a failure.
+    assert found["mqtt"]["status"] == "warning" and found["mqtt"]["required"] is False
+    assert "poll each PTZ camera's position" in found["mqtt"]["detail"]
+
+
+def test_a_tunnelled_onvif_camera_is_skipped_not_missing(cli, workdir):
+    port = free_port()                                # nothing listens there: only the tunnel would reach it
+    write_config(workdir, PTZ_TUNNEL_RIG, onvif_port=port, tunnel=sys.executable)
+    result = cli("doctor", "--json")
+    assert result.code == 0, result.out
+    found = by_check(result)
+    assert found["onvif:mast"]["status"] == "skipped" and found["onvif:mast"]["required"] is False
+    assert found["onvif:mast"]["detail"] == f"behind tunnel {sys.executable}; checked during fleet runs"
+    assert found["mqtt"]["status"] == "warning" and found["mqtt"]["required"] is False
+    human = cli("doctor")
+    assert human.code == 0 and "behind tunnel" in human.out and "MISSING" not in human.out
+
+
+def test_a_tunnel_command_that_is_not_installed_is_a_warning_naming_the_field(cli, workdir):
+    write_config(workdir, PTZ_TUNNEL_RIG, onvif_port=free_port(), tunnel="no-such-tunnel-cmd")
+    result = cli("doctor", "--json")
+    assert result.code == 0
+    finding = by_check(result)["onvif:mast"]
+    assert finding["status"] == "warning" and "not on PATH" in finding["detail"]
+    assert "deployments.site.tunnel" in finding["fix"]
 
 
 def test_a_failed_required_check_exits_1(cli, workdir, monkeypatch, tmp_path):

@@ -1,7 +1,9 @@
 """S3 uploads, the spool and Athena statements against a real moto server over HTTP on a free port."""
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,13 @@ BUCKET = "camdeck-test"
 
 @pytest.fixture(scope="module")
 def moto_server():
-    """A moto server (S3, Athena, ...) on 127.0.0.1 and a free port; yields its endpoint URL."""
+    """A moto server (S3, Athena, ...) on 127.0.0.1 and a port the OS picks; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)   # bound by the server: no race
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 
@@ -187,3 +189,126 @@ def test_bad_names_are_refused_before_any_key_is_built(tmp_path):
         store.key_prefix("../etc", "ptz-1", "query")
     with pytest.raises(MonitoringInputError):
         CloudStore(StorageSettings(athena_database="db"), tmp_path)
+
+
+# ---------------------------------------------------------------- a full disk under the spool
+
+def _fd_name(fd: int) -> str:
+    return Path(os.readlink(f"/proc/self/fd/{fd}")).name
+
+
+def _full_disk_after(monkeypatch, copies_that_fit: int) -> None:
+    """The spool's copy fits ``copies_that_fit`` times; then it writes part of the file and hits ENOSPC."""
+    from monitoring import cloud
+
+    calls = []
+
+    def copy(src, dst):
+        calls.append(1)
+        if len(calls) <= copies_that_fit:
+            dst.write(src.read())
+            return
+        dst.write(src.read(4))
+        dst.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cloud, "_copy_bytes", copy)
+
+
+def _full_disk_on_entries(monkeypatch) -> None:
+    """Blobs fit; every spool entry (.json) hits ENOSPC when it is synced to disk."""
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if _fd_name(fd).endswith(".json.tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _spool_files(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name file descriptors")
+def test_spool_writes_the_blob_then_the_entry_each_synced_before_its_rename(tmp_path, monkeypatch):
+    from monitoring.cloud import Spool
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", _fd_name(fd))), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("rename", Path(b).name)), real_replace(a, b))[1])
+    src = tmp_path / "000.png"
+    src.write_bytes(b"image bytes")
+    spool = Spool(tmp_path / "spool")
+    entry = spool.put_s3(src, BUCKET, "k/000.png")
+    name = entry.stem
+    assert events == [("fsync", f".{name}.blob.tmp"), ("rename", f"{name}.blob"), ("fsync", "spool"),
+                      ("fsync", f".{name}.json.tmp"), ("rename", f"{name}.json"), ("fsync", "spool")]
+    assert (spool.root / f"{name}.blob").read_bytes() == b"image bytes"
+    assert spool.load(entry) == {"kind": "s3", "bucket": BUCKET, "key": "k/000.png", "blob": f"{name}.blob"}
+
+
+@pytest.mark.parametrize("fails", ["blob", "entry"])
+def test_a_full_disk_while_spooling_leaves_no_orphan_and_says_what_was_not_kept(aws, tmp_path, monkeypatch,
+                                                                                  caplog, fails):
+    from monitoring.cloud import SpoolError
+
+    endpoint, s3 = aws
+    dead = f"http://127.0.0.1:{free_port()}"
+    store = CloudStore(StorageSettings(s3_bucket=BUCKET, s3_endpoint_url=dead), tmp_path / "data")
+    scan = make_scan(tmp_path / "q")
+    before = {p: p.read_bytes() for p in scan.rglob("*") if p.is_file()}
+    with monkeypatch.context() as patch, pytest.raises(SpoolError) as caught:
+        if fails == "blob":
+            _full_disk_after(patch, copies_that_fit=2)
+        else:
+            _full_disk_on_entries(patch)
+        store.upload_scan(scan, "sim-site", "ptz-1", "query", timestamp="2026-11-21T10:00:00Z")
+    err = caught.value
+    kept = 2 if fails == "blob" else 0
+    assert (err.result.uploaded, err.result.spooled) == (0, kept)
+    text = str(err)
+    assert "\n" not in text and "No space left on device (ENOSPC)" in text
+    assert f"{5 - kept} of its 5 files" in text and "free space" in err.fix and str(scan) in err.fix
+    assert "testing" not in text and "testing" not in caplog.text
+    # Nothing half-written is left: every blob has its entry, every entry its blob, no temporary files.
+    files = _spool_files(store.spool.root)
+    assert not [f for f in files if f.startswith(".")]
+    blobs, entries = {f[:-5] for f in files if f.endswith(".blob")}, {f[:-5] for f in files if f.endswith(".json")}
+    assert blobs == entries and len(entries) == kept
+    assert {p: p.read_bytes() for p in scan.rglob("*") if p.is_file()} == before   # the scan is intact
+    # What was kept goes out once S3 is back; the manifest (never spooled) is not among it.
+    replay = CloudStore(StorageSettings(s3_bucket=BUCKET, s3_endpoint_url=endpoint), tmp_path / "data").replay_spool()
+    assert (replay.sent, replay.remaining) == (kept, 0)
+    assert not [k for k in _keys(s3) if k.endswith("manifest.json")]
+
+
+def test_a_full_disk_under_a_spooled_athena_insert_is_a_clean_error(aws, tmp_path, monkeypatch):
+    from monitoring.cloud import SpoolError
+
+    settings = StorageSettings(s3_bucket=BUCKET, athena_database="camdeck_full",
+                               athena_output=f"s3://{BUCKET}/athena-results/")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", f"http://127.0.0.1:{free_port()}")
+    store = CloudStore(settings, tmp_path, wait=lambda s: None)
+    with monkeypatch.context() as patch, \
+            pytest.raises(SpoolError, match=r"cannot keep the statement \(No space left on device"):
+        _full_disk_on_entries(patch)
+        store.record_result(_record())
+    assert _spool_files(store.spool.root) == []
+
+
+def test_replay_sweeps_what_a_crash_left_behind(tmp_path):
+    from monitoring.cloud import Spool
+
+    spool = Spool(tmp_path / "spool")
+    spool.root.mkdir()
+    stale = [spool.root / "00000000000000000001-deadbeef.blob", spool.root / ".00000000000000000002-x.json.tmp"]
+    fresh = spool.root / "00000000000000000003-cafecafe.blob"        # a write in progress elsewhere
+    for path in stale + [fresh]:
+        path.write_bytes(b"partial")
+    for path in stale:
+        os.utime(path, (1_000_000, 1_000_000))
+    CloudStore(StorageSettings(), tmp_path).replay_spool()
+    assert _spool_files(spool.root) == [fresh.name]

@@ -1,17 +1,54 @@
 """Telemetry: a real mosquitto, the simulator publishing, the latch deciding stability."""
 from __future__ import annotations
 
+import getpass
 import json
+import logging
+import subprocess
 
+import numpy as np
 import pytest
 
-from drivers.base import CameraSpec
+from drivers.base import CameraSpec, Secret
 from drivers.registry import DriverContext
 from drivers.sim.ptz import MqttPublisher, SimPtzCamera
-from monitoring.telemetry import (BrokerUnavailable, MqttTelemetry, TelemetryLatch, TelemetrySample,
+from monitoring.errors import MonitoringError
+from monitoring.telemetry import (BrokerUnavailable, MqttAuthError, MqttTelemetry, TelemetryLatch, TelemetrySample,
                                   TelemetryTimeout, subscribe_in_process)
+from tests.conftest import ServerProcess, _binary, free_port
 
 TOPIC = "camdeck/site/cam/telemetry"
+MQTT_USER, MQTT_PASSWORD = "camdeck", "mqtt-SECRET-pw"
+
+
+@pytest.fixture
+def mosquitto_auth(tmp_path):
+    """A real mosquitto that refuses anonymous clients and knows one user (MQTT_USER / MQTT_PASSWORD)."""
+    binary = _binary("mosquitto")
+    passwords = tmp_path / "mosquitto.passwd"
+    subprocess.run([_binary("mosquitto_passwd"), "-c", "-b", str(passwords), MQTT_USER, MQTT_PASSWORD],
+                   check=True, capture_output=True)
+    passwords.chmod(0o644)
+    conf = tmp_path / "mosquitto-auth.conf"
+    # Started as root, mosquitto drops to user "mosquitto" before it reads the password file, which
+    # cannot see into pytest's private tmp folder: `user` keeps it as whoever runs the tests.
+    user = getpass.getuser()
+
+    def argv(port: int) -> list[str]:
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
+                        f"persistence false\nuser {user}\n")
+        return [binary, "-c", str(conf)]
+
+    for attempt in range(3):       # mosquitto cannot bind port 0 and say which: retry if the free port was taken
+        server = ServerProcess(argv, free_port(), tmp_path)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    yield server
+    server.stop()
 
 
 def _camera(tmp_path, port=None, topic=TOPIC, time_factor=100.0):
@@ -104,3 +141,56 @@ def test_a_silent_camera_times_out_with_the_reason():
     latch.feed("busy", payload)
     with pytest.raises(TelemetryTimeout, match="still for only"):
         latch.wait_stable("busy", 1.0, timeout_s=0.2, max_age_s=60.0)
+
+
+@pytest.mark.parametrize("username, password", [(MQTT_USER, "wrong-SECRET"), ("", None)])
+def test_a_refused_login_names_the_credentials_fields_at_once(mosquitto_auth, username, password):
+    latch = TelemetryLatch()
+    feed = MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", mosquitto_auth.port, username=username,
+                         password=Secret(password) if password else None, connect_timeout_s=10.0)
+    with pytest.raises(MqttAuthError) as caught:
+        feed.start()
+    err = caught.value
+    assert isinstance(err, MonitoringError) and err.bad_input
+    assert caught.value.reason_code in (4, 5, 134, 135)
+    text = str(err)
+    assert "refused the login" in text and "not reachable" not in text
+    assert "[mqtt] username" in text and "password_env" in text
+    assert "SECRET" not in text
+    assert feed._client is None and not feed.connected            # stopped, not retrying in the background
+
+
+def test_the_right_credentials_are_accepted(mosquitto_auth):
+    latch = TelemetryLatch()
+    with MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", mosquitto_auth.port, username=MQTT_USER,
+                       password=Secret(MQTT_PASSWORD), connect_timeout_s=10.0) as feed:
+        assert feed.connected and feed.refusal is None
+
+
+def test_a_scan_whose_mqtt_login_is_refused_polls_and_says_why(tmp_path, mosquitto_auth, caplog):
+    from dataclasses import replace
+
+    from drivers.sim.onvif_server import OnvifDeviceServer
+    from monitoring.scans import extract_query, read_manifest
+    from tests.monitoring import ptz_settings
+
+    caplog.set_level(logging.DEBUG)
+    base = ptz_settings(tmp_path, mqtt_port=mosquitto_auth.port)
+    sim = SimPtzCamera(base.cameras["cam"], base.driver_context())
+    try:
+        with OnvifDeviceServer(sim, "admin", "pw") as server:
+            settings = ptz_settings(tmp_path, mqtt_port=mosquitto_auth.port, onvif_port=server.port)
+            settings = replace(settings, mqtt=replace(settings.mqtt, username=MQTT_USER,
+                                                      password=Secret("wrong-SECRET")))
+            result = extract_query("site/cam-onvif", 0.5, 20.0, [(15.0, 5.0)], settings=settings, features="")
+    finally:
+        sim.close()
+    np.testing.assert_allclose(result.positions, [(15.0, 5.0, 0.0)], atol=1e-4)
+    manifest = read_manifest(result.folder)
+    assert manifest["telemetry_source"] == "poll" == result.extra["telemetry_source"]
+    why = manifest["telemetry_fallback"]
+    assert why == result.extra["telemetry_fallback"]
+    assert "refused the login" in why and "[mqtt] username" in why and "SECRET" not in why
+    warnings = [r.getMessage() for r in caplog.records if "polling the camera" in r.getMessage()]
+    assert len(warnings) == 1 and "refused the login" in warnings[0]
+    assert "SECRET" not in caplog.text
