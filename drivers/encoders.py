@@ -51,6 +51,14 @@ class H264Output(Protocol):
     def close(self) -> None: ...
 
 
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``data`` to ``fd`` (OSError, e.g. ENOSPC, on failure; part may be written)."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
 class AnnexBFileOutput:
     """Raw H.264 (Annex B) in a file, with a timecodes-v2 sidecar, flushed regularly.
 
@@ -59,11 +67,18 @@ class AnnexBFileOutput:
             appeared since the overwrite check is never clobbered).
         timecodes_path: the sidecar, or None for none.
         flush_interval_s: at most this many seconds of data sit in buffers; every
-            interval both files are flushed and fsync'd.
+            interval both files are written and fsync'd.
         wall_clock: seconds clock used to pace the flushes (injectable for tests).
 
     ``write`` takes timestamps in ns since the session zero and is called once per frame
     (one access unit). Thread-safe: the encoder thread writes, the session reads the stats.
+
+    Faults (a full disk, a pulled USB stick): the access units and their timestamp lines are
+    buffered here and written together at each flush, so a flush that fails is undone: both
+    files are cut back to the end of the last flush that succeeded, where they hold the
+    same frames (whole access units, one timestamp line each) and the video decodes to
+    the end. The error is raised to the writer and ``failed`` keeps it; later writes are
+    refused, and ``close`` only closes the files.
     """
 
     def __init__(self, path: Path, timecodes_path: Path | None = None, *, flush_interval_s: float = 1.0,
@@ -73,21 +88,30 @@ class AnnexBFileOutput:
         self.flush_interval_s = float(flush_interval_s)
         self._wall = wall_clock
         self._lock = threading.Lock()
-        self._fh = open(self.path, "xb")
+        self._fh = open(self.path, "xb", buffering=0)
         self._tc = None
+        self._buf = bytearray()          # access units not yet written
+        self._tc_buf = bytearray()       # their timestamp lines
+        self._durable = [0, 0]           # bytes of each file written and fsync'd by the last good flush
         if self.timecodes_path is not None:
             try:
-                self._tc = open(self.timecodes_path, "x", encoding="ascii", newline="\n")
+                self._tc = open(self.timecodes_path, "xb", buffering=0)
+                header = (TIMECODE_HEADER + "\n").encode("ascii")
+                _write_all(self._tc.fileno(), header)
+                self._durable[1] = len(header)
             except BaseException:
                 self._fh.close()
+                if self._tc is not None:
+                    self._tc.close()
                 raise
-            self._tc.write(TIMECODE_HEADER + "\n")
         self._last_flush = self._wall()
-        self.bytes_written = 0
+        self.bytes_written = 0           # in the file once the next flush succeeds
         self.frames_written = 0
+        self._durable_counts = (0, 0, None)   # bytes, frames, last timestamp at the last good flush
         self.flushes = 0
         self.first_timestamp_ns: int | None = None
         self.last_timestamp_ns: int | None = None
+        self.failed: OSError | None = None
         self.closed = False
 
     def write(self, data: bytes, timestamp_ns: int | None, keyframe: bool = False) -> None:
@@ -95,7 +119,10 @@ class AnnexBFileOutput:
         with self._lock:
             if self.closed:
                 raise EncoderError(f"{self.path.name}: write after close", "this is a bug; report it")
-            self._fh.write(data)
+            if self.failed is not None:
+                raise EncoderError(f"{self.path.name}: an earlier write failed ({self.failed})",
+                                   "free disk space or check the drive; the file holds what came before")
+            self._buf += data
             self.bytes_written += len(data)
             self.frames_written += 1
             if timestamp_ns is not None:
@@ -103,36 +130,65 @@ class AnnexBFileOutput:
                     self.first_timestamp_ns = timestamp_ns
                 self.last_timestamp_ns = timestamp_ns
                 if self._tc is not None:
-                    self._tc.write(f"{timestamp_ns / 1e6:.3f}\n")
+                    self._tc_buf += f"{timestamp_ns / 1e6:.3f}\n".encode("ascii")
             if self._wall() - self._last_flush >= self.flush_interval_s:
                 self._flush_locked()
 
     def flush(self) -> None:
-        """Flush both files to the disk now (fsync)."""
+        """Write both files to the disk now (fsync)."""
         with self._lock:
-            if not self.closed:
+            if not self.closed and self.failed is None:
                 self._flush_locked()
 
+    def _files(self):
+        return [(0, self._fh, self._buf)] + ([(1, self._tc, self._tc_buf)] if self._tc is not None else [])
+
     def _flush_locked(self) -> None:
-        for fh in (self._fh, self._tc):
-            if fh is not None:
-                fh.flush()
+        try:
+            for _, fh, buf in self._files():
+                if buf:
+                    _write_all(fh.fileno(), buf)
+            for _, fh, _ in self._files():
                 os.fsync(fh.fileno())
+        except OSError as err:
+            self.failed = err
+            self._rollback_locked()
+            raise
+        for i, _, buf in self._files():
+            self._durable[i] += len(buf)
+            buf.clear()
+        self._durable_counts = (self.bytes_written, self.frames_written, self.last_timestamp_ns)
         self._last_flush = self._wall()
         self.flushes += 1
 
+    def _rollback_locked(self) -> None:
+        """Cut both files back to the last good flush and forget what was buffered since."""
+        for i, fh, buf in self._files():
+            buf.clear()
+            try:
+                os.ftruncate(fh.fileno(), self._durable[i])
+                os.lseek(fh.fileno(), self._durable[i], os.SEEK_SET)
+                os.fsync(fh.fileno())
+            except OSError:  # the drive is gone: nothing more can be done to this file
+                pass
+        self.bytes_written, self.frames_written, self.last_timestamp_ns = self._durable_counts
+
     def close(self) -> None:
-        """Flush, fsync and close both files (idempotent)."""
+        """Flush, fsync and close both files (idempotent); OSError when the last flush failed
+        (the files are then cut back to the flush before, see the class docstring)."""
         with self._lock:
             if self.closed:
                 return
             try:
-                self._flush_locked()
+                if self.failed is None:
+                    self._flush_locked()
             finally:
                 self.closed = True
-                self._fh.close()
-                if self._tc is not None:
-                    self._tc.close()
+                for _, fh, _ in self._files():
+                    try:
+                        fh.close()
+                    except OSError:
+                        pass
 
 
 def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
@@ -390,14 +446,26 @@ class CameraTrack:
         self._stop.set()
 
     def join(self, timeout_s: float = 30.0) -> None:
+        """Wait for the threads, then close the output (what was written stays).
+
+        A thread still running after ``timeout_s`` (a driver call that never returns) is a
+        fault of this camera: the output is closed all the same (its writes after that are
+        refused), so the file holds what was written so far.
+        """
         for t in self._threads:
             t.join(timeout_s)
+        stuck = [t.name for t in self._threads if t.is_alive()]
+        if stuck:
+            self._fail(DriverError(f"camera {self.spec.name!r}: {', '.join(stuck)} did not finish within "
+                                   f"{timeout_s:g} s", "unplug and replug the camera; report it if it happens again"))
         if self.status == "recording":
             self.status = "done"
         try:
             self.output.close()
         except OSError as err:  # the last flush failed (disk full): what was flushed stays
             self._fail(err)
+        if self.output.failed is not None:   # a flush failed earlier: the file ends at the flush before
+            self._fail(self.output.failed)
 
     @property
     def alive(self) -> bool:
@@ -478,10 +546,12 @@ class CameraTrack:
     def _encode_loop(self) -> None:
         from drivers.imaging import frame_to_rgb
 
+        ended = False        # the capture thread's end marker was taken from the queue
         try:
             while True:
                 frame = self.queue.get()
                 if frame is None:
+                    ended = True
                     break
                 if self.status == "fault" and self.fault.startswith("EncoderError"):
                     continue
@@ -498,13 +568,15 @@ class CameraTrack:
                 self.encoder.stop()
         except Exception as err:  # disk full, encoder failure: stop this camera, keep what was written
             self._fail(err)
-            while self.queue.get() is not None:  # let the capture thread finish
-                pass
+            # Let the capture thread finish: it puts its end marker last, so drain up to it, unless
+            # it was already taken (the failure came from the final flush, encoder.stop()).
+            while not ended:
+                ended = self.queue.get() is None
         finally:
             try:
                 self.output.flush()
-            except OSError:
-                pass
+            except OSError as err:  # the file is cut back to the last good flush (see AnnexBFileOutput)
+                self._fail(err)
 
     def _hardware_loop(self, barrier: threading.Barrier) -> None:  # pragma: no cover - needs a Pi
         try:

@@ -13,6 +13,8 @@ one preset serves a pair of different sensors.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,6 +53,11 @@ class Preset:
     source_camera: str = ""
     model: str = ""
     created: str = ""
+    path: str = field(default="", compare=False)    # the file it was loaded from, for messages
+
+    def describe(self) -> str:
+        """``preset 'dusk' (data/presets/dusk.json)``: how messages name it."""
+        return f"preset {self.name!r}" + (f" ({self.path})" if self.path else "")
 
     def controls_for(self, camera: str) -> dict[str, Any]:
         """The controls for camera ``camera``: the common ones, then its overrides."""
@@ -147,7 +154,7 @@ class PresetStore:
         return Preset(name=name, controls={k: _from_json(v) for k, v in controls.items()},
                       cameras={c: {k: _from_json(v) for k, v in t.items()} for c, t in cameras.items()},
                       source_camera=str(data.get("source_camera", "")), model=str(data.get("model", "")),
-                      created=str(data.get("created", "")))
+                      created=str(data.get("created", "")), path=str(path))
 
     def delete(self, name: str) -> None:
         """Remove preset ``name`` (PresetNotFound if absent)."""
@@ -166,6 +173,53 @@ class PresetStore:
         except Exception:  # info() is a nicety here, never a reason to lose the preset
             pass
         return self.save(name, current, source_camera=camera.name, model=model)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def _range_text(ctrl: Any) -> str:
+    unit = f" {ctrl.unit}" if getattr(ctrl, "unit", "") else ""
+    return f"{ctrl.min:g} to {ctrl.max:g}{unit}"
+
+
+def check_preset(camera: Any, preset: Preset) -> None:
+    """Check ``preset``'s values for ``camera`` against the camera's own control ranges
+    (``camera.controls()``), without setting anything. Controls the camera lacks are not
+    checked (``apply_preset`` skips them).
+
+    Numbers must lie within ``min`` to ``max`` (each element of a pair such as
+    FrameDurationLimits, when the limits are numbers); read-only controls cannot be set.
+    Limits that are not numbers (a rectangle's) are left to the driver.
+
+    Raises:
+        BadPreset: naming the preset (and its file), the camera, the control and the allowed range.
+    """
+    available = camera.controls()
+    for name, value in preset.controls_for(camera.name).items():
+        ctrl = available.get(name)
+        if ctrl is None:
+            continue
+
+        def bad(problem: str, allowed: str) -> BadPreset:
+            return BadPreset(f"{preset.describe()}: {name}={value!r} {problem} for camera {camera.name!r}",
+                             f"use {allowed} (edit the preset file or save the preset again)")
+
+        if not getattr(ctrl, "writable", True):
+            raise bad("cannot be set (read-only)", f"a preset without {name}")
+        lo, hi = _number(ctrl.min), _number(ctrl.max)
+        if lo is None or hi is None:
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        numbers_ = [_number(v) for v in items]
+        if not items or any(v is None for v in numbers_):
+            raise bad("is not a number", _range_text(ctrl))
+        if any(not lo <= v <= hi for v in numbers_):
+            raise bad("is out of range", _range_text(ctrl))
 
 
 def apply_preset(camera: Any, preset: Preset) -> AppliedPreset:

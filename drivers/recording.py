@@ -10,13 +10,23 @@ Lifecycle of ``run()``:
 
 1. pre-flight, before any camera opens: safe session name, writable folder, no existing
    session files (unless overwrite), enough free disk space;
-2. open the cameras, apply the preset (controls a camera lacks are noted, not forced);
+2. open the cameras, check the preset's values against every camera's control ranges
+   (BadPreset, bad input, before anything starts), apply it (controls a camera lacks are
+   noted, not forced);
 3. countdown (``cancel()`` ends the session here: nothing is written);
 4. the cameras start together (a barrier), each in its capture thread; an encoder thread
    per camera drains a bounded queue (a full queue counts as dropped frames);
 5. until the timer ends, ``request_stop()``, the disk runs low, or every camera failed;
    a camera that fails stops alone: its file is closed and stays playable;
 6. encoders drained, files fsync'd and closed, the data file replaced atomically.
+
+Step 6 runs however step 5 ends. When the session itself fails after the start (the free
+space cannot be read because the drive went away, the progress callback raises), the
+error does not escape ``run()``: the cameras are stopped and joined, the files finished,
+and the data file written, and the result has outcome "error" with the error among its
+warnings (the data file's Notes). A callback that raised is not called again. Only
+KeyboardInterrupt / SystemExit propagate, after the same clean-up. If the final data file
+cannot be written, the outcome is "error" too (the video and timestamp files are complete).
 
 Timing uses the driver context's clock (``DriverContext.clock``, else ``time.monotonic_ns``),
 the same clock the simulator stamps frames with, so a ``time_factor`` speeds up a session.
@@ -33,8 +43,8 @@ from typing import Any, Callable, Sequence
 
 from drivers.base import CameraSpec
 from drivers.encoders import CameraStats, CameraTrack
-from drivers.errors import CameraDisconnected, DriverError
-from drivers.presets import Preset, apply_preset
+from drivers.errors import CameraDisconnected, ControlError, DriverError
+from drivers.presets import BadPreset, Preset, apply_preset, check_preset
 from drivers.session_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
     check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
@@ -100,7 +110,7 @@ class SessionResult:
 
     session: str
     folder: Path
-    outcome: str                  # complete, stopped, disk_low, camera_fault, cancelled
+    outcome: str                  # complete, stopped, disk_low, camera_fault, error, cancelled
     elapsed_s: float
     files: list[Path] = field(default_factory=list)
     data_file: Path | None = None
@@ -151,15 +161,24 @@ class RecordingSession:
         self.ctx = ctx if ctx is not None else DriverContext()
         self.clock: Callable[[], int] = session_clock(self.ctx, request.cameras)
         self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
-        self._emit = progress or (lambda event: None)
+        self._progress = progress or (lambda event: None)
         self._open = open_camera or registry_open
         self._disk_free = disk_free
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._cancel = threading.Event()
         self._stop_reason = "stopped"
+        self._callback_failed = False     # the progress callback raised
+        self._quiet = False               # then it is not called again while the session ends
         self.tracks: list[CameraTrack] = []
         self.cameras: list[Any] = []      # open while run() runs
+
+    def _emit(self, event: RecordingEvent) -> None:
+        try:
+            self._progress(event)
+        except BaseException:
+            self._callback_failed = True
+            raise
 
     # -------- control (any thread)
     def request_stop(self) -> None:
@@ -223,8 +242,11 @@ class RecordingSession:
         """Record the session; see the module docstring for the steps.
 
         Raises:
-            the pre-flight errors (bad input) and any error opening a camera; faults after
-            the start never raise: they are in the result.
+            the pre-flight errors (bad input), BadPreset (a preset value a camera cannot
+            take, checked before the start) and any error opening a camera; faults after
+            the start never raise: they are in the result (outcome "camera_fault",
+            "disk_low" or "error"), except KeyboardInterrupt/SystemExit, which propagate
+            once the files are finished.
         """
         old = self.preflight()
         req = self.request
@@ -232,12 +254,7 @@ class RecordingSession:
         try:
             for spec in req.cameras:
                 cameras.append(self._open(spec, self.ctx))
-            notes = []
-            if req.preset is not None:
-                for cam in cameras:
-                    done = apply_preset(cam, req.preset)
-                    if done.skipped:
-                        notes.append(f"preset {req.preset.name!r}: {cam.name} has no {', '.join(done.skipped)}")
+            notes = self._apply_start_preset(cameras) if req.preset is not None else []
             self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
             if not self._countdown():
                 self._emit(RecordingEvent("cancelled", message="cancelled during the countdown; nothing was written"))
@@ -250,6 +267,26 @@ class RecordingSession:
                     cam.close()
                 except Exception:  # closing is best effort; the files are already complete
                     pass
+
+    def _apply_start_preset(self, cameras: list[Any]) -> list[str]:
+        """Check the request's preset against every open camera, then apply it (before the start).
+
+        A value a camera cannot take is bad input: BadPreset names the preset, the control
+        and the allowed range, before any camera starts or any file is written.
+        """
+        preset = self.request.preset
+        for cam in cameras:            # every camera first: none is changed when one cannot take it
+            check_preset(cam, preset)
+        notes = []
+        for cam in cameras:
+            try:
+                done = apply_preset(cam, preset)
+            except ControlError as err:   # a rule the ranges do not show (ExposureTime vs frame duration)
+                raise BadPreset(f"{preset.describe()} cannot be applied to camera {cam.name!r}: {err.message}",
+                                f"{err.fix + '; ' if err.fix else ''}edit the preset file or save the preset again") from None
+            if done.skipped:
+                notes.append(f"preset {preset.name!r}: {cam.name} has no {', '.join(done.skipped)}")
+        return notes
 
     def _countdown(self) -> bool:
         """Count down on the session clock; False when cancelled."""
@@ -298,34 +335,73 @@ class RecordingSession:
         barrier = threading.Barrier(len(self.tracks))
         zero_ns = self.clock()
         start_wall = datetime.now(timezone.utc)
-        for t in self.tracks:
-            t.start(barrier, zero_ns)
-        self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
-        outcome, warnings = self._watch(zero_ns)
+        warnings: list[str] = []
+        try:
+            for t in self.tracks:
+                t.start(barrier, zero_ns)
+            self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
+            outcome = self._watch(zero_ns, warnings)
+        except Exception as err:  # the session itself failed (free space unreadable, a progress callback raised)
+            elapsed_s = (self.clock() - zero_ns) / 1e9
+            warnings.append(f"recording stopped after {elapsed_s:.1f} s by an error: {_one_line(err)}; "
+                            "the files hold everything recorded up to then")
+            outcome = "error"
+            self._quiet = self._callback_failed      # a callback that raised is not called again
+            barrier.abort()      # a camera still waiting to start gives up
+        except BaseException:    # KeyboardInterrupt, SystemExit: finish the files, then let it through
+            barrier.abort()
+            self._quiet = True
+            warnings.append("recording interrupted; the files hold everything recorded up to then")
+            self._finish(record, zero_ns, start_wall, "error", warnings)
+            raise
+        return self._finish(record, zero_ns, start_wall, outcome, warnings)
+
+    def _notify(self, event: RecordingEvent) -> None:
+        """Report ``event`` while the session ends: a callback that fails is not called again,
+        and its failure never stops the files from being finished."""
+        if self._quiet:
+            return
+        try:
+            self._emit(event)
+        except Exception:
+            self._quiet = True
+
+    def _finish(self, record: SessionRecord, zero_ns: int, start_wall: datetime, outcome: str,
+                warnings: list[str]) -> SessionResult:
+        """Stop and join every camera, then write the final data file (runs whatever ended the session)."""
+        req = self.request
         elapsed_s = (self.clock() - zero_ns) / 1e9
-        self._emit(RecordingEvent("stopping", elapsed_s=elapsed_s, cameras=self._stats(), message=outcome))
+        self._notify(RecordingEvent("stopping", elapsed_s=elapsed_s, cameras=self._stats(), message=outcome))
         for t in self.tracks:
             t.request_stop()
         for t in self.tracks:
             t.join()
         end_wall = datetime.now(timezone.utc)
         stats = self._stats()
+        if outcome in ("complete", "stopped") and any(t.status == "fault" for t in self.tracks):
+            outcome = "camera_fault"     # a camera failed while the files were being finished
+            warnings += [f"camera {t.index} ({t.spec.name}) failed while finishing its file: {t.fault}"
+                         for t in self.tracks if t.status == "fault"]
         record.result = _outcome_text(outcome, warnings)
         record.end_utc, record.elapsed_s = end_wall, elapsed_s
         record.notes += warnings
         for t, cam_rec, st in zip(self.tracks, record.cameras, stats):
             self._fill_camera_record(t, cam_rec, st, start_wall)
-        write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+        try:
+            write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+        except OSError as err:  # the drive is full or gone: the video and timestamp files are what there is
+            outcome = "error"
+            warnings.append(f"the data file {self.paths.data} could not be written ({_one_line(err)}); "
+                            "the video and timestamp files are complete")
         files = [self.paths.data] + [p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
         result = SessionResult(req.session, self.paths.folder, outcome, elapsed_s, files=files,
                                data_file=self.paths.data, cameras=stats, warnings=warnings)
-        self._emit(RecordingEvent("finished", elapsed_s=elapsed_s, cameras=stats, message=outcome))
+        self._notify(RecordingEvent("finished", elapsed_s=elapsed_s, cameras=stats, message=outcome))
         return result
 
-    def _watch(self, zero_ns: int) -> tuple[str, list[str]]:
-        """Wait until the session should end; returns (outcome, warnings)."""
+    def _watch(self, zero_ns: int, warnings: list[str]) -> str:
+        """Wait until the session should end; returns the outcome (warnings go to ``warnings``)."""
         req = self.request
-        warnings: list[str] = []
         faulted: set[int] = set()
         next_disk_check = 0.0
         while True:
@@ -338,11 +414,11 @@ class RecordingSession:
                     warnings.append(msg)
                     self._emit(RecordingEvent("camera_fault", elapsed_s=elapsed, cameras=self._stats(), message=msg))
             if len(faulted) == len(self.tracks):
-                return "camera_fault", warnings
+                return "camera_fault"
             if req.duration_s is not None and elapsed >= req.duration_s:
-                return ("camera_fault" if faulted else "complete"), warnings
+                return "camera_fault" if faulted else "complete"
             if self._stop.is_set():
-                return ("camera_fault" if faulted else "stopped"), warnings
+                return "camera_fault" if faulted else "stopped"
             wall = time.monotonic()
             if wall >= next_disk_check:
                 next_disk_check = wall + 1.0
@@ -352,7 +428,7 @@ class RecordingSession:
                            f"{req.min_free_bytes / 1e6:.0f} MB): recording stopped after {elapsed:.1f} s; files are complete")
                     warnings.append(msg)
                     self._emit(RecordingEvent("disk_low", elapsed_s=elapsed, cameras=self._stats(), message=msg))
-                    return "disk_low", warnings
+                    return "disk_low"
             remaining = None if req.duration_s is None else max(0.0, req.duration_s - elapsed)
             self._emit(RecordingEvent("progress", elapsed_s=elapsed, remaining_s=remaining, cameras=self._stats()))
             wait_s = self.tick_s
@@ -383,7 +459,13 @@ def _outcome_text(outcome: str, warnings: list[str]) -> str:
     return {"complete": "complete (the timer ran out)",
             "stopped": "complete (stopped by the operator)",
             "disk_low": "stopped early: disk space low",
-            "camera_fault": "camera fault (see the CAMERA sections)"}.get(outcome, outcome)
+            "camera_fault": "camera fault (see the CAMERA sections)",
+            "error": "stopped early by an error (see Notes); the files hold everything up to then",
+            }.get(outcome, outcome)
+
+
+def _one_line(err: BaseException) -> str:
+    return f"{type(err).__name__}: " + " ".join((str(err) or "").split())
 
 
 def _version() -> str:

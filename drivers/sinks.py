@@ -41,6 +41,11 @@ class SinkError(DriverError):
     """A sink that cannot store a still."""
 
 
+class SinkFull(SinkError):
+    """A still that could be neither stored nor kept (the disk under the sink or the spool
+    is full or gone). What was stored or spooled before stays; the capture job stops."""
+
+
 class BadSink(SinkError):
     """A ``--sink`` value that is not a sink: bad input."""
 
@@ -162,8 +167,16 @@ class FolderSink:
         meta = {k: v for k, v in still.fields().items() if k != "image"}
         meta["metadata"] = dict(still.metadata)
         meta["file"] = image.name
-        _write_bytes_atomic(image, still.data)
-        _write_bytes_atomic(self.folder / f"{stem}.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
+        try:
+            _write_bytes_atomic(image, still.data)
+            _write_bytes_atomic(self.folder / f"{stem}.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
+        except OSError as err:   # a full or vanished disk: no half still is left (the image goes too)
+            try:
+                image.unlink(missing_ok=True)       # its .json is missing: no half still stays behind
+            except OSError:
+                pass
+            raise SinkFull(f"still {still.key} could not be written to {self.folder} ({err.strerror or err})",
+                           f"free disk space in {self.folder} or choose another --sink dir:PATH") from None
         return StoreResult(key=stem.replace("_", ":", 1), stored=True, location=str(image))
 
     def pending(self) -> int:
@@ -244,7 +257,13 @@ class RedisSink:
                 key = self._store(still.fields(), still.key)
                 return StoreResult(key=key, stored=True, replayed=replayed, location=self.describe())
             except self._errors() as err:
-                self._spool(still)
+                try:
+                    self._spool(still)
+                except OSError as spool_err:   # nowhere to keep it: say so; the spool keeps what it has
+                    raise SinkFull(f"still {still.key} could not be sent to {self.describe()} ({_one_line(err)}) "
+                                   f"nor kept in the spool {self.spool_dir} ({spool_err.strerror or spool_err})",
+                                   f"free disk space in {self.spool_dir} (or pass another --data-dir); "
+                                   "the stills already in the spool are sent on the next run") from None
                 return StoreResult(key=still.key, stored=False, spooled=True, replayed=replayed,
                                    location=str(self.spool_dir), error=_one_line(err))
 
@@ -369,8 +388,9 @@ class CaptureSummary:
     spooled: int = 0
     replayed: int = 0
     pending: int = 0
+    lost: int = 0                    # stills neither stored nor kept (the sink's disk was full)
     errors: list[str] = field(default_factory=list)
-    stopped_by: str = "count"
+    stopped_by: str = "count"        # count, signal, camera, sink
 
     @property
     def ok(self) -> bool:
@@ -398,8 +418,11 @@ def run_periodic_capture(camera: Any, sink: Any, *, every_s: float, count: int |
     """Capture a still from ``camera`` every ``every_s`` seconds into ``sink``.
 
     Ticks are scheduled from the start (no drift); a slow store skips to the next due
-    tick. Stops after ``count`` stills, when ``stop_event`` is set, or when the camera is
-    disconnected. The camera is started here and stopped at the end (not closed).
+    tick. Stops after ``count`` stills, when ``stop_event`` is set, when the camera is
+    disconnected, or when the sink can neither store nor spool a still (SinkFull: a full
+    disk; an "error" event names it, what was stored or spooled before stays, and the job
+    still ends with its "done" event and summary). The camera is started here and stopped
+    at the end (not closed).
 
     Args:
         camera: an opened Camera.
@@ -448,8 +471,16 @@ def run_periodic_capture(camera: Any, sink: Any, *, every_s: float, count: int |
             still = StillImage(data=encode_still(rgb, fmt), format=fmt, camera=camera.name,
                                width=int(rgb.shape[1]), height=int(rgb.shape[0]), timestamp=ts, seq=frame.seq,
                                metadata=_meta_scalars(frame.meta))
-            result = sink.put(still)
             summary.captured += 1
+            try:
+                result = sink.put(still)
+            except SinkError as err:   # neither stored nor spooled (a full disk): stop, keep what is there
+                summary.lost += 1
+                summary.errors.append(_one_line(err))
+                emit(CaptureEvent("error", index=summary.captured, key=still.key, message=_one_line(err),
+                                  width=still.width, height=still.height, timestamp=ts))
+                summary.stopped_by = "sink"
+                break
             summary.replayed += result.replayed
             if result.stored:
                 summary.stored += 1

@@ -3,8 +3,9 @@
 ``--sink redis://HOST:PORT/DB`` (``--sink redis`` is the configured URL; REDIS_URL wins),
 or ``--sink dir:PATH``. Stills Redis cannot take wait in DATA_DIR/spool and are sent
 when it is back (drivers/sinks.py). --json prints one JSON line per still and a last
-line with the summary. Exit codes: 0 done; 1 the camera failed or stills are still
-waiting in the spool at the end; 2 bad input.
+line with the summary. Exit codes: 0 done; 1 the camera failed, a still could be neither
+stored nor spooled (a full disk: the job stops there, with an "error" line and the summary),
+or stills are still waiting in the spool at the end; 2 bad input.
 """
 from __future__ import annotations
 
@@ -56,7 +57,6 @@ def capture(
         raise common.BadInput(f"--format {image_format}: not an image format; fix: use --format png or --format jpeg")
     spec = find_spec(settings.cameras, camera)
     target = parse_sink(sink, data_dir=settings.data_dir, default_redis_url=settings.redis.url)
-    target.open()
     as_json = common.json_mode()
     err = common.stderr_console()
 
@@ -77,6 +77,7 @@ def capture(
 
     stop = threading.Event()
     try:
+        target.open()      # inside: whatever fails from here on, the sink is closed
         with open_camera(spec, settings.driver_context()) as cam, stop_on_signals(stop.set):
             summary = run_periodic_capture(cam, target, every_s=every_s, count=count, image_format=fmt,
                                            stop_event=stop, progress=show)
@@ -85,7 +86,8 @@ def capture(
     if not as_json:
         common.stdout_console().print(
             f"{summary.captured} stills: {summary.stored} stored, {summary.spooled} spooled, "
-            f"{summary.replayed} sent from the spool, {summary.pending} still waiting ({target.describe()})")
+            f"{summary.replayed} sent from the spool, {summary.pending} still waiting ({target.describe()})"
+            + (f", {summary.lost} lost" if summary.lost else ""))
     if summary.pending:
         err.print(f"[yellow]warning:[/yellow] {summary.pending} stills wait in the spool; the next run sends them")
     if not summary.ok:

@@ -4,7 +4,10 @@ Timer mode (``--duration 90s``) stops by itself; manual mode (``--manual``, the 
 when no duration is given) records until SIGINT or SIGTERM, then finishes the files
 cleanly. Exit codes: 0 complete; 1 a camera failed mid-session or the disk ran low (the
 files hold everything up to then); 2 bad input (unsafe name, existing session without
---overwrite, unwritable folder, unknown camera or preset); 130 cancelled in the countdown.
+--overwrite, unwritable folder, unknown camera or preset, a preset value a camera cannot
+take). A countdown cancelled (SIGINT/SIGTERM before the cameras start) exits 1 with
+"cancelled before recording started; nothing was written": nothing was recorded, by
+the operator's choice. (130 stays for a KeyboardInterrupt that reaches the top level.)
 """
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ from typing import Any, Optional
 import typer
 
 from console.cli import common
+
+
+CANCELLED = "cancelled before recording started; nothing was written"
 
 
 def register(app: typer.Typer) -> None:
@@ -77,7 +83,7 @@ class _Display:
         elif event.kind in ("camera_fault", "disk_low"):
             self.console.print(f"[yellow]warning:[/yellow] {event.message}")
         elif event.kind == "cancelled":
-            self.console.print(event.message)
+            pass     # record() prints the one line (stderr) once run() has returned
 
     def close(self) -> None:
         if self.live is not None:
@@ -160,14 +166,12 @@ def record(
         display.close()
     if common.json_mode():
         common.emit_json(_result_json(result))
-    else:
-        con = common.stdout_console()
-        if result.outcome == "cancelled":
-            con.print("cancelled during the countdown; nothing was written")
-        else:
-            con.print(f"session {result.session}: {result.outcome}, {result.elapsed_s:.1f} s; data file {result.data_file}")
+    elif result.outcome != "cancelled":
+        common.stdout_console().print(
+            f"session {result.session}: {result.outcome}, {result.elapsed_s:.1f} s; data file {result.data_file}")
     if result.outcome == "cancelled":
-        raise typer.Exit(130)
+        common.stderr_console().print(CANCELLED)
+        raise typer.Exit(1)
     if not result.ok:
         for warning in result.warnings:
             common.stderr_console().print(f"[yellow]warning:[/yellow] {warning}")

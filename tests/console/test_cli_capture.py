@@ -98,3 +98,42 @@ def test_bad_input_exits_2(cli, rig, args, words):
     r = cli("capture", "--count", "1", *args)
     assert r.code == 2, r.err
     assert words in r.err
+
+
+def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, monkeypatch):
+    """Redis away, then the spool's disk fills: an "error" line, the "done" line, exit 1; the
+    still spooled by the earlier run is still there."""
+    import errno
+
+    import drivers.sinks as sinks
+
+    first = cli("capture", "--count", "1", "--sink", "redis://127.0.0.1:1/0", "--json")
+    assert json_lines(first.out)[-1]["pending"] == 1
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sinks, "_write_bytes_atomic", full)
+    r = cli("capture", "--count", "1", "--sink", "redis://127.0.0.1:1/0", "--json")
+    assert r.code == 1, r.err
+    events = json_lines(r.out)
+    assert [e["event"] for e in events] == ["error", "done"]
+    assert "nor kept in the spool" in events[0]["message"] and events[-1]["pending"] == 1
+    assert len(list((rig / "data" / "spool" / "redis").rglob("*.still"))) == 1
+
+
+def test_the_sink_is_closed_when_the_camera_cannot_open(cli, rig, monkeypatch):
+    import drivers.registry
+    import drivers.sinks as sinks
+    from drivers.errors import CameraNotFound
+
+    closed = []
+
+    def no_camera(*args, **kwargs):
+        raise CameraNotFound("camera 'still' is not connected", "plug it in")
+
+    monkeypatch.setattr(drivers.registry, "open_camera", no_camera)
+    monkeypatch.setattr(sinks.FolderSink, "close", lambda self: closed.append(self.folder))
+    r = cli("capture", "--count", "1", "--sink", "dir:stills")
+    assert r.code == 1 and "not connected" in r.err
+    assert [p.resolve() for p in closed] == [(rig / "stills").resolve()]

@@ -181,3 +181,98 @@ def test_missing_and_bad_presets(tmp_path):
     (tmp_path / "presets" / "broken.json").write_text("{not json")
     with pytest.raises(BadPreset):
         store.load("broken")
+
+
+# ---------------------------------------------------------------- faults: a full disk
+
+def enospc(*args):
+    import errno
+
+    return OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monkeypatch):
+    """A full disk mid-flush: part of the data may reach the file, so the output undoes that flush:
+    the video ends with a whole access unit and has exactly one timestamp line per frame."""
+    import drivers.encoders as encoders
+
+    now = [0.0]
+    out = AnnexBFileOutput(tmp_path / "f.h264", tmp_path / "f.pts.txt", flush_interval_s=1.0, wall_clock=lambda: now[0])
+    enc = LibX264Encoder(160, 96, 30.0)
+    enc.start(out)
+    for i in range(10):
+        enc.encode(synthetic(i), i * 33_333_333)
+    out.flush()                                                        # 10 frames safely on disk
+    real_write = encoders._write_all
+
+    def half_then_full(fd, data):                                      # the disk fills in the middle of a write
+        real_write(fd, bytes(data)[: len(data) // 2])
+        raise enospc()
+
+    monkeypatch.setattr(encoders, "_write_all", half_then_full)
+    for i in range(10, 15):
+        enc.encode(synthetic(i), i * 33_333_333)
+    with pytest.raises(OSError, match="No space"):
+        out.flush()
+    assert out.failed is not None and out.frames_written == 10
+    with pytest.raises(EncoderError, match="earlier write failed"):   # later frames are refused, not half-written
+        enc.encode(synthetic(15), 15 * 33_333_333)
+    out.close()                                                        # closes without another attempt
+    assert len(decode(tmp_path / "f.h264")) == 10 == len(read_timecodes(tmp_path / "f.pts.txt"))
+
+
+class ScriptedCamera:
+    """Numbered RGB frames; after ``frames`` of them it asks its track to stop (a timer ending)."""
+
+    name = "scripted"
+    dropped_frames = 0
+
+    def __init__(self, frames: int):
+        self.left = frames
+        self.seq = 0
+        self.track = None
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def capture(self, timeout_s=None):
+        from drivers.base import Frame
+
+        if self.left == 0:                # stop requested: nothing more comes (like a timeout)
+            from drivers.errors import CaptureTimeout
+
+            raise CaptureTimeout("scripted: no frame")
+        self.left -= 1
+        if self.left == 0:
+            self.track.request_stop()
+        self.seq += 1
+        return Frame(synthetic(self.seq), self.seq * 33_333_333, self.seq, self.name, {"format": "RGB"})
+
+
+def test_a_full_disk_at_the_final_flush_faults_the_camera_and_keeps_the_file(tmp_path, monkeypatch):
+    """encoder.stop() fails after the end marker was taken: the encoder thread must not wait for
+    another marker (it would hang, and the file would be closed under it)."""
+    import threading
+
+    from drivers.base import CameraSpec
+    from drivers.encoders import CameraTrack
+
+    real_stop = LibX264Encoder.stop
+
+    def stop_on_a_full_disk(self):
+        real_stop(self)
+        raise enospc()
+
+    monkeypatch.setattr(LibX264Encoder, "stop", stop_on_a_full_disk)
+    cam = ScriptedCamera(frames=8)
+    spec = CameraSpec(name="scripted", driver="sim", model="IMX219", label="scripted")
+    track = CameraTrack(1, spec, cam, tmp_path / "t_camera_1.h264", tmp_path / "t_camera_1.pts.txt", lambda: 0)
+    cam.track = track
+    track.start(threading.Barrier(1), 0)
+    track.join(timeout_s=20)                                           # a bound for the old hang, not a timing check
+    assert not any(t.is_alive() for t in track._threads), "the encoder thread hangs after a failed final flush"
+    assert track.status == "fault" and "No space left" in track.fault
+    assert len(decode(tmp_path / "t_camera_1.h264")) == 8 == len(read_timecodes(tmp_path / "t_camera_1.pts.txt"))

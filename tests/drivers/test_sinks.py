@@ -168,3 +168,59 @@ def test_periodic_capture_stops_when_the_camera_vanishes(tmp_path):
                                    clock=t.clock, wall=t.wall)
     assert summary.captured == 2 and not summary.ok and summary.stopped_by == "camera"
     assert "unplugged" in summary.errors[0] and cam.stopped == 1
+
+
+def test_a_full_spool_disk_stops_the_job_cleanly_and_keeps_the_spool(tmp_path, monkeypatch):
+    """Redis is away and the spool's disk fills: the still that cannot be kept is reported (an
+    "error" event), the job stops with its "done" event and summary, and what the spool
+    already held stays there for the next run."""
+    import errno
+
+    import drivers.sinks as sinks
+
+    sink = RedisSink("redis://127.0.0.1:1/0", tmp_path / "spool", timeout_s=0.5)   # nothing listens on port 1
+    sink.open()
+    real_write = sinks._write_bytes_atomic
+    writes = {"n": 0}
+
+    def fills_up(path, data):
+        writes["n"] += 1
+        if writes["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(sinks, "_write_bytes_atomic", fills_up)
+    t = FakeTime()
+    events = []
+    summary = run_periodic_capture(ScriptedCamera(), sink, every_s=1.0, count=5, stop_event=AdvancingEvent(t),
+                                   progress=events.append, clock=t.clock, wall=t.wall)
+    assert [e.kind for e in events] == ["spooled", "error", "done"]
+    assert "nor kept in the spool" in events[1].message and "No space left" in events[1].message
+    assert summary.stopped_by == "sink" and not summary.ok
+    assert summary.captured == 2 and summary.spooled == 1 and summary.lost == 1 and summary.pending == 1
+    assert events[-1].pending == 1 and sink.pending() == 1                 # the first still is still there
+    assert not list((tmp_path / "spool").glob("*.part"))                  # no half-written file
+
+
+def test_a_full_folder_sink_stops_the_job_cleanly(tmp_path, monkeypatch):
+    import errno
+
+    import drivers.sinks as sinks
+
+    sink = FolderSink(tmp_path / "stills")
+    sink.open()
+    real_write = sinks._write_bytes_atomic
+
+    def full_at_the_second_json(path, data):
+        if path.name == "image_1700000001.json":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(sinks, "_write_bytes_atomic", full_at_the_second_json)
+    t = FakeTime()
+    events = []
+    summary = run_periodic_capture(ScriptedCamera(), sink, every_s=1.0, count=5, stop_event=AdvancingEvent(t),
+                                   progress=events.append, clock=t.clock, wall=t.wall)
+    assert [e.kind for e in events] == ["stored", "error", "done"] and summary.stopped_by == "sink"
+    assert sorted(p.name for p in (tmp_path / "stills").iterdir()) == ["image_1700000000.json",
+                                                                       "image_1700000000.png"]   # no half still
