@@ -11,11 +11,21 @@ next run sends them first.
 ``--shard i/N`` keeps the devices whose position in the sorted fleet is i modulo N (i from 0,
 like a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), so N schedulers split a fleet without
 talking to each other.
+
+Stopping a run (``stop``, a ``threading.Event``; the TUI sets it when the operator quits): the
+runner checks it before each device and at every progress step inside one (each move and
+capture of the query, each query frame of the offsets estimate). A stopped run simply stops:
+the device it was in, unless its offsets were already estimated (then it is finished and
+recorded as usual), is abandoned without a history row, a Slack post or an upload (it was not
+measured; it did not fail), the devices after it are not started, and the report lists both in
+``skipped`` with ``stopped`` true. A wait already under way (for the camera to settle, a move)
+runs to its end first, bounded by ``timeout_s``.
 """
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -35,7 +45,7 @@ class FleetProgress:
     Attributes:
         device: "DEPLOYMENT/CAMERA".
         stage: "start", "reference", "move", "capture", "offsets", "store", "upload", "notify",
-            "done" or "failed".
+            "done", "failed" or "stopped" (the run was stopped while in this device: it is skipped).
         index, count: this device's position in the run (0-based) and the number of devices.
         done, total: progress within the stage (0, 0 when it has none).
         message: one line for people.
@@ -83,18 +93,33 @@ class DeviceResult:
 
 @dataclass
 class FleetReport:
-    """A whole run: one result per device, and what the spool replay did first."""
+    """A whole run: one result per device processed, and what the spool replay did first.
+
+    ``stopped``: the run was stopped (``stop`` set) before it finished; ``skipped`` then names the
+    devices ("DEPLOYMENT/CAMERA") it did not process, which have no result, no history row and
+    are not counted as failed.
+    """
 
     devices: list[DeviceResult] = field(default_factory=list)
     spool_sent: int = 0
     spool_remaining: int = 0
+    stopped: bool = False
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
         return sum(1 for d in self.devices if not d.success)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"devices": [d.to_dict() for d in self.devices], "failed": self.failed}
+        out: dict[str, Any] = {"devices": [d.to_dict() for d in self.devices], "failed": self.failed}
+        if self.stopped:
+            out.update(stopped=True, skipped=list(self.skipped))
+        return out
+
+
+class _RunStopped(BaseException):
+    """Unwinds one device's processing when the run is stopped (a BaseException, so that no
+    ``except Exception`` on the way turns it into a device failure)."""
 
 
 # ---------------------------------------------------------------- selection
@@ -157,10 +182,11 @@ class FleetRunner:
         cloud: a CloudStore (default: one for [storage]).
         notifier: a SlackNotifier (default: one for [slack]).
         progress: called with a FleetProgress at every step (from the calling thread).
+        stop: set it (from any thread) to stop the run; see the module docstring.
     """
 
     def __init__(self, settings: Any, *, history: HistoryStore | None = None, cloud=None, notifier=None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, stop: threading.Event | None = None) -> None:
         from monitoring.cloud import CloudStore
         from monitoring.notify import SlackNotifier
 
@@ -169,10 +195,20 @@ class FleetRunner:
         self.cloud = cloud or CloudStore(settings.storage, settings.data_dir)
         self.notifier = notifier or SlackNotifier(settings.slack)
         self.progress = progress
+        self.stop = stop
+
+    @property
+    def stopping(self) -> bool:
+        """The run was asked to stop."""
+        return self.stop is not None and self.stop.is_set()
+
+    def _check_stop(self) -> None:
+        if self.stopping:
+            raise _RunStopped()
 
     def run(self, devices: Sequence[Any], *, stabilize_time_s: float | None = None, timeout_s: float | None = None,
             active: bool = False, active_count: int = 4) -> FleetReport:
-        """Process every device; never stops at a failed one.
+        """Process every device; never stops at a failed one (only when ``stop`` is set).
 
         Args:
             devices: ``DeviceRef`` list (see :func:`fleet_devices`).
@@ -190,7 +226,15 @@ class FleetRunner:
         if replay.sent or replay.remaining:
             log.info("spool: %d sent, %d still waiting", replay.sent, replay.remaining)
         for index, ref in enumerate(devices):
-            report.devices.append(self.run_device(ref, index, len(devices), stabilize, timeout, active, active_count))
+            result = None if self.stopping else self.run_device(ref, index, len(devices), stabilize, timeout,
+                                                                active, active_count)
+            if result is None:     # stopped before or inside this device
+                report.stopped = True
+                report.skipped.append(ref.id)
+            else:
+                report.devices.append(result)
+        if report.stopped:
+            log.info("fleet run stopped: %d device(s) not processed", len(report.skipped))
         return report
 
     def _emit(self, device: str, stage: str, index: int, count: int, done: int = 0, total: int = 0,
@@ -202,8 +246,11 @@ class FleetRunner:
                 log.exception("fleet progress callback failed")
 
     def run_device(self, ref: Any, index: int, count: int, stabilize_s: float, timeout_s: float, active: bool,
-                   active_count: int = 4) -> DeviceResult:
-        """One device, start to finish; failures end up in the result, never raised."""
+                   active_count: int = 4) -> DeviceResult | None:
+        """One device, start to finish; failures end up in the result, never raised.
+
+        Returns None when ``stop`` was set meanwhile: the device is abandoned unrecorded.
+        """
         from calibration.align import read_scan_manifest
         from calibration.offsets import OffsetsOptions, estimate_offsets
         from monitoring.scans import extract_query, scan_root
@@ -223,20 +270,27 @@ class FleetRunner:
             stops = active_stops(reference, active_count) if active else None
 
             def scan_progress(stage: str, done: int, total: int) -> None:
+                self._check_stop()
                 self._emit(name, stage, index, count, done, total, f"query {stage} {done}/{total}")
 
+            self._check_stop()
             query = extract_query(name, stabilize_s, timeout_s, stops, settings=self.settings,
                                   progress=scan_progress)
             positions = [{"pan_deg": float(p), "tilt_deg": float(t), "zoom": float(z)} for p, t, z in query.positions]
             location = str(query.folder)
 
             def offsets_progress(done: int, total: int, message: str) -> None:
+                self._check_stop()
                 self._emit(name, "offsets", index, count, done, total, message)
 
             offsets = estimate_offsets(reference, read_scan_manifest(query.folder),
                                        OffsetsOptions(method=self.settings.monitor.features), offsets_progress)
             self._write_reports(query.folder, offsets)
             location = self._upload(ref, ref_dir, query.folder, timestamp, result) or location
+        except _RunStopped:
+            log.info("fleet run stopped during %s: not recorded", name)
+            self._emit(name, "stopped", index, count, message="run stopped: not measured")
+            return None
         except Exception as err:  # every failure is this device's, recorded; the run goes on
             result.error = _one_line(err)
             if not _is_domain_error(err):
@@ -319,15 +373,18 @@ class FleetRunner:
 
 def run_fleet(settings: Any, *, device: str | None = None, shard: str | tuple[int, int] | None = None,
               stabilize_time_s: float | None = None, timeout_s: float | None = None, active: bool = False,
-              progress: Progress | None = None, **runner_kwargs: Any) -> FleetReport:
+              progress: Progress | None = None, stop: threading.Event | None = None,
+              **runner_kwargs: Any) -> FleetReport:
     """``camdeck monitor run``: select the devices and process each (see :class:`FleetRunner`).
+
+    ``stop``: set it from another thread to stop the run (see the module docstring).
 
     Raises:
         MonitoringInputError: a bad ``shard`` or ``device`` (before any camera moves).
     """
     shard_pair = parse_shard(shard) if isinstance(shard, str) else shard
     devices = fleet_devices(settings, device, shard_pair)
-    runner = FleetRunner(settings, progress=progress, **runner_kwargs)
+    runner = FleetRunner(settings, progress=progress, stop=stop, **runner_kwargs)
     return runner.run(devices, stabilize_time_s=stabilize_time_s, timeout_s=timeout_s, active=active)
 
 

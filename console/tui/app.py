@@ -6,9 +6,19 @@ Keys: 1-5 switch tabs, q quits, ? shows the keys, ctrl+p opens the command palet
 The app owns the open cameras (``camera_pool``, console/tui/camera_pool.py): each camera is
 opened once, the Cameras tab previews it, other tabs borrow it, and the pool closes them all
 when the app exits.
+
+Quitting (q, ctrl+q) while a job runs (a recording or its countdown, the live reconstruction,
+a fleet run, a calibration solve) first asks, naming the jobs (``ConfirmQuit``). Confirmed,
+each tab stops its job cleanly (``stop_for_exit``: the recording finishes its files and its
+data file says the operator stopped it, the fleet run stops at its next step) and the app
+waits for those workers, at most ``QUIT_WAIT_S``, then exits. A tab with jobs has
+``running_jobs() -> list[str]`` and ``stop_for_exit() -> list[Worker]``; each also stops its
+job on unmount, and the pool waits (bounded) for lent cameras to come back before closing them.
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Callable, Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -18,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from console.tui.camera_pool import CameraPool
+from console.tui.screens.confirm import ConfirmQuit
 from console.tui.screens.help import HelpScreen
 from console.tui.tabs.calibration import CalibrationTab
 from console.tui.tabs.cameras import CamerasTab
@@ -34,6 +45,8 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("reconstruction", "4", "Reconstruction"),
     ("monitoring", "5", "Monitoring"),
 )
+
+QUIT_WAIT_S = 60.0      # the most the app waits for stopped jobs to finish before it exits anyway
 
 
 class CamdeckApp(App):
@@ -60,6 +73,7 @@ class CamdeckApp(App):
         self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
         self.cameras_tab: CamerasTab | None = None
         self._tab_bodies: dict[str, Widget] = {}
+        self.quitting = False       # the jobs are being stopped; the app exits when they have finished
 
     def compose(self) -> ComposeResult:
         s, pool = self.settings, self.camera_pool
@@ -81,6 +95,50 @@ class CamdeckApp(App):
     def on_unmount(self) -> None:
         # After every tab has unmounted (and cancelled its workers): close each camera once.
         self.camera_pool.close_all()
+
+    # ---------------------------------------------------------------- quitting
+
+    def running_jobs(self) -> list[str]:
+        """What runs now and quitting would stop, one phrase per job (tab order)."""
+        jobs: list[str] = []
+        for body in self._tab_bodies.values():
+            running = getattr(body, "running_jobs", None)
+            if callable(running):
+                jobs += running()
+        return jobs
+
+    async def action_quit(self) -> None:
+        """Quit; while jobs run, ask first (y stops them cleanly, then quits)."""
+        if self.quitting:
+            self.notify("stopping the running jobs: camdeck quits when they have finished", timeout=3)
+            return
+        if isinstance(self.screen, ConfirmQuit):
+            return
+        jobs = self.running_jobs()
+        if not jobs:
+            self.exit()
+            return
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed:
+                self.run_worker(self._stop_jobs_and_exit(), group="quit", exclusive=True, exit_on_error=False)
+
+        self.push_screen(ConfirmQuit(jobs), answer)
+
+    async def _stop_jobs_and_exit(self) -> None:
+        self.quitting = True
+        jobs = self.running_jobs()
+        workers = []
+        for body in self._tab_bodies.values():
+            stop = getattr(body, "stop_for_exit", None)
+            if callable(stop):
+                workers += stop()
+        if jobs:
+            self.notify("stopping " + "; ".join(jobs), title="quitting", timeout=QUIT_WAIT_S)
+        deadline = time.monotonic() + QUIT_WAIT_S
+        while any(not w.is_finished for w in workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.exit()
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane

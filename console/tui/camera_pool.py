@@ -18,16 +18,24 @@ When the loan ends the pool stops each camera, puts back the controls the borrow
 listeners, so the Cameras tab resumes its preview. A camera that reported CameraDisconnected
 (to a borrower or inside ``use``) is closed, and opened afresh on its next use.
 
+At exit ``close_all`` closes every camera, but a lent one only once its borrower has given it
+back (the tabs ask their jobs to stop first: a recording finishes its files and says it was
+stopped, instead of losing its cameras under it), or after a bounded wait.
+
 Thread-safe: borrows run in worker threads. Textual-free: listeners are plain callables
 (the Cameras tab's posts a message, which is thread-safe).
 """
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from drivers.errors import CameraDisconnected, DriverError
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[[tuple[str, ...], "str | None"], None]
 
@@ -54,6 +62,7 @@ class CameraPool:
         self._locks = {name: threading.Lock() for name in specs}   # one driver call at a time per camera
         self._state = threading.Lock()                             # guards _holders and _listeners
         self._holders: dict[str, str] = {}
+        self._given_back = threading.Condition(self._state)      # notified when a loan ends
         self._listeners: list[Listener] = []
         self._closed = False
 
@@ -135,6 +144,7 @@ class CameraPool:
                 for name in names:
                     self._holders.pop(name, None)
                 listeners = list(self._listeners)
+                self._given_back.notify_all()
             _tell(listeners, names, None)
 
     def _take(self, name: str) -> Any:
@@ -182,10 +192,23 @@ class CameraPool:
         if cam is not None:
             _quietly(cam.close)
 
-    def close_all(self, timeout_s: float = 2.0) -> None:
-        """Close every camera (at exit), lent or not; waits up to ``timeout_s`` per in-flight call.
-        Nothing opens after this (a late worker gets a DriverError)."""
+    def close_all(self, timeout_s: float = 2.0, lent_timeout_s: float = 10.0) -> None:
+        """Close every camera (at exit). Nothing opens after this (a late worker gets a DriverError).
+
+        A lent camera is closed only after its borrower gave it back, or once ``lent_timeout_s``
+        has passed (then it is closed under the borrower, which sees a camera fault): ask the
+        borrowing jobs to stop before calling this. Waits up to ``timeout_s`` more per
+        in-flight call of the Cameras tab.
+        """
         self._closed = True
+        deadline = time.monotonic() + max(0.0, lent_timeout_s)
+        with self._state:
+            while self._holders and (left := deadline - time.monotonic()) > 0:
+                self._given_back.wait(left)
+            still = dict(self._holders)
+        if still:
+            log.warning("closing cameras still lent after %.1f s: %s", lent_timeout_s,
+                        ", ".join(f"{name} (by {holder})" for name, holder in still.items()))
         for name in list(self._cameras):
             lock = self._locks[name]
             got = lock.acquire(timeout=timeout_s)

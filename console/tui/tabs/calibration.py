@@ -15,9 +15,14 @@ recording) is refused with the holder's name.
 On the simulated rig a chessboard is posed in front of the camera (or both cameras of a pair)
 at a new pose for every capture (``drivers.sim.targets.ChessboardTarget``); on real cameras the
 operator moves the board between captures.
+
+Quitting during a solve: the app asks first (``running_jobs``); ``stop_for_exit`` makes the
+solve stop at its next progress step (a view detected, a round solved) and the app waits for
+the workers. Unmounting cancels the workers, which stops the solve the same way.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +35,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import ProgressBar, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.tui.camera_pool import CameraPool
 from console.tui.widgets.calibration_coverage import CoverageView
@@ -40,6 +45,10 @@ BOARD_SPEC = ("9x6", 25.0)          # inner corners, square size in mm
 MIN_VIEWS = 5
 COVERAGE_GRID = (6, 16)             # heat-map rows x cols: fits 80x24 beside the preview
 CAPTURE_TIMEOUT_S = 5.0
+
+
+class SolveStopped(Exception):
+    """The solve was stopped (the console is quitting); raised from its progress callback."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,7 @@ class CalibrationTab(Vertical):
         self._boards: dict[str, Any] = {}      # simulated boards by target (capture worker only)
         self._capture: Worker | None = None    # one capture at a time: a second would find the cameras lent
         self._coverage = None
+        self._stop_solve = threading.Event()
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -201,7 +211,22 @@ class CalibrationTab(Vertical):
         self.focus()
 
     def on_unmount(self) -> None:
+        self._stop_solve.set()
         self.workers.cancel_node(self)
+
+    # ---------------------------------------------------------------- quitting (the app asks)
+
+    def running_jobs(self) -> list[str]:
+        """What quitting would stop, one phrase each (a capture is short: it is waited for, not named)."""
+        if not self.solving:
+            return []
+        target = self.target
+        return [f"a calibration solve ({target.label if target else '?'}, {len(self.views)} views)"]
+
+    def stop_for_exit(self) -> list[Worker]:
+        """Stop a solve at its next step; returns the workers to wait for (captures, saves too)."""
+        self._stop_solve.set()
+        return [w for w in self.app.workers if w.node is self and not w.is_finished]
 
     @property
     def target(self) -> Target | None:
@@ -252,12 +277,13 @@ class CalibrationTab(Vertical):
 
     def action_solve(self) -> None:
         target = self.target
-        if target is None or self.solving:
+        if target is None or self.solving or getattr(self.app, "quitting", False):
             return
         if len(self.views) < MIN_VIEWS:
             self._show_status(f"need {MIN_VIEWS} views to solve, have {len(self.views)}")
             return
         self.solving = True
+        self._stop_solve.clear()
         self.progress.display = True
         self.progress.update(total=None, progress=0)
         self._show_status("solving...")
@@ -309,7 +335,11 @@ class CalibrationTab(Vertical):
 
     @work(thread=True, exclusive=True, group="calibration-solve", exit_on_error=False)
     def _solve_worker(self, target: Target, views: list[CapturedView]) -> None:
+        worker = get_current_worker()
+
         def progress(stage: str, done: int, total: int) -> None:
+            if self._stop_solve.is_set() or worker.is_cancelled:
+                raise SolveStopped("the solve was stopped")
             self.post_message(SolveProgress(stage, done, total))
 
         names = [f"view_{i:03d}" for i in range(len(views))]
@@ -400,6 +430,9 @@ class CalibrationTab(Vertical):
             self.solving = False
             self.progress.display = False
         err = event.worker.error
+        if isinstance(err, SolveStopped):
+            self._show_status("solve stopped")
+            return
         text = " ".join((str(err) or type(err).__name__).split())
         self.last_error = text
         self._show_status(f"[b]error:[/b] {text}")

@@ -11,9 +11,15 @@ have written it).
 Threads: history reads and fleet runs run in thread workers (monitoring.history,
 monitoring.fleet); they post the messages below and never touch a widget. One
 ``on_worker_state_changed`` turns a worker failure into one visible error.
+
+Quitting during a run: the app asks first (``running_jobs``), then ``stop_for_exit`` sets the
+run's stop event (monitoring.fleet: checked before each device and at each step inside one)
+and the app waits for the worker. The devices not reached are skipped, not failed: no history
+row. Unmounting sets the event too (a safety net).
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from textual import work
@@ -123,6 +129,8 @@ class MonitoringTab(Vertical):
         self.progress = ProgressBar(total=1.0, show_eta=False, id="monitoring-progress")
         self.run_label = Static("", id="monitoring-run-label")
         self._shown_device: str | None = None
+        self._run_what = ""
+        self._stop_run = threading.Event()  # the current run's stop (a fresh one per run)
 
     def compose(self) -> ComposeResult:
         yield self.fleet
@@ -139,6 +147,26 @@ class MonitoringTab(Vertical):
         self.action_reload()
         self.set_interval(RELOAD_EVERY_S, self._reload_if_idle)
 
+
+    def on_unmount(self) -> None:
+        self._stop_run.set()    # safety net: a run still going stops at its next step
+
+    # ---------------------------------------------------------------- quitting (the app asks)
+
+    def running_jobs(self) -> list[str]:
+        """What quitting would stop, one phrase each (none when no run is going)."""
+        if not self.running:
+            return []
+        done = sum(1 for e in self.events if e.stage in ("done", "failed"))
+        count = self.events[-1].count if self.events else 0
+        return [f"a fleet run ({self._run_what}{f', {done} of {count} done' if count else ''})"]
+
+    def stop_for_exit(self) -> list[Worker]:
+        """Stop the run at its next step; returns the workers to wait for."""
+        self._stop_run.set()
+        if self.running:
+            self.run_label.update("quitting: stopping the run…")
+        return [w for w in self.app.workers if w.node is self and not w.is_finished]
 
     def focus_target(self):
         """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
@@ -191,14 +219,18 @@ class MonitoringTab(Vertical):
         self._start_run(None)
 
     def _start_run(self, device: str | None) -> None:
+        if getattr(self.app, "quitting", False):
+            return      # the console is stopping its jobs to quit: start nothing new
         if self.running:
             self.app.notify("a run is already going; wait for it to finish", severity="warning")
             return
         self.running = True
         self.events = []
+        self._run_what = f"{'active' if self.active else 'passive'}, {device or 'the fleet'}"
+        self._stop_run = threading.Event()
         self.progress.update(total=1.0, progress=0.0)
         self.run_label.update(f"starting {'active' if self.active else 'passive'} run of {device or 'the fleet'}")
-        self.run_fleet_worker(device, self.active)
+        self.run_fleet_worker(device, self.active, self._stop_run)
 
     def _show_mode(self) -> None:
         mode = "[b]active[/b]: drives to reference stops" if self.active else \
@@ -229,11 +261,12 @@ class MonitoringTab(Vertical):
         self.post_message(HistoryLoaded(latest, device, records))
 
     @work(thread=True, exclusive=True, group="monitoring-run", exit_on_error=False)
-    def run_fleet_worker(self, device: str | None, active: bool) -> None:
-        """A fleet run (one camera or all); progress and the result come back as messages."""
+    def run_fleet_worker(self, device: str | None, active: bool, stop: threading.Event | None = None) -> None:
+        """A fleet run (one camera or all) until done or ``stop`` is set; progress and the result
+        come back as messages."""
         from monitoring.fleet import run_fleet
 
-        report = run_fleet(self.settings, device=device, active=active,
+        report = run_fleet(self.settings, device=device, active=active, stop=stop,
                            progress=lambda event: self.post_message(RunProgress(event)))
         self.post_message(RunFinished(report.to_dict()))
 
@@ -265,6 +298,8 @@ class MonitoringTab(Vertical):
         prefix = f"[{event.index + 1}/{event.count}] {event.device}"
         if event.stage == "failed":
             self.run_label.update(f"{prefix}: [red]failed[/red]: {event.message}")
+        elif event.stage == "stopped":
+            self.run_label.update(f"{prefix}: [yellow]stopped[/yellow]: {event.message}")
         elif event.stage == "done":
             colour = "red" if event.message.startswith("ALERT") else "green"
             self.run_label.update(f"{prefix}: [{colour}]{event.message}[/{colour}]")
@@ -279,7 +314,11 @@ class MonitoringTab(Vertical):
         failed, total = message.report["failed"], len(message.report["devices"])
         alerts = sum(1 for d in message.report["devices"] if d.get("alert"))
         self.progress.update(total=1.0, progress=1.0)
-        summary = f"run finished: {total - failed} of {total} processed"
+        skipped = len(message.report.get("skipped", ()))
+        if message.report.get("stopped"):
+            summary = f"run stopped: {total - failed} of {total + skipped} processed, {skipped} skipped"
+        else:
+            summary = f"run finished: {total - failed} of {total} processed"
         if alerts:
             summary += f", [red]{alerts} over {self.threshold_deg:g}°[/red]"
         if failed:

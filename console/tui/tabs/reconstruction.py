@@ -12,6 +12,10 @@ rest of the time. A camera busy elsewhere (a recording) is refused with the hold
 Keys (in the footer): r start/stop, [ ] move the slice ({ } by an eighth), x y z the axis,
 m slice/max projection, s save the grid (.npy and .bin in DATA_DIR/reconstruction/),
 - + the grid size (while stopped).
+
+Quitting while the job runs: the app asks first (``running_jobs``), then ``stop_for_exit``
+stops the job as r would and the app waits for the worker (the pair goes back to the pool);
+unmounting asks the same stop (a safety net).
 """
 from __future__ import annotations
 
@@ -208,8 +212,26 @@ class ReconstructionTab(Vertical):
             self.screen.set_focus(self.panel)
 
     def on_unmount(self) -> None:
+        self._stop_asked = True         # also a job still opening the pair
         if self._job is not None:
             self._job.stop()
+
+    # ---------------------------------------------------------------- quitting (the app asks)
+
+    def running_jobs(self) -> list[str]:
+        """What quitting would stop, one phrase each (none when idle)."""
+        if self.state == "idle":
+            return []
+        rig = self.rig.name if self.rig else "?"
+        return [f"the live reconstruction ({rig}{', stopping' if self.state == 'stopping' else ''})"]
+
+    def stop_for_exit(self) -> list[Worker]:
+        """Stop the job (as r would); returns the workers to wait for."""
+        self.action_stop()
+        self._stop_asked = True
+        if self._job is not None:
+            self._job.stop()
+        return [w for w in self.app.workers if w.node is self and not w.is_finished]
 
     # ---------------------------------------------------------------- what is shown
 
@@ -250,7 +272,7 @@ class ReconstructionTab(Vertical):
         self._show_stats()
 
     def action_start(self) -> None:
-        if self.state != "idle":
+        if self.state != "idle" or getattr(self.app, "quitting", False):
             return
         if self.rig is None:
             self.notify(self._idle_hint(), severity="warning", timeout=5)

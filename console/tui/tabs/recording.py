@@ -11,6 +11,11 @@ whole run (``open_camera=`` hands out the lent ones), so the Cameras tab cannot 
 meanwhile and a camera busy elsewhere (a reconstruction) is refused with the holder's name.
 The checkbox also pauses the whole preview while recording (the other cameras too: CPU for
 the encoders on a Pi).
+
+Quitting while a session runs: the app asks first (``running_jobs``), then ``stop_for_exit``
+stops the session as ctrl+s would (a countdown is cancelled) and the app waits for the worker,
+so the files are finished and the data file says the operator stopped it. Unmounting asks
+the same stop (a safety net: the camera pool waits for the cameras to come back).
 """
 from __future__ import annotations
 
@@ -123,6 +128,8 @@ class RecordingTab(Vertical):
         self.last_result: Any = None
         self.last_error: str = ""
         self._paused_tabs: list[Any] = []
+        self._session_name = ""
+        self._exit_requested = False        # the app is quitting: a session that appears now stops at once
         stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
         self.name_input = Input(stamp, id="rec-session", compact=True, tooltip="session name")
         self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
@@ -162,6 +169,39 @@ class RecordingTab(Vertical):
 
     def on_mount(self) -> None:
         self.table.set_cameras(_default_cameras(self.settings))
+
+    def on_unmount(self) -> None:
+        # Safety net when the app goes without asking (the quit guard stopped it already):
+        # a session still running stops cleanly; the pool waits for its cameras.
+        self._request_stop()
+
+    # ---------------------------------------------------------------- quitting (the app asks)
+
+    def running_jobs(self) -> list[str]:
+        """What quitting would stop, one phrase each (none when idle)."""
+        if self.state == "idle":
+            return []
+        what = {"starting": "a recording starting", "countdown": "a recording countdown",
+                "stopping": "a recording finishing its files"}.get(self.state, "a recording")
+        return [f"{what} (session {self._session_name!r})"]
+
+    def stop_for_exit(self) -> list[Worker]:
+        """Stop the session cleanly (cancel a countdown); returns the workers to wait for."""
+        self._request_stop()
+        if self.state != "idle":
+            self.state = "stopping"
+            self.status.update("quitting: finishing the files…")
+        return [w for w in self.app.workers if w.node is self and not w.is_finished]
+
+    def _request_stop(self) -> None:
+        self._exit_requested = True
+        session = self.session
+        if session is None:
+            return      # not started yet: the worker stops it as soon as it exists
+        if self.state == "countdown":
+            session.cancel()
+        else:
+            session.request_stop()
 
 
     def focus_target(self):
@@ -219,6 +259,8 @@ class RecordingTab(Vertical):
     # ---------------------------------------------------------------- keys
 
     def action_start(self) -> None:
+        if getattr(self.app, "quitting", False):
+            return      # the console is stopping its jobs to quit: start nothing new
         if self.state != "idle":
             self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
             return
@@ -271,6 +313,7 @@ class RecordingTab(Vertical):
 
     def _launch(self, request: Any) -> None:
         self.state = "starting"
+        self._session_name = request.session
         self.last_result, self.last_error = None, ""
         self._set_form_enabled(False)
         self.table.set_cameras([spec.name for spec in request.cameras])
@@ -288,6 +331,8 @@ class RecordingTab(Vertical):
             session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
                                        progress=lambda event: self.post_message(RecordingEventMessage(event)))
             self.session = session
+            if self._exit_requested:      # the app quit while the cameras opened
+                session.request_stop()
             try:
                 result = session.run()
             finally:
