@@ -15,6 +15,7 @@ Subclasses (asi.py, picam.py) describe controls, timing and the image pipeline t
 """
 from __future__ import annotations
 
+import abc
 import math
 import threading
 from collections import OrderedDict
@@ -79,7 +80,7 @@ def crop_scale_K(K_full: np.ndarray, x0: float, y0: float, sx: float, sy: float)
                      [0.0, 0.0, 1.0]])
 
 
-class SimCamera(CameraBase):
+class SimCamera(CameraBase, abc.ABC):
     """Base of the simulated cameras (not used directly).
 
     Args:
@@ -353,8 +354,9 @@ class SimCamera(CameraBase):
         return None
 
     # ---------------------------------------------------------------- hooks
+    @abc.abstractmethod
     def _control_table(self) -> dict[str, ControlDef]:
-        raise NotImplementedError
+        """The camera's controls by name."""
 
     def _adjust(self, coerced: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
         """Values to store for a set_controls call (a hook for coupled controls)."""
@@ -363,29 +365,37 @@ class SimCamera(CameraBase):
     def _validate(self, values: Mapping[str, Any]) -> None:
         """Cross-control checks; raise ControlError."""
 
+    @abc.abstractmethod
     def _geometry(self, settings: tuple) -> tuple[np.ndarray, tuple[int, int]]:
-        raise NotImplementedError
+        """(K, (width, height)) of delivered frames for these settings."""
 
+    @abc.abstractmethod
     def _frame_period_ns(self, settings: tuple) -> int:
-        raise NotImplementedError
+        """Sensor frame period for these settings."""
 
+    @abc.abstractmethod
     def _exposure_us(self, settings: tuple) -> float:
-        raise NotImplementedError
+        """Exposure time for these settings."""
 
+    @abc.abstractmethod
     def _build_state(self, values: dict[str, Any], render: Render) -> Any:
-        raise NotImplementedError
+        """Everything per-frame production needs, precomputed from the settings and the render."""
 
+    @abc.abstractmethod
     def _produce(self, state: Any, seq: int) -> np.ndarray:
-        raise NotImplementedError
+        """The array of frame ``seq`` (noise and all) from a built state."""
 
+    @abc.abstractmethod
     def _frame_meta(self, values: dict[str, Any], state: Any) -> Mapping[str, Any]:
-        raise NotImplementedError
+        """The meta a frame carries."""
 
+    @abc.abstractmethod
     def _pixel_format(self, settings: tuple) -> str:
-        raise NotImplementedError
+        """"RAW8_RGGB", "RGB", ..."""
 
+    @abc.abstractmethod
     def _capabilities(self) -> Capability:
-        raise NotImplementedError
+        """The camera's capability flags."""
 
 
 def apply_config_controls(camera: SimCamera, controls: Mapping[str, Any]) -> None:

@@ -138,7 +138,8 @@ def test_a_full_disk_mid_write_keeps_the_old_calibration(tmp_path, monkeypatch, 
 @contextlib.contextmanager
 def _file_size_limit(n_bytes: int):
     """A real 'disk full' for this process: writes past n_bytes fail with EFBIG (RLIMIT_FSIZE)."""
-    resource = pytest.importorskip("resource")
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, hard))

@@ -6,8 +6,8 @@ import pytest
 
 import fastcore
 
-scene_mod = pytest.importorskip("drivers.sim.scene")
-placement = pytest.importorskip("drivers.sim.placement")
+from drivers.sim import placement
+from drivers.sim import scene as scene_mod
 
 CENTER = np.array(scene_mod.LAB_CENTER)
 N = 48

@@ -10,8 +10,8 @@ from fastcore import load_grid
 from fastcore.errors import CarveInputError
 from fastcore.live import LiveReconstruction, LiveSample, ReconstructionSettings, prepare_view
 
-scene_mod = pytest.importorskip("drivers.sim.scene")
-placement = pytest.importorskip("drivers.sim.placement")
+from drivers.sim import placement
+from drivers.sim import scene as scene_mod
 CENTER = tuple(scene_mod.LAB_CENTER)
 N = 40
 
