@@ -49,6 +49,19 @@ TABS: tuple[tuple[str, str, str], ...] = (
 QUIT_WAIT_S = 60.0      # the most the app waits for stopped jobs to finish before it exits anyway
 
 
+class TabBody(TabPane):
+    """A tab pane that does not re-activate itself when a widget inside it takes focus.
+
+    Textual's TabPane tells its TabbedContent to show it whenever a descendant is
+    focused. The app moves the focus itself on every switch (_focus_tab), so that
+    message only does harm: arriving late, it switched back to a tab the operator had
+    just left ("4 5" typed quickly).
+    """
+
+    def _on_descendant_focus(self, event) -> None:
+        event.stop()
+
+
 class CamdeckApp(App):
     """The console. Build it with ``make_app``."""
 
@@ -88,7 +101,7 @@ class CamdeckApp(App):
         self._tab_bodies = bodies
         with TabbedContent(initial="cameras"):
             for pane, key, title in TABS:
-                with TabPane(f"{key} {title}", id=pane):
+                with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
 
@@ -142,11 +155,16 @@ class CamdeckApp(App):
 
     def action_show_tab(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
-        # Focus the new tab's own widget now, not after it is drawn: a key typed in the
-        # same burst as the tab key ("4 r" over SSH) must reach the new tab.
-        target = getattr(self._tab_bodies.get(pane), "focus_target", None)
-        widget = target() if callable(target) else None
-        if widget is not None:
+        # Focus now, not when the TabActivated message arrives: a key typed in the same
+        # burst as the tab key ("4 r" over SSH) must reach the new tab.
+        self._focus_tab(pane)
+
+    def _focus_tab(self, pane: str) -> None:
+        """Give the keyboard to the shown tab's own widget (each tab names it in focus_target)."""
+        body = self._tab_bodies.get(pane)
+        widget = body.focus_target() if body is not None else None
+        focused = self.screen.focused
+        if widget is not None and (focused is None or body not in focused.ancestors_with_self):
             self.screen.set_focus(widget)
 
     def action_help(self) -> None:
@@ -156,6 +174,7 @@ class CamdeckApp(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if self.cameras_tab is not None:
             self.cameras_tab.set_active(event.pane.id == "cameras")
+        self._focus_tab(event.pane.id)   # also a click on a tab header or the palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

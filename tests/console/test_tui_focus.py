@@ -23,3 +23,16 @@ async def test_each_tab_key_focuses_that_tab_synchronously(tmp_path):
             assert app.focused is body.focus_target(), pane
             await pilot.pause()
             assert app.focused is body.focus_target(), f"{pane}: focus moved away after the redraw"
+
+
+@run_async
+async def test_a_click_on_a_tab_header_gives_that_tab_the_keyboard(tmp_path):
+    settings = load_settings(REPO / "config.toml", tmp_path / "data")
+    app = make_app(settings, live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for pane in ("reconstruction", "monitoring", "recording"):
+            await pilot.click(f"#--content-tab-{pane}")
+            await pilot.pause()
+            assert app.query_one("TabbedContent").active == pane
+            assert app.focused is app._tab_bodies[pane].focus_target(), pane

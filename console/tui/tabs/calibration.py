@@ -207,9 +207,6 @@ class CalibrationTab(Vertical):
         """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
         return self
 
-    def on_show(self) -> None:
-        self.focus()
-
     def on_unmount(self) -> None:
         self._stop_solve.set()
         self.workers.cancel_node(self)

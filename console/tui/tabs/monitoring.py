@@ -172,30 +172,6 @@ class MonitoringTab(Vertical):
         """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
         return self.fleet
 
-    def on_show(self) -> None:
-        # Keys r/f/a/l need focus inside the tab; take it only when our pane really is the active one
-        # (a Show can arrive while the app switches away, and focusing then would switch back).
-        if self._pane_is_active():
-            self.fleet.focus()
-
-    def on_hide(self) -> None:
-        # Hidden, our tables must not keep the keyboard (r/f would start runs from another tab).
-        focused = self.app.focused
-        if focused is not None and (focused is self or self in focused.ancestors):
-            self.app.set_focus(None)
-
-    def on_descendant_focus(self, event) -> None:
-        # Our pane is already the active one whenever we focus; letting this reach the TabPane would
-        # make the TabbedContent re-activate it from a late message, undoing a quick switch away.
-        event.stop()
-
-    def _pane_is_active(self) -> bool:
-        from textual.widgets import TabbedContent, TabPane
-
-        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
-        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
-        return pane is None or tabs is None or tabs.active == pane.id
-
     # ---------------------------------------------------------------- keys
 
     def action_reload(self) -> None:

@@ -194,23 +194,6 @@ class ReconstructionTab(Vertical):
         """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
         return self.panel
 
-    def on_show(self) -> None:
-        """Take the focus when the tab is shown, so its keys work at once."""
-        self.call_later(self._take_focus)
-
-    def _take_focus(self) -> None:
-        # Only while this tab is still the one shown: focusing a widget in a hidden pane
-        # makes TabbedContent switch back to it (an operator pressing 4 then 5 quickly).
-        from textual.widgets import TabbedContent, TabPane
-
-        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
-        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
-        if pane is not None and tabs is not None and tabs.active != pane.id:
-            return
-        focused = self.screen.focused
-        if focused is None or self not in focused.ancestors_with_self:
-            self.screen.set_focus(self.panel)
-
     def on_unmount(self) -> None:
         self._stop_asked = True         # also a job still opening the pair
         if self._job is not None:

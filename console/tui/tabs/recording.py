@@ -208,24 +208,6 @@ class RecordingTab(Vertical):
         """The widget that takes the keyboard when this tab is shown (the app focuses it)."""
         return self.table
 
-    def on_show(self) -> None:
-        """Take the focus when the tab is shown, so its keys work at once; the table (not a
-        field) takes it, so 1-5 still switch tabs until the operator tabs into the form."""
-        self.call_later(self._take_focus)
-
-    def _take_focus(self) -> None:
-        # Only while this tab is still the one shown: focusing a widget in a hidden pane
-        # makes TabbedContent switch back to it (an operator pressing 2 then 3 quickly).
-        from textual.widgets import TabbedContent, TabPane
-
-        pane = next((a for a in self.ancestors if isinstance(a, TabPane)), None)
-        tabs = next((a for a in self.ancestors if isinstance(a, TabbedContent)), None)
-        if pane is not None and tabs is not None and tabs.active != pane.id:
-            return
-        focused = self.screen.focused
-        if focused is None or self not in focused.ancestors_with_self:
-            self.screen.set_focus(self.table)
-
     # ---------------------------------------------------------------- the form
 
     def _request(self, overwrite: bool) -> Any:
