@@ -84,3 +84,17 @@ def run_async(test):
     def wrapper(*args, **kwargs):
         return asyncio.run(test(*args, **kwargs))
     return wrapper
+
+
+async def until(pilot, condition, timeout_s: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds (jobs run in thread workers).
+
+    The timeout only bounds a failing test; it is generous so a loaded CI machine is not one.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)

@@ -17,7 +17,7 @@ from console.tui.app import make_app
 from console.tui.screens.controls import ControlsForm
 from console.tui.screens.help import HelpScreen
 from drivers.sim.clock import ManualClock
-from tests.console import OpenedCameras, run_async, sim_settings
+from tests.console import OpenedCameras, run_async, sim_settings, until
 
 
 @pytest.fixture
@@ -34,15 +34,6 @@ def start(settings, rig: OpenedCameras | None = None, **options):
     """The console on the simulated rig, its cameras on simulated time."""
     return make_app(settings, camera_opener=rig or OpenedCameras(), clock=ManualClock(), preview_fps=15,
                     **options)
-
-
-async def until(pilot, condition, timeout_s: float = 20.0, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds (workers run in threads)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def state(app, camera: str) -> str:

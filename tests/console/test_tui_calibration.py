@@ -1,7 +1,6 @@
 """Pilot test of the Calibration tab on the simulated stereo pair: capture, coverage, solve, save."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ from textual.widgets import TabbedContent
 from console.config import load_settings
 from console.tui.app import make_app
 from console.tui.tabs.calibration import CalibrationTab
-from tests.console import run_async
+from tests.console import run_async, until
 
 RIG = """
 [sim]
@@ -42,14 +41,6 @@ def settings(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(RIG)
     return load_settings(path, tmp_path / "data")
-
-
-async def until(pilot, condition, timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @run_async

@@ -15,7 +15,7 @@ from console.tui.tabs.calibration import CalibrationTab
 from console.tui.tabs.recording import RecordingTab
 from drivers.errors import CameraDisconnected, DriverError
 from drivers.registry import open_camera
-from tests.console import run_async
+from tests.console import run_async, until
 
 RIG = """
 [sim]
@@ -171,13 +171,6 @@ def test_a_borrow_from_another_thread_waits_for_the_preview_capture_and_stops_it
 
 
 # ---------------------------------------------------------------- the app
-
-async def until(pilot, condition, timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @run_async

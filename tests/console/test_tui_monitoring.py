@@ -3,7 +3,6 @@ with live progress against the simulated PTZ camera (its bump is the truth). The
 the real simulated one, its cameras on simulated time (ManualClock)."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -14,7 +13,7 @@ from console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
 from drivers.sim.clock import ManualClock
 from drivers.sim.ptz import Bump, write_bump
 from monitoring.history import HistoryStore, MonitoringRecord
-from tests.console import run_async
+from tests.console import run_async, until
 
 CONFIG = """
 [sim]
@@ -68,14 +67,6 @@ def seed_history(settings) -> list[MonitoringRecord]:
                                    pitch_offset_deg=p, yaw_offset_deg=y, roll_offset_deg=r, success=ok,
                                    failure_logs="" if ok else "no reference scan"))
     return store.query(device_id="ptz-1")
-
-
-async def until(pilot, condition, timeout_s: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @run_async

@@ -18,7 +18,7 @@ from console.tui.screens.confirm import ConfirmQuit
 from console.tui.tabs.monitoring import MonitoringTab
 from monitoring.fleet import run_fleet
 from monitoring.history import HistoryStore
-from tests.console import OpenedCameras, run_async, sim_settings
+from tests.console import OpenedCameras, run_async, sim_settings, until
 from tests.console.test_tui_monitoring import CONFIG as FLEET_CONFIG
 from tests.console.test_tui_recording import RIG, decode_count, open_tab
 
@@ -30,14 +30,6 @@ def settings(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(RIG)
     return load_settings(path, tmp_path / "data")
-
-
-async def until(pilot, condition, timeout_s: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 async def exited(app, timeout_s: float = EXIT_WITHIN_S) -> None:

@@ -1,7 +1,6 @@
 """Pilot tests of the Reconstruction tab against the real simulated stereo rig (no fakes)."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from console.tui.app import make_app
 from console.tui.screens.help import HelpScreen
 from console.tui.tabs.reconstruction import ReconstructionTab
 from fastcore.grid_io import load_grid
-from tests.console import run_async
+from tests.console import run_async, until
 
 # The default stereo rig, at a small resolution and ten times real time so the test is quick.
 RIG = """
@@ -48,15 +47,6 @@ def settings(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(RIG)
     return load_settings(path, tmp_path / "data")
-
-
-async def until(pilot, condition, timeout_s: float = 15.0, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds (the job runs in a thread)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def density(text: str) -> int:

@@ -2,7 +2,6 @@
 manual session, cancel a countdown, lose a camera mid-session."""
 from __future__ import annotations
 
-import time
 import tomllib
 
 import pytest
@@ -12,7 +11,7 @@ from console.config import load_settings, parse_settings
 from console.tui.app import make_app
 from console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from console.tui.tabs.recording import RecordingTab
-from tests.console import run_async
+from tests.console import run_async, until
 
 RIG = """
 [sim]
@@ -51,15 +50,6 @@ def settings_with(tmp_path, camera: str, **keys):
     data["cameras"][camera].update(keys)
     data["console"] = {"data_dir": str(tmp_path / "data")}
     return parse_settings(data, "test config")
-
-
-async def until(pilot, condition, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds (the session runs in a thread)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def decode_count(path) -> int:
