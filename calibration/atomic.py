@@ -1,9 +1,14 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written calibration output.
+"""Atomic file writes: a reader (or a crash) never sees a half-written file.
 
-``write_atomic(path, writer)`` calls ``writer(fh)`` on a temporary file in the same folder,
-flushes and fsyncs it, then renames it over ``path``. On any failure the temporary file is
-removed and ``path`` is left as it was; an OSError becomes a ``CalibrationWriteError`` that
-names the file and the fix.
+``replace_atomically(path, writer)`` calls ``writer(fh)`` on a temporary file in the same
+folder, flushes and fsyncs it, gives it the mode a plain ``open`` would, renames it over
+``path`` and fsyncs the folder. On any failure (Ctrl-C included) the temporary file is
+removed and ``path`` is left as it was; errors are the OSError the system raised.
+It is the one implementation for every package that may import calibration (drivers,
+monitoring, console); fastcore, which imports nothing of ours, keeps its own few lines.
+
+``write_atomic`` is the calibration outputs' form: an OSError becomes a
+``CalibrationWriteError`` that names the file and the fix.
 """
 from __future__ import annotations
 
@@ -16,38 +21,56 @@ from typing import IO, Any, Callable
 from calibration.errors import CalibrationWriteError
 
 
-def write_atomic(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
+def replace_atomically(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
     """Write ``path`` atomically; ``writer`` gets a binary file handle and writes the whole content.
 
-    Returns:
-        ``path`` as a Path.
-
     Raises:
-        CalibrationWriteError: the file cannot be written (full disk, permissions, missing folder).
-        Whatever ``writer`` raises, other than OSError, passes through unchanged.
+        OSError: the file cannot be written (full disk, permissions, missing folder).
+        Whatever ``writer`` raises passes through unchanged.
     """
     path = Path(path)
     folder = path.parent
-    tmp: str | None = None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _mode_for(path))       # mkstemp makes 0600; give the file its usual mode
         os.replace(tmp, path)
-        tmp = None
-    except OSError as err:
-        raise CalibrationWriteError(f"{path}: cannot be written ({err.strerror or err})", _fix(err, folder)) from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     _fsync_dir(folder)
     return path
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """``data`` to ``path`` atomically (OSError on failure)."""
+    return replace_atomically(path, lambda fh: fh.write(data))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """``text`` (UTF-8, newlines as given) to ``path`` atomically (OSError on failure)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
+    """A calibration output written atomically.
+
+    Raises:
+        CalibrationWriteError: the file cannot be written (full disk, permissions, missing folder).
+        Whatever ``writer`` raises, other than OSError, passes through unchanged.
+    """
+    path = Path(path)
+    try:
+        return replace_atomically(path, writer)
+    except OSError as err:
+        raise CalibrationWriteError(f"{path}: cannot be written ({err.strerror or err})",
+                                    _fix(err, path.parent)) from None
 
 
 def _fix(err: OSError, folder: Path) -> str:

@@ -6,12 +6,11 @@ tests/drivers/test_imaging.py pins this down with a pure-red mosaic.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from calibration.atomic import write_bytes_atomic
 from drivers.base import Frame
 
 
@@ -59,14 +58,5 @@ def write_image_atomic(path: Path, rgb: np.ndarray) -> Path:
     ok, data = cv2.imencode(suffix, np.ascontiguousarray(bgr))
     if not ok:
         raise ValueError(f"{path}: OpenCV could not encode the image as {suffix}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data.tobytes())
     return path

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from calibration.atomic import write_text_atomic
 from drivers.base import CameraSpec
 from drivers.encoders import CameraStats, CameraTrack
 from drivers.errors import CameraDisconnected, ControlError, DriverError
@@ -48,7 +49,6 @@ from drivers.presets import BadPreset, Preset, apply_preset, check_preset
 from drivers.session_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
     check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
-    write_text_atomic,
 )
 
 __all__ = ["CameraStats", "RecordingEvent", "RecordingRequest", "RecordingSession", "SessionResult", "session_clock"]

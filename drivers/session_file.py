@@ -155,23 +155,6 @@ def check_disk_space(folder: Path, need_bytes: int, disk_free: Callable[[Path], 
     return free
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; a data file is as readable as the videos
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 # ---------------------------------------------------------------- camera facts
 
 def nominal_fps(camera: Any) -> float:
@@ -217,18 +200,6 @@ def camera_configuration(spec: Any, camera: Any) -> dict[str, Any]:
     return config
 
 
-def _read_umask() -> int:
-    # read once, at import (single-threaded): os.umask can only be read by setting it
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _umask() -> int:
-    return _UMASK
 
 
 # ---------------------------------------------------------------- timestamps

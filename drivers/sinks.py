@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from calibration.atomic import write_bytes_atomic as _write_bytes_atomic
 from drivers.errors import CameraDisconnected, DriverError
 
 SPOOL_MAGIC = b"CAMDECK-STILL 1\n"
@@ -94,32 +95,6 @@ def encode_still(rgb: np.ndarray, image_format: str = "png", jpeg_quality: int =
     return buf.tobytes()
 
 
-def _read_umask() -> int:
-    # read once, at import (single-threaded): os.umask can only be read by setting it
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _umask() -> int:
-    return _UMASK
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; stills are as readable as any file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from calibration.atomic import write_text_atomic
 from drivers.base import CameraSpec, Frame
 from monitoring.errors import MonitoringError, MonitoringInputError
 
@@ -307,12 +308,8 @@ def _record_telemetry(manifest: dict[str, Any], device: PtzDevice) -> None:
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
-    path = folder / MANIFEST
-    tmp = folder / f".{MANIFEST}.part"
     manifest["frames"].sort(key=lambda f: f["index"])
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=1))
 
 
 def _save_frame(folder: Path, index: int, frame: Frame, device: PtzDevice, sample: Any,

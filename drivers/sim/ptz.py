@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from calibration import rotations as rot
+from calibration.atomic import write_text_atomic
 from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
 from drivers.errors import ControlError, DriverError
 from drivers.sim.clock import clock_for
@@ -136,10 +136,7 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 def _write_state(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def read_bump(data_dir: Path, camera: str) -> Bump:
