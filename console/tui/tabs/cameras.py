@@ -121,6 +121,30 @@ class FpsMeter:
         return (s1 - s0) * 1e9 / (t1 - t0)
 
 
+class PreviewPause:
+    """Pauses the Cameras tab's live preview while another tab's job reads the cameras, and
+    on release resumes only a preview it paused (not one the operator paused meanwhile).
+
+    Args:
+        owner: any widget of the app (the tab that runs the job).
+    """
+
+    def __init__(self, owner) -> None:
+        self._owner = owner
+        self._paused: list[CamerasTab] = []
+
+    def hold(self) -> None:
+        self._paused = [tab for tab in self._owner.app.query(CamerasTab) if not tab.paused]
+        for tab in self._paused:
+            tab.action_toggle_pause()
+
+    def release(self) -> None:
+        for tab in self._paused:
+            if tab.paused:
+                tab.action_toggle_pause()
+        self._paused = []
+
+
 class CamerasTab(Vertical):
     """The camera table on top; the preview and the camera panel below."""
 

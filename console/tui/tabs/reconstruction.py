@@ -36,6 +36,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.tui.camera_pool import CameraPool, lent_opener
+from console.tui.tabs.cameras import PreviewPause
 from console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
 from console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
 
@@ -150,7 +151,7 @@ class ReconstructionTab(Vertical):
         self._job: Any = None
         self.source: Any = None                  # the running StereoSource (set by the worker)
         self._stop_asked = False
-        self._paused_tabs: list[Any] = []
+        self._preview_pause = PreviewPause(self)
         hint = "r starts the live reconstruction" if self.rig else "no stereo rig in the config"
         self.panel = SlicePanel(hint, id="recon-slice")
         self.stats = ReconstructionStats(id="recon-stats")
@@ -268,7 +269,7 @@ class ReconstructionTab(Vertical):
             self.view = replace(self.view, index=self.view.index * self.grid_size // self.grid.shape[0])
         self.status.update(Text(f"opening {', '.join(self.rig.cameras)}…"))
         self._show_stats()
-        self._pause_preview(True)
+        self._preview_pause.hold()
         self._carve(self.rig, self.grid_size)
 
     def action_move(self, step: int) -> None:
@@ -409,7 +410,7 @@ class ReconstructionTab(Vertical):
             return
         if event.worker.group == "reconstruction" and self.state != "idle":
             self.state = "idle"
-            self._pause_preview(False)
+            self._preview_pause.release()
             self._show_stats()
             if event.state == WorkerState.SUCCESS and self.grid is None:
                 self.status.update(Text("stopped before the first grid; r starts again"))
@@ -418,16 +419,3 @@ class ReconstructionTab(Vertical):
         if event.worker.group == "reconstruction" and self.grid is None:
             self.panel.show_message("no grid: the reconstruction stopped (the error is beside)")
         self._show_error(event.worker.error)
-
-    def _pause_preview(self, pause: bool) -> None:
-        """Pause the Cameras tab's preview while the pair is carving (so no camera is read twice),
-        or resume what we paused."""
-        if pause:
-            self._paused_tabs = [tab for tab in self.app.query("CamerasTab") if not getattr(tab, "paused", True)]
-            for tab in self._paused_tabs:
-                tab.action_toggle_pause()
-        else:
-            for tab in self._paused_tabs:
-                if tab.paused:
-                    tab.action_toggle_pause()
-            self._paused_tabs = []

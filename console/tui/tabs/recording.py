@@ -32,6 +32,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
 from console.tui.camera_pool import CameraPool, lent_opener
+from console.tui.tabs.cameras import PreviewPause
 from console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from console.tui.widgets.recording_cameras import RecordingCameraTable
 from console.tui.widgets.recording_timer import RecordingTimer
@@ -127,7 +128,7 @@ class RecordingTab(Vertical):
         self.session: Any = None            # the running RecordingSession (set by the worker)
         self.last_result: Any = None
         self.last_error: str = ""
-        self._paused_tabs: list[Any] = []
+        self._preview_pause = PreviewPause(self)
         self._session_name = ""
         self._exit_requested = False        # the app is quitting: a session that appears now stops at once
         stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
@@ -301,7 +302,7 @@ class RecordingTab(Vertical):
         self.table.set_cameras([spec.name for spec in request.cameras])
         self.status.update(f"opening {', '.join(s.name for s in request.cameras)}…")
         if self.pause_check.value:
-            self._pause_preview(True)
+            self._preview_pause.hold()
         self._record(request)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
@@ -404,16 +405,4 @@ class RecordingTab(Vertical):
         self.state = "idle"
         self.session = None
         self._set_form_enabled(True)
-        self._pause_preview(False)
-
-    def _pause_preview(self, pause: bool) -> None:
-        """Pause the Cameras tab's preview (so a camera is not read twice), or resume what we paused."""
-        if pause:
-            self._paused_tabs = [tab for tab in self.app.query("CamerasTab") if not getattr(tab, "paused", True)]
-            for tab in self._paused_tabs:
-                tab.action_toggle_pause()
-        else:
-            for tab in self._paused_tabs:
-                if tab.paused:
-                    tab.action_toggle_pause()
-            self._paused_tabs = []
+        self._preview_pause.release()
