@@ -73,9 +73,9 @@ class StereoPair:
         self._pairs = 0
         self._dropped = 0
         self._flushed = 0
-        self._last = 0.0
-        self._sum = 0.0
-        self._max = 0.0
+        self._last_ns = 0        # absolute skews kept in integer ns: a float running sum can
+        self._sum_ns = 0         # round the mean above the max (3.8942050000000004 > 3.894205)
+        self._max_ns = 0
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -108,8 +108,9 @@ class StereoPair:
     @property
     def stats(self) -> StereoStats:
         with self._lock:
-            mean = self._sum / self._pairs if self._pairs else 0.0
-            return StereoStats(self._pairs, self._dropped, self._flushed, self._last, mean, self._max)
+            mean_ns = self._sum_ns / self._pairs if self._pairs else 0.0
+            return StereoStats(self._pairs, self._dropped, self._flushed, self._last_ns / 1e6,
+                               mean_ns / 1e6, self._max_ns / 1e6)
 
     def capture_pair(self, timeout_s: float | None = None) -> StereoFrame:
         """The next pair within ``max_skew_ms``.
@@ -128,7 +129,7 @@ class StereoPair:
             for _ in range(MAX_PAIRING_ATTEMPTS):
                 skew = right.timestamp - left.timestamp
                 if abs(skew) <= limit_ns:
-                    self._record(abs(skew) / 1e6)
+                    self._record(abs(int(skew)))
                     return StereoFrame(left, right, int(skew))
                 self._dropped += 1
                 if skew > 0:
@@ -166,11 +167,11 @@ class StereoPair:
                 return frame
             self._flushed += 1
 
-    def _record(self, skew_ms: float) -> None:
+    def _record(self, skew_ns: int) -> None:
         self._pairs += 1
-        self._last = skew_ms
-        self._sum += skew_ms
-        self._max = max(self._max, skew_ms)
+        self._last_ns = skew_ns
+        self._sum_ns += skew_ns
+        self._max_ns = max(self._max_ns, skew_ns)
 
 
 def _camera_now_ns(cam: Camera) -> int:

@@ -38,6 +38,21 @@ def test_pairs_stay_within_the_skew_limit_on_free_running_cameras():
     assert stats.pairs == 5 and stats.max_skew_ms <= 5.0 and stats.mean_skew_ms <= stats.max_skew_ms
 
 
+def test_the_mean_skew_of_equal_skews_is_that_skew_and_never_above_the_max():
+    # 5 x 3.894205 ms summed in float ms gives a mean of 3.8942050000000004 > max: CI caught it.
+    clock = ManualClock()
+    ctx = context(clock)
+    left, right = (open_camera(s, ctx) for s in specs().values())
+    with StereoPair(left, right, max_skew_ms=5.0) as pair:
+        left.start()
+        clock.advance(0.003894205)
+        right.start()
+        skews = [pair.capture_pair().skew_ns for _ in range(5)]
+        stats = pair.stats
+    assert skews == [3_894_205] * 5
+    assert stats.mean_skew_ms == stats.max_skew_ms == stats.last_skew_ms == 3.894205
+
+
 def test_too_much_skew_drops_the_older_frame_and_counts_a_dropped_pair():
     clock = ManualClock()
     ctx = context(clock)
