@@ -74,6 +74,17 @@ def _import_onvif():
     return ONVIFCamera
 
 
+def _with_credentials(uri: str, username: str, password: str) -> str:
+    """``uri`` with ``username:password@`` (percent-encoded) in its authority: how FFmpeg takes them."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 class OnvifPtzCamera(PtzControls, CameraBase):
     """An ONVIF PTZ camera of a config entry (driver "onvif").
 
@@ -111,6 +122,7 @@ class OnvifPtzCamera(PtzControls, CameraBase):
         self._seq = 0
         self._size: tuple[int, int] | None = tuple(spec.resolution) if spec.resolution else None
         self._snapshot_uri: str | None = None
+        self._stream_uri: str | None = None
         self._preset_tokens: dict[str, str] = {}
         self._connect()
 
@@ -303,27 +315,61 @@ class OnvifPtzCamera(PtzControls, CameraBase):
         return _decode_jpeg(data, self.name)
 
     def _rtsp_frame(self, timeout: float) -> np.ndarray:
-        from urllib.parse import quote, urlsplit, urlunsplit
+        """The first whole frame of a fresh RTSP session (PyAV; OpenCV when PyAV is missing).
 
-        reply = self._call("GetStreamUri", lambda: self._media.GetStreamUri(
-            {"ProfileToken": self.profile, "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}}))
-        parts = urlsplit(str(reply.Uri))
-        netloc = f"{quote(self.username, safe='')}:{quote(self._password.reveal(), safe='')}@{parts.hostname}"
-        if parts.port:
-            netloc += f":{parts.port}"
-        uri = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        A fresh session per frame: a frame captured after a move shows the new pose, not one
+        buffered before it. Decoding starts at a keyframe, so no half-decoded frame comes back.
+        """
+        if self._stream_uri is None:
+            reply = self._call("GetStreamUri", lambda: self._media.GetStreamUri(
+                {"ProfileToken": self.profile,
+                 "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}}))
+            self._stream_uri = str(reply.Uri)
+        uri = _with_credentials(self._stream_uri, self.username, self._password.reveal())
         try:
             import av
         except ImportError:
             av = None
-        if av is not None:
-            try:
-                with av.open(uri, options={"rtsp_transport": "tcp"}, timeout=(timeout, timeout)) as container:
-                    for frame in container.decode(video=0):
+        if av is None:
+            return self._rtsp_frame_opencv(uri, timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            # The SDP declares the stream: no probing, so the first keyframe is decoded at once.
+            # OpenCV probes, which costs seconds per frame (benchmarks/onvif_frames.py).
+            with av.open(uri, options={"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"},
+                         timeout=(timeout, timeout)) as container:
+                stream = container.streams.video[0]
+                keyframe_seen = False
+                for packet in container.demux(stream):
+                    if time.monotonic() > deadline:
+                        break
+                    keyframe_seen = keyframe_seen or bool(packet.is_keyframe)
+                    if not keyframe_seen:
+                        continue
+                    for frame in packet.decode():
                         return frame.to_ndarray(format="rgb24")
-            except Exception as err:  # PyAV's errors carry the URI (with credentials): never show them
-                raise OnvifFault(f"{self.name}: cannot read the RTSP stream of {self.address} "
-                                 f"({type(err).__name__})", "check the stream, or set frames_from = \"snapshot\"") from None
+        except Exception as err:  # PyAV's errors carry the URI (with credentials): never show them
+            self._stream_uri = None   # ask again next time: a rebooted camera may move its stream
+            raise self._rtsp_error(err, deadline) from None
+        raise OnvifTimeout(f"{self.name}: no RTSP frame from {self.address} within {timeout:g} s",
+                           "check the stream, or set frames_from = \"snapshot\"")
+
+    def _rtsp_error(self, err: Exception, deadline: float) -> DriverError:
+        """A PyAV/FFmpeg error as a typed one, without the URI (it holds the password)."""
+        kind = type(err).__name__
+        if "Unauthorized" in kind or "Forbidden" in kind or isinstance(err, PermissionError):
+            return OnvifAuthError(f"{self.name}: the RTSP stream of {self.address} refused the credentials "
+                                  f"of user {self.username!r}", f"check cameras.{self.name}.username and password")
+        if isinstance(err, ConnectionError):
+            return OnvifUnreachable(f"{self.name}: the RTSP stream of {self.address} is unreachable ({kind})",
+                                    "check the network and the camera")
+        if isinstance(err, TimeoutError) or time.monotonic() >= deadline - 0.05:
+            return OnvifTimeout(f"{self.name}: no RTSP frame from {self.address} in time ({kind})",
+                                "raise the timeout, or set frames_from = \"snapshot\"")
+        return OnvifFault(f"{self.name}: cannot read the RTSP stream of {self.address} ({kind})",
+                          "check the stream, or set frames_from = \"snapshot\"")
+
+    def _rtsp_frame_opencv(self, uri: str, timeout: float) -> np.ndarray:
         import cv2
 
         cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeout * 1000),

@@ -44,8 +44,9 @@ def serve(
 ) -> None:
     """Serve every simulated PTZ camera over ONVIF (SOAP 1.2, 127.0.0.1 only), until SIGINT or SIGTERM.
 
-    Each camera gets its own port (its config port, or a free one when 0). With --json, one
-    line per device when ready: deployment, camera, host, port, telemetry_topic.
+    Each camera gets its own port (its config port, or a free one when 0) and a free RTSP
+    port for its live H.264 stream. With --json, one line per device when ready: deployment,
+    camera, host, port, rtsp_port, telemetry_topic.
     """
     import signal
     import threading
@@ -80,12 +81,13 @@ def serve(
         console = None if common.json_mode() else common.stdout_console()
         for spec, cam, server in running:
             row = {"deployment": cam.deployment, "camera": spec.name, "host": server.host, "port": server.port,
-                   "telemetry_topic": cam.telemetry_topic}
+                   "rtsp_port": server.rtsp_port, "telemetry_topic": cam.telemetry_topic}
             if console is None:
                 common.emit_json(row)
             else:
                 console.print(f"{cam.deployment}/{spec.name}: ONVIF at http://{server.host}:{server.port}"
-                              f"/onvif/device_service, telemetry on {cam.telemetry_topic} "
+                              f"/onvif/device_service, H.264 at rtsp://{server.host}:{server.rtsp_port}/stream1, "
+                              f"telemetry on {cam.telemetry_topic} "
                               f"via {broker[0]}:{broker[1]}")
         if console is not None:
             console.print("serving; Ctrl-C stops")

@@ -3,7 +3,8 @@
 One :class:`OnvifDeviceServer` per camera, each on its own port, bound to 127.0.0.1 only.
 Every operation but GetSystemDateAndTime needs a valid WS-UsernameToken (digest or text),
 checked against the device's own clock (which may be skewed on purpose, to exercise the
-client's clock correction). Snapshots are JPEG over HTTP GET with Basic authentication.
+client's clock correction). Snapshots are JPEG over HTTP GET with Basic authentication; the
+live stream is H.264 over RTSP on a second port (:mod:`drivers.sim.rtsp_server`).
 
 Coordinates are ONVIF's generic spaces: pan and tilt in [-1, 1] spanning the camera's
 configured ``pan_range_deg`` and ``tilt_range_deg``, zoom in [0, 1]; relative translations
@@ -44,6 +45,7 @@ class SimOnvifDevice:
         self.auth = soap.UsernameTokenChecker(username, password)
         self._username = username
         self._password = password
+        self.rtsp_port: int | None = None
         ops: dict[tuple[str, str], Callable[[Any, str], str]] = {}
         for ns, names in (("tds", ("GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetDeviceInformation")),
                           ("trt", ("GetProfiles", "GetSnapshotUri", "GetStreamUri")),
@@ -53,6 +55,10 @@ class SimOnvifDevice:
             for name in names:
                 ops[(soap.NS[ns], name)] = getattr(self, f"op_{name}")
         self._ops = ops
+
+    def set_credentials(self, username: str, password: str) -> None:
+        self.auth = soap.UsernameTokenChecker(username, password)
+        self._username, self._password = username, password
 
     # ------------------------------------------------------------ dispatch
 
@@ -190,8 +196,10 @@ class SimOnvifDevice:
 
     def op_GetStreamUri(self, body: Any, base: str) -> str:
         self._profile_token(body)
-        host = base.split("://", 1)[-1]
-        return el("trt:GetStreamUriResponse", self._media_uri(f"rtsp://{host}/stream1"))
+        if self.rtsp_port is None:
+            raise DriverError("this simulated device serves no RTSP stream", "use its snapshot URI")
+        host = base.split("://", 1)[-1].rsplit(":", 1)[0]
+        return el("trt:GetStreamUriResponse", self._media_uri(f"rtsp://{host}:{self.rtsp_port}/stream1"))
 
     # ------------------------------------------------------------ PTZ service
 
@@ -352,14 +360,17 @@ class _Server(ThreadingHTTPServer):
 class OnvifDeviceServer:
     """Serve one simulated camera over ONVIF on ``host:port`` (127.0.0.1 only; port 0 picks a free one).
 
-    Use as a context manager or call ``start()`` / ``stop()``.
+    Its live stream is served on ``rtsp_port`` (a free port) at ``rtsp_fps``. Use as a context
+    manager or call ``start()`` / ``stop()``.
     """
 
     def __init__(self, camera: Any, username: str, password: Any, *, host: str = "127.0.0.1", port: int = 0,
-                 clock_skew_s: float = 0.0) -> None:
+                 clock_skew_s: float = 0.0, rtsp_fps: float = 10.0) -> None:
         if host not in LOOPBACK:
             raise DriverError(f"the ONVIF simulator binds 127.0.0.1 only, not {host!r}",
                               "set host = \"127.0.0.1\" for simulated cameras")
+        from drivers.sim.rtsp_server import RtspServer
+
         secret = password.reveal() if hasattr(password, "reveal") else str(password)
         self.device = SimOnvifDevice(camera, username, secret, clock_skew_s)
         try:
@@ -367,6 +378,13 @@ class OnvifDeviceServer:
         except OSError as err:
             raise DriverError(f"cannot listen on 127.0.0.1:{port} for {camera.name} ({err.strerror})",
                               "free the port or set port = 0 for a free one") from None
+        try:
+            self.rtsp = RtspServer(camera, username, secret, fps=rtsp_fps)
+        except OSError as err:
+            self._server.server_close()
+            raise DriverError(f"cannot listen for RTSP on 127.0.0.1 for {camera.name} ({err.strerror})",
+                              "free a port") from None
+        self.device.rtsp_port = self.rtsp.port
         self._thread: threading.Thread | None = None
 
     @property
@@ -377,7 +395,18 @@ class OnvifDeviceServer:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
+    @property
+    def rtsp_port(self) -> int:
+        """Where GetStreamUri points: H.264 over RTSP, Digest authentication, RTP over TCP."""
+        return self.rtsp.port
+
+    def set_credentials(self, username: str, password: str) -> None:
+        """Change the one account, for SOAP, snapshots and RTSP alike (an admin changing it)."""
+        self.device.set_credentials(username, password)
+        self.rtsp.set_credentials(username, password)
+
     def start(self) -> "OnvifDeviceServer":
+        self.rtsp.start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                             name=f"onvif-{self.device.camera.name}", daemon=True)
@@ -390,6 +419,7 @@ class OnvifDeviceServer:
             self._thread.join(timeout=5.0)
             self._thread = None
         self._server.server_close()
+        self.rtsp.stop()
 
     def __enter__(self) -> "OnvifDeviceServer":
         return self.start()

@@ -1,6 +1,7 @@
 """`camdeck sim bump`, `camdeck sim serve` and `camdeck monitor collect-references` from the command line."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -86,6 +87,10 @@ def test_sim_serve_prints_devices_and_serves_the_real_client(tmp_path, mosquitto
             cam.move_absolute(45.0, 30.0, 0.0, timeout_s=20.0)
             assert cam.position() == pytest.approx((45.0, 30.0, 0.0), abs=1e-4)
             assert cam.capture().array.shape == (180, 320, 3)
+        assert lines[0]["rtsp_port"] not in (lines[0]["port"], lines[1]["rtsp_port"])
+        with OnvifPtzCamera(dataclasses.replace(spec, options=dict(spec.options, frames_from="rtsp"))) as cam:
+            frame = cam.capture(timeout_s=20.0)
+            assert frame.array.shape == (180, 320, 3) and frame.meta["source"] == "rtsp"
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
