@@ -356,7 +356,9 @@ RIG_TYPES = ("stereo", "recorder", "capture")
 RIG_COMMON: Schema = {"type": (_choice(*RIG_TYPES), _REQUIRED), "cameras": (_str_list, _REQUIRED)}
 RIG_EXTRA: Mapping[str, Schema] = {
     "stereo": {"baseline_mm": (_float(0.0, 10000.0, open_lo=True), _REQUIRED),
-               "max_skew_ms": (_float(0.0, 1000.0, open_lo=True), 5.0)},
+               "max_skew_ms": (_float(0.0, 1000.0, open_lo=True), 5.0),
+               "calibration": (_str(), ""),            # stereo.npz giving hardware cameras their poses
+               "grid_center_m": (_vec3, None)},         # reconstruction grid centre (None: automatic)
     "recorder": {},
     "capture": {"every_s": (_float(0.0, 86400.0, open_lo=True), 10.0), "format": (_choice("png", "jpeg"), "png")},
 }

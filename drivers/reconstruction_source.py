@@ -1,8 +1,13 @@
 """A stereo rig as a source of live-reconstruction samples (``fastcore.live.LiveSample``).
 
 Shared by ``camdeck reconstruct`` and the TUI's Reconstruction tab: open the rig's pair,
-start it, read each camera's pose, choose the grid centre, learn the Bayer pattern from
-the first pair, then yield one LiveSample per synchronised pair until closed.
+start it, read the first pair, learn the rig's geometry and the Bayer pattern, then yield
+one LiveSample per synchronised pair until closed.
+
+Geometry: simulated cameras know their true pose (world frame). Hardware cameras do not:
+their poses come from the rig's ``calibration`` (a ``stereo.npz`` written by ``camdeck
+calibrate stereo``), in the left camera's frame (left at the origin, right at R, T), with
+the lens distortion it measured removed from every frame before carving.
 
 fastcore knows nothing about cameras, so this glue lives on the driver side.
 """
@@ -29,28 +34,35 @@ class RigPoseUnknown(DriverError):
 
 @dataclass(frozen=True)
 class StereoGeometry:
-    """K (2, 3, 3), R (2, 3, 3) world->camera, t (2, 3) metres, grid_center (3,) metres."""
+    """K (2, 3, 3), R (2, 3, 3) world->camera, t (2, 3) metres, grid_center (3,) metres.
+
+    frame: "world" (the simulator's truth) or "left camera" (a calibration file).
+    undistort: None, or per camera the ``cv2.remap`` maps that remove its lens distortion.
+    """
 
     K: np.ndarray
     R: np.ndarray
     t: np.ndarray
     grid_center: np.ndarray
+    frame: str = "world"
+    undistort: tuple | None = None
 
 
-def stereo_geometry(pair: StereoPair, rig: RigSpec) -> StereoGeometry:
+def stereo_geometry(pair: StereoPair, rig: RigSpec, frame_size: tuple[int, int] | None = None) -> StereoGeometry:
     """The poses of ``pair`` and the grid centre of ``rig``.
 
-    The centre is ``rig.options["grid_center_m"]`` if given, else the simulated scene's
+    Simulated cameras give their true poses; other cameras need ``rig.options["calibration"]``
+    (see :func:`calibrated_geometry`; ``frame_size`` (w, h) is checked against it). The
+    centre is ``rig.options["grid_center_m"]`` if given, else the simulated scene's
     ``LAB_CENTER`` for simulated cameras, else 2.5 m along the left camera's optical axis.
 
     Raises:
-        RigPoseUnknown: a camera reports no pose (hardware without a calibration).
+        RigPoseUnknown: no pose known (hardware without a calibration), or the calibration
+            file cannot be used.
     """
     truths = [getattr(cam, "truth", None) for cam in (pair.left, pair.right)]
     if any(t is None for t in truths):
-        raise RigPoseUnknown(f"rig {rig.name!r}: the cameras report no calibrated pose",
-                             "calibrate the pair (camdeck calibrate stereo); live reconstruction of "
-                             "hardware rigs needs poses")
+        return calibrated_geometry(rig, frame_size)
     K = np.array([t.K for t in truths], dtype=np.float64)
     R = np.array([t.R for t in truths], dtype=np.float64)
     tr = np.array([np.asarray(t.t, dtype=np.float64).reshape(3) for t in truths])
@@ -61,6 +73,45 @@ def stereo_geometry(pair: StereoPair, rig: RigSpec) -> StereoGeometry:
     if center is None:
         center = -R[0].T @ tr[0] + DEFAULT_DISTANCE_M * R[0][2]
     return StereoGeometry(K, R, tr, np.asarray(center, dtype=np.float64).reshape(3))
+
+
+def calibrated_geometry(rig: RigSpec, frame_size: tuple[int, int] | None = None) -> StereoGeometry:
+    """The rig's geometry from its ``calibration`` file (``stereo.npz``), in the left camera's frame.
+
+    Raises:
+        RigPoseUnknown: no calibration configured, the file is missing or unreadable, or it
+            was made at another frame size than ``frame_size`` (w, h).
+    """
+    from calibration.errors import CalibrationError
+    from calibration.stereo import load_stereo
+
+    key = f"rigs.{rig.name}.calibration"
+    path = rig.options.get("calibration")
+    if not path:
+        raise RigPoseUnknown(f"rig {rig.name!r}: its cameras report no pose and {key} is not set",
+                             f"calibrate the pair (camdeck calibrate stereo ... --out stereo.npz), then set "
+                             f"{key} = \"stereo.npz\" in config.toml")
+    try:
+        cal = load_stereo(path)
+    except CalibrationError as err:
+        raise RigPoseUnknown(f"{key}: {err.message}", err.fix or "run camdeck calibrate stereo again") from None
+    if frame_size is not None and tuple(frame_size) != tuple(cal.image_size):
+        raise RigPoseUnknown(f"{key}: {path} was calibrated at {cal.image_size[0]}x{cal.image_size[1]} px, "
+                             f"the cameras give {frame_size[0]}x{frame_size[1]}",
+                             "calibrate again at this ROI and binning, or set the cameras back to the "
+                             "calibrated size")
+    K = np.array([cal.K1, cal.K2], dtype=np.float64)
+    R = np.array([np.eye(3), cal.R], dtype=np.float64)
+    t = np.array([np.zeros(3), np.asarray(cal.T, dtype=np.float64).reshape(3) / 1000.0])
+    center = rig.options.get("grid_center_m")
+    center = np.asarray(center if center is not None else (0.0, 0.0, DEFAULT_DISTANCE_M), dtype=np.float64)
+    undistort = None
+    if np.any(cal.dist1) or np.any(cal.dist2):
+        import cv2
+
+        undistort = tuple(cv2.initUndistortRectifyMap(Kv, dv, None, Kv, tuple(cal.image_size), cv2.CV_16SC2)
+                          for Kv, dv in ((cal.K1, cal.dist1), (cal.K2, cal.dist2)))
+    return StereoGeometry(K, R, t, center.reshape(3), frame="left camera", undistort=undistort)
 
 
 def bayer_of(frame_format: str) -> str | None:
@@ -92,7 +143,7 @@ class StereoSource:
         while True:
             pair_frame, self._pending = self._pending or self.pair.capture_pair(timeout_s=self.timeout_s), None
             yield LiveSample([_view(pair_frame.left), _view(pair_frame.right)], g.K, g.R, g.t,
-                             pair_frame.left.timestamp)
+                             pair_frame.left.timestamp, g.undistort)
 
     def close(self) -> None:
         """Stop and close both cameras (safe to call twice)."""
@@ -126,8 +177,9 @@ def open_stereo_source(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: Dri
     pair = open_stereo_rig(rig, cameras, ctx, open_camera=open_camera)
     try:
         pair.start()
-        geometry = stereo_geometry(pair, rig)
         first = pair.capture_pair(timeout_s=timeout_s)
+        height, width = first.left.array.shape[:2]
+        geometry = stereo_geometry(pair, rig, (width, height))
     except BaseException:
         try:
             pair.stop()

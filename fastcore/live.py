@@ -36,6 +36,9 @@ class LiveSample:
     images: V arrays, (H, W) uint8 RAW8 Bayer or gray, or (H, W, 3) uint8 BGR.
     K: (3, 3) or (V, 3, 3) for the full-resolution images; R: (V, 3, 3) world->camera;
     t: (V, 3), metres. timestamp_ns: capture time (monotonic ns), or None.
+    undistort: None for pinhole images, else one ``(map1, map2)`` pair per view (None for a
+        view that needs none), as ``cv2.initUndistortRectifyMap`` makes them with K as the new
+        matrix: the full-resolution gray image is remapped through it before shrinking.
     """
 
     images: Sequence[np.ndarray]
@@ -43,6 +46,7 @@ class LiveSample:
     R: np.ndarray
     t: np.ndarray
     timestamp_ns: int | None = None
+    undistort: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,12 +141,14 @@ def check_settings(s: ReconstructionSettings) -> ReconstructionSettings:
 
 
 def prepare_view(image: np.ndarray, K: np.ndarray, *, bayer: str | None, factor: int,
-                 threshold: int | None) -> tuple[np.ndarray, np.ndarray]:
+                 threshold: int | None, undistort: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame -> (carve-ready (h, w) uint8 image, its (3, 3) K).
 
-    Debayers (H, W) RAW8 when ``bayer`` is set, converts (H, W, 3) BGR to gray, shrinks by
-    ``factor`` with area averaging (K follows, pixel centres kept at integers), then sets
-    pixels below ``threshold`` to 0.
+    Debayers (H, W) RAW8 when ``bayer`` is set, converts (H, W, 3) BGR to gray, removes lens
+    distortion through ``undistort`` maps (K stays K), shrinks by ``factor`` with area
+    averaging (K follows, pixel centres kept at integers), then sets pixels below
+    ``threshold`` to 0.
     """
     import cv2
 
@@ -155,6 +161,12 @@ def prepare_view(image: np.ndarray, K: np.ndarray, *, bayer: str | None, factor:
         gray = cv2.cvtColor(img, getattr(cv2, _CV_BAYER[bayer]))
     else:
         gray = img
+    if undistort is not None:
+        map1, map2 = undistort
+        if map1.shape[:2] != gray.shape:
+            raise CarveInputError(f"undistort: maps for {map1.shape[1]}x{map1.shape[0]} px, the image is "
+                                  f"{gray.shape[1]}x{gray.shape[0]}; fix: make the maps at the frame size")
+        gray = cv2.remap(gray, map1, map2, cv2.INTER_LINEAR)
     K = np.asarray(K, dtype=np.float64)
     if factor > 1:
         h, w = gray.shape
@@ -258,10 +270,13 @@ class LiveReconstruction:
         if self._factor is None:
             self._factor = (auto_downsample(Ks[0], R[0], t[0], s.voxel_size, s.grid_center)
                             if s.downsample == "auto" else int(s.downsample))
+        maps = sample.undistort if sample.undistort is not None else [None] * V
+        if len(maps) != V:
+            raise CarveInputError(f"undistort: {len(maps)} map pairs for {V} views; fix: one per view (or None)")
         views, Kd = [], []
-        for img, Kv in zip(sample.images, Ks):
+        for img, Kv, view_maps in zip(sample.images, Ks, maps):
             view, Kv2 = prepare_view(img, Kv, bayer=s.bayer if np.ndim(img) == 2 else None,
-                                     factor=self._factor, threshold=s.threshold)
+                                     factor=self._factor, threshold=s.threshold, undistort=view_maps)
             views.append(view)
             Kd.append(Kv2)
         t0 = time.perf_counter()

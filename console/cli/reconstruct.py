@@ -58,7 +58,7 @@ def reconstruct(
         except CarveInputError as err:
             raise common.BadInput(str(err)) from None
         summary = job.run(source)
-    result = {"rig": rig, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
+    result = {"rig": rig, "frame": source.geometry.frame, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
               "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
               "saved": [str(p) for p in summary.saved],
               "occupied_fraction": float((summary.grid > 0).mean()) if summary.grid is not None else 0.0}
