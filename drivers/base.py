@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -164,7 +165,7 @@ class PtzCamera(Camera, Protocol):
     """A pan/tilt/zoom camera. Angles in degrees, zoom in [0, 1]."""
 
     def move_absolute(self, pan_deg: float, tilt_deg: float, zoom: float | None = None,
-                      *, wait: bool = True, timeout_s: float = 30.0) -> None: ...
+                      *, wait: bool = True, timeout_s: float = 30.0, stop: threading.Event | None = None) -> None: ...
 
     def position(self) -> tuple[float, float, float]: ...
 

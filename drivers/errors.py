@@ -44,3 +44,7 @@ class DriverUnavailable(DriverError):
 
 class NotSupported(DriverError):
     """The camera has no such capability (a PTZ call on a fixed camera, say)."""
+
+
+class Stopped(DriverError):
+    """A wait ended early because the caller set its ``stop`` event (an operator quitting, say)."""

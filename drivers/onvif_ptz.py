@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from calibration import rotations as rot
 from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
-from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
+from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable, Stopped
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -411,12 +412,13 @@ class OnvifPtzCamera(PtzControls, CameraBase):
                                    f"give a {label} within [{lo:g}, {hi:g}]")
 
     def move_absolute(self, pan_deg: float, tilt_deg: float, zoom: float | None = None, *,
-                      wait: bool = True, timeout_s: float = 30.0) -> None:
+                      wait: bool = True, timeout_s: float = 30.0, stop: threading.Event | None = None) -> None:
         """AbsoluteMove to degrees; with ``wait``, poll the position until it is within tolerance.
 
         Raises:
             ControlError: outside the configured ranges (checked before sending).
             OnvifTimeout: not arrived within ``timeout_s``.
+            Stopped: ``stop`` was set while waiting (the head goes on to the target).
         """
         if zoom is None:
             zoom = self.position()[2]
@@ -425,12 +427,19 @@ class OnvifPtzCamera(PtzControls, CameraBase):
         self._call("AbsoluteMove", lambda: self._ptz.AbsoluteMove(
             {"ProfileToken": self.profile, "Position": {"PanTilt": {"x": x, "y": y}, "Zoom": {"x": z}}}))
         if wait:
-            self.wait_position((pan_deg, tilt_deg, zoom), timeout_s)
+            self.wait_position((pan_deg, tilt_deg, zoom), timeout_s, stop=stop)
 
-    def wait_position(self, target: tuple[float, float, float], timeout_s: float = 30.0) -> tuple[float, float, float]:
-        """Poll GetStatus until the head is at ``target`` (pan, tilt degrees within tolerance; zoom within 1e-3)."""
+    def wait_position(self, target: tuple[float, float, float], timeout_s: float = 30.0, *,
+                      stop: threading.Event | None = None) -> tuple[float, float, float]:
+        """Poll GetStatus until the head is at ``target`` (pan, tilt degrees within tolerance; zoom within 1e-3).
+
+        Raises:
+            OnvifTimeout: not there within ``timeout_s``.  Stopped: ``stop`` was set first.
+        """
         deadline = time.monotonic() + timeout_s
         while True:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{self.name}: stopped waiting for the head", "")
             pan, tilt, zoom, _ = self.status()
             dpan = abs(pan - target[0])
             if self.pan_range[1] - self.pan_range[0] >= 360.0:
@@ -442,7 +451,10 @@ class OnvifPtzCamera(PtzControls, CameraBase):
                 raise OnvifTimeout(f"{self.name}: not at pan {target[0]:g}, tilt {target[1]:g}, zoom {target[2]:g} "
                                    f"after {timeout_s:g} s (at {pan:.2f}, {tilt:.2f}, {zoom:.3f})",
                                    "raise the timeout, or check that the head can reach that position")
-            time.sleep(self.poll_interval_s)
+            if stop is not None:
+                stop.wait(self.poll_interval_s)
+            else:
+                time.sleep(self.poll_interval_s)
 
     def move_relative(self, dpan_deg: float, dtilt_deg: float, dzoom: float = 0.0) -> None:
         """RelativeMove by degrees (translation space: [-1, 1] spans half of each range)."""

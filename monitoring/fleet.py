@@ -18,8 +18,8 @@ capture of the query, each query frame of the offsets estimate). A stopped run s
 the device it was in, unless its offsets were already estimated (then it is finished and
 recorded as usual), is abandoned without a history row, a Slack post or an upload (it was not
 measured; it did not fail), the devices after it are not started, and the report lists both in
-``skipped`` with ``stopped`` true. A wait already under way (for the camera to settle, a move)
-runs to its end first, bounded by ``timeout_s``.
+``skipped`` with ``stopped`` true. A wait already under way (for the camera to settle, for a
+move to arrive) ends at once too (within ~0.1 s); the head itself goes on to its target.
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from drivers.errors import Stopped
 from monitoring.errors import MonitoringError, MonitoringInputError
 from monitoring.history import HistoryStore, MonitoringRecord, utc_now_iso
 
@@ -275,7 +276,7 @@ class FleetRunner:
 
             self._check_stop()
             query = extract_query(name, stabilize_s, timeout_s, stops, settings=self.settings,
-                                  progress=scan_progress)
+                                  progress=scan_progress, stop=self.stop)
             positions = [{"pan_deg": float(p), "tilt_deg": float(t), "zoom": float(z)} for p, t, z in query.positions]
             location = str(query.folder)
 
@@ -287,7 +288,7 @@ class FleetRunner:
                                        OffsetsOptions(method=self.settings.monitor.features), offsets_progress)
             self._write_reports(query.folder, offsets)
             location = self._upload(ref, ref_dir, query.folder, timestamp, result) or location
-        except _RunStopped:
+        except (_RunStopped, Stopped):
             log.info("fleet run stopped during %s: not recorded", name)
             self._emit(name, "stopped", index, count, message="run stopped: not measured")
             return None

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,10 @@ class PtzDevice:
     polls ("" otherwise); the scan manifests record both, and the reason is logged once per device.
     """
 
-    def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any) -> None:
+    def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any,
+                 stop: threading.Event | None = None) -> None:
         self.ref, self.spec, self.camera, self.latch = ref, spec, camera, latch
+        self.stop = stop                   # set: every wait ends at once with drivers.errors.Stopped
         self.name = ref.camera
         self.telemetry_source = ""
         self.telemetry_fallback = ""
@@ -144,16 +147,16 @@ class PtzDevice:
 
         if self.telemetry_source == "mqtt" and self.latch.count(self.name) == 0:
             try:
-                self.latch.wait_for_sample(self.name, min(3.0, timeout_s))
+                self.latch.wait_for_sample(self.name, min(3.0, timeout_s), stop=self.stop)
             except TelemetryTimeout:
                 topic = self.spec.options.get("telemetry_topic") or "?"
                 self._use_poller(f"no telemetry on {topic} within {min(3.0, timeout_s):g} s")
-        return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after)
+        return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after, stop=self.stop)
 
     def move_and_settle(self, pan_deg: float, tilt_deg: float, zoom: float, stable_s: float,
                         timeout_s: float) -> Any:
         """Drive to the stop (arrival verified by the driver), then wait for stability; the deciding sample."""
-        self.camera.move_absolute(pan_deg, tilt_deg, zoom, wait=True, timeout_s=timeout_s)
+        self.camera.move_absolute(pan_deg, tilt_deg, zoom, wait=True, timeout_s=timeout_s, stop=self.stop)
         return self.wait_stable(stable_s, timeout_s, after=self.latch.count(self.name))
 
     def close(self) -> None:
@@ -174,8 +177,11 @@ class PtzDevice:
         self.close()
 
 
-def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: float = 3.0) -> PtzDevice:
+def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: float = 3.0,
+                stop: threading.Event | None = None) -> PtzDevice:
     """Start the deployment's tunnel, open the camera and its telemetry; use as a context manager.
+
+    ``stop``: once set (from any thread), the device's moves and waits end with Stopped.
 
     A simulated camera (driver "sim") runs in this process with in-process telemetry; any other
     goes through the registry (driver "onvif": the real client), with telemetry from [mqtt],
@@ -204,7 +210,7 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
             camera = open_camera(spec, ctx)
         closers.append(camera.close)
         latch = TelemetryLatch()
-        device = PtzDevice(ref, spec, camera, latch)
+        device = PtzDevice(ref, spec, camera, latch, stop)
         device._closers = closers
         topic = str(spec.options.get("telemetry_topic") or "")
         if spec.driver == "sim":
@@ -477,7 +483,7 @@ class QueryResult:
 def extract_query(device_id: str, stabilize_time: float, timeout: float,
                   active_ptz_stops: Sequence[Sequence[float]] | bool | None = None, *, settings: Any,
                   features: str | None = None, folder: Path | None = None,
-                  progress: Progress | None = None) -> QueryResult:
+                  progress: Progress | None = None, stop: threading.Event | None = None) -> QueryResult:
     """Capture query frames of one camera.
 
     Passive (``active_ptz_stops`` None/False/empty): wait until the camera has been still for
@@ -492,8 +498,10 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
         settings: the validated config.
         features: "sift" | "disk" | "" (none) (default [monitor] features).
         folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/query/<UTC stamp>).
+        stop: set it from another thread to end a move or a wait at once (raises Stopped).
     Raises:
-        TelemetryTimeout: the camera did not settle in time; DriverError subclasses for camera faults.
+        TelemetryTimeout: the camera did not settle in time; DriverError subclasses for camera faults;
+        drivers.errors.Stopped: ``stop`` was set.
     """
     ref = resolve_device(settings, device_id)
     spec: CameraSpec = settings.cameras[ref.camera]
@@ -523,7 +531,7 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
     samples: list[Any] = []
     positions: list[tuple[float, float, float]] = []
     total = max(1, len(stops))
-    with open_device(settings, ref) as device:
+    with open_device(settings, ref, stop=stop) as device:
         _record_telemetry(manifest, device)
         for index in range(total):
             if stops:

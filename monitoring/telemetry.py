@@ -179,11 +179,14 @@ class TelemetryLatch:
                 return 0.0
             return max(0.0, latest.timestamp - since)
 
-    def wait_for_sample(self, camera: str, timeout_s: float, after: int = 0) -> TelemetrySample:
-        """Block until ``camera`` has sent more than ``after`` samples; TelemetryTimeout otherwise."""
+    def wait_for_sample(self, camera: str, timeout_s: float, after: int = 0, *,
+                        stop: threading.Event | None = None) -> TelemetrySample:
+        """Block until ``camera`` has sent more than ``after`` samples; TelemetryTimeout otherwise
+        (drivers.errors.Stopped when ``stop`` is set first)."""
         deadline = self.clock() + timeout_s
         with self._cond:
             while self._counts.get(camera, 0) <= after:
+                _check_stop(stop, camera)
                 left = deadline - self.clock()
                 if left <= 0:
                     raise TelemetryTimeout(f"{camera}: no telemetry within {timeout_s:g} s",
@@ -192,7 +195,7 @@ class TelemetryLatch:
             return self._latest[camera]
 
     def wait_stable(self, camera: str, stable_s: float, timeout_s: float, *, max_age_s: float = 2.0,
-                    after: int = 0) -> TelemetrySample:
+                    after: int = 0, stop: threading.Event | None = None) -> TelemetrySample:
         """Block until ``camera`` has been still for ``stable_s`` (camera seconds); returns the latest sample.
 
         Only samples after the ``after``-th count (e.g. ``count()`` taken just after a move command),
@@ -201,10 +204,12 @@ class TelemetryLatch:
         Raises:
             TelemetryTimeout: not stable within ``timeout_s`` wall seconds (the message says whether
                 telemetry stopped, or the camera kept moving).
+            drivers.errors.Stopped: ``stop`` was set first (checked at least every 0.1 s).
         """
         deadline = self.clock() + timeout_s
         with self._cond:
             while True:
+                _check_stop(stop, camera)
                 latest = self._latest.get(camera)
                 now = self.clock()
                 fresh = latest is not None and now - latest.received <= max_age_s
@@ -391,3 +396,10 @@ class PositionPoller:
             except Exception:
                 self.errors += 1
             self._stop.wait(self.period_s)
+
+
+def _check_stop(stop: threading.Event | None, camera: str) -> None:
+    if stop is not None and stop.is_set():
+        from drivers.errors import Stopped
+
+        raise Stopped(f"{camera}: stopped waiting for telemetry", "")

@@ -26,7 +26,7 @@ import numpy as np
 from calibration import rotations as rot
 from calibration.atomic import write_text_atomic
 from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
-from drivers.errors import ControlError, DriverError
+from drivers.errors import ControlError, DriverError, Stopped
 from drivers.sim.clock import clock_for
 from drivers.sim.sensor import NoiseBank
 from drivers.sim.ptz_world import Lighting, PtzWorld, world_for
@@ -346,19 +346,20 @@ class SimPtzCamera(PtzControls, CameraBase):
                                    if label != "zoom" else "give a zoom within [0, 1]")
 
     def move_absolute(self, pan_deg: float, tilt_deg: float, zoom: float | None = None, *,
-                      wait: bool = True, timeout_s: float = 30.0) -> None:
+                      wait: bool = True, timeout_s: float = 30.0, stop: threading.Event | None = None) -> None:
         """Drive to (pan, tilt, zoom) at the configured speed; with ``wait``, return on arrival.
 
         Raises:
             ControlError: the target is outside the configured ranges.
             DriverError: ``wait`` and the head did not arrive within ``timeout_s`` wall seconds.
+            Stopped: ``stop`` was set while waiting (the head keeps moving to the target).
         """
         cur = self.position()
         zoom = cur[2] if zoom is None else zoom
         self.check_target(pan_deg, tilt_deg, zoom)
         self._drive_to((float(pan_deg), float(tilt_deg), float(zoom)))
         if wait:
-            self.wait_arrived(timeout_s)
+            self.wait_arrived(timeout_s, stop=stop)
 
     def move_relative(self, dpan_deg: float, dtilt_deg: float, dzoom: float = 0.0, *,
                       wait: bool = False, timeout_s: float = 30.0) -> None:
@@ -391,10 +392,12 @@ class SimPtzCamera(PtzControls, CameraBase):
         with self._lock:
             self._axes = [_Axis(a.at(t)) for a in self._axes]
 
-    def wait_arrived(self, timeout_s: float = 30.0) -> None:
-        """Block until the head stops (wall-clock ``timeout_s``)."""
+    def wait_arrived(self, timeout_s: float = 30.0, *, stop: threading.Event | None = None) -> None:
+        """Block until the head stops (wall-clock ``timeout_s``); Stopped when ``stop`` is set first."""
         deadline = time.monotonic() + timeout_s
         while True:
+            if stop is not None and stop.is_set():
+                raise Stopped(f"{self.name}: stopped waiting for the head", "")
             t = self.sim_time_s()
             with self._lock:
                 remaining = max((a.arrival() - t for a in self._axes if a.moving(t)), default=0.0)
@@ -403,7 +406,7 @@ class SimPtzCamera(PtzControls, CameraBase):
             if time.monotonic() >= deadline:
                 raise DriverError(f"{self.name}: the head did not arrive within {timeout_s:g} s",
                                   "raise the timeout or the time factor")
-            self._clock_ns.sleep(min(remaining + 1e-6, 0.5 * self.time_factor))
+            self._clock_ns.sleep(min(remaining + 1e-6, 0.2 * self.time_factor))
 
     def _drive_to(self, target: tuple[float, float, float]) -> None:
         t = self.sim_time_s()

@@ -170,6 +170,34 @@ def test_a_stopped_fleet_run_records_nothing(tmp_path):
     assert not store.path.exists() or store.query() == []
 
 
+def test_stop_ends_a_settle_wait_already_under_way(tmp_path):
+    """A passive run asking for a camera-hour of stillness would wait timeout_s (3000 s) in
+    ptz-1; it ends as soon as stop is set: the run is stopped, nothing failed or recorded."""
+    from monitoring.scans import collect_references
+
+    path = tmp_path / "config.toml"
+    path.write_text(FLEET_CONFIG)
+    settings = load_settings(path, tmp_path / "data")
+    collect_references(settings, "site/ptz-1", settle_s=0.1)
+    stop, events, reports = threading.Event(), [], []
+    thread = threading.Thread(target=lambda: reports.append(run_fleet(
+        settings, stop=stop, progress=events.append, stabilize_time_s=3600.0, timeout_s=3000.0)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not any(e.stage == "reference" for e in events):      # ptz-1's query is starting
+        assert time.monotonic() < deadline and thread.is_alive(), [e.stage for e in events]
+        time.sleep(0.02)
+    time.sleep(0.5)                                # inside the settle wait now
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive(), "the settle wait did not end when stop was set"
+    report = reports[0]
+    assert report.stopped and report.devices == [] and report.skipped == ["site/ptz-1", "site/ptz-2"]
+    assert [e.stage for e in events][-1] == "stopped"
+    store = HistoryStore.from_settings(settings.storage, settings.data_dir)
+    assert not store.path.exists() or store.query() == []
+
+
 def test_close_all_waits_for_a_lent_camera_then_gives_up_after_the_bound(tmp_path):
     settings = sim_settings(tmp_path / "data")
     opener = OpenedCameras()

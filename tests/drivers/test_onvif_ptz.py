@@ -144,3 +144,24 @@ def test_a_silent_camera_times_out():
         for s in held:
             s.close()
         listener.close()
+
+
+def test_a_wait_for_the_position_ends_when_stop_is_set(tmp_path):
+    """Polling GetStatus for a 90 s move (1 deg/s, real time) ends as soon as stop is set."""
+    import time
+
+    from drivers.errors import Stopped
+
+    slow = dict(OPTIONS, speed_deg_s=1.0)
+    sim = SimPtzCamera(CameraSpec(name="slow", driver="sim", model="PTZ", resolution=(160, 90), options=slow),
+                       DriverContext(data_dir=tmp_path, time_factor=1.0), telemetry_hz=0)
+    with sim, OnvifDeviceServer(sim, "admin", Secret(PASSWORD)) as server, \
+            open_camera(_client_spec(server.port, speed_deg_s=1.0), DriverContext()) as cam:
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(Stopped):
+            cam.move_absolute(90.0, 0.0, 0.0, timeout_s=300.0, stop=stop)
+        assert time.monotonic() - started < 30.0
+        assert sim.moving()
+        cam.stop_motion()

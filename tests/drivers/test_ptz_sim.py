@@ -143,3 +143,21 @@ def test_telemetry_reaches_in_process_subscribers(tmp_path):
     sample = got[-1]
     assert set(sample) >= {"pan_deg", "tilt_deg", "zoom", "moving", "timestamp", "camera"}
     assert sample["camera"] == "ptz-tele"
+
+
+def test_a_wait_for_arrival_ends_when_stop_is_set(tmp_path):
+    """A 90 s move (1 deg/s, real time): setting stop ends the wait at once; the head goes on."""
+    import time
+
+    from drivers.errors import Stopped
+
+    with SimPtzCamera(_spec(speed_deg_s=1.0), DriverContext(data_dir=tmp_path, time_factor=1.0),
+                      telemetry_hz=0) as cam:
+        stop = threading.Event()
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(Stopped):
+            cam.move_absolute(90.0, 0.0, 0.0, timeout_s=300.0, stop=stop)
+        assert time.monotonic() - started < 30.0          # not the 90 s of the move
+        assert cam.moving()
+        cam.stop_motion()
