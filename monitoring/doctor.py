@@ -6,8 +6,8 @@ when one uses "picamera2", the ONVIF devices when a PTZ camera uses "onvif");
 ``run_checks`` reports whether any required finding failed, and the CLI exits 1 then.
 MQTT is never required: without it scans and fleet runs poll each PTZ camera's position
 instead of reading its telemetry, so an unreachable broker (or a refused login) is a warning.
-An ONVIF camera whose deployment has a tunnel is reachable only while that tunnel runs, which
-doctor does not start: its check is skipped, and fleet runs check it through the tunnel.
+An ONVIF camera whose deployment has a tunnel is reachable only while that tunnel runs, so
+doctor starts the tunnel (as fleet runs do), checks the cameras through it, and stops it.
 
 Every network check has a short timeout, and the hardware checks read files (udev
 rules, sysfs) or call the SDK once, so doctor never hangs on a machine without hardware.
@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 SYS_ROOT = Path("/")
 NET_TIMEOUT_S = 2.0
+TUNNEL_READY_S = 15.0      # a kubectl port-forward can take seconds to accept connections
 UDEV_DIRS = ("etc/udev/rules.d", "lib/udev/rules.d", "usr/lib/udev/rules.d")
 ZWO_VENDOR = "03c3"
 USBFS_MIN_MB = 200
@@ -332,51 +333,65 @@ def _resp(args: Iterable[bytes]) -> bytes:
 def check_onvif(specs: list, deployments: Mapping[str, Any] | None = None) -> list[Finding]:
     """Each ONVIF camera's device service answers GetSystemDateAndTime (no credentials needed).
 
-    A camera whose deployment has a tunnel is not contacted (the tunnel is not running): its
-    finding is skipped, or a warning when the tunnel's command is not installed.
+    A camera whose deployment has a tunnel is checked through it, as fleet runs reach it: the
+    tunnel is started once per deployment (ready when the first camera's host:port accepts
+    connections), every camera behind it is probed, and the tunnel is stopped. A tunnel that
+    cannot start makes its cameras missing, with the tunnel's own fix.
     """
-    import http.client
-    import shutil
+    from monitoring.tunnels import Tunnel, TunnelError
 
-    body = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
-            '<s:Body><GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>')
-    out = []
+    found: dict[str, Finding] = {}
+    tunnelled: dict[str, list] = {}
     for spec in specs:
         dep_name = spec.options.get("deployment")
         deployment = (deployments or {}).get(dep_name) if dep_name else None
-        tunnel = list(getattr(deployment, "tunnel", None) or ())
-        if tunnel:
-            exe = tunnel[0]
-            if os.sep not in exe and shutil.which(exe) is None:
-                out.append(Finding(f"onvif:{spec.name}", WARNING, f"behind tunnel {exe}, which is not on PATH: "
-                                   "fleet runs cannot reach this camera",
-                                   f"install {exe} or give its full path in deployments.{dep_name}.tunnel"))
-            else:
-                out.append(Finding(f"onvif:{spec.name}", SKIPPED,
-                                   f"behind tunnel {exe}; checked during fleet runs"))
-            continue
-        host, port = spec.options.get("host", "127.0.0.1"), int(spec.options.get("port") or 80)
-        where = f"{host}:{port}"
-        conn = http.client.HTTPConnection(host, port, timeout=NET_TIMEOUT_S)
-        try:
-            conn.request("POST", "/onvif/device_service", body=body.encode(),
-                         headers={"Content-Type": "application/soap+xml; charset=utf-8"})
-            reply = conn.getresponse()
-            text = reply.read(65536).decode(errors="replace")
-        except (OSError, http.client.HTTPException) as err:
-            out.append(Finding(f"onvif:{spec.name}", MISSING, f"ONVIF device {where} unreachable ({_reason(err)})",
-                               f"check the camera's power and network, the tunnel of deployment "
-                               f"{spec.options.get('deployment')}, and cameras.{spec.name}.host/port", True))
-            continue
-        finally:
-            conn.close()
-        if "GetSystemDateAndTimeResponse" in text:
-            out.append(Finding(f"onvif:{spec.name}", OK, f"ONVIF device service at {where} answers", required=True))
+        if list(getattr(deployment, "tunnel", None) or ()):
+            tunnelled.setdefault(dep_name, []).append(spec)
         else:
-            out.append(Finding(f"onvif:{spec.name}", MISSING, f"{where} answers HTTP {reply.status}, but not as "
-                               "an ONVIF device service", f"check cameras.{spec.name}.port (the ONVIF port, often "
-                               "80, 8000 or 8080)", True))
-    return out
+            found[spec.name] = _probe_onvif(spec)
+    for dep_name, cams in tunnelled.items():
+        argv = list(deployments[dep_name].tunnel)
+        first = cams[0]
+        wait_for = (str(first.options.get("host", "127.0.0.1")), int(first.options.get("port") or 80))
+        try:
+            tunnel = Tunnel(argv, name=dep_name, wait_for=wait_for, ready_timeout_s=TUNNEL_READY_S).start()
+        except TunnelError as err:
+            for spec in cams:
+                found[spec.name] = Finding(f"onvif:{spec.name}", MISSING, f"unreachable: {err.message}", err.fix, True)
+            continue
+        try:
+            for spec in cams:
+                found[spec.name] = _probe_onvif(spec, via=f" through the tunnel of deployment {dep_name}")
+        finally:
+            tunnel.stop()
+    return [found[spec.name] for spec in specs]
+
+
+def _probe_onvif(spec: Any, via: str = "") -> Finding:
+    """POST GetSystemDateAndTime to the camera's device service."""
+    import http.client
+
+    body = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+            '<s:Body><GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>')
+    host, port = spec.options.get("host", "127.0.0.1"), int(spec.options.get("port") or 80)
+    where = f"{host}:{port}"
+    conn = http.client.HTTPConnection(host, port, timeout=NET_TIMEOUT_S)
+    try:
+        conn.request("POST", "/onvif/device_service", body=body.encode(),
+                     headers={"Content-Type": "application/soap+xml; charset=utf-8"})
+        reply = conn.getresponse()
+        text = reply.read(65536).decode(errors="replace")
+    except (OSError, http.client.HTTPException) as err:
+        return Finding(f"onvif:{spec.name}", MISSING, f"ONVIF device {where}{via} unreachable ({_reason(err)})",
+                       f"check the camera's power and network, the tunnel of deployment "
+                       f"{spec.options.get('deployment')}, and cameras.{spec.name}.host/port", True)
+    finally:
+        conn.close()
+    if "GetSystemDateAndTimeResponse" in text:
+        return Finding(f"onvif:{spec.name}", OK, f"ONVIF device service at {where}{via} answers", required=True)
+    return Finding(f"onvif:{spec.name}", MISSING, f"{where}{via} answers HTTP {reply.status}, but not as "
+                   "an ONVIF device service", f"check cameras.{spec.name}.port (the ONVIF port, often "
+                   "80, 8000 or 8080)", True)
 
 
 def _reason(err: BaseException) -> str:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import http.server
+import json
+import socket
 import sys
 import threading
 
@@ -60,18 +62,6 @@ camera_num = 1
 
 PTZ_RIG = """
 [deployments.site]
-
-[cameras.mast]
-driver = "onvif"
-model = "PTZ"
-deployment = "site"
-host = "127.0.0.1"
-port = {onvif_port}
-"""
-
-PTZ_TUNNEL_RIG = """
-[deployments.site]
-tunnel = ["{tunnel}", "-c", "import time; time.sleep(60)"]
 
 [cameras.mast]
 driver = "onvif"
@@ -232,26 +222,77 @@ def test_onvif_fleet_needs_its_devices_and_mqtt_is_only_a_warning(cli, workdir, 
     assert "poll each PTZ camera's position" in found["mqtt"]["detail"]
 
 
-def test_a_tunnelled_onvif_camera_is_skipped_not_missing(cli, workdir):
-    port = free_port()                                # nothing listens there: only the tunnel would reach it
-    write_config(workdir, PTZ_TUNNEL_RIG, onvif_port=port, tunnel=sys.executable)
-    result = cli("doctor", "--json")
-    assert result.code == 0, result.out
-    found = by_check(result)
-    assert found["onvif:mast"]["status"] == "skipped" and found["onvif:mast"]["required"] is False
-    assert found["onvif:mast"]["detail"] == f"behind tunnel {sys.executable}; checked during fleet runs"
-    assert found["mqtt"]["status"] == "warning" and found["mqtt"]["required"] is False
-    human = cli("doctor")
-    assert human.code == 0 and "behind tunnel" in human.out and "MISSING" not in human.out
+# A port-forward, as kubectl port-forward or ssh -L would be: 127.0.0.1:argv[1] -> 127.0.0.1:argv[2].
+RELAY = """
+import socket, sys, threading
+def pump(a, b):
+    try:
+        while (data := a.recv(65536)):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        b.close()
+server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
+while True:
+    client, _ = server.accept()
+    upstream = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    for a, b in ((client, upstream), (upstream, client)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+"""
+
+TUNNEL_RIG = """
+[deployments.site]
+tunnel = {tunnel}
+
+[cameras.mast]
+driver = "onvif"
+model = "PTZ"
+deployment = "site"
+host = "127.0.0.1"
+port = {onvif_port}
+"""
 
 
-def test_a_tunnel_command_that_is_not_installed_is_a_warning_naming_the_field(cli, workdir):
-    write_config(workdir, PTZ_TUNNEL_RIG, onvif_port=free_port(), tunnel="no-such-tunnel-cmd")
+def test_a_tunnelled_onvif_camera_is_checked_through_its_tunnel(cli, workdir, tmp_path):
+    from drivers.base import CameraSpec, Secret
+    from drivers.registry import DriverContext
+    from drivers.sim.onvif_server import OnvifDeviceServer
+    from drivers.sim.ptz import SimPtzCamera
+
+    port = free_port()                               # only the tunnel listens here, and only while it runs
+    sim = SimPtzCamera(CameraSpec(name="mast", driver="sim", model="PTZ", resolution=(160, 90),
+                                  options={"deployment": "site"}), DriverContext(data_dir=tmp_path), telemetry_hz=0)
+    with sim, OnvifDeviceServer(sim, "admin", Secret("pw")) as device:
+        argv = [sys.executable, "-c", RELAY, str(port), str(device.port)]
+        write_config(workdir, TUNNEL_RIG, onvif_port=port, tunnel=json.dumps(argv))
+        result = cli("doctor", "--json")
+        assert result.code == 0, result.out
+        finding = by_check(result)["onvif:mast"]
+        assert finding["status"] == "ok" and finding["required"] is True
+        assert finding["detail"] == f"ONVIF device service at 127.0.0.1:{port} through the tunnel of deployment " \
+                                    "site answers"
+        with pytest.raises(OSError):                 # doctor stopped the tunnel it started
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+        # The device is down behind a working tunnel: the camera is missing, and doctor exits 1.
+        argv[-1] = str(free_port())
+        write_config(workdir, TUNNEL_RIG, onvif_port=port, tunnel=json.dumps(argv))
+        down = cli("doctor", "--json")
+        assert down.code == 1 and by_check(down)["onvif:mast"]["status"] == "missing"
+
+
+def test_a_tunnel_that_cannot_start_makes_its_cameras_missing_with_its_fix(cli, workdir):
+    write_config(workdir, TUNNEL_RIG, onvif_port=free_port(), tunnel='["no-such-tunnel-cmd"]')
     result = cli("doctor", "--json")
-    assert result.code == 0
+    assert result.code == 1
     finding = by_check(result)["onvif:mast"]
-    assert finding["status"] == "warning" and "not on PATH" in finding["detail"]
+    assert finding["status"] == "missing" and "not found on PATH" in finding["detail"]
     assert "deployments.site.tunnel" in finding["fix"]
+    exits = json.dumps([sys.executable, "-c", "import sys; sys.stderr.write('forward refused'); sys.exit(3)"])
+    write_config(workdir, TUNNEL_RIG, onvif_port=free_port(), tunnel=exits)
+    result = cli("doctor", "--json")
+    assert result.code == 1 and "forward refused" in by_check(result)["onvif:mast"]["detail"]
 
 
 def test_a_failed_required_check_exits_1(cli, workdir, monkeypatch, tmp_path):
