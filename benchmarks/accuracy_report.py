@@ -151,6 +151,13 @@ def carving(report: Report) -> None:
         report.add(S, f"occupied voxels kept, stereo pair [{backend}]", kept, "%", ">= 99 %", kept >= 99.0,
                    grid_nonempty_pct=round(nonempty, 3), grid_nonempty_target="< 80 %")
 
+    # live reconstruction of a pair whose cameras report no pose (as hardware): poses from stereo.npz
+    # (the pair's true extrinsics), camera frames (RAW8, noise), grid in the left camera's frame;
+    # the target is "keeps as much as the simulator's own poses do from the same frames"
+    kept_cal, kept_true = _calibrated_live_kept()
+    report.add(S, "occupied voxels kept, live pair posed by stereo.npz (RAW8 frames)", 100.0 * kept_cal, "%",
+               ">= true-pose kept - 1 %", kept_cal >= kept_true - 0.01, true_pose_kept_pct=round(100.0 * kept_true, 3))
+
     # backends against reference.py: the test_backends cases (N = 1, 23, 48), its attenuation
     # cases, and the two lab-scene problems above
     problems = {}
@@ -186,6 +193,32 @@ def carving(report: Report) -> None:
                    "<= 0.1 %", worst <= 0.001 and off_boundary == 0, worst_case=worst_case or "none differ",
                    problems=len(problems), differing_voxels=differ_total, voxels=voxels_total,
                    differing_off_pixel_boundary=off_boundary)
+
+
+def _calibrated_live_kept() -> tuple[float, float]:
+    """(kept with stereo.npz poses, kept with the simulator's poses): tests/drivers/test_reconstruction_calibrated.py's setup."""
+    from drivers.reconstruction_source import open_stereo_source
+    from drivers.registry import open_camera
+    from fastcore.live import LiveReconstruction, ReconstructionSettings
+    from tests.drivers import test_reconstruction_calibrated as setup
+
+    ctx = setup.ctx()
+    cams = [open_camera(spec, ctx) for spec in setup.specs().values()]
+    truth = tuple(cam.truth for cam in cams)
+    for cam in cams:
+        cam.close()
+    left, N = truth[0], setup.N
+    center_left = left.R @ np.asarray(setup.LAB_CENTER) + np.asarray(left.t).reshape(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        rig = setup.calibrated_rig(Path(tmp), truth, grid_center_m=tuple(center_left))
+        with open_stereo_source(rig, setup.specs(), setup.ctx(), open_camera=setup.hide_pose) as source:
+            grid = LiveReconstruction(ReconstructionSettings(
+                grid_size=N, voxel_size=1.0 / N, grid_center=tuple(source.geometry.grid_center),
+                bayer=source.bayer, threshold=72, max_frames=2)).run(source).grid
+    idx = np.stack(np.meshgrid(*[np.arange(N)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    world = (center_left + (idx - (N - 1) / 2) / N - np.asarray(left.t).reshape(3)) @ left.R
+    occupied = left.scene.contains(world).reshape(N, N, N)
+    return _f((grid[occupied] > 0).mean()), setup.kept_with_true_poses()
 
 
 # -------------------------------------------------------------------------------------- calibration
