@@ -2,7 +2,7 @@
 
 A ``RecordingSession`` composes, per camera, an encoder (drivers/encoders.py: libx264
 for simulated and USB cameras, the Pi's hardware encoder through picamera2) with an
-``AnnexBFileOutput`` (the destination), and writes the session data file
+``AnnexBFileOutput`` (drivers/h264_output.py: the destination), and writes the session data file
 (drivers/session_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
 a progress callback that the CLI turns into rich output and the TUI into messages.
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.encoders import TIMECODE_HEADER, AnnexBFileOutput, EncoderError, LibX264Encoder
+from drivers.encoders import EncoderError, LibX264Encoder
+from drivers.h264_output import TIMECODE_HEADER, AnnexBFileOutput
 from drivers.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
 from drivers.session_file import (
     CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
@@ -194,7 +195,7 @@ def enospc(*args):
 def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monkeypatch):
     """A full disk mid-flush: part of the data may reach the file, so the output undoes that flush:
     the video ends with a whole access unit and has exactly one timestamp line per frame."""
-    import drivers.encoders as encoders
+    import drivers.h264_output as h264_output
 
     now = [0.0]
     out = AnnexBFileOutput(tmp_path / "f.h264", tmp_path / "f.pts.txt", flush_interval_s=1.0, wall_clock=lambda: now[0])
@@ -203,13 +204,13 @@ def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monk
     for i in range(10):
         enc.encode(synthetic(i), i * 33_333_333)
     out.flush()                                                        # 10 frames safely on disk
-    real_write = encoders._write_all
+    real_write = h264_output._write_all
 
     def half_then_full(fd, data):                                      # the disk fills in the middle of a write
         real_write(fd, bytes(data)[: len(data) // 2])
         raise enospc()
 
-    monkeypatch.setattr(encoders, "_write_all", half_then_full)
+    monkeypatch.setattr(h264_output, "_write_all", half_then_full)
     for i in range(10, 15):
         enc.encode(synthetic(i), i * 33_333_333)
     with pytest.raises(OSError, match="No space"):
