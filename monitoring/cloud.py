@@ -4,9 +4,9 @@ Both are optional (``[storage]`` in config.toml): an empty ``s3_bucket`` means n
 empty ``athena_database`` means no Athena. What cannot be sent now waits in a local spool
 (``data_dir/spool``) and goes out on a later run (``CloudStore.replay_spool``): a spooled scan
 file is copied into the spool first, so nothing is lost when the scan folder is cleaned up.
-Spool writes are crash-safe (blob, then entry, each fsynced and renamed into place); when the
-spool cannot be written (disk full) the partial copy is removed and a ``SpoolError`` says what
-was neither sent nor kept.
+Spool writes are crash-safe (monitoring.spool); when the spool cannot be written (disk full)
+the partial copy is removed and a ``SpoolError`` says what was neither sent nor kept. The
+Athena statements themselves are built by monitoring.athena_sql.
 
 S3 layout, under ``s3_prefix``::
 
@@ -20,38 +20,23 @@ Errors name the bucket, key and the service's error code, never a credential.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import mimetypes
-import os
 import re
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from monitoring.errors import CloudError, MonitoringError, MonitoringInputError
-from monitoring.history import COLUMNS, MonitoringRecord
+from monitoring.athena_sql import athena_insert_sql, athena_table_ddl
+from monitoring.errors import CloudError, MonitoringInputError
+from monitoring.history import MonitoringRecord
+from monitoring.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 
-ATHENA_TYPES = {"TEXT": "string", "REAL": "double", "INTEGER": "int"}
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-class SpoolError(MonitoringError):
-    """The spool could not keep a file or statement (disk full, read-only, ...): it is neither sent nor kept.
-
-    ``result`` is the ``UploadResult`` so far when raised by ``upload_scan``.
-    """
-
-    def __init__(self, message: str, fix: str = "", result: "UploadResult | None" = None) -> None:
-        super().__init__(message, fix)
-        self.result = result
 
 
 # ---------------------------------------------------------------- results
@@ -75,80 +60,6 @@ class ReplayResult:
     errors: list[str] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- SQL
-
-def athena_table_ddl(database: str, table: str, location: str) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` for the monitoring table as an Iceberg table.
-
-    Args:
-        database, table: Athena identifiers (letters, digits, underscore).
-        location: the table's s3:// folder (ends with '/').
-    """
-    _check_ident(database, "storage.athena_database")
-    _check_ident(table, "storage.athena_table")
-    cols = []
-    for name, kind in COLUMNS:
-        athena_type = "timestamp" if name == "timestamp" else (
-            "boolean" if name == "success" else ATHENA_TYPES[kind.split()[0]])
-        cols.append(f"  `{name}` {athena_type}")
-    return (f"CREATE TABLE IF NOT EXISTS `{database}`.`{table}` (\n" + ",\n".join(cols) + "\n)\n"
-            "PARTITIONED BY (`deployment`)\n"
-            f"LOCATION '{_sql_text(location)}'\n"
-            "TBLPROPERTIES ('table_type'='ICEBERG')")
-
-
-def athena_insert_sql(database: str, table: str, record: MonitoringRecord) -> str:
-    """One ``INSERT INTO ... VALUES`` for ``record`` (Trino DML: identifiers in double quotes)."""
-    _check_ident(database, "storage.athena_database")
-    _check_ident(table, "storage.athena_table")
-    names = ", ".join(f'"{name}"' for name, _ in COLUMNS)
-    values = ", ".join(_sql_value(name, getattr(record, name)) for name, _ in COLUMNS)
-    return f'INSERT INTO "{database}"."{table}" ({names}) VALUES ({values})'
-
-
-def _sql_value(name: str, value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if name == "timestamp":
-        return f"TIMESTAMP '{_athena_timestamp(value)}'"
-    if name == "success":
-        return "true" if value else "false"
-    if name == "capture_positions":
-        return "'" + _sql_text(json.dumps([dict(p) for p in value], separators=(",", ":"))) + "'"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return "NULL"
-        return repr(float(value))
-    return "'" + _sql_text(str(value)) + "'"
-
-
-def _sql_text(text: str) -> str:
-    # SQL string literal body: quotes doubled; control characters (bar newline/tab) dropped.
-    cleaned = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
-    return cleaned.replace("'", "''")
-
-
-def _athena_timestamp(iso: str) -> str:
-    try:
-        stamp = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-    except ValueError:
-        raise MonitoringInputError(f"history record: timestamp {iso!r} is not ISO 8601",
-                                   "write it as 2026-11-21T10:00:00Z") from None
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _check_ident(name: str, key: str) -> None:
-    if not _IDENT.fullmatch(name or ""):
-        raise MonitoringInputError(f"{key} {name!r}: not an Athena name",
-                                   "use letters, digits and underscores, starting with a letter")
-
-
 def scan_timestamp(iso: str | None = None) -> str:
     """A query scan's folder name in S3: ``20261121T100000Z`` (from an ISO string, or now)."""
     if iso:
@@ -157,106 +68,6 @@ def scan_timestamp(iso: str | None = None) -> str:
     else:
         stamp = datetime.now(timezone.utc)
     return stamp.strftime("%Y%m%dT%H%M%SZ")
-
-
-# ---------------------------------------------------------------- spool
-
-class Spool:
-    """Uploads and statements that could not be sent yet, one JSON entry each, oldest first.
-
-    Layout: ``root/<ns>-<id>.json`` (the entry) and, for S3 files, ``root/<ns>-<id>.blob``
-    (a copy of the file). Each is written to a hidden temporary name, fsynced, renamed into
-    place and its folder fsynced; the blob comes first, so an entry always has its blob even
-    after a crash or power loss. A failed write (disk full) removes what it wrote and raises
-    OSError; a crash between the two renames leaves a blob without entry, which ``sweep``
-    removes later.
-    """
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def _new_name(self) -> str:
-        return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-
-    def put_s3(self, local: Path, bucket: str, key: str) -> Path:
-        """Keep a copy of ``local`` for a later PUT to ``bucket``/``key``; returns the entry.
-
-        Raises:
-            OSError: the copy or the entry could not be written; nothing of it is left behind.
-        """
-        self.root.mkdir(parents=True, exist_ok=True)
-        name = self._new_name()
-        blob = self.root / f"{name}.blob"
-        tmp = self.root / f".{name}.blob.tmp"
-        try:
-            with open(local, "rb") as src, open(tmp, "wb") as dst:
-                _copy_bytes(src, dst)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, blob)
-            _fsync_dir(self.root)
-            return self._write(name, {"kind": "s3", "bucket": bucket, "key": key, "blob": blob.name})
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            if not (self.root / f"{name}.json").exists():    # an entry in place keeps its blob
-                blob.unlink(missing_ok=True)
-            raise
-
-    def put_athena(self, database: str, sql: str, needs_table: bool = True) -> Path:
-        """Keep an Athena statement for later; returns the entry."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return self._write(self._new_name(), {"kind": "athena", "database": database, "sql": sql,
-                                              "needs_table": needs_table})
-
-    def _write(self, name: str, entry: dict) -> Path:
-        final = self.root / f"{name}.json"
-        tmp = self.root / f".{name}.json.tmp"
-        try:
-            with open(tmp, "w", encoding="utf-8") as out:
-                out.write(json.dumps(entry))
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(self.root)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return final
-
-    def sweep(self, min_age_s: float = 3600.0) -> int:
-        """Remove what a crash left behind: temporary files and blobs without an entry, older than
-        ``min_age_s`` (younger ones may belong to a write in progress). Returns how many."""
-        if not self.root.is_dir():
-            return 0
-        entries = {p.stem for p in self.root.glob("*.json")}
-        now, removed = time.time(), 0
-        for path in self.root.iterdir():
-            stray = path.name.endswith(".tmp") or (path.suffix == ".blob" and path.stem not in entries)
-            try:
-                if stray and now - path.stat().st_mtime >= min_age_s:
-                    path.unlink()
-                    removed += 1
-            except OSError:
-                continue
-        return removed
-
-    def entries(self) -> list[Path]:
-        """Entry files, oldest first."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.glob("*.json") if not p.name.startswith("."))
-
-    def pending(self) -> int:
-        return len(self.entries())
-
-    def load(self, entry: Path) -> dict:
-        return json.loads(entry.read_text(encoding="utf-8"))
-
-    def remove(self, entry: Path, data: dict | None = None) -> None:
-        data = data if data is not None else self.load(entry)
-        if data.get("blob"):
-            (self.root / data["blob"]).unlink(missing_ok=True)
-        entry.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- the store
@@ -514,25 +325,6 @@ class CloudStore:
             self.spool.remove(entry, data)
             result.sent += 1
         return result
-
-
-def _copy_bytes(src, dst) -> None:
-    """Copy an open file into another (the spool's copy; tests replace it to simulate a full disk)."""
-    shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _os_reason(err: OSError) -> str:

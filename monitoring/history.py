@@ -23,7 +23,7 @@ from monitoring.errors import HistoryError, MonitoringInputError
 SCHEMA_VERSION = 1
 TABLE = "monitoring"
 
-# column -> SQLite type; the order is the table's order (and Athena's, monitoring.cloud)
+# column -> SQLite type; the order is the table's order (and Athena's, monitoring.athena_sql)
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("deployment", "TEXT NOT NULL"),
     ("device_id", "TEXT NOT NULL"),
