@@ -29,6 +29,10 @@ class MonitoringInputError(MonitoringError, ValueError):
     bad_input = True
 
 
+class ScanError(MonitoringError):
+    """A scan that could not be completed, or a device it names that cannot be used."""
+
+
 class HistoryError(MonitoringError):
     """The history database cannot be opened, read or written."""
 

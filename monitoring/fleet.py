@@ -147,11 +147,11 @@ def fleet_devices(settings: Any, device: str | None = None, shard: tuple[int, in
     """The devices of a run: all configured PTZ cameras, or ``--device``'s, then the shard's share.
 
     Returns:
-        ``monitoring.scans.DeviceRef`` list, sorted by "deployment/camera".
+        ``monitoring.devices.DeviceRef`` list, sorted by "deployment/camera".
     Raises:
         UnknownDevice (bad input): ``device`` names no configured camera.
     """
-    from monitoring.scans import select_devices
+    from monitoring.devices import select_devices
 
     devices = sorted(select_devices(settings, device), key=lambda d: d.id)
     if shard is not None:

@@ -10,14 +10,17 @@ Manifest frames carry ``index``, ``image``, ``pan_deg``, ``tilt_deg``, ``zoom``,
 ``telemetry`` (the sample that declared stability) and ``stop`` (grid cell [i, j], references).
 The manifest also records ``features_method``, ``complete`` and, for references, ``grid``.
 
-``settings`` arguments are console.config.Settings (duck-typed here: cameras, deployments,
-mqtt, monitor, data_dir, driver_context()).
+The camera is driven through :mod:`monitoring.devices` (``open_device``), which resolves
+``DEPLOYMENT/CAMERA`` and says where the telemetry came from; the manifests record
+``telemetry_source`` and, when it polls instead of MQTT, ``telemetry_fallback``.
+
+``settings`` arguments are console.config.Settings (duck-typed here: cameras, monitor, data_dir;
+monitoring.devices reads deployments, mqtt and driver_context()).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import shutil
 import threading
@@ -28,17 +31,12 @@ from typing import Any, Callable, Sequence
 
 from calibration.atomic import write_text_atomic
 from drivers.base import CameraSpec, Frame
-from monitoring.errors import MonitoringError, MonitoringInputError
+from monitoring.devices import PtzDevice, open_device, resolve_device
+from monitoring.errors import MonitoringInputError, ScanError
 
 #: progress(stage, done, total): stage is "move", "capture" or "skip".
 Progress = Callable[[str, int, int], None]
 MANIFEST = "manifest.json"
-
-log = logging.getLogger(__name__)
-
-
-class ScanError(MonitoringError):
-    """A scan that could not be completed."""
 
 
 class ScanFileError(ScanError, MonitoringInputError):
@@ -46,198 +44,6 @@ class ScanFileError(ScanError, MonitoringInputError):
 
     bad_input = True
 
-
-class UnknownDevice(ScanError, MonitoringInputError):
-    """A --device that names no configured deployment or PTZ camera (bad input)."""
-
-    bad_input = True
-
-
-# ------------------------------------------------------------ devices
-
-@dataclass(frozen=True)
-class DeviceRef:
-    """One PTZ camera of a deployment."""
-
-    deployment: str
-    camera: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.deployment}/{self.camera}"
-
-
-def ptz_devices(settings: Any) -> list[DeviceRef]:
-    """Every configured PTZ camera that belongs to a deployment, in config order."""
-    return [DeviceRef(str(spec.options["deployment"]), name) for name, spec in settings.cameras.items()
-            if spec.kind == "ptz" and spec.options.get("deployment")]
-
-
-def select_devices(settings: Any, device: str | None) -> list[DeviceRef]:
-    """``--device DEPLOYMENT[/CAMERA]`` (or a camera name; None: all) -> the devices it names.
-
-    Raises:
-        UnknownDevice: naming the configured devices.
-    """
-    known = ptz_devices(settings)
-    if not device:
-        return known
-    dep, _, cam = device.partition("/")
-    chosen = [d for d in known if (d.deployment == dep and (not cam or d.camera == cam))
-              or (not cam and d.camera == dep)]
-    if not chosen:
-        names = ", ".join(d.id for d in known) or "none"
-        raise UnknownDevice(f"--device {device!r} names no configured PTZ camera",
-                            f"use DEPLOYMENT or DEPLOYMENT/CAMERA, one of: {names}")
-    return chosen
-
-
-def resolve_device(settings: Any, device_id: str | DeviceRef) -> DeviceRef:
-    """Exactly one device for ``device_id``; UnknownDevice when it names none or several."""
-    if isinstance(device_id, DeviceRef):
-        return device_id
-    chosen = select_devices(settings, device_id)
-    if len(chosen) != 1:
-        raise UnknownDevice(f"device {device_id!r} names {len(chosen)} cameras",
-                            "give DEPLOYMENT/CAMERA: " + ", ".join(d.id for d in chosen))
-    return chosen[0]
-
-
-class PtzDevice:
-    """An opened PTZ device: its camera, a telemetry latch fed by the best source, and its tunnel.
-
-    ``telemetry_source`` is "in-process" (simulated camera, no broker), "mqtt" (the camera's
-    telemetry_topic on [mqtt]) or "poll" (GetStatus polling, when the broker is unreachable or
-    refuses the login, or the camera publishes nothing). ``telemetry_fallback`` says why it
-    polls ("" otherwise); the scan manifests record both, and the reason is logged once per device.
-    """
-
-    def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any,
-                 stop: threading.Event | None = None) -> None:
-        self.ref, self.spec, self.camera, self.latch = ref, spec, camera, latch
-        self.stop = stop                   # set: every wait ends at once with drivers.errors.Stopped
-        self.name = ref.camera
-        self.telemetry_source = ""
-        self.telemetry_fallback = ""
-        self._closers: list[Callable[[], None]] = []
-        self._mqtt: Any = None
-
-    def image_size(self) -> tuple[int, int]:
-        return tuple(self.camera.info().output_size)  # type: ignore[return-value]
-
-    def _use_poller(self, reason: str = "") -> None:
-        from monitoring.telemetry import PositionPoller
-
-        if reason and not self.telemetry_fallback:
-            self.telemetry_fallback = reason
-            log.warning("%s: polling the camera's position instead of MQTT telemetry: %s", self.ref.id, reason)
-        if self._mqtt is not None:
-            self._mqtt.stop()
-            self._mqtt = None
-        poller = PositionPoller(self.latch, self.camera, self.name).start()
-        self._closers.append(poller.stop)
-        self.telemetry_source = "poll"
-
-    def wait_stable(self, stable_s: float, timeout_s: float, after: int = 0) -> Any:
-        """Block until the camera has been still for ``stable_s`` (camera seconds); the deciding sample.
-
-        With MQTT, a camera that sends nothing within 3 s is polled instead.
-        """
-        from monitoring.telemetry import TelemetryTimeout
-
-        if self.telemetry_source == "mqtt" and self.latch.count(self.name) == 0:
-            try:
-                self.latch.wait_for_sample(self.name, min(3.0, timeout_s), stop=self.stop)
-            except TelemetryTimeout:
-                topic = self.spec.options.get("telemetry_topic") or "?"
-                self._use_poller(f"no telemetry on {topic} within {min(3.0, timeout_s):g} s")
-        return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after, stop=self.stop)
-
-    def move_and_settle(self, pan_deg: float, tilt_deg: float, zoom: float, stable_s: float,
-                        timeout_s: float) -> Any:
-        """Drive to the stop (arrival verified by the driver), then wait for stability; the deciding sample."""
-        self.camera.move_absolute(pan_deg, tilt_deg, zoom, wait=True, timeout_s=timeout_s, stop=self.stop)
-        return self.wait_stable(stable_s, timeout_s, after=self.latch.count(self.name))
-
-    def close(self) -> None:
-        closers, self._closers = self._closers, []
-        if self._mqtt is not None:
-            closers.append(self._mqtt.stop)
-            self._mqtt = None
-        for close in reversed(closers):
-            try:
-                close()
-            except Exception:  # closing must not mask the error that ended the scan
-                pass
-
-    def __enter__(self) -> "PtzDevice":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: float = 3.0,
-                stop: threading.Event | None = None) -> PtzDevice:
-    """Start the deployment's tunnel, open the camera and its telemetry; use as a context manager.
-
-    ``stop``: once set (from any thread), the device's moves and waits end with Stopped.
-
-    A simulated camera (driver "sim") runs in this process with in-process telemetry; any other
-    goes through the registry (driver "onvif": the real client), with telemetry from [mqtt],
-    falling back to polling its position when the broker cannot be reached or refuses the
-    login (the reason goes to ``device.telemetry_fallback`` and the log).
-    """
-    from monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
-                                      subscribe_in_process)
-    from monitoring.tunnels import Tunnel
-
-    ref = resolve_device(settings, device_id)
-    spec: CameraSpec = settings.cameras[ref.camera]
-    deployment = settings.deployments.get(ref.deployment)
-    closers: list[Callable[[], None]] = []
-    try:
-        if deployment is not None and deployment.tunnel:
-            port = int(spec.options.get("port") or 0)
-            wait_for = (str(spec.options.get("host", "127.0.0.1")), port) if port and spec.driver != "sim" else None
-            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=wait_for).start().stop)
-        ctx = settings.driver_context()
-        if spec.driver == "sim":
-            from drivers.sim.ptz import SimPtzCamera
-            camera = SimPtzCamera(spec, ctx)
-        else:
-            from drivers.registry import open_camera
-            camera = open_camera(spec, ctx)
-        closers.append(camera.close)
-        latch = TelemetryLatch()
-        device = PtzDevice(ref, spec, camera, latch, stop)
-        device._closers = closers
-        topic = str(spec.options.get("telemetry_topic") or "")
-        if spec.driver == "sim":
-            closers.append(subscribe_in_process(latch, {topic: ref.camera}))
-            device.telemetry_source = "in-process"
-        elif topic:
-            mqtt = settings.mqtt
-            try:
-                device._mqtt = MqttTelemetry(latch, {topic: ref.camera}, mqtt.host, mqtt.port,
-                                             username=mqtt.username, password=mqtt.password,
-                                             keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
-                device.telemetry_source = "mqtt"
-            except (BrokerUnavailable, BrokerRefused) as err:
-                device._use_poller(str(err))
-        else:
-            device._use_poller()              # no telemetry_topic: polling is the configured source
-        return device
-    except BaseException:
-        for close in reversed(closers):
-            try:
-                close()
-            except Exception:
-                pass
-        raise
-
-
-# ------------------------------------------------------------ scans
 
 def utc_now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

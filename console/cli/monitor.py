@@ -41,8 +41,9 @@ def collect_references(
     Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json).
     """
     from drivers.errors import DriverError
+    from monitoring.devices import select_devices
     from monitoring.errors import MonitoringError
-    from monitoring.scans import collect_references as collect, select_devices
+    from monitoring.scans import collect_references as collect
 
     settings = common.settings()
     settle_s = common.parse_duration_s(settle, "--settle")

@@ -10,8 +10,8 @@ from calibration import rotations as rot
 from calibration.features import load_features
 from drivers.sim.ptz import Bump, write_bump
 from drivers.sim.ptz_world import world_for
-from monitoring.scans import (ScanFileError, UnknownDevice, collect_references, extract_query, grid_stops,
-                              read_manifest, select_devices)
+from monitoring.devices import UnknownDevice, select_devices
+from monitoring.scans import ScanFileError, collect_references, extract_query, grid_stops, read_manifest
 from tests.monitoring import ptz_settings
 from tests.helpers import assert_noisy_view
 
