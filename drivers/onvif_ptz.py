@@ -12,6 +12,7 @@ Notes that shape this driver (see notes/onvif.md):
   position is within ``position_tol_deg`` of the target;
 - onvif-zeep reports every failure as ``ONVIFError("Unknown error: ...")``; the zeep fault or
   the requests error underneath (``__context__``) decides which typed error is raised.
+- frames are read by :mod:`drivers.onvif_media` from the URIs asked of the camera here.
 Passwords are :class:`drivers.base.Secret` and never reach a message or a log.
 """
 from __future__ import annotations
@@ -28,25 +29,11 @@ import numpy as np
 
 from calibration import rotations as rot
 from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
-from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable, Stopped
+from drivers.errors import ControlError, DriverError, DriverUnavailable, Stopped
+from drivers.onvif_media import (OnvifAuthError, OnvifFault, OnvifTimeout, OnvifUnreachable, read_rtsp_frame,
+                                 read_snapshot)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class OnvifAuthError(DriverError):
-    """The camera refused the credentials (or the request's timestamp)."""
-
-
-class OnvifUnreachable(CameraNotFound):
-    """Nothing answers at the camera's host:port."""
-
-
-class OnvifTimeout(CaptureTimeout):
-    """The camera did not answer, or did not arrive at a position, in time."""
-
-
-class OnvifFault(DriverError):
-    """The camera answered with a SOAP fault (or a reply the client cannot use)."""
 
 
 def open_camera(spec: CameraSpec, ctx: Any) -> "OnvifPtzCamera":
@@ -73,17 +60,6 @@ def _import_onvif():
         root.handlers[:] = handlers
         root.setLevel(level)
     return ONVIFCamera
-
-
-def _with_credentials(uri: str, username: str, password: str) -> str:
-    """``uri`` with ``username:password@`` (percent-encoded) in its authority: how FFmpeg takes them."""
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{parts.hostname}"
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 class OnvifPtzCamera(PtzControls, CameraBase):
@@ -287,102 +263,25 @@ class OnvifPtzCamera(PtzControls, CameraBase):
                            "K": self.intrinsics(zoom).tolist(), "source": self.frames_from})
 
     def _snapshot(self, timeout: float) -> np.ndarray:
-        import urllib.error
-        import urllib.request
-
         if self._snapshot_uri is None:
             reply = self._call("GetSnapshotUri", lambda: self._media.GetSnapshotUri({"ProfileToken": self.profile}))
             self._snapshot_uri = str(reply.Uri)
-        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        manager.add_password(None, self._snapshot_uri, self.username, self._password.reveal())
-        handlers = [urllib.request.HTTPBasicAuthHandler(manager), urllib.request.HTTPDigestAuthHandler(manager)]
-        if self.host in LOOPBACK:
-            handlers.append(urllib.request.ProxyHandler({}))
-        opener = urllib.request.build_opener(*handlers)
-        try:
-            with opener.open(self._snapshot_uri, timeout=timeout) as reply:
-                data = reply.read()
-        except urllib.error.HTTPError as err:
-            if err.code == 401:
-                raise OnvifAuthError(f"{self.name}: the snapshot URI refused the credentials",
-                                     f"check cameras.{self.name}.username and password") from None
-            raise OnvifFault(f"{self.name}: snapshot failed with HTTP {err.code}",
-                             "set frames_from = \"rtsp\" if the camera has no snapshots") from None
-        except (TimeoutError, socket.timeout):
-            raise OnvifTimeout(f"{self.name}: no snapshot within {timeout:g} s", "raise the timeout") from None
-        except (urllib.error.URLError, OSError) as err:
-            raise OnvifUnreachable(f"{self.name}: snapshot request failed ({getattr(err, 'reason', err)})",
-                                   "check the network and the camera") from None
-        return _decode_jpeg(data, self.name)
+        return read_snapshot(self._snapshot_uri, self.username, self._password.reveal(), timeout,
+                             camera=self.name, address=self.address, no_proxy=self.host in LOOPBACK)
 
     def _rtsp_frame(self, timeout: float) -> np.ndarray:
-        """The first whole frame of a fresh RTSP session (PyAV; OpenCV when PyAV is missing).
-
-        A fresh session per frame: a frame captured after a move shows the new pose, not one
-        buffered before it. Decoding starts at a keyframe, so no half-decoded frame comes back.
-        """
+        """The first whole frame of a fresh RTSP session (see :func:`drivers.onvif_media.read_rtsp_frame`)."""
         if self._stream_uri is None:
             reply = self._call("GetStreamUri", lambda: self._media.GetStreamUri(
                 {"ProfileToken": self.profile,
                  "StreamSetup": {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}}))
             self._stream_uri = str(reply.Uri)
-        uri = _with_credentials(self._stream_uri, self.username, self._password.reveal())
         try:
-            import av
-        except ImportError:
-            av = None
-        if av is None:
-            return self._rtsp_frame_opencv(uri, timeout)
-        deadline = time.monotonic() + timeout
-        try:
-            # The SDP declares the stream: no probing, so the first keyframe is decoded at once.
-            # OpenCV probes, which costs seconds per frame (benchmarks/onvif_frames.py).
-            with av.open(uri, options={"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"},
-                         timeout=(timeout, timeout)) as container:
-                stream = container.streams.video[0]
-                keyframe_seen = False
-                for packet in container.demux(stream):
-                    if time.monotonic() > deadline:
-                        break
-                    keyframe_seen = keyframe_seen or bool(packet.is_keyframe)
-                    if not keyframe_seen:
-                        continue
-                    for frame in packet.decode():
-                        return frame.to_ndarray(format="rgb24")
-        except Exception as err:  # PyAV's errors carry the URI (with credentials): never show them
+            return read_rtsp_frame(self._stream_uri, self.username, self._password.reveal(), timeout,
+                                   camera=self.name, address=self.address)
+        except Exception:
             self._stream_uri = None   # ask again next time: a rebooted camera may move its stream
-            raise self._rtsp_error(err, deadline) from None
-        raise OnvifTimeout(f"{self.name}: no RTSP frame from {self.address} within {timeout:g} s",
-                           "check the stream, or set frames_from = \"snapshot\"")
-
-    def _rtsp_error(self, err: Exception, deadline: float) -> DriverError:
-        """A PyAV/FFmpeg error as a typed one, without the URI (it holds the password)."""
-        kind = type(err).__name__
-        if "Unauthorized" in kind or "Forbidden" in kind or isinstance(err, PermissionError):
-            return OnvifAuthError(f"{self.name}: the RTSP stream of {self.address} refused the credentials "
-                                  f"of user {self.username!r}", f"check cameras.{self.name}.username and password")
-        if isinstance(err, ConnectionError):
-            return OnvifUnreachable(f"{self.name}: the RTSP stream of {self.address} is unreachable ({kind})",
-                                    "check the network and the camera")
-        if isinstance(err, TimeoutError) or time.monotonic() >= deadline - 0.05:
-            return OnvifTimeout(f"{self.name}: no RTSP frame from {self.address} in time ({kind})",
-                                "raise the timeout, or set frames_from = \"snapshot\"")
-        return OnvifFault(f"{self.name}: cannot read the RTSP stream of {self.address} ({kind})",
-                          "check the stream, or set frames_from = \"snapshot\"")
-
-    def _rtsp_frame_opencv(self, uri: str, timeout: float) -> np.ndarray:
-        import cv2
-
-        cap = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeout * 1000),
-                                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeout * 1000)])
-        try:
-            ok, bgr = cap.read()
-        finally:
-            cap.release()
-        if not ok:
-            raise OnvifTimeout(f"{self.name}: no RTSP frame from {self.address} within {timeout:g} s",
-                               "check the stream, or set frames_from = \"snapshot\"")
-        return np.ascontiguousarray(bgr[..., ::-1])
+            raise
 
     def _close(self) -> None:
         self._cam = None
@@ -505,13 +404,3 @@ class OnvifPtzCamera(PtzControls, CameraBase):
         target = next((presets[n] for n, t in self._preset_tokens.items() if t == token), None)
         if wait and target is not None and not any(math.isnan(v) for v in target):
             self.wait_position(target, timeout_s)
-
-
-def _decode_jpeg(data: bytes, name: str) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OnvifFault(f"{name}: the snapshot is not an image ({len(data)} bytes)",
-                         "check the camera's snapshot URI")
-    return np.ascontiguousarray(bgr[..., ::-1])
