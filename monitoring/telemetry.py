@@ -237,7 +237,7 @@ class TelemetryLatch:
 
 def subscribe_in_process(latch: TelemetryLatch, topics: Mapping[str, str]) -> Callable[[], None]:
     """Feed ``latch`` from the simulator's in-process bus; ``topics`` maps topic -> camera. Returns the unsubscribe."""
-    from drivers.sim.ptz import TELEMETRY_BUS
+    from drivers.sim.ptz_telemetry import TELEMETRY_BUS
 
     cancels = [TELEMETRY_BUS.subscribe(topic, lambda _t, payload, cam=cam: latch.feed(cam, payload))
                for topic, cam in topics.items()]

@@ -12,7 +12,8 @@ from drivers.base import CameraSpec, PtzCamera
 from drivers.errors import ControlError
 from drivers.registry import DriverContext, open_camera
 from drivers.sim.clock import ManualClock
-from drivers.sim.ptz import TELEMETRY_BUS, Bump, SimPtzCamera, write_bump
+from drivers.sim.ptz import Bump, SimPtzCamera, write_bump
+from drivers.sim.ptz_telemetry import TELEMETRY_BUS
 from tests.helpers import assert_noisy_view
 
 
