@@ -12,14 +12,17 @@ One ``on_worker_state_changed`` turns every worker failure into one visible erro
 The cameras belong to the app's CameraPool (console/tui/camera_pool.py): every driver call
 here runs inside ``pool.use(name)``. While another tab borrows a camera (a recording, say) its
 row and the preview say "in use by ..."; the preview resumes when the camera comes back.
+
+The preview plumbing the workers use (frame analysis, rate meter, control and error mapping)
+lives in console/tui/tabs/preview.py; ``PreviewPause`` here lets other tabs pause this tab's
+preview while their jobs read the cameras.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from textual import work
 from textual.app import ComposeResult
@@ -28,23 +31,17 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from console.render import (
-    centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, render_rgb, sharpness_score,
-)
 from console.tui.camera_pool import CameraInUse, CameraPool
-from console.tui.messages import (
-    CameraControls, CameraState, CameraStatus, ControlField, FrameStats, PreviewFrame,
-)
+from console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
 from console.tui.screens.controls import ControlsForm, step_exposure, step_gain
+from console.tui.tabs.preview import (
+    FpsMeter, PreviewRequest, _frame_state, _sleep_until, _stale, analyse_frame, control_fields, error_state,
+)
 from console.tui.widgets.camera_panel import CameraPanel
 from console.tui.widgets.camera_table import CameraTable
 from console.tui.widgets.preview import PreviewView
-from drivers.errors import (
-    CameraDisconnected, CaptureTimeout, DriverError, DriverUnavailable, NotSupported,
-)
+from drivers.errors import CaptureTimeout, DriverError, NotSupported
 
-EXPOSURE_CONTROLS = ("exposure_us", "ExposureTime")   # ASI, Picamera2 names (microseconds)
-GAIN_CONTROLS = ("gain", "AnalogueGain")
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
 
@@ -55,94 +52,6 @@ class CamerasLent(Message):
     def __init__(self, names: tuple[str, ...], holder: str | None) -> None:
         super().__init__()
         self.names, self.holder = names, holder
-
-
-class PreviewRequest:
-    """What the UI wants from the stream worker. Plain attributes: the worker only reads them."""
-
-    def __init__(self, cols: int, rows: int, ascii: bool, fps: float) -> None:
-        self.cols, self.rows, self.ascii, self.fps = cols, rows, ascii, fps
-
-
-def control_fields(controls: Mapping[str, Any]) -> tuple[ControlField | None, ControlField | None]:
-    """The exposure and gain fields of a camera's ``controls()``, whatever the driver calls them."""
-    def pick(names: tuple[str, ...], label: str) -> ControlField | None:
-        for name in names:
-            rng = controls.get(name)
-            if rng is not None and getattr(rng, "writable", True):
-                integer = all(isinstance(v, int) and not isinstance(v, bool) for v in (rng.min, rng.max))
-                return ControlField(name, label, float(rng.min), float(rng.max), float(rng.value), integer)
-        return None
-    return pick(EXPOSURE_CONTROLS, "exposure (µs)"), pick(GAIN_CONTROLS, "gain")
-
-
-def error_state(err: BaseException) -> str:
-    """The table state for a failure."""
-    if isinstance(err, CameraInUse):
-        return "in use"
-    if isinstance(err, NotSupported):
-        return "not supported"
-    if isinstance(err, DriverUnavailable):
-        return "unavailable"
-    if isinstance(err, CameraDisconnected):
-        return "disconnected"
-    if isinstance(err, CaptureTimeout):
-        return "timeout"
-    return "error"
-
-
-def analyse_frame(frame: Any, request: PreviewRequest) -> tuple[Any, FrameStats]:
-    """Preview cells at the requested size, plus the focus and exposure aids (worker thread)."""
-    rgb = frame_to_rgb(frame.array, frame.format)
-    cells = render_rgb(rgb, request.cols, request.rows, ascii=request.ascii)
-    step = max(1, min(rgb.shape[0], rgb.shape[1]) // 270)   # ~ 270 px on the short side is plenty
-    small = luma(rgb[::step, ::step])
-    raw_step = max(1, min(frame.array.shape[0], frame.array.shape[1]) // 360)
-    dark, clipped = clipping_fractions(frame.array[::raw_step, ::raw_step])
-    stats = FrameStats(
-        sharpness=sharpness_score(luma(centre_crop(rgb, 256))),
-        histogram=histogram(small, 32), dark_fraction=dark, clipped_fraction=clipped,
-        seq=int(frame.seq), format=frame.format, size=(frame.array.shape[1], frame.array.shape[0]),
-    )
-    return cells, stats
-
-
-class FpsMeter:
-    """Frame rate from the driver's own timestamps and sequence numbers (what the camera delivers)."""
-
-    def __init__(self, window: int = 30) -> None:
-        self._samples: deque[tuple[int, int]] = deque(maxlen=window)
-
-    def add(self, seq: int, timestamp_ns: int) -> float | None:
-        self._samples.append((seq, timestamp_ns))
-        (s0, t0), (s1, t1) = self._samples[0], self._samples[-1]
-        if s1 <= s0 or t1 <= t0:
-            return None
-        return (s1 - s0) * 1e9 / (t1 - t0)
-
-
-class PreviewPause:
-    """Pauses the Cameras tab's live preview while another tab's job reads the cameras, and
-    on release resumes only a preview it paused (not one the operator paused meanwhile).
-
-    Args:
-        owner: any widget of the app (the tab that runs the job).
-    """
-
-    def __init__(self, owner) -> None:
-        self._owner = owner
-        self._paused: list[CamerasTab] = []
-
-    def hold(self) -> None:
-        self._paused = [tab for tab in self._owner.app.query(CamerasTab) if not tab.paused]
-        for tab in self._paused:
-            tab.action_toggle_pause()
-
-    def release(self) -> None:
-        for tab in self._paused:
-            if tab.paused:
-                tab.action_toggle_pause()
-        self._paused = []
 
 
 class CamerasTab(Vertical):
@@ -507,23 +416,25 @@ class CamerasTab(Vertical):
         self.panel.ascii = self.request.ascii
 
 
-def _frame_state(name: str, spec: Any, frame: Any, fps: float | None, dropped: int, state: str) -> CameraState:
-    meta = frame.meta
-    temp = meta.get("temperature_c")
-    return CameraState(name, spec.driver, spec.model, state, fps=None if fps is None else round(fps, 1),
-                       exposure_us=meta.get("exposure_us"), gain=meta.get("gain"),
-                       temperature_c=None if temp is None else round(float(temp), 1), dropped=dropped)
+class PreviewPause:
+    """Pauses the Cameras tab's live preview while another tab's job reads the cameras, and
+    on release resumes only a preview it paused (not one the operator paused meanwhile).
 
+    Args:
+        owner: any widget of the app (the tab that runs the job).
+    """
 
-def _stale(source: Any) -> bool:
-    """A message from a worker that has since been cancelled (the operator moved on)."""
-    return isinstance(source, Worker) and source.is_cancelled
+    def __init__(self, owner) -> None:
+        self._owner = owner
+        self._paused: list[CamerasTab] = []
 
+    def hold(self) -> None:
+        self._paused = [tab for tab in self._owner.app.query(CamerasTab) if not tab.paused]
+        for tab in self._paused:
+            tab.action_toggle_pause()
 
-def _sleep_until(deadline: float, worker: Worker) -> None:
-    """Sleep to the next preview slot in short steps, so cancelling stays quick."""
-    while not worker.is_cancelled:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.05))
+    def release(self) -> None:
+        for tab in self._paused:
+            if tab.paused:
+                tab.action_toggle_pause()
+        self._paused = []
