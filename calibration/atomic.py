@@ -44,7 +44,7 @@ def replace_atomically(path: str | os.PathLike, writer: Callable[[IO[bytes]], An
         except OSError:
             pass
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return path
 
 
@@ -102,7 +102,7 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make the rename itself durable where the platform allows it (best effort)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

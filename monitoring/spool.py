@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from calibration.atomic import fsync_dir
 from monitoring.errors import MonitoringError
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Spool:
                 dst.flush()
                 os.fsync(dst.fileno())
             os.replace(tmp, blob)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             return self._write(name, {"kind": "s3", "bucket": bucket, "key": key, "blob": blob.name})
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -90,7 +91,7 @@ class Spool:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, final)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -135,17 +136,3 @@ class Spool:
 def _copy_bytes(src, dst) -> None:
     """Copy an open file into another (the spool's copy; tests replace it to simulate a full disk)."""
     shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

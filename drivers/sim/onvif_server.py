@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from drivers.errors import ControlError, DriverError
 from drivers.sim import onvif_soap as soap
 from drivers.sim.onvif_soap import el, text
+from drivers.sim.serve_thread import ServeThread
 
 PROFILE = "profile_1"
 PTZ_CONFIG = "ptz_config_1"
@@ -385,7 +385,7 @@ class OnvifDeviceServer:
             raise DriverError(f"cannot listen for RTSP on 127.0.0.1 for {camera.name} ({err.strerror})",
                               "free a port") from None
         self.device.rtsp_port = self.rtsp.port
-        self._thread: threading.Thread | None = None
+        self._serving = ServeThread(self._server, f"onvif-{camera.name}")
 
     @property
     def host(self) -> str:
@@ -407,18 +407,11 @@ class OnvifDeviceServer:
 
     def start(self) -> "OnvifDeviceServer":
         self.rtsp.start()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                            name=f"onvif-{self.device.camera.name}", daemon=True)
-            self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
         self.rtsp.stop()
 
     def __enter__(self) -> "OnvifDeviceServer":

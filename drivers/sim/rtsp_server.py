@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Any, BinaryIO, Callable
 
+from drivers.sim.serve_thread import ServeThread
+
 REALM = "camdeck-sim"
 PATH = "/stream1"
 RTP_PAYLOAD_TYPE = 96
@@ -313,7 +315,7 @@ class RtspServer:
 
     def __init__(self, camera: Any, username: str, password: str, *, port: int = 0, fps: float = 10.0) -> None:
         self._server = _Server(("127.0.0.1", int(port)), camera, (username, password), float(fps))
-        self._thread: threading.Thread | None = None
+        self._serving = ServeThread(self._server, "rtsp-server")
 
     @property
     def port(self) -> int:
@@ -324,17 +326,10 @@ class RtspServer:
         self._server.credentials = (username, password)
 
     def start(self) -> "RtspServer":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                            name="rtsp-server", daemon=True)
-            self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
         """Stop listening and cut off every client."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self._server.server_close()
+        self._serving.stop()
         self._server.drop_connections()

@@ -242,17 +242,7 @@ while True:
         threading.Thread(target=pump, args=(a, b), daemon=True).start()
 """
 
-TUNNEL_RIG = """
-[deployments.site]
-tunnel = {tunnel}
-
-[cameras.mast]
-driver = "onvif"
-model = "PTZ"
-deployment = "site"
-host = "127.0.0.1"
-port = {onvif_port}
-"""
+TUNNEL_RIG = PTZ_RIG.replace("[deployments.site]\n", "[deployments.site]\ntunnel = {tunnel}\n")
 
 
 def test_a_tunnelled_onvif_camera_is_checked_through_its_tunnel(cli, workdir, tmp_path):
