@@ -154,7 +154,24 @@ def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.Path
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(label, "", f"is not valid TOML ({err})", "correct the syntax at that line") from None
     settings = parse_settings(data, label)
+    if file != BUILTIN_CONFIG:
+        settings = _with_files_beside(settings, file.parent)
     return _with_data_dir(settings, resolve_data_dir(data_dir, settings.console.data_dir))
+
+
+def _with_files_beside(settings: Settings, folder: Path) -> Settings:
+    """A rig's relative ``calibration`` file is read from the config file's folder, wherever
+    camdeck starts (the TUI, cron, a config in ~/.config/camdeck); ``~`` is expanded."""
+    from dataclasses import replace
+
+    rigs = {}
+    for name, rig in settings.rigs.items():
+        path = rig.options.get("calibration")
+        if path:
+            full = Path(path).expanduser()
+            rig = replace(rig, options={**rig.options, "calibration": str(full if full.is_absolute() else folder / full)})
+        rigs[name] = rig
+    return replace(settings, rigs=rigs)
 
 
 def _with_data_dir(settings: Settings, data_dir: Path) -> Settings:

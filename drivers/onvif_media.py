@@ -85,7 +85,8 @@ def read_rtsp_frame(uri: str, username: str, password: str, timeout_s: float, *,
         timeout_s: open and read timeout, and the deadline for the first frame, seconds.
         camera, address: the camera's name and host:port, for messages only.
     Raises:
-        OnvifAuthError, OnvifUnreachable, OnvifTimeout, OnvifFault.
+        OnvifAuthError, OnvifUnreachable, OnvifTimeout, OnvifFault (through PyAV). OpenCV says
+        only whether a frame came, so without PyAV every failure is an OnvifTimeout.
     """
     uri = _with_credentials(uri, username, password)
     try:

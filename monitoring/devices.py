@@ -5,7 +5,8 @@ A device is a PTZ camera whose config names a ``deployment``; ``--device`` takes
 deployment's tunnel, opens the camera behind it and feeds a telemetry latch from the best
 source: in-process (simulated camera), MQTT (the camera's telemetry_topic on [mqtt]) or
 polling its position (no topic, or the broker is unreachable or refuses the login).
-A ``stop`` event, set from any thread, ends the device's moves and waits at once.
+A ``stop`` event, set from any thread, ends the device's waits (for a move to arrive, for the
+camera to settle) at their next poll, with drivers.errors.Stopped; the head goes on moving.
 
 ``settings`` arguments are console.config.Settings (duck-typed here: cameras, deployments,
 mqtt, driver_context()).

@@ -19,7 +19,9 @@ the device it was in, unless its offsets were already estimated (then it is fini
 recorded as usual), is abandoned without a history row, a Slack post or an upload (it was not
 measured; it did not fail), the devices after it are not started, and the report lists both in
 ``skipped`` with ``stopped`` true. A wait already under way (for the camera to settle, for a
-move to arrive) ends at once too (within ~0.1 s); the head itself goes on to its target.
+move to arrive) ends too, at its next poll (0.1-0.2 s; an ONVIF request already sent finishes
+first, within its timeout); the head itself goes on to its target, and a frame capture under
+way finishes.
 """
 from __future__ import annotations
 

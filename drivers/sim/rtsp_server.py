@@ -139,6 +139,11 @@ class _RtpStream:
             self.abort()
         finally:
             self.stop.set()
+            if encoder is not None:
+                try:
+                    encoder.stop()   # release the codec; what it drains may not reach a client that left
+                except Exception:
+                    pass
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -151,11 +156,11 @@ class _Handler(socketserver.StreamRequestHandler):
         self._session = secrets.token_hex(8)
         self._nonce = secrets.token_hex(16)
         with self.server.lock:
-            self.server.connections.add(self.request)
+            self.server.connections[self.request] = threading.current_thread()
 
     def finish(self) -> None:
         with self.server.lock:
-            self.server.connections.discard(self.request)
+            self.server.connections.pop(self.request, None)
         try:
             super().finish()
         except OSError:
@@ -290,18 +295,21 @@ class _Server(socketserver.ThreadingTCPServer):
         self.credentials = credentials
         self.fps = fps
         self.lock = threading.Lock()
-        self.connections: set = set()
+        self.connections: dict = {}      # client socket -> the thread serving it
         super().__init__(address, _Handler)
 
-    def drop_connections(self) -> None:
-        """Cut every client off, as a camera that loses power does."""
+    def drop_connections(self, timeout_s: float = 5.0) -> None:
+        """Cut every client off, as a camera that loses power does, and wait for their threads."""
         with self.lock:
-            conns = list(self.connections)
-        for conn in conns:
+            conns = list(self.connections.items())
+        for conn, _ in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        for _, thread in conns:
+            if thread is not threading.current_thread():
+                thread.join(timeout_s)
 
 
 class RtspServer:

@@ -237,7 +237,11 @@ server = socket.socket(); server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEAD
 server.bind(("127.0.0.1", int(sys.argv[1]))); server.listen(16)
 while True:
     client, _ = server.accept()
-    upstream = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    try:
+        upstream = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    except OSError:                      # nothing behind the tunnel: this connection fails, the tunnel stays
+        client.close()
+        continue
     for a, b in ((client, upstream), (upstream, client)):
         threading.Thread(target=pump, args=(a, b), daemon=True).start()
 """
@@ -269,7 +273,9 @@ def test_a_tunnelled_onvif_camera_is_checked_through_its_tunnel(cli, workdir, tm
         argv[-1] = str(free_port())
         write_config(workdir, TUNNEL_RIG, onvif_port=port, tunnel=json.dumps(argv))
         down = cli("doctor", "--json")
-        assert down.code == 1 and by_check(down)["onvif:mast"]["status"] == "missing"
+        finding = by_check(down)["onvif:mast"]
+        assert down.code == 1 and finding["status"] == "missing"
+        assert "through the tunnel of deployment site unreachable" in finding["detail"]   # the tunnel came up
 
 
 def test_a_tunnel_that_cannot_start_makes_its_cameras_missing_with_its_fix(cli, workdir):

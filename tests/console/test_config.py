@@ -121,6 +121,20 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     assert load_settings(REPO / "config.toml", tmp_path / "cli").data_dir == tmp_path / "cli"
 
 
+def test_a_rigs_relative_calibration_is_read_beside_the_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                              # camdeck started somewhere else
+    folder = tmp_path / "etc" / "camdeck"
+    folder.mkdir(parents=True)
+    text = (REPO / "config.toml").read_text()
+    (folder / "config.toml").write_text(text.replace('# calibration = "stereo.npz"', 'calibration = "stereo.npz"'))
+    assert load_settings(folder / "config.toml").rigs["asi-stereo"].options["calibration"] == \
+        str(folder / "stereo.npz")
+    absolute = tmp_path / "cal" / "stereo.npz"
+    (folder / "config.toml").write_text(text.replace('# calibration = "stereo.npz"', f'calibration = "{absolute}"'))
+    assert load_settings(folder / "config.toml").rigs["asi-stereo"].options["calibration"] == str(absolute)
+    assert load_settings(folder / "config.toml").rigs["recorder"].options.get("calibration") is None
+
+
 def test_redis_url_env_overrides(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://10.9.8.7:6380/2")
     assert load_settings(REPO / "config.toml").redis.url == "redis://10.9.8.7:6380/2"

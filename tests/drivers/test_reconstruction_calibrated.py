@@ -88,7 +88,8 @@ def test_a_pair_without_poses_carves_with_the_calibration_in_the_left_cameras_fr
     with open_stereo_source(rig, specs(), ctx(), open_camera=hide_pose) as source:
         g = source.geometry
         assert g.frame == "left camera" and g.undistort is None           # an ideal pinhole: no maps
-        np.testing.assert_allclose(g.R[0], np.eye(3)) and np.testing.assert_allclose(g.t[0], 0.0)
+        np.testing.assert_allclose(g.R[0], np.eye(3))
+        np.testing.assert_allclose(g.t[0], 0.0)
         assert np.linalg.norm(g.t[1]) == pytest.approx(0.100, rel=1e-6)
         job = LiveReconstruction(ReconstructionSettings(
             grid_size=N, voxel_size=1.0 / N, grid_center=tuple(g.grid_center), bayer=source.bayer,
