@@ -7,7 +7,6 @@ same on every run and cost no wall time.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
