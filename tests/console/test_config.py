@@ -138,3 +138,11 @@ def test_a_rigs_relative_calibration_is_read_beside_the_config_file(tmp_path, mo
 def test_redis_url_env_overrides(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://10.9.8.7:6380/2")
     assert load_settings(REPO / "config.toml").redis.url == "redis://10.9.8.7:6380/2"
+
+
+def test_config_accepts_exactly_the_themes_the_tui_registers():
+    # console.config cannot import themes (Textual stays out of the CLI), so the names live twice.
+    from console.config_schema import THEMES
+    from themes import THEME_NAMES
+
+    assert THEMES == THEME_NAMES
