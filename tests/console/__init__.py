@@ -14,6 +14,30 @@ from typing import Any, Callable
 from console.config import BUILTIN_CONFIG, Settings, parse_settings
 from drivers.registry import open_camera
 
+# The recorder pair, small: two simulated Pi cameras cheap enough for two cores.
+RECORDER_RIG = """
+[sim]
+seed = 0
+
+[cameras.lightroom]
+driver = "sim"
+model = "IMX219"
+label = "Camera Module 2.1 NoIR"
+camera_num = 0
+resolution = [320, 240]
+
+[cameras.darkroom]
+driver = "sim"
+model = "IMX708"
+label = "Camera Module 3 NoIR Wide"
+camera_num = 1
+resolution = [320, 240]
+
+[rigs.recorder]
+type = "recorder"
+cameras = ["lightroom", "darkroom"]
+"""
+
 # Preview-sized outputs for the default rig: the same cameras and rigs as config.toml, but each
 # first render (one per camera pose, cached per process) costs a fraction of a full-HD one.
 # The ASI pair matches tests/console/test_tui_calibration.py, so the two share their renders.

@@ -11,27 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.console import RECORDER_RIG
+
 REPO = Path(__file__).resolve().parents[2]
 
-# Two small simulated Pi cameras (and a third that unplugs itself): cheap on two cores.
-RIG = """
-[sim]
-seed = 0
-
-[cameras.lightroom]
-driver = "sim"
-model = "IMX219"
-label = "Camera Module 2.1 NoIR"
-camera_num = 0
-resolution = [320, 240]
-
-[cameras.darkroom]
-driver = "sim"
-model = "IMX708"
-label = "Camera Module 3 NoIR Wide"
-camera_num = 1
-resolution = [320, 240]
-
+# The recorder pair and a third camera that unplugs itself: cheap on two cores.
+RIG = RECORDER_RIG + """
 [cameras.flaky]
 driver = "sim"
 model = "IMX708"
@@ -39,10 +24,6 @@ label = "loose cable"
 camera_num = 2
 resolution = [320, 240]
 fault_disconnect_after = 12
-
-[rigs.recorder]
-type = "recorder"
-cameras = ["lightroom", "darkroom"]
 """
 
 

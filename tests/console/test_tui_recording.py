@@ -11,30 +11,9 @@ from console.config import load_settings, parse_settings
 from console.tui.app import make_app
 from console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from console.tui.tabs.recording import RecordingTab
-from tests.console import run_async, until
+from tests.console import RECORDER_RIG, run_async, until
 
-RIG = """
-[sim]
-seed = 0
-
-[cameras.lightroom]
-driver = "sim"
-model = "IMX219"
-label = "Camera Module 2.1 NoIR"
-camera_num = 0
-resolution = [320, 240]
-
-[cameras.darkroom]
-driver = "sim"
-model = "IMX708"
-label = "Camera Module 3 NoIR Wide"
-camera_num = 1
-resolution = [320, 240]
-
-[rigs.recorder]
-type = "recorder"
-cameras = ["lightroom", "darkroom"]
-"""
+RIG = RECORDER_RIG
 
 
 @pytest.fixture
