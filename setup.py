@@ -1,4 +1,10 @@
-"""Build the fastcore Cython extension (metadata lives in pyproject.toml).
+"""Map the repository's folders into the one `camdeck` namespace and build the Cython kernel.
+
+Metadata lives in pyproject.toml. The repository keeps its fixed top level (console/,
+drivers/, fastcore/, calibration/, monitoring/, themes/); installed, each is a subpackage
+of `camdeck` (camdeck.console, camdeck.drivers, ...), so the wheel claims the one name
+`camdeck` and nothing else. `camdeck` itself is an implicit namespace package: it has no
+folder in the repository, so nothing in a checkout can shadow the installed one.
 
 Flags: -O3 and -ffp-contract=off (the same rounding on every machine, so x86 and the
 Pi's aarch64 carve identical grids); no -march: wider SIMD comes from runtime-dispatched
@@ -14,8 +20,21 @@ import tempfile
 
 import numpy as np
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+
+ROOTS = ("console", "drivers", "fastcore", "calibration", "monitoring", "themes")
+
+
+def _packages() -> tuple[list[str], dict[str, str]]:
+    """(packages, package_dir): every folder with an __init__.py under ROOTS, as camdeck.*."""
+    packages, package_dir = [], {}
+    for root in ROOTS:
+        package_dir[f"camdeck.{root}"] = root
+        packages.append(f"camdeck.{root}")
+        packages += [f"camdeck.{root}.{sub}" for sub in find_packages(root)]
+    return packages, package_dir
+
 
 _TEST_PROGRAM = """
 #include <omp.h>
@@ -59,26 +78,32 @@ class BuildExt(build_ext):
         if self.compiler.compiler_type == "msvc":
             base = ["/O2", "/fp:precise"]
         else:
-            base = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unreachable-code"]
+            # -g0 and -s: a wheel carries a stripped kernel, not its debug info
+            base = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unreachable-code", "-g0"]
         omp_c, omp_l = _openmp_flags(self.compiler)
         if not omp_c:
             print("camdeck: building fastcore without OpenMP (single-threaded kernel)", file=sys.stderr)
         for ext in self.extensions:
             ext.extra_compile_args = base + omp_c + list(ext.extra_compile_args or [])
-            ext.extra_link_args = omp_l + list(ext.extra_link_args or [])
+            strip = ["-s"] if sys.platform.startswith("linux") else []
+            ext.extra_link_args = omp_l + strip + list(ext.extra_link_args or [])
         super().build_extensions()
 
 
 extensions = [
     Extension(
-        "fastcore._carve",
+        "camdeck.fastcore._carve",
         ["fastcore/_carve.pyx"],
         include_dirs=[np.get_include(), "fastcore"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]
 
+PACKAGES, PACKAGE_DIR = _packages()
+
 setup(
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
     ext_modules=cythonize(extensions, compiler_directives={"language_level": 3}),
     cmdclass={"build_ext": BuildExt},
 )

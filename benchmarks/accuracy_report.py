@@ -105,11 +105,11 @@ def _f(x) -> float:
 
 def carving(report: Report) -> None:
     """fastcore against drivers.sim.scene (the setups of tests/fastcore/test_accuracy.py)."""
-    import fastcore
-    from drivers.sim import placement
-    from drivers.sim import scene as scene_mod
-    from fastcore.reference import carve_reference
-    from fastcore.validation import check_carve_inputs
+    from camdeck import fastcore
+    from camdeck.drivers.sim import placement
+    from camdeck.drivers.sim import scene as scene_mod
+    from camdeck.fastcore.reference import carve_reference
+    from camdeck.fastcore.validation import check_carve_inputs
     from tests.fastcore.test_backends import CASES, blob_views, boundary_voxels
 
     S = "carving"
@@ -197,9 +197,9 @@ def carving(report: Report) -> None:
 
 def _calibrated_live_kept() -> tuple[float, float]:
     """(kept with stereo.npz poses, kept with the simulator's poses): tests/drivers/test_reconstruction_calibrated.py's setup."""
-    from drivers.reconstruction_source import open_stereo_source
-    from drivers.registry import open_camera
-    from fastcore.live import LiveReconstruction, ReconstructionSettings
+    from camdeck.drivers.reconstruction_source import open_stereo_source
+    from camdeck.drivers.registry import open_camera
+    from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
     from tests.drivers import test_reconstruction_calibrated as setup
 
     ctx = setup.ctx()
@@ -232,11 +232,11 @@ def calibration(report: Report) -> None:
     """Intrinsics, stereo and depth against the simulated cameras' truth (the tests' setups)."""
     import cv2
 
-    from calibration.depth import stereo_to_pointcloud
-    from calibration.intrinsics import calibrate_intrinsics
-    from calibration.stereo import StereoCalibration, calibrate_stereo
-    from drivers.imaging import frame_to_rgb
-    from drivers.sim.placement import relative_pose
+    from camdeck.calibration.depth import stereo_to_pointcloud
+    from camdeck.calibration.intrinsics import calibrate_intrinsics
+    from camdeck.calibration.stereo import StereoCalibration, calibrate_stereo
+    from camdeck.drivers.imaging import frame_to_rgb
+    from camdeck.drivers.sim.placement import relative_pose
     from tests.calibration import board, camera, mono_views, open_sim_pair, sim_mono_set, sim_stereo_set
     from tests.calibration.test_depth import _true_depth_at_points
 
@@ -301,13 +301,13 @@ def calibration(report: Report) -> None:
 
 def ptz(report: Report) -> None:
     """PTZ orientation offsets and R_align (the setups of test_offsets.py and test_align.py)."""
-    from calibration.align import align_from_files
-    from calibration.offsets import offsets_from_dirs
-    from calibration.rotations import rotation_angle_deg
-    from drivers.sim.ptz import Bump, write_bump
-    from drivers.sim.ptz_world import Lighting
-    from monitoring.history import MonitoringRecord
-    from monitoring.settings import SlackSettings
+    from camdeck.calibration.align import align_from_files
+    from camdeck.calibration.offsets import offsets_from_dirs
+    from camdeck.calibration.rotations import rotation_angle_deg
+    from camdeck.drivers.sim.ptz import Bump, write_bump
+    from camdeck.drivers.sim.ptz_world import Lighting
+    from camdeck.monitoring.history import MonitoringRecord
+    from camdeck.monitoring.settings import SlackSettings
     from tests.calibration.test_align import write_landmarks, write_manifest
     from tests.calibration.test_offsets import DIMMER, OPTIONS, REFERENCE_STOPS, sim_camera, take_scan
 

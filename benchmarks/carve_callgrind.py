@@ -61,9 +61,9 @@ def _child(args) -> None:
     import numpy as np
 
     sys.path.insert(0, args.tree)
-    import fastcore
-    from fastcore import _carve
-    from fastcore.validation import check_carve_inputs
+    from camdeck import fastcore
+    from camdeck.fastcore import _carve
+    from camdeck.fastcore.validation import check_carve_inputs
 
     helper = ctypes.CDLL(args.helper)
     data = np.load(args.frame)
@@ -109,7 +109,7 @@ def _build_helper(tmp: str) -> str:
 def _save_frame(path: str) -> None:
     import numpy as np
 
-    from fastcore.bench import make_bench_frame
+    from camdeck.fastcore.bench import make_bench_frame
 
     fr = make_bench_frame()
     np.savez(path, im0=fr.images[0], im1=fr.images[1], K=fr.K, R=fr.R, t=fr.t, center=fr.grid_center)

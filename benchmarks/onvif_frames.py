@@ -31,8 +31,8 @@ CHILD = """
 import sys, json, time
 sys.modules["av"] = None
 import numpy as np
-from drivers.base import CameraSpec, Secret
-from drivers.onvif_ptz import OnvifPtzCamera
+from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.onvif_ptz import OnvifPtzCamera
 opts = json.loads(sys.argv[1]); opts["password"] = Secret(opts["password"])
 times = []
 with OnvifPtzCamera(CameraSpec(name="cv", driver="onvif", model="PTZ", options=opts)) as cam:
@@ -57,11 +57,11 @@ def main() -> int:
 
     import numpy as np
 
-    from drivers.base import CameraSpec, Secret
-    from drivers.onvif_ptz import OnvifPtzCamera
-    from drivers.registry import DriverContext
-    from drivers.sim.onvif_server import OnvifDeviceServer
-    from drivers.sim.ptz import SimPtzCamera
+    from camdeck.drivers.base import CameraSpec, Secret
+    from camdeck.drivers.onvif_ptz import OnvifPtzCamera
+    from camdeck.drivers.registry import DriverContext
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.drivers.sim.ptz import SimPtzCamera
 
     def error(frame: np.ndarray) -> float:
         truth = sim.truth()

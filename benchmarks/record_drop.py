@@ -33,7 +33,7 @@ def decoded_frames(path: Path) -> int:
 
 def run_once(settings, names: list[str], size: tuple[int, int], fps: float, seconds: float, folder: Path,
              verify: bool) -> list[dict]:
-    from drivers.recording import RecordingRequest, RecordingSession
+    from camdeck.drivers.recording import RecordingRequest, RecordingSession
 
     frame_us = int(round(1e6 / fps))
     specs = []
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-verify", action="store_true", help="skip decoding the files to count frames")
     args = ap.parse_args(argv)
 
-    from console.config import load_settings
+    from camdeck.console.config import load_settings
 
     settings = load_settings(None, None)
     names = args.cameras.split(",")

@@ -36,11 +36,11 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 CHILD_PRELUDE = textwrap.dedent('''
     import json, sys, time
-    import drivers.sim
+    import camdeck.drivers.sim
     import numpy as np
-    from drivers.base import CameraSpec, RigSpec
-    from drivers.registry import DriverContext, open_camera
-    from drivers.sim.clock import ManualClock
+    from camdeck.drivers.base import CameraSpec, RigSpec
+    from camdeck.drivers.registry import DriverContext, open_camera
+    from camdeck.drivers.sim.clock import ManualClock
 
     RIG = RigSpec("asi-stereo", "stereo", ("asi-left", "asi-right"), {"baseline_mm": 100.0})
     ASI_CONTROLS = {"exposure_us": 10000, "gain": 100, "wb_r": 52, "wb_b": 95, "offset": 8,
@@ -57,9 +57,9 @@ CHILD_PRELUDE = textwrap.dedent('''
 ''')
 
 CHILD_FIRST = CHILD_PRELUDE + textwrap.dedent('''
-    from drivers.sim.placement import camera_pose
-    from drivers.sim.scene import intrinsics_from_hfov, lab_scene
-    from drivers.sim.sensor import sensor_spec
+    from camdeck.drivers.sim.placement import camera_pose
+    from camdeck.drivers.sim.scene import intrinsics_from_hfov, lab_scene
+    from camdeck.drivers.sim.sensor import sensor_spec
     s = sensor_spec("ASI662MC")
     R, t = camera_pose(CameraSpec("asi-left", "sim", "ASI662MC"), {"asi-stereo": RIG})
     K = intrinsics_from_hfov(s.hfov_deg, s.sensor_size)
@@ -106,9 +106,9 @@ CHILD_FRAMES = CHILD_PRELUDE + textwrap.dedent('''
 
 CHILD_REF = CHILD_PRELUDE + textwrap.dedent('''
     # Renders and frames that the geometry change of the sensor modes leaves alone.
-    from drivers.sim.placement import camera_pose
-    from drivers.sim.scene import LAB_CENTER, intrinsics_from_hfov, lab_scene, look_at
-    from drivers.sim.sensor import sensor_spec
+    from camdeck.drivers.sim.placement import camera_pose
+    from camdeck.drivers.sim.scene import LAB_CENTER, intrinsics_from_hfov, lab_scene, look_at
+    from camdeck.drivers.sim.sensor import sensor_spec
     mode, path = sys.argv[1], sys.argv[2]
     out = {}
     s = sensor_spec("ASI662MC")

@@ -18,8 +18,8 @@ import statistics
 import tempfile
 import time
 
-from console.config import BUILTIN_CONFIG, load_settings
-from console.tui.app import make_app
+from camdeck.console.config import BUILTIN_CONFIG, load_settings
+from camdeck.console.tui.app import make_app
 
 
 def ansi_bytes(cells) -> int:

@@ -20,13 +20,13 @@ import textwrap
 CHILD = textwrap.dedent('''
     import asyncio, json, sys, time
     t0 = time.perf_counter()
-    from console.config import BUILTIN_CONFIG, load_settings
-    from console.tui.app import make_app
+    from camdeck.console.config import BUILTIN_CONFIG, load_settings
+    from camdeck.console.tui.app import make_app
 
     def instant_opener():
         """Cameras that answer at once with a fixed 1920x1080 mosaic (no simulator render)."""
         import numpy as np
-        from drivers.base import CameraBase, ControlRange, Frame
+        from camdeck.drivers.base import CameraBase, ControlRange, Frame
         frame_array = (np.indices((1080, 1920)).sum(axis=0) % 256).astype(np.uint8)
 
         class Instant(CameraBase):

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
-from calibration.rotations import R_B_cam
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
+from camdeck.calibration.rotations import R_B_cam
 
 LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
 
@@ -358,7 +358,7 @@ def save_r_align(path: str | Path, R: np.ndarray) -> Path:
         CalibrationInputError: the name does not end in .npy, or R is not 3x3.
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from calibration.atomic import write_atomic
+    from camdeck.calibration.atomic import write_atomic
 
     path = Path(path)
     if path.suffix.lower() != ".npy":

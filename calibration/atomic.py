@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from calibration.errors import CalibrationWriteError
+from camdeck.calibration.errors import CalibrationWriteError
 
 
 def replace_atomically(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.errors import BoardSpecError, CalibrationInputError
+from camdeck.calibration.errors import BoardSpecError, CalibrationInputError
 
 MAX_INNER_CORNERS = 64
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from calibration.chessboard import Board
-from calibration.errors import CalibrationInputError
+from camdeck.calibration.chessboard import Board
+from camdeck.calibration.errors import CalibrationInputError
 
 #: span of each measure a good set covers (measures are in [0, 1]); sets that span these calibrated
 #: the simulated ASI camera within 0.5 % (tests/calibration/test_coverage.py).

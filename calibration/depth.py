@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from calibration.errors import CalibrationInputError, CalibrationWriteError
-from calibration.stereo import StereoCalibration
+from camdeck.calibration.errors import CalibrationInputError, CalibrationWriteError
+from camdeck.calibration.stereo import StereoCalibration
 
 MIN_DEPTH_M = 0.2
 MAX_DEPTH_M = 7.5
@@ -299,7 +299,7 @@ class PointCloudJob:
                                                           colorize_disparity(result.disparity,
                                                                              result.num_disparities)))
             if self.save_pointcloud:
-                from calibration.ply import write_ply
+                from camdeck.calibration.ply import write_ply
                 record["pointcloud"] = str(write_ply(self.out_dir / f"cloud_{index:06d}.ply",
                                                      result.points, result.colors))
             records.append(record)
@@ -310,7 +310,7 @@ class PointCloudJob:
     def _write_png(self, name: str, rgb: np.ndarray) -> Path:
         import cv2
 
-        from calibration.atomic import write_atomic
+        from camdeck.calibration.atomic import write_atomic
 
         path = self.out_dir / name
         ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
 
 METHODS = ("sift", "disk")
 DISK_WEIGHTS_FILE = "depth-save.pth"
@@ -151,7 +151,7 @@ def save_features(path: str | os.PathLike, features: Features) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from calibration.atomic import write_atomic
+    from camdeck.calibration.atomic import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

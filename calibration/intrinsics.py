@@ -13,8 +13,8 @@ from typing import Any, Callable, Iterable, Sequence, Union
 
 import numpy as np
 
-from calibration.chessboard import Board, Detection, detect_chessboard, read_image
-from calibration.errors import (BoardMismatch, CalibrationFileError, CalibrationInputError, NotEnoughViews,
+from camdeck.calibration.chessboard import Board, Detection, detect_chessboard, read_image
+from camdeck.calibration.errors import (BoardMismatch, CalibrationFileError, CalibrationInputError, NotEnoughViews,
                                 SolveFailed)
 
 #: A view is a file path, or a (name, array) pair for frames already in memory.
@@ -97,7 +97,7 @@ def _load(src: ViewSource, pixel_format: str | None) -> tuple[np.ndarray | None,
         arr = np.asarray(src[1]) if src[1] is not None else None
         if arr is None or arr.size == 0:
             return None, "empty image"
-        from calibration.chessboard import to_gray
+        from camdeck.calibration.chessboard import to_gray
         try:
             return to_gray(arr, pixel_format), ""
         except CalibrationInputError as err:
@@ -265,7 +265,7 @@ def save_calibration(path: str | Path, result: IntrinsicsResult) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from calibration.atomic import write_atomic
+    from camdeck.calibration.atomic import write_atomic
 
     return write_atomic(path, lambda fh: np.savez(
         fh, K=result.K, dist=result.dist, image_size=np.asarray(result.image_size, dtype=np.int64),

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from calibration.align import (
+from camdeck.calibration.align import (
     ScanFrame,
     ScanManifest,
     angular_residuals_deg,
@@ -31,9 +31,9 @@ from calibration.align import (
     ransac_rotation,
     read_scan_manifest,
 )
-from calibration.errors import CalibrationFileError, SolveFailed
-from calibration.features import Features, extract_features, load_features
-from calibration.rotations import R_B_cam, offsets_from_delta_R, rotation_angle_deg
+from camdeck.calibration.errors import CalibrationFileError, SolveFailed
+from camdeck.calibration.features import Features, extract_features, load_features
+from camdeck.calibration.rotations import R_B_cam, offsets_from_delta_R, rotation_angle_deg
 
 Progress = Callable[[int, int, str], None]
 

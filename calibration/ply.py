@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.atomic import write_atomic
-from calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
 
 
 def write_ply(path: str | Path, points: np.ndarray, colors: np.ndarray | None = None) -> Path:

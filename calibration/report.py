@@ -15,8 +15,8 @@ import io
 from pathlib import Path
 from typing import Any, Mapping
 
-from calibration.atomic import write_atomic
-from calibration.errors import CalibrationInputError
+from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.errors import CalibrationInputError
 
 FRAME_COLUMNS = ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg", "yaw_deg", "roll_deg",
                  "matches", "inliers", "used", "error")

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from calibration.chessboard import Board
-from calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
-from calibration.intrinsics import (MIN_VIEWS, OUTLIER_FACTOR, OUTLIER_FLOOR_PX, LoadedViews, Progress,
+from camdeck.calibration.chessboard import Board
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
+from camdeck.calibration.intrinsics import (MIN_VIEWS, OUTLIER_FACTOR, OUTLIER_FLOOR_PX, LoadedViews, Progress,
                                     ViewResult, ViewSource, check_enough, detect_views, load_npz,
                                     solve_intrinsics)
 
@@ -257,7 +257,7 @@ def save_stereo(path: str | Path, stereo: StereoCalibration) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from calibration.atomic import write_atomic
+    from camdeck.calibration.atomic import write_atomic
 
     return write_atomic(path, lambda fh: np.savez(
         fh, K=stereo.K1, dist=stereo.dist1, image_size=np.asarray(stereo.image_size, dtype=np.int64),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from console.config_schema import (
+from camdeck.console.config_schema import (
     ASI_CONTROLS,
     CAMERA_ASI,
     CAMERA_COMMON,
@@ -36,9 +36,9 @@ from console.config_schema import (
     _show,
     _table,
 )
-from drivers.base import ASI_MODELS, PICAM_MODELS, CameraSpec, RigSpec, Secret, camera_kind, secret_from
-from drivers.registry import DriverContext
-from monitoring.settings import (
+from camdeck.drivers.base import ASI_MODELS, PICAM_MODELS, CameraSpec, RigSpec, Secret, camera_kind, secret_from
+from camdeck.drivers.registry import DriverContext
+from camdeck.monitoring.settings import (
     Deployment,
     MonitorSettings,
     MqttSettings,

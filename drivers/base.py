@@ -245,7 +245,7 @@ class PtzControls:
                 "zoom": ControlRange("zoom", 0.0, 1.0, 0.0, zoom)}
 
     def set_controls(self, **values: Any) -> None:
-        from drivers.errors import ControlError
+        from camdeck.drivers.errors import ControlError
 
         unknown = set(values) - {"pan_deg", "tilt_deg", "zoom"}
         if unknown:

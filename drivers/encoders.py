@@ -28,8 +28,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from drivers.errors import CaptureTimeout, DriverError
-from drivers.h264_output import AnnexBFileOutput, EncoderError
+from camdeck.drivers.errors import CaptureTimeout, DriverError
+from camdeck.drivers.h264_output import AnnexBFileOutput, EncoderError
 
 MAX_CONSECUTIVE_TIMEOUTS = 3      # then the camera counts as failed
 CLOCK_MISMATCH_NS = 60 * 10**9    # frame clocks further than this from the session clock are re-based
@@ -260,7 +260,7 @@ class CameraTrack:
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
                  clock: Callable[[], int], *, flush_interval_s: float = 1.0, crf: int = 23,
                  encoder_preset: str = "ultrafast", bitrate: int | None = None) -> None:
-        from drivers.session_file import nominal_fps
+        from camdeck.drivers.session_file import nominal_fps
 
         self.index, self.spec, self.camera = index, spec, camera
         self.crf, self.encoder_preset, self.bitrate = crf, encoder_preset, bitrate
@@ -398,7 +398,7 @@ class CameraTrack:
         return frame_ts - self.zero_ns
 
     def _encode_loop(self) -> None:
-        from drivers.imaging import frame_to_rgb
+        from camdeck.drivers.imaging import frame_to_rgb
 
         ended = False        # the capture thread's end marker was taken from the queue
         try:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from drivers.errors import DriverError
+from camdeck.drivers.errors import DriverError
 
 TIMECODE_HEADER = "# timecode format v2"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.atomic import write_bytes_atomic
-from drivers.base import Frame
+from camdeck.calibration.atomic import write_bytes_atomic
+from camdeck.drivers.base import Frame
 
 
 def debayer_rggb(raw: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from drivers.errors import CameraNotFound, CaptureTimeout, DriverError
+from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, DriverError
 
 
 class OnvifAuthError(DriverError):

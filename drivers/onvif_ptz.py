@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from calibration import rotations as rot
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
-from drivers.errors import ControlError, DriverError, DriverUnavailable, Stopped
-from drivers.onvif_media import (OnvifAuthError, OnvifFault, OnvifTimeout, OnvifUnreachable, read_rtsp_frame,
+from camdeck.calibration import rotations as rot
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
+from camdeck.drivers.errors import ControlError, DriverError, DriverUnavailable, Stopped
+from camdeck.drivers.onvif_media import (OnvifAuthError, OnvifFault, OnvifTimeout, OnvifUnreachable, read_rtsp_frame,
                                  read_snapshot)
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

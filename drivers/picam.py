@@ -26,9 +26,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
-from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
-from drivers.registry import DriverContext
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
+from camdeck.drivers.registry import DriverContext
 
 ALIASES = {"exposure_us": "ExposureTime", "gain": "AnalogueGain"}
 PAIRS = {"FrameDurationLimits": 2, "ColourGains": 2, "ScalerCrop": 4}

@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from drivers.base import CameraSpec, RigSpec
-from drivers.errors import DriverError
-from drivers.registry import DriverContext
-from drivers.stereo import StereoFrame, StereoPair, open_stereo_rig
+from camdeck.drivers.base import CameraSpec, RigSpec
+from camdeck.drivers.errors import DriverError
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers.stereo import StereoFrame, StereoPair, open_stereo_rig
 
 DEFAULT_DISTANCE_M = 2.5     # grid centre along the left camera's axis when nothing says better
 
@@ -68,7 +68,7 @@ def stereo_geometry(pair: StereoPair, rig: RigSpec, frame_size: tuple[int, int] 
     tr = np.array([np.asarray(t.t, dtype=np.float64).reshape(3) for t in truths])
     center = rig.options.get("grid_center_m")
     if center is None and getattr(truths[0], "scene", None) is not None:
-        from drivers.sim.scene import LAB_CENTER
+        from camdeck.drivers.sim.scene import LAB_CENTER
         center = LAB_CENTER
     if center is None:
         center = -R[0].T @ tr[0] + DEFAULT_DISTANCE_M * R[0][2]
@@ -82,8 +82,8 @@ def calibrated_geometry(rig: RigSpec, frame_size: tuple[int, int] | None = None)
         RigPoseUnknown: no calibration configured, the file is missing or unreadable, or it
             was made at another frame size than ``frame_size`` (w, h).
     """
-    from calibration.errors import CalibrationError
-    from calibration.stereo import load_stereo
+    from camdeck.calibration.errors import CalibrationError
+    from camdeck.calibration.stereo import load_stereo
 
     key = f"rigs.{rig.name}.calibration"
     path = rig.options.get("calibration")
@@ -137,7 +137,7 @@ class StereoSource:
         self._pending: StereoFrame | None = first
 
     def __iter__(self) -> Iterator[Any]:
-        from fastcore.live import LiveSample
+        from camdeck.fastcore.live import LiveSample
 
         g = self.geometry
         while True:

@@ -41,12 +41,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from calibration.atomic import write_text_atomic
-from drivers.base import CameraSpec
-from drivers.encoders import CameraStats, CameraTrack
-from drivers.errors import CameraDisconnected, ControlError, DriverError
-from drivers.presets import BadPreset, Preset, apply_preset, check_preset
-from drivers.session_file import (
+from camdeck.calibration.atomic import write_text_atomic
+from camdeck.drivers.base import CameraSpec
+from camdeck.drivers.encoders import CameraStats, CameraTrack
+from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
+from camdeck.drivers.presets import BadPreset, Preset, apply_preset, check_preset
+from camdeck.drivers.session_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
     check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
 )
@@ -128,7 +128,7 @@ def session_clock(ctx: Any, specs: Sequence[CameraSpec]) -> Callable[[], int]:
     if ctx.clock is not None:
         return ctx.clock
     if any(spec.driver == "sim" for spec in specs):
-        from drivers.sim.clock import shared_clock
+        from camdeck.drivers.sim.clock import shared_clock
 
         return shared_clock(ctx.time_factor)
     return time.monotonic_ns
@@ -155,7 +155,7 @@ class RecordingSession:
                  disk_free: Callable[[Path], int] = free_bytes, tick_s: float = 0.25) -> None:
         if len(request.cameras) < 1:
             raise DriverError("a recording session needs at least one camera", "pass --cameras A,B")
-        from drivers.registry import DriverContext, open_camera as registry_open
+        from camdeck.drivers.registry import DriverContext, open_camera as registry_open
 
         self.request = request
         self.ctx = ctx if ctx is not None else DriverContext()

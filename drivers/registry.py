@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from drivers.base import Camera, CameraSpec, RigSpec
-from drivers.errors import DriverUnavailable, UnknownCamera
+from camdeck.drivers.base import Camera, CameraSpec, RigSpec
+from camdeck.drivers.errors import DriverUnavailable, UnknownCamera
 
 DRIVER_MODULES: dict[str, str] = {
-    "sim": "drivers.sim",
-    "zwoasi": "drivers.zwo",
-    "picamera2": "drivers.picam",
-    "onvif": "drivers.onvif_ptz",
+    "sim": "camdeck.drivers.sim",
+    "zwoasi": "camdeck.drivers.zwo",
+    "picamera2": "camdeck.drivers.picam",
+    "onvif": "camdeck.drivers.onvif_ptz",
 }
 
 

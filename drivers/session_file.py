@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from drivers.errors import DriverError
+from camdeck.drivers.errors import DriverError
 
 SESSION_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SESSION_NAME_RULE = "1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
@@ -177,7 +177,7 @@ def nominal_fps(camera: Any) -> float:
 
 def camera_configuration(spec: Any, camera: Any) -> dict[str, Any]:
     """The full configuration of an opened camera, for the data file (no secrets)."""
-    from drivers.base import Secret
+    from camdeck.drivers.base import Secret
 
     config: dict[str, Any] = {"driver": spec.driver, "model": spec.model, "label": spec.label}
     if spec.serial:

@@ -32,8 +32,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from calibration.atomic import write_bytes_atomic as _write_bytes_atomic
-from drivers.errors import CameraDisconnected, DriverError
+from camdeck.calibration.atomic import write_bytes_atomic as _write_bytes_atomic
+from camdeck.drivers.errors import CameraDisconnected, DriverError
 
 SPOOL_MAGIC = b"CAMDECK-STILL 1\n"
 
@@ -409,7 +409,7 @@ def run_periodic_capture(camera: Any, sink: Any, *, every_s: float, count: int |
     Returns:
         CaptureSummary; ``ok`` is false after a capture error or with stills left in the spool.
     """
-    from drivers.imaging import frame_to_rgb
+    from camdeck.drivers.imaging import frame_to_rgb
 
     stop = stop_event or threading.Event()
     emit = progress or (lambda event: None)

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from drivers import registry
-from drivers.base import Camera, CameraSpec, Frame, RigSpec
-from drivers.errors import CaptureTimeout, ControlError, DriverError
-from drivers.registry import DriverContext, find_spec
+from camdeck.drivers import registry
+from camdeck.drivers.base import Camera, CameraSpec, Frame, RigSpec
+from camdeck.drivers.errors import CaptureTimeout, ControlError, DriverError
+from camdeck.drivers.registry import DriverContext, find_spec
 
 MAX_PAIRING_ATTEMPTS = 16
 

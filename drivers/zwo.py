@@ -19,12 +19,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
-from drivers.errors import CameraNotFound, ControlError, DriverError
-from drivers.registry import DriverContext
-from drivers import zwo_sdk
-from drivers.zwo_recovery import GONE, disconnected_error, read_with_recovery
-from drivers.zwo_sdk import IMG_RAW8, IMG_RAW16, AsiCallError, AsiDevice, AsiSdk
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.errors import CameraNotFound, ControlError, DriverError
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers import zwo_sdk
+from camdeck.drivers.zwo_recovery import GONE, disconnected_error, read_with_recovery
+from camdeck.drivers.zwo_sdk import IMG_RAW8, IMG_RAW16, AsiCallError, AsiDevice, AsiSdk
 
 # camdeck control -> (SDK control names, unit); the first SDK name the camera has is used.
 SDK_CONTROLS: dict[str, tuple[tuple[str, ...], str]] = {

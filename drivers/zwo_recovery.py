@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from drivers.errors import CameraDisconnected, CaptureTimeout
-from drivers.zwo_sdk import CAMERA_CLOSED, CAMERA_REMOVED, INVALID_ID, TIMEOUT, AsiCallError
+from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout
+from camdeck.drivers.zwo_sdk import CAMERA_CLOSED, CAMERA_REMOVED, INVALID_ID, TIMEOUT, AsiCallError
 
 STEPS = ("flush", "restart_video", "reopen")
 GONE = (CAMERA_REMOVED, CAMERA_CLOSED, INVALID_ID)

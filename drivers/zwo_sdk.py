@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from drivers.errors import DriverError, DriverUnavailable
+from camdeck.drivers.errors import DriverError, DriverUnavailable
 
 ENV_VAR = "ZWO_ASI_LIB"
 LIBRARY_FILE = "libASICamera2.dylib" if sys.platform == "darwin" else "libASICamera2.so"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastcore.errors import BackendUnavailable, CarveInputError, FastcoreError, GridFileError
-from fastcore.grid_io import VoxelGrid, load_grid, save_grid
-from fastcore.validation import BACKENDS, U8_TO_FLOAT, check_carve_inputs, check_out
+from camdeck.fastcore.errors import BackendUnavailable, CarveInputError, FastcoreError, GridFileError
+from camdeck.fastcore.grid_io import VoxelGrid, load_grid, save_grid
+from camdeck.fastcore.validation import BACKENDS, U8_TO_FLOAT, check_carve_inputs, check_out
 
 __all__ = [
     "carve", "process_image_to_voxel_grid", "available_backends", "cython_available",
@@ -28,7 +28,7 @@ def _carve_module():
     global _CARVE_MODULE
     if _CARVE_MODULE is None:
         try:
-            from fastcore import _carve
+            from camdeck.fastcore import _carve
         except ImportError:
             _CARVE_MODULE = False
         else:
@@ -91,10 +91,10 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
     if name == "cython":
         return _carve_cython(problem, out)
     if name == "torch":
-        from fastcore.torch_backend import carve_problem_torch
+        from camdeck.fastcore.torch_backend import carve_problem_torch
         out[...] = carve_problem_torch(problem, device="cpu").numpy()
         return out
-    from fastcore.reference import carve_problem
+    from camdeck.fastcore.reference import carve_problem
     return carve_problem(problem, out)
 
 

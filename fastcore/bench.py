@@ -102,8 +102,7 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
         {"image_size", "views", "cpu_count", "cython_built", "results": [{"grid", "backend",
         "median_ms", "min_ms", "runs", "speedup_vs_numpy", "occupied_fraction"}]}
     """
-    import fastcore
-
+    from camdeck import fastcore
     names = list(backends) if backends else _default_backends()
     if "numpy" not in names:
         names.append("numpy")
@@ -130,8 +129,7 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
 
 
 def _default_backends() -> list[str]:
-    import fastcore
-
+    from camdeck import fastcore
     names = fastcore.available_backends()
     if "torch" in names:
         import torch
@@ -145,7 +143,7 @@ def _runner(fastcore, name: str, frame: BenchFrame, N: int, voxel: float):
     args = (frame.images, frame.K, frame.R, frame.t, N, voxel, frame.grid_center)
     if name == "torch-cuda":
         import torch
-        from fastcore.torch_backend import carve_torch
+        from camdeck.fastcore.torch_backend import carve_torch
 
         dev_images = [torch.from_numpy(img).cuda() for img in frame.images]
         out = torch.empty((N, N, N), dtype=torch.float32, device="cuda")

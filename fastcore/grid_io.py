@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastcore.errors import FastcoreError, GridFileError
+from camdeck.fastcore.errors import FastcoreError, GridFileError
 
 MAGIC = b"CDVOXEL1"
 HEADER_SIZE = 64

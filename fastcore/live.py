@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from fastcore.errors import CarveInputError
+from camdeck.fastcore.errors import CarveInputError
 
 FUSION_MODES = ("none", "ema", "min")
 # OpenCV names a Bayer pattern by the 2x2 block at row 1, column 1; sensors name it at (0, 0).
@@ -115,7 +115,7 @@ class ReconstructionSummary:
 
 def check_settings(s: ReconstructionSettings) -> ReconstructionSettings:
     """Raise CarveInputError naming the first bad field."""
-    from fastcore.validation import check_grid_size, check_positive
+    from camdeck.fastcore.validation import check_grid_size, check_positive
 
     check_grid_size(s.grid_size)
     check_positive(s.voxel_size, "voxel_size")
@@ -257,8 +257,7 @@ class LiveReconstruction:
 
     # ------------------------------------------------------------------ steps
     def _process(self, sample: LiveSample) -> float:
-        import fastcore
-
+        from camdeck import fastcore
         s = self.settings
         V = len(sample.images)
         K = np.asarray(sample.K, dtype=np.float64)
@@ -295,7 +294,7 @@ class LiveReconstruction:
         return carve_ms
 
     def _save(self, frame: int, elapsed_s: float) -> Path:
-        from fastcore.grid_io import save_grid
+        from camdeck.fastcore.grid_io import save_grid
 
         s = self.settings
         Path(s.out_dir).mkdir(parents=True, exist_ok=True)

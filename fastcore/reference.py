@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastcore.validation import U8_TO_FLOAT, CarveProblem, check_carve_inputs, check_out
+from camdeck.fastcore.validation import U8_TO_FLOAT, CarveProblem, check_carve_inputs, check_out
 
 _SLAB_VOXELS = 1 << 20  # voxels per slab: ~8 MB per float64 temporary
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastcore.errors import CarveInputError
-from fastcore.validation import U8_TO_FLOAT, CarveProblem, check_carve_inputs
+from camdeck.fastcore.errors import CarveInputError
+from camdeck.fastcore.validation import U8_TO_FLOAT, CarveProblem, check_carve_inputs
 
 _SLAB_VOXELS = 1 << 22
 

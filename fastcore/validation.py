@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastcore.errors import CarveInputError
+from camdeck.fastcore.errors import CarveInputError
 
 MAX_GRID_SIZE = 1024
 BACKENDS = ("auto", "cython", "numpy", "torch")

@@ -11,8 +11,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from monitoring.errors import MonitoringInputError
-from monitoring.history import COLUMNS, MonitoringRecord
+from camdeck.monitoring.errors import MonitoringInputError
+from camdeck.monitoring.history import COLUMNS, MonitoringRecord
 
 ATHENA_TYPES = {"TEXT": "string", "REAL": "double", "INTEGER": "int"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

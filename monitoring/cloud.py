@@ -29,10 +29,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from monitoring.athena_sql import athena_insert_sql, athena_table_ddl
-from monitoring.errors import CloudError, MonitoringInputError
-from monitoring.history import MonitoringRecord
-from monitoring.spool import Spool, SpoolError
+from camdeck.monitoring.athena_sql import athena_insert_sql, athena_table_ddl
+from camdeck.monitoring.errors import CloudError, MonitoringInputError
+from camdeck.monitoring.history import MonitoringRecord
+from camdeck.monitoring.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from drivers.base import CameraSpec
-from monitoring.errors import MonitoringInputError, ScanError
+from camdeck.drivers.base import CameraSpec
+from camdeck.monitoring.errors import MonitoringInputError, ScanError
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class PtzDevice:
         return tuple(self.camera.info().output_size)  # type: ignore[return-value]
 
     def _use_poller(self, reason: str = "") -> None:
-        from monitoring.telemetry import PositionPoller
+        from camdeck.monitoring.telemetry import PositionPoller
 
         if reason and not self.telemetry_fallback:
             self.telemetry_fallback = reason
@@ -118,7 +118,7 @@ class PtzDevice:
 
         With MQTT, a camera that sends nothing within 3 s is polled instead.
         """
-        from monitoring.telemetry import TelemetryTimeout
+        from camdeck.monitoring.telemetry import TelemetryTimeout
 
         if self.telemetry_source == "mqtt" and self.latch.count(self.name) == 0:
             try:
@@ -163,9 +163,9 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
     falling back to polling its position when the broker cannot be reached or refuses the
     login (the reason goes to ``device.telemetry_fallback`` and the log).
     """
-    from monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
+    from camdeck.monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
                                       subscribe_in_process)
-    from monitoring.tunnels import Tunnel
+    from camdeck.monitoring.tunnels import Tunnel
 
     ref = resolve_device(settings, device_id)
     spec: CameraSpec = settings.cameras[ref.camera]
@@ -178,10 +178,10 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
             closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=wait_for).start().stop)
         ctx = settings.driver_context()
         if spec.driver == "sim":
-            from drivers.sim.ptz import SimPtzCamera
+            from camdeck.drivers.sim.ptz import SimPtzCamera
             camera = SimPtzCamera(spec, ctx)
         else:
-            from drivers.registry import open_camera
+            from camdeck.drivers.registry import open_camera
             camera = open_camera(spec, ctx)
         closers.append(camera.close)
         latch = TelemetryLatch()

@@ -89,8 +89,8 @@ def run_checks(settings, env: Mapping[str, str] | None = None) -> DoctorReport:
 
 def check_asi(specs: list, env: Mapping[str, str]) -> list[Finding]:
     """The ASI SDK library, its udev rule, usbfs memory, the configured serials and their USB links."""
-    from drivers import zwo_sdk
-    from drivers.errors import DriverError
+    from camdeck.drivers import zwo_sdk
+    from camdeck.drivers.errors import DriverError
 
     if not specs:
         return [Finding("asi_sdk", SKIPPED, "no camera uses driver \"zwoasi\"")]
@@ -199,8 +199,8 @@ def check_picamera2(specs: list) -> list[Finding]:
     """picamera2 importable, and a camera of the configured sensor on each configured connector."""
     if not specs:
         return [Finding("picamera2", SKIPPED, "no camera uses driver \"picamera2\"")]
-    from drivers.errors import DriverError
-    from drivers.picam import import_picamera2
+    from camdeck.drivers.errors import DriverError
+    from camdeck.drivers.picam import import_picamera2
 
     try:
         picamera2 = import_picamera2()
@@ -338,7 +338,7 @@ def check_onvif(specs: list, deployments: Mapping[str, Any] | None = None) -> li
     connections), every camera behind it is probed, and the tunnel is stopped. A tunnel that
     cannot start makes its cameras missing, with the tunnel's own fix.
     """
-    from monitoring.tunnels import Tunnel, TunnelError
+    from camdeck.monitoring.tunnels import Tunnel, TunnelError
 
     found: dict[str, Finding] = {}
     tunnelled: dict[str, list] = {}

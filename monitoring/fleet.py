@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from drivers.errors import Stopped
-from monitoring.errors import MonitoringError, MonitoringInputError
-from monitoring.history import HistoryStore, MonitoringRecord, utc_now_iso
+from camdeck.drivers.errors import Stopped
+from camdeck.monitoring.errors import MonitoringError, MonitoringInputError
+from camdeck.monitoring.history import HistoryStore, MonitoringRecord, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def fleet_devices(settings: Any, device: str | None = None, shard: tuple[int, in
     Raises:
         UnknownDevice (bad input): ``device`` names no configured camera.
     """
-    from monitoring.devices import select_devices
+    from camdeck.monitoring.devices import select_devices
 
     devices = sorted(select_devices(settings, device), key=lambda d: d.id)
     if shard is not None:
@@ -190,8 +190,8 @@ class FleetRunner:
 
     def __init__(self, settings: Any, *, history: HistoryStore | None = None, cloud=None, notifier=None,
                  progress: Progress | None = None, stop: threading.Event | None = None) -> None:
-        from monitoring.cloud import CloudStore
-        from monitoring.notify import SlackNotifier
+        from camdeck.monitoring.cloud import CloudStore
+        from camdeck.monitoring.notify import SlackNotifier
 
         self.settings = settings
         self.history = history or HistoryStore.from_settings(settings.storage, settings.data_dir)
@@ -254,9 +254,9 @@ class FleetRunner:
 
         Returns None when ``stop`` was set meanwhile: the device is abandoned unrecorded.
         """
-        from calibration.align import read_scan_manifest
-        from calibration.offsets import OffsetsOptions, estimate_offsets
-        from monitoring.scans import extract_query, scan_root
+        from camdeck.calibration.align import read_scan_manifest
+        from camdeck.calibration.offsets import OffsetsOptions, estimate_offsets
+        from camdeck.monitoring.scans import extract_query, scan_root
 
         name = ref.id
         timestamp = utc_now_iso()
@@ -330,8 +330,8 @@ class FleetRunner:
         return result
 
     def _reference(self, ref_dir: Path, name: str):
-        from calibration.align import read_scan_manifest
-        from calibration.errors import CalibrationFileError
+        from camdeck.calibration.align import read_scan_manifest
+        from camdeck.calibration.errors import CalibrationFileError
 
         if not (ref_dir / "manifest.json").is_file():
             raise MonitoringInputError(f"{name}: no reference scan in {ref_dir}",
@@ -347,7 +347,7 @@ class FleetRunner:
         return reference
 
     def _write_reports(self, folder: Path, offsets) -> None:
-        from calibration.report import write_offsets_csv, write_offsets_xlsx
+        from camdeck.calibration.report import write_offsets_csv, write_offsets_xlsx
 
         summary = offsets.to_dict()
         try:
@@ -401,10 +401,10 @@ def _manifest_created(folder: Path) -> str:
 
 
 def _is_domain_error(err: BaseException) -> bool:
-    from calibration.errors import CalibrationError
+    from camdeck.calibration.errors import CalibrationError
 
     try:
-        from drivers.errors import DriverError
+        from camdeck.drivers.errors import DriverError
     except ImportError:  # pragma: no cover
         DriverError = ()  # type: ignore[assignment]
     return isinstance(err, (MonitoringError, CalibrationError, DriverError, OSError))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from monitoring.errors import HistoryError, MonitoringInputError
+from camdeck.monitoring.errors import HistoryError, MonitoringInputError
 
 SCHEMA_VERSION = 1
 TABLE = "monitoring"

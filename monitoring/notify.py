@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from monitoring.errors import NotifyError
-from monitoring.history import MonitoringRecord
+from camdeck.monitoring.errors import NotifyError
+from camdeck.monitoring.history import MonitoringRecord
 
 log = logging.getLogger(__name__)
 

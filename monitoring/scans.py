@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from calibration.atomic import write_text_atomic
-from drivers.base import CameraSpec, Frame
-from monitoring.devices import PtzDevice, open_device, resolve_device
-from monitoring.errors import MonitoringInputError, ScanError
+from camdeck.calibration.atomic import write_text_atomic
+from camdeck.drivers.base import CameraSpec, Frame
+from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
+from camdeck.monitoring.errors import MonitoringInputError, ScanError
 
 #: progress(stage, done, total): stage is "move", "capture" or "skip".
 Progress = Callable[[str, int, int], None]
@@ -127,7 +127,7 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> Path:
 def _save_frame(folder: Path, index: int, frame: Frame, device: PtzDevice, sample: Any,
                 features: str | None, extra: dict[str, Any]) -> dict[str, Any]:
     """Write the image (PNG) and features of one capture; returns its manifest entry."""
-    from drivers.imaging import frame_to_rgb, write_image_atomic
+    from camdeck.drivers.imaging import frame_to_rgb, write_image_atomic
 
     rgb = frame_to_rgb(frame)
     image = f"images/{index:03d}.png"
@@ -143,7 +143,7 @@ def _save_frame(folder: Path, index: int, frame: Frame, device: PtzDevice, sampl
              "K": [[float(v) for v in row] for row in K],
              "timestamp": utc_text(time.time())}
     if features:
-        from calibration.features import extract_features, save_features
+        from camdeck.calibration.features import extract_features, save_features
 
         name = f"features/{index:03d}.npz"
         save_features(folder / name, extract_features(rgb, features))

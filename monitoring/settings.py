@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.base import Secret
+from camdeck.drivers.base import Secret
 
 
 @dataclass(frozen=True)

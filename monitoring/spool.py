@@ -17,11 +17,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from calibration.atomic import fsync_dir
-from monitoring.errors import MonitoringError
+from camdeck.calibration.atomic import fsync_dir
+from camdeck.monitoring.errors import MonitoringError
 
 if TYPE_CHECKING:
-    from monitoring.cloud import UploadResult
+    from camdeck.monitoring.cloud import UploadResult
 
 
 class SpoolError(MonitoringError):

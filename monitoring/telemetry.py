@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from monitoring.errors import MonitoringError, MonitoringInputError
+from camdeck.monitoring.errors import MonitoringError, MonitoringInputError
 
 
 class TelemetryError(MonitoringError):
@@ -237,7 +237,7 @@ class TelemetryLatch:
 
 def subscribe_in_process(latch: TelemetryLatch, topics: Mapping[str, str]) -> Callable[[], None]:
     """Feed ``latch`` from the simulator's in-process bus; ``topics`` maps topic -> camera. Returns the unsubscribe."""
-    from drivers.sim.ptz_telemetry import TELEMETRY_BUS
+    from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS
 
     cancels = [TELEMETRY_BUS.subscribe(topic, lambda _t, payload, cam=cam: latch.feed(cam, payload))
                for topic, cam in topics.items()]
@@ -400,6 +400,6 @@ class PositionPoller:
 
 def _check_stop(stop: threading.Event | None, camera: str) -> None:
     if stop is not None and stop.is_set():
-        from drivers.errors import Stopped
+        from camdeck.drivers.errors import Stopped
 
         raise Stopped(f"{camera}: stopped waiting for telemetry", "")

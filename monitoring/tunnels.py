@@ -16,7 +16,7 @@ import tempfile
 import time
 from typing import Sequence
 
-from monitoring.errors import MonitoringError
+from camdeck.monitoring.errors import MonitoringError
 
 
 class TunnelError(MonitoringError):

@@ -58,7 +58,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def cli(workdir, capsys):
     """Run camdeck in-process: cli("cameras", "list", "--json") -> CliResult."""
-    from console.cli.app import run
+    from camdeck.console.cli.app import run
 
     def invoke(*argv: str) -> CliResult:
         capsys.readouterr()

@@ -13,15 +13,35 @@ ORDER = ["console", "monitoring", "drivers", "calibration", "fastcore"]
 OURS = set(ORDER) | {"themes"}
 
 
+def _package_of(module: str) -> str:
+    """'camdeck.drivers.sim' -> 'drivers'; a bare top-level name is kept (and flagged by the caller)."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "camdeck" and len(parts) > 1 else parts[0]
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(_package_of(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            if node.module == "camdeck":  # from camdeck import fastcore
+                names.update(alias.name for alias in node.names)
+            else:
+                names.add(_package_of(node.module))
     return names & OURS
+
+
+def _bare_imports(path: Path) -> list[str]:
+    """Imports of our packages outside the camdeck namespace (they break once installed)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    bad = []
+    for node in ast.walk(tree):
+        modules = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+        bad += [m for m in modules if m.split(".")[0] in OURS]
+    return bad
 
 
 def test_top_level_layout():
@@ -42,4 +62,12 @@ def test_imports_run_one_way():
                     ok = ORDER.index(target) > ORDER.index(package)
                 if not ok:
                     bad.append(f"{path.relative_to(REPO)} imports {target}")
+    assert not bad, bad
+
+
+def test_every_import_goes_through_the_camdeck_namespace():
+    bad = []
+    for folder in ORDER + ["themes", "tests", "benchmarks"]:
+        for path in (REPO / folder).rglob("*.py"):
+            bad += [f"{path.relative_to(REPO)}: {m}" for m in _bare_imports(path)]
     assert not bad, bad

@@ -11,8 +11,8 @@ from typing import Optional
 
 import typer
 
-from console import __version__
-from console.cli import common
+from camdeck.console import __version__
+from camdeck.console.cli import common
 
 app = typer.Typer(
     name="camdeck",
@@ -49,12 +49,12 @@ def root(
 @app.command("tui")
 def tui() -> None:
     """Start the terminal console (Textual) on the configured rig."""
-    from console.tui.app import run_app
+    from camdeck.console.tui.app import run_app
     run_app(common.settings())
 
 
 # ---- command groups: one module per group (DESIGN.md, console/cli); each imports only typer at module level ----
-from console.cli import (  # noqa: E402
+from camdeck.console.cli import (  # noqa: E402
     bench as _bench,
     calibrate as _calibrate,
     cameras as _cameras,
@@ -83,7 +83,7 @@ _doctor.register(app)
 
 def exit_code_for(err: BaseException) -> int:
     """2 for bad input (usage, config, missing/corrupt file, unsafe name), else 1."""
-    from console.config import ConfigError
+    from camdeck.console.config import ConfigError
 
     if isinstance(err, (ConfigError, common.BadInput)) or getattr(err, "bad_input", False):
         return 2
@@ -173,12 +173,13 @@ def run(argv: list[str]) -> int:
 def _is_known(err: BaseException) -> bool:
     """Domain errors carry their own message; anything else is a bug worth a traceback."""
     roots = []
-    for mod, name in (("drivers.errors", "DriverError"), ("console.config", "ConfigError")):
+    for mod, name in (("camdeck.drivers.errors", "DriverError"), ("camdeck.console.config", "ConfigError")):
         module = sys.modules.get(mod)
         if module is not None:
             roots.append(getattr(module, name))
     for mod_name, module in list(sys.modules.items()):
-        if mod_name.endswith(".errors") and mod_name.split(".")[0] in ("calibration", "monitoring", "fastcore"):
+        if mod_name.endswith(".errors") and mod_name.split(".")[:2] in (["camdeck", "calibration"], ["camdeck", "monitoring"],
+                                                                        ["camdeck", "fastcore"]):
             roots.extend(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Exception))
     return isinstance(err, tuple(roots)) or getattr(err, "bad_input", False) or isinstance(err, OSError)
 

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -26,8 +26,8 @@ def bench(
     budget_s: float = typer.Option(1.0, "--budget", min=0.0, help="Seconds per (size, backend) after 3 runs."),
 ) -> None:
     """Time every carve backend (median ms per frame, two 1920x1080 views) and its speedup over numpy."""
-    import fastcore
-    from fastcore.bench import run_bench
+    from camdeck import fastcore
+    from camdeck.fastcore.bench import run_bench
 
     names = None
     if backends:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 app = typer.Typer(help="Calibrate cameras from chessboard images.", no_args_is_help=True)
 
@@ -77,8 +77,8 @@ def intrinsics(
     min_views: int = typer.Option(5, "--min-views", min=3, help="Fewest usable views to solve with."),
 ) -> None:
     """Calibrate one camera: K, distortion and the per-image reprojection error -> calibration.npz."""
-    from calibration.chessboard import Board
-    from calibration.intrinsics import calibrate_intrinsics, save_calibration
+    from camdeck.calibration.chessboard import Board
+    from camdeck.calibration.intrinsics import calibrate_intrinsics, save_calibration
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
@@ -110,8 +110,8 @@ def stereo(
     min_pairs: int = typer.Option(5, "--min-pairs", min=3, help="Fewest pairs with the board in both views."),
 ) -> None:
     """Calibrate a stereo pair: both intrinsics, R, T, rectification and the baseline -> stereo.npz."""
-    from calibration.chessboard import Board
-    from calibration.stereo import calibrate_stereo, save_stereo
+    from camdeck.calibration.chessboard import Board
+    from camdeck.calibration.stereo import calibrate_stereo, save_stereo
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
@@ -137,6 +137,6 @@ def stereo(
 
 
 # `calibrate align` (PTZ mount alignment) lives in its own module; attach it to this group.
-from console.cli import calibrate_align as _align  # noqa: E402
+from camdeck.console.cli import calibrate_align as _align  # noqa: E402
 
 app.command("align")(_align.align)

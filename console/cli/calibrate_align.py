@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def align(
@@ -21,7 +21,7 @@ def align(
                                         help="Landmarks further than this from the consensus are outliers."),
 ) -> None:
     """Solve R_align from landmarks (Wahba/Kabsch inside RANSAC); prints the residual in degrees."""
-    from calibration.align import align_from_files, save_r_align
+    from camdeck.calibration.align import align_from_files, save_r_align
 
     common.check_output_file(out)
     result = align_from_files(scan, landmarks, threshold_deg)

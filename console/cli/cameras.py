@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 app = typer.Typer(help="List cameras and take single frames.", no_args_is_help=True)
 
@@ -41,8 +41,8 @@ def camera_rows(settings, probe: bool = False) -> list[dict[str, Any]]:
 
 def _probe(spec, settings) -> dict[str, Any]:
     """Open the camera and read its info; errors become the row's state, not a crash."""
-    from drivers.errors import DriverError
-    from drivers.registry import open_camera
+    from camdeck.drivers.errors import DriverError
+    from camdeck.drivers.registry import open_camera
 
     try:
         with open_camera(spec, settings.driver_context()) as cam:
@@ -82,8 +82,8 @@ def snap(
     timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout in seconds."),
 ) -> None:
     """Capture one frame from a camera and write it as an image (debayered PNG by default)."""
-    from drivers.imaging import frame_to_rgb, write_image_atomic
-    from drivers.registry import find_spec, open_camera
+    from camdeck.drivers.imaging import frame_to_rgb, write_image_atomic
+    from camdeck.drivers.registry import find_spec, open_camera
 
     settings = common.settings()
     spec = find_spec(settings.cameras, name)

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +37,10 @@ def capture(
                                                help="Image encoding (default: the capture rig's format)."),
 ) -> None:
     """Capture a still every N seconds into Redis or a folder; survives a Redis restart."""
-    from drivers.registry import find_spec, open_camera
-    from drivers.sinks import parse_sink, run_periodic_capture
+    from camdeck.drivers.registry import find_spec, open_camera
+    from camdeck.drivers.sinks import parse_sink, run_periodic_capture
 
-    from console.cli.record import stop_on_signals
+    from camdeck.console.cli.record import stop_on_signals
 
     settings = common.settings()
     rig = _capture_rig(settings)

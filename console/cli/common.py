@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from console.config import Settings
+    from camdeck.console.config import Settings
 
 
 class BadInput(Exception):
@@ -80,7 +80,7 @@ def settings() -> "Settings":
     """The validated settings for this invocation (loaded once)."""
     global _SETTINGS
     if _SETTINGS is None:
-        from console.config import load_settings
+        from camdeck.console.config import load_settings
         _SETTINGS = load_settings(OPTIONS.config, OPTIONS.data_dir)
     return _SETTINGS
 
@@ -97,7 +97,7 @@ def emit_json(obj: Any, stream=None) -> None:
 
 
 def _json_default(value: Any) -> Any:
-    from console.config import redacted
+    from camdeck.console.config import redacted
     import numpy as np
 
     if isinstance(value, Path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 MARKS = {"ok": ("[green]ok[/]", "ok"), "missing": ("[red]MISSING[/]", "MISSING"),
          "warning": ("[yellow]warning[/]", "warning"), "skipped": ("[dim]skipped[/]", "skipped")}
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def doctor() -> None:
     """Check the ASI SDK and its udev rule, USB3 links, picamera2 and its cameras, MQTT, Redis and ONVIF."""
-    from monitoring.doctor import run_checks
+    from camdeck.monitoring.doctor import run_checks
 
     settings = common.settings()
     report = run_checks(settings)

@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 app = typer.Typer(help="PTZ fleet monitoring: reference scans, offset runs, history.", no_args_is_help=True)
 
@@ -40,10 +40,10 @@ def collect_references(
 
     Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json).
     """
-    from drivers.errors import DriverError
-    from monitoring.devices import select_devices
-    from monitoring.errors import MonitoringError
-    from monitoring.scans import collect_references as collect
+    from camdeck.drivers.errors import DriverError
+    from camdeck.monitoring.devices import select_devices
+    from camdeck.monitoring.errors import MonitoringError
+    from camdeck.monitoring.scans import collect_references as collect
 
     settings = common.settings()
     settle_s = common.parse_duration_s(settle, "--settle")
@@ -92,7 +92,7 @@ def _show_row(row: dict[str, Any]) -> None:
         console.print(f"[red]{name}: failed[/red]: {row['error']}")
 
 
-from console.cli import monitor_run as _monitor_run  # noqa: E402  (run and history: the fleet monitoring issue)
+from camdeck.console.cli import monitor_run as _monitor_run  # noqa: E402  (run and history: the fleet monitoring issue)
 
 _monitor_run.register(app)
 

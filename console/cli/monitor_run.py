@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def register(group: typer.Typer) -> None:
@@ -34,7 +34,7 @@ def run(
                                         help="Process only shard i of N (i from 0), for schedulers."),
 ) -> None:
     """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed."""
-    from monitoring.fleet import FleetProgress, parse_shard, run_fleet
+    from camdeck.monitoring.fleet import FleetProgress, parse_shard, run_fleet
 
     settings = common.settings()
     stabilize_s = common.parse_duration_s(stabilize_time, "--stabilize-time") if stabilize_time else None
@@ -100,7 +100,7 @@ def history(
     limit: int = typer.Option(20, "--limit", min=1, help="Newest N results."),
 ) -> None:
     """List fleet-run results, newest first (from the history database)."""
-    from monitoring.history import HistoryStore
+    from camdeck.monitoring.history import HistoryStore
 
     settings = common.settings()
     deployment, camera = _split_device(device)

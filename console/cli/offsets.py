@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def register(root: typer.Typer) -> None:
@@ -26,8 +26,8 @@ def offsets(
                                        help="Excel report; a CSV of the same name is written next to it."),
 ) -> None:
     """Estimate the mount offset ΔR of a PTZ camera: query frames matched against the nearest reference frames."""
-    from calibration.offsets import OffsetsOptions, offsets_from_dirs
-    from calibration.report import write_offsets_csv, write_offsets_xlsx
+    from camdeck.calibration.offsets import OffsetsOptions, offsets_from_dirs
+    from camdeck.calibration.report import write_offsets_csv, write_offsets_xlsx
 
     if out is not None:
         if out.suffix.lower() != ".xlsx":

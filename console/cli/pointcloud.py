@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def register(root: typer.Typer) -> None:
@@ -35,7 +35,7 @@ def pointcloud(
     timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout per pair, seconds."),
 ) -> None:
     """Stereo depth on a rig: disparity (SGBM), depth and coloured point clouds (PLY)."""
-    from calibration.depth import DepthOptions, PointCloudJob
+    from camdeck.calibration.depth import DepthOptions, PointCloudJob
 
     settings = common.settings()
     rig_spec = _stereo_rig(settings, rig)
@@ -44,8 +44,8 @@ def pointcloud(
     n_frames = frames or every_n
     stereo_given = _load_stereo(stereo_file) if stereo_file else None
 
-    from drivers.imaging import frame_to_rgb
-    from drivers.stereo import open_stereo_rig
+    from camdeck.drivers.imaging import frame_to_rgb
+    from camdeck.drivers.stereo import open_stereo_rig
 
     pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
     try:
@@ -93,14 +93,14 @@ def _stereo_rig(settings, name: str):
 
 
 def _load_stereo(path: Path):
-    from calibration.stereo import load_stereo
+    from camdeck.calibration.stereo import load_stereo
 
     return load_stereo(path)
 
 
 def _sim_truth(pair, rig: str):
     """The true geometry of a simulated pair (what a perfect `calibrate stereo` would give)."""
-    from calibration.stereo import StereoCalibration
+    from camdeck.calibration.stereo import StereoCalibration
 
     truths = [getattr(getattr(pair, side, None), "truth", None) for side in ("left", "right")]
     if any(t is None for t in truths):

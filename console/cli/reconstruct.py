@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 def _rig(settings, name: str):
@@ -32,9 +32,9 @@ def reconstruct(
     backend: str = typer.Option("auto", "--backend", help="Carve backend: auto, cython, torch or numpy."),
 ) -> None:
     """Carve a voxel grid from every synchronized pair; print fps and latency; save grids (.bin)."""
-    from drivers.reconstruction_source import open_stereo_source
-    from fastcore.errors import CarveInputError
-    from fastcore.live import LiveReconstruction, ReconstructionSettings
+    from camdeck.drivers.reconstruction_source import open_stereo_source
+    from camdeck.fastcore.errors import CarveInputError
+    from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
 
     if frames is not None and duration is not None:
         raise common.BadInput("--frames and --duration: give one of them, not both")

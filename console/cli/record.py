@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 
 CANCELLED = "cancelled before recording started; nothing was written"
@@ -134,9 +134,9 @@ def record(
                                       help="Stop cleanly when free disk space falls below this."),
 ) -> None:
     """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
-    from drivers.presets import PresetStore
-    from drivers.recording import RecordingRequest, RecordingSession
-    from drivers.registry import find_spec
+    from camdeck.drivers.presets import PresetStore
+    from camdeck.drivers.recording import RecordingRequest, RecordingSession
+    from camdeck.drivers.registry import find_spec
 
     settings = common.settings()
     if duration is not None and manual:

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from console.cli import common
+from camdeck.console.cli import common
 
 app = typer.Typer(help="The simulated rig: ONVIF device simulator, mount bumps, lighting.", no_args_is_help=True)
 
@@ -17,7 +17,7 @@ def _sim_ptz_specs(settings) -> list:
 
 
 def _sim_ptz_spec(settings, name: str):
-    from drivers.registry import find_spec
+    from camdeck.drivers.registry import find_spec
 
     spec = find_spec(settings.cameras, name)
     if spec.driver != "sim" or spec.kind != "ptz":
@@ -51,9 +51,9 @@ def serve(
     import signal
     import threading
 
-    from drivers.base import Secret
-    from drivers.sim.onvif_server import OnvifDeviceServer
-    from drivers.sim.ptz import SimPtzCamera
+    from camdeck.drivers.base import Secret
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.drivers.sim.ptz import SimPtzCamera
 
     settings = common.settings()
     specs = [_sim_ptz_spec(settings, n) for n in camera] if camera else _sim_ptz_specs(settings)
@@ -113,7 +113,7 @@ def bump(
 
     Unset angles keep their current value; --reset zeroes all three first.
     """
-    from drivers.sim.ptz import Bump, read_bump, sim_state_dir, write_bump
+    from camdeck.drivers.sim.ptz import Bump, read_bump, sim_state_dir, write_bump
 
     settings = common.settings()
     spec = _sim_ptz_spec(settings, camera)
@@ -145,8 +145,8 @@ def light(
     reset: bool = typer.Option(False, "--reset", help="Back to the original lighting."),
 ) -> None:
     """Change the lighting a simulated PTZ camera sees (persists in the data dir)."""
-    from drivers.sim.ptz import sim_state_dir, write_lighting
-    from drivers.sim.ptz_world import Lighting
+    from camdeck.drivers.sim.ptz import sim_state_dir, write_lighting
+    from camdeck.drivers.sim.ptz_world import Lighting
 
     settings = common.settings()
     spec = _sim_ptz_spec(settings, camera)

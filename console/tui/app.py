@@ -27,15 +27,15 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from console.tui.camera_pool import CameraPool
-from console.tui.screens.confirm import ConfirmQuit
-from console.tui.screens.help import HelpScreen
-from console.tui.tabs.calibration import CalibrationTab
-from console.tui.tabs.cameras import CamerasTab
-from console.tui.tabs.monitoring import MonitoringTab
-from console.tui.tabs.recording import RecordingTab
-from console.tui.tabs.reconstruction import ReconstructionTab
-from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
+from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.screens.confirm import ConfirmQuit
+from camdeck.console.tui.screens.help import HelpScreen
+from camdeck.console.tui.tabs.calibration import CalibrationTab
+from camdeck.console.tui.tabs.cameras import CamerasTab
+from camdeck.console.tui.tabs.monitoring import MonitoringTab
+from camdeck.console.tui.tabs.recording import RecordingTab
+from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
 
 # (pane id, key, title)
 TABS: tuple[tuple[str, str, str], ...] = (

@@ -33,7 +33,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from drivers.errors import CameraDisconnected, DriverError
+from camdeck.drivers.errors import CameraDisconnected, DriverError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class CameraPool:
 
     def __init__(self, specs: Mapping[str, Any], ctx: Any, opener: Callable[[Any, Any], Any] | None = None) -> None:
         if opener is None:
-            from drivers.registry import open_camera as opener
+            from camdeck.drivers.registry import open_camera as opener
         self.specs, self.ctx = specs, ctx
         self._opener = opener
         self._cameras: dict[str, Any] = {}
@@ -119,7 +119,7 @@ class CameraPool:
             UnknownCamera: a name is not configured.
             DriverError: a camera cannot be opened (nothing stays lent).
         """
-        from drivers.registry import find_spec
+        from camdeck.drivers.registry import find_spec
 
         names = tuple(dict.fromkeys(names))
         for name in names:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from textual.message import Message
 
-from console.render import PreviewCells
+from camdeck.console.render import PreviewCells
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.base import Camera, CameraSpec
-from drivers.sim.placement import SimTruth, StereoTruth, camera_pose, stereo_truth
-from drivers.sim.scene import LAB_CENTER, Render, Scene, intrinsics_from_hfov, lab_scene, look_at
+from camdeck.drivers.base import Camera, CameraSpec
+from camdeck.drivers.sim.placement import SimTruth, StereoTruth, camera_pose, stereo_truth
+from camdeck.drivers.sim.scene import LAB_CENTER, Render, Scene, intrinsics_from_hfov, lab_scene, look_at
 
 __all__ = [
     "open_camera", "SimTruth", "StereoTruth", "camera_pose", "stereo_truth",
@@ -30,14 +30,14 @@ def open_camera(spec: CameraSpec, ctx: Any = None) -> Camera:
         ControlError: a control of the config entry is rejected (names the key and the fix).
     """
     if ctx is None:
-        from drivers.registry import DriverContext
+        from camdeck.drivers.registry import DriverContext
         ctx = DriverContext()
     kind = spec.kind
     if kind == "ptz":
-        from drivers.sim.ptz import SimPtzCamera
+        from camdeck.drivers.sim.ptz import SimPtzCamera
         return SimPtzCamera(spec, ctx)
     if kind == "asi":
-        from drivers.sim.asi import SimAsiCamera
+        from camdeck.drivers.sim.asi import SimAsiCamera
         return SimAsiCamera(spec, ctx)
-    from drivers.sim.picam import SimPiCamera
+    from camdeck.drivers.sim.picam import SimPiCamera
     return SimPiCamera(spec, ctx)

@@ -21,12 +21,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from drivers.base import CameraSpec, Capability
-from drivers.errors import ControlError
-from drivers.sim.controls import ControlDef
-from drivers.sim.scene import Render, intrinsics_from_hfov
-from drivers.sim.sensor import lens_blur, mosaic_rggb, noise_sigma_e, sensor_spec
-from drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
+from camdeck.drivers.base import CameraSpec, Capability
+from camdeck.drivers.errors import ControlError
+from camdeck.drivers.sim.controls import ControlDef
+from camdeck.drivers.sim.scene import Render, intrinsics_from_hfov
+from camdeck.drivers.sim.sensor import lens_blur, mosaic_rggb, noise_sigma_e, sensor_spec
+from camdeck.drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
 
 ROW_TIME_HS_US = 9300.0 / 1080     # high-speed (10-bit ADC) row time
 ROW_TIME_US = 2 * ROW_TIME_HS_US    # 12-bit ADC

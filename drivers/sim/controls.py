@@ -10,8 +10,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from drivers.base import ControlRange
-from drivers.errors import ControlError
+from camdeck.drivers.base import ControlRange
+from camdeck.drivers.errors import ControlError
 
 KINDS = ("int", "float", "bool", "pair", "rect")
 

@@ -18,10 +18,10 @@ import hmac
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from drivers.errors import ControlError, DriverError
-from drivers.sim import onvif_soap as soap
-from drivers.sim.onvif_soap import el, text
-from drivers.sim.serve_thread import ServeThread
+from camdeck.drivers.errors import ControlError, DriverError
+from camdeck.drivers.sim import onvif_soap as soap
+from camdeck.drivers.sim.onvif_soap import el, text
+from camdeck.drivers.sim.serve_thread import ServeThread
 
 PROFILE = "profile_1"
 PTZ_CONFIG = "ptz_config_1"
@@ -369,7 +369,7 @@ class OnvifDeviceServer:
         if host not in LOOPBACK:
             raise DriverError(f"the ONVIF simulator binds 127.0.0.1 only, not {host!r}",
                               "set host = \"127.0.0.1\" for simulated cameras")
-        from drivers.sim.rtsp_server import RtspServer
+        from camdeck.drivers.sim.rtsp_server import RtspServer
 
         secret = password.reveal() if hasattr(password, "reveal") else str(password)
         self.device = SimOnvifDevice(camera, username, secret, clock_skew_s)

@@ -31,13 +31,13 @@ from typing import Any, Mapping, NamedTuple
 
 import numpy as np
 
-from drivers.base import CameraSpec, Capability
-from drivers.errors import ControlError
-from drivers.sim.controls import ControlDef
-from drivers.sim.scene import Render, intrinsics_from_hfov
-from drivers.sim.sensor import (defocus, lens_blur, lookup_table16, noise_sigma_e, noisy_lookup,
+from camdeck.drivers.base import CameraSpec, Capability
+from camdeck.drivers.errors import ControlError
+from camdeck.drivers.sim.controls import ControlDef
+from camdeck.drivers.sim.scene import Render, intrinsics_from_hfov
+from camdeck.drivers.sim.sensor import (defocus, lens_blur, lookup_table16, noise_sigma_e, noisy_lookup,
                                 sensor_spec)
-from drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
+from camdeck.drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
 
 DEFAULT_RESOLUTION = (1280, 720)
 

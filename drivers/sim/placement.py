@@ -20,8 +20,8 @@ from typing import Mapping
 
 import numpy as np
 
-from drivers.base import CameraSpec, RigSpec
-from drivers.sim.scene import LAB_CENTER, Scene, look_at
+from camdeck.drivers.base import CameraSpec, RigSpec
+from camdeck.drivers.sim.scene import LAB_CENTER, Scene, look_at
 
 STEREO_RIG_CENTER_M = (0.0, 0.0, 1.2)
 DEFAULT_POSITION_M = (0.0, 0.0, 1.3)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.sim.texture import SolidTexture
+from camdeck.drivers.sim.texture import SolidTexture
 
 _INF = np.inf
 _EPS = 1e-9

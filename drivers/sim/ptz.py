@@ -24,14 +24,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from calibration import rotations as rot
-from calibration.atomic import write_text_atomic
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
-from drivers.errors import ControlError, DriverError, Stopped
-from drivers.sim.clock import clock_for
-from drivers.sim.sensor import NoiseBank
-from drivers.sim.ptz_telemetry import TELEMETRY_BUS, MqttPublisher
-from drivers.sim.ptz_world import Lighting, PtzWorld, world_for
+from camdeck.calibration import rotations as rot
+from camdeck.calibration.atomic import write_text_atomic
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
+from camdeck.drivers.errors import ControlError, DriverError, Stopped
+from camdeck.drivers.sim.clock import clock_for
+from camdeck.drivers.sim.sensor import NoiseBank
+from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS, MqttPublisher
+from camdeck.drivers.sim.ptz_world import Lighting, PtzWorld, world_for
 
 ZOOM_SPEED_PER_S = 0.5          # full zoom range in 2 simulated seconds
 TELEMETRY_HZ = 10.0

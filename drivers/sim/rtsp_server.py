@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, BinaryIO, Callable
 
-from drivers.sim.serve_thread import ServeThread
+from camdeck.drivers.sim.serve_thread import ServeThread
 
 REALM = "camdeck-sim"
 PATH = "/stream1"
@@ -115,7 +115,7 @@ class _RtpStream:
             self.seq = (self.seq + 1) & 0xFFFF
 
     def _run(self) -> None:
-        from drivers.encoders import LibX264Encoder
+        from camdeck.drivers.encoders import LibX264Encoder
 
         encoder = None
         period = 1.0 / self.fps

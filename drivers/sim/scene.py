@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from drivers.sim.primitives import Box, Cylinder, Plane, Primitive, Sphere
-from drivers.sim.texture import SolidTexture
+from camdeck.drivers.sim.primitives import Box, Cylinder, Plane, Primitive, Sphere
+from camdeck.drivers.sim.texture import SolidTexture
 
 LAB_CENTER: tuple[float, float, float] = (0.0, 2.5, 1.0)   # middle of the objects, metres
 WALL_Y_M = 5.5                                              # the background wall is the plane y = 5.5

@@ -24,13 +24,13 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
-from drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
-from drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
-from drivers.sim.clock import clock_for
-from drivers.sim.controls import ControlDef, check_names, coerce
-from drivers.sim.placement import SimTruth, camera_pose
-from drivers.sim.scene import Render, Scene, lab_scene
-from drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
+from camdeck.drivers.sim.clock import clock_for
+from camdeck.drivers.sim.controls import ControlDef, check_names, coerce
+from camdeck.drivers.sim.placement import SimTruth, camera_pose
+from camdeck.drivers.sim.scene import Render, Scene, lab_scene
+from camdeck.drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
 
 BUFFER_FRAMES = 2
 FAULT_KINDS = ("timeout", "disconnect", None)

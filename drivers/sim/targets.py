@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from calibration.chessboard import Board
+from camdeck.calibration.chessboard import Board
 
 PAPER_WHITE = 0.82        # reflectance of the paper
 INK_BLACK = 0.06          # reflectance of the printed squares
@@ -230,7 +230,7 @@ def render_board_radiance(camera: Any, board: Board, pose: BoardPose, *, supersa
     Raises:
         ValueError: a bad argument (the value is named).
     """
-    from drivers.sim.scene import Render
+    from camdeck.drivers.sim.scene import Render
 
     view = view_of(camera)
     if not isinstance(supersample, (int, np.integer)) or supersample < 1:

@@ -17,8 +17,8 @@ DIST = np.array([-0.11, 0.06, 0.0004, -0.0003, 0.0])
 @functools.lru_cache(maxsize=None)
 def camera(size: tuple[int, int] = SIZE, dist: bool = True, offset_px: tuple[float, float] = (4.5, -3.0)):
     """A PinholeView with a principal point off centre and barrel distortion (the truth)."""
-    from drivers.sim.scene import intrinsics_from_hfov
-    from drivers.sim.targets import PinholeView
+    from camdeck.drivers.sim.scene import intrinsics_from_hfov
+    from camdeck.drivers.sim.targets import PinholeView
 
     K = intrinsics_from_hfov(HFOV_DEG, size)
     K[0, 2] += offset_px[0]
@@ -29,7 +29,7 @@ def camera(size: tuple[int, int] = SIZE, dist: bool = True, offset_px: tuple[flo
 
 @functools.lru_cache(maxsize=None)
 def board():
-    from calibration.chessboard import Board
+    from camdeck.calibration.chessboard import Board
 
     return Board(9, 6, 25.0)
 
@@ -37,7 +37,7 @@ def board():
 @functools.lru_cache(maxsize=None)
 def mono_views(n: int = 20, seed: int = 11) -> tuple[np.ndarray, ...]:
     """``n`` grey views of the board in front of :func:`camera`."""
-    from drivers.sim.targets import board_poses, render_views
+    from camdeck.drivers.sim.targets import board_poses, render_views
 
     cam = camera()
     return tuple(render_views(cam, board(), board_poses(cam, board(), n, seed=seed), seed=seed))
@@ -45,7 +45,7 @@ def mono_views(n: int = 20, seed: int = 11) -> tuple[np.ndarray, ...]:
 
 def sim_config_text() -> str:
     """The built-in config with the ASI pair binned 2x2: 960x540 frames over the full field of view."""
-    from console.config import BUILTIN_CONFIG
+    from camdeck.console.config import BUILTIN_CONFIG
 
     text = BUILTIN_CONFIG.read_text()
     binned = text.replace("controls = { exposure_us = 10000, gain = 100,",
@@ -59,7 +59,7 @@ def sim_settings():
     """Settings of :func:`sim_config_text`."""
     import sys
 
-    from console.config import parse_settings
+    from camdeck.console.config import parse_settings
 
     if sys.version_info >= (3, 11):
         import tomllib
@@ -74,8 +74,8 @@ def open_sim_pair():
     It runs on a ManualClock, so which frames (and so which noise) a test gets does not depend
     on the machine's load: every run of the suite sees the same images.
     """
-    from drivers.sim.clock import ManualClock
-    from drivers.stereo import open_stereo_rig
+    from camdeck.drivers.sim.clock import ManualClock
+    from camdeck.drivers.stereo import open_stereo_rig
 
     settings = sim_settings()
     return open_stereo_rig(settings.rigs["asi-stereo"], settings.cameras, settings.driver_context(ManualClock()))
@@ -87,7 +87,7 @@ def sim_mono_set(n: int = 20, seed: int = 4):
 
     Returns (truth, frames).
     """
-    from drivers.sim.targets import ChessboardTarget
+    from camdeck.drivers.sim.targets import ChessboardTarget
 
     pair = open_sim_pair()
     try:
@@ -103,7 +103,7 @@ def sim_stereo_set(n: int = 15, seed: int = 2):
 
     Returns (left truth, right truth, left frames, right frames).
     """
-    from drivers.sim.targets import ChessboardTarget
+    from camdeck.drivers.sim.targets import ChessboardTarget
 
     pair = open_sim_pair()
     try:

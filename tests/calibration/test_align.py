@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.align import (
+from camdeck.calibration.align import (
     align_from_files,
     kabsch_rotation,
     landmark_rays,
@@ -17,9 +17,9 @@ from calibration.align import (
     read_landmarks,
     read_scan_manifest,
 )
-from calibration.errors import CalibrationFileError, CalibrationInputError
-from calibration.rotations import K_at_zoom, R_align_from_ypr, R_W_cam, rotation_angle_deg
-from drivers.sim.ptz_world import view_directions
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.rotations import K_at_zoom, R_align_from_ypr, R_W_cam, rotation_angle_deg
+from camdeck.drivers.sim.ptz_world import view_directions
 
 TRUE_YPR = (37.5, 1.2, -0.8)           # the simulated mount: heading 37.5°, pitched 1.2°, rolled -0.8°
 SIZE = (1280, 720)

@@ -11,13 +11,13 @@ import sys
 import numpy as np
 import pytest
 
-from calibration.align import load_r_align, save_r_align
-from calibration.atomic import write_atomic
-from calibration.errors import CalibrationError, CalibrationWriteError
-from calibration.intrinsics import IntrinsicsResult, ViewResult, load_calibration, save_calibration
-from calibration.ply import read_ply, write_ply
-from calibration.report import write_offsets_csv, write_offsets_xlsx
-from calibration.stereo import StereoCalibration, load_stereo, save_stereo
+from camdeck.calibration.align import load_r_align, save_r_align
+from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.errors import CalibrationError, CalibrationWriteError
+from camdeck.calibration.intrinsics import IntrinsicsResult, ViewResult, load_calibration, save_calibration
+from camdeck.calibration.ply import read_ply, write_ply
+from camdeck.calibration.report import write_offsets_csv, write_offsets_xlsx
+from camdeck.calibration.stereo import StereoCalibration, load_stereo, save_stereo
 from tests.calibration.test_align import write_landmarks, write_manifest
 from tests.calibration.test_report import SUMMARY
 
@@ -218,7 +218,7 @@ def test_a_write_failure_is_one_line_exit_1(cli, tmp_path, monkeypatch):
 
 
 def test_calibrate_registers_and_lists_align_once(cli):
-    from console.cli.calibrate import app
+    from camdeck.console.cli.calibrate import app
 
     assert [c.name for c in app.registered_commands].count("align") == 1
     res = cli("calibrate", "--help")

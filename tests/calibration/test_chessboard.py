@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.chessboard import Board, detect_chessboard, read_image, to_gray
-from calibration.errors import BoardSpecError
+from camdeck.calibration.chessboard import Board, detect_chessboard, read_image, to_gray
+from camdeck.calibration.errors import BoardSpecError
 from tests.calibration import board, camera
 
 
 def _one_view(pixel_format="GRAY", seed=3):
-    from drivers.sim.targets import board_corners_world, board_poses, project_points, render_board
+    from camdeck.drivers.sim.targets import board_corners_world, board_poses, project_points, render_board
 
     cam = camera()
     pose = board_poses(cam, board(), 1, seed=seed)[0]
@@ -70,7 +70,7 @@ def test_classic_fallback_refines_to_subpixel(monkeypatch):
 
 
 def test_a_smaller_board_inside_a_larger_one_is_not_taken_for_it():
-    from drivers.imaging import frame_to_rgb
+    from camdeck.drivers.imaging import frame_to_rgb
     from tests.calibration import sim_mono_set
 
     _, frames = sim_mono_set()

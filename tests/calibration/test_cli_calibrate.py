@@ -11,7 +11,7 @@ def _write_rgb_pngs(folder, frames, prefix):
     """Frames as a user would have them on disk: demosaiced colour PNGs (as `cameras snap` writes)."""
     import cv2
 
-    from drivers.imaging import frame_to_rgb
+    from camdeck.drivers.imaging import frame_to_rgb
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -78,7 +78,7 @@ def test_bad_arguments_exit_2_with_one_line(cli, shots, argv, needle):
 
 
 def test_stereo_writes_stereo_npz_with_the_true_baseline(cli, workdir):
-    from drivers.sim.placement import relative_pose
+    from camdeck.drivers.sim.placement import relative_pose
 
     lt, rt, lefts, rights = sim_stereo_set()
     _write_rgb_pngs(workdir / "left", lefts[:10], "pair")
@@ -97,7 +97,7 @@ def test_stereo_writes_stereo_npz_with_the_true_baseline(cli, workdir):
 
 
 def test_pointcloud_on_the_simulated_rig_writes_disparity_png_and_ply(cli, workdir):
-    from calibration.ply import read_ply
+    from camdeck.calibration.ply import read_ply
 
     (workdir / "config.toml").write_text(sim_config_text())
     res = cli("pointcloud", "--rig", "asi-stereo", "--every-n", "2", "--frames", "3", "--save-disparity",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.chessboard import Board
-from calibration.coverage import Coverage, measure_view
-from calibration.errors import CalibrationInputError
+from camdeck.calibration.chessboard import Board
+from camdeck.calibration.coverage import Coverage, measure_view
+from camdeck.calibration.errors import CalibrationInputError
 
 BOARD = Board(9, 6, 25.0)
 SIZE = (960, 540)
@@ -49,7 +49,7 @@ def test_bars_fill_as_views_spread_and_the_heat_map_counts_corners():
 
 def test_a_simulated_set_covers_the_sensor():
     from tests.calibration import sim_mono_set
-    from calibration.chessboard import detect_chessboard
+    from camdeck.calibration.chessboard import detect_chessboard
 
     truth, frames = sim_mono_set()
     cov = Coverage(BOARD, truth.image_size)

@@ -4,19 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.depth import (DepthOptions, colorize_disparity, compute_disparity, depth_to_points,
+from camdeck.calibration.depth import (DepthOptions, colorize_disparity, compute_disparity, depth_to_points,
                                disparity_to_depth, stereo_to_pointcloud)
-from calibration.errors import CalibrationFileError, CalibrationInputError
-from calibration.ply import read_ply, write_ply
-from calibration.stereo import StereoCalibration
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.ply import read_ply, write_ply
+from camdeck.calibration.stereo import StereoCalibration
 from tests.calibration import open_sim_pair
 
 
 @pytest.fixture(scope="module")
 def sim_depth():
     """One pair from the simulated ASI rig through the pipeline, with the left camera's true depth."""
-    from drivers.imaging import frame_to_rgb
-    from drivers.sim.placement import relative_pose
+    from camdeck.drivers.imaging import frame_to_rgb
+    from camdeck.drivers.sim.placement import relative_pose
 
     pair = open_sim_pair()
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.errors import BoardMismatch, CalibrationFileError, NotEnoughViews
-from calibration.intrinsics import calibrate_intrinsics, load_calibration, save_calibration
+from camdeck.calibration.errors import BoardMismatch, CalibrationFileError, NotEnoughViews
+from camdeck.calibration.intrinsics import calibrate_intrinsics, load_calibration, save_calibration
 from tests.calibration import board, camera, mono_views, sim_mono_set
 
 
@@ -72,7 +72,7 @@ def test_bad_views_are_rejected_with_reasons_and_the_run_goes_on(tmp_path):
 
 
 def test_a_view_far_off_the_rest_is_rejected_as_an_outlier(solved):
-    from calibration.intrinsics import ViewResult, solve_intrinsics
+    from camdeck.calibration.intrinsics import ViewResult, solve_intrinsics
 
     # one view's corner pulled 5 px off (as a smudge or a glare would) stands out from the rest
     vs = [ViewResult(v.name, v.corners.copy()) for v in solved.views[:10]]
@@ -91,7 +91,7 @@ def test_too_few_views_is_bad_input_naming_the_count():
 
 
 def test_a_board_size_that_matches_no_image_is_bad_input():
-    from calibration.chessboard import Board
+    from camdeck.calibration.chessboard import Board
 
     views = [(f"v{i}", img) for i, img in enumerate(list(mono_views())[:3])]
     with pytest.raises(BoardMismatch) as info:

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.errors import CalibrationFileError
-from calibration.features import extract_features, save_features
-from calibration.offsets import OffsetsFailed, OffsetsOptions, offsets_from_dirs
-from calibration.rotations import rotation_angle_deg
-from drivers.base import CameraSpec
-from drivers.registry import DriverContext
-from drivers.sim.clock import ManualClock
-from drivers.sim.ptz import Bump, SimPtzCamera, write_bump
-from drivers.sim.ptz_world import Lighting
+from camdeck.calibration.errors import CalibrationFileError
+from camdeck.calibration.features import extract_features, save_features
+from camdeck.calibration.offsets import OffsetsFailed, OffsetsOptions, offsets_from_dirs
+from camdeck.calibration.rotations import rotation_angle_deg
+from camdeck.drivers.base import CameraSpec
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers.sim.clock import ManualClock
+from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump
+from camdeck.drivers.sim.ptz_world import Lighting
 
 SIZE = (640, 360)
 REFERENCE_STOPS = [(float(p), float(t)) for t in (0.0, 30.0) for p in range(-180, 180, 45)]

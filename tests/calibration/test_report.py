@@ -5,8 +5,8 @@ import csv
 
 import pytest
 
-from calibration.errors import CalibrationInputError
-from calibration.report import write_offsets_csv, write_offsets_xlsx
+from camdeck.calibration.errors import CalibrationInputError
+from camdeck.calibration.report import write_offsets_csv, write_offsets_xlsx
 
 SUMMARY = {
     "query": "q", "reference": "r", "pitch_deg": 1.25, "yaw_deg": -0.5, "roll_deg": 0.01, "frames": 2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import rotations as rot
+from camdeck.calibration import rotations as rot
 
 
 def test_head_at_rest_looks_north_with_image_right_east_and_down_down():

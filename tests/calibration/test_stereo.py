@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration.errors import CalibrationFileError, CalibrationInputError, NotEnoughViews
-from calibration.stereo import StereoCalibration, calibrate_stereo, load_stereo, save_stereo
+from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, NotEnoughViews
+from camdeck.calibration.stereo import StereoCalibration, calibrate_stereo, load_stereo, save_stereo
 from tests.calibration import board, sim_stereo_set
 
 
@@ -21,7 +21,7 @@ def solved():
 def test_the_baseline_and_relative_pose_match_the_simulator(solved):
     import cv2
 
-    from drivers.sim.placement import relative_pose
+    from camdeck.drivers.sim.placement import relative_pose
 
     result, lt, rt = solved
     truth = relative_pose(lt, rt)
@@ -47,7 +47,7 @@ def test_rectification_puts_corners_on_the_same_row(solved):
 
     result, *_ = solved
     _, _, lefts, rights = sim_stereo_set()
-    from calibration.chessboard import detect_chessboard
+    from camdeck.calibration.chessboard import detect_chessboard
 
     dl = detect_chessboard(lefts[0].array, board(), pixel_format="RAW8_RGGB").corners
     dr = detect_chessboard(rights[0].array, board(), pixel_format="RAW8_RGGB").corners

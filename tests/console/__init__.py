@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
-from console.config import BUILTIN_CONFIG, Settings, parse_settings
-from drivers.registry import open_camera
+from camdeck.console.config import BUILTIN_CONFIG, Settings, parse_settings
+from camdeck.drivers.registry import open_camera
 
 # The recorder pair, small: two simulated Pi cameras cheap enough for two cores.
 RECORDER_RIG = """

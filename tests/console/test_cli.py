@@ -118,6 +118,6 @@ def test_snap_pi_camera(cli, tmp_path):
 
 
 def test_help_in_a_subprocess_is_plain_and_quick_to_import():
-    out = subprocess.run([sys.executable, "-m", "console.cli.app", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "camdeck.console.cli.app", "--help"], capture_output=True, text=True,
                          cwd=REPO, timeout=60)
     assert out.returncode == 0 and "cameras" in out.stdout

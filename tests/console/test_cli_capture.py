@@ -105,7 +105,7 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
     still spooled by the earlier run is still there."""
     import errno
 
-    import drivers.sinks as sinks
+    import camdeck.drivers.sinks as sinks
 
     first = cli("capture", "--count", "1", "--sink", "redis://127.0.0.1:1/0", "--json")
     assert json_lines(first.out)[-1]["pending"] == 1
@@ -123,16 +123,16 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
 
 
 def test_the_sink_is_closed_when_the_camera_cannot_open(cli, rig, monkeypatch):
-    import drivers.registry
-    import drivers.sinks as sinks
-    from drivers.errors import CameraNotFound
+    from camdeck.drivers import registry as _registry
+    import camdeck.drivers.sinks as sinks
+    from camdeck.drivers.errors import CameraNotFound
 
     closed = []
 
     def no_camera(*args, **kwargs):
         raise CameraNotFound("camera 'still' is not connected", "plug it in")
 
-    monkeypatch.setattr(drivers.registry, "open_camera", no_camera)
+    monkeypatch.setattr(_registry, "open_camera", no_camera)
     monkeypatch.setattr(sinks.FolderSink, "close", lambda self: closed.append(self.folder))
     r = cli("capture", "--count", "1", "--sink", "dir:stills")
     assert r.code == 1 and "not connected" in r.err

@@ -84,8 +84,8 @@ def by_check(result) -> dict:
 @pytest.fixture
 def asi_sdk(tmp_path_factory, monkeypatch, tmp_path):
     """The simulated SDK via $ZWO_ASI_LIB, and a system root with the udev rule and a USB3 link."""
-    from drivers import zwo_sdk
-    from monitoring import doctor
+    from camdeck.drivers import zwo_sdk
+    from camdeck.monitoring import doctor
 
     path = session_library(tmp_path_factory)
     monkeypatch.setenv("ZWO_ASI_LIB", str(path))
@@ -250,10 +250,10 @@ TUNNEL_RIG = PTZ_RIG.replace("[deployments.site]\n", "[deployments.site]\ntunnel
 
 
 def test_a_tunnelled_onvif_camera_is_checked_through_its_tunnel(cli, workdir, tmp_path):
-    from drivers.base import CameraSpec, Secret
-    from drivers.registry import DriverContext
-    from drivers.sim.onvif_server import OnvifDeviceServer
-    from drivers.sim.ptz import SimPtzCamera
+    from camdeck.drivers.base import CameraSpec, Secret
+    from camdeck.drivers.registry import DriverContext
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.drivers.sim.ptz import SimPtzCamera
 
     port = free_port()                               # only the tunnel listens here, and only while it runs
     sim = SimPtzCamera(CameraSpec(name="mast", driver="sim", model="PTZ", resolution=(160, 90),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.history import HistoryStore, MonitoringRecord
+from camdeck.monitoring.history import HistoryStore, MonitoringRecord
 
 CONFIG = """
 [deployments.site]

@@ -36,12 +36,12 @@ def rig(workdir):
 @pytest.fixture
 def no_camera_may_open(monkeypatch):
     """Fails the test if anything opens a camera."""
-    import drivers.registry
+    from camdeck.drivers import registry as _registry
 
     def refuse(*args, **kwargs):
         raise AssertionError("a camera was opened before the input was checked")
 
-    monkeypatch.setattr(drivers.registry, "open_camera", refuse)
+    monkeypatch.setattr(_registry, "open_camera", refuse)
 
 
 def decode_count(path: Path) -> int:
@@ -141,7 +141,7 @@ def test_manual_session_ends_cleanly_on_sigterm(rig):
     """--manual in a script: record until SIGTERM, then finish the files and exit 0."""
     out = rig / "rec"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMDECK_")}
-    proc = subprocess.Popen([sys.executable, "-c", "from console.cli.app import main; main()", "record", "--manual",
+    proc = subprocess.Popen([sys.executable, "-c", "from camdeck.console.cli.app import main; main()", "record", "--manual",
                              "--cameras", "lightroom,darkroom", "--session", "m", "--out", str(out), "--json"],
                             cwd=rig, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -187,7 +187,7 @@ def test_cancelled_countdown_exits_1_and_writes_nothing(rig):
     """SIGTERM during the countdown: nothing was recorded, by the operator's choice: exit 1, one line."""
     out = rig / "rec"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMDECK_")}
-    proc = subprocess.Popen([sys.executable, "-c", "from console.cli.app import main; main()", "record",
+    proc = subprocess.Popen([sys.executable, "-c", "from camdeck.console.cli.app import main; main()", "record",
                              "--cameras", "lightroom,darkroom", "--session", "c", "--out", str(out),
                              "--duration", "5s", "--countdown", "600s"],
                             cwd=rig, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

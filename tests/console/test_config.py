@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from console.config import BUILTIN_CONFIG, ConfigError, load_settings, parse_settings
+from camdeck.console.config import BUILTIN_CONFIG, ConfigError, load_settings, parse_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,7 +142,7 @@ def test_redis_url_env_overrides(monkeypatch):
 
 def test_config_accepts_exactly_the_themes_the_tui_registers():
     # console.config cannot import themes (Textual stays out of the CLI), so the names live twice.
-    from console.config_schema import THEMES
-    from themes import THEME_NAMES
+    from camdeck.console.config_schema import THEMES
+    from camdeck.themes import THEME_NAMES
 
     assert THEMES == THEME_NAMES

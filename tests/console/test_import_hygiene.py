@@ -13,7 +13,7 @@ HEAVY = ("textual", "torch", "cv2", "av", "kornia", "zeep", "onvif", "boto3", "b
 PROBE = """
 import json, sys
 sys.argv = ["camdeck"] + {argv!r}
-import console.cli.app as app
+import camdeck.console.cli.app as app
 try:
     app.run(sys.argv[1:])
 finally:
@@ -30,7 +30,7 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 
 def test_importing_the_cli_loads_no_heavy_library():
-    proc = subprocess.run([sys.executable, "-c", "import sys, json, console.cli.app; "
+    proc = subprocess.run([sys.executable, "-c", "import sys, json, camdeck.console.cli.app; "
                            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     loaded = set(json.loads(proc.stdout))

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from console import render
+from camdeck.console import render
 
 
 def mosaic(rgb: np.ndarray) -> np.ndarray:
@@ -234,6 +234,6 @@ def test_voxel_slice_rejects_bad_requests_naming_the_problem(kwargs, match):
 
 
 def test_render_does_not_import_textual():
-    code = "import sys, console.render; print('textual' in sys.modules)"
+    code = "import sys, camdeck.console.render; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,10 +12,10 @@ from dataclasses import replace
 import pytest
 from textual.widgets import TabbedContent
 
-from console.tui.app import make_app
-from console.tui.screens.controls import ControlsForm
-from console.tui.screens.help import HelpScreen
-from drivers.sim.clock import ManualClock
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.screens.controls import ControlsForm
+from camdeck.console.tui.screens.help import HelpScreen
+from camdeck.drivers.sim.clock import ManualClock
 from tests.console import OpenedCameras, run_async, sim_settings, until
 
 
@@ -138,7 +138,7 @@ async def test_moving_the_cursor_previews_the_next_camera_and_stops_the_previous
 
 @run_async
 async def test_selecting_a_ptz_camera_opens_it_and_previews_its_view_without_an_error_toast(settings, rig):
-    from drivers.sim.ptz import SimPtzCamera
+    from camdeck.drivers.sim.ptz import SimPtzCamera
 
     app = start(settings, rig)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from textual.widgets import TabbedContent
 
-from console.config import load_settings
-from console.tui.app import make_app
-from console.tui.tabs.calibration import CalibrationTab
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.tabs.calibration import CalibrationTab
 from tests.console import run_async, until
 
 RIG = """

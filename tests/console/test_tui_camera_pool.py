@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from console.config import load_settings
-from console.tui.app import make_app
-from console.tui.camera_pool import CameraInUse, CameraPool
-from console.tui.tabs.calibration import CalibrationTab
-from console.tui.tabs.recording import RecordingTab
-from drivers.errors import CameraDisconnected, DriverError
-from drivers.registry import open_camera
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.camera_pool import CameraInUse, CameraPool
+from camdeck.console.tui.tabs.calibration import CalibrationTab
+from camdeck.console.tui.tabs.recording import RecordingTab
+from camdeck.drivers.errors import CameraDisconnected, DriverError
+from camdeck.drivers.registry import open_camera
 from tests.console import run_async, until
 
 RIG = """
@@ -177,7 +177,7 @@ def test_a_borrow_from_another_thread_waits_for_the_preview_capture_and_stops_it
 async def test_recording_borrows_the_previewed_cameras_and_the_preview_resumes(settings, opener, tmp_path,
                                                                               monkeypatch):
     # Every open in the process is counted: the app's default opener and any job's (RecordingSession's).
-    monkeypatch.setattr("drivers.registry.open_camera", opener)
+    monkeypatch.setattr("camdeck.drivers.registry.open_camera", opener)
     app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(100, 30)) as pilot:
         cameras = app.cameras_tab

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.config import load_settings
-from console.tui.app import make_app
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
 from tests.console import run_async
 
 REPO = Path(__file__).resolve().parents[2]

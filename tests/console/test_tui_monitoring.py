@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from console.config import load_settings
-from console.tui.app import make_app
-from console.tui.tabs.monitoring import MonitoringTab
-from console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
-from drivers.sim.clock import ManualClock
-from drivers.sim.ptz import Bump, write_bump
-from monitoring.history import HistoryStore, MonitoringRecord
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.tabs.monitoring import MonitoringTab
+from camdeck.console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
+from camdeck.drivers.sim.clock import ManualClock
+from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.monitoring.history import HistoryStore, MonitoringRecord
 from tests.console import run_async, until
 
 CONFIG = """
@@ -92,7 +92,7 @@ async def test_history_per_camera_with_alerts_highlighted_and_plotted(settings):
 
 @run_async
 async def test_run_now_measures_the_bump_with_live_progress(settings):
-    from monitoring.scans import collect_references
+    from camdeck.monitoring.scans import collect_references
 
     collect_references(settings, "site/ptz-1", settle_s=0.1)
     bump = Bump(pitch_deg=0.9, yaw_deg=-0.6, roll_deg=0.4)

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from console.config import load_settings
-from console.tui.app import make_app
-from console.tui.camera_pool import CameraPool
-from console.tui.screens.confirm import ConfirmQuit
-from console.tui.tabs.monitoring import MonitoringTab
-from monitoring.fleet import run_fleet
-from monitoring.history import HistoryStore
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.screens.confirm import ConfirmQuit
+from camdeck.console.tui.tabs.monitoring import MonitoringTab
+from camdeck.monitoring.fleet import run_fleet
+from camdeck.monitoring.history import HistoryStore
 from tests.console import OpenedCameras, run_async, sim_settings, until
 from tests.console.test_tui_monitoring import CONFIG as FLEET_CONFIG
 from tests.console.test_tui_recording import RIG, decode_count, open_tab
@@ -124,8 +124,8 @@ async def test_exit_without_asking_still_stops_the_recording_cleanly(settings, t
 
 @run_async
 async def test_quit_during_a_fleet_run_stops_it_and_skips_the_rest(tmp_path):
-    from drivers.sim.clock import ManualClock
-    from monitoring.scans import collect_references
+    from camdeck.drivers.sim.clock import ManualClock
+    from camdeck.monitoring.scans import collect_references
 
     path = tmp_path / "config.toml"
     # Slower moves: ptz-1's active run takes seconds, so q and y surely land inside it.
@@ -173,7 +173,7 @@ def test_a_stopped_fleet_run_records_nothing(tmp_path):
 def test_stop_ends_a_settle_wait_already_under_way(tmp_path):
     """A passive run asking for a camera-hour of stillness would wait timeout_s (3000 s) in
     ptz-1; it ends as soon as stop is set: the run is stopped, nothing failed or recorded."""
-    from monitoring.scans import collect_references
+    from camdeck.monitoring.scans import collect_references
 
     path = tmp_path / "config.toml"
     path.write_text(FLEET_CONFIG)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from textual.widgets import TabbedContent
 
-from console.config import load_settings
-from console.render import ASCII_RAMP
-from console.tui.app import make_app
-from console.tui.screens.help import HelpScreen
-from console.tui.tabs.reconstruction import ReconstructionTab
-from fastcore.grid_io import load_grid
+from camdeck.console.config import load_settings
+from camdeck.console.render import ASCII_RAMP
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.screens.help import HelpScreen
+from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.fastcore.grid_io import load_grid
 from tests.console import run_async, until
 
 # The default stereo rig, at a small resolution and ten times real time so the test is quick.

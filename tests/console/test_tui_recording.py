@@ -7,10 +7,10 @@ import tomllib
 import pytest
 from textual.widgets import TabbedContent
 
-from console.config import load_settings, parse_settings
-from console.tui.app import make_app
-from console.tui.screens.confirm_overwrite import ConfirmOverwrite
-from console.tui.tabs.recording import RecordingTab
+from camdeck.console.config import load_settings, parse_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.tabs.recording import RecordingTab
 from tests.console import RECORDER_RIG, run_async, until
 
 RIG = RECORDER_RIG

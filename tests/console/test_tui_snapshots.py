@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from console.config import BUILTIN_CONFIG, load_settings
-from console.tui.app import make_app
+from camdeck.console.config import BUILTIN_CONFIG, load_settings
+from camdeck.console.tui.app import make_app
 
 
 @pytest.fixture
 def sim_app(tmp_path):
-    from drivers.sim.clock import ManualClock
+    from camdeck.drivers.sim.clock import ManualClock
 
     settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
     return make_app(settings, live=False, frame_limit=2, clock=ManualClock())

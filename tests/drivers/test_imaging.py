@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.base import Frame
-from drivers.imaging import debayer_rggb, frame_to_rgb, write_image_atomic
+from camdeck.drivers.base import Frame
+from camdeck.drivers.imaging import debayer_rggb, frame_to_rgb, write_image_atomic
 
 
 def test_rggb_red_sites_become_red():

@@ -7,12 +7,12 @@ import threading
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Secret
-from drivers.errors import ControlError
-from drivers.onvif_ptz import OnvifAuthError, OnvifPtzCamera, OnvifTimeout, OnvifUnreachable
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.onvif_server import OnvifDeviceServer
-from drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.errors import ControlError
+from camdeck.drivers.onvif_ptz import OnvifAuthError, OnvifPtzCamera, OnvifTimeout, OnvifUnreachable
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+from camdeck.drivers.sim.ptz import SimPtzCamera
 
 PASSWORD = "s3cret-pw"
 OPTIONS = {"deployment": "site", "pan_range_deg": (-180.0, 180.0), "tilt_range_deg": (-30.0, 90.0),
@@ -150,7 +150,7 @@ def test_a_wait_for_the_position_ends_when_stop_is_set(tmp_path):
     """Polling GetStatus for a 90 s move (1 deg/s, real time) ends as soon as stop is set."""
     import time
 
-    from drivers.errors import Stopped
+    from camdeck.drivers.errors import Stopped
 
     slow = dict(OPTIONS, speed_deg_s=1.0)
     sim = SimPtzCamera(CameraSpec(name="slow", driver="sim", model="PTZ", resolution=(160, 90), options=slow),

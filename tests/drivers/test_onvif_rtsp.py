@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Secret
-from drivers.onvif_ptz import OnvifAuthError, OnvifTimeout, OnvifUnreachable
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.onvif_server import OnvifDeviceServer
-from drivers.sim.ptz import SimPtzCamera
-from drivers.sim.rtsp_server import nal_units, rtp_payloads
+from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.onvif_ptz import OnvifAuthError, OnvifTimeout, OnvifUnreachable
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+from camdeck.drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers.sim.rtsp_server import nal_units, rtp_payloads
 from tests.conftest import REPO
 
 PASSWORD = "rtsp-s3cret"
@@ -72,8 +72,8 @@ def test_opencv_reads_the_stream_when_pyav_is_missing(rig, tmp_path):
     script = (
         "import sys; sys.modules['av'] = None\n"          # the client process only: the server keeps PyAV
         "import json, numpy as np\n"
-        "from drivers.base import CameraSpec, Secret\n"
-        "from drivers.onvif_ptz import OnvifPtzCamera\n"
+        "from camdeck.drivers.base import CameraSpec, Secret\n"
+        "from camdeck.drivers.onvif_ptz import OnvifPtzCamera\n"
         "opts = json.loads(sys.argv[1]); opts['password'] = Secret(opts['password'])\n"
         "with OnvifPtzCamera(CameraSpec(name='cv', driver='onvif', model='PTZ', options=opts)) as cam:\n"
         "    np.save(sys.argv[2], cam.capture(timeout_s=20.0).array)\n")

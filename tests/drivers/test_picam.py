@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Capability
-from drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
-from drivers.registry import DriverContext, open_camera
+from camdeck.drivers.base import CameraSpec, Capability
+from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
+from camdeck.drivers.registry import DriverContext, open_camera
 from tests.drivers import fake_picamera2
 
 
@@ -21,8 +21,8 @@ from tests.drivers import fake_picamera2
 def rig(monkeypatch):
     rig = fake_picamera2.install(monkeypatch)
     yield rig
-    import drivers.picam
-    drivers.picam._OPEN.clear()
+    from camdeck.drivers import picam as _picam
+    _picam._OPEN.clear()
 
 
 def spec(name="lightroom", model="IMX219", num=0, resolution=(640, 480), **controls) -> CameraSpec:
@@ -167,7 +167,7 @@ def test_close_stops_a_running_recording(rig, tmp_path):
 
 
 def test_the_recording_adapter_reaches_the_hardware_encoder(rig, tmp_path):
-    from drivers import encoders
+    from camdeck.drivers import encoders
 
     with open_camera(spec(), DriverContext()) as cam:
         assert encoders.hardware_encoder_for(cam) is cam.picamera2

@@ -7,13 +7,13 @@ import threading
 import numpy as np
 import pytest
 
-from calibration import rotations as rot
-from drivers.base import CameraSpec, PtzCamera
-from drivers.errors import ControlError
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.clock import ManualClock
-from drivers.sim.ptz import Bump, SimPtzCamera, write_bump
-from drivers.sim.ptz_telemetry import TELEMETRY_BUS
+from camdeck.calibration import rotations as rot
+from camdeck.drivers.base import CameraSpec, PtzCamera
+from camdeck.drivers.errors import ControlError
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.clock import ManualClock
+from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump
+from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS
 from tests.helpers import assert_noisy_view
 
 
@@ -150,7 +150,7 @@ def test_a_wait_for_arrival_ends_when_stop_is_set(tmp_path):
     """A 90 s move (1 deg/s, real time): setting stop ends the wait at once; the head goes on."""
     import time
 
-    from drivers.errors import Stopped
+    from camdeck.drivers.errors import Stopped
 
     with SimPtzCamera(_spec(speed_deg_s=1.0), DriverContext(data_dir=tmp_path, time_factor=1.0),
                       telemetry_hz=0) as cam:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from calibration import rotations as rot
-from drivers.sim.ptz_world import Lighting, PtzWorld, face_px_for_view
+from camdeck.calibration import rotations as rot
+from camdeck.drivers.sim.ptz_world import Lighting, PtzWorld, face_px_for_view
 
 SIZE = (320, 180)
 

@@ -11,15 +11,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from calibration.stereo import StereoCalibration, save_stereo
-from drivers.base import CameraSpec, RigSpec
-from drivers.reconstruction_source import RigPoseUnknown, open_stereo_source
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.clock import ManualClock
-from drivers.sim.scene import LAB_CENTER, intrinsics_from_hfov
-from calibration.chessboard import Board
-from drivers.sim.targets import BoardPose, PinholeView, render_board
-from fastcore.live import LiveReconstruction, ReconstructionSettings, prepare_view
+from camdeck.calibration.stereo import StereoCalibration, save_stereo
+from camdeck.drivers.base import CameraSpec, RigSpec
+from camdeck.drivers.reconstruction_source import RigPoseUnknown, open_stereo_source
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.clock import ManualClock
+from camdeck.drivers.sim.scene import LAB_CENTER, intrinsics_from_hfov
+from camdeck.calibration.chessboard import Board
+from camdeck.drivers.sim.targets import BoardPose, PinholeView, render_board
+from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings, prepare_view
 from tests.drivers.asi_sdk_sim import SERIALS, SimKnobs, session_library
 
 N = 40
@@ -111,8 +111,8 @@ def test_a_pair_without_poses_carves_with_the_calibration_in_the_left_cameras_fr
 def test_calibrated_poses_project_world_points_where_the_true_cameras_see_them(tmp_path):
     """A toed-in pair (±6°) with different lenses: the left-camera-frame geometry built from
     stereo.npz must project every point exactly as the two true cameras do."""
-    from drivers.reconstruction_source import calibrated_geometry
-    from drivers.sim.placement import rotation_from_vector_deg
+    from camdeck.drivers.reconstruction_source import calibrated_geometry
+    from camdeck.drivers.sim.placement import rotation_from_vector_deg
 
     size = (960, 540)
     left = PinholeView(intrinsics_from_hfov(60.0, size), np.zeros(5), rotation_from_vector_deg([2.0, 6.0, 1.0]),
@@ -175,7 +175,7 @@ def test_undistort_maps_turn_a_distorted_view_back_into_the_pinhole_one():
 @pytest.fixture
 def zwo_config(tmp_path_factory, monkeypatch, workdir):
     """./config.toml whose stereo cameras are ZWO cameras on the simulated SDK (no pose, frame counters)."""
-    from drivers import zwo_sdk
+    from camdeck.drivers import zwo_sdk
     from tests.conftest import REPO
 
     lib = session_library(tmp_path_factory)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.encoders import EncoderError, LibX264Encoder
-from drivers.h264_output import TIMECODE_HEADER, AnnexBFileOutput
-from drivers.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
-from drivers.session_file import (
+from camdeck.drivers.encoders import EncoderError, LibX264Encoder
+from camdeck.drivers.h264_output import TIMECODE_HEADER, AnnexBFileOutput
+from camdeck.drivers.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
+from camdeck.drivers.session_file import (
     CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
     UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
     parse_data_file, read_timecodes, render_data_file, skew_ms,
@@ -139,9 +139,9 @@ def test_data_file_has_every_section(tmp_path):
 
 def _sim_camera(name, tmp_path):
     """A real simulated camera of the default rig (a ManualClock keeps it instant)."""
-    from console.config import BUILTIN_CONFIG, load_settings
-    from drivers.registry import open_camera
-    from drivers.sim.clock import ManualClock
+    from camdeck.console.config import BUILTIN_CONFIG, load_settings
+    from camdeck.drivers.registry import open_camera
+    from camdeck.drivers.sim.clock import ManualClock
 
     settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
     return open_camera(settings.cameras[name], settings.driver_context(ManualClock()))
@@ -195,7 +195,7 @@ def enospc(*args):
 def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monkeypatch):
     """A full disk mid-flush: part of the data may reach the file, so the output undoes that flush:
     the video ends with a whole access unit and has exactly one timestamp line per frame."""
-    import drivers.h264_output as h264_output
+    import camdeck.drivers.h264_output as h264_output
 
     now = [0.0]
     out = AnnexBFileOutput(tmp_path / "f.h264", tmp_path / "f.pts.txt", flush_interval_s=1.0, wall_clock=lambda: now[0])
@@ -240,10 +240,10 @@ class ScriptedCamera:
         pass
 
     def capture(self, timeout_s=None):
-        from drivers.base import Frame
+        from camdeck.drivers.base import Frame
 
         if self.left == 0:                # stop requested: nothing more comes (like a timeout)
-            from drivers.errors import CaptureTimeout
+            from camdeck.drivers.errors import CaptureTimeout
 
             raise CaptureTimeout("scripted: no frame")
         self.left -= 1
@@ -258,8 +258,8 @@ def test_a_full_disk_at_the_final_flush_faults_the_camera_and_keeps_the_file(tmp
     another marker (it would hang, and the file would be closed under it)."""
     import threading
 
-    from drivers.base import CameraSpec
-    from drivers.encoders import CameraTrack
+    from camdeck.drivers.base import CameraSpec
+    from camdeck.drivers.encoders import CameraTrack
 
     real_stop = LibX264Encoder.stop
 

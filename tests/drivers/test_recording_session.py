@@ -5,11 +5,11 @@ import threading
 from pathlib import Path
 
 
-from drivers.base import CameraSpec
-from drivers.presets import PresetStore
-from drivers.recording import RecordingRequest, RecordingSession
-from drivers.registry import DriverContext
-from drivers.session_file import parse_data_file, read_timecodes
+from camdeck.drivers.base import CameraSpec
+from camdeck.drivers.presets import PresetStore
+from camdeck.drivers.recording import RecordingRequest, RecordingSession
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers.session_file import parse_data_file, read_timecodes
 
 
 def pi_spec(name: str, model: str, label: str, **options) -> CameraSpec:
@@ -32,7 +32,7 @@ def decode_count(path: Path) -> int:
 def counting_opener(last_seq: dict):
     """Opens cameras as the registry does, and remembers the seq of the last frame each one
     gave: the sensor made ``seq + 1`` frames up to then (seq counts from 0 at the start)."""
-    from drivers.registry import open_camera
+    from camdeck.drivers.registry import open_camera
 
     def opener(spec, ctx):
         cam = open_camera(spec, ctx)
@@ -238,7 +238,7 @@ def test_a_progress_callback_that_raises_ends_the_session_cleanly(tmp_path):
 
 
 def test_an_out_of_range_preset_is_bad_input_before_anything_starts(tmp_path):
-    from drivers.presets import BadPreset
+    from camdeck.drivers.presets import BadPreset
 
     store = PresetStore(tmp_path / "data")
     store.save("hot", {"ExposureTime": 8000, "AnalogueGain": 1000.0})

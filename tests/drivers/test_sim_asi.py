@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.base import Camera, CameraSpec, Capability
-from drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.asi import ROW_TIME_HS_US, ROW_TIME_US
-from drivers.sim.clock import ManualClock
-from drivers.sim.sensor import bayer_sites
+from camdeck.drivers.base import Camera, CameraSpec, Capability
+from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.asi import ROW_TIME_HS_US, ROW_TIME_US
+from camdeck.drivers.sim.clock import ManualClock
+from camdeck.drivers.sim.sensor import bayer_sites
 
 BLACK_DN = 4.0   # offset 8 -> 4 DN
 

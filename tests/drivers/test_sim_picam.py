@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Capability
-from drivers.errors import CameraDisconnected, ControlError
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.clock import ManualClock
+from camdeck.drivers.base import CameraSpec, Capability
+from camdeck.drivers.errors import CameraDisconnected, ControlError
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.clock import ManualClock
 
 
 def picam(model="IMX219", resolution=(320, 180), controls=None, clock=None, seed=0, name="pi-t", **options):
@@ -152,13 +152,13 @@ def test_picam_fault_injection_disconnects():
     ("IMX477", (1920, 1080), (2028, 1080, 50.03)),
 ])
 def test_sensor_mode_is_the_one_libcamera_picks(model, size, mode):
-    from drivers.sim.picam import SENSOR_MODES, pick_sensor_mode
+    from camdeck.drivers.sim.picam import SENSOR_MODES, pick_sensor_mode
     picked = pick_sensor_mode(SENSOR_MODES[model], size)
     assert (picked.width, picked.height, picked.fps) == mode
 
 
 def test_1080p_imx219_runs_the_cropped_mode_and_its_k_is_the_sensor_centre_at_native_pitch():
-    from drivers.sim.sensor import sensor_spec
+    from camdeck.drivers.sim.sensor import sensor_spec
     with picam(resolution=(1920, 1080), controls={"ExposureTime": 5000, "AnalogueGain": 1.0}) as cam:
         assert tuple(cam.sensor_mode[:3]) == (1920, 1080, 47.57)
         assert cam.info().extra["sensor_mode"]["crop_limits"] == (680, 692, 1920, 1080)
@@ -183,7 +183,7 @@ def test_1080p_imx219_runs_the_cropped_mode_and_its_k_is_the_sensor_centre_at_na
 
 
 def test_cropped_binned_mode_scales_and_narrows_k_and_full_field_mode_keeps_the_view():
-    from drivers.sim.sensor import sensor_spec
+    from camdeck.drivers.sim.sensor import sensor_spec
     s = sensor_spec("IMX708")
     f_full = 0.5 * s.sensor_size[0] / np.tan(np.radians(s.hfov_deg) / 2)
     with picam(model="IMX708", resolution=(1280, 720)) as cam:
@@ -201,7 +201,7 @@ def test_cropped_binned_mode_scales_and_narrows_k_and_full_field_mode_keeps_the_
 
 
 def test_default_scaler_crop_trims_the_mode_to_the_output_aspect_ratio():
-    from drivers.sim.picam import SENSOR_MODES, default_scaler_crop, pick_sensor_mode
+    from camdeck.drivers.sim.picam import SENSOR_MODES, default_scaler_crop, pick_sensor_mode
     mode = pick_sensor_mode(SENSOR_MODES["IMX219"], (2000, 1500))
     assert (mode.width, mode.height) == (3280, 2464)
     assert default_scaler_crop(mode, (2000, 1500)) == (0, 2, 3280, 2460)
@@ -211,7 +211,7 @@ def test_default_scaler_crop_trims_the_mode_to_the_output_aspect_ratio():
 # ---------------------------------------------------------------- per-frame production
 @pytest.mark.parametrize("numpy_lookup", [False, True])
 def test_noisy_lookup_is_the_plain_numpy_expression_bit_for_bit(numpy_lookup):
-    from drivers.sim import sensor
+    from camdeck.drivers.sim import sensor
     rng = np.random.default_rng(4)
     shape = (37, 1000, 3)          # more than one block, and a short last one
     mean = rng.uniform(-50.0, 4200.0, shape).astype(np.float32)      # below 0 and above the top too

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, RigSpec
-from drivers.sim.placement import (STEREO_RELATIVE_ROTATION_DEG, camera_pose, relative_pose, stereo_truth,
+from camdeck.drivers.base import CameraSpec, RigSpec
+from camdeck.drivers.sim.placement import (STEREO_RELATIVE_ROTATION_DEG, camera_pose, relative_pose, stereo_truth,
                                    SimTruth)
-from drivers.sim.primitives import Box, Cylinder, Sphere
-from drivers.sim.scene import (BACKGROUND_RADIANCE_MAX, LAB_CENTER, OBJECT_RADIANCE_MIN, WALL_Y_M,
+from camdeck.drivers.sim.primitives import Box, Cylinder, Sphere
+from camdeck.drivers.sim.scene import (BACKGROUND_RADIANCE_MAX, LAB_CENTER, OBJECT_RADIANCE_MIN, WALL_Y_M,
                                intrinsics_from_hfov, lab_scene, look_at)
 
 SIZE = (161, 121)   # odd, so the principal point falls on a pixel centre
@@ -154,7 +154,7 @@ def test_position_options_override_the_default_pose():
 
 def _reference_albedo(tex, points):
     """SolidTexture.albedo as first written: whole arrays, value_noise / value_noise_2d per octave."""
-    from drivers.sim.texture import value_noise, value_noise_2d
+    from camdeck.drivers.sim.texture import value_noise, value_noise_2d
     pts = np.asarray(points, dtype=np.float32)
     noise = value_noise
     if tex.flat_axis is not None:
@@ -190,7 +190,7 @@ def test_texture_fast_path_gives_the_value_noise_definition_bit_for_bit(scene):
                                   ((0.05, 2.0, 1.0), (0.2, 2.6, 0.95), 100.0),    # among the objects
                                   ((0.0, 2.55, 1.0), (0.0, -3.0, 1.0), 120.0)])   # objects behind too
 def test_render_does_not_depend_on_bands_or_on_the_object_bounds(scene, pose, monkeypatch):
-    import drivers.sim.scene as scene_mod
+    import camdeck.drivers.sim.scene as scene_mod
     position, target, hfov = pose
     R, t = look_at(position, target)
     K, size = intrinsics_from_hfov(hfov, (203, 121)), (203, 121)

@@ -6,13 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from console.config import load_settings
-from drivers.base import CameraSpec, RigSpec
-from drivers.errors import CameraNotFound, DriverError
-from drivers.registry import DriverContext, open_camera
-from drivers.sim.clock import ManualClock, SimClock
-from drivers.sim.placement import relative_pose, stereo_truth
-from drivers.stereo import StereoPair, open_stereo_rig
+from camdeck.console.config import load_settings
+from camdeck.drivers.base import CameraSpec, RigSpec
+from camdeck.drivers.errors import CameraNotFound, DriverError
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.sim.clock import ManualClock, SimClock
+from camdeck.drivers.sim.placement import relative_pose, stereo_truth
+from camdeck.drivers.stereo import StereoPair, open_stereo_rig
 
 RIG = RigSpec("pair", "stereo", ("left", "right"), {"baseline_mm": 100.0, "max_skew_ms": 5.0})
 

@@ -6,10 +6,10 @@ import ctypes
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Capability
-from drivers.errors import CameraDisconnected, CameraNotFound, CaptureTimeout, ControlError, DriverUnavailable
-from drivers.registry import DriverContext, open_camera
-from drivers import zwo_sdk
+from camdeck.drivers.base import CameraSpec, Capability
+from camdeck.drivers.errors import CameraDisconnected, CameraNotFound, CaptureTimeout, ControlError, DriverUnavailable
+from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers import zwo_sdk
 from tests.drivers.asi_sdk_sim import CLOSE, OPEN, SERIALS, SimKnobs, session_library
 
 LEFT, RIGHT = SERIALS

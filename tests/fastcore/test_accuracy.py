@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastcore
-
-from drivers.sim import placement
-from drivers.sim import scene as scene_mod
+from camdeck import fastcore
+from camdeck.drivers.sim import placement
+from camdeck.drivers.sim import scene as scene_mod
 
 CENTER = np.array(scene_mod.LAB_CENTER)
 N = 48

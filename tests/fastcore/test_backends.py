@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastcore
-from fastcore.reference import carve_reference
-from fastcore.validation import check_carve_inputs
+from camdeck import fastcore
+from camdeck.fastcore.reference import carve_reference
+from camdeck.fastcore.validation import check_carve_inputs
 
 BACKENDS = ["cython", "torch"]      # both are part of every install (make venv builds the kernel, pins torch)
 
@@ -142,7 +142,7 @@ def test_process_image_to_voxel_grid_is_the_one_view_carve():
 
 def test_torch_keeps_the_grid_on_the_device():
     import torch
-    from fastcore.torch_backend import carve_torch
+    from camdeck.fastcore.torch_backend import carve_torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     images, K, R, t = blob_views(2, spread_deg=30)
@@ -158,7 +158,7 @@ def test_torch_cuda_matches_reference():
     import torch
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from fastcore.torch_backend import carve_torch
+    from camdeck.fastcore.torch_backend import carve_torch
 
     images, K, R, t = blob_views(3)
     got = carve_torch(images, K, R, t, 40, 0.05, device="cuda").cpu().numpy()

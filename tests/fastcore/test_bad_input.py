@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastcore
+from camdeck import fastcore
 from tests.fastcore.test_backends import blob_views
 
 BACKENDS = fastcore.available_backends()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastcore import load_grid
+from camdeck.fastcore import load_grid
 
 
 def test_bench_json_reports_every_backend_against_numpy(cli):

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from fastcore import GridFileError, load_grid, save_grid
-from fastcore.errors import FastcoreError
-from fastcore.grid_io import HEADER_SIZE, MAGIC
+from camdeck.fastcore import GridFileError, load_grid, save_grid
+from camdeck.fastcore.errors import FastcoreError
+from camdeck.fastcore.grid_io import HEADER_SIZE, MAGIC
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".bin"])

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastcore
-from fastcore.reference import carve_reference
-from fastcore.validation import U8_TO_FLOAT, check_carve_inputs
+from camdeck import fastcore
+from camdeck.fastcore.reference import carve_reference
+from camdeck.fastcore.validation import U8_TO_FLOAT, check_carve_inputs
 from tests.fastcore.test_backends import assert_agrees, blob_views, look_at
 
-from fastcore import _carve  # the built extension: a missing build must fail, not skip
+from camdeck.fastcore import _carve  # the built extension: a missing build must fail, not skip
 
 
 def kernel(args, **options):

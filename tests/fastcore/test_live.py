@@ -6,12 +6,12 @@ import itertools
 import numpy as np
 import pytest
 
-from fastcore import load_grid
-from fastcore.errors import CarveInputError
-from fastcore.live import LiveReconstruction, LiveSample, ReconstructionSettings, prepare_view
+from camdeck.fastcore import load_grid
+from camdeck.fastcore.errors import CarveInputError
+from camdeck.fastcore.live import LiveReconstruction, LiveSample, ReconstructionSettings, prepare_view
 
-from drivers.sim import placement
-from drivers.sim import scene as scene_mod
+from camdeck.drivers.sim import placement
+from camdeck.drivers.sim import scene as scene_mod
 CENTER = tuple(scene_mod.LAB_CENTER)
 N = 40
 

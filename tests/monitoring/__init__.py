@@ -8,7 +8,7 @@ from typing import Any
 def ptz_settings(data_dir: Path, *, time_factor: float = 200.0, resolution=(320, 180), mqtt_port: int = 1883,
                  onvif_port: int | None = None, tunnel: list[str] | None = None, **ptz: Any):
     """Settings with one deployment "site" holding sim PTZ camera "cam" (and "cam-onvif" at onvif_port)."""
-    from console.config import parse_settings
+    from camdeck.console.config import parse_settings
 
     camera = {"driver": "sim", "model": "PTZ", "deployment": "site", "host": "127.0.0.1", "port": 0,
               "username": "admin", "password": "pw", "resolution": list(resolution),

@@ -67,12 +67,12 @@ def _read_lines(proc, n, timeout_s):
 
 
 def test_sim_serve_prints_devices_and_serves_the_real_client(tmp_path, mosquitto):
-    from drivers.base import CameraSpec, Secret
-    from drivers.onvif_ptz import OnvifPtzCamera
+    from camdeck.drivers.base import CameraSpec, Secret
+    from camdeck.drivers.onvif_ptz import OnvifPtzCamera
 
     (tmp_path / "config.toml").write_text(FAST_CONFIG)
     env = dict(os.environ, NO_PROXY="127.0.0.1,localhost")
-    proc = subprocess.Popen([sys.executable, "-m", "console.cli.app", "sim", "serve", "--json", "--mqtt",
+    proc = subprocess.Popen([sys.executable, "-m", "camdeck.console.cli.app", "sim", "serve", "--json", "--mqtt",
                              f"127.0.0.1:{mosquitto.port}", "--password", "pw2", "--data-dir", str(tmp_path / "d")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.athena_sql import athena_insert_sql, athena_table_ddl
-from monitoring.cloud import CloudStore
-from monitoring.errors import MonitoringInputError
-from monitoring.history import MonitoringRecord
-from monitoring.settings import StorageSettings
+from camdeck.monitoring.athena_sql import athena_insert_sql, athena_table_ddl
+from camdeck.monitoring.cloud import CloudStore
+from camdeck.monitoring.errors import MonitoringInputError
+from camdeck.monitoring.history import MonitoringRecord
+from camdeck.monitoring.settings import StorageSettings
 from tests.conftest import free_port
 
 BUCKET = "camdeck-test"
@@ -200,7 +200,7 @@ def _fd_name(fd: int) -> str:
 
 def _full_disk_after(monkeypatch, copies_that_fit: int) -> None:
     """The spool's copy fits ``copies_that_fit`` times; then it writes part of the file and hits ENOSPC."""
-    from monitoring import spool
+    from camdeck.monitoring import spool
 
     calls = []
 
@@ -234,7 +234,7 @@ def _spool_files(root: Path) -> list[str]:
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name file descriptors")
 def test_spool_writes_the_blob_then_the_entry_each_synced_before_its_rename(tmp_path, monkeypatch):
-    from monitoring.spool import Spool
+    from camdeck.monitoring.spool import Spool
 
     events = []
     real_fsync, real_replace = os.fsync, os.replace
@@ -254,7 +254,7 @@ def test_spool_writes_the_blob_then_the_entry_each_synced_before_its_rename(tmp_
 @pytest.mark.parametrize("fails", ["blob", "entry"])
 def test_a_full_disk_while_spooling_leaves_no_orphan_and_says_what_was_not_kept(aws, tmp_path, monkeypatch,
                                                                                   caplog, fails):
-    from monitoring.spool import SpoolError
+    from camdeck.monitoring.spool import SpoolError
 
     endpoint, s3 = aws
     dead = f"http://127.0.0.1:{free_port()}"
@@ -287,7 +287,7 @@ def test_a_full_disk_while_spooling_leaves_no_orphan_and_says_what_was_not_kept(
 
 
 def test_a_full_disk_under_a_spooled_athena_insert_is_a_clean_error(aws, tmp_path, monkeypatch):
-    from monitoring.spool import SpoolError
+    from camdeck.monitoring.spool import SpoolError
 
     settings = StorageSettings(s3_bucket=BUCKET, athena_database="camdeck_full",
                                athena_output=f"s3://{BUCKET}/athena-results/")
@@ -301,7 +301,7 @@ def test_a_full_disk_under_a_spooled_athena_insert_is_a_clean_error(aws, tmp_pat
 
 
 def test_replay_sweeps_what_a_crash_left_behind(tmp_path):
-    from monitoring.spool import Spool
+    from camdeck.monitoring.spool import Spool
 
     spool = Spool(tmp_path / "spool")
     spool.root.mkdir()

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Secret
-from drivers.registry import DriverContext
-from drivers.sim.ptz import Bump, SimPtzCamera, write_bump, write_lighting
-from drivers.sim.ptz_world import Lighting
-from monitoring.errors import MonitoringInputError
-from monitoring.fleet import fleet_devices, parse_shard
-from monitoring.history import HistoryStore
-from monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK
+from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump, write_lighting
+from camdeck.drivers.sim.ptz_world import Lighting
+from camdeck.monitoring.errors import MonitoringInputError
+from camdeck.monitoring.fleet import fleet_devices, parse_shard
+from camdeck.monitoring.history import HistoryStore
+from camdeck.monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK
 from tests.conftest import ServerProcess, _binary, free_port
 from tests.monitoring.test_cloud import moto_server  # noqa: F401  (module-scoped fixture)
 from tests.monitoring.test_notify import TOKEN, FakeSlack
@@ -76,8 +76,8 @@ def write_config(path: Path, rig: Rig, *, s3: str = "", bucket: str = "", athena
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     """Two simulated cameras served over ONVIF, telemetry to a real mosquitto, references collected once."""
-    from console.config import load_settings
-    from monitoring.scans import collect_references
+    from camdeck.console.config import load_settings
+    from camdeck.monitoring.scans import collect_references
 
     root = tmp_path_factory.mktemp("rig")
     conf = root / "mosquitto.conf"
@@ -87,7 +87,7 @@ def rig(tmp_path_factory):
         return [_binary("mosquitto"), "-c", str(conf)]
 
     broker = ServerProcess(argv, free_port(), root).start()
-    from drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
 
     ctx = DriverContext(data_dir=root / "sim-state", seed=0)
     cams, servers = [], []
@@ -250,7 +250,7 @@ def test_active_runs_drive_to_reference_stops(cli, rig, fleet, tmp_path):
 
 
 def test_shards_split_the_fleet_without_overlap(rig, tmp_path):
-    from console.config import load_settings
+    from camdeck.console.config import load_settings
 
     settings = load_settings(write_config(tmp_path / "c.toml", rig), tmp_path)
     everyone = [d.id for d in fleet_devices(settings)]

@@ -5,9 +5,9 @@ import sqlite3
 
 import pytest
 
-from monitoring.errors import HistoryError, MonitoringInputError
-from monitoring.history import HistoryStore, MonitoringRecord, history_path
-from monitoring.settings import StorageSettings
+from camdeck.monitoring.errors import HistoryError, MonitoringInputError
+from camdeck.monitoring.history import HistoryStore, MonitoringRecord, history_path
+from camdeck.monitoring.settings import StorageSettings
 
 
 def _record(device="ptz-1", ts="2026-11-21T10:00:00Z", pitch=0.1, yaw=-0.2, roll=0.05, success=True, **kw):

@@ -9,10 +9,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from drivers.base import Secret
-from monitoring.history import MonitoringRecord
-from monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK, SlackNotifier, format_report
-from monitoring.settings import SlackSettings
+from camdeck.drivers.base import Secret
+from camdeck.monitoring.history import MonitoringRecord
+from camdeck.monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK, SlackNotifier, format_report
+from camdeck.monitoring.settings import SlackSettings
 from tests.conftest import free_port
 
 TOKEN = "xoxb-123456-SECRET-token"

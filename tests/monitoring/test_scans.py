@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from calibration import rotations as rot
-from calibration.features import load_features
-from drivers.sim.ptz import Bump, write_bump
-from drivers.sim.ptz_world import world_for
-from monitoring.devices import UnknownDevice, select_devices
-from monitoring.scans import ScanFileError, collect_references, extract_query, grid_stops, read_manifest
+from camdeck.calibration import rotations as rot
+from camdeck.calibration.features import load_features
+from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_world import world_for
+from camdeck.monitoring.devices import UnknownDevice, select_devices
+from camdeck.monitoring.scans import ScanFileError, collect_references, extract_query, grid_stops, read_manifest
 from tests.monitoring import ptz_settings
 from tests.helpers import assert_noisy_view
 
@@ -111,8 +111,8 @@ def test_active_query_drives_to_the_stops(tmp_path):
 
 
 def test_query_through_onvif_and_mqtt(tmp_path, mosquitto):
-    from drivers.sim.onvif_server import OnvifDeviceServer
-    from drivers.sim.ptz import SimPtzCamera
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.drivers.sim.ptz import SimPtzCamera
 
     base = ptz_settings(tmp_path, mqtt_port=mosquitto.port)
     sim = SimPtzCamera(base.cameras["cam"], base.driver_context(), mqtt=("127.0.0.1", mosquitto.port))
@@ -133,8 +133,8 @@ def test_query_through_onvif_and_mqtt(tmp_path, mosquitto):
 
 
 def test_features_round_trip_and_disk_needs_local_weights(tmp_path, monkeypatch):
-    from calibration.errors import CalibrationInputError
-    from calibration.features import extract_features, save_features
+    from camdeck.calibration.errors import CalibrationInputError
+    from camdeck.calibration.features import extract_features, save_features
 
     settings = ptz_settings(tmp_path)
     image, _ = _expected_view(settings, 0.0, 10.0)

@@ -9,11 +9,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from drivers.base import CameraSpec, Secret
-from drivers.registry import DriverContext
-from drivers.sim.ptz import MqttPublisher, SimPtzCamera
-from monitoring.errors import MonitoringError
-from monitoring.telemetry import (BrokerUnavailable, MqttAuthError, MqttTelemetry, TelemetryLatch, TelemetrySample,
+from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.registry import DriverContext
+from camdeck.drivers.sim.ptz import MqttPublisher, SimPtzCamera
+from camdeck.monitoring.errors import MonitoringError
+from camdeck.monitoring.telemetry import (BrokerUnavailable, MqttAuthError, MqttTelemetry, TelemetryLatch, TelemetrySample,
                                   TelemetryTimeout, subscribe_in_process)
 from tests.conftest import ServerProcess, _binary, free_port
 
@@ -170,8 +170,8 @@ def test_the_right_credentials_are_accepted(mosquitto_auth):
 def test_a_scan_whose_mqtt_login_is_refused_polls_and_says_why(tmp_path, mosquitto_auth, caplog):
     from dataclasses import replace
 
-    from drivers.sim.onvif_server import OnvifDeviceServer
-    from monitoring.scans import extract_query, read_manifest
+    from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
+    from camdeck.monitoring.scans import extract_query, read_manifest
     from tests.monitoring import ptz_settings
 
     caplog.set_level(logging.DEBUG)

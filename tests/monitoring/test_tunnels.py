@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from monitoring.tunnels import Tunnel, TunnelError, open_tunnel
+from camdeck.monitoring.tunnels import Tunnel, TunnelError, open_tunnel
 from tests.conftest import free_port
 
 LISTEN = ("import socket, sys, time\n"

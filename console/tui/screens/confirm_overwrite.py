@@ -1,7 +1,7 @@
 """Asks before a recording replaces an existing session's files (the TUI's --overwrite)."""
 from __future__ import annotations
 
-from console.tui.screens.confirm import ConfirmScreen
+from camdeck.console.tui.screens.confirm import ConfirmScreen
 
 
 class ConfirmOverwrite(ConfirmScreen):

@@ -7,7 +7,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from console.tui.messages import ControlField
+from camdeck.console.tui.messages import ControlField
 
 
 def _show(value: float, field: ControlField) -> str:

@@ -37,9 +37,9 @@ from textual.message import Message
 from textual.widgets import ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from console.tui.camera_pool import CameraPool
-from console.tui.widgets.calibration_coverage import CoverageView
-from console.tui.widgets.preview import PreviewView
+from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.widgets.calibration_coverage import CoverageView
+from camdeck.console.tui.widgets.preview import PreviewView
 
 BOARD_SPEC = ("9x6", 25.0)          # inner corners, square size in mm
 MIN_VIEWS = 5
@@ -160,7 +160,7 @@ class CalibrationTab(Vertical):
 
     def __init__(self, settings, *, pool: CameraPool, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        from calibration.chessboard import Board
+        from camdeck.calibration.chessboard import Board
 
         self.settings = settings
         self.board = Board.parse(*BOARD_SPEC)
@@ -230,7 +230,7 @@ class CalibrationTab(Vertical):
         return self.targets[self.target_index] if self.targets else None
 
     def _reset_set(self) -> None:
-        from calibration.coverage import Coverage
+        from camdeck.calibration.coverage import Coverage
 
         self.views = []
         self.result = None
@@ -307,14 +307,14 @@ class CalibrationTab(Vertical):
     # ---------------------------------------------------------------- workers (threads)
     @work(thread=True, exclusive=True, group="calibration-capture", exit_on_error=False)
     def _capture_worker(self, target: Target, size: tuple[int, int], ascii: bool) -> None:
-        from calibration.chessboard import detect_chessboard, draw_detection
-        from console.render import render_rgb
+        from camdeck.calibration.chessboard import detect_chessboard, draw_detection
+        from camdeck.console.render import render_rgb
 
         with self.pool.borrow(target.cameras, by="calibration") as cams:
             for cam in cams:
                 cam.start()
             if all(hasattr(c, "render_truth") for c in cams):
-                from drivers.sim.targets import ChessboardTarget
+                from camdeck.drivers.sim.targets import ChessboardTarget
 
                 board_target = self._boards.get(target.key)
                 if board_target is None:
@@ -341,13 +341,13 @@ class CalibrationTab(Vertical):
 
         names = [f"view_{i:03d}" for i in range(len(views))]
         if target.stereo:
-            from calibration.stereo import calibrate_stereo
+            from camdeck.calibration.stereo import calibrate_stereo
 
             result = calibrate_stereo([(n, v.arrays[0]) for n, v in zip(names, views)],
                                       [(n, v.arrays[1]) for n, v in zip(names, views)], self.board,
                                       min_pairs=MIN_VIEWS, pixel_format=views[0].formats[0], progress=progress)
         else:
-            from calibration.intrinsics import calibrate_intrinsics
+            from camdeck.calibration.intrinsics import calibrate_intrinsics
 
             result = calibrate_intrinsics([(n, v.arrays[0]) for n, v in zip(names, views)], self.board,
                                           min_views=MIN_VIEWS, pixel_format=views[0].formats[0], progress=progress)
@@ -355,8 +355,8 @@ class CalibrationTab(Vertical):
 
     @work(thread=True, exclusive=True, group="calibration-save", exit_on_error=False)
     def _save_worker(self, target: Target, views: list[CapturedView], result: Any) -> None:
-        from drivers.base import Frame
-        from drivers.imaging import frame_to_rgb, write_image_atomic
+        from camdeck.drivers.base import Frame
+        from camdeck.drivers.imaging import frame_to_rgb, write_image_atomic
 
         stamp = time.strftime("%Y%m%d-%H%M%S")
         folder = Path(self.settings.data_dir) / "calibration" / f"{target.key.split(':', 1)[1]}-{stamp}"
@@ -370,10 +370,10 @@ class CalibrationTab(Vertical):
                 files += 1
         if result is not None:
             if target.stereo:
-                from calibration.stereo import save_stereo
+                from camdeck.calibration.stereo import save_stereo
                 save_stereo(folder / "stereo.npz", result)
             else:
-                from calibration.intrinsics import save_calibration
+                from camdeck.calibration.intrinsics import save_calibration
                 save_calibration(folder / "calibration.npz", result)
             files += 1
         self.post_message(SetSaved(folder, files))
@@ -392,7 +392,7 @@ class CalibrationTab(Vertical):
         if self._coverage is not None:
             h, w = message.arrays[0].shape[:2]
             if self._coverage.image_size != (w, h):
-                from calibration.coverage import Coverage
+                from camdeck.calibration.coverage import Coverage
 
                 self._coverage = Coverage(self.board, (w, h), grid=COVERAGE_GRID)
                 for view in self.views:

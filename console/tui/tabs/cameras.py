@@ -31,16 +31,16 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from console.tui.camera_pool import CameraInUse, CameraPool
-from console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
-from console.tui.screens.controls import ControlsForm, step_exposure, step_gain
-from console.tui.tabs.preview import (
+from camdeck.console.tui.camera_pool import CameraInUse, CameraPool
+from camdeck.console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
+from camdeck.console.tui.screens.controls import ControlsForm, step_exposure, step_gain
+from camdeck.console.tui.tabs.preview import (
     FpsMeter, PreviewRequest, _frame_state, _sleep_until, _stale, analyse_frame, control_fields, error_state,
 )
-from console.tui.widgets.camera_panel import CameraPanel
-from console.tui.widgets.camera_table import CameraTable
-from console.tui.widgets.preview import PreviewView
-from drivers.errors import CaptureTimeout, DriverError, NotSupported
+from camdeck.console.tui.widgets.camera_panel import CameraPanel
+from camdeck.console.tui.widgets.camera_table import CameraTable
+from camdeck.console.tui.widgets.preview import PreviewView
+from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
 
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up

@@ -30,8 +30,8 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from console.tui.widgets.monitoring_plot import OffsetsPlot
-from console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
+from camdeck.console.tui.widgets.monitoring_plot import OffsetsPlot
+from camdeck.console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
 
 HISTORY_LIMIT = 200
 RELOAD_EVERY_S = 30.0
@@ -113,7 +113,7 @@ class MonitoringTab(Vertical):
 
     def __init__(self, settings, **kwargs) -> None:
         super().__init__(**kwargs)
-        from monitoring.fleet import fleet_devices
+        from camdeck.monitoring.fleet import fleet_devices
 
         self.settings = settings
         self.threshold_deg = float(settings.slack.alert_threshold_deg)
@@ -222,7 +222,7 @@ class MonitoringTab(Vertical):
     @work(thread=True, exclusive=True, group="monitoring-history", exit_on_error=False)
     def load_history(self, device: str | None) -> None:
         """Read every camera's newest result and ``device``'s history; post HistoryLoaded."""
-        from monitoring.history import HistoryStore
+        from camdeck.monitoring.history import HistoryStore
 
         store = HistoryStore.from_settings(self.settings.storage, self.settings.data_dir)
         latest: dict = {d: None for d in self.devices}
@@ -240,7 +240,7 @@ class MonitoringTab(Vertical):
     def run_fleet_worker(self, device: str | None, active: bool, stop: threading.Event | None = None) -> None:
         """A fleet run (one camera or all) until done or ``stop`` is set; progress and the result
         come back as messages."""
-        from monitoring.fleet import run_fleet
+        from camdeck.monitoring.fleet import run_fleet
 
         report = run_fleet(self.settings, device=device, active=active, stop=stop,
                            progress=lambda event: self.post_message(RunProgress(event)))

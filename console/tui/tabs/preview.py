@@ -10,12 +10,12 @@ from typing import Any, Mapping
 
 from textual.worker import Worker
 
-from console.render import (
+from camdeck.console.render import (
     centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, render_rgb, sharpness_score,
 )
-from console.tui.camera_pool import CameraInUse
-from console.tui.messages import CameraState, ControlField, FrameStats
-from drivers.errors import CameraDisconnected, CaptureTimeout, DriverUnavailable, NotSupported
+from camdeck.console.tui.camera_pool import CameraInUse
+from camdeck.console.tui.messages import CameraState, ControlField, FrameStats
+from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, DriverUnavailable, NotSupported
 
 
 EXPOSURE_CONTROLS = ("exposure_us", "ExposureTime")   # ASI, Picamera2 names (microseconds)

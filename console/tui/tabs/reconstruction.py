@@ -35,10 +35,10 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from console.tui.camera_pool import CameraPool, lent_opener
-from console.tui.tabs.cameras import PreviewPause
-from console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
-from console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
+from camdeck.console.tui.camera_pool import CameraPool, lent_opener
+from camdeck.console.tui.tabs.cameras import PreviewPause
+from camdeck.console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
+from camdeck.console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
 
 GRID_SIZES = (32, 48, 64, 96, 128, 192, 256)
 DEFAULT_GRID = 64              # a preview is at most ~60 x 30 cells; + raises it for saving
@@ -307,8 +307,8 @@ class ReconstructionTab(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="reconstruction")
     def _carve(self, rig: Any, grid_size: int) -> None:
         """Borrow the pair, carve until stopped, posting at most preview_fps pictures a second."""
-        from drivers.reconstruction_source import open_stereo_source
-        from fastcore.live import LiveReconstruction, ReconstructionSettings
+        from camdeck.drivers.reconstruction_source import open_stereo_source
+        from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
 
         worker = get_current_worker()
         period_s = 1.0 / max(0.1, float(self.settings.console.preview_fps))
@@ -356,7 +356,7 @@ class ReconstructionTab(Vertical):
 
     @work(thread=True, exit_on_error=False, group="save")
     def _save_grid(self, grid: np.ndarray, voxel_size: float, grid_center: tuple, frame: int) -> None:
-        from fastcore.grid_io import save_grid
+        from camdeck.fastcore.grid_io import save_grid
 
         folder = Path(self.settings.data_dir) / "reconstruction"
         folder.mkdir(parents=True, exist_ok=True)

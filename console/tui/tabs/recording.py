@@ -31,11 +31,11 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from console.tui.camera_pool import CameraPool, lent_opener
-from console.tui.tabs.cameras import PreviewPause
-from console.tui.screens.confirm_overwrite import ConfirmOverwrite
-from console.tui.widgets.recording_cameras import RecordingCameraTable
-from console.tui.widgets.recording_timer import RecordingTimer
+from camdeck.console.tui.camera_pool import CameraPool, lent_opener
+from camdeck.console.tui.tabs.cameras import PreviewPause
+from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
+from camdeck.console.tui.widgets.recording_timer import RecordingTimer
 
 
 class RecordingEventMessage(Message):
@@ -213,10 +213,10 @@ class RecordingTab(Vertical):
 
     def _request(self, overwrite: bool) -> Any:
         """The RecordingRequest the form describes; raises BadInput/DriverError with the fix."""
-        from console.cli.common import BadInput, parse_duration_s
-        from drivers.presets import PresetStore
-        from drivers.recording import RecordingRequest
-        from drivers.registry import find_spec
+        from camdeck.console.cli.common import BadInput, parse_duration_s
+        from camdeck.drivers.presets import PresetStore
+        from camdeck.drivers.recording import RecordingRequest
+        from camdeck.drivers.registry import find_spec
 
         names = [n.strip() for n in self.cameras_input.value.split(",") if n.strip()]
         if not names or len(set(names)) != len(names):
@@ -247,7 +247,7 @@ class RecordingTab(Vertical):
         if self.state != "idle":
             self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
             return
-        from drivers.session_file import SessionPaths, check_session_name
+        from camdeck.drivers.session_file import SessionPaths, check_session_name
 
         try:
             request = self._request(overwrite=False)
@@ -308,7 +308,7 @@ class RecordingTab(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
     def _record(self, request: Any) -> None:
         """Run the session on cameras borrowed from the pool; every event becomes a message."""
-        from drivers.recording import RecordingSession
+        from camdeck.drivers.recording import RecordingSession
 
         with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
             session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
@@ -325,8 +325,8 @@ class RecordingTab(Vertical):
     @work(thread=True, exit_on_error=False, group="presets")
     def _preset_worker(self, what: str, name: str) -> None:
         """Apply or save preset ``name``: on the running session's cameras, else on camera 1 alone."""
-        from drivers.presets import PresetStore
-        from drivers.registry import find_spec
+        from camdeck.drivers.presets import PresetStore
+        from camdeck.drivers.registry import find_spec
 
         store = PresetStore(self.settings.data_dir)
         session = self.session

@@ -4,8 +4,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from console.render import histogram_bars
-from console.tui.messages import CameraState, FrameStats
+from camdeck.console.render import histogram_bars
+from camdeck.console.tui.messages import CameraState, FrameStats
 
 CLIP_WARN_FRACTION = 0.01     # warn when 1 % of photosites sit at the top of the range
 DARK_WARN_FRACTION = 0.25     # and when a quarter are crushed to black

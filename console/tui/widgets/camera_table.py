@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from console.tui.messages import CameraState
+from camdeck.console.tui.messages import CameraState
 
 # (key, header, width): short headers so the table fits 80 columns.
 COLUMNS: tuple[tuple[str, str, int], ...] = (

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from console.render import PreviewCells
+from camdeck.console.render import PreviewCells
 
 
 class PreviewView(Widget):

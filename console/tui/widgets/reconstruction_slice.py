@@ -13,7 +13,7 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Static
 
-from console.render import voxel_slice_ascii
+from camdeck.console.render import voxel_slice_ascii
 
 AXES = ("x", "y", "z")
 
