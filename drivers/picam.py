@@ -14,7 +14,7 @@ picamera2 itself only inside functions: it exists only on Raspberry Pi OS.
   ``lores`` (YUV420, about 320 px wide: the preview stream, see :meth:`PicamCamera.preview`).
 - Recording: the Pi's hardware H264Encoder writes Annex-B H.264 with a timestamp file
   (:meth:`PicamCamera.start_recording`), or any encoder/output pair through
-  ``camera.picamera2`` (drivers/encoders.py's adapter uses that).
+  ``camera.picamera2`` (drivers/recording/encoders.py's adapter uses that).
 - Sensor modes: :meth:`PicamCamera.sensor_modes` and :meth:`PicamCamera.select_sensor_mode`.
 """
 from __future__ import annotations

@@ -6,10 +6,10 @@ from pathlib import Path
 
 
 from camdeck.drivers.base import CameraSpec
-from camdeck.drivers.presets import PresetStore
-from camdeck.drivers.recording import RecordingRequest, RecordingSession
+from camdeck.drivers.recording.presets import PresetStore
+from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
 from camdeck.drivers.registry import DriverContext
-from camdeck.drivers.session_file import parse_data_file, read_timecodes
+from camdeck.drivers.recording.data_file import parse_data_file, read_timecodes
 
 
 def pi_spec(name: str, model: str, label: str, **options) -> CameraSpec:
@@ -238,7 +238,7 @@ def test_a_progress_callback_that_raises_ends_the_session_cleanly(tmp_path):
 
 
 def test_an_out_of_range_preset_is_bad_input_before_anything_starts(tmp_path):
-    from camdeck.drivers.presets import BadPreset
+    from camdeck.drivers.recording.presets import BadPreset
 
     store = PresetStore(tmp_path / "data")
     store.save("hot", {"ExposureTime": 8000, "AnalogueGain": 1000.0})

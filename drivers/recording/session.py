@@ -1,9 +1,9 @@
 """Recording sessions: two or more cameras, H.264 to files, timers, countdown, presets, faults.
 
-A ``RecordingSession`` composes, per camera, an encoder (drivers/encoders.py: libx264
+A ``RecordingSession`` composes, per camera, an encoder (drivers/recording/encoders.py: libx264
 for simulated and USB cameras, the Pi's hardware encoder through picamera2) with an
-``AnnexBFileOutput`` (drivers/h264_output.py: the destination), and writes the session data file
-(drivers/session_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
+``AnnexBFileOutput`` (drivers/recording/h264_output.py: the destination), and writes the session data file
+(drivers/recording/data_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
 a progress callback that the CLI turns into rich output and the TUI into messages.
 
 Lifecycle of ``run()``:
@@ -43,10 +43,10 @@ from typing import Any, Callable, Sequence
 
 from camdeck.calibration.atomic import write_text_atomic
 from camdeck.drivers.base import CameraSpec
-from camdeck.drivers.encoders import CameraStats, CameraTrack
+from camdeck.drivers.recording.encoders import CameraStats, CameraTrack
 from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
-from camdeck.drivers.presets import BadPreset, Preset, apply_preset, check_preset
-from camdeck.drivers.session_file import (
+from camdeck.drivers.recording.presets import BadPreset, Preset, apply_preset, check_preset
+from camdeck.drivers.recording.data_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
     check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
 )
