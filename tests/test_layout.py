@@ -1,7 +1,8 @@
 """The fixed top level and the one-way import direction of DESIGN.md.
 
-console -> monitoring -> drivers -> calibration -> fastcore: a package imports only
-packages to its right; themes is imported by console only; nothing imports console.
+console -> monitoring -> drivers -> calibration -> fastcore -> fileio: a package imports
+only packages to its right (fileio, the rightmost, imports none of ours); themes is
+imported by console only; nothing imports console.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ORDER = ["console", "monitoring", "drivers", "calibration", "fastcore"]
+ORDER = ["console", "monitoring", "drivers", "calibration", "fastcore", "fileio"]
 OURS = set(ORDER) | {"themes"}
 
 

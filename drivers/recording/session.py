@@ -41,7 +41,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from camdeck.calibration.atomic import write_text_atomic
+from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import CameraSpec
 from camdeck.drivers.recording.encoders import CameraStats, CameraTrack
 from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from camdeck.calibration import rotations as rot
-from camdeck.calibration.atomic import write_text_atomic
+from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
 from camdeck.drivers.errors import ControlError, DriverError, Stopped
 from camdeck.drivers.sim.clock import clock_for
