@@ -8,8 +8,9 @@ from __future__ import annotations
 import enum
 import os
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -132,9 +133,19 @@ def camera_kind(model: str, driver: str) -> str:
     return "picam"
 
 
+#: A clock: monotonic nanoseconds now. A simulated clock also has ``sleep(seconds)``, which
+#: sleeps in its own time (drivers/sim/clock.py), so a session can wait on it.
+Clock = Callable[[], int]
+
+
 @runtime_checkable
 class Camera(Protocol):
-    """A camera, real or simulated. Blocking calls; use as a context manager."""
+    """A camera, real or simulated. Blocking calls; use as a context manager.
+
+    Every driver (through CameraBase) also reports ``clock``: the Clock its
+    ``Frame.timestamp`` values come from, so a job can time itself on the cameras' own
+    time base (read it with :func:`camera_clock`).
+    """
 
     name: str
 
@@ -193,6 +204,11 @@ class CameraBase:
     def started(self) -> bool:
         return self._started
 
+    @property
+    def clock(self) -> Clock:
+        """The clock ``Frame.timestamp`` uses; drivers that stamp with another clock override this."""
+        return time.monotonic_ns
+
     def start(self) -> None:
         if not self._started:
             self._start()
@@ -223,6 +239,13 @@ class CameraBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def camera_clock(camera: Any) -> Clock:
+    """The clock ``camera`` stamps frames with: its ``clock`` (CameraBase gives every driver
+    one; a simulated camera's runs ``time_factor`` times faster), else the OS's monotonic clock."""
+    clock = getattr(camera, "clock", None)
+    return clock if callable(clock) else time.monotonic_ns
 
 
 class PtzControls:

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
 from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
 from camdeck.drivers.registry import DriverContext
 
@@ -270,6 +270,12 @@ class PicamCamera(CameraBase):
                    "sensor_mode": self._sensor_mode, "sensor_modes": self.sensor_modes()})
 
     # ---------------------------------------------------------------- frames
+
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the context's, else the OS's monotonic clock
+        (it stamps the frames that carry no SensorTimestamp)."""
+        return self._clock
 
     @property
     def dropped_frames(self) -> int:

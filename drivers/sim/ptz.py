@@ -26,7 +26,7 @@ import numpy as np
 
 from camdeck.calibration import rotations as rot
 from camdeck.fileio.atomic import write_text_atomic
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, Frame, PtzControls
 from camdeck.drivers.errors import ControlError, DriverError, Stopped
 from camdeck.drivers.sim.clock import clock_for
 from camdeck.drivers.sim.sensor import NoiseBank
@@ -227,6 +227,11 @@ class SimPtzCamera(PtzControls, CameraBase):
     def sim_time_s(self) -> float:
         """Simulated seconds since the camera opened (the camera's clock: drivers.sim.clock)."""
         return (self._clock_ns() - self._origin_ns) * 1e-9
+
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the simulated clock (the context's, else the shared one running ``time_factor`` times faster)."""
+        return self._clock_ns
 
     # ---------------------------------------------------------------- Camera
 
