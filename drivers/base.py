@@ -171,6 +171,25 @@ class Camera(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+@dataclass(frozen=True)
+class TelemetryFeed:
+    """How a PTZ camera's position telemetry is reached; the camera says, so no consumer asks
+    which driver it is. A sample is JSON: pan_deg, tilt_deg, zoom, moving, timestamp (unix s).
+
+    Attributes:
+        kind: "in-process": ``subscribe`` delivers the samples in this process (no broker);
+            "mqtt": the camera publishes them on ``topic`` to the [mqtt] broker;
+            "none": it publishes nothing (poll ``position()`` instead).
+        topic: where the samples go ("" for "none").
+        subscribe: for "in-process", ``subscribe(callback)`` calls ``callback(payload: bytes)``
+            for every sample and returns the unsubscribe; None otherwise.
+    """
+
+    kind: str
+    topic: str = ""
+    subscribe: Callable[[Callable[[bytes], None]], Callable[[], None]] | None = None
+
+
 @runtime_checkable
 class PtzCamera(Camera, Protocol):
     """A pan/tilt/zoom camera. Angles in degrees, zoom in [0, 1]."""
@@ -185,6 +204,8 @@ class PtzCamera(Camera, Protocol):
     def goto_preset(self, name: str, *, wait: bool = True, timeout_s: float = 30.0) -> None: ...
 
     def stop_motion(self) -> None: ...
+
+    def telemetry_feed(self) -> TelemetryFeed: ...
 
 
 class CameraBase:
