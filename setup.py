@@ -1,7 +1,7 @@
 """Map the repository's folders into the one `camdeck` namespace and build the Cython kernel.
 
 Metadata lives in pyproject.toml. The repository keeps its fixed top level (console/,
-drivers/, fastcore/, calibration/, monitoring/, themes/); installed, each is a subpackage
+drivers/, fastcore/, calibration/, monitoring/, themes/, fileio/); installed, each is a subpackage
 of `camdeck` (camdeck.console, camdeck.drivers, ...), so the wheel claims the one name
 `camdeck` and nothing else. `camdeck` itself is an implicit namespace package: it has no
 folder in the repository, so nothing in a checkout can shadow the installed one.
@@ -23,7 +23,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 
-ROOTS = ("console", "drivers", "fastcore", "calibration", "monitoring", "themes")
+ROOTS = ("console", "drivers", "fastcore", "calibration", "monitoring", "themes", "fileio")
 
 
 def _packages() -> tuple[list[str], dict[str, str]]:

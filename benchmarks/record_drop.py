@@ -33,7 +33,7 @@ def decoded_frames(path: Path) -> int:
 
 def run_once(settings, names: list[str], size: tuple[int, int], fps: float, seconds: float, folder: Path,
              verify: bool) -> list[dict]:
-    from camdeck.drivers.recording import RecordingRequest, RecordingSession
+    from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
 
     frame_us = int(round(1e6 / fps))
     specs = []

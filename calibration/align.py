@@ -358,7 +358,7 @@ def save_r_align(path: str | Path, R: np.ndarray) -> Path:
         CalibrationInputError: the name does not end in .npy, or R is not 3x3.
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from camdeck.calibration.atomic import write_atomic
+    from camdeck.calibration.outputs import write_atomic
 
     path = Path(path)
     if path.suffix.lower() != ".npy":

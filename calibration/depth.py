@@ -310,7 +310,7 @@ class PointCloudJob:
     def _write_png(self, name: str, rgb: np.ndarray) -> Path:
         import cv2
 
-        from camdeck.calibration.atomic import write_atomic
+        from camdeck.calibration.outputs import write_atomic
 
         path = self.out_dir / name
         ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))

@@ -151,7 +151,7 @@ def save_features(path: str | os.PathLike, features: Features) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from camdeck.calibration.atomic import write_atomic
+    from camdeck.calibration.outputs import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -265,7 +265,7 @@ def save_calibration(path: str | Path, result: IntrinsicsResult) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from camdeck.calibration.atomic import write_atomic
+    from camdeck.calibration.outputs import write_atomic
 
     return write_atomic(path, lambda fh: np.savez(
         fh, K=result.K, dist=result.dist, image_size=np.asarray(result.image_size, dtype=np.int64),

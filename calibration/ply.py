@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.outputs import write_atomic
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
 
 

@@ -15,7 +15,7 @@ import io
 from pathlib import Path
 from typing import Any, Mapping
 
-from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.outputs import write_atomic
 from camdeck.calibration.errors import CalibrationInputError
 
 FRAME_COLUMNS = ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg", "yaw_deg", "roll_deg",

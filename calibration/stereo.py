@@ -257,7 +257,7 @@ def save_stereo(path: str | Path, stereo: StereoCalibration) -> Path:
     Raises:
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from camdeck.calibration.atomic import write_atomic
+    from camdeck.calibration.outputs import write_atomic
 
     return write_atomic(path, lambda fh: np.savez(
         fh, K=stereo.K1, dist=stereo.dist1, image_size=np.asarray(stereo.image_size, dtype=np.int64),

@@ -8,8 +8,9 @@ from __future__ import annotations
 import enum
 import os
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -132,9 +133,19 @@ def camera_kind(model: str, driver: str) -> str:
     return "picam"
 
 
+#: A clock: monotonic nanoseconds now. A simulated clock also has ``sleep(seconds)``, which
+#: sleeps in its own time (drivers/sim/clock.py), so a session can wait on it.
+Clock = Callable[[], int]
+
+
 @runtime_checkable
 class Camera(Protocol):
-    """A camera, real or simulated. Blocking calls; use as a context manager."""
+    """A camera, real or simulated. Blocking calls; use as a context manager.
+
+    Every driver (through CameraBase) also reports ``clock``: the Clock its
+    ``Frame.timestamp`` values come from, so a job can time itself on the cameras' own
+    time base (read it with :func:`camera_clock`).
+    """
 
     name: str
 
@@ -160,6 +171,25 @@ class Camera(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+@dataclass(frozen=True)
+class TelemetryFeed:
+    """How a PTZ camera's position telemetry is reached; the camera says, so no consumer asks
+    which driver it is. A sample is JSON: pan_deg, tilt_deg, zoom, moving, timestamp (unix s).
+
+    Attributes:
+        kind: "in-process": ``subscribe`` delivers the samples in this process (no broker);
+            "mqtt": the camera publishes them on ``topic`` to the [mqtt] broker;
+            "none": it publishes nothing (poll ``position()`` instead).
+        topic: where the samples go ("" for "none").
+        subscribe: for "in-process", ``subscribe(callback)`` calls ``callback(payload: bytes)``
+            for every sample and returns the unsubscribe; None otherwise.
+    """
+
+    kind: str
+    topic: str = ""
+    subscribe: Callable[[Callable[[bytes], None]], Callable[[], None]] | None = None
+
+
 @runtime_checkable
 class PtzCamera(Camera, Protocol):
     """A pan/tilt/zoom camera. Angles in degrees, zoom in [0, 1]."""
@@ -174,6 +204,8 @@ class PtzCamera(Camera, Protocol):
     def goto_preset(self, name: str, *, wait: bool = True, timeout_s: float = 30.0) -> None: ...
 
     def stop_motion(self) -> None: ...
+
+    def telemetry_feed(self) -> TelemetryFeed: ...
 
 
 class CameraBase:
@@ -192,6 +224,11 @@ class CameraBase:
     @property
     def started(self) -> bool:
         return self._started
+
+    @property
+    def clock(self) -> Clock:
+        """The clock ``Frame.timestamp`` uses; drivers that stamp with another clock override this."""
+        return time.monotonic_ns
 
     def start(self) -> None:
         if not self._started:
@@ -223,6 +260,13 @@ class CameraBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def camera_clock(camera: Any) -> Clock:
+    """The clock ``camera`` stamps frames with: its ``clock`` (CameraBase gives every driver
+    one; a simulated camera's runs ``time_factor`` times faster), else the OS's monotonic clock."""
+    clock = getattr(camera, "clock", None)
+    return clock if callable(clock) else time.monotonic_ns
 
 
 class PtzControls:

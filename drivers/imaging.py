@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camdeck.calibration.atomic import write_bytes_atomic
+from camdeck.fileio.atomic import write_bytes_atomic
 from camdeck.drivers.base import Frame
 
 

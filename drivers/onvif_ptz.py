@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from camdeck.calibration import rotations as rot
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret
+from camdeck.drivers.base import (CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls, Secret,
+                                  TelemetryFeed)
 from camdeck.drivers.errors import ControlError, DriverError, DriverUnavailable, Stopped
 from camdeck.drivers.onvif_media import (OnvifAuthError, OnvifFault, OnvifTimeout, OnvifUnreachable, read_rtsp_frame,
                                  read_snapshot)
@@ -39,6 +40,12 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def open_camera(spec: CameraSpec, ctx: Any) -> "OnvifPtzCamera":
     """Registry entry point (driver "onvif"): connect to the camera of ``spec``."""
     return OnvifPtzCamera(spec, ctx)
+
+
+def network_endpoint(spec: CameraSpec) -> tuple[str, int] | None:
+    """Registry hook: the (host, port) this driver connects to for ``spec`` (None when no port is set)."""
+    port = int(spec.options.get("port") or 0)
+    return (str(spec.options.get("host", "127.0.0.1")), port) if port else None
 
 
 def _wsdl_dir() -> str:
@@ -374,6 +381,10 @@ class OnvifPtzCamera(PtzControls, CameraBase):
 
     def stop_motion(self) -> None:
         self._call("Stop", lambda: self._ptz.Stop({"ProfileToken": self.profile, "PanTilt": True, "Zoom": True}))
+
+    def telemetry_feed(self) -> TelemetryFeed:
+        """MQTT on the configured ``telemetry_topic`` (ONVIF has no position stream of its own); "none" without one."""
+        return TelemetryFeed("mqtt", self.telemetry_topic) if self.telemetry_topic else TelemetryFeed("none")
 
     def presets(self) -> dict[str, tuple[float, float, float]]:
         reply = self._call("GetPresets", lambda: self._ptz.GetPresets({"ProfileToken": self.profile})) or []

@@ -14,7 +14,7 @@ picamera2 itself only inside functions: it exists only on Raspberry Pi OS.
   ``lores`` (YUV420, about 320 px wide: the preview stream, see :meth:`PicamCamera.preview`).
 - Recording: the Pi's hardware H264Encoder writes Annex-B H.264 with a timestamp file
   (:meth:`PicamCamera.start_recording`), or any encoder/output pair through
-  ``camera.picamera2`` (drivers/encoders.py's adapter uses that).
+  ``camera.picamera2`` (drivers/recording/encoders.py's adapter uses that).
 - Sensor modes: :meth:`PicamCamera.sensor_modes` and :meth:`PicamCamera.select_sensor_mode`.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
 from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
 from camdeck.drivers.registry import DriverContext
 
@@ -270,6 +270,12 @@ class PicamCamera(CameraBase):
                    "sensor_mode": self._sensor_mode, "sensor_modes": self.sensor_modes()})
 
     # ---------------------------------------------------------------- frames
+
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the context's, else the OS's monotonic clock
+        (it stamps the frames that carry no SensorTimestamp)."""
+        return self._clock
 
     @property
     def dropped_frames(self) -> int:

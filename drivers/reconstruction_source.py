@@ -53,8 +53,8 @@ def stereo_geometry(pair: StereoPair, rig: RigSpec, frame_size: tuple[int, int] 
 
     Simulated cameras give their true poses; other cameras need ``rig.options["calibration"]``
     (see :func:`calibrated_geometry`; ``frame_size`` (w, h) is checked against it). The
-    centre is ``rig.options["grid_center_m"]`` if given, else the simulated scene's
-    ``LAB_CENTER`` for simulated cameras, else 2.5 m along the left camera's optical axis.
+    centre is ``rig.options["grid_center_m"]`` if given, else the ``subject_center_m`` of the
+    left camera's truth (the simulated scene's centre), else 2.5 m along the left camera's optical axis.
 
     Raises:
         RigPoseUnknown: no pose known (hardware without a calibration), or the calibration
@@ -67,9 +67,8 @@ def stereo_geometry(pair: StereoPair, rig: RigSpec, frame_size: tuple[int, int] 
     R = np.array([t.R for t in truths], dtype=np.float64)
     tr = np.array([np.asarray(t.t, dtype=np.float64).reshape(3) for t in truths])
     center = rig.options.get("grid_center_m")
-    if center is None and getattr(truths[0], "scene", None) is not None:
-        from camdeck.drivers.sim.scene import LAB_CENTER
-        center = LAB_CENTER
+    if center is None:               # a camera that knows its truth may know what it looks at
+        center = getattr(truths[0], "subject_center_m", None)
     if center is None:
         center = -R[0].T @ tr[0] + DEFAULT_DISTANCE_M * R[0][2]
     return StereoGeometry(K, R, tr, np.asarray(center, dtype=np.float64).reshape(3))

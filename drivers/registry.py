@@ -1,6 +1,8 @@
 """Open a camera from its config entry, importing the driver module only then.
 
-Each driver module exposes ``open_camera(spec: CameraSpec, ctx: DriverContext) -> Camera``.
+Each driver module exposes ``open_camera(spec: CameraSpec, ctx: DriverContext) -> Camera``;
+a driver that reaches its camera over the network also exposes
+``network_endpoint(spec) -> (host, port) | None`` (what a deployment's tunnel must carry).
 """
 from __future__ import annotations
 
@@ -73,6 +75,17 @@ def open_camera(spec: CameraSpec, ctx: DriverContext | None = None) -> Camera:
         CameraNotFound: no such camera is connected.
     """
     return driver_module(spec.driver).open_camera(spec, ctx or DriverContext())
+
+
+def camera_endpoint(spec: CameraSpec) -> tuple[str, int] | None:
+    """The (host, port) the driver of ``spec`` connects to, or None when it needs no network
+    (a local or in-process camera). A deployment's tunnel waits for it to accept connections.
+
+    Raises:
+        DriverUnavailable: unknown driver.
+    """
+    endpoint = getattr(driver_module(spec.driver), "network_endpoint", None)
+    return endpoint(spec) if endpoint is not None else None
 
 
 def find_spec(cameras: Mapping[str, CameraSpec], name: str) -> CameraSpec:

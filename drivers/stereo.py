@@ -13,12 +13,11 @@ Works with any Camera (real zwoasi cameras too); timestamps must share a clock (
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from camdeck.drivers import registry
-from camdeck.drivers.base import Camera, CameraSpec, Frame, RigSpec
+from camdeck.drivers.base import Camera, CameraSpec, Frame, RigSpec, camera_clock
 from camdeck.drivers.errors import CaptureTimeout, ControlError, DriverError
 from camdeck.drivers.registry import DriverContext, find_spec
 
@@ -175,9 +174,8 @@ class StereoPair:
 
 
 def _camera_now_ns(cam: Camera) -> int:
-    """The camera's time base now: its own clock when it has one (simulators), else monotonic."""
-    now = getattr(cam, "now_ns", None)
-    return int(now()) if callable(now) else time.monotonic_ns()
+    """The camera's time base now: the clock it stamps frames with (drivers.base.camera_clock)."""
+    return int(camera_clock(cam)())
 
 
 def open_stereo_rig(rig: RigSpec, cameras: Mapping[str, CameraSpec], ctx: DriverContext | None = None, *,

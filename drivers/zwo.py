@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
 from camdeck.drivers.errors import CameraNotFound, ControlError, DriverError
 from camdeck.drivers.registry import DriverContext
 from camdeck.drivers import zwo_sdk
@@ -337,6 +337,11 @@ class ZwoCamera(CameraBase):
         )
 
     # ---------------------------------------------------------------- video
+
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the context's, else the OS's monotonic clock."""
+        return self._clock
 
     @property
     def dropped_frames(self) -> int:

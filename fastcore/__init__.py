@@ -4,7 +4,7 @@
 front over lean backends -- the Cython kernel (fastcore._carve), the numpy reference
 (fastcore.reference) and torch (fastcore.torch_backend, CPU or CUDA). Only numpy is
 imported here; torch and cv2 are imported inside the functions that use them.
-fastcore imports nothing from the rest of camdeck.
+fastcore imports nothing from the rest of camdeck but fileio (atomic writes of grid files).
 """
 from __future__ import annotations
 

@@ -16,7 +16,6 @@
 """
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from camdeck.fastcore.errors import FastcoreError, GridFileError
+from camdeck.fileio.atomic import replace_atomically, write_fix
 
 MAGIC = b"CDVOXEL1"
 HEADER_SIZE = 64
@@ -79,23 +79,11 @@ def save_grid(path, grid: np.ndarray, voxel_size: float | None = None,
             fh.write(np.ascontiguousarray(grid, dtype=dt).tobytes())
     else:
         raise GridFileError(f"{path}: unknown suffix {path.suffix!r}; fix: use .npy or .bin")
-    # Own few lines, not calibration.atomic: fastcore does not import calibration.
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise FastcoreError(f"{path}: cannot be written ({err.strerror or err}); "
-                                f"fix: check free space and permissions in {path.parent}") from None
-        raise
+        replace_atomically(path, write)
+    except OSError as err:
+        raise FastcoreError(f"{path}: cannot be written ({err.strerror or err}); "
+                            f"fix: {write_fix(err, path.parent)}") from None
     return path
 
 

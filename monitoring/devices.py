@@ -2,9 +2,10 @@
 
 A device is a PTZ camera whose config names a ``deployment``; ``--device`` takes
 ``DEPLOYMENT``, ``DEPLOYMENT/CAMERA`` or a camera name. :func:`open_device` starts the
-deployment's tunnel, opens the camera behind it and feeds a telemetry latch from the best
-source: in-process (simulated camera), MQTT (the camera's telemetry_topic on [mqtt]) or
-polling its position (no topic, or the broker is unreachable or refuses the login).
+deployment's tunnel, opens the camera behind it (through the registry, whatever its driver)
+and feeds a telemetry latch from the source the camera names (its ``telemetry_feed()``):
+in-process (a camera running in this process), MQTT (its topic on [mqtt]) or polling its
+position (it publishes nothing, or the broker is unreachable or refuses the login).
 A ``stop`` event, set from any thread, ends the device's waits (for a move to arrive, for the
 camera to settle) at their next poll, with drivers.errors.Stopped; the head goes on moving.
 
@@ -81,8 +82,8 @@ def resolve_device(settings: Any, device_id: str | DeviceRef) -> DeviceRef:
 class PtzDevice:
     """An opened PTZ device: its camera, a telemetry latch fed by the best source, and its tunnel.
 
-    ``telemetry_source`` is "in-process" (simulated camera, no broker), "mqtt" (the camera's
-    telemetry_topic on [mqtt]) or "poll" (GetStatus polling, when the broker is unreachable or
+    ``telemetry_source`` is "in-process" (the camera runs in this process, no broker), "mqtt" (the
+    camera's topic on [mqtt]) or "poll" (position polling, when the broker is unreachable or
     refuses the login, or the camera publishes nothing). ``telemetry_fallback`` says why it
     polls ("" otherwise); the scan manifests record both, and the reason is logged once per device.
     """
@@ -93,6 +94,7 @@ class PtzDevice:
         self.stop = stop                   # set: every wait ends at once with drivers.errors.Stopped
         self.name = ref.camera
         self.telemetry_source = ""
+        self.telemetry_topic = ""
         self.telemetry_fallback = ""
         self._closers: list[Callable[[], None]] = []
         self._mqtt: Any = None
@@ -124,7 +126,7 @@ class PtzDevice:
             try:
                 self.latch.wait_for_sample(self.name, min(3.0, timeout_s), stop=self.stop)
             except TelemetryTimeout:
-                topic = self.spec.options.get("telemetry_topic") or "?"
+                topic = self.telemetry_topic or "?"
                 self._use_poller(f"no telemetry on {topic} within {min(3.0, timeout_s):g} s")
         return self.latch.wait_stable(self.name, stable_s, timeout_s, after=after, stop=self.stop)
 
@@ -158,13 +160,15 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
 
     ``stop``: once set (from any thread), the device's moves and waits end with Stopped.
 
-    A simulated camera (driver "sim") runs in this process with in-process telemetry; any other
-    goes through the registry (driver "onvif": the real client), with telemetry from [mqtt],
-    falling back to polling its position when the broker cannot be reached or refuses the
-    login (the reason goes to ``device.telemetry_fallback`` and the log).
+    The camera is opened through the registry, whatever its driver, and names its telemetry
+    (drivers.base.TelemetryFeed): an in-process feed is subscribed to directly; an MQTT topic is
+    read from [mqtt], falling back to polling its position when the broker cannot be reached or
+    refuses the login (the reason goes to ``device.telemetry_fallback`` and the log); a camera
+    without telemetry is polled.
     """
+    from camdeck.drivers.registry import camera_endpoint, open_camera
     from camdeck.monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
-                                      subscribe_in_process)
+                                              subscribe_in_process)
     from camdeck.monitoring.tunnels import Tunnel
 
     ref = resolve_device(settings, device_id)
@@ -173,35 +177,28 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
     closers: list[Callable[[], None]] = []
     try:
         if deployment is not None and deployment.tunnel:
-            port = int(spec.options.get("port") or 0)
-            wait_for = (str(spec.options.get("host", "127.0.0.1")), port) if port and spec.driver != "sim" else None
-            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=wait_for).start().stop)
-        ctx = settings.driver_context()
-        if spec.driver == "sim":
-            from camdeck.drivers.sim.ptz import SimPtzCamera
-            camera = SimPtzCamera(spec, ctx)
-        else:
-            from camdeck.drivers.registry import open_camera
-            camera = open_camera(spec, ctx)
+            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=camera_endpoint(spec)).start().stop)
+        camera = open_camera(spec, settings.driver_context())
         closers.append(camera.close)
         latch = TelemetryLatch()
         device = PtzDevice(ref, spec, camera, latch, stop)
         device._closers = closers
-        topic = str(spec.options.get("telemetry_topic") or "")
-        if spec.driver == "sim":
-            closers.append(subscribe_in_process(latch, {topic: ref.camera}))
+        feed = camera.telemetry_feed()
+        device.telemetry_topic = feed.topic
+        if feed.kind == "in-process":
+            closers.append(subscribe_in_process(latch, feed, ref.camera))
             device.telemetry_source = "in-process"
-        elif topic:
+        elif feed.kind == "mqtt":
             mqtt = settings.mqtt
             try:
-                device._mqtt = MqttTelemetry(latch, {topic: ref.camera}, mqtt.host, mqtt.port,
+                device._mqtt = MqttTelemetry(latch, {feed.topic: ref.camera}, mqtt.host, mqtt.port,
                                              username=mqtt.username, password=mqtt.password,
                                              keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
                 device.telemetry_source = "mqtt"
             except (BrokerUnavailable, BrokerRefused) as err:
                 device._use_poller(str(err))
         else:
-            device._use_poller()              # no telemetry_topic: polling is the configured source
+            device._use_poller()              # no telemetry: polling is the configured source
         return device
     except BaseException:
         for close in reversed(closers):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from camdeck.calibration.atomic import write_text_atomic
+from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import CameraSpec, Frame
 from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
 from camdeck.monitoring.errors import MonitoringInputError, ScanError

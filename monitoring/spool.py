@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from camdeck.calibration.atomic import fsync_dir
+from camdeck.fileio.atomic import fsync_dir
 from camdeck.monitoring.errors import MonitoringError
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 Sources feed a :class:`TelemetryLatch`:
 - :class:`MqttTelemetry`, a paho-mqtt subscriber that reconnects on its own when the broker
   restarts and re-subscribes on every connect;
-- :func:`subscribe_in_process`, the in-process bus of simulated cameras that run without a broker;
+- :func:`subscribe_in_process`, a camera's in-process feed (drivers.base.TelemetryFeed, kind
+  "in-process": a camera running in this process, no broker needed);
 - :class:`PositionPoller`, polling a camera's ``position()`` (for cameras without telemetry).
 
 A sample is JSON with ``pan_deg`` (or ``pan``), ``tilt_deg`` (or ``tilt``), ``zoom``, ``moving``
@@ -235,17 +236,15 @@ class TelemetryLatch:
         return max(0.0, latest.timestamp - since)
 
 
-def subscribe_in_process(latch: TelemetryLatch, topics: Mapping[str, str]) -> Callable[[], None]:
-    """Feed ``latch`` from the simulator's in-process bus; ``topics`` maps topic -> camera. Returns the unsubscribe."""
-    from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS
+def subscribe_in_process(latch: TelemetryLatch, feed: Any, camera: str) -> Callable[[], None]:
+    """Feed ``latch`` with ``camera``'s samples from its in-process TelemetryFeed; returns the unsubscribe.
 
-    cancels = [TELEMETRY_BUS.subscribe(topic, lambda _t, payload, cam=cam: latch.feed(cam, payload))
-               for topic, cam in topics.items()]
-
-    def cancel() -> None:
-        for c in cancels:
-            c()
-    return cancel
+    Raises:
+        ValueError: ``feed`` is not an in-process feed (MQTT feeds go through MqttTelemetry).
+    """
+    if feed.subscribe is None:
+        raise ValueError(f"{camera}: its telemetry feed is {feed.kind!r}, not in-process")
+    return feed.subscribe(lambda payload: latch.feed(camera, payload))
 
 
 class MqttTelemetry:

@@ -1,7 +1,8 @@
 """The fixed top level and the one-way import direction of DESIGN.md.
 
-console -> monitoring -> drivers -> calibration -> fastcore: a package imports only
-packages to its right; themes is imported by console only; nothing imports console.
+console -> monitoring -> drivers -> calibration -> fastcore -> fileio: a package imports
+only packages to its right (fileio, the rightmost, imports none of ours); themes is
+imported by console only; nothing imports console.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-ORDER = ["console", "monitoring", "drivers", "calibration", "fastcore"]
+ORDER = ["console", "monitoring", "drivers", "calibration", "fastcore", "fileio"]
 OURS = set(ORDER) | {"themes"}
 
 
@@ -71,3 +72,90 @@ def test_every_import_goes_through_the_camdeck_namespace():
         for path in (REPO / folder).rglob("*.py"):
             bad += [f"{path.relative_to(REPO)}: {m}" for m in _bare_imports(path)]
     assert not bad, bad
+
+
+# ------------------------------------------------------------------ the simulator is just another driver
+
+#: Domain code that must not know the simulator: it reaches cameras through the registry, and
+#: what differs between drivers (telemetry, clocks, network endpoints) through the camera's own
+#: interface (drivers.base: TelemetryFeed, Camera.clock; registry.camera_endpoint). The
+#: simulator itself (drivers/sim/), the console (its `camdeck sim` commands, the config schema)
+#: and the tests may use it.
+SIM_FREE = ["monitoring", "drivers", "calibration", "fastcore", "fileio"]
+SIM_PACKAGE = "camdeck.drivers.sim"
+
+
+def _names_the_driver(node: ast.AST) -> bool:
+    """``driver``, ``spec.driver``, ``cam.info().driver``: an expression that is a driver name."""
+    return (isinstance(node, ast.Name) and node.id == "driver") or (
+        isinstance(node, ast.Attribute) and node.attr == "driver")
+
+
+def _is_sim(node: ast.AST) -> bool:
+    """The constant "sim", or a literal collection holding it (``driver in ("sim", ...)``)."""
+    if isinstance(node, ast.Constant):
+        return node.value == "sim"
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return any(_is_sim(e) for e in node.elts)
+    return False
+
+
+def simulator_special_cases(source: str, filename: str = "<source>") -> list[str]:
+    """Imports of the simulator and comparisons of a driver name to "sim" in ``source``: 'line: what'."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename=filename)):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and ((isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                   or (isinstance(node.func, ast.Name) and node.func.id in ("import_module", "__import__")))):
+            modules = [node.args[0].value]
+        sim = [m for m in modules if m == SIM_PACKAGE or m.startswith(SIM_PACKAGE + ".")]
+        if sim:
+            found.append(f"{node.lineno}: imports {sim[0]}")
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(_names_the_driver(o) for o in operands) and any(_is_sim(o) for o in operands):
+                found.append(f"{node.lineno}: compares a driver name to \"sim\"")
+    return sorted(found, key=lambda f: int(f.split(":")[0]))
+
+
+def test_the_special_case_finder_finds_each_form():
+    bad = '''
+import camdeck.drivers.sim
+from camdeck.drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers import sim
+mod = importlib.import_module("camdeck.drivers.sim.clock")
+if spec.driver == "sim": pass
+if "sim" != camera.info().driver: pass
+if driver in ("sim", "onvif"): pass
+'''
+    assert [f.split(":")[0] for f in simulator_special_cases(bad)] == ["2", "3", "4", "5", "6", "7", "8"]
+    fine = '''
+from camdeck.drivers.registry import open_camera
+from camdeck.drivers import registry
+if spec.driver == "onvif" or name == "sim": pass
+DRIVER_MODULES = {"sim": "camdeck.drivers.sim"}
+'''
+    assert simulator_special_cases(fine) == []
+
+
+def test_domain_code_never_special_cases_the_simulator():
+    bad = []
+    for package in SIM_FREE:
+        for path in (REPO / package).rglob("*.py"):
+            rel = path.relative_to(REPO)
+            if rel.parts[:2] == ("drivers", "sim"):
+                continue          # the simulator itself
+            bad += [f"{rel}:{f}" for f in simulator_special_cases(path.read_text(), str(path))]
+    assert not bad, bad
+    assert (REPO / "drivers" / "recording").is_dir() and (REPO / "monitoring").is_dir()   # what is checked exists
+
+
+def test_fileio_imports_none_of_ours():
+    for path in (REPO / "fileio").rglob("*.py"):
+        assert not _imports(path), f"{path.relative_to(REPO)} imports {_imports(path)}"

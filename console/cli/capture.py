@@ -2,7 +2,7 @@
 
 ``--sink redis://HOST:PORT/DB`` (``--sink redis`` is the configured URL; REDIS_URL wins),
 or ``--sink dir:PATH``. Stills Redis cannot take wait in DATA_DIR/spool and are sent
-when it is back (drivers/sinks.py). --json prints one JSON line per still and a last
+when it is back (drivers/stills/sinks.py). --json prints one JSON line per still and a last
 line with the summary. Exit codes: 0 done; 1 the camera failed, a still could be neither
 stored nor spooled (a full disk: the job stops there, with an "error" line and the summary),
 or stills are still waiting in the spool at the end; 2 bad input.
@@ -38,7 +38,7 @@ def capture(
 ) -> None:
     """Capture a still every N seconds into Redis or a folder; survives a Redis restart."""
     from camdeck.drivers.registry import find_spec, open_camera
-    from camdeck.drivers.sinks import parse_sink, run_periodic_capture
+    from camdeck.drivers.stills.sinks import parse_sink, run_periodic_capture
 
     from camdeck.console.cli.record import stop_on_signals
 

@@ -1,4 +1,4 @@
-"""`camdeck record`: a recording session over two cameras or more (drivers/recording.py).
+"""`camdeck record`: a recording session over two cameras or more (drivers/recording/session.py).
 
 Timer mode (``--duration 90s``) stops by itself; manual mode (``--manual``, the default
 when no duration is given) records until SIGINT or SIGTERM, then finishes the files
@@ -134,8 +134,8 @@ def record(
                                       help="Stop cleanly when free disk space falls below this."),
 ) -> None:
     """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
-    from camdeck.drivers.presets import PresetStore
-    from camdeck.drivers.recording import RecordingRequest, RecordingSession
+    from camdeck.drivers.recording.presets import PresetStore
+    from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
     from camdeck.drivers.registry import find_spec
 
     settings = common.settings()

@@ -51,6 +51,13 @@ class SimTruth:
     scene: Scene | None = None
 
     @property
+    def subject_center_m(self) -> tuple[float, float, float] | None:
+        """(3,) where the scene's objects stand, world metres (``LAB_CENTER``); None without a scene.
+
+        A reconstruction centres its grid here when the rig does not say otherwise."""
+        return LAB_CENTER if self.scene is not None else None
+
+    @property
     def camera_center(self) -> np.ndarray:
         """(3,) camera centre in the world, metres (``-R.T @ t``)."""
         return -self.R.T @ self.t

@@ -25,8 +25,9 @@ from typing import Any, Callable
 import numpy as np
 
 from camdeck.calibration import rotations as rot
-from camdeck.calibration.atomic import write_text_atomic
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Frame, PtzControls
+from camdeck.fileio.atomic import write_text_atomic
+from camdeck.drivers.base import (CameraBase, CameraInfo, CameraSpec, Capability, Clock, Frame, PtzControls,
+                                  TelemetryFeed)
 from camdeck.drivers.errors import ControlError, DriverError, Stopped
 from camdeck.drivers.sim.clock import clock_for
 from camdeck.drivers.sim.sensor import NoiseBank
@@ -228,6 +229,11 @@ class SimPtzCamera(PtzControls, CameraBase):
         """Simulated seconds since the camera opened (the camera's clock: drivers.sim.clock)."""
         return (self._clock_ns() - self._origin_ns) * 1e-9
 
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the simulated clock (the context's, else the shared one running ``time_factor`` times faster)."""
+        return self._clock_ns
+
     # ---------------------------------------------------------------- Camera
 
     def info(self) -> CameraInfo:
@@ -425,6 +431,16 @@ class SimPtzCamera(PtzControls, CameraBase):
         return {"camera": self.name, "deployment": self.deployment, "pan_deg": round(pan, 6),
                 "tilt_deg": round(tilt, 6), "zoom": round(zoom, 6), "moving": self.moving(),
                 "timestamp": self._epoch0 + self.sim_time_s()}
+
+    def telemetry_feed(self) -> TelemetryFeed:
+        """In-process: consumers in this process subscribe to the camera's topic on
+        :data:`TELEMETRY_BUS` (the samples go to a broker too when one was given)."""
+        topic = self.telemetry_topic
+
+        def subscribe(callback: Callable[[bytes], None]) -> Callable[[], None]:
+            return TELEMETRY_BUS.subscribe(topic, lambda _topic, payload: callback(payload))
+
+        return TelemetryFeed("in-process", topic, subscribe)
 
     def _telemetry_loop(self, period_s: float) -> None:
         while not self._closing.wait(period_s):

@@ -1,7 +1,8 @@
 """How a simulated PTZ camera publishes its telemetry.
 
 :class:`drivers.sim.ptz.SimPtzCamera` publishes each sample twice: to :data:`TELEMETRY_BUS`, an
-in-process publish/subscribe by topic for consumers in the same process (no broker needed),
+in-process publish/subscribe by topic for consumers in the same process (no broker needed;
+they reach it through the camera's ``telemetry_feed()``, a drivers.base.TelemetryFeed),
 and, when a broker is given (``camdeck sim serve``), through :class:`MqttPublisher`. A sample
 is a JSON object (camera, deployment, pan_deg, tilt_deg, zoom, moving, timestamp) on the
 camera's ``telemetry_topic``. paho-mqtt is imported only when a publisher is made.

@@ -115,7 +115,7 @@ class _RtpStream:
             self.seq = (self.seq + 1) & 0xFFFF
 
     def _run(self) -> None:
-        from camdeck.drivers.encoders import LibX264Encoder
+        from camdeck.drivers.recording.encoders import LibX264Encoder
 
         encoder = None
         period = 1.0 / self.fps

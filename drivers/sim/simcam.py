@@ -24,7 +24,7 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
-from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, ControlRange, Frame
+from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
 from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
 from camdeck.drivers.sim.clock import clock_for
 from camdeck.drivers.sim.controls import ControlDef, check_names, coerce
@@ -116,6 +116,11 @@ class SimCamera(CameraBase, abc.ABC):
         self._states: OrderedDict[tuple, Any] = OrderedDict()
 
     # ---------------------------------------------------------------- Camera protocol
+    @property
+    def clock(self) -> Clock:
+        """The clock frame timestamps use: the simulated clock (the context's, else the shared one running ``time_factor`` times faster)."""
+        return self._clock
+
     @property
     def dropped_frames(self) -> int:
         """Frames the sensor produced but nobody read before the buffer overwrote them (since start)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import signal
 import sys
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 from camdeck.calibration.align import load_r_align, save_r_align
-from camdeck.calibration.atomic import write_atomic
+from camdeck.calibration.outputs import write_atomic
 from camdeck.calibration.errors import CalibrationError, CalibrationWriteError
 from camdeck.calibration.intrinsics import IntrinsicsResult, ViewResult, load_calibration, save_calibration
 from camdeck.calibration.ply import read_ply, write_ply
@@ -52,35 +51,8 @@ def _assert_untouched(folder, path):
     assert sorted(p.name for p in folder.iterdir()) == [path.name], "a temporary file was left behind"
 
 
-# ------------------------------------------------------------------ the helper itself
-
-def test_write_atomic_replaces_the_file_in_one_step(tmp_path):
-    path = tmp_path / "out.bin"
-    path.write_bytes(OLD)
-    os.chmod(path, 0o640)
-    assert write_atomic(path, lambda fh: fh.write(b"new")) == path
-    assert path.read_bytes() == b"new"
-    assert path.stat().st_mode & 0o777 == 0o640             # the replaced file keeps its mode
-    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
-
-
-def test_write_atomic_gives_a_new_file_the_usual_mode(tmp_path):
-    mask = os.umask(0o022)
-    try:
-        write_atomic(tmp_path / "new.bin", lambda fh: fh.write(b"x"))
-    finally:
-        os.umask(mask)
-    assert (tmp_path / "new.bin").stat().st_mode & 0o777 == 0o644
-
-
-def test_write_atomic_fsyncs_before_the_rename(tmp_path, monkeypatch):
-    calls = []
-    real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
-    monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
-    write_atomic(tmp_path / "f.bin", lambda fh: fh.write(b"x"))
-    assert calls[:2] == ["fsync", "replace"]
-
+# ------------------------------------------------------------------ the calibration error on top of fileio
+# (the write itself: tests/fileio/test_atomic.py)
 
 def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "out.bin"
@@ -95,19 +67,6 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
     assert str(path) in str(info.value) and "No space left on device" in str(info.value)
     assert "check free space and permissions" in str(info.value)
     assert "\n" not in str(info.value)
-    _assert_untouched(tmp_path, path)
-
-
-def test_an_interrupt_mid_write_leaves_the_old_file_and_no_temporary(tmp_path):
-    path = tmp_path / "out.bin"
-    path.write_bytes(OLD)
-
-    def writer(fh):
-        fh.write(b"half of it")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        write_atomic(path, writer)
     _assert_untouched(tmp_path, path)
 
 

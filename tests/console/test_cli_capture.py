@@ -105,7 +105,7 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
     still spooled by the earlier run is still there."""
     import errno
 
-    import camdeck.drivers.sinks as sinks
+    import camdeck.drivers.stills.sinks as sinks
 
     first = cli("capture", "--count", "1", "--sink", "redis://127.0.0.1:1/0", "--json")
     assert json_lines(first.out)[-1]["pending"] == 1
@@ -124,7 +124,7 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
 
 def test_the_sink_is_closed_when_the_camera_cannot_open(cli, rig, monkeypatch):
     from camdeck.drivers import registry as _registry
-    import camdeck.drivers.sinks as sinks
+    import camdeck.drivers.stills.sinks as sinks
     from camdeck.drivers.errors import CameraNotFound
 
     closed = []

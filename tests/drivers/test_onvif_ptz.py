@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from camdeck.drivers.base import CameraSpec, Secret
+from camdeck.drivers.base import CameraSpec, PtzCamera, Secret, TelemetryFeed
 from camdeck.drivers.errors import ControlError
 from camdeck.drivers.onvif_ptz import OnvifAuthError, OnvifPtzCamera, OnvifTimeout, OnvifUnreachable
-from camdeck.drivers.registry import DriverContext, open_camera
+from camdeck.drivers.registry import DriverContext, camera_endpoint, open_camera
 from camdeck.drivers.sim.onvif_server import OnvifDeviceServer
 from camdeck.drivers.sim.ptz import SimPtzCamera
 
@@ -46,6 +46,19 @@ def test_connects_despite_clock_skew_and_selects_the_ptz_profile(device):
     assert cam.profile == "profile_1"
     assert cam.clock_skew_s == pytest.approx(3600.0, abs=3.0)
     assert cam.info().extra["clock_skew_s"] == cam.clock_skew_s
+
+
+def test_its_telemetry_is_the_configured_mqtt_topic(device):
+    cam = device[2]
+    assert cam.telemetry_feed() == TelemetryFeed("mqtt", "test/onvif")
+    assert isinstance(cam, PtzCamera)
+
+
+def test_the_registry_names_the_endpoint_a_tunnel_must_carry():
+    assert camera_endpoint(_client_spec(8099)) == ("127.0.0.1", 8099)
+    assert camera_endpoint(_client_spec(0)) is None                 # no port: nothing to wait for
+    sim = CameraSpec(name="cam", driver="sim", model="PTZ", options=dict(OPTIONS, host="127.0.0.1", port=8099))
+    assert camera_endpoint(sim) is None                             # in-process: no network at all
 
 
 def test_absolute_moves_are_verified_against_the_true_position(device):

@@ -167,7 +167,7 @@ def test_close_stops_a_running_recording(rig, tmp_path):
 
 
 def test_the_recording_adapter_reaches_the_hardware_encoder(rig, tmp_path):
-    from camdeck.drivers import encoders
+    from camdeck.drivers.recording import encoders
 
     with open_camera(spec(), DriverContext()) as cam:
         assert encoders.hardware_encoder_for(cam) is cam.picamera2

@@ -146,6 +146,24 @@ def test_telemetry_reaches_in_process_subscribers(tmp_path):
     assert sample["camera"] == "ptz-tele"
 
 
+def test_the_camera_names_its_in_process_feed(tmp_path):
+    """What monitoring subscribes to: the camera's own feed, not the simulator's bus by name."""
+    got: list[dict] = []
+    arrived = threading.Event()
+    with SimPtzCamera(_spec("ptz-feed"), DriverContext(data_dir=tmp_path, time_factor=50.0)) as cam:
+        feed = cam.telemetry_feed()
+        assert (feed.kind, feed.topic) == ("in-process", "test/ptz-feed")
+        cancel = feed.subscribe(lambda payload: (got.append(json.loads(payload)), arrived.set()))
+        try:
+            cam.move_absolute(5.0, 5.0)
+            assert arrived.wait(5.0)
+        finally:
+            cancel()
+        count = len(got)
+        cam.move_absolute(-5.0, 0.0)      # unsubscribed: nothing more arrives
+    assert len(got) == count and {s["camera"] for s in got} == {"ptz-feed"}
+
+
 def test_a_wait_for_arrival_ends_when_stop_is_set(tmp_path):
     """A 90 s move (1 deg/s, real time): setting stop ends the wait at once; the head goes on."""
     import time

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from camdeck.drivers.encoders import EncoderError, LibX264Encoder
-from camdeck.drivers.h264_output import TIMECODE_HEADER, AnnexBFileOutput
-from camdeck.drivers.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
-from camdeck.drivers.session_file import (
+from camdeck.drivers.recording.encoders import EncoderError, LibX264Encoder
+from camdeck.drivers.recording.h264_output import TIMECODE_HEADER, AnnexBFileOutput
+from camdeck.drivers.recording.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
+from camdeck.drivers.recording.data_file import (
     CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
     UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
     parse_data_file, read_timecodes, render_data_file, skew_ms,
@@ -195,7 +195,7 @@ def enospc(*args):
 def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monkeypatch):
     """A full disk mid-flush: part of the data may reach the file, so the output undoes that flush:
     the video ends with a whole access unit and has exactly one timestamp line per frame."""
-    import camdeck.drivers.h264_output as h264_output
+    import camdeck.drivers.recording.h264_output as h264_output
 
     now = [0.0]
     out = AnnexBFileOutput(tmp_path / "f.h264", tmp_path / "f.pts.txt", flush_interval_s=1.0, wall_clock=lambda: now[0])
@@ -259,7 +259,7 @@ def test_a_full_disk_at_the_final_flush_faults_the_camera_and_keeps_the_file(tmp
     import threading
 
     from camdeck.drivers.base import CameraSpec
-    from camdeck.drivers.encoders import CameraTrack
+    from camdeck.drivers.recording.encoders import CameraTrack
 
     real_stop = LibX264Encoder.stop
 

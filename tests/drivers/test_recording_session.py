@@ -6,10 +6,10 @@ from pathlib import Path
 
 
 from camdeck.drivers.base import CameraSpec
-from camdeck.drivers.presets import PresetStore
-from camdeck.drivers.recording import RecordingRequest, RecordingSession
+from camdeck.drivers.recording.presets import PresetStore
+from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
 from camdeck.drivers.registry import DriverContext
-from camdeck.drivers.session_file import parse_data_file, read_timecodes
+from camdeck.drivers.recording.data_file import parse_data_file, read_timecodes
 
 
 def pi_spec(name: str, model: str, label: str, **options) -> CameraSpec:
@@ -238,7 +238,7 @@ def test_a_progress_callback_that_raises_ends_the_session_cleanly(tmp_path):
 
 
 def test_an_out_of_range_preset_is_bad_input_before_anything_starts(tmp_path):
-    from camdeck.drivers.presets import BadPreset
+    from camdeck.drivers.recording.presets import BadPreset
 
     store = PresetStore(tmp_path / "data")
     store.save("hot", {"ExposureTime": 8000, "AnalogueGain": 1000.0})
@@ -254,3 +254,47 @@ def test_an_out_of_range_preset_is_bad_input_before_anything_starts(tmp_path):
     assert "is out of range" in message and " to " in message            # the allowed range
     assert [e.kind for e in events] == []                                 # nothing started
     assert list((tmp_path / "out").iterdir()) == []                        # nothing written
+
+
+def test_the_session_runs_on_the_clock_the_cameras_report(tmp_path):
+    """No driver name picks the clock: the cameras say which clock stamps their frames.
+
+    The request names a "picamera2" camera; the opener hands over a camera whose frames are
+    stamped by a clock 20 times faster than the wall. The session times itself on that clock:
+    a 2 s timer is 2 s of the camera's time (about 40 s of it if the session used the wall clock),
+    and no track had to rebase its timestamps."""
+    import dataclasses
+
+    from camdeck.drivers.registry import open_camera
+    from camdeck.drivers.sim.clock import SimClock
+
+    fast = SimClock(time_factor=20.0)
+    opened = []
+
+    def opener(spec, ctx):
+        cam = open_camera(dataclasses.replace(spec, driver="sim"), DriverContext(data_dir=ctx.data_dir, clock=fast))
+        opened.append(cam)
+        return cam
+
+    pi = dataclasses.replace(LEFT, driver="picamera2")
+    request = RecordingRequest(session="c", folder=tmp_path, cameras=[pi], duration_s=2.0)
+    session = RecordingSession(request, DriverContext(data_dir=tmp_path / "data"), open_camera=opener)
+    result = session.run()
+    assert result.outcome == "complete" and result.elapsed_s >= 2.0
+    assert opened[0].clock is fast and session.clock is fast
+    assert not any(t.rebased for t in session.tracks)
+    times = read_timecodes(tmp_path / "c_camera_1.pts.txt")
+    assert times and times[-1] < 10_000            # milliseconds of the camera's time, not 40 s of it
+    section = parse_data_file((tmp_path / "c_data.txt").read_text())["CAMERA 1 (Camera Module 2.1 NoIR)"]
+    assert section["Status"] == "ok"
+
+
+def test_an_injected_clock_wins_over_the_cameras(tmp_path):
+    from camdeck.drivers.recording.session import session_clock
+    from camdeck.drivers.registry import open_camera
+    from camdeck.drivers.sim.clock import ManualClock
+
+    manual = ManualClock()
+    with open_camera(LEFT, DriverContext(data_dir=tmp_path)) as cam:
+        assert session_clock(DriverContext(clock=manual), [cam]) is manual
+        assert session_clock(DriverContext(), [cam]) is cam.clock

@@ -9,7 +9,7 @@ import pytest
 
 from camdeck.drivers.base import Frame
 from camdeck.drivers.errors import CameraDisconnected
-from camdeck.drivers.sinks import (
+from camdeck.drivers.stills.sinks import (
     BadSink, FolderSink, RedisSink, StillImage, encode_still, parse_sink, run_periodic_capture,
 )
 
@@ -176,7 +176,7 @@ def test_a_full_spool_disk_stops_the_job_cleanly_and_keeps_the_spool(tmp_path, m
     already held stays there for the next run."""
     import errno
 
-    import camdeck.drivers.sinks as sinks
+    import camdeck.drivers.stills.sinks as sinks
 
     sink = RedisSink("redis://127.0.0.1:1/0", tmp_path / "spool", timeout_s=0.5)   # nothing listens on port 1
     sink.open()
@@ -205,7 +205,7 @@ def test_a_full_spool_disk_stops_the_job_cleanly_and_keeps_the_spool(tmp_path, m
 def test_a_full_folder_sink_stops_the_job_cleanly(tmp_path, monkeypatch):
     import errno
 
-    import camdeck.drivers.sinks as sinks
+    import camdeck.drivers.stills.sinks as sinks
 
     sink = FolderSink(tmp_path / "stills")
     sink.open()

@@ -140,4 +140,4 @@ def test_save_fsyncs_the_data_before_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
     save_grid(tmp_path / "g.bin", OLD, voxel_size=0.1)
-    assert calls == ["fsync", "replace"]
+    assert calls == ["fsync", "replace", "fsync"]     # the data, the rename, then the folder (the rename itself)

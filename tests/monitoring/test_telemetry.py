@@ -91,7 +91,7 @@ def test_malformed_messages_are_counted_and_skipped():
 def test_in_process_telemetry_settles_on_the_true_position(tmp_path):
     latch = TelemetryLatch()
     with _camera(tmp_path) as cam:
-        cancel = subscribe_in_process(latch, {TOPIC: "cam"})
+        cancel = subscribe_in_process(latch, cam.telemetry_feed(), "cam")
         try:
             cam.move_absolute(30.0, 10.0)
             sample = latch.wait_stable("cam", 2.0, timeout_s=10.0, after=latch.count("cam"))

@@ -1,6 +1,6 @@
 """The Recording tab: a dual-camera H.264 session with timer, countdown and presets.
 
-The session (drivers.recording.RecordingSession) runs in a thread worker; its events come
+The session (drivers.recording.session.RecordingSession) runs in a thread worker; its events come
 back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
 ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
 recording), ctrl+o save the first camera's controls as that preset. An existing session
@@ -214,8 +214,8 @@ class RecordingTab(Vertical):
     def _request(self, overwrite: bool) -> Any:
         """The RecordingRequest the form describes; raises BadInput/DriverError with the fix."""
         from camdeck.console.cli.common import BadInput, parse_duration_s
-        from camdeck.drivers.presets import PresetStore
-        from camdeck.drivers.recording import RecordingRequest
+        from camdeck.drivers.recording.presets import PresetStore
+        from camdeck.drivers.recording.session import RecordingRequest
         from camdeck.drivers.registry import find_spec
 
         names = [n.strip() for n in self.cameras_input.value.split(",") if n.strip()]
@@ -247,7 +247,7 @@ class RecordingTab(Vertical):
         if self.state != "idle":
             self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
             return
-        from camdeck.drivers.session_file import SessionPaths, check_session_name
+        from camdeck.drivers.recording.data_file import SessionPaths, check_session_name
 
         try:
             request = self._request(overwrite=False)
@@ -308,7 +308,7 @@ class RecordingTab(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
     def _record(self, request: Any) -> None:
         """Run the session on cameras borrowed from the pool; every event becomes a message."""
-        from camdeck.drivers.recording import RecordingSession
+        from camdeck.drivers.recording.session import RecordingSession
 
         with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
             session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
@@ -325,7 +325,7 @@ class RecordingTab(Vertical):
     @work(thread=True, exit_on_error=False, group="presets")
     def _preset_worker(self, what: str, name: str) -> None:
         """Apply or save preset ``name``: on the running session's cameras, else on camera 1 alone."""
-        from camdeck.drivers.presets import PresetStore
+        from camdeck.drivers.recording.presets import PresetStore
         from camdeck.drivers.registry import find_spec
 
         store = PresetStore(self.settings.data_dir)

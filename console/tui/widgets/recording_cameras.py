@@ -42,7 +42,7 @@ class RecordingCameraTable(DataTable):
             self.add_row(f"{i} {name}", "0", "-", "0", "0 B", "waiting", key=name)
 
     def update_stats(self, stats: Iterable) -> None:
-        """Refresh the rows from CameraStats objects (drivers.encoders.CameraStats)."""
+        """Refresh the rows from CameraStats objects (drivers.recording.encoders.CameraStats)."""
         for st in stats:
             if st.name not in self._names:
                 continue

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from camdeck.drivers.errors import DriverError
-from camdeck.calibration.atomic import write_text_atomic
+from camdeck.fileio.atomic import write_text_atomic
 
 PRESET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from camdeck.calibration.atomic import write_bytes_atomic as _write_bytes_atomic
+from camdeck.fileio.atomic import write_bytes_atomic as _write_bytes_atomic
 from camdeck.drivers.errors import CameraDisconnected, DriverError
 
 SPOOL_MAGIC = b"CAMDECK-STILL 1\n"

@@ -9,7 +9,7 @@ bytes go. A recording composes the two:
 - ``Picamera2H264Adapter``: the Pi's hardware ``picamera2.encoders.H264Encoder``, fed by
   the camera's own pipeline; used only when a Picamera2 object is present;
 - the output, ``AnnexBFileOutput`` (the ``.h264`` file and its timestamp sidecar), is in
-  drivers/h264_output.py;
+  drivers/recording/h264_output.py;
 - ``CameraTrack``: one camera of a session (capture thread, bounded queue, encoder
   thread, output), with its ``CameraStats``.
 
@@ -29,7 +29,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from camdeck.drivers.errors import CaptureTimeout, DriverError
-from camdeck.drivers.h264_output import AnnexBFileOutput, EncoderError
+from camdeck.drivers.recording.h264_output import AnnexBFileOutput, EncoderError
 
 MAX_CONSECUTIVE_TIMEOUTS = 3      # then the camera counts as failed
 CLOCK_MISMATCH_NS = 60 * 10**9    # frame clocks further than this from the session clock are re-based
@@ -260,7 +260,7 @@ class CameraTrack:
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
                  clock: Callable[[], int], *, flush_interval_s: float = 1.0, crf: int = 23,
                  encoder_preset: str = "ultrafast", bitrate: int | None = None) -> None:
-        from camdeck.drivers.session_file import nominal_fps
+        from camdeck.drivers.recording.data_file import nominal_fps
 
         self.index, self.spec, self.camera = index, spec, camera
         self.crf, self.encoder_preset, self.bitrate = crf, encoder_preset, bitrate

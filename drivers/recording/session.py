@@ -1,9 +1,9 @@
 """Recording sessions: two or more cameras, H.264 to files, timers, countdown, presets, faults.
 
-A ``RecordingSession`` composes, per camera, an encoder (drivers/encoders.py: libx264
+A ``RecordingSession`` composes, per camera, an encoder (drivers/recording/encoders.py: libx264
 for simulated and USB cameras, the Pi's hardware encoder through picamera2) with an
-``AnnexBFileOutput`` (drivers/h264_output.py: the destination), and writes the session data file
-(drivers/session_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
+``AnnexBFileOutput`` (drivers/recording/h264_output.py: the destination), and writes the session data file
+(drivers/recording/data_file.py). It is UI-free: it reports ``RecordingEvent`` objects through
 a progress callback that the CLI turns into rich output and the TUI into messages.
 
 Lifecycle of ``run()``:
@@ -28,8 +28,9 @@ warnings (the data file's Notes). A callback that raised is not called again. On
 KeyboardInterrupt / SystemExit propagate, after the same clean-up. If the final data file
 cannot be written, the outcome is "error" too (the video and timestamp files are complete).
 
-Timing uses the driver context's clock (``DriverContext.clock``, else ``time.monotonic_ns``),
-the same clock the simulator stamps frames with, so a ``time_factor`` speeds up a session.
+Timing uses the driver context's clock (``DriverContext.clock``), else the clock the cameras
+report they stamp frames with (``camera.clock``: a simulated camera's runs ``time_factor``
+times faster, so the session speeds up with it), else ``time.monotonic_ns``.
 """
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from camdeck.calibration.atomic import write_text_atomic
-from camdeck.drivers.base import CameraSpec
-from camdeck.drivers.encoders import CameraStats, CameraTrack
+from camdeck.fileio.atomic import write_text_atomic
+from camdeck.drivers.base import CameraSpec, Clock, camera_clock
+from camdeck.drivers.recording.encoders import CameraStats, CameraTrack
 from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
-from camdeck.drivers.presets import BadPreset, Preset, apply_preset, check_preset
-from camdeck.drivers.session_file import (
+from camdeck.drivers.recording.presets import BadPreset, Preset, apply_preset, check_preset
+from camdeck.drivers.recording.data_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
     check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
 )
@@ -122,15 +123,19 @@ class SessionResult:
         return self.outcome in ("complete", "stopped")
 
 
-def session_clock(ctx: Any, specs: Sequence[CameraSpec]) -> Callable[[], int]:
-    """The clock the cameras stamp frames with: the context's, the simulator's shared
-    clock for simulated cameras (it runs ``time_factor`` times faster), else the OS's."""
+def session_clock(ctx: Any, cameras: Sequence[Any] = ()) -> Clock:
+    """The clock that times a session: the context's when one is injected, else the clock the
+    first camera stamps frames with (a camera on another clock has its timestamps rebased
+    to its first frame, see CameraTrack), else the OS's monotonic clock.
+
+    Args:
+        ctx: the DriverContext (its ``clock``, or None).
+        cameras: the opened cameras, in file order.
+    """
     if ctx.clock is not None:
         return ctx.clock
-    if any(spec.driver == "sim" for spec in specs):
-        from camdeck.drivers.sim.clock import shared_clock
-
-        return shared_clock(ctx.time_factor)
+    if cameras:
+        return camera_clock(cameras[0])
     return time.monotonic_ns
 
 
@@ -139,7 +144,7 @@ class RecordingSession:
 
     Args:
         request: what to record.
-        ctx: the DriverContext cameras are opened with (its clock times the session).
+        ctx: the DriverContext cameras are opened with (its clock, else the cameras', times the session).
         progress: called with each RecordingEvent, from the thread running ``run()``.
         open_camera: opens a spec (default: drivers.registry.open_camera).
         disk_free: free bytes of a folder (injectable for tests).
@@ -159,7 +164,7 @@ class RecordingSession:
 
         self.request = request
         self.ctx = ctx if ctx is not None else DriverContext()
-        self.clock: Callable[[], int] = session_clock(self.ctx, request.cameras)
+        self.clock: Clock = session_clock(self.ctx)     # the cameras' clock once they are open
         self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
         self._progress = progress or (lambda event: None)
         self._open = open_camera or registry_open
@@ -254,6 +259,7 @@ class RecordingSession:
         try:
             for spec in req.cameras:
                 cameras.append(self._open(spec, self.ctx))
+            self.clock = session_clock(self.ctx, cameras)
             notes = self._apply_start_preset(cameras) if req.preset is not None else []
             self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
             if not self._countdown():

@@ -1,6 +1,6 @@
 """The Annex B file output: where a recording's H.264 goes (the destination).
 
-Following picamera2's split (encoders/ vs outputs/), the encoder (drivers/encoders.py)
+Following picamera2's split (encoders/ vs outputs/), the encoder (drivers/recording/encoders.py)
 makes the format and the output decides where the bytes go; this module is the output,
 kept apart from the encoders so the file handling (flushes, fsync, fault rollback) can be
 read and tested on its own.

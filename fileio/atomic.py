@@ -4,11 +4,9 @@
 folder, flushes and fsyncs it, gives it the mode a plain ``open`` would, renames it over
 ``path`` and fsyncs the folder. On any failure (Ctrl-C included) the temporary file is
 removed and ``path`` is left as it was; errors are the OSError the system raised.
-It is the one implementation for every package that may import calibration (drivers,
-monitoring, console); fastcore, which imports nothing of ours, keeps its own few lines.
-
-``write_atomic`` is the calibration outputs' form: an OSError becomes a
-``CalibrationWriteError`` that names the file and the fix.
+It is the one implementation for every package (fastcore included): fileio imports
+nothing of ours, so it sits rightmost in the import order. Each package turns the
+OSError into its own error; ``write_fix`` gives them the same fix text.
 """
 from __future__ import annotations
 
@@ -17,8 +15,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable
-
-from camdeck.calibration.errors import CalibrationWriteError
 
 
 def replace_atomically(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
@@ -58,22 +54,8 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_atomic(path: str | os.PathLike, writer: Callable[[IO[bytes]], Any]) -> Path:
-    """A calibration output written atomically.
-
-    Raises:
-        CalibrationWriteError: the file cannot be written (full disk, permissions, missing folder).
-        Whatever ``writer`` raises, other than OSError, passes through unchanged.
-    """
-    path = Path(path)
-    try:
-        return replace_atomically(path, writer)
-    except OSError as err:
-        raise CalibrationWriteError(f"{path}: cannot be written ({err.strerror or err})",
-                                    _fix(err, path.parent)) from None
-
-
-def _fix(err: OSError, folder: Path) -> str:
+def write_fix(err: OSError, folder: str | os.PathLike) -> str:
+    """The fix to show when a write into ``folder`` failed with ``err``."""
     if err.errno in (errno.ENOENT, errno.ENOTDIR):
         return f"check that the folder {folder} exists"
     if err.errno == errno.EISDIR:
