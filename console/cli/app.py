@@ -37,10 +37,12 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
     config: Optional[str] = typer.Option(None, "--config", metavar="PATH",
-                                         help="Config file (else $CAMDECK_CONFIG, ./config.toml, "
-                                              "~/.config/camdeck/config.toml, the built-in simulated rig)."),
+                                         help="Config file (else $CAMDECK_CONFIG, ./config.toml, the user config "
+                                              "~/.config/camdeck/config.toml, the site config /etc/camdeck/config.toml, "
+                                              "the built-in simulated rig). `camdeck config path` shows the choice."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", metavar="DIR",
-                                           help="Data folder (else $CAMDECK_DATA_DIR, else the config's data_dir)."),
+                                           help="Data folder (else $CAMDECK_DATA_DIR, else the config's data_dir, "
+                                                "else the user data folder ~/.local/share/camdeck)."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout (streams: JSON lines)."),
 ) -> None:
     """Global options work before and after the command; main() gathers them from argv."""
@@ -59,6 +61,7 @@ from camdeck.console.cli import (  # noqa: E402
     calibrate as _calibrate,
     cameras as _cameras,
     capture as _capture,
+    config_cmd as _config,
     doctor as _doctor,
     monitor as _monitor,
     offsets as _offsets,
@@ -79,6 +82,7 @@ _offsets.register(app)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_sim.app, name="sim")
 _doctor.register(app)
+app.add_typer(_config.app, name="config")
 
 
 def exit_code_for(err: BaseException) -> int:

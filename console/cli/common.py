@@ -35,35 +35,40 @@ OPTIONS = GlobalOptions()
 _SETTINGS: "Settings | None" = None
 
 
+_VALUED = {"--config": "PATH", "--data-dir": "DIR"}
+
+
 def extract_global_options(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
-    """Pull the three global options out of ``argv`` wherever they stand.
+    """Pull the global options out of ``argv`` wherever they stand.
 
     They work before and after the command (DESIGN.md, CLI contract). Everything after
     a bare ``--`` is left alone.
 
     Raises:
-        BadInput: an option given without its value.
+        BadInput: an option given without its value, or with an empty one.
     """
     opts = GlobalOptions()
     rest: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
+        name, eq, inline = arg.partition("=")
         if arg == "--":
             rest.extend(argv[i:])
             break
         if arg == "--json":
             opts.json = True
-        elif arg in ("--config", "--data-dir"):
-            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                raise BadInput(f"{arg} needs a value; fix: write {arg} PATH")
-            setattr(opts, arg[2:].replace("-", "_"), argv[i + 1])
-            i += 1
-        elif arg.startswith("--config=") or arg.startswith("--data-dir="):
-            name, value = arg[2:].split("=", 1)
+        elif name in _VALUED:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                raise BadInput(f"{name} needs a value; fix: write {name} {_VALUED[name]}")
             if not value:
-                raise BadInput(f"--{name} needs a value; fix: write --{name} PATH")
-            setattr(opts, name.replace("-", "_"), value)
+                raise BadInput(f"{name} is empty; fix: write {name} {_VALUED[name]}, or leave {name} out")
+            setattr(opts, name[2:].replace("-", "_"), value)
         else:
             rest.append(arg)
         i += 1
