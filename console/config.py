@@ -1,8 +1,9 @@
 """config.toml -> typed settings. Every error names the key path, the expected value and the fix.
 
-Resolution order for the file (DESIGN.md, CLI contract): ``--config PATH``, else
-``$CAMDECK_CONFIG``, else ``./config.toml``, else ``~/.config/camdeck/config.toml``,
-else the built-in copy of the default simulated rig.
+Which file is read and which data folder is used: console/config_paths.py (``--config``,
+``$CAMDECK_CONFIG``, ./config.toml, the user config, the site config, the built-in rig).
+Relative paths inside a config file: a rig's ``calibration`` is read from the config file's
+folder; ``console.data_dir`` is taken from the current folder.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from camdeck.console.config_paths import BUILTIN_CONFIG  # noqa: F401  (callers import it from here)
+from camdeck.console.config_paths import ConfigChoice, DataChoice, default_data_dir, find_config, find_data_dir
 from camdeck.console.config_schema import (
     ASI_CONTROLS,
     CAMERA_ASI,
@@ -51,9 +54,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-BUILTIN_CONFIG = Path(__file__).with_name("default_config.toml")
-
-
 class ConfigError(Exception):
     """A config file that cannot be used. ``str()`` is the one line the CLI prints."""
 
@@ -69,7 +69,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class ConsoleSettings:
     theme: str = "camdeck-dark"
-    data_dir: str = "./data"
+    data_dir: str | None = None       # None: the platform's user data folder (config_paths.default_data_dir)
     preview_fps: float = 15.0
     ascii_preview: bool = False
 
@@ -101,6 +101,8 @@ class Settings:
     slack: SlackSettings
     monitor: MonitorSettings
     data_dir: Path = field(default=Path("data"))
+    config_choice: ConfigChoice | None = None    # how load_settings found the file (None: parsed from a dict)
+    data_choice: DataChoice | None = None        # how load_settings chose data_dir
 
     def driver_context(self, clock: Callable[[], int] | None = None) -> DriverContext:
         return DriverContext(rigs=self.rigs, data_dir=self.data_dir, seed=self.sim.seed,
@@ -110,34 +112,31 @@ class Settings:
 # ---------------------------------------------------------------- resolution
 
 def resolve_config_path(cli_path: str | os.PathLike | None) -> Path:
-    """The config file to use, by the CLI contract's order (the built-in copy last)."""
-    if cli_path:
-        return Path(cli_path)
-    env = os.environ.get("CAMDECK_CONFIG")
-    if env:
-        return Path(env)
-    for candidate in (Path("config.toml"), Path.home() / ".config" / "camdeck" / "config.toml"):
-        if candidate.is_file():
-            return candidate
-    return BUILTIN_CONFIG
+    """The config file to use, by the search order of console/config_paths.py (the built-in copy last)."""
+    return find_config(cli_path).path
 
 
-def resolve_data_dir(cli_dir: str | os.PathLike | None, config_dir: str) -> Path:
-    """``--data-dir``, else ``$CAMDECK_DATA_DIR``, else the config's data_dir."""
-    if cli_dir:
-        return Path(cli_dir)
-    env = os.environ.get("CAMDECK_DATA_DIR")
-    return Path(env) if env else Path(config_dir)
+def resolve_data_dir(cli_dir: str | os.PathLike | None, config_dir: str | None) -> Path:
+    """``--data-dir``, else ``$CAMDECK_DATA_DIR``, else the config's data_dir, else the user data folder."""
+    return find_data_dir(cli_dir, config_dir).path
 
 
 def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> Settings:
-    """Read and validate a config file (resolved as the CLI contract says).
+    """Read and validate a config file, found as console/config_paths.py says.
+
+    Args:
+        path: ``--config`` (None: search); data_dir: ``--data-dir`` (None: env, config, default).
 
     Raises:
-        ConfigError: the file is missing, not TOML, or a key is unknown, mistyped or out of range.
+        ConfigError: an empty path, or the file is missing, not TOML, or a key is unknown,
+            mistyped or out of range.
     """
-    file = resolve_config_path(path)
-    label = "built-in config" if file == BUILTIN_CONFIG else str(file)
+    for option, value in (("--config", path), ("--data-dir", data_dir)):
+        if value is not None and not str(value):
+            raise ConfigError(option, "", "is empty", f"pass a path, or leave {option} out")
+    choice = find_config(path)
+    file = choice.path
+    label = "built-in config" if choice.builtin else str(file)
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
@@ -154,9 +153,11 @@ def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.Path
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(label, "", f"is not valid TOML ({err})", "correct the syntax at that line") from None
     settings = parse_settings(data, label)
-    if file != BUILTIN_CONFIG:
+    if not choice.builtin:
         settings = _with_files_beside(settings, file.parent)
-    return _with_data_dir(settings, resolve_data_dir(data_dir, settings.console.data_dir))
+    data_choice = find_data_dir(data_dir, settings.console.data_dir, label)
+    from dataclasses import replace
+    return replace(settings, data_dir=data_choice.path, config_choice=choice, data_choice=data_choice)
 
 
 def _with_files_beside(settings: Settings, folder: Path) -> Settings:
@@ -172,11 +173,6 @@ def _with_files_beside(settings: Settings, folder: Path) -> Settings:
             rig = replace(rig, options={**rig.options, "calibration": str(full if full.is_absolute() else folder / full)})
         rigs[name] = rig
     return replace(settings, rigs=rigs)
-
-
-def _with_data_dir(settings: Settings, data_dir: Path) -> Settings:
-    from dataclasses import replace
-    return replace(settings, data_dir=data_dir)
 
 
 def parse_settings(data: Mapping[str, Any], source: str = "config") -> Settings:
@@ -233,7 +229,7 @@ def _parse(data: Mapping[str, Any], source: str) -> Settings:
     monitor = MonitorSettings(**_section(data.get("monitor", {}), "monitor", MONITOR_SCHEMA))
     return Settings(source=source, console=console, sim=sim, cameras=cameras, rigs=rigs, deployments=deployments,
                     mqtt=mqtt_settings, redis=redis_settings, storage=storage, slack=slack_settings,
-                    monitor=monitor, data_dir=Path(console.data_dir))
+                    monitor=monitor, data_dir=Path(console.data_dir).expanduser() if console.data_dir else default_data_dir())
 
 
 def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ...]]) -> CameraSpec:

@@ -145,7 +145,7 @@ def _section(data: Any, path: str, schema: Schema, unknown_fix: str = "") -> dic
 
 CONSOLE_SCHEMA: Schema = {
     "theme": (_choice(*THEMES), "camdeck-dark"),
-    "data_dir": (_str(nonempty=True), "./data"),
+    "data_dir": (_str(nonempty=True), None),          # None: the platform's user data folder
     "preview_fps": (_float(0.0, 60.0, open_lo=True), 15.0),
     "ascii_preview": (_bool, False),
 }

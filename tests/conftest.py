@@ -28,12 +28,27 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch):
-    """No test sees the developer's camdeck environment variables or proxies."""
-    for var in ("CAMDECK_CONFIG", "CAMDECK_DATA_DIR", "REDIS_URL", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL"):
+def _isolated_env(monkeypatch, tmp_path_factory):
+    """No test sees the developer's camdeck environment variables, proxies, user or site config,
+    nor writes to the real user data or log folders: the XDG folders and the site root
+    ($CAMDECK_SYSCONFDIR, for /etc) point into a fresh folder beside the test's tmp_path."""
+    for var in ("CAMDECK_CONFIG", "CAMDECK_DATA_DIR", "CAMDECK_LOG_LEVEL", "REDIS_URL", "SLACK_BOT_TOKEN",
+                "SLACK_WEBHOOK_URL"):
         monkeypatch.delenv(var, raising=False)
+    home = tmp_path_factory.mktemp("xdg")
+    for var, folder in (("XDG_CONFIG_HOME", "config"), ("XDG_DATA_HOME", "data"), ("XDG_STATE_HOME", "state"),
+                        ("CAMDECK_SYSCONFDIR", "etc")):
+        monkeypatch.setenv(var, str(home / folder))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def user_data_dir() -> Path:
+    """The data folder camdeck uses when nothing names one (the isolated $XDG_DATA_HOME/camdeck)."""
+    from camdeck.console.config_paths import default_data_dir
+
+    return default_data_dir()
 
 
 @dataclass
@@ -50,7 +65,8 @@ class CliResult:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
-    """A fresh current folder: ./config.toml is absent, so the built-in rig is used; ./data is empty."""
+    """A fresh current folder: ./config.toml is absent, so the built-in rig is used (its data goes to
+    the isolated user data folder, the ``user_data_dir`` fixture)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -6,6 +6,7 @@ Keep this module and every command module free of heavy imports at module level:
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Optional
 
@@ -37,19 +38,34 @@ def _version(value: bool) -> None:
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
     config: Optional[str] = typer.Option(None, "--config", metavar="PATH",
-                                         help="Config file (else $CAMDECK_CONFIG, ./config.toml, "
-                                              "~/.config/camdeck/config.toml, the built-in simulated rig)."),
+                                         help="Config file (else $CAMDECK_CONFIG, ./config.toml, the user config "
+                                              "~/.config/camdeck/config.toml, the site config /etc/camdeck/config.toml, "
+                                              "the built-in simulated rig). `camdeck config path` shows the choice."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", metavar="DIR",
-                                           help="Data folder (else $CAMDECK_DATA_DIR, else the config's data_dir)."),
-    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout (streams: JSON lines)."),
+                                           help="Data folder (else $CAMDECK_DATA_DIR, else the config's data_dir, "
+                                                "else the user data folder ~/.local/share/camdeck)."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout (streams: JSON lines); "
+                                                        "logs become JSON lines on stderr."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True,
+                                help="More log lines on stderr: -v info, -vv debug (else $CAMDECK_LOG_LEVEL, "
+                                     "else warnings)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Log errors only."),
+    log_file: Optional[str] = typer.Option(None, "--log-file", metavar="PATH",
+                                           help="Also append plain log lines, with tracebacks, to this file "
+                                                "(the TUI logs only there; default: the user log folder's tui.log)."),
 ) -> None:
     """Global options work before and after the command; main() gathers them from argv."""
 
 
 @app.command("tui")
 def tui() -> None:
-    """Start the terminal console (Textual) on the configured rig."""
+    """Start the terminal console (Textual) on the configured rig; it logs to a file, never to the terminal."""
+    from camdeck.console import logs
     from camdeck.console.tui.app import run_app
+
+    opts = common.OPTIONS
+    logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
+                   log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
     run_app(common.settings())
 
 
@@ -59,6 +75,7 @@ from camdeck.console.cli import (  # noqa: E402
     calibrate as _calibrate,
     cameras as _cameras,
     capture as _capture,
+    config_cmd as _config,
     doctor as _doctor,
     monitor as _monitor,
     offsets as _offsets,
@@ -79,6 +96,7 @@ _offsets.register(app)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_sim.app, name="sim")
 _doctor.register(app)
+app.add_typer(_config.app, name="config")
 
 
 def exit_code_for(err: BaseException) -> int:
@@ -133,6 +151,13 @@ def run(argv: list[str]) -> int:
         print(f"camdeck: error: {_message(err)}", file=sys.stderr)
         return 2
     common.set_options(opts)
+    from camdeck.console import logs
+
+    try:
+        logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
+                       json_lines=opts.json, log_file=opts.log_file)
+    except logs.LoggingError as err:  # -q with -v, a bad CAMDECK_LOG_LEVEL or --log-file
+        return _fail(_message(err), 2, opts.json)
     exits = _click_classes("Exit")
     no_args_help = _click_classes("NoArgsIsHelpError")
     usage_errors = _click_classes("UsageError")
@@ -167,6 +192,8 @@ def run(argv: list[str]) -> int:
         if code == 1 and not _is_known(err):
             import traceback
             traceback.print_exc(file=sys.stderr)
+        # The line below is already on stderr; the log file keeps it with its traceback.
+        common.log.error("exit %d: %s", code, _message(err), exc_info=err, extra={logs.SHOWN: True})
         return _fail(_message(err), code, opts.json)
 
 

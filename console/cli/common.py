@@ -6,7 +6,9 @@ Heavy libraries are imported inside commands, never here.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from camdeck.console.config import Settings
+
+log = logging.getLogger("camdeck.console.cli")
 
 
 class BadInput(Exception):
@@ -24,46 +28,58 @@ class BadInput(Exception):
 
 @dataclass
 class GlobalOptions:
-    """--config, --data-dir and --json, gathered from anywhere in argv."""
+    """--config, --data-dir, --json, -v/--verbose, -q/--quiet and --log-file, gathered from anywhere in argv."""
 
     config: str | None = None
     data_dir: str | None = None
     json: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    log_file: str | None = None
 
 
 OPTIONS = GlobalOptions()
 _SETTINGS: "Settings | None" = None
 
 
+_VALUED = {"--config": "PATH", "--data-dir": "DIR", "--log-file": "PATH"}
+
+
 def extract_global_options(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
-    """Pull the three global options out of ``argv`` wherever they stand.
+    """Pull the global options out of ``argv`` wherever they stand.
 
     They work before and after the command (DESIGN.md, CLI contract). Everything after
-    a bare ``--`` is left alone.
+    a bare ``--`` is left alone. ``-v`` counts (``-vv`` is debug).
 
     Raises:
-        BadInput: an option given without its value.
+        BadInput: an option given without its value, or with an empty one.
     """
     opts = GlobalOptions()
     rest: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
+        name, eq, inline = arg.partition("=")
         if arg == "--":
             rest.extend(argv[i:])
             break
         if arg == "--json":
             opts.json = True
-        elif arg in ("--config", "--data-dir"):
-            if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                raise BadInput(f"{arg} needs a value; fix: write {arg} PATH")
-            setattr(opts, arg[2:].replace("-", "_"), argv[i + 1])
-            i += 1
-        elif arg.startswith("--config=") or arg.startswith("--data-dir="):
-            name, value = arg[2:].split("=", 1)
+        elif arg == "--verbose" or re.fullmatch(r"-v+", arg):
+            opts.verbose += 1 if arg == "--verbose" else len(arg) - 1
+        elif arg in ("-q", "--quiet"):
+            opts.quiet = True
+        elif name in _VALUED:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                value = argv[i + 1]
+                i += 1
+            else:
+                raise BadInput(f"{name} needs a value; fix: write {name} {_VALUED[name]}")
             if not value:
-                raise BadInput(f"--{name} needs a value; fix: write --{name} PATH")
-            setattr(opts, name.replace("-", "_"), value)
+                raise BadInput(f"{name} is empty; fix: write {name} {_VALUED[name]}, or leave {name} out")
+            setattr(opts, name[2:].replace("-", "_"), value)
         else:
             rest.append(arg)
         i += 1
@@ -81,8 +97,40 @@ def settings() -> "Settings":
     global _SETTINGS
     if _SETTINGS is None:
         from camdeck.console.config import load_settings
+        from camdeck.console.logs import mask_secrets
+
         _SETTINGS = load_settings(OPTIONS.config, OPTIONS.data_dir)
+        mask_secrets(_secret_values(_SETTINGS))
+        _log_origin(_SETTINGS)
     return _SETTINGS
+
+
+def _log_origin(loaded: "Settings") -> None:
+    """Say at info level which config file was read and which data folder is used, and why."""
+    choice, data = loaded.config_choice, loaded.data_choice
+    if choice is not None:
+        for candidate in choice.candidates:
+            status = "" if candidate.exists is None else (" (exists)" if candidate.exists else " (missing)")
+            log.debug("config candidate %s, %s: %s%s", candidate.rule, candidate.where,
+                      candidate.path if candidate.path is not None else "not set", status)
+        log.info("config file: %s (rule %s: %s)", choice.path.absolute(), choice.rule, choice.reason)
+    if data is not None:
+        log.info("data dir: %s (rule %s: %s)", data.path.absolute(), data.rule, data.reason)
+        written = loaded.console.data_dir
+        if (data.rule == "config" and choice is not None and not Path(written).expanduser().is_absolute()
+                and choice.path.absolute().parent != Path.cwd()):
+            # A cron job or a service starts in some other folder: its data would land there.
+            log.warning("console.data_dir %r in %s is relative, so it is taken from the current folder (%s), "
+                        "not the config file's; fix: write an absolute path", written, choice.path, Path.cwd())
+
+
+def _secret_values(loaded: "Settings") -> list[str]:
+    """The plain values of every Secret in the settings, so the log scrubber can mask them."""
+    from camdeck.drivers.base import Secret
+
+    found = [loaded.mqtt.password, loaded.slack.token, loaded.slack.webhook_url]
+    found += [spec.options.get("password") for spec in loaded.cameras.values()]
+    return [s.reveal() for s in found if isinstance(s, Secret) and s]
 
 
 def json_mode() -> bool:

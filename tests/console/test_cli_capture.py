@@ -100,7 +100,7 @@ def test_bad_input_exits_2(cli, rig, args, words):
     assert words in r.err
 
 
-def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, monkeypatch):
+def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, monkeypatch, user_data_dir):
     """Redis away, then the spool's disk fills: an "error" line, the "done" line, exit 1; the
     still spooled by the earlier run is still there."""
     import errno
@@ -119,7 +119,7 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
     events = json_lines(r.out)
     assert [e["event"] for e in events] == ["error", "done"]
     assert "nor kept in the spool" in events[0]["message"] and events[-1]["pending"] == 1
-    assert len(list((rig / "data" / "spool" / "redis").rglob("*.still"))) == 1
+    assert len(list((user_data_dir / "spool" / "redis").rglob("*.still"))) == 1
 
 
 def test_the_sink_is_closed_when_the_camera_cannot_open(cli, rig, monkeypatch):

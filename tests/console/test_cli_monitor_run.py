@@ -38,7 +38,7 @@ def config(workdir) -> Path:
     return path
 
 
-def test_devices_without_references_fail_with_the_fix_and_exit_1(cli, config, workdir):
+def test_devices_without_references_fail_with_the_fix_and_exit_1(cli, config, user_data_dir):
     res = cli("monitor", "run", "--json", "--stabilize-time", "0s")
     assert res.code == 1
     out = res.json()
@@ -48,7 +48,7 @@ def test_devices_without_references_fail_with_the_fix_and_exit_1(cli, config, wo
         assert set(row) == {"deployment", "camera", "success", "pitch_deg", "yaw_deg", "roll_deg", "alert", "error"}
         assert row["success"] is False and row["pitch_deg"] is None and row["alert"] is False
         assert "no reference scan" in row["error"] and "collect-references --device" in row["error"]
-    rows = HistoryStore(workdir / "data" / "history.sqlite").query()
+    rows = HistoryStore(user_data_dir / "history.sqlite").query()
     assert len(rows) == 2 and all(not r.success and r.failure_logs for r in rows)
 
 
@@ -65,11 +65,11 @@ def test_human_output_is_a_table_and_failures_still_exit_1(cli, config):
     (["--timeout", "soon"], "--timeout"),
     (["--stabilize-time", "-3s"], "--stabilize-time"),
 ])
-def test_bad_options_exit_2_before_any_camera_moves(cli, config, workdir, argv, needle):
+def test_bad_options_exit_2_before_any_camera_moves(cli, config, user_data_dir, argv, needle):
     res = cli("monitor", "run", *argv)
     assert res.code == 2, res.err
     assert needle in res.err and "fix:" in res.err
-    assert not (workdir / "data" / "history.sqlite").exists()
+    assert not (user_data_dir / "history.sqlite").exists()
 
 
 def test_shards_take_every_nth_device(cli, config):
@@ -78,8 +78,8 @@ def test_shards_take_every_nth_device(cli, config):
     assert [d["camera"] for d in first] == ["ptz-2"] and [d["camera"] for d in second] == ["ptz-1"]
 
 
-def test_history_lists_newest_first_with_filters_and_limit(cli, config, workdir):
-    store = HistoryStore(workdir / "data" / "history.sqlite")
+def test_history_lists_newest_first_with_filters_and_limit(cli, config, user_data_dir):
+    store = HistoryStore(user_data_dir / "history.sqlite")
     for n in range(3):
         store.add(MonitoringRecord(deployment="site", device_id="ptz-1", timestamp=f"2026-11-2{n}T10:00:00Z",
                                    pitch_offset_deg=0.2 * n, yaw_offset_deg=0.0, roll_offset_deg=0.0, success=True))

@@ -165,10 +165,10 @@ def test_manual_session_ends_cleanly_on_sigterm(rig):
     assert "stopped by the operator" in (out / "m_data.txt").read_text()
 
 
-def test_out_of_range_preset_exits_2_before_any_file(cli, rig):
+def test_out_of_range_preset_exits_2_before_any_file(cli, rig, user_data_dir):
     """A preset value a camera cannot take is bad input: one line naming the preset, the control
     and the allowed range; no camera starts and no file is written."""
-    presets = rig / "data" / "presets"
+    presets = user_data_dir / "presets"
     presets.mkdir(parents=True)
     (presets / "hot.json").write_text(json.dumps({"name": "hot", "controls": {"ExposureTime": 20000,
                                                                               "AnalogueGain": 99.0}}))

@@ -114,8 +114,8 @@ def test_resolution_order(tmp_path, monkeypatch):
     assert load_settings(local).console.theme == "camdeck-light"  # --config beats the environment
 
 
-def test_data_dir_resolution(tmp_path, monkeypatch):
-    assert load_settings(REPO / "config.toml").data_dir == Path("./data")
+def test_data_dir_resolution(tmp_path, monkeypatch, user_data_dir):
+    assert load_settings(REPO / "config.toml").data_dir == user_data_dir     # the default rig names none
     monkeypatch.setenv("CAMDECK_DATA_DIR", str(tmp_path / "env"))
     assert load_settings(REPO / "config.toml").data_dir == tmp_path / "env"
     assert load_settings(REPO / "config.toml", tmp_path / "cli").data_dir == tmp_path / "cli"

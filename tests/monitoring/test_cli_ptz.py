@@ -19,13 +19,13 @@ FAST_CONFIG = (REPO / "config.toml").read_text().replace("time_factor = 1.0", "t
     .replace("resolution = [1280, 720]", "resolution = [320, 180]")
 
 
-def test_bump_persists_in_the_data_dir(cli, workdir):
+def test_bump_persists_in_the_data_dir(cli, user_data_dir):
     result = cli("sim", "bump", "ptz-1", "--pitch", "0.5", "--roll", "-0.25", "--json")
     assert result.code == 0, result.err
     assert result.json() == {"camera": "ptz-1", "pitch_deg": 0.5, "yaw_deg": 0.0, "roll_deg": -0.25,
-                             "file": str(Path("data") / "sim" / "bumps.json")}
+                             "file": str(user_data_dir / "sim" / "bumps.json")}
     assert cli("sim", "bump", "ptz-1", "--yaw", "1", "--json").json()["pitch_deg"] == 0.5     # others kept
-    stored = json.loads((workdir / "data/sim/bumps.json").read_text())
+    stored = json.loads((user_data_dir / "sim" / "bumps.json").read_text())
     assert stored["ptz-1"] == {"pitch_deg": 0.5, "yaw_deg": 1.0, "roll_deg": -0.25}
     assert cli("sim", "bump", "ptz-1", "--reset", "--json").json()["yaw_deg"] == 0.0
 
