@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from camdeck.fastcore.extras import has_extra
+
 REPO = Path(__file__).resolve().parents[2]
 TORCH = ("torch", "kornia")
 FLEET = ("boto3", "botocore", "slack_sdk", "openpyxl")
@@ -66,6 +68,7 @@ def test_pointcloud_without_torch_names_the_torch_extra_before_any_camera_opens(
     assert not (tmp_path / "pc").exists() or not any((tmp_path / "pc").iterdir())
 
 
+@pytest.mark.skipif(not has_extra("torch"), reason="torch is not installed here (a core install)")
 def test_pointcloud_with_torch_but_without_kornia_names_kornia(tmp_path):
     proc = camdeck_without(("kornia",), "pointcloud", "--rig", "asi-stereo", cwd=tmp_path)
     assert_names_extra(proc, "kornia", "torch")
