@@ -7,7 +7,7 @@ EXT_STAMP := fastcore/.carve-built
 EXT_SRC := fastcore/_carve.pyx fastcore/_carve_simd.h setup.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run test services bench clean
+.PHONY: venv run test test-lowest services bench clean
 
 venv: $(STAMP) $(EXT_STAMP)
 
@@ -40,8 +40,25 @@ services:
 test: venv services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The lower bounds in pyproject.toml, tested: a separate venv with every core dependency pinned
+# exactly to its bound (pins generated from pyproject.toml by .ci/lowest_constraints.py), camdeck
+# built from a clean copy of the checkout against that numpy, and a fast CLI + TUI smoke subset.
+LOWEST := .venv-lowest
+LOWEST_TESTS := tests/console/test_cli.py tests/console/test_import_hygiene.py tests/console/test_cli_extras.py \
+	tests/console/test_tui_app.py::test_number_keys_switch_tabs_and_nothing_crashes
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(PYTHON) .ci/lowest_constraints.py pyproject.toml > $(LOWEST)/constraints.txt
+	mkdir $(LOWEST)/src && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(LOWEST)/src
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt "setuptools>=77" "cython>=3.0" numpy \
+		pytest pytest-timeout
+	$(LOWEST)/bin/python -m pip install --quiet --no-build-isolation -c $(LOWEST)/constraints.txt ./$(LOWEST)/src
+	$(LOWEST)/bin/python -m pip check
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
 bench: venv
 	$(BIN)/camdeck bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info fastcore/*.so fastcore/_carve.c $(EXT_STAMP)
+	rm -rf $(VENV) $(LOWEST) build *.egg-info fastcore/*.so fastcore/_carve.c $(EXT_STAMP)

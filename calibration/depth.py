@@ -21,6 +21,7 @@ import numpy as np
 
 from camdeck.calibration.errors import CalibrationInputError, CalibrationWriteError
 from camdeck.calibration.stereo import StereoCalibration
+from camdeck.fastcore.extras import require_extra
 
 MIN_DEPTH_M = 0.2
 MAX_DEPTH_M = 7.5
@@ -161,6 +162,16 @@ def _gray(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def require_depth_libraries(what: str = "stereo depth") -> None:
+    """Fail early, before any camera opens, when torch or kornia (the ``torch`` extra) is missing.
+
+    Raises:
+        MissingExtra: (exit 2 in the CLI) naming the library and ``pip install 'camdeck[torch]'``.
+    """
+    require_extra("torch", what)
+    require_extra("kornia.geometry.depth", what)
+
+
 def disparity_to_depth(disparity: np.ndarray, baseline_m: float, focal_px: float) -> np.ndarray:
     """Depth z = f * B / d with kornia; (H, W) float32 metres, inf where the disparity is 0.
 
@@ -172,8 +183,8 @@ def disparity_to_depth(disparity: np.ndarray, baseline_m: float, focal_px: float
     Raises:
         CalibrationInputError: a non-positive baseline or focal length.
     """
-    import torch
-    from kornia.geometry.depth import depth_from_disparity
+    torch = require_extra("torch", "stereo depth (disparity to depth)")
+    depth_from_disparity = require_extra("kornia.geometry.depth", "stereo depth (disparity to depth)").depth_from_disparity
 
     if not baseline_m > 0 or not focal_px > 0:
         raise CalibrationInputError(f"baseline and focal must be > 0, got {baseline_m!r} m, {focal_px!r} px",
@@ -193,8 +204,8 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     Returns:
         (H, W, 3) float32 camera-frame points, metres.
     """
-    import torch
-    from kornia.geometry.depth import depth_to_3d_v2
+    torch = require_extra("torch", "stereo depth (depth to points)")
+    depth_to_3d_v2 = require_extra("kornia.geometry.depth", "stereo depth (depth to points)").depth_to_3d_v2
 
     K = np.asarray(K, dtype=np.float32)
     if K.shape != (3, 3):
@@ -278,6 +289,7 @@ class PointCloudJob:
         if not isinstance(self.every_n, int) or self.every_n < 1:
             raise CalibrationInputError(f"every_n must be an integer >= 1, got {self.every_n!r}",
                                         "use e.g. --every-n 5")
+        require_depth_libraries()
         self._rectifier = Rectifier(self.stereo)
 
     def run(self, pairs: Iterable[tuple[np.ndarray, np.ndarray]],

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.fastcore.extras import require_extra
 
 METHODS = ("sift", "disk")
 DISK_WEIGHTS_FILE = "depth-save.pth"
@@ -125,8 +126,8 @@ def _disk(image: np.ndarray, size: tuple[int, int], max_features: int, device: s
             "DISK features need kornia's pretrained weights, which are not on this machine",
             f"put {DISK_WEIGHTS_FILE} (kornia DISK 'depth' checkpoint) in ~/.cache/torch/hub/checkpoints/ "
             "or point CAMDECK_DISK_WEIGHTS at it, or use features = \"sift\"")
-    import torch
-    from kornia.feature import DISK
+    torch = require_extra("torch", 'features = "disk"')
+    DISK = require_extra("kornia.feature", 'features = "disk"').DISK
 
     model = _DISK_MODELS.get(device)
     if model is None:

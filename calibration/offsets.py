@@ -34,6 +34,7 @@ from camdeck.calibration.align import (
 from camdeck.calibration.errors import CalibrationFileError, SolveFailed
 from camdeck.calibration.features import Features, extract_features, load_features
 from camdeck.calibration.rotations import R_B_cam, offsets_from_delta_R, rotation_angle_deg
+from camdeck.fastcore.extras import require_extra
 
 Progress = Callable[[int, int, str], None]
 
@@ -288,6 +289,9 @@ def estimate_offsets(reference: ScanManifest, query: ScanManifest, options: Offs
         OffsetsFailed: no query frame found enough matches (the run failed, exit 1).
     """
     options = options or OffsetsOptions()
+    if options.method == "disk":     # before any frame: the whole run would fail frame by frame
+        require_extra("torch", 'features = "disk"')
+        require_extra("kornia.feature", 'features = "disk"')
     ref_cache: dict[int, Features] = {}
     width = query.image_size[0] or int(round(2 * query.frames[0].K[0, 2] + 1))
     per_frame: list[FrameOffset] = []

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from camdeck.calibration.outputs import write_atomic
 from camdeck.calibration.errors import CalibrationInputError
+from camdeck.fastcore.extras import require_extra
 
 FRAME_COLUMNS = ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg", "yaw_deg", "roll_deg",
                  "matches", "inliers", "used", "error")
@@ -52,8 +53,9 @@ def write_offsets_xlsx(summary: Mapping[str, Any], path: str | Path) -> Path:
         CalibrationInputError: the summary lacks ``per_frame``.
         CalibrationWriteError: the file cannot be written (names the file and the fix).
     """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    Workbook = require_extra("openpyxl", "the Excel offsets report").Workbook
+    styles = require_extra("openpyxl.styles", "the Excel offsets report")
+    Font, PatternFill = styles.Font, styles.PatternFill
 
     path = Path(path)
     frames = _frames(summary)

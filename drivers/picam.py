@@ -43,11 +43,31 @@ _LOCK = threading.Lock()
 _OPEN: dict[int, str] = {}       # camera_num -> camdeck camera name, for the instances this process holds
 
 
+NUMPY_ABI_FIX = ("keep apt's numpy 1.x: in the venv run 'pip uninstall numpy opencv-python-headless', then "
+                 "'pip install -c deploy/pi-constraints.txt camdeck' (README, Raspberry Pi)")
+# What a numpy-1.x extension (apt's simplejpeg, imported by picamera2) says under numpy 2, and the reverse.
+_NUMPY_ABI_SIGNS = ("size changed, may indicate binary incompatibility", "compiled using NumPy 1.x",
+                    "numpy.core.multiarray failed to import", "numpy.core._multiarray_umath")
+
+
 def import_picamera2():
-    """The picamera2 module, or DriverUnavailable with the fix."""
+    """The picamera2 module, or DriverUnavailable with the fix.
+
+    Raises:
+        DriverUnavailable: picamera2 is not installed (not a Pi), or it fails to import because
+            the numpy it finds is not the one apt's simplejpeg was built for (pip's numpy 2
+            shadowing Bookworm's numpy 1.24 in a --system-site-packages venv).
+    """
     try:
         import picamera2
-    except ImportError:
+    except (ImportError, ValueError) as err:
+        text = " ".join(str(err).split())
+        if any(sign in text for sign in _NUMPY_ABI_SIGNS):
+            raise DriverUnavailable(f"picamera2 cannot be imported: numpy {np.__version__} from "
+                                    f"{Path(np.__file__).parent.parent} is not the numpy its apt packages "
+                                    f"(simplejpeg) were built for ({text})", NUMPY_ABI_FIX) from None
+        if isinstance(err, ValueError):
+            raise
         raise DriverUnavailable("picamera2 is not installed (it needs libcamera on a Raspberry Pi)",
                                 INSTALL_FIX) from None
     return picamera2

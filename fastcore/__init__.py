@@ -43,13 +43,11 @@ def cython_available() -> bool:
 
 def available_backends() -> list[str]:
     """The backends usable here, fastest first ("cython", "torch", "numpy")."""
+    from camdeck.fastcore.extras import has_extra
+
     names = ["cython"] if cython_available() else []
-    try:
-        import importlib.util
-        if importlib.util.find_spec("torch") is not None:
-            names.append("torch")
-    except (ImportError, ValueError):
-        pass
+    if has_extra("torch"):
+        names.append("torch")
     return names + ["numpy"]
 
 
@@ -107,9 +105,9 @@ def _resolve_backend(backend) -> str:
         raise BackendUnavailable("backend 'cython': the compiled kernel fastcore._carve is not built; "
                                  "fix: pip install --no-build-isolation -e . (needs a C compiler)")
     if backend == "torch":
-        import importlib.util
-        if importlib.util.find_spec("torch") is None:
-            raise BackendUnavailable("backend 'torch': torch is not installed; fix: pip install torch")
+        from camdeck.fastcore.extras import has_extra, missing_note
+        if not has_extra("torch"):
+            raise BackendUnavailable(missing_note("torch", "backend 'torch'"))
     return backend
 
 

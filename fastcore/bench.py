@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from camdeck.fastcore.extras import missing_note, require_extra
+
 DEFAULT_SIZES = (64, 128, 256)
 SCENE_CENTER = np.array([0.0, 2.5, 1.0])
 GRID_EXTENT_M = 1.0
@@ -100,10 +102,23 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
 
     Returns:
         {"image_size", "views", "cpu_count", "cython_built", "results": [{"grid", "backend",
-        "median_ms", "min_ms", "runs", "speedup_vs_numpy", "occupied_fraction"}]}
+        "median_ms", "min_ms", "runs", "speedup_vs_numpy", "occupied_fraction"}],
+        "skipped": [{"backend", "reason"}]} (skipped: default backends this install lacks,
+        e.g. torch on a core install, each with the one line that says how to get it).
+
+    Raises:
+        MissingExtra: a torch backend was asked for by name and torch is not installed.
     """
     from camdeck import fastcore
-    names = list(backends) if backends else _default_backends()
+    skipped = []
+    if backends:
+        names = list(backends)
+        if any(n.startswith("torch") for n in names):
+            require_extra("torch", "bench --backends torch")
+    else:
+        names = _default_backends()
+        if "torch" not in names:
+            skipped.append({"backend": "torch", "reason": missing_note("torch", "the torch backend")})
     if "numpy" not in names:
         names.append("numpy")
     names.sort(key=lambda n: n != "numpy")  # the reference first: every row needs its time
@@ -125,14 +140,14 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
             if progress:
                 progress(row)
     return {"image_size": list(image_size), "views": 2, "cpu_count": os.cpu_count(),
-            "cython_built": fastcore.cython_available(), "results": results}
+            "cython_built": fastcore.cython_available(), "results": results, "skipped": skipped}
 
 
 def _default_backends() -> list[str]:
     from camdeck import fastcore
     names = fastcore.available_backends()
     if "torch" in names:
-        import torch
+        torch = require_extra("torch", "the torch backend")
         if torch.cuda.is_available():
             names.append("torch-cuda")
     return names
@@ -142,7 +157,7 @@ def _runner(fastcore, name: str, frame: BenchFrame, N: int, voxel: float):
     """(run(), occupied_fraction()) for one backend; buffers are allocated once, here."""
     args = (frame.images, frame.K, frame.R, frame.t, N, voxel, frame.grid_center)
     if name == "torch-cuda":
-        import torch
+        torch = require_extra("torch", "the torch-cuda backend")
         from camdeck.fastcore.torch_backend import carve_torch
 
         dev_images = [torch.from_numpy(img).cuda() for img in frame.images]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from camdeck.fastcore.errors import CarveInputError
+from camdeck.fastcore.extras import require_extra
 from camdeck.fastcore.validation import U8_TO_FLOAT, CarveProblem, check_carve_inputs
 
 _SLAB_VOXELS = 1 << 22
@@ -31,7 +32,7 @@ def carve_torch(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0
     Raises:
         CarveInputError: (ValueError) naming the bad argument.
     """
-    import torch
+    torch = require_extra("torch", "the torch carve backend")
 
     dev = _pick_device(images, device)
     host_views = [_to_numpy_header(img, v) for v, img in enumerate(_as_list(images))]
@@ -54,7 +55,7 @@ def _as_list(images) -> list:
 
 
 def _pick_device(images, device):
-    import torch
+    torch = require_extra("torch", "the torch carve backend")
 
     if device is not None:
         try:
@@ -69,7 +70,7 @@ def _pick_device(images, device):
 
 def _to_numpy_header(img, v: int):
     """A numpy stand-in with the tensor's shape and dtype, for validation without a copy."""
-    import torch
+    torch = require_extra("torch", "the torch carve backend")
 
     if not isinstance(img, torch.Tensor):
         return img
@@ -85,7 +86,7 @@ def carve_problem_torch(problem: CarveProblem, device="cpu", out=None, device_im
 
     device_images: optional per-view tensors (None entries: use problem.images).
     """
-    import torch
+    torch = require_extra("torch", "the torch carve backend")
 
     dev = torch.device(device)
     N = problem.grid_size

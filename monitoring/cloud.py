@@ -33,6 +33,7 @@ from camdeck.monitoring.athena_sql import athena_insert_sql, athena_table_ddl
 from camdeck.monitoring.errors import CloudError, MonitoringInputError
 from camdeck.monitoring.history import MonitoringRecord
 from camdeck.monitoring.spool import Spool, SpoolError
+from camdeck.fastcore.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,8 @@ class CloudStore:
 
     def _client(self, service: str):
         if service not in self._clients:
-            import boto3
-            from botocore.config import Config
+            boto3 = require_extra("boto3", f"{service.upper()} storage ([storage])")
+            Config = require_extra("botocore.config", f"{service.upper()} storage ([storage])").Config
 
             session = self._session or boto3.session.Session(region_name=self.storage.region)
             config = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2, "mode": "standard"})

@@ -197,8 +197,25 @@ class FleetRunner:
         self.history = history or HistoryStore.from_settings(settings.storage, settings.data_dir)
         self.cloud = cloud or CloudStore(settings.storage, settings.data_dir)
         self.notifier = notifier or SlackNotifier(settings.slack)
+        self._require_extras()
         self.progress = progress
         self.stop = stop
+
+    def _require_extras(self) -> None:
+        """Configured S3/Athena or Slack without the fleet extra stops the run before any camera moves.
+
+        Raises:
+            MissingExtra: (exit 2) naming boto3 or slack_sdk and ``pip install 'camdeck[fleet]'``.
+        """
+        from camdeck.fastcore.extras import require_extra
+
+        if getattr(self.cloud, "s3_enabled", False) or getattr(self.cloud, "athena_enabled", False):
+            require_extra("boto3", "S3/Athena storage ([storage])")
+        if getattr(self.notifier, "enabled", False):
+            require_extra("slack_sdk", "Slack alerts ([slack])")
+        if getattr(getattr(self.settings, "monitor", None), "features", "") == "disk":
+            require_extra("torch", 'features = "disk"')
+            require_extra("kornia.feature", 'features = "disk"')
 
     @property
     def stopping(self) -> bool:
@@ -348,11 +365,14 @@ class FleetRunner:
 
     def _write_reports(self, folder: Path, offsets) -> None:
         from camdeck.calibration.report import write_offsets_csv, write_offsets_xlsx
+        from camdeck.fastcore.extras import MissingExtra
 
         summary = offsets.to_dict()
         try:
-            write_offsets_xlsx(summary, folder / "offsets.xlsx")
             write_offsets_csv(summary, folder / "offsets.csv")
+            write_offsets_xlsx(summary, folder / "offsets.xlsx")
+        except MissingExtra as err:  # a core install: the CSV is written, the workbook needs openpyxl
+            log.info("offsets.xlsx in %s skipped: %s", folder, err)
         except Exception as err:  # the report is a convenience; the numbers go to history anyway
             log.warning("offsets report in %s not written: %s", folder, _one_line(err))
 

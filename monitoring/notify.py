@@ -17,6 +17,7 @@ from typing import Any
 
 from camdeck.monitoring.errors import NotifyError
 from camdeck.monitoring.history import MonitoringRecord
+from camdeck.fastcore.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,8 @@ class SlackNotifier:
             raise NotifyError("Slack is not configured", "set slack.token_env or slack.webhook_url_env")
 
     def _post_api(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
-        from slack_sdk import WebClient
-        from slack_sdk.errors import SlackApiError
+        WebClient = require_extra("slack_sdk", "Slack alerts ([slack])").WebClient
+        SlackApiError = require_extra("slack_sdk.errors", "Slack alerts ([slack])").SlackApiError
 
         kwargs: dict[str, Any] = {"token": self.settings.token.reveal(), "timeout": int(max(1, self.timeout_s)),
                                   "logger": _sdk_logger}
@@ -167,7 +168,7 @@ class SlackNotifier:
                               "check the network or slack.api_url; the run goes on") from None
 
     def _post_webhook(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
-        from slack_sdk.webhook import WebhookClient
+        WebhookClient = require_extra("slack_sdk.webhook", "Slack alerts ([slack])").WebhookClient
 
         client = WebhookClient(self.settings.webhook_url.reveal(), timeout=int(max(1, self.timeout_s)),
                                logger=_sdk_logger)

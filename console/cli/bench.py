@@ -32,6 +32,9 @@ def bench(
     names = None
     if backends:
         names = [b.strip() for b in backends.split(",") if b.strip()]
+        if any(b in ("torch", "torch-cuda") for b in names):
+            from camdeck.fastcore.extras import require_extra
+            require_extra("torch", "bench --backends torch")   # names the extra when torch is missing
         known = set(fastcore.available_backends()) | {"torch-cuda", "numpy"}
         unknown = [b for b in names if b not in known]
         if unknown:
@@ -56,6 +59,8 @@ def bench(
         table.add_row(f"{row['grid']}^3", row["backend"], f"{row['median_ms']:.3f}", f"{row['min_ms']:.3f}",
                       str(row["runs"]), f"{row['speedup_vs_numpy']:.1f}x" if row["speedup_vs_numpy"] else "-")
     common.stdout_console().print(table)
+    for row in report.get("skipped", []):
+        console.print(f"{row['backend']}: skipped ({row['reason']})", markup=False, highlight=False, soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

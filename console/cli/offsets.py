@@ -33,6 +33,8 @@ def offsets(
         if out.suffix.lower() != ".xlsx":
             raise common.BadInput(f"--out {out}: not an .xlsx file; fix: name it e.g. offsets.xlsx")
         common.check_output_file(out)
+        from camdeck.fastcore.extras import require_extra
+        require_extra("openpyxl", f"offsets --out {out.name}")   # before the matching, not after it
     method = common.settings().monitor.features
     quiet = common.json_mode()
     bar = None

@@ -35,8 +35,9 @@ def pointcloud(
     timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout per pair, seconds."),
 ) -> None:
     """Stereo depth on a rig: disparity (SGBM), depth and coloured point clouds (PLY)."""
-    from camdeck.calibration.depth import DepthOptions, PointCloudJob
+    from camdeck.calibration.depth import DepthOptions, PointCloudJob, require_depth_libraries
 
+    require_depth_libraries("camdeck pointcloud (stereo depth)")
     settings = common.settings()
     rig_spec = _stereo_rig(settings, rig)
     options = DepthOptions(min_depth_m=min_depth_m, max_depth_m=max_depth_m)

@@ -295,3 +295,28 @@ def test_a_failed_required_check_exits_1(cli, workdir, monkeypatch, tmp_path):
     monkeypatch.setenv("ZWO_ASI_LIB", str(tmp_path / "nothing.so"))
     write_config(workdir, ASI_RIG, left=SERIALS[0], right=SERIALS[1])
     assert cli("doctor", "--json").code == 1
+
+
+def test_pip_numpy_shadowing_apts_numpy_is_named_with_its_fix(cli, workdir, monkeypatch, tmp_path):
+    """On a Pi, pip's numpy 2 in a --system-site-packages venv breaks apt's picamera2 (its simplejpeg
+    is built for numpy 1.24). picamera2 needs a Pi, so a double on sys.path raises the real error:
+    the message simplejpeg's Cython module gives (raspberrypi/picamera2 issue #1211)."""
+    shadow = tmp_path / "apt-dist-packages"
+    for name, code in (("picamera2", "import simplejpeg\n"),
+                       ("simplejpeg", "raise ValueError('numpy.dtype size changed, may indicate binary "
+                                      "incompatibility. Expected 96 from C header, got 88 from PyObject')\n")):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text(code)
+    for name in ("picamera2", "simplejpeg"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.syspath_prepend(str(shadow))
+    write_config(workdir, PI_RIG)
+    result = cli("doctor", "--json")
+    assert result.code == 1
+    found = by_check(result)["picamera2"]
+    assert found["status"] == "missing" and found["required"]
+    assert "numpy.dtype size changed" in found["detail"] and "not the numpy its apt packages" in found["detail"]
+    assert "deploy/pi-constraints.txt" in found["fix"] and "Raspberry Pi" in found["fix"]
+    snap = cli("cameras", "snap", "lightroom", "--out", "x.png")     # the driver says the same (DriverUnavailable)
+    assert snap.code == 1 and "Traceback" not in snap.err
+    assert snap.err.count("\n") == 1 and "pi-constraints.txt" in snap.err

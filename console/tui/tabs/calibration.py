@@ -22,6 +22,7 @@ the workers. Unmounting cancels the workers, which stops the solve the same way.
 """
 from __future__ import annotations
 
+from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 import threading
 import time
 from dataclasses import dataclass
@@ -432,8 +433,8 @@ class CalibrationTab(Vertical):
             return
         text = " ".join((str(err) or type(err).__name__).split())
         self.last_error = text
-        self._show_status(f"[b]error:[/b] {text}")
-        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+        self._show_status(f"[b]error:[/b] {escape(text)}")
+        self.notify(escape(text), title=type(err).__name__, severity="error", timeout=8)
 
 
 def result_text(result: Any) -> str:

@@ -19,6 +19,7 @@ preview while their jobs read the cameras.
 """
 from __future__ import annotations
 
+from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 import threading
 import time
 from dataclasses import replace
@@ -328,7 +329,7 @@ class CamerasTab(Vertical):
         if isinstance(err, (NotSupported, CameraInUse)):
             return  # expected states (a PTZ camera before its issue, a recording); the row and preview say so
         title = name or worker.group
-        self.notify(str(err) or type(err).__name__, title=f"{title}: {type(err).__name__}",
+        self.notify(escape(str(err) or type(err).__name__), title=f"{title}: {type(err).__name__}",
                     severity="error", timeout=8)
 
     def on_cameras_lent(self, message: CamerasLent) -> None:

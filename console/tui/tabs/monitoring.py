@@ -19,6 +19,7 @@ row. Unmounting sets the event too (a safety net).
 """
 from __future__ import annotations
 
+from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 import threading
 from typing import Any
 
@@ -309,5 +310,5 @@ class MonitoringTab(Vertical):
         text = " ".join(str(err).split()) or err.__class__.__name__
         if event.worker.group == "monitoring-run":
             self.running = False
-            self.run_label.update(f"[red]run failed[/red]: {text}")
-        self.app.notify(text, title="Monitoring", severity="error")
+            self.run_label.update(f"[red]run failed[/red]: {escape(text)}")
+        self.app.notify(escape(text), title="Monitoring", severity="error")

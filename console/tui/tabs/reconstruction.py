@@ -19,6 +19,7 @@ unmounting asks the same stop (a safety net).
 """
 from __future__ import annotations
 
+from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -232,7 +233,7 @@ class ReconstructionTab(Vertical):
         text = " ".join((str(err) or type(err).__name__).split())
         self.last_error = text
         self.status.update(Text.assemble(("error: ", "bold red"), text))
-        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+        self.notify(escape(text), title=type(err).__name__, severity="error", timeout=8)
 
     def _set_view(self, view: SliceView) -> None:
         """Change what is drawn; the job draws it next frame, and a stopped grid is redrawn now."""

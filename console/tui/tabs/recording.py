@@ -19,6 +19,7 @@ the same stop (a safety net: the camera pool waits for the cameras to come back)
 """
 from __future__ import annotations
 
+from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -398,8 +399,8 @@ class RecordingTab(Vertical):
     def _show_error(self, err: BaseException) -> None:
         text = " ".join((str(err) or type(err).__name__).split())
         self.last_error = text
-        self.status.update(f"[b]error:[/b] {text}")
-        self.notify(text, title=type(err).__name__, severity="error", timeout=8)
+        self.status.update(f"[b]error:[/b] {escape(text)}")
+        self.notify(escape(text), title=type(err).__name__, severity="error", timeout=8)
 
     def _finish(self) -> None:
         self.state = "idle"
