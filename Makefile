@@ -31,10 +31,12 @@ run: venv
 	$(BIN)/camdeck tui
 
 # The tests start their own mosquitto and redis-server on free ports; they only need the binaries.
+# systemd-analyze (Debian package systemd) verifies the units in deploy/systemd.
 services:
-	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ] || ! command -v redis-server >/dev/null; then \
-		echo "installing mosquitto and redis-server (Debian packages) for the tests"; \
-		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto redis-server >/dev/null; \
+	@if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ] || ! command -v redis-server >/dev/null \
+			|| ! command -v systemd-analyze >/dev/null; then \
+		echo "installing mosquitto, redis-server and systemd (Debian packages) for the tests"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto redis-server systemd >/dev/null; \
 	fi
 
 test: venv services
