@@ -2,7 +2,7 @@
 
 A landmark is a pixel (u, v) in one frame of a reference scan together with the world
 direction of what it shows (azimuth clockwise from north, elevation up, degrees). The pixel
-gives a ray in the mount frame, ``b = R_B_cam(pan, tilt) · K⁻¹ · [u, v, 1]`` (DESIGN.md, PTZ
+gives a ray in the mount frame, ``b = R_B_cam(pan, tilt) · K⁻¹ · [u, v, 1]`` (docs/design.md, PTZ
 geometry, with ΔR = I at alignment time); the angles give the world ray
 ``w = [sin az cos el, cos az cos el, sin el]``. R_align solves Wahba's problem ``w ≈ R_align · b``
 (Kabsch) inside RANSAC, so wrong landmarks are voted out; the residual is the angle between
@@ -36,7 +36,7 @@ class ScanFrame:
     Attributes:
         index: the frame's index in the manifest.
         image: absolute path of the image file.
-        pan_deg, tilt_deg: PTZ position, degrees (DESIGN.md conventions).
+        pan_deg, tilt_deg: PTZ position, degrees (docs/design.md conventions).
         zoom: 0..1.
         K: (3, 3) float64 intrinsics, pixels.
         timestamp: ISO 8601 string, or "".
@@ -55,7 +55,7 @@ class ScanFrame:
 
 @dataclass(frozen=True)
 class ScanManifest:
-    """A scan folder's manifest.json (DESIGN.md, "scans"), validated; paths made absolute."""
+    """A scan folder's manifest.json (docs/design.md, "scans"), validated; paths made absolute."""
 
     folder: Path
     deployment: str
@@ -124,7 +124,7 @@ def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
 # ---------------------------------------------------------------- geometry
 
 def mount_rotation(pan_deg: float, tilt_deg: float) -> np.ndarray:
-    """``R_B_cam(ψ, θ) = Rz(-ψ) · Rx(θ) · C`` (DESIGN.md): optical frame -> mount frame B. (3, 3)."""
+    """``R_B_cam(ψ, θ) = Rz(-ψ) · Rx(θ) · C`` (docs/design.md): optical frame -> mount frame B. (3, 3)."""
     return R_B_cam(pan_deg, tilt_deg)
 
 
@@ -349,7 +349,7 @@ def align_from_files(scan_dir: str | Path, landmarks_csv: str | Path, threshold_
 
 
 def save_r_align(path: str | Path, R: np.ndarray) -> Path:
-    """Write ``R_align.npy`` (3x3 float64, DESIGN.md), atomically: a failed write leaves the old file.
+    """Write ``R_align.npy`` (3x3 float64, docs/design.md), atomically: a failed write leaves the old file.
 
     The name must end in ``.npy`` (``np.save`` would otherwise append it and write another file
     than the one asked for).

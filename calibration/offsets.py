@@ -1,6 +1,6 @@
 """Orientation offsets of a PTZ mount: the rotation ΔR between a reference scan and a query scan.
 
-Geometry (DESIGN.md): a camera's orientation is ``R_W_cam = R_align · ΔR · R_B_cam(ψ, θ)``,
+Geometry (docs/design.md): a camera's orientation is ``R_W_cam = R_align · ΔR · R_B_cam(ψ, θ)``,
 and a reference scan is taken with ΔR = I. A world point seen in a reference frame r and in a
 query frame q gives optical rays ``x_r = K_r⁻¹ p_r`` and ``x_q = K_q⁻¹ p_q``; lifted into the
 mount frame with each frame's own pan/tilt, ``b_r = R_B_cam(ψr, θr) x_r`` and
@@ -8,7 +8,7 @@ mount frame with each frame's own pan/tilt, ``b_r = R_B_cam(ψr, θr) x_r`` and
 frame's matches against its nearest reference frames give ΔR by Wahba/Kabsch inside RANSAC
 (``calibration.align.ransac_rotation``); the frames' estimates are combined robustly
 (iteratively re-weighted rotation averaging, then one Kabsch over the agreeing frames'
-inliers), and ΔR is reported as ``pitch_deg, yaw_deg, roll_deg`` per DESIGN.md.
+inliers), and ΔR is reported as ``pitch_deg, yaw_deg, roll_deg`` per docs/design.md.
 
 A query whose frames find too few matches fails with its reason (``OffsetsFailed``), never
 with a number.
@@ -105,7 +105,7 @@ class OffsetsResult:
     """The combined mount offset and its evidence.
 
     Attributes:
-        pitch_deg, yaw_deg, roll_deg: ΔR's angles (DESIGN.md), degrees.
+        pitch_deg, yaw_deg, roll_deg: ΔR's angles (docs/design.md), degrees.
         delta_R: (3, 3) float64 ΔR.
         frames: query frames that agree and were combined.
         inliers: inlier matches over those frames.

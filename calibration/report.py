@@ -87,7 +87,7 @@ def write_offsets_xlsx(summary: Mapping[str, Any], path: str | Path) -> Path:
     delta = summary.get("delta_R")
     if delta is not None:
         rot = book.create_sheet("Rotation")
-        rot.append(("ΔR (mount offset, DESIGN.md)",))
+        rot.append(("ΔR (mount offset, docs/design.md)",))
         for row in delta:
             rot.append([float(v) for v in row])
     buffer = io.BytesIO()          # build it in memory: openpyxl leaves its zip open if a write fails

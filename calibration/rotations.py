@@ -1,4 +1,4 @@
-"""PTZ geometry of DESIGN.md ("Conventions"): rotations, the pan/tilt head, mount offsets, K(zoom).
+"""PTZ geometry of docs/design.md ("Conventions"): rotations, the pan/tilt head, mount offsets, K(zoom).
 
 Frames: world ENU (x east, y north, z up); camera optical (x right, y down, z forward);
 PTZ base B (x right, y forward, z up). Every function takes and returns degrees;

@@ -5,7 +5,7 @@ picamera2 itself only inside functions: it exists only on Raspberry Pi OS.
 
 - One Picamera2 instance per camera, as libcamera requires: a second open of the same
   ``camera_num`` in this process is refused with the fix, before libcamera fails.
-- Controls keep Picamera2's names (DESIGN.md): ExposureTime, AnalogueGain, Brightness,
+- Controls keep Picamera2's names (docs/design.md): ExposureTime, AnalogueGain, Brightness,
   Contrast, Saturation, Sharpness, LensPosition, ScalerCrop, FrameDurationLimits,
   AeEnable, AwbEnable, ColourGains; ``exposure_us`` and ``gain`` are accepted as aliases
   of ExposureTime and AnalogueGain. Values are checked against the camera's own ranges

@@ -1,6 +1,6 @@
 """fastcore: voxel carving kernels, grid I/O and the live reconstruction job.
 
-``carve`` is the one entry point (DESIGN.md, fastcore contract): a validating Python
+``carve`` is the one entry point (docs/design.md, fastcore contract): a validating Python
 front over lean backends -- the Cython kernel (fastcore._carve), the numpy reference
 (fastcore.reference) and torch (fastcore.torch_backend, CPU or CUDA). Only numpy is
 imported here; torch and cv2 are imported inside the functions that use them.

@@ -1,4 +1,4 @@
-"""The numpy reference implementation of the carve contract (DESIGN.md, fastcore contract).
+"""The numpy reference implementation of the carve contract (docs/design.md, fastcore contract).
 
 It is the specification the fast backends are tested against, written the way the
 contract reads and vectorised with broadcasting: for each view the homogeneous

@@ -56,7 +56,7 @@ class MonitoringRecord:
         deployment: the deployment's name.
         device_id: the camera's configured name.
         timestamp: ISO 8601 UTC (``2026-11-21T10:00:00Z``).
-        pitch_offset_deg, yaw_offset_deg, roll_offset_deg: the mount offset ΔR (DESIGN.md),
+        pitch_offset_deg, yaw_offset_deg, roll_offset_deg: the mount offset ΔR (docs/design.md),
             degrees; None when the run failed.
         mode: "passive" (wait for stability) or "active" (drive to stops).
         capture_positions: the query frames' positions, dicts with pan_deg, tilt_deg, zoom.

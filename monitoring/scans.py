@@ -1,6 +1,6 @@
 """Reference and query scans of PTZ cameras: drive, wait for stability, capture, extract features, save.
 
-A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (DESIGN.md, "Files"):
+A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (docs/design.md, "Files"):
 
     DATA_DIR/scans/<deployment>/<camera>/reference/              the camera's reference (resumable)
     DATA_DIR/scans/<deployment>/<camera>/query/<UTC stamp>/      one query extraction
@@ -88,7 +88,7 @@ def read_manifest(folder_or_file: str | os.PathLike) -> dict[str, Any]:
     """Read and check a scan manifest (folder or manifest.json path).
 
     Raises:
-        ScanFileError: missing, not JSON, or without the keys of DESIGN.md's format.
+        ScanFileError: missing, not JSON, or without the keys of docs/design.md's format.
     """
     path = Path(folder_or_file)
     if path.is_dir():

@@ -1,4 +1,4 @@
-"""The fixed top level and the one-way import direction of DESIGN.md.
+"""The fixed top level and the one-way import direction of docs/design.md.
 
 console -> monitoring -> drivers -> calibration -> fastcore -> fileio: a package imports
 only packages to its right (fileio, the rightmost, imports none of ours); themes is

@@ -69,7 +69,7 @@ def tui() -> None:
     run_app(common.settings())
 
 
-# ---- command groups: one module per group (DESIGN.md, console/cli); each imports only typer at module level ----
+# ---- command groups: one module per group (docs/design.md, console/cli); each imports only typer at module level ----
 from camdeck.console.cli import (  # noqa: E402
     bench as _bench,
     calibrate as _calibrate,

@@ -48,7 +48,7 @@ _VALUED = {"--config": "PATH", "--data-dir": "DIR", "--log-file": "PATH"}
 def extract_global_options(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
     """Pull the global options out of ``argv`` wherever they stand.
 
-    They work before and after the command (DESIGN.md, CLI contract). Everything after
+    They work before and after the command (docs/design.md, CLI contract). Everything after
     a bare ``--`` is left alone. ``-v`` counts (``-vv`` is debug).
 
     Raises:

@@ -28,12 +28,12 @@ def collect_references(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT[/CAMERA]",
                                          help="Which cameras (default: every PTZ camera)."),
     horizontal_stops: Optional[int] = typer.Option(None, "--horizontal-stops", min=1, max=360,
-                                                   help="Pan stops (default [monitor] horizontal_stops, 16)."),
+                                                   help="Pan stops (default \\[monitor] horizontal_stops, 16)."),
     vertical_stops: Optional[int] = typer.Option(None, "--vertical-stops", min=1, max=180,
-                                                 help="Tilt stops (default [monitor] vertical_stops, 6)."),
+                                                 help="Tilt stops (default \\[monitor] vertical_stops, 6)."),
     settle: str = typer.Option("1s", "--settle", help="Time without motion before each capture (camera time)."),
-    timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per stop (default [monitor] timeout_s)."),
-    features: Optional[str] = typer.Option(None, "--features", help="sift | disk | none (default [monitor] features)."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per stop (default \\[monitor] timeout_s)."),
+    features: Optional[str] = typer.Option(None, "--features", help="sift | disk | none (default \\[monitor] features)."),
     restart: bool = typer.Option(False, "--restart", help="Start over instead of resuming an interrupted scan."),
 ) -> None:
     """Grid-scan each camera: move, wait for stability, capture, extract features; resumable.

@@ -25,9 +25,9 @@ def run(
                                          help="One device (or one deployment); default: every PTZ camera."),
     stabilize_time: Optional[str] = typer.Option(None, "--stabilize-time",
                                                  help="Stillness before a capture, e.g. 30s "
-                                                      "(default [monitor] stabilize_time_s)."),
+                                                      "(default \\[monitor] stabilize_time_s)."),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per wait or move, e.g. 300s "
-                                                                  "(default [monitor] timeout_s)."),
+                                                                  "(default \\[monitor] timeout_s)."),
     active: bool = typer.Option(False, "--active", help="Drive to reference stops instead of waiting "
                                                         "where the camera stands."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="i/N",

@@ -36,7 +36,7 @@ def _host_port(text: str, option: str) -> tuple[str, int]:
 @app.command("serve")
 def serve(
     mqtt: Optional[str] = typer.Option(None, "--mqtt", metavar="HOST:PORT",
-                                       help="Broker for telemetry (default: the config's [mqtt])."),
+                                       help="Broker for telemetry (default: the config's \\[mqtt])."),
     user: Optional[str] = typer.Option(None, "--user", help="ONVIF user (default: each camera's username)."),
     password: Optional[str] = typer.Option(None, "--password", help="ONVIF password (default: each camera's)."),
     camera: Optional[list[str]] = typer.Option(None, "--camera", help="Serve only these cameras (repeatable)."),

@@ -1,6 +1,6 @@
 """Recording session files: safe names, the files of a session, pre-flight checks, the data file.
 
-A session ``NAME`` in folder ``DIR`` owns these files (DESIGN.md, "Files the project writes"):
+A session ``NAME`` in folder ``DIR`` owns these files (docs/design.md, "Files the project writes"):
 
 - ``NAME_camera_N.h264``: raw H.264 Annex B, one per camera (N from 1, in the order given);
 - ``NAME_camera_N.pts.txt``: per-frame timestamps, mkvmerge "timecode format v2" (a header

@@ -1,7 +1,7 @@
 """A simulated PTZ camera: timed moves, a knockable mount, presets, telemetry, rendered views.
 
 The camera looks at the :mod:`drivers.sim.ptz_world` sky sphere through
-``R_W_cam = R_align @ dR @ R_B_cam(pan, tilt)`` (DESIGN.md, Conventions), with ``R_align`` from
+``R_W_cam = R_align @ dR @ R_B_cam(pan, tilt)`` (docs/design.md, Conventions), with ``R_align`` from
 the config's ``align_ypr_deg`` and ``dR`` the mount's bump, read from ``DATA_DIR/sim/bumps.json``
 (``camdeck sim bump`` writes it; a running camera picks a change up at its next frame, like a
 real camera that stays knocked). Moves run at ``speed_deg_s`` on the simulated clock

@@ -3,7 +3,7 @@
 The scene is the ground truth of every accuracy test: ``render`` gives radiance, depth and
 the object mask for any pinhole camera; ``occupancy`` gives the true voxel grid.
 
-Conventions (DESIGN.md): world frame z up, metres; a camera maps world points by
+Conventions (docs/design.md): world frame z up, metres; a camera maps world points by
 ``x_cam = R @ X + t`` into the OpenCV optical frame (x right, y down, z forward);
 pixel ``(u, v)`` sees the ray through ``K^-1 @ [u, v, 1]``, with pixel centres at integers.
 Voxel ``(i, j, k)`` has centre ``grid_center + (np.array([i, j, k]) - (N - 1) / 2) * voxel_size``

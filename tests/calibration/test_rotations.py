@@ -1,4 +1,4 @@
-"""PTZ geometry conventions of DESIGN.md: axes, pan/tilt senses, offsets round trip, K(zoom)."""
+"""PTZ geometry conventions of docs/design.md: axes, pan/tilt senses, offsets round trip, K(zoom)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""`camdeck --help` stays fast: the CLI's import list holds no heavy library (DESIGN.md)."""
+"""`camdeck --help` stays fast: the CLI's import list holds no heavy library (docs/design.md)."""
 from __future__ import annotations
 
 import json
