@@ -349,7 +349,9 @@ class FleetRunner:
     def _reference(self, ref_dir: Path, name: str):
         from camdeck.calibration.align import read_scan_manifest
         from camdeck.calibration.errors import CalibrationFileError
+        from camdeck.monitoring.reference_swap import recover_reference
 
+        recover_reference(ref_dir)     # a collection that crashed between its two renames
         if not (ref_dir / "manifest.json").is_file():
             raise MonitoringInputError(f"{name}: no reference scan in {ref_dir}",
                                        f"run camdeck monitor collect-references --device {name}")
