@@ -1,6 +1,6 @@
 """Athena SQL for the monitoring table: the Iceberg table's DDL and one INSERT per result.
 
-The columns and their order come from monitoring.history (``COLUMNS``); values are written as
+The columns and their order come from monitoring.history (``RESULT_COLUMNS``; the local-only ones stay out); values are written as
 SQL literals (text quoted, control characters dropped, NaN/inf as NULL, timestamps in UTC), and
 database and table names are checked to be plain Athena identifiers before they go into SQL.
 """
@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from camdeck.monitoring.errors import MonitoringInputError
-from camdeck.monitoring.history import COLUMNS, MonitoringRecord
+from camdeck.monitoring.history import RESULT_COLUMNS as COLUMNS, MonitoringRecord
 
 ATHENA_TYPES = {"TEXT": "string", "REAL": "double", "INTEGER": "int"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
