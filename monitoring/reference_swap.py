@@ -65,7 +65,10 @@ def recover_reference(folder: Path) -> bool:
         if not holds_no_files(folder):
             return False
         shutil.rmtree(folder)
-    os.rename(staging, folder)
+    try:
+        os.rename(staging, folder)
+    except OSError:          # the collection itself finished the swap meanwhile
+        return False
     fsync_dir(folder.parent)
     return True
 
@@ -100,6 +103,11 @@ def swap_in_reference(staging: Path, folder: Path, fallback_stamp: str) -> Path 
             os.rename(folder, archived)
         elif holds_no_files(folder):
             shutil.rmtree(folder)
-    os.rename(staging, folder)
+    try:
+        os.rename(staging, folder)
+    except FileNotFoundError:
+        if not (folder / MANIFEST).is_file():
+            raise
+        # a fleet run's recover_reference did this second rename between ours (the same scan)
     fsync_dir(folder.parent)
     return archived
