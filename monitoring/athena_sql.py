@@ -1,6 +1,6 @@
 """Athena SQL for the monitoring table: the Iceberg table's DDL and one INSERT per result.
 
-The columns and their order come from monitoring.history (``COLUMNS``); values are written as
+The columns and their order come from monitoring.history (``RESULT_COLUMNS``; the local-only ones stay out); values are written as
 SQL literals (text quoted, control characters dropped, NaN/inf as NULL, timestamps in UTC), and
 database and table names are checked to be plain Athena identifiers before they go into SQL.
 """
@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from camdeck.monitoring.errors import MonitoringInputError
-from camdeck.monitoring.history import COLUMNS, MonitoringRecord
+from camdeck.monitoring.history import RESULT_COLUMNS as COLUMNS, MonitoringRecord
 
 ATHENA_TYPES = {"TEXT": "string", "REAL": "double", "INTEGER": "int"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -88,3 +88,26 @@ def _check_ident(name: str, key: str) -> None:
     if not _IDENT.fullmatch(name or ""):
         raise MonitoringInputError(f"{key} {name!r}: not an Athena name",
                                    "use letters, digits and underscores, starting with a letter")
+
+
+def athena_select_sql(database: str, table: str, deployment: str | None = None, device_id: str | None = None,
+                      limit: int | None = None) -> str:
+    """``SELECT`` of the monitoring table's columns, newest first, for ``camdeck monitor history --source athena``.
+
+    Args:
+        database, table: Athena identifiers.
+        deployment, device_id: keep only this deployment / camera (None: all); quoted as SQL text.
+        limit: at most this many rows (None: all).
+    """
+    _check_ident(database, "storage.athena_database")
+    _check_ident(table, "storage.athena_table")
+    names = ", ".join(f'"{name}"' for name, _ in COLUMNS)
+    where = [f'"{column}" = \'{_sql_text(value)}\'' for column, value in (("deployment", deployment),
+                                                                          ("device_id", device_id)) if value]
+    sql = f'SELECT {names} FROM "{database}"."{table}"'
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += ' ORDER BY "timestamp" DESC, "deployment", "device_id"'
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql

@@ -289,43 +289,55 @@ class CloudStore:
     # ---- spool
 
     def replay_spool(self) -> ReplayResult:
-        """Send what earlier runs could not, oldest first; stop a service at its first failure."""
+        """Send what earlier runs could not, oldest first; stop a service at its first failure.
+
+        Each entry is claimed before it is sent (monitoring.spool), so runs sharing the spool
+        (shards on one volume) never send one twice; an entry that fails goes back to the queue.
+        ``remaining`` counts this store's kinds (s3, athena) still waiting afterwards.
+        """
         result = ReplayResult()
         down: set[str] = set()
         self.spool.sweep()
-        for entry in self.spool.entries():
-            try:
-                data = self.spool.load(entry)
-            except (OSError, ValueError):
-                log.warning("spool entry %s is unreadable; kept for inspection", entry.name)
-                result.remaining += 1
+        kinds = [k for k, on in (("s3", self.s3_enabled), ("athena", self.athena_enabled)) if on]
+        for claim in self.spool.claimed(kinds) if kinds else ():
+            if claim.kind in down:
+                claim.release()
                 continue
-            kind = data.get("kind")
-            if kind in down or (kind == "s3" and not self.s3_enabled) or (kind == "athena" and not self.athena_enabled):
-                result.remaining += 1
-                continue
+            data = claim.data
             try:
-                if kind == "s3":
-                    self._put(self.spool.root / data["blob"], data["key"], bucket=data["bucket"])
-                elif kind == "athena":
+                if claim.kind == "s3":
+                    self._put(claim.blob, data["key"], bucket=data["bucket"])
+                else:
                     if data.get("needs_table", True):
                         self.ensure_table()
                     self._run_athena(data["sql"])
-                else:
-                    result.remaining += 1
-                    continue
             except CloudError as err:
-                down.add(kind)
+                down.add(claim.kind)
                 result.errors.append(str(err))
-                result.remaining += 1
+                claim.release()
                 continue
             except FileNotFoundError:
-                log.warning("spool entry %s lost its data file; dropped", entry.name)
-                self.spool.remove(entry, data)
+                log.warning("spool entry %s lost its data file; dropped", claim.entry.name)
+                claim.done()
                 continue
-            self.spool.remove(entry, data)
+            except BaseException:
+                claim.release()
+                raise
+            claim.done()
             result.sent += 1
+        result.remaining = self._waiting()
         return result
+
+    def _waiting(self) -> int:
+        """Spooled s3 and athena entries still in the queue."""
+        count = 0
+        for entry in self.spool.entries():
+            try:
+                kind = self.spool.load(entry).get("kind")
+            except (OSError, ValueError):
+                kind = None if entry.exists() else "gone"
+            count += kind in ("s3", "athena", None)
+        return count
 
 
 def _os_reason(err: OSError) -> str:

@@ -82,6 +82,10 @@ def run_checks(settings, env: Mapping[str, str] | None = None) -> DoctorReport:
     findings.append(check_mqtt(settings.mqtt, ptz=bool(onvif)))
     findings.append(check_redis(settings.redis.url))
     findings += check_onvif(onvif, getattr(settings, "deployments", {}))
+    if hasattr(settings, "storage") and hasattr(settings, "slack"):
+        from camdeck.monitoring.doctor_services import check_services   # Slack, S3, Athena when configured
+
+        findings += check_services(settings)
     return DoctorReport(tuple(findings))
 
 

@@ -5,8 +5,9 @@ extract a query (passive: one frame where it stands once still; active: a few re
 stops); estimate ΔR against the reference (calibration.offsets); store the result in the
 history (SQLite); upload the query scan (and the reference, once) to S3 and insert the result
 into Athena when configured; post the report to Slack. A device that fails is recorded (history
-and Slack) with its reason and the run goes on. Uploads that fail wait in the spool and the
-next run sends them first.
+and Slack) with its reason and the run goes on. Nothing is dropped (monitoring.fleet_results):
+uploads, Athena inserts, Slack reports and history rows that cannot be sent or stored wait in the
+spool, and the next run sends them first; a history that cannot be written fails the device.
 
 ``--shard i/N`` keeps the devices whose position in the sorted fleet is i modulo N (i from 0,
 like a Kubernetes Indexed Job's JOB_COMPLETION_INDEX), so N schedulers split a fleet without
@@ -80,6 +81,7 @@ class DeviceResult:
     error: str | None = None
     record: MonitoringRecord | None = None
     notified: bool = False
+    notify_error: str = ""
     uploaded: int = 0
     spooled: int = 0
 
@@ -88,10 +90,13 @@ class DeviceResult:
         return f"{self.deployment}/{self.camera}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The row of ``camdeck monitor run --json``."""
-        return {"deployment": self.deployment, "camera": self.camera, "success": self.success,
-                "pitch_deg": self.pitch_deg, "yaw_deg": self.yaw_deg, "roll_deg": self.roll_deg,
-                "alert": self.alert, "error": self.error}
+        """The row of ``camdeck monitor run --json`` (``notify_error`` only when not ``notified``)."""
+        out = {"deployment": self.deployment, "camera": self.camera, "success": self.success,
+               "pitch_deg": self.pitch_deg, "yaw_deg": self.yaw_deg, "roll_deg": self.roll_deg,
+               "alert": self.alert, "error": self.error, "notified": self.notified}
+        if not self.notified:
+            out["notify_error"] = self.notify_error
+        return out
 
 
 @dataclass
@@ -106,6 +111,7 @@ class FleetReport:
     devices: list[DeviceResult] = field(default_factory=list)
     spool_sent: int = 0
     spool_remaining: int = 0
+    spool: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     skipped: list[str] = field(default_factory=list)
 
@@ -115,6 +121,8 @@ class FleetReport:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"devices": [d.to_dict() for d in self.devices], "failed": self.failed}
+        if self.spool_sent or self.spool_remaining:
+            out["spool"] = dict(self.spool)
         if self.stopped:
             out.update(stopped=True, skipped=list(self.skipped))
         return out
@@ -192,11 +200,13 @@ class FleetRunner:
                  progress: Progress | None = None, stop: threading.Event | None = None) -> None:
         from camdeck.monitoring.cloud import CloudStore
         from camdeck.monitoring.notify import SlackNotifier
+        from camdeck.monitoring.spool import Spool
 
         self.settings = settings
         self.history = history or HistoryStore.from_settings(settings.storage, settings.data_dir)
         self.cloud = cloud or CloudStore(settings.storage, settings.data_dir)
-        self.notifier = notifier or SlackNotifier(settings.slack)
+        self.spool = getattr(self.cloud, "spool", None) or Spool(Path(settings.data_dir) / "spool")
+        self.notifier = notifier or SlackNotifier(settings.slack, spool=self.spool)
         self._require_extras()
         self.progress = progress
         self.stop = stop
@@ -241,8 +251,10 @@ class FleetRunner:
         stabilize = monitor.stabilize_time_s if stabilize_time_s is None else stabilize_time_s
         timeout = monitor.timeout_s if timeout_s is None else timeout_s
         report = FleetReport()
-        replay = self.cloud.replay_spool()
-        report.spool_sent, report.spool_remaining = replay.sent, replay.remaining
+        from camdeck.monitoring.fleet_results import replay_spool
+
+        replay = replay_spool(history=self.history, spool=self.spool, notifier=self.notifier, cloud=self.cloud)
+        report.spool_sent, report.spool_remaining, report.spool = replay.sent, replay.remaining, replay.to_dict()
         if replay.sent or replay.remaining:
             log.info("spool: %d sent, %d still waiting", replay.sent, replay.remaining)
         for index, ref in enumerate(devices):
@@ -329,17 +341,16 @@ class FleetRunner:
         if offsets is not None:
             result.pitch_deg, result.yaw_deg, result.roll_deg = offsets.pitch_deg, offsets.yaw_deg, offsets.roll_deg
             result.alert = record.is_alert(self.settings.slack.alert_threshold_deg)
-        self._emit(name, "store", index, count, message="history")
-        try:
-            self.history.add(record)
-        except MonitoringError as err:
-            log.error("%s: %s", name, err)
-        try:
-            self.cloud.record_result(record)
-        except MonitoringError as err:
-            log.error("%s: Athena: %s", name, err)
-        self._emit(name, "notify", index, count, message="Slack")
-        result.notified = self.notifier.send_report(record).sent
+        from camdeck.monitoring.fleet_results import record_device
+
+        self._emit(name, "store", index, count, message="Slack, history, Athena")
+        recorded = record_device(record, history=self.history, spool=self.spool, notifier=self.notifier,
+                                 cloud=self.cloud)
+        result.record = recorded.record
+        result.notified, result.notify_error = recorded.notified, recorded.notify_error
+        if recorded.history_error:     # measured, but not stored: a failure (exit 1), the row is spooled
+            result.success = False
+            result.error = f"{result.error}; {recorded.history_error}" if result.error else recorded.history_error
         if result.success:
             self._emit(name, "done", index, count, message=_summary(result))
         else:
@@ -349,7 +360,9 @@ class FleetRunner:
     def _reference(self, ref_dir: Path, name: str):
         from camdeck.calibration.align import read_scan_manifest
         from camdeck.calibration.errors import CalibrationFileError
+        from camdeck.monitoring.reference_swap import recover_reference
 
+        recover_reference(ref_dir)     # a collection that crashed between its two renames
         if not (ref_dir / "manifest.json").is_file():
             raise MonitoringInputError(f"{name}: no reference scan in {ref_dir}",
                                        f"run camdeck monitor collect-references --device {name}")

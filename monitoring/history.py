@@ -23,8 +23,10 @@ from camdeck.monitoring.errors import HistoryError, MonitoringInputError
 SCHEMA_VERSION = 1
 TABLE = "monitoring"
 
-# column -> SQLite type; the order is the table's order (and Athena's, monitoring.athena_sql)
-COLUMNS: tuple[tuple[str, str], ...] = (
+# column -> SQLite type; the order is the table's order. RESULT_COLUMNS are also Athena's
+# (monitoring.athena_sql); LOCAL_COLUMNS are this file's only (an Iceberg table made by an
+# earlier camdeck lacks them, and an INSERT naming them would fail there).
+RESULT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("deployment", "TEXT NOT NULL"),
     ("device_id", "TEXT NOT NULL"),
     ("timestamp", "TEXT NOT NULL"),
@@ -40,6 +42,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("inliers", "INTEGER"),
     ("confidence", "REAL"),
 )
+LOCAL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("notified", "INTEGER"),            # 1: the Slack report went out, 0: it did not, NULL: unknown
+    ("notify_error", "TEXT NOT NULL DEFAULT ''"),
+)
+COLUMNS = RESULT_COLUMNS + LOCAL_COLUMNS
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 
 
@@ -64,6 +71,8 @@ class MonitoringRecord:
         success: the run produced offsets.
         failure_logs: why it failed (one paragraph, no secrets), "" on success.
         frames, inliers, confidence: how much evidence the offsets rest on (None on failure).
+        notified: the Slack report went out (None: not known, e.g. a row read from Athena).
+        notify_error: why it did not ("" when it did); the report then waits in the spool.
         id: the row id once stored.
     """
 
@@ -81,6 +90,8 @@ class MonitoringRecord:
     frames: int | None = None
     inliers: int | None = None
     confidence: float | None = None
+    notified: bool | None = None
+    notify_error: str = ""
     id: int | None = None
 
     @property
@@ -105,6 +116,7 @@ class MonitoringRecord:
         out = {name: getattr(self, name) for name in ("id",) + COLUMN_NAMES}
         out["capture_positions"] = [dict(p) for p in self.capture_positions]
         out["success"] = bool(self.success)
+        out["notified"] = None if self.notified is None else bool(self.notified)
         return out
 
 
@@ -173,6 +185,21 @@ class HistoryStore:
             with conn:
                 cur = conn.execute(f"INSERT INTO {TABLE} ({', '.join(COLUMN_NAMES)}) VALUES ({marks})", values)
             return int(cur.lastrowid)
+        except sqlite3.Error as err:
+            raise HistoryError(f"history {self.path}: cannot store the result ({err})",
+                               "check the disk space and the file's permissions") from None
+        finally:
+            conn.close()
+
+    def mark_notified(self, deployment: str, device_id: str, timestamp: str) -> int:
+        """Record that a report held back earlier has now reached Slack; returns the rows changed."""
+        conn = self._connect()
+        try:
+            with conn:
+                cur = conn.execute(f"UPDATE {TABLE} SET notified = 1, notify_error = '' WHERE deployment = ? "
+                                   "AND device_id = ? AND timestamp = ? AND notified = 0",
+                                   (deployment, device_id, timestamp))
+            return int(cur.rowcount)
         except sqlite3.Error as err:
             raise HistoryError(f"history {self.path}: cannot store the result ({err})",
                                "check the disk space and the file's permissions") from None
@@ -257,6 +284,8 @@ def _to_row(record: MonitoringRecord) -> tuple:
             value = json.dumps([dict(p) for p in value], separators=(",", ":"))
         elif name == "success":
             value = 1 if value else 0
+        elif name == "notified":
+            value = None if value is None else int(bool(value))
         elif name.endswith("_deg") or name == "confidence":
             value = None if value is None else float(value)
         out.append(value)
@@ -271,7 +300,15 @@ def _from_row(row: sqlite3.Row) -> MonitoringRecord:
         positions = []
     data["capture_positions"] = tuple(positions if isinstance(positions, list) else [])
     data["success"] = bool(data["success"])
+    data["notified"] = None if data["notified"] is None else bool(data["notified"])
     return MonitoringRecord(id=row["id"], **data)
+
+
+def record_from_dict(data: Mapping[str, Any]) -> MonitoringRecord:
+    """The inverse of ``MonitoringRecord.to_dict`` (a spooled row); unknown keys are ignored."""
+    fields = {name: data[name] for name in COLUMN_NAMES if name in data}
+    fields["capture_positions"] = tuple(dict(p) for p in fields.get("capture_positions") or ())
+    return MonitoringRecord(**fields)
 
 
 def records_to_dicts(records: Iterable[MonitoringRecord]) -> list[dict[str, Any]]:

@@ -5,6 +5,12 @@ offsets, mode, success and the failure logs, led by a mark: an alert when any |o
 exceeds ``slack.alert_threshold_deg`` (0.5 degrees by default), a failure mark when the run
 failed, an ok mark otherwise.
 
+A report that cannot be posted (Slack down, HTTP 429, ``ok: false``) is not lost: with a spool
+(monitoring.spool) it is kept there, and the next run's ``replay_spool`` posts the waiting
+reports first, oldest first, each led by a "delayed" line saying when and why it was held.
+The result of ``send_report`` says whether the report went out and, if not, why; fleet runs
+put both in the ``--json`` row (``notified``, ``notify_error``) and the history.
+
 Tokens and webhook URLs never reach a log line or an error: slack_sdk gets a logger of ours
 that drops its debug output, and every error message is built here from the HTTP status and
 Slack's error code, then scrubbed of both secrets for good measure.
@@ -12,11 +18,12 @@ Slack's error code, then scrubbed of both secrets for good measure.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from camdeck.monitoring.errors import NotifyError
 from camdeck.monitoring.history import MonitoringRecord
+from camdeck.monitoring.spool import Spool
 from camdeck.fastcore.extras import require_extra
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,8 @@ log = logging.getLogger(__name__)
 OK_MARK = ":white_check_mark:"
 ALERT_MARK = ":rotating_light:"
 FAILED_MARK = ":x:"
+DELAYED_MARK = ":hourglass:"
+NOT_CONFIGURED = "Slack is not configured; fix: set slack.token_env or slack.webhook_url_env"
 
 # slack_sdk logs request bodies at DEBUG; ours stays quiet whatever the root logger says.
 _sdk_logger = logging.getLogger("camdeck.slack_sdk")
@@ -34,10 +43,24 @@ _sdk_logger.addHandler(logging.NullHandler())
 
 @dataclass(frozen=True)
 class NotifyResult:
-    """Whether the message went out, and if not, why (secret-free)."""
+    """Whether the message went out, and if not, why (secret-free) and whether it waits in the spool."""
 
     sent: bool
     error: str = ""
+    spooled: bool = False
+
+
+@dataclass
+class SlackReplay:
+    """What ``replay_spool`` did: reports posted late, reports still waiting, errors seen.
+
+    ``delivered``: (deployment, device_id, timestamp) of each report posted, to mark in the history.
+    """
+
+    sent: int = 0
+    remaining: int = 0
+    errors: list[str] = field(default_factory=list)
+    delivered: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def report_mark(record: MonitoringRecord, threshold_deg: float) -> str:
@@ -90,6 +113,22 @@ def format_report(record: MonitoringRecord, threshold_deg: float) -> tuple[str, 
     return text, blocks
 
 
+def delayed_report(entry: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A spooled report's ``text`` and ``blocks``, led by the "delayed" line (when, and why it waited)."""
+    when = entry.get("timestamp") or "an earlier run"
+    why = str(entry.get("error") or "Slack was unavailable").split("; fix:")[0]
+    line = f"{DELAYED_MARK} delayed: this report of {when} could not be sent then ({why})"
+    blocks = [{"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(line)}]}]
+    return line + "\n" + str(entry.get("text", "")), blocks + list(entry.get("blocks") or [])
+
+
+def _kind(spool: Spool, entry) -> str | None:
+    try:
+        return spool.load(entry).get("kind")
+    except (OSError, ValueError):
+        return None
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -100,11 +139,13 @@ class SlackNotifier:
     Args:
         slack: ``SlackSettings``; ``api_url`` overrides Slack's API base (tests, proxies).
         timeout_s: HTTP timeout per request.
+        spool: where reports that cannot be posted wait for the next run (None: they are only logged).
     """
 
-    def __init__(self, slack, timeout_s: float = 15.0) -> None:
+    def __init__(self, slack, timeout_s: float = 15.0, spool: Spool | None = None) -> None:
         self.settings = slack
         self.timeout_s = timeout_s
+        self.spool = spool
 
     @property
     def enabled(self) -> bool:
@@ -114,19 +155,61 @@ class SlackNotifier:
         """Post one device's report; never raises for Slack's failures (they come back as the result).
 
         Returns:
-            ``NotifyResult(sent=False, error=...)`` when Slack refused or was unreachable, or
-            when no token or webhook is configured (error "").
+            ``NotifyResult(sent=False, error=..., spooled=True)`` when Slack refused or was
+            unreachable and the report went to the spool (``spooled`` False when there is no
+            spool or it could not be written: the error says so); ``error`` is
+            :data:`NOT_CONFIGURED` when no token or webhook is configured.
         """
         if not self.enabled:
-            return NotifyResult(False, "")
+            return NotifyResult(False, NOT_CONFIGURED)
         text, blocks = format_report(record, self.settings.alert_threshold_deg)
         try:
             self.post(text, blocks)
         except NotifyError as err:
             message = self._scrub(str(err))
+            spooled = False
+            if self.spool is not None:
+                try:
+                    self.spool.put("slack", {"text": text, "blocks": blocks, "deployment": record.deployment,
+                                             "device_id": record.device_id, "timestamp": record.timestamp,
+                                             "error": message})
+                    spooled = True
+                except OSError as spool_err:
+                    message += f"; and the spool cannot keep the report ({spool_err.strerror or spool_err})"
             log.warning("Slack: %s", message)
-            return NotifyResult(False, message)
+            return NotifyResult(False, message, spooled)
         return NotifyResult(True, "")
+
+    def replay_spool(self) -> SlackReplay:
+        """Post the reports earlier runs could not, oldest first, each marked as delayed.
+
+        Stops at the first failure, so the order holds: that report and the later ones wait
+        for the next run. Each report is claimed first (monitoring.spool), so runs sharing
+        the spool never post one twice.
+        """
+        result = SlackReplay()
+        if self.spool is None:
+            return result
+        if self.enabled:
+            for claim in self.spool.claimed(["slack"]):
+                text, blocks = delayed_report(claim.data)
+                try:
+                    self.post(text, blocks)
+                except NotifyError as err:
+                    claim.release()
+                    result.errors.append(self._scrub(str(err)))
+                    log.warning("Slack: %s; the delayed reports keep waiting", result.errors[-1])
+                    break
+                except BaseException:
+                    claim.release()
+                    raise
+                claim.done()
+                result.sent += 1
+                data = claim.data
+                result.delivered.append((str(data.get("deployment", "")), str(data.get("device_id", "")),
+                                         str(data.get("timestamp", ""))))
+        result.remaining = sum(1 for entry in self.spool.entries() if _kind(self.spool, entry) == "slack")
+        return result
 
     def post(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Post a message to the configured channel or webhook.
@@ -160,12 +243,16 @@ class SlackNotifier:
                 code = str(response.get("error", "")) if response is not None else ""
             except Exception:  # a non-JSON body (a proxy's 502 page)
                 code = ""
+            if not code.replace("_", "").isalpha():
+                code = ""                 # not a Slack error code: slack_sdk's note on a non-JSON body
+            if status == 429:
+                code = "ratelimited"      # whatever the body says (a proxy's page, or none)
             raise NotifyError(f"Slack chat.postMessage to {self.settings.channel} failed "
                               f"(HTTP {status}{', ' + code if code else ''})",
                               _fix_for(code)) from None
         except Exception as err:  # URLError, timeouts, connection refused
             raise NotifyError(f"Slack API unreachable ({err.__class__.__name__})",
-                              "check the network or slack.api_url; the run goes on") from None
+                              "check the network or slack.api_url; the report waits in the spool for the next run") from None
 
     def _post_webhook(self, text: str, blocks: list[dict[str, Any]] | None) -> None:
         WebhookClient = require_extra("slack_sdk.webhook", "Slack alerts ([slack])").WebhookClient
@@ -176,7 +263,7 @@ class SlackNotifier:
             response = client.send(text=text, blocks=blocks)
         except Exception as err:
             raise NotifyError(f"Slack webhook unreachable ({err.__class__.__name__})",
-                              "check the network and slack.webhook_url_env; the run goes on") from None
+                              "check the network and slack.webhook_url_env; the report waits in the spool for the next run") from None
         if response.status_code != 200:
             body = " ".join(str(response.body or "").split())[:80]
             raise NotifyError(f"Slack webhook answered HTTP {response.status_code}" + (f" ({body})" if body else ""),
@@ -196,5 +283,5 @@ def _fix_for(code: str) -> str:
         "token_revoked": "the token was revoked: issue a new one",
         "channel_not_found": "check slack.channel and invite the bot to it",
         "not_in_channel": "invite the bot to slack.channel",
-        "ratelimited": "Slack rate-limited the message; it goes out with the next run",
-    }.get(code, "check the Slack app's settings; the run goes on")
+        "ratelimited": "Slack rate-limited the message; it waits in the spool and goes out with the next run",
+    }.get(code, "check the Slack app's settings; the report waits in the spool for the next run")

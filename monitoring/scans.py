@@ -2,7 +2,8 @@
 
 A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (docs/design.md, "Files"):
 
-    DATA_DIR/scans/<deployment>/<camera>/reference/              the camera's reference (resumable)
+    DATA_DIR/scans/<deployment>/<camera>/reference/              the camera's reference (always complete)
+    DATA_DIR/scans/<deployment>/<camera>/reference.partial/      a collection in progress (resumable)
     DATA_DIR/scans/<deployment>/<camera>/query/<UTC stamp>/      one query extraction
 
 Manifest frames carry ``index``, ``image``, ``pan_deg``, ``tilt_deg``, ``zoom``, ``K`` (3x3, px),
@@ -33,6 +34,8 @@ from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import CameraSpec, Frame
 from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
 from camdeck.monitoring.errors import MonitoringInputError, ScanError
+from camdeck.monitoring.reference_swap import (holds_no_files, read_json_manifest, recover_reference,
+                                               staging_folder, swap_in_reference)
 
 #: progress(stage, done, total): stage is "move", "capture" or "skip".
 Progress = Callable[[str, int, int], None]
@@ -163,6 +166,7 @@ class ScanResult:
     frames: int
     captured: int
     resumed: int
+    archived: Path | None = None
 
 
 def collect_references(settings: Any, device_id: str, *, horizontal: int | None = None,
@@ -181,8 +185,10 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
         folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/reference).
         restart: ignore an interrupted scan instead of resuming it.
         progress: ``progress(stage, done, total)``.
-    Interrupted scans resume: frames whose image (and features) exist are kept when the
-    grid matches. A complete earlier reference is moved aside to ``reference-<created>``.
+    The scan builds in ``<folder>.partial`` and replaces ``folder`` only once complete
+    (monitoring.reference_swap): a failure at any point leaves the reference in use as it was.
+    Interrupted scans resume from ``<folder>.partial``: frames whose image (and features) exist
+    are kept when the grid matches. The replaced reference is kept as ``<folder>-<created>``.
     """
     monitor = settings.monitor
     horizontal = horizontal or monitor.horizontal_stops
@@ -192,12 +198,14 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
     ref = resolve_device(settings, device_id)
     spec: CameraSpec = settings.cameras[ref.camera]
     folder = Path(folder) if folder else scan_root(settings.data_dir, ref.deployment, ref.camera) / "reference"
+    final, folder = folder, staging_folder(folder)      # build beside the reference in use, swap at the end
+    recover_reference(final)
     pan_range = tuple(spec.options.get("pan_range_deg", (-180.0, 180.0)))
     tilt_range = tuple(spec.options.get("tilt_range_deg", (-30.0, 90.0)))
     stops = grid_stops(pan_range, tilt_range, horizontal, vertical)
     grid = {"horizontal": horizontal, "vertical": vertical, "pan_range_deg": list(pan_range),
             "tilt_range_deg": list(tilt_range), "features": features or None}
-    manifest = _prepare_reference(folder, grid, restart)
+    manifest = _prepare_staging(final, folder, grid, restart)
     done = {f["index"]: f for f in manifest["frames"] if _frame_files_exist(folder, f)}
     manifest["frames"] = list(done.values())
     manifest.update(deployment=ref.deployment, camera=ref.camera, kind="reference", grid=grid,
@@ -223,9 +231,10 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
             if progress:
                 progress("capture", index + 1, len(stops))
     manifest["complete"] = True
-    path = _write_manifest(folder, manifest)
-    return ScanResult(folder=folder, manifest_path=path, frames=len(manifest["frames"]),
-                      captured=len(stops) - resumed, resumed=resumed)
+    _write_manifest(folder, manifest)
+    archived = swap_in_reference(folder, final, utc_now_text())
+    return ScanResult(folder=final, manifest_path=final / MANIFEST, frames=len(manifest["frames"]),
+                      captured=len(stops) - resumed, resumed=resumed, archived=archived)
 
 
 def _frame_files_exist(folder: Path, frame: dict[str, Any]) -> bool:
@@ -234,32 +243,30 @@ def _frame_files_exist(folder: Path, frame: dict[str, Any]) -> bool:
     return "features" not in frame or (folder / frame["features"]).is_file()
 
 
-def _prepare_reference(folder: Path, grid: dict[str, Any], restart: bool) -> dict[str, Any]:
-    """The manifest to continue (an interrupted scan of the same grid) or a fresh one."""
+def _prepare_staging(folder: Path, staging: Path, grid: dict[str, Any], restart: bool) -> dict[str, Any]:
+    """The manifest to continue in ``staging`` (an interrupted scan of the same grid) or a fresh one.
+
+    ``folder`` (the reference in use) is never written here. An interrupted scan left in
+    ``folder`` itself by an older camdeck moves to ``staging`` so it resumes; a ``folder`` that
+    holds only empty folders (a failed start of an older camdeck) is ignored, swapped out later.
+
+    Raises:
+        ScanFileError: ``folder`` holds files but is not a camdeck scan.
+    """
     fresh = {"deployment": "", "camera": "", "kind": "reference", "created": utc_now_text(),
              "image_size": [0, 0], "frames": []}
-    path = folder / MANIFEST
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError):
-            old = None
-        if isinstance(old, dict) and old.get("complete"):
-            stamp = str(old.get("created", utc_now_text())).replace(":", "").replace("-", "")
-            target = folder.with_name(f"{folder.name}-{stamp}")
-            n = 1
-            while target.exists():
-                target = folder.with_name(f"{folder.name}-{stamp}-{n}")
-                n += 1
-            folder.rename(target)
-        elif isinstance(old, dict) and not restart and old.get("grid") == grid and isinstance(old.get("frames"), list):
-            folder.joinpath("images").mkdir(parents=True, exist_ok=True)
-            return old
-        else:
-            shutil.rmtree(folder)
-    elif folder.exists() and any(folder.iterdir()):
+    current = read_json_manifest(folder)
+    if folder.exists() and current is None and not holds_no_files(folder):
         raise ScanFileError(f"{folder}: exists and is not a camdeck scan", "choose an empty folder or remove it")
-    (folder / "images").mkdir(parents=True, exist_ok=True)
+    if current is not None and not current.get("complete") and not staging.exists():
+        os.rename(folder, staging)          # an older camdeck's interrupted scan: resume it beside
+    old = read_json_manifest(staging)
+    if old is not None and not restart and old.get("grid") == grid and isinstance(old.get("frames"), list):
+        staging.joinpath("images").mkdir(parents=True, exist_ok=True)
+        return old
+    if staging.exists():
+        shutil.rmtree(staging)              # ours: a staging folder of another grid, or without a manifest
+    (staging / "images").mkdir(parents=True, exist_ok=True)
     return fresh
 
 

@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
 
 def doctor() -> None:
-    """Check the ASI SDK and its udev rule, USB3 links, picamera2 and its cameras, MQTT, Redis and ONVIF."""
+    """Check the ASI SDK and its udev rule, USB3 links, picamera2 and its cameras, MQTT, Redis, ONVIF,
+    and, when configured, Slack (auth.test), the S3 bucket and the Athena workgroup and output location."""
     from camdeck.monitoring.doctor import run_checks
 
     settings = common.settings()

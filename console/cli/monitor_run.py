@@ -98,23 +98,37 @@ def history(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
                                          help="One device or deployment; default: all."),
     limit: int = typer.Option(20, "--limit", min=1, help="Newest N results."),
+    source: str = typer.Option("local", "--source", metavar="local|athena",
+                               help="local: this machine's history database; athena: the fleet's "
+                                    "results in the Athena table (every shard's)."),
 ) -> None:
-    """List fleet-run results, newest first (from the history database)."""
+    """List fleet-run results, newest first (from the history database, or the fleet's from Athena)."""
     from camdeck.monitoring.history import HistoryStore
 
     settings = common.settings()
     deployment, camera = _split_device(device)
+    if source not in ("local", "athena"):
+        raise common.BadInput(f"--source {source!r}: unknown; fix: use --source local or --source athena")
     store = HistoryStore.from_settings(settings.storage, settings.data_dir)
-    rows = store.query(deployment=deployment, device_id=camera, limit=limit) if store.path.exists() else []
+    where = str(store.path)
+    if source == "athena":
+        from camdeck.monitoring.cloud import CloudStore
+        from camdeck.monitoring.cloud_history import athena_history
+
+        cloud = CloudStore(settings.storage, settings.data_dir)
+        where = f"Athena {settings.storage.athena_database}.{settings.storage.athena_table}"
+        rows = athena_history(cloud, deployment, camera, limit)
+    else:
+        rows = store.query(deployment=deployment, device_id=camera, limit=limit) if store.path.exists() else []
     threshold = settings.slack.alert_threshold_deg
     if common.json_mode():
-        common.emit_json({"history": [dict(r.to_dict(), alert=r.is_alert(threshold)) for r in rows],
+        common.emit_json({"source": source, "history": [dict(r.to_dict(), alert=r.is_alert(threshold)) for r in rows],
                           "count": len(rows)})
         return
     from rich import box
     from rich.table import Table
 
-    table = Table(title=f"history ({store.path})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title=f"history ({where})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("device", overflow="fold")
     table.add_column("mode", no_wrap=True)

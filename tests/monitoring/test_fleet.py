@@ -22,7 +22,7 @@ from camdeck.drivers.sim.ptz_world import Lighting
 from camdeck.monitoring.errors import MonitoringInputError
 from camdeck.monitoring.fleet import fleet_devices, parse_shard
 from camdeck.monitoring.history import HistoryStore
-from camdeck.monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK
+from camdeck.monitoring.notify import ALERT_MARK, DELAYED_MARK, FAILED_MARK, OK_MARK
 from tests.conftest import ServerProcess, _binary, free_port
 from tests.monitoring.test_cloud import moto_server  # noqa: F401  (module-scoped fixture)
 from tests.monitoring.test_notify import TOKEN, FakeSlack
@@ -221,15 +221,23 @@ def test_unreachable_s3_and_slack_are_spooled_or_logged_and_the_run_goes_on(cli,
     config = write_config(tmp_path / "down.toml", rig, s3=dead_s3, bucket=bucket, slack_url=dead_slack)
     res = cli("monitor", "run", "--json", "--device", "site-a/ptz-1", "--config", config, "--data-dir", fleet)
     assert res.code == 0, res.err
-    assert res.json()["devices"][0]["success"] is True
+    [row] = res.json()["devices"]
+    assert row["success"] is True and row["notified"] is False and "Slack API unreachable" in row["notify_error"]
     spool = sorted((fleet / "spool").glob("*.json"))
-    assert len(spool) >= 6                      # 4 reference images + manifest + the query's files
+    assert len(spool) >= 7                      # 4 reference images + manifest + the query's files + the report
     assert TOKEN not in res.out + res.err
-    # S3 is back: the next run sends the spool first, then its own files
-    config = write_config(tmp_path / "up.toml", rig, s3=moto_server, bucket=bucket)
-    res = cli("monitor", "run", "--json", "--device", "site-a/ptz-1", "--config", config, "--data-dir", fleet)
+    [stored] = HistoryStore(fleet / "history.sqlite").query()
+    assert stored.notified is False and "unreachable" in stored.notify_error
+    # S3 and Slack are back: the next run sends the spool first (the report marked delayed), then its own
+    with FakeSlack() as slack:
+        config = write_config(tmp_path / "up.toml", rig, s3=moto_server, bucket=bucket, slack_url=slack.url + "/api")
+        res = cli("monitor", "run", "--json", "--device", "site-a/ptz-1", "--config", config, "--data-dir", fleet)
     assert res.code == 0
+    assert res.json()["devices"][0]["notified"] is True and "notify_error" not in res.json()["devices"][0]
     assert not list((fleet / "spool").glob("*.json"))
+    texts = [r["body"]["text"] for r in slack.requests]
+    assert len(texts) == 2 and texts[0].startswith(DELAYED_MARK + " delayed") and texts[1].startswith(OK_MARK)
+    assert all(r.notified for r in HistoryStore(fleet / "history.sqlite").query())
     keys = _keys(moto_server, bucket)
     assert "fleet/site-a/ptz-1/reference_scan/manifest.json" in keys
     assert sum(k.endswith("manifest.json") and "/query_scan/" in k for k in keys) == 2

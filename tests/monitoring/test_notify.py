@@ -11,7 +11,9 @@ import pytest
 
 from camdeck.drivers.base import Secret
 from camdeck.monitoring.history import MonitoringRecord
-from camdeck.monitoring.notify import ALERT_MARK, FAILED_MARK, OK_MARK, SlackNotifier, format_report
+from camdeck.monitoring.notify import (ALERT_MARK, DELAYED_MARK, FAILED_MARK, OK_MARK, SlackNotifier,
+                                      format_report)
+from camdeck.monitoring.spool import Spool
 from camdeck.monitoring.settings import SlackSettings
 from tests.conftest import free_port
 
@@ -154,9 +156,58 @@ def test_a_webhook_gets_the_same_report_and_its_url_stays_secret(slack, caplog):
     assert "SECRETHOOK" not in result.error and "SECRETHOOK" not in caplog.text
 
 
-def test_without_token_or_webhook_nothing_is_sent():
-    result = SlackNotifier(SlackSettings()).send_report(_record())
-    assert (result.sent, result.error) == (False, "")
+def test_without_token_or_webhook_nothing_is_sent_and_the_result_says_why(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    result = SlackNotifier(SlackSettings(), spool=spool).send_report(_record())
+    assert (result.sent, result.spooled) == (False, False)
+    assert "not configured" in result.error and "slack.token_env" in result.error
+    assert spool.pending() == 0
+
+
+@pytest.mark.parametrize("fault", ["down", "429", "ok-false"])
+def test_a_report_slack_refused_is_spooled_and_the_next_run_posts_it_marked_delayed(slack, tmp_path, fault):
+    spool = Spool(tmp_path / "spool")
+    if fault == "down":
+        notifier = SlackNotifier(SlackSettings(channel="#ops", token=Secret(TOKEN),
+                                               api_url=f"http://127.0.0.1:{free_port()}/api"), 2, spool)
+    else:
+        notifier = SlackNotifier(SlackSettings(channel="#ops", token=Secret(TOKEN), api_url=slack.url + "/api"),
+                                 5, spool)
+        slack.answer_status, slack.answer_error = (429, "") if fault == "429" else (200, "invalid_auth")
+    first = notifier.send_report(_record(yaw=0.7, logs=""))
+    second = notifier.send_report(_record(yaw=0.1))
+    assert not first.sent and first.spooled and second.spooled
+    assert {"down": "unreachable", "429": "HTTP 429", "ok-false": "invalid_auth"}[fault] in first.error
+    assert TOKEN not in first.error and spool.pending() == 2
+    # Slack is back: the next run posts both, oldest first, each led by the delayed line.
+    slack.requests.clear()
+    slack.answer_status, slack.answer_error = 200, ""
+    back = _api(slack)
+    back.spool = spool
+    replay = back.replay_spool()
+    assert (replay.sent, replay.remaining) == (2, 0) and spool.pending() == 0
+    texts = [r["body"]["text"] for r in slack.requests]
+    assert [t.split("\n")[0].startswith(DELAYED_MARK + " delayed: this report of 2026-11-21T10:00:00Z") for t in texts] \
+        == [True, True]
+    assert ALERT_MARK in texts[0].split("\n")[1] and "yaw +0.700°" in texts[0]       # in order: the alert first
+    assert OK_MARK in texts[1].split("\n")[1] and "yaw +0.100°" in texts[1]
+    assert slack.requests[0]["body"]["blocks"][0]["type"] == "context"
+    assert replay.delivered == [("sim-site", "ptz-1", "2026-11-21T10:00:00Z")] * 2
+
+
+def test_a_replay_stops_at_the_first_failure_and_keeps_the_order(slack, tmp_path):
+    spool = Spool(tmp_path / "spool")
+    notifier = _api(slack)
+    notifier.spool = spool
+    slack.answer_error = "ratelimited"
+    for yaw in (0.1, 0.2, 0.3):
+        assert notifier.send_report(_record(yaw=yaw)).spooled
+    replay = notifier.replay_spool()          # still refused: nothing is lost, nothing reordered
+    assert (replay.sent, replay.remaining) == (0, 3) and "ratelimited" in replay.errors[0]
+    slack.answer_error = ""
+    slack.requests.clear()
+    assert notifier.replay_spool().sent == 3
+    assert [r["body"]["text"].split("yaw ")[1][:6] for r in slack.requests] == ["+0.100", "+0.200", "+0.300"]
 
 
 def test_report_text_is_plain_and_blocks_escape_markup():

@@ -61,8 +61,9 @@ def test_reference_scan_matches_the_truth_and_resumes(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         collect_references(settings, "site/cam", settle_s=0.5, progress=interrupt_after_three)
-    partial = read_manifest(tmp_path / "scans/site/cam/reference")
+    partial = read_manifest(tmp_path / "scans/site/cam/reference.partial")
     assert len(partial["frames"]) == 3 and partial["complete"] is False
+    assert not (tmp_path / "scans/site/cam/reference").exists()     # nothing half-made is in use
 
     result = collect_references(settings, "site/cam", settle_s=0.5)
     assert (result.frames, result.captured, result.resumed) == (8, 5, 3)
