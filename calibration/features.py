@@ -70,7 +70,8 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def extract_features(image: np.ndarray, method: str = "sift", *, max_features: int = 4000,
-                     device: str = "cpu") -> Features:
+                     device: str = "cpu", mask: np.ndarray | None = None,
+                     contrast_threshold: float | None = None) -> Features:
     """Detect keypoints and compute descriptors.
 
     Args:
@@ -78,6 +79,9 @@ def extract_features(image: np.ndarray, method: str = "sift", *, max_features: i
         method: "sift" (OpenCV) or "disk" (kornia, local weights required).
         max_features: keep at most this many, strongest first.
         device: torch device for DISK.
+        mask: optional (H, W) array; keypoints only where it is non-zero.
+        contrast_threshold: SIFT's contrast threshold (None: OpenCV's 0.04); lower finds more
+            keypoints in smooth (e.g. upsampled) images. DISK ignores it.
     Raises:
         CalibrationInputError: unknown method, a bad image, or DISK weights missing (the fix says where).
     """
@@ -85,16 +89,30 @@ def extract_features(image: np.ndarray, method: str = "sift", *, max_features: i
         raise CalibrationInputError(f"unknown feature method {method!r}", f"use one of {', '.join(METHODS)}")
     gray = _gray(image)
     size = (int(gray.shape[1]), int(gray.shape[0]))
+    if mask is not None:
+        mask = (np.asarray(mask) != 0).astype(np.uint8)
+        if mask.shape != gray.shape:
+            raise CalibrationInputError(f"mask of shape {mask.shape} for an image of shape {gray.shape}",
+                                        "pass a mask of the image's height and width")
     if method == "sift":
-        return _sift(gray, size, max_features)
-    return _disk(np.asarray(image), size, max_features, device)
+        return _sift(gray, size, max_features, mask, contrast_threshold)
+    feats = _disk(np.asarray(image), size, max_features, device)
+    if mask is None or not len(feats):
+        return feats
+    x = np.clip(np.rint(feats.keypoints[:, 0]).astype(int), 0, size[0] - 1)
+    y = np.clip(np.rint(feats.keypoints[:, 1]).astype(int), 0, size[1] - 1)
+    keep = mask[y, x] != 0
+    return Features(feats.keypoints[keep], feats.descriptors[keep], feats.scores[keep], feats.sizes[keep],
+                    feats.method, feats.image_size)
 
 
-def _sift(gray: np.ndarray, size: tuple[int, int], max_features: int) -> Features:
+def _sift(gray: np.ndarray, size: tuple[int, int], max_features: int, mask: np.ndarray | None = None,
+          contrast_threshold: float | None = None) -> Features:
     import cv2
 
-    sift = cv2.SIFT_create(nfeatures=max_features)
-    kps, desc = sift.detectAndCompute(gray, None)
+    sift = (cv2.SIFT_create(nfeatures=max_features) if contrast_threshold is None
+            else cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold))
+    kps, desc = sift.detectAndCompute(gray, mask)
     if desc is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32),
                         np.zeros(0, np.float32), "sift", size)
