@@ -133,8 +133,15 @@ class PairRays:
         return int(len(self.b_q))
 
 
-def pair_rays(query: FrameSource, ref: FrameSource, ratio: float) -> PairRays:
-    """Match one query frame against one reference frame (directly, or resampled when zoomed in)."""
+def pair_rays(query: FrameSource, ref: FrameSource, ratio: float, prior: np.ndarray | None = None) -> PairRays:
+    """Match one query frame against one reference frame (directly, or resampled when zoomed in).
+
+    Args:
+        prior: (3, 3) a first estimate of ΔR (``b_r ≈ ΔR · b_q``), used when resampling: the
+            reference is then resampled at the orientation that shows what the query shows, so
+            both virtual images line up and tracking finds correspondences across the whole view
+            (a 2° offset is a third of a view zoomed to 6°, too far for tracking from scratch).
+    """
     qv, rv = query.view, ref.view
     if not needs_resampling(qv, rv):
         fq, fr = query.features(), ref.features()
@@ -144,8 +151,9 @@ def pair_rays(query: FrameSource, ref: FrameSource, ratio: float) -> PairRays:
     import cv2
 
     virtual = virtual_view(qv, rv)
+    ref_virtual = virtual if prior is None else View(K=virtual.K, size=virtual.size, R=np.asarray(prior) @ virtual.R)
     img_q, valid_q = resample_into(query.image(), qv, virtual)
-    img_r, valid_r = resample_into(ref.image(), rv, virtual)
+    img_r, valid_r = resample_into(ref.image(), rv, ref_virtual)
     shared = (valid_q & valid_r).astype(np.uint8)
     shared = cv2.erode(shared, np.ones((2 * _BORDER_PX + 1, 2 * _BORDER_PX + 1), np.uint8))
     empty = np.zeros((0, 3))
@@ -156,6 +164,43 @@ def pair_rays(query: FrameSource, ref: FrameSource, ratio: float) -> PairRays:
     fr = extract_features(img_r, ref.method, max_features=ref.max_features, mask=shared,
                           contrast_threshold=_CONTRAST_THRESHOLD)
     qi, ri = match_features(fq, fr, ratio)
-    to_b = virtual.R.T
-    return PairRays(pixels_to_rays(virtual, fq.keypoints[qi]) @ to_b, pixels_to_rays(virtual, fr.keypoints[ri]) @ to_b,
+    uv_q, uv_r = tracked_corners(img_r, img_q, shared, ref.max_features)
+    uv_q = np.vstack([fq.keypoints[qi], uv_q])
+    uv_r = np.vstack([fr.keypoints[ri], uv_r])
+    return PairRays(pixels_to_rays(virtual, uv_q) @ virtual.R.T, pixels_to_rays(ref_virtual, uv_r) @ ref_virtual.R.T,
                     virtual.focal_px, True)
+
+
+def tracked_corners(ref_img: np.ndarray, query_img: np.ndarray, mask: np.ndarray, max_corners: int,
+                    max_error_px: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Corners of ``ref_img`` followed into ``query_img`` by pyramidal Lucas-Kanade, kept when the
+    track runs back to where it started (forward-backward check).
+
+    In the virtual camera the two images differ only by the small mount offset being measured,
+    so tracking finds correspondences wherever there is texture, also where too few distinctive
+    features survive the resampling (a view zoomed to a few degrees of a zoom-0 reference).
+
+    Args:
+        ref_img, query_img: (h, w, 3) uint8 RGB of the same virtual camera.
+        mask: (h, w) uint8, non-zero where both are defined.
+    Returns:
+        (query px (M, 2), reference px (M, 2)) float64.
+    """
+    import cv2
+
+    gray_r = cv2.cvtColor(ref_img, cv2.COLOR_RGB2GRAY)
+    gray_q = cv2.cvtColor(query_img, cv2.COLOR_RGB2GRAY)
+    corners = cv2.goodFeaturesToTrack(gray_r, maxCorners=max_corners, qualityLevel=0.01, minDistance=4, mask=mask)
+    none = np.zeros((0, 2))
+    if corners is None or len(corners) < 2:
+        return none, none
+    lk = dict(winSize=(21, 21), maxLevel=4, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.01))
+    ahead, ok, _ = cv2.calcOpticalFlowPyrLK(gray_r, gray_q, corners, None, **lk)
+    back, ok_back, _ = cv2.calcOpticalFlowPyrLK(gray_q, gray_r, ahead, None, **lk)
+    h, w = mask.shape
+    ahead, corners, back = ahead.reshape(-1, 2), corners.reshape(-1, 2), back.reshape(-1, 2)
+    keep = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (np.linalg.norm(back - corners, axis=1) < max_error_px)
+    keep &= (ahead[:, 0] >= 0) & (ahead[:, 0] <= w - 1) & (ahead[:, 1] >= 0) & (ahead[:, 1] <= h - 1)
+    inside = keep.copy()
+    inside[keep] = mask[np.rint(ahead[keep, 1]).astype(int), np.rint(ahead[keep, 0]).astype(int)] != 0
+    return ahead[inside].astype(np.float64), corners[inside].astype(np.float64)

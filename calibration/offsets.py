@@ -176,19 +176,18 @@ def estimate_frame_offset(query: FrameSource, refs: Sequence[FrameSource], optio
     if not refs:
         return FrameOffset(**base, error="no reference frame overlaps this view"), None, None
     pairs = [pair_rays(query, ref, options.ratio) for ref in refs]
-    pairs = [p for p in pairs if len(p)]
-    matches = int(sum(len(p) for p in pairs))
-    if matches < options.min_inliers:
-        return FrameOffset(**base, matches=matches,
-                           error=f"{matches} matches, {options.min_inliers} needed"), None, None
-    b_q = np.vstack([p.b_q for p in pairs])
-    b_r = np.vstack([p.b_r for p in pairs])
-    # the threshold holds in the pixels the keypoints were found in: the coarsest of the pairs'
-    threshold_deg = math.degrees(math.atan(options.threshold_px / min(p.focal_px for p in pairs)))
-    try:
-        dR, inliers = ransac_rotation(b_q, b_r, threshold_deg, iterations=400, seed=frame.index)
-    except SolveFailed as err:
-        return FrameOffset(**base, matches=matches, error=err.message), None, None
+    solved = _solve_pairs(pairs, options, frame.index)
+    if isinstance(solved, tuple) and any(p.resampled for p in pairs):
+        # zoomed in: match again with the reference resampled where the first estimate says the
+        # query looks, so the two virtual images line up and tracking covers the whole view
+        again = _solve_pairs([pair_rays(query, ref, options.ratio, prior=solved[0]) for ref in refs], options,
+                             frame.index)
+        if isinstance(again, tuple) and int(again[1].sum()) >= int(solved[1].sum()):
+            solved = again
+    if isinstance(solved, str):
+        matches = int(sum(len(p) for p in pairs))
+        return FrameOffset(**base, matches=matches, error=solved), None, None
+    dR, inliers, b_q, b_r, matches = solved
     count = int(inliers.sum())
     if count < options.min_inliers:
         return FrameOffset(**base, matches=matches, inliers=count,
@@ -201,6 +200,23 @@ def estimate_frame_offset(query: FrameSource, refs: Sequence[FrameSource], optio
                          coverage=image_coverage(uv[front], query.view.size),
                          resampled=any(p.resampled for p in pairs))
     return result, dR, (b_q[inliers], b_r[inliers])
+
+
+def _solve_pairs(pairs: Sequence[Any], options: "OffsetsOptions", seed: int) -> tuple | str:
+    """RANSAC ΔR over the pairs' rays: (ΔR, inliers, b_q, b_r, matches), or why not (a message)."""
+    pairs = [p for p in pairs if len(p)]
+    matches = int(sum(len(p) for p in pairs))
+    if matches < options.min_inliers:
+        return f"{matches} matches, {options.min_inliers} needed"
+    b_q = np.vstack([p.b_q for p in pairs])
+    b_r = np.vstack([p.b_r for p in pairs])
+    # the threshold holds in the pixels the keypoints were found in: the coarsest of the pairs'
+    threshold_deg = math.degrees(math.atan(options.threshold_px / min(p.focal_px for p in pairs)))
+    try:
+        dR, inliers = ransac_rotation(b_q, b_r, threshold_deg, iterations=400, seed=seed)
+    except SolveFailed as err:
+        return err.message
+    return dR, inliers, b_q, b_r, matches
 
 
 def average_rotations(rotations: Sequence[np.ndarray], weights: Sequence[float], *, scale_deg: float = 0.05,
