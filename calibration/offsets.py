@@ -69,7 +69,9 @@ class OffsetsOptions:
         ratio: Lowe's ratio test for descriptor matches.
         threshold_px: RANSAC inlier threshold, pixels of the query frame (of the virtual camera
             when a zoomed query is matched by resampling).
-        min_inliers: a query frame needs this many inliers to count.
+        min_inliers: a query frame needs this many inliers to count (2-point rotation hypotheses make a
+            chance consensus of 15 within the threshold negligible; a view zoomed to a few degrees
+            of a small reference may hold no more).
         agree_deg: a frame whose own ΔR is further than this from the combined one is left out.
         max_features: strongest features kept per frame.
         method: feature method ("sift" | "disk", calibration.features).

@@ -6,8 +6,10 @@ A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (docs/d
     DATA_DIR/scans/<deployment>/<camera>/query/<UTC stamp>/      one query extraction
 
 Manifest frames carry ``index``, ``image``, ``pan_deg``, ``tilt_deg``, ``zoom``, ``K`` (3x3, px),
-``timestamp`` (UTC ISO) and, beyond the design's minimum, ``features`` (the .npz path),
-``telemetry`` (the sample that declared stability) and ``stop`` (grid cell [i, j], references).
+``timestamp`` (UTC ISO) and, beyond the design's minimum, ``features`` (the .npz path; SIFT
+features also go to ``features/NNN.png.txt`` in COLMAP's import format), ``dist`` (with a lens
+calibration: K and dist then come from monitoring.lens), ``telemetry`` (the sample that declared
+stability) and ``stop`` (grid cell [i, j], references).
 The manifest also records ``features_method``, ``complete`` and, for references, ``grid``.
 
 The camera is driven through :mod:`monitoring.devices` (``open_device``), which resolves
