@@ -31,6 +31,14 @@ ptz (calibration/offsets.py, calibration/align.py; tests/calibration/test_offset
     largest |offset| seen                                                     target 0 alerts
   - R_align error from 10 landmarks of which 2 (20 %) are wrong, over 10
     random landmark sets (seeds 0-9): worst and mean                          target <= 0.05 deg
+ptz-zoom (calibration/views.py, matching.py, confidence.py; tests/calibration/test_offsets_zoom.py)
+  - passive queries (one frame) at zoom 0, 0.6, 0.8 and 1.0 against a zoom-0 reference (60 deg,
+    8 x 2 stops, 640x360): per-axis error (pitch, yaw, roll), worst and mean over 8 random
+    poses within the reference's coverage, the tests' five bumps in turn            target <= 0.05 deg,
+                                                                                no failure
+  - confidence of a full view and of the same view with all but a centred 2 % patch
+    hidden (flat grey), zoom 0, the same 8 poses                                  target full >= 0.8,
+                                                                                patch <= 0.3
 
 Everything is seeded and deterministic: the simulated cameras run on a ManualClock (the test
 helpers open them that way) and every random draw has a fixed seed. Images are the tests'
@@ -56,7 +64,7 @@ if str(ROOT) not in sys.path:           # tests/ is a package at the repository 
 
 import numpy as np  # noqa: E402
 
-SECTIONS = ("carving", "calibration", "ptz")
+SECTIONS = ("carving", "calibration", "ptz", "ptz-zoom")
 
 
 class Report:
@@ -388,6 +396,85 @@ def ptz(report: Report) -> None:
                    float(np.mean(errors)) <= 0.05)
 
 
+def ptz_zoom(report: Report) -> None:
+    """Zoomed passive queries and the confidence of a 2 % patch (the setups of test_offsets_zoom.py)."""
+    from camdeck.calibration.offsets import OffsetsFailed, offsets_from_dirs
+    from camdeck.drivers.sim.ptz import Bump, write_bump
+    from tests.calibration.test_offsets import OPTIONS, REFERENCE_STOPS, sim_camera, take_scan
+
+    S = "ptz-zoom"
+    bumps = [Bump(pitch_deg=2.0), Bump(yaw_deg=-2.0), Bump(roll_deg=2.0),
+             Bump(pitch_deg=-1.3, yaw_deg=1.7, roll_deg=-2.0), Bump(pitch_deg=0.4, yaw_deg=-0.05, roll_deg=0.6)]
+    rng = np.random.default_rng(13)
+    poses = [(float(rng.uniform(-180, 179)), float(rng.uniform(-5, 28))) for _ in range(8)]
+    with tempfile.TemporaryDirectory(prefix="camdeck-zoom-") as tmp:
+        tmp = Path(tmp)
+        data = tmp / "sim"
+        data.mkdir()
+        camera = sim_camera(data)
+        try:
+            ref = take_scan(camera, data / "reference", REFERENCE_STOPS, "reference")
+        finally:
+            camera.close()
+
+        def measure(n: int, pose, zoom: float, bump, **kwargs):
+            write_bump(data, "ptz-1", bump)
+            camera = sim_camera(data)
+            try:
+                folders = len(list(tmp.glob("q*")))
+                query = take_scan(camera, tmp / f"q{folders}", [pose], "query", zoom=zoom, **kwargs)
+            finally:
+                camera.close()
+                write_bump(data, "ptz-1", None)
+            try:
+                return offsets_from_dirs(ref, query, OPTIONS)
+            except OffsetsFailed:
+                return None
+
+        for zoom in (0.0, 0.6, 0.8, 1.0):
+            errors, failed, conf, inliers = [], 0, [], []
+            for n, pose in enumerate(poses):
+                bump = bumps[n % len(bumps)]
+                result = measure(n, pose, zoom, bump)
+                if result is None:
+                    failed += 1
+                    continue
+                errors.append([abs(result.pitch_deg - bump.pitch_deg), abs(result.yaw_deg - bump.yaw_deg),
+                               abs(result.roll_deg - bump.roll_deg)])
+                conf.append(result.confidence)
+                inliers.append(result.inliers)
+            err = np.array(errors) if errors else np.full((1, 3), np.nan)
+            bound = 0.05
+            worst = [round(_f(v), 4) for v in err.max(axis=0)]
+            report.add(S, f"zoom {zoom:.1f}: worst error (pitch, yaw, roll), {len(poses)} passive queries", worst,
+                       "deg", f"<= {bound} deg each, 0 failed", bool(errors) and max(worst) <= bound and failed == 0,
+                       mean_error_deg=[round(_f(v), 4) for v in err.mean(axis=0)], failed=failed,
+                       inliers_min=min(inliers) if inliers else 0,
+                       confidence_mean=round(float(np.mean(conf)), 3) if conf else None)
+
+        full, patch, patch_failed = [], [], 0
+        for n, pose in enumerate(poses):
+            bump = bumps[n % len(bumps)]
+            whole = measure(n, pose, 0.0, bump)
+            small = measure(n, pose, 0.0, bump, keep_area=0.02)
+            if whole is not None:
+                full.append(whole.confidence)
+            if small is None:
+                patch_failed += 1
+            else:
+                patch.append((small.confidence, small.coverage, small.spread_deg,
+                              max(abs(small.pitch_deg - bump.pitch_deg), abs(small.yaw_deg - bump.yaw_deg),
+                                  abs(small.roll_deg - bump.roll_deg))))
+        report.add(S, "confidence, full view (zoom 0), lowest of 8", min(full) if full else 0.0, "", ">= 0.8",
+                   bool(full) and min(full) >= 0.8, mean=round(float(np.mean(full)), 3) if full else None,
+                   failed=len(poses) - len(full))
+        highest = max(c for c, *_ in patch) if patch else 0.0
+        report.add(S, "confidence, 2 % patch of the same views, highest", highest, "", "<= 0.3",
+                   bool(patch) and highest <= 0.3, measured=len(patch), failed_no_match=patch_failed,
+                   per_view=[round(c, 3) for c, *_ in patch], coverage=[round(v, 3) for _, v, _, _ in patch],
+                   spread_deg=[round(v, 2) for *_, v, _ in patch], worst_error_deg=[round(e, 4) for *_, e in patch])
+
+
 # -------------------------------------------------------------------------------------------- main
 
 def print_table(report: Report, command: str, elapsed: float) -> None:
@@ -425,7 +512,7 @@ def main(argv=None) -> int:
         if args.section and section not in args.section:
             continue
         t0 = time.perf_counter()
-        {"carving": carving, "calibration": calibration, "ptz": ptz}[section](report)
+        {"carving": carving, "calibration": calibration, "ptz": ptz, "ptz-zoom": ptz_zoom}[section](report)
         report.timings[section] = time.perf_counter() - t0
     elapsed = time.perf_counter() - start
     if args.json:

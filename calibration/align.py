@@ -23,6 +23,7 @@ import numpy as np
 
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from camdeck.calibration.rotations import R_B_cam
+from camdeck.calibration.views import pixels_to_rays, view_of
 
 LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
 
@@ -41,6 +42,7 @@ class ScanFrame:
         K: (3, 3) float64 intrinsics, pixels.
         timestamp: ISO 8601 string, or "".
         features: absolute path of the frame's features .npz, or None.
+        dist: (1, N) float64 OpenCV distortion coefficients of a calibrated lens, or None (pinhole).
     """
 
     index: int
@@ -51,6 +53,7 @@ class ScanFrame:
     K: np.ndarray
     timestamp: str = ""
     features: Path | None = None
+    dist: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,15 @@ def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError(f"frames[{position}].K is not a 3x3 intrinsic matrix")
     features = entry.get("features")
+    dist = entry.get("dist")
+    if dist is not None:
+        dist = np.asarray(dist, dtype=np.float64).reshape(1, -1)
+        if dist.shape[1] not in (4, 5, 8, 12, 14) or not np.all(np.isfinite(dist)):
+            raise ValueError(f"frames[{position}].dist is not 4, 5, 8, 12 or 14 OpenCV distortion coefficients")
     return ScanFrame(index=int(entry.get("index", position)), image=folder / str(entry["image"]),
                      pan_deg=float(entry["pan_deg"]), tilt_deg=float(entry["tilt_deg"]),
                      zoom=float(entry.get("zoom", 0.0)), K=K, timestamp=str(entry.get("timestamp", "")),
-                     features=folder / str(features) if features else None)
+                     features=folder / str(features) if features else None, dist=dist)
 
 
 # ---------------------------------------------------------------- geometry
@@ -288,7 +296,7 @@ def landmark_rays(manifest: ScanManifest, landmarks: Sequence[Landmark]) -> tupl
     mount, world = [], []
     for lm in landmarks:
         frame = manifest.frame(lm.frame)
-        ray_cam = pixel_rays(frame.K, np.array([[lm.u, lm.v]]))[0]
+        ray_cam = pixels_to_rays(view_of(frame, manifest.image_size), np.array([[lm.u, lm.v]]))[0]
         mount.append(mount_rotation(frame.pan_deg, frame.tilt_deg) @ ray_cam)
         world.append(world_directions(lm.azimuth_deg, lm.elevation_deg))
     return np.asarray(mount), np.asarray(world)

@@ -3,8 +3,17 @@
 A features file holds ``keypoints`` (N, 2) float32 pixel coordinates (x right, y down, pixel
 centres at integers), ``descriptors`` (N, D) float32 (SIFT: D = 128, OpenCV's values;
 DISK: D = 128), ``scores`` (N,) float32 (SIFT: response; DISK: detection
-score), ``sizes`` (N,) float32 (SIFT keypoint diameter px; DISK: 0), ``method`` ("sift" | "disk")
-and ``image_size`` (w, h).
+score), ``sizes`` (N,) float32 (SIFT keypoint diameter px; DISK: 0), ``method`` ("sift" | "disk"),
+``image_size`` (w, h) and, from SIFT, ``angles_deg`` (N,) float32 (OpenCV's keypoint angle; files
+without it read as zeros).
+
+SIFT features are also exported the way COLMAP's feature import (``colmap feature_importer
+--image_path images --import_path features``) reads them: ``features/<image name>.txt`` with the
+header ``N 128`` and one line per keypoint ``x y scale orientation d1 ... d128``: x, y in COLMAP's
+pixel convention (the centre of the top-left pixel is (0.5, 0.5), OpenCV's +0.5), scale the
+keypoint's sigma (OpenCV's diameter / 2), orientation in radians, descriptors as integers 0-255
+(OpenCV's SIFT descriptors are already on that scale). DISK descriptors are not SIFT's and have
+no such export.
 
 DISK needs its pretrained weights on this machine: ``$CAMDECK_DISK_WEIGHTS`` or the torch hub
 cache's ``checkpoints/depth-save.pth``. Nothing is downloaded here; without the file the
@@ -36,6 +45,7 @@ class Features:
         sizes: (N,) float32 keypoint diameter in px (0 when the method has none).
         method: "sift" or "disk".
         image_size: (width, height) px of the image they came from.
+        angles_deg: (N,) float32 keypoint orientation (OpenCV's angle, degrees), or None.
     """
 
     keypoints: np.ndarray
@@ -44,6 +54,7 @@ class Features:
     sizes: np.ndarray
     method: str
     image_size: tuple[int, int]
+    angles_deg: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -70,7 +81,8 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def extract_features(image: np.ndarray, method: str = "sift", *, max_features: int = 4000,
-                     device: str = "cpu") -> Features:
+                     device: str = "cpu", mask: np.ndarray | None = None,
+                     contrast_threshold: float | None = None) -> Features:
     """Detect keypoints and compute descriptors.
 
     Args:
@@ -78,6 +90,9 @@ def extract_features(image: np.ndarray, method: str = "sift", *, max_features: i
         method: "sift" (OpenCV) or "disk" (kornia, local weights required).
         max_features: keep at most this many, strongest first.
         device: torch device for DISK.
+        mask: optional (H, W) array; keypoints only where it is non-zero.
+        contrast_threshold: SIFT's contrast threshold (None: OpenCV's 0.04); lower finds more
+            keypoints in smooth (e.g. upsampled) images. DISK ignores it.
     Raises:
         CalibrationInputError: unknown method, a bad image, or DISK weights missing (the fix says where).
     """
@@ -85,24 +100,40 @@ def extract_features(image: np.ndarray, method: str = "sift", *, max_features: i
         raise CalibrationInputError(f"unknown feature method {method!r}", f"use one of {', '.join(METHODS)}")
     gray = _gray(image)
     size = (int(gray.shape[1]), int(gray.shape[0]))
+    if mask is not None:
+        mask = (np.asarray(mask) != 0).astype(np.uint8)
+        if mask.shape != gray.shape:
+            raise CalibrationInputError(f"mask of shape {mask.shape} for an image of shape {gray.shape}",
+                                        "pass a mask of the image's height and width")
     if method == "sift":
-        return _sift(gray, size, max_features)
-    return _disk(np.asarray(image), size, max_features, device)
+        return _sift(gray, size, max_features, mask, contrast_threshold)
+    feats = _disk(np.asarray(image), size, max_features, device)
+    if mask is None or not len(feats):
+        return feats
+    x = np.clip(np.rint(feats.keypoints[:, 0]).astype(int), 0, size[0] - 1)
+    y = np.clip(np.rint(feats.keypoints[:, 1]).astype(int), 0, size[1] - 1)
+    keep = mask[y, x] != 0
+    return Features(feats.keypoints[keep], feats.descriptors[keep], feats.scores[keep], feats.sizes[keep],
+                    feats.method, feats.image_size)
 
 
-def _sift(gray: np.ndarray, size: tuple[int, int], max_features: int) -> Features:
+def _sift(gray: np.ndarray, size: tuple[int, int], max_features: int, mask: np.ndarray | None = None,
+          contrast_threshold: float | None = None) -> Features:
     import cv2
 
-    sift = cv2.SIFT_create(nfeatures=max_features)
-    kps, desc = sift.detectAndCompute(gray, None)
+    sift = (cv2.SIFT_create(nfeatures=max_features) if contrast_threshold is None
+            else cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold))
+    kps, desc = sift.detectAndCompute(gray, mask)
     if desc is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), np.zeros(0, np.float32),
                         np.zeros(0, np.float32), "sift", size)
     pts = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
     scores = np.array([k.response for k in kps], np.float32)
     sizes = np.array([k.size for k in kps], np.float32)
+    angles = np.array([k.angle for k in kps], np.float32)
     order = np.argsort(-scores, kind="stable")[:max_features]
-    return Features(pts[order], desc[order].astype(np.float32), scores[order], sizes[order], "sift", size)
+    return Features(pts[order], desc[order].astype(np.float32), scores[order], sizes[order], "sift", size,
+                    angles[order])
 
 
 def disk_weights_path() -> Path | None:
@@ -158,7 +189,8 @@ def save_features(path: str | os.PathLike, features: Features) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_atomic(path, lambda fh: np.savez(
         fh, keypoints=features.keypoints, descriptors=features.descriptors, scores=features.scores,
-        sizes=features.sizes, method=np.array(features.method), image_size=np.array(features.image_size)))
+        sizes=features.sizes, method=np.array(features.method), image_size=np.array(features.image_size),
+        angles_deg=features.angles_deg if features.angles_deg is not None else np.zeros(len(features), np.float32)))
 
 
 def load_features(path: str | os.PathLike) -> Features:
@@ -173,10 +205,36 @@ def load_features(path: str | os.PathLike) -> Features:
             return Features(keypoints=data["keypoints"].astype(np.float32).reshape(-1, 2),
                             descriptors=data["descriptors"].astype(np.float32),
                             scores=data["scores"].astype(np.float32), sizes=data["sizes"].astype(np.float32),
-                            method=str(data["method"]), image_size=tuple(int(x) for x in data["image_size"]))
+                            method=str(data["method"]), image_size=tuple(int(x) for x in data["image_size"]),
+                            angles_deg=(data["angles_deg"].astype(np.float32) if "angles_deg" in data.files
+                                        else np.zeros(len(data["keypoints"]), np.float32)))
     except FileNotFoundError:
         raise CalibrationFileError(f"{path}: features file not found",
                                    "collect the scan again, or delete features/ to compute them on the fly") from None
     except (KeyError, ValueError, OSError) as err:
         raise CalibrationFileError(f"{path}: not a camdeck features file ({err})",
                                    "delete it; features are recomputed from the image") from None
+
+
+def save_colmap_features(path: str | os.PathLike, features: Features) -> Path:
+    """Write SIFT ``features`` as a COLMAP feature-import text file (see the module docstring), atomically.
+
+    Args:
+        path: ``<import folder>/<image name>.txt``, e.g. ``features/000.png.txt`` for ``images/000.png``.
+    Raises:
+        CalibrationInputError: the features are not 128-dimensional SIFT.
+        OSError: the file cannot be written.
+    """
+    from camdeck.fileio.atomic import write_text_atomic
+
+    if features.method != "sift" or features.descriptors.shape[1:] != (128,):
+        raise CalibrationInputError(f"COLMAP's feature import takes 128-dimensional SIFT, not {features.method!r}",
+                                    'use features = "sift" for a COLMAP export')
+    angles = features.angles_deg if features.angles_deg is not None else np.zeros(len(features), np.float32)
+    desc = np.clip(np.rint(features.descriptors), 0, 255).astype(np.uint8)
+    lines = [f"{len(features)} 128"]
+    for (x, y), size, angle, d in zip(features.keypoints, features.sizes, angles, desc):
+        lines.append(f"{x + 0.5:.4f} {y + 0.5:.4f} {size / 2.0:.4f} {np.radians(angle):.6f} " + " ".join(map(str, d)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, "\n".join(lines) + "\n")

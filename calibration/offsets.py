@@ -5,10 +5,18 @@ and a reference scan is taken with ΔR = I. A world point seen in a reference fr
 query frame q gives optical rays ``x_r = K_r⁻¹ p_r`` and ``x_q = K_q⁻¹ p_q``; lifted into the
 mount frame with each frame's own pan/tilt, ``b_r = R_B_cam(ψr, θr) x_r`` and
 ``b_q = R_B_cam(ψq, θq) x_q``, they satisfy ``b_r = ΔR · b_q`` (R_align cancels). So each query
-frame's matches against its nearest reference frames give ΔR by Wahba/Kabsch inside RANSAC
-(``calibration.align.ransac_rotation``); the frames' estimates are combined robustly
-(iteratively re-weighted rotation averaging, then one Kabsch over the agreeing frames'
-inliers), and ΔR is reported as ``pitch_deg, yaw_deg, roll_deg`` per docs/design.md.
+frame's matches against the reference frames that show most of its view give ΔR by
+Wahba/Kabsch inside RANSAC (``calibration.align.ransac_rotation``); the frames' estimates are
+combined robustly (iteratively re-weighted rotation averaging, then one Kabsch over the
+agreeing frames' inliers), and ΔR is reported as ``pitch_deg, yaw_deg, roll_deg`` per
+docs/design.md.
+
+Reference frames are chosen by how much of the query's image they show (calibration.views), so
+a query zoomed in to a few degrees finds the zoom-0 frames it lies in; a query zoomed in well
+past the reference is matched in a virtual camera both are resampled into
+(calibration.matching). With a lens calibration the frames' ``dist`` undistorts every ray.
+The confidence (calibration.confidence) falls when the inliers cover little of the image or
+spread over a small angle, however cleanly they match.
 
 A query whose frames find too few matches fails with its reason (``OffsetsFailed``), never
 with a number.
@@ -23,17 +31,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from camdeck.calibration.align import (
-    ScanFrame,
     ScanManifest,
     angular_residuals_deg,
     kabsch_rotation,
-    pixel_rays,
     ransac_rotation,
     read_scan_manifest,
 )
+from camdeck.calibration.confidence import evidence, image_coverage
 from camdeck.calibration.errors import CalibrationFileError, SolveFailed
-from camdeck.calibration.features import Features, extract_features, load_features
-from camdeck.calibration.rotations import R_B_cam, offsets_from_delta_R, rotation_angle_deg
+from camdeck.calibration.matching import FrameSource, pair_rays
+from camdeck.calibration.rotations import offsets_from_delta_R, rotation_angle_deg
+from camdeck.calibration.views import frames_by_overlap, rays_to_pixels
 from camdeck.fastcore.extras import require_extra
 
 Progress = Callable[[int, int, str], None]
@@ -56,22 +64,24 @@ class OffsetsOptions:
     """Knobs of the estimation (the defaults suit the simulator and real 1080p PTZ views).
 
     Attributes:
-        neighbours: reference frames matched per query frame (nearest by optical axis).
-        max_axis_angle_deg: a reference frame further than this from the query's axis is skipped
-            (None: the query's horizontal field of view).
+        neighbours: reference frames matched per query frame (those showing most of its view).
+        min_overlap: a reference frame showing less than this fraction of the query's image is skipped.
         ratio: Lowe's ratio test for descriptor matches.
-        threshold_px: RANSAC inlier threshold, pixels of the query frame.
-        min_inliers: a query frame needs this many inliers to count.
+        threshold_px: RANSAC inlier threshold, pixels of the query frame (of the virtual camera
+            when a zoomed query is matched by resampling).
+        min_inliers: a query frame needs this many inliers to count (2-point rotation hypotheses make a
+            chance consensus of 15 within the threshold negligible; a view zoomed to a few degrees
+            of a small reference may hold no more).
         agree_deg: a frame whose own ΔR is further than this from the combined one is left out.
         max_features: strongest features kept per frame.
         method: feature method ("sift" | "disk", calibration.features).
     """
 
     neighbours: int = 2
-    max_axis_angle_deg: float | None = None
+    min_overlap: float = 0.1
     ratio: float = 0.8
     threshold_px: float = 2.0
-    min_inliers: int = 25
+    min_inliers: int = 15
     agree_deg: float = 0.25
     max_features: int = 4000
     method: str = "sift"
@@ -93,11 +103,13 @@ class FrameOffset:
     residual_deg: float | None = None
     used: bool = False
     error: str = ""
+    coverage: float | None = None
+    resampled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg",
                                               "yaw_deg", "roll_deg", "matches", "inliers", "residual_deg", "used",
-                                              "error")}
+                                              "error", "coverage", "resampled")}
 
 
 @dataclass(frozen=True)
@@ -109,9 +121,12 @@ class OffsetsResult:
         delta_R: (3, 3) float64 ΔR.
         frames: query frames that agree and were combined.
         inliers: inlier matches over those frames.
-        confidence: 0..1, (agreeing frames / query frames) x (inliers / matches of those frames).
+        confidence: 0..1, (agreeing frames / query frames) x (inliers / matches of those frames)
+            x coverage and spread credit (calibration.confidence).
         residual_deg: RMS inlier residual of the combined ΔR, degrees.
         per_frame: every query frame's own result.
+        coverage: mean share of the image the used frames' inliers cover (8 x 8 cells), 0..1.
+        spread_deg: RMS angle of the inlier rays about their worst-constrained axis, degrees.
     """
 
     pitch_deg: float
@@ -123,124 +138,87 @@ class OffsetsResult:
     confidence: float
     residual_deg: float
     per_frame: tuple[FrameOffset, ...] = field(default_factory=tuple)
+    coverage: float = 0.0
+    spread_deg: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``camdeck offsets --json`` (and the report's input)."""
         return {"pitch_deg": self.pitch_deg, "yaw_deg": self.yaw_deg, "roll_deg": self.roll_deg,
                 "frames": self.frames, "inliers": self.inliers, "confidence": self.confidence,
-                "residual_deg": self.residual_deg, "delta_R": self.delta_R.tolist(),
+                "residual_deg": self.residual_deg, "coverage": self.coverage, "spread_deg": self.spread_deg,
+                "delta_R": self.delta_R.tolist(),
                 "per_frame": [f.to_dict() for f in self.per_frame]}
-
-
-# ---------------------------------------------------------------- features
-
-def _frame_features(frame: ScanFrame, method: str, max_features: int) -> Features:
-    """Stored features (``features/*.npz``) when the manifest names them and they match ``method``,
-    else features extracted from the image."""
-    if frame.features is not None and frame.features.is_file():
-        try:
-            stored = load_features(frame.features)
-            if stored.method == method:
-                return stored
-        except CalibrationFileError:
-            pass  # unreadable: compute from the image instead
-    return extract_features(_read_rgb(frame.image), method, max_features=max_features)
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    if not path.is_file():
-        raise CalibrationFileError(f"scan image {path}: not found", "collect the scan again")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise CalibrationFileError(f"scan image {path}: not a readable image", "collect the scan again")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _match(query: Features, ref: Features, ratio: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mutual nearest neighbours passing the ratio test: (query idx (M,), ref idx (M,))."""
-    import cv2
-
-    if len(query) < 2 or len(ref) < 2:
-        return np.zeros(0, int), np.zeros(0, int)
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
-    fwd = matcher.knnMatch(query.descriptors, ref.descriptors, k=2)
-    back = matcher.match(ref.descriptors, query.descriptors)
-    back_of = {m.queryIdx: m.trainIdx for m in back}
-    qi, ri = [], []
-    for pair in fwd:
-        if len(pair) < 2:
-            continue
-        best, second = pair
-        if best.distance < ratio * second.distance and back_of.get(best.trainIdx) == best.queryIdx:
-            qi.append(best.queryIdx)
-            ri.append(best.trainIdx)
-    return np.asarray(qi, int), np.asarray(ri, int)
 
 
 # ---------------------------------------------------------------- estimation
 
-def _axis(frame: ScanFrame) -> np.ndarray:
-    return R_B_cam(frame.pan_deg, frame.tilt_deg)[:, 2]
+def reference_frames_for(query: FrameSource, reference: Sequence[FrameSource], options: "OffsetsOptions"
+                         ) -> list[tuple[FrameSource, float]]:
+    """The reference frames a query frame is matched against: those showing most of its view.
+
+    Returns:
+        up to ``options.neighbours`` (frame, overlap fraction) pairs, best first
+        (calibration.views.frames_by_overlap).
+    """
+    chosen = frames_by_overlap(query.view, [(ref, ref.view) for ref in reference], options.neighbours,
+                               options.min_overlap)
+    return chosen  # type: ignore[return-value]
 
 
-def _hfov_deg(frame: ScanFrame, width_px: int) -> float:
-    return math.degrees(2.0 * math.atan((width_px / 2.0) / frame.K[0, 0]))
-
-
-def nearest_reference_frames(query: ScanFrame, reference: Sequence[ScanFrame], count: int,
-                             max_angle_deg: float) -> list[ScanFrame]:
-    """Up to ``count`` reference frames whose optical axes are nearest the query's (within ``max_angle_deg``)."""
-    q = _axis(query)
-    scored = []
-    for frame in reference:
-        angle = math.degrees(math.acos(max(-1.0, min(1.0, float(q @ _axis(frame))))))
-        if angle <= max_angle_deg:
-            scored.append((angle, frame.index, frame))
-    scored.sort(key=lambda item: (item[0], item[1]))
-    return [frame for _, _, frame in scored[:count]]
-
-
-def estimate_frame_offset(query: ScanFrame, query_feats: Features, refs: Sequence[tuple[ScanFrame, Features]],
-                          options: OffsetsOptions) -> tuple[FrameOffset, np.ndarray | None, tuple | None]:
+def estimate_frame_offset(query: FrameSource, refs: Sequence[FrameSource], options: "OffsetsOptions"
+                          ) -> tuple[FrameOffset, np.ndarray | None, tuple | None]:
     """ΔR from one query frame against its reference frames.
 
     Returns:
         (the frame's result, its ΔR (3, 3) or None, (b_q, b_r) inlier rays or None).
     """
-    b_q_all, b_r_all = [], []
-    Rq = R_B_cam(query.pan_deg, query.tilt_deg)
-    for ref, ref_feats in refs:
-        qi, ri = _match(query_feats, ref_feats, options.ratio)
-        if len(qi) == 0:
-            continue
-        Rr = R_B_cam(ref.pan_deg, ref.tilt_deg)
-        b_q_all.append(pixel_rays(query.K, query_feats.keypoints[qi]) @ Rq.T)
-        b_r_all.append(pixel_rays(ref.K, ref_feats.keypoints[ri]) @ Rr.T)
-    base = dict(query_index=query.index, reference_index=refs[0][0].index if refs else None,
-                pan_deg=query.pan_deg, tilt_deg=query.tilt_deg)
+    frame = query.frame
+    base = dict(query_index=frame.index, reference_index=refs[0].frame.index if refs else None,
+                pan_deg=frame.pan_deg, tilt_deg=frame.tilt_deg)
     if not refs:
         return FrameOffset(**base, error="no reference frame overlaps this view"), None, None
-    matches = int(sum(len(b) for b in b_q_all))
-    if matches < options.min_inliers:
-        return FrameOffset(**base, matches=matches,
-                           error=f"{matches} matches, {options.min_inliers} needed"), None, None
-    b_q, b_r = np.vstack(b_q_all), np.vstack(b_r_all)
-    threshold_deg = math.degrees(math.atan(options.threshold_px / query.K[0, 0]))
-    try:
-        dR, inliers = ransac_rotation(b_q, b_r, threshold_deg, iterations=400, seed=query.index)
-    except SolveFailed as err:
-        return FrameOffset(**base, matches=matches, error=err.message), None, None
+    pairs = [pair_rays(query, ref, options.ratio) for ref in refs]
+    solved = _solve_pairs(pairs, options, frame.index)
+    if isinstance(solved, tuple) and any(p.resampled for p in pairs):
+        # zoomed in: match again with the reference resampled where the first estimate says the
+        # query looks, so the two virtual images line up and tracking covers the whole view
+        again = _solve_pairs([pair_rays(query, ref, options.ratio, prior=solved[0]) for ref in refs], options,
+                             frame.index)
+        if isinstance(again, tuple) and int(again[1].sum()) >= int(solved[1].sum()):
+            solved = again
+    if isinstance(solved, str):
+        matches = int(sum(len(p) for p in pairs))
+        return FrameOffset(**base, matches=matches, error=solved), None, None
+    dR, inliers, b_q, b_r, matches = solved
     count = int(inliers.sum())
     if count < options.min_inliers:
         return FrameOffset(**base, matches=matches, inliers=count,
                            error=f"{count} inlier matches, {options.min_inliers} needed"), None, None
     res = angular_residuals_deg(dR, b_q[inliers], b_r[inliers])
     pitch, yaw, roll = offsets_from_delta_R(dR)
-    frame = FrameOffset(**base, pitch_deg=pitch, yaw_deg=yaw, roll_deg=roll, matches=matches, inliers=count,
-                        residual_deg=float(np.sqrt(np.mean(res ** 2))))
-    return frame, dR, (b_q[inliers], b_r[inliers])
+    uv, front = rays_to_pixels(query.view, b_q[inliers] @ query.view.R)
+    result = FrameOffset(**base, pitch_deg=pitch, yaw_deg=yaw, roll_deg=roll, matches=matches, inliers=count,
+                         residual_deg=float(np.sqrt(np.mean(res ** 2))),
+                         coverage=image_coverage(uv[front], query.view.size),
+                         resampled=any(p.resampled for p in pairs))
+    return result, dR, (b_q[inliers], b_r[inliers])
+
+
+def _solve_pairs(pairs: Sequence[Any], options: "OffsetsOptions", seed: int) -> tuple | str:
+    """RANSAC ΔR over the pairs' rays: (ΔR, inliers, b_q, b_r, matches), or why not (a message)."""
+    pairs = [p for p in pairs if len(p)]
+    matches = int(sum(len(p) for p in pairs))
+    if matches < options.min_inliers:
+        return f"{matches} matches, {options.min_inliers} needed"
+    b_q = np.vstack([p.b_q for p in pairs])
+    b_r = np.vstack([p.b_r for p in pairs])
+    # the threshold holds in the pixels the keypoints were found in: the coarsest of the pairs'
+    threshold_deg = math.degrees(math.atan(options.threshold_px / min(p.focal_px for p in pairs)))
+    try:
+        dR, inliers = ransac_rotation(b_q, b_r, threshold_deg, iterations=400, seed=seed)
+    except SolveFailed as err:
+        return err.message
+    return dR, inliers, b_q, b_r, matches
 
 
 def average_rotations(rotations: Sequence[np.ndarray], weights: Sequence[float], *, scale_deg: float = 0.05,
@@ -292,20 +270,14 @@ def estimate_offsets(reference: ScanManifest, query: ScanManifest, options: Offs
     if options.method == "disk":     # before any frame: the whole run would fail frame by frame
         require_extra("torch", 'features = "disk"')
         require_extra("kornia.feature", 'features = "disk"')
-    ref_cache: dict[int, Features] = {}
-    width = query.image_size[0] or int(round(2 * query.frames[0].K[0, 2] + 1))
+    refs = [FrameSource(f, reference.image_size, options.method, options.max_features) for f in reference.frames]
     per_frame: list[FrameOffset] = []
     good: list[tuple[int, np.ndarray, tuple]] = []
     total = len(query.frames)
     for n, qframe in enumerate(query.frames):
-        max_angle = options.max_axis_angle_deg or _hfov_deg(qframe, width)
-        near = nearest_reference_frames(qframe, reference.frames, options.neighbours, max_angle)
-        refs = []
-        for ref in near:
-            if ref.index not in ref_cache:
-                ref_cache[ref.index] = _frame_features(ref, options.method, options.max_features)
-            refs.append((ref, ref_cache[ref.index]))
-        result, dR, rays = estimate_frame_offset(qframe, _frame_features(qframe, options.method, options.max_features), refs, options)
+        source = FrameSource(qframe, query.image_size, options.method, options.max_features)
+        chosen = [ref for ref, _ in reference_frames_for(source, refs, options)]
+        result, dR, rays = estimate_frame_offset(source, chosen, options)
         per_frame.append(result)
         if dR is not None:
             good.append((len(per_frame) - 1, dR, rays))
@@ -332,10 +304,11 @@ def estimate_offsets(reference: ScanManifest, query: ScanManifest, options: Offs
     used = [per_frame[g[0]] for g in agree]
     inliers = int(sum(f.inliers for f in used))
     matches = int(sum(f.matches for f in used))
-    confidence = (len(agree) / total) * (inliers / matches if matches else 0.0)
+    proof = evidence(inliers, matches, len(agree), total, [f.coverage or 0.0 for f in used], b_q)
     return OffsetsResult(pitch_deg=pitch, yaw_deg=yaw, roll_deg=roll, delta_R=dR, frames=len(agree),
-                         inliers=inliers, confidence=float(round(confidence, 4)),
-                         residual_deg=float(np.sqrt(np.mean(res ** 2))), per_frame=tuple(per_frame))
+                         inliers=inliers, confidence=float(round(proof.confidence, 4)),
+                         residual_deg=float(np.sqrt(np.mean(res ** 2))), per_frame=tuple(per_frame),
+                         coverage=round(proof.coverage, 4), spread_deg=round(proof.spread_deg, 4))
 
 
 def offsets_from_dirs(reference_dir: str | Path, query_dir: str | Path, options: OffsetsOptions | None = None,

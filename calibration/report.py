@@ -22,7 +22,7 @@ from camdeck.fastcore.extras import require_extra
 FRAME_COLUMNS = ("query_index", "reference_index", "pan_deg", "tilt_deg", "pitch_deg", "yaw_deg", "roll_deg",
                  "matches", "inliers", "used", "error")
 SUMMARY_KEYS = ("query", "reference", "pitch_deg", "yaw_deg", "roll_deg", "frames", "inliers", "confidence",
-                "residual_deg")
+                "coverage", "spread_deg", "residual_deg")
 
 
 def write_offsets_csv(summary: Mapping[str, Any], path: str | Path) -> Path:

@@ -13,7 +13,8 @@ radians live only inside function bodies.
 Zoom: ``hfov_at_zoom`` interpolates the focal length (not the angle) linearly between the
 camera's field of view at zoom 0 and zoom 1, the way an optical zoom's normalised position
 behaves; ``K_from_hfov`` builds square-pixel intrinsics with the principal point at the
-image centre ((w - 1) / 2, (h - 1) / 2).
+image centre ((w - 1) / 2, (h - 1) / 2). A camera with a ``calibration.npz`` measured at a stated
+zoom uses ``K_at_zoom_calibrated``: its K there, its focal lengths scaled by the model elsewhere.
 """
 from __future__ import annotations
 
@@ -134,6 +135,43 @@ def K_from_hfov(hfov_deg: float, width_px: int, height_px: int) -> np.ndarray:
 def K_at_zoom(zoom: float, hfov_deg: Sequence[float], width_px: int, height_px: int) -> np.ndarray:
     """``K_from_hfov(hfov_at_zoom(zoom, hfov_deg), width_px, height_px)``; (3, 3) float64."""
     return K_from_hfov(hfov_at_zoom(zoom, hfov_deg), width_px, height_px)
+
+
+def K_at_zoom_calibrated(zoom: float, K_calibrated: np.ndarray, calibration_zoom: float,
+                         hfov_deg: Sequence[float], calibration_size: Sequence[int],
+                         size: Sequence[int] | None = None) -> np.ndarray:
+    """K at ``zoom`` of a lens calibrated (``calibration.npz``) at ``calibration_zoom``.
+
+    The calibrated K holds at its zoom; elsewhere its focal lengths are scaled by the ratio of
+    the ``hfov_deg`` model's focal lengths at the two zooms (the principal point and skew stay
+    the calibration's). A frame of another size with the same aspect scales the whole K.
+
+    Args:
+        zoom, calibration_zoom: in [0, 1].
+        K_calibrated: (3, 3) px, for ``calibration_size`` (w, h).
+        hfov_deg: (at zoom 0, at zoom 1), degrees: the camera's zoom model.
+        size: the frame's (w, h) px (None: the calibration's).
+    Returns:
+        (3, 3) float64.
+    Raises:
+        ValueError: a zoom outside [0, 1], or a frame whose aspect differs from the calibration's.
+    """
+    K = np.array(K_calibrated, dtype=np.float64)
+    cw, ch = (int(v) for v in calibration_size)
+    if size is not None and (int(size[0]), int(size[1])) != (cw, ch):
+        w, h = int(size[0]), int(size[1])
+        if abs(w / h - cw / ch) > 0.01:
+            raise ValueError(f"frames of {w}x{h} px do not have the aspect of the calibration's {cw}x{ch}")
+        s = w / cw
+        # pixel centres at integers: a coordinate x covers [x - 0.5, x + 0.5], so scale about -0.5
+        K[:2, :2] *= s
+        K[:2, 2] = (K[:2, 2] + 0.5) * s - 0.5
+    ratio = (1.0 / math.tan(math.radians(hfov_at_zoom(zoom, hfov_deg)) / 2.0)) / \
+            (1.0 / math.tan(math.radians(hfov_at_zoom(calibration_zoom, hfov_deg)) / 2.0))
+    K[0, 0] *= ratio
+    K[1, 1] *= ratio
+    K[0, 1] *= ratio
+    return K
 
 
 def rotation_angle_deg(R: np.ndarray) -> float:

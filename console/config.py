@@ -2,8 +2,11 @@
 
 Which file is read and which data folder is used: console/config_paths.py (``--config``,
 ``$CAMDECK_CONFIG``, ./config.toml, the user config, the site config, the built-in rig).
-Relative paths inside a config file: a rig's ``calibration`` is read from the config file's
-folder; ``console.data_dir`` is taken from the current folder.
+Relative paths inside a config file: a rig's or a PTZ camera's ``calibration`` is read from the
+config file's folder; ``console.data_dir`` is taken from the current folder. A PTZ camera's
+``calibration`` (``calibration.npz``: K and distortion, measured at ``calibration_zoom``) is read
+when the config loads, so a missing or corrupt file stops every command at once (exit 2, naming
+``cameras.NAME.calibration``).
 """
 from __future__ import annotations
 
@@ -155,6 +158,7 @@ def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.Path
     settings = parse_settings(data, label)
     if not choice.builtin:
         settings = _with_files_beside(settings, file.parent)
+    check_ptz_calibrations(settings, label)
     data_choice = find_data_dir(data_dir, settings.console.data_dir, label)
     from dataclasses import replace
     return replace(settings, data_dir=data_choice.path, config_choice=choice, data_choice=data_choice)
@@ -172,7 +176,36 @@ def _with_files_beside(settings: Settings, folder: Path) -> Settings:
             full = Path(path).expanduser()
             rig = replace(rig, options={**rig.options, "calibration": str(full if full.is_absolute() else folder / full)})
         rigs[name] = rig
-    return replace(settings, rigs=rigs)
+    cameras = {}
+    for name, spec in settings.cameras.items():
+        path = spec.options.get("calibration") if spec.kind == "ptz" else None
+        if path:
+            full = Path(path).expanduser()
+            spec = replace(spec, options={**spec.options, "calibration": str(full if full.is_absolute() else folder / full)})
+        cameras[name] = spec
+    return replace(settings, rigs=rigs, cameras=cameras)
+
+
+def check_ptz_calibrations(settings: Settings, source: str) -> None:
+    """Read every PTZ camera's ``calibration`` file once, so a bad one is a config error.
+
+    Raises:
+        ConfigError: the file is missing, not a calibration.npz, or its K/dist are malformed
+            (the key is ``cameras.NAME.calibration``).
+    """
+    for name, spec in settings.cameras.items():
+        path = spec.options.get("calibration") if spec.kind == "ptz" else None
+        if not path:
+            continue
+        from camdeck.calibration.errors import CalibrationError
+        from camdeck.calibration.intrinsics import load_calibration
+
+        try:
+            load_calibration(path)
+        except CalibrationError as err:
+            raise ConfigError(source, f"cameras.{name}.calibration", err.message,
+                              "give the calibration.npz that `camdeck calibrate intrinsics` wrote for this "
+                              "camera (a relative path is read beside the config file), or remove the key") from None
 
 
 def parse_settings(data: Mapping[str, Any], source: str = "config") -> Settings:

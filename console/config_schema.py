@@ -221,6 +221,8 @@ CAMERA_PTZ: Schema = {
     "speed_deg_s": (_float(0.0, 1000.0, open_lo=True), 120.0),
     "telemetry_topic": (_str(), ""),
     "align_ypr_deg": (_vec(3, _float(-360.0, 360.0), "numbers (yaw, pitch, roll in degrees)"), (0.0, 0.0, 0.0)),
+    "calibration": (_str(), ""),                # calibration.npz (K, dist) of the lens at calibration_zoom
+    "calibration_zoom": (_float(0.0, 1.0), 0.0),
 }
 
 RIG_TYPES = ("stereo", "recorder", "capture")

@@ -7,8 +7,10 @@ A scan is a folder with ``images/``, ``features/`` and ``manifest.json`` (docs/d
     DATA_DIR/scans/<deployment>/<camera>/query/<UTC stamp>/      one query extraction
 
 Manifest frames carry ``index``, ``image``, ``pan_deg``, ``tilt_deg``, ``zoom``, ``K`` (3x3, px),
-``timestamp`` (UTC ISO) and, beyond the design's minimum, ``features`` (the .npz path),
-``telemetry`` (the sample that declared stability) and ``stop`` (grid cell [i, j], references).
+``timestamp`` (UTC ISO) and, beyond the design's minimum, ``features`` (the .npz path; SIFT
+features also go to ``features/NNN.png.txt`` in COLMAP's import format), ``dist`` (with a lens
+calibration: K and dist then come from monitoring.lens), ``telemetry`` (the sample that declared
+stability) and ``stop`` (grid cell [i, j], references).
 The manifest also records ``features_method``, ``complete`` and, for references, ``grid``.
 
 The camera is driven through :mod:`monitoring.devices` (``open_device``), which resolves
@@ -33,6 +35,7 @@ from typing import Any, Callable, Sequence
 from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import CameraSpec, Frame
 from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
+from camdeck.monitoring.lens import calibrated_lens
 from camdeck.monitoring.errors import MonitoringInputError, ScanError
 from camdeck.monitoring.reference_swap import (holds_no_files, read_json_manifest, recover_reference,
                                                staging_folder, swap_in_reference)
@@ -139,18 +142,26 @@ def _save_frame(folder: Path, index: int, frame: Frame, device: PtzDevice, sampl
     pan, tilt, zoom = (meta.get("pan_deg"), meta.get("tilt_deg"), meta.get("zoom"))
     if pan is None:
         pan, tilt, zoom = device.camera.position()
-    K = meta.get("K")
-    if K is None:
+    K, dist = meta.get("K"), None
+    lens = calibrated_lens(device.spec)       # config `calibration`: K and dist of the measured lens
+    if lens is not None:
+        K, dist = lens.at(zoom, (int(rgb.shape[1]), int(rgb.shape[0])))
+    elif K is None:
         K = device.camera.intrinsics(zoom).tolist()
     entry = {"index": index, "image": image, "pan_deg": float(pan), "tilt_deg": float(tilt), "zoom": float(zoom),
              "K": [[float(v) for v in row] for row in K],
              "timestamp": utc_text(time.time())}
+    if dist is not None:
+        entry["dist"] = dist
     if features:
-        from camdeck.calibration.features import extract_features, save_features
+        from camdeck.calibration.features import extract_features, save_colmap_features, save_features
 
         name = f"features/{index:03d}.npz"
-        save_features(folder / name, extract_features(rgb, features))
+        found = extract_features(rgb, features)
+        save_features(folder / name, found)
         entry["features"] = name
+        if features == "sift":           # COLMAP's feature import: features/<image name>.txt
+            save_colmap_features(folder / "features" / f"{Path(image).name}.txt", found)
     if sample is not None:
         entry["telemetry"] = sample.as_dict()
     entry.update(extra)

@@ -38,9 +38,11 @@ def collect_references(
 ) -> None:
     """Grid-scan each camera: move, wait for stability, capture, extract features; resumable.
 
-    Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json).
+    Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json) and,
+    with \\[storage] s3_bucket set, uploads it to S3 (what S3 refuses waits in the spool).
     """
     from camdeck.drivers.errors import DriverError
+    from camdeck.monitoring.cloud_reference import upload_collected_reference
     from camdeck.monitoring.devices import select_devices
     from camdeck.monitoring.errors import MonitoringError
     from camdeck.monitoring.scans import collect_references as collect
@@ -65,6 +67,9 @@ def collect_references(
                              progress=progress)
             row.update(success=True, folder=str(result.folder), manifest=str(result.manifest_path),
                        frames=result.frames, captured=result.captured, resumed=result.resumed, error=None)
+            up = upload_collected_reference(settings, ref.deployment, ref.camera, result.folder)
+            if up is not None:
+                row["upload"] = {"location": up.location, "uploaded": up.uploaded, "spooled": up.spooled}
         except (DriverError, MonitoringError) as err:
             if getattr(err, "bad_input", False):
                 raise
@@ -88,6 +93,10 @@ def _show_row(row: dict[str, Any]) -> None:
     if row["success"]:
         resumed = f", {row['resumed']} resumed" if row["resumed"] else ""
         console.print(f"{name}: {row['frames']} frames{resumed} -> {row['folder']}")
+        up = row.get("upload")
+        if up:
+            spooled = f", {up['spooled']} spooled for the next run" if up["spooled"] else ""
+            console.print(f"{name}: {up['uploaded']} files -> {up['location']}{spooled}")
     else:
         console.print(f"[red]{name}: failed[/red]: {row['error']}")
 

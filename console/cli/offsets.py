@@ -68,7 +68,8 @@ def offsets(
     console = common.stdout_console()
     console.print(f"pitch {result.pitch_deg:+.3f}°  yaw {result.yaw_deg:+.3f}°  roll {result.roll_deg:+.3f}°  "
                   f"({result.frames} of {len(result.per_frame)} frames, {result.inliers} inliers, "
-                  f"confidence {result.confidence:.2f})", highlight=False)
+                  f"confidence {result.confidence:.2f}: inliers cover {result.coverage:.0%} of the view, "
+                  f"spread {result.spread_deg:.1f}°)", highlight=False)
     for frame in result.per_frame:
         if frame.error:
             console.print(f"  frame {frame.query_index}: {frame.error}", highlight=False)

@@ -33,21 +33,41 @@ def sim_camera(data_dir: Path, align=(37.5, 0.8, -0.4)) -> SimPtzCamera:
     return SimPtzCamera(spec, DriverContext(data_dir=data_dir, seed=0, clock=ManualClock()), telemetry_hz=0)
 
 
-def take_scan(camera: SimPtzCamera, folder: Path, stops, kind: str) -> Path:
-    """Drive, capture and save like a camdeck scan: images/, features/ (SIFT .npz), manifest.json."""
+def take_scan(camera: SimPtzCamera, folder: Path, stops, kind: str, *, zoom: float = 0.0,
+              keep_area: float | None = None, lens=None, record_dist: bool = True) -> Path:
+    """Drive, capture and save like a camdeck scan: images/, features/ (SIFT .npz), manifest.json.
+
+    ``keep_area``: keep only a centred patch of this share of the image (same aspect), the rest
+    flat grey, like a view mostly hidden by fog or an obstruction.
+    ``lens``: a callable (rgb, K) -> (rgb, dist) putting a distorting lens in front of the
+    simulator's pinhole; the manifest records ``dist`` when ``record_dist``.
+    """
     import cv2
 
     (folder / "images").mkdir(parents=True)
     frames = []
     for index, (pan, tilt) in enumerate(stops):
-        camera.move_absolute(pan, tilt, 0.0)
+        camera.move_absolute(pan, tilt, zoom)
         frame = camera.capture()
+        array = frame.array
+        if keep_area is not None:
+            h, w = array.shape[:2]
+            pw, ph = int(round(w * keep_area ** 0.5)), int(round(h * keep_area ** 0.5))
+            x0, y0 = (w - pw) // 2, (h - ph) // 2
+            hidden = np.full_like(array, 128)
+            hidden[y0:y0 + ph, x0:x0 + pw] = array[y0:y0 + ph, x0:x0 + pw]
+            array = hidden
+        dist = None
+        if lens is not None:
+            array, dist = lens(array, np.asarray(frame.meta["K"]))
         image, feats = f"images/{index:03d}.png", f"features/{index:03d}.npz"
-        cv2.imwrite(str(folder / image), frame.array[:, :, ::-1])
-        save_features(folder / feats, extract_features(frame.array, "sift", max_features=2000))
+        cv2.imwrite(str(folder / image), array[:, :, ::-1])
+        save_features(folder / feats, extract_features(array, "sift", max_features=2000))
         frames.append({"index": index, "image": image, "features": feats, "pan_deg": frame.meta["pan_deg"],
                        "tilt_deg": frame.meta["tilt_deg"], "zoom": frame.meta["zoom"], "K": frame.meta["K"],
                        "timestamp": "2026-11-21T10:00:00Z"})
+        if dist is not None and record_dist:
+            frames[-1]["dist"] = [float(v) for v in np.ravel(dist)]
     (folder / "manifest.json").write_text(json.dumps({"deployment": "sim-site", "camera": "ptz-1", "kind": kind,
                                                       "created": "2026-11-21T10:00:00Z", "image_size": list(SIZE),
                                                       "frames": frames}))
