@@ -22,6 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = (".c", ".pyx", ".h", ".pxd", ".cpp", ".hpp")
+# a wheel build and a fresh venv from the index run in these tests' setup: minutes on a busy machine
+pytestmark = pytest.mark.timeout(1200)
 
 
 def _checkout_files() -> list[str]:

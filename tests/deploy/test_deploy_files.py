@@ -110,6 +110,7 @@ def built_wheel(stages, tmp_path_factory) -> Path:
     return wheel
 
 
+@pytest.mark.timeout(1200)  # the module's wheel build (cythonize + compile) runs in this test's setup
 def test_builder_stage_builds_the_kernel_into_the_wheel(built_wheel, stages):
     names = zipfile.ZipFile(built_wheel).namelist()
     kernels = [n for n in names if n.startswith("camdeck/fastcore/_carve") and n.endswith(".so")]
@@ -128,6 +129,7 @@ def test_builder_stage_builds_the_kernel_into_the_wheel(built_wheel, stages):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a fresh venv with the fleet extra from the registry: minutes on a busy machine
 def test_runtime_stage_installs_the_fleet_extra_without_torch_and_runs_its_command(built_wheel, stages,
                                                                                     tmp_path_factory):
     runtime = stages["runtime"]
