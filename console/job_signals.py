@@ -75,14 +75,17 @@ class JobSignals:
         on_hangup: called (main thread, from the handler) once the terminal is gone.
         on_terminate: called after a SIGTERM/SIGINT without a stop request, once every job was told
             to stop (the TUI quits its UI there).
+        stop_signals: False leaves SIGTERM and SIGINT to the job's own handling (a fleet run stops
+            at its next step by itself); only the hang-up is taken care of here.
 
     Outside the main thread (tests driving a command in-process) it installs nothing.
     """
 
     def __init__(self, registry: JobRegistry, *, log_path: str | os.PathLike | None = None,
                  on_hangup: Callable[[], None] | None = None,
-                 on_terminate: Callable[[str], None] | None = None) -> None:
+                 on_terminate: Callable[[str], None] | None = None, stop_signals: bool = True) -> None:
         self.registry = registry
+        self.stop_signals = stop_signals
         self.log_path = log_path
         self.on_hangup = on_hangup
         self.on_terminate = on_terminate
@@ -108,8 +111,10 @@ class JobSignals:
     # -------- installing
     def __enter__(self) -> "JobSignals":
         if threading.current_thread() is threading.main_thread():
-            for sig, handler in ((signal.SIGHUP, self._on_hangup), (signal.SIGTERM, self._on_stop),
-                                 (signal.SIGINT, self._on_stop)):
+            handlers = [(signal.SIGHUP, self._on_hangup)]
+            if self.stop_signals:
+                handlers += [(signal.SIGTERM, self._on_stop), (signal.SIGINT, self._on_stop)]
+            for sig, handler in handlers:
                 self._previous[sig] = signal.signal(sig, handler)
             # Python ignores SIGPIPE already; said here because a closed pipe must never kill a job.
             self._previous[signal.SIGPIPE] = signal.signal(signal.SIGPIPE, signal.SIG_IGN)

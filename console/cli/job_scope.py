@@ -67,8 +67,7 @@ class CliJob:
                 return None
             if self.hung_up:
                 state["gone"] = True
-                if on_gone is not None:
-                    on_gone()
+                _quietly(on_gone)
                 return None
             try:
                 return show(*args, **kwargs)
@@ -76,10 +75,20 @@ class CliJob:
                 if not terminal_gone(err):
                     raise
                 state["gone"] = True
-                if on_gone is not None:
-                    on_gone()
+                _quietly(on_gone)
                 return None
         return guarded
+
+
+def _quietly(fn: Callable[[], Any] | None) -> None:
+    """Run ``fn`` (a display's clean-up) where a write to the gone terminal may fail."""
+    if fn is None:
+        return
+    try:
+        fn()
+    except OSError as err:
+        if not terminal_gone(err):
+            raise
 
 
 class _Unregistered:
@@ -92,8 +101,11 @@ class _Unregistered:
 
 
 @contextmanager
-def cli_job(kind: str, title: str, *, plan: str = "", outputs: Iterable[str | os.PathLike] = ()) -> Iterator[CliJob]:
+def cli_job(kind: str, title: str, *, plan: str = "", outputs: Iterable[str | os.PathLike] = (),
+            stop_signals: bool = True) -> Iterator[CliJob]:
     """Run the body as job ``kind`` of this process (see the module docstring).
+
+    ``stop_signals=False`` leaves SIGTERM/SIGINT to the command's own handling (JobSignals).
 
     An exception escaping the body marks the record failed. A jobs folder that cannot be
     written does not stop the command: it runs unlisted (a warning says so).
@@ -105,7 +117,7 @@ def cli_job(kind: str, title: str, *, plan: str = "", outputs: Iterable[str | os
     except OSError as err:
         log.warning("%s runs, but `camdeck jobs` will not list it: cannot write %s (%s); "
                     "fix: make the data folder writable or pass --data-dir", kind, registry.folder, err.strerror or err)
-    signals = JobSignals(registry, log_path=job.record.log if job is not None else None)
+    signals = JobSignals(registry, log_path=job.record.log if job is not None else None, stop_signals=stop_signals)
     handle = CliJob(job, signals)
     with signals:
         try:

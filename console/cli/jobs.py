@@ -56,7 +56,7 @@ def jobs(ctx: typer.Context,
     table.add_column("state", no_wrap=True)
     table.add_column("pid", justify="right", no_wrap=True)
     table.add_column("started", no_wrap=True)
-    table.add_column("job / outputs", min_width=20)
+    table.add_column("job / outputs", ratio=1)
     for r in records:
         state = r.effective_state()
         colour = {"running": "green", "stopping": "yellow", "died": "red", "failed": "red"}.get(state)
@@ -85,9 +85,10 @@ def _local(stamp: str) -> str:
     from datetime import datetime
 
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone().strftime("%m-%d %H:%M:%S")
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone()
     except ValueError:
         return stamp
+    return when.strftime("%H:%M:%S" if when.date() == datetime.now().date() else "%m-%d %H:%M")
 
 
 @app.command("stop")
