@@ -27,7 +27,9 @@ import getpass
 import json
 import os
 import secrets
+import signal
 import socket
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,6 +52,21 @@ class NoSuchJob(JobError):
     """No record has this id (or the prefix is ambiguous): bad input."""
 
     bad_input = True
+
+
+class ForeignJob(JobError):
+    """The job runs on another host: it is stopped there (bad input here)."""
+
+    bad_input = True
+
+
+# A recording session's outcome (drivers/recording/session.py) -> the job's final state.
+RECORDING_STATES = {"complete": "finished", "stopped": "stopped", "cancelled": "cancelled"}
+
+
+def recording_state(outcome: str) -> str:
+    """The job state for a recording outcome: finished, stopped, cancelled, else failed."""
+    return RECORDING_STATES.get(outcome, "failed")
 
 
 def utc_now() -> str:
@@ -302,3 +319,37 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in a container
         return str(os.getuid()) if hasattr(os, "getuid") else ""
+
+
+def stop_job(registry: JobRegistry, job_id: str, *, by: str = "camdeck jobs stop", timeout_s: float = 60.0,
+             poll_s: float = 0.05) -> JobRecord:
+    """Ask job ``job_id`` to stop (a stop request, then SIGTERM) and wait for its record to end.
+
+    Returns the record as it stands at the end: final, "died", or still active when
+    ``timeout_s`` ran out; a job that was not running is returned unchanged.
+
+    Raises:
+        NoSuchJob: no (or no unique) record for ``job_id``.
+        ForeignJob: the job runs on another host.
+        JobError: its process belongs to another user (the signal was refused).
+    """
+    record = registry.get(job_id)
+    if record.host and record.host != socket.gethostname():
+        raise ForeignJob(f"job {record.id} runs on host {record.host}, not here; "
+                         f"fix: run `camdeck jobs stop {record.id}` on {record.host}")
+    if record.effective_state() not in ACTIVE_STATES:
+        return record
+    registry.request_stop(record.id, by)
+    try:
+        os.kill(record.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass       # it ended meanwhile: its record says how
+    except PermissionError:
+        raise JobError(f"job {record.id}: pid {record.pid} belongs to {record.user or 'another user'}; "
+                       "fix: stop it as that user") from None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = registry.get(record.id)
+        if record.effective_state() not in ACTIVE_STATES or time.monotonic() >= deadline:
+            return record
+        time.sleep(poll_s)

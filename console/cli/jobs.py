@@ -12,9 +12,6 @@ could not be signalled, or did not stop within --timeout; 2 no such job, or one 
 """
 from __future__ import annotations
 
-import os
-import signal
-import time
 from typing import Any
 
 import typer
@@ -95,43 +92,26 @@ def _local(stamp: str) -> str:
 def stop(job_id: str = typer.Argument(..., metavar="ID", help="The job's id (a unique prefix will do)."),
          timeout: str = typer.Option("60s", "--timeout", help="How long to wait for the job to finish its files.")) -> None:
     """Stop a job cleanly and wait until its record says it stopped."""
-    import socket
-
-    from camdeck.console.jobs import ACTIVE_STATES
+    from camdeck.console.jobs import ACTIVE_STATES, JobError, stop_job
 
     timeout_s = common.parse_duration_s(timeout, "--timeout")
     registry = _registry()
-    record = registry.get(job_id)
-    state = record.effective_state()
-    if record.host and record.host != socket.gethostname():
-        raise common.BadInput(f"job {record.id} runs on host {record.host}, not here; "
-                              f"fix: run `camdeck jobs stop {record.id}` on {record.host}")
-    if state not in ACTIVE_STATES:
-        _report(record, f"job {record.id} is not running ({state})")
-        if state == "died":
-            raise typer.Exit(1)
-        return
-    registry.request_stop(record.id, "camdeck jobs stop")
+    before = registry.get(job_id).effective_state()
     try:
-        os.kill(record.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass     # it ended meanwhile: its record says how
-    except PermissionError:
-        common.stderr_console().print(f"job {record.id}: pid {record.pid} belongs to {record.user or 'another user'}; "
-                                      f"fix: run camdeck jobs stop as that user", highlight=False)
+        record = stop_job(registry, job_id, by="camdeck jobs stop", timeout_s=timeout_s)
+    except JobError as err:
+        if getattr(err, "bad_input", False):
+            raise
+        common.stderr_console().print(str(err), highlight=False)
         raise typer.Exit(1)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        record = registry.get(record.id)
-        state = record.effective_state()
-        if state not in ACTIVE_STATES or time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
-    if state in ACTIVE_STATES:
-        _report(record, f"job {record.id} is still {state} after {timeout_s:g} s; "
-                        f"fix: wait, then check with camdeck jobs")
+    state = record.effective_state()
+    if before not in ACTIVE_STATES:
+        _report(record, f"job {record.id} is not running ({state})")
+    elif state in ACTIVE_STATES:
+        _report(record, f"job {record.id} is still {state} after {timeout_s:g} s; fix: wait, then check with camdeck jobs")
         raise typer.Exit(1)
-    _report(record, f"job {record.id}: {state}")
+    else:
+        _report(record, f"job {record.id}: {state}")
     if state == "died":
         raise typer.Exit(1)
 

@@ -142,6 +142,7 @@ def record(
 ) -> None:
     """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
     from camdeck.console.cli.job_scope import cli_job
+    from camdeck.console.jobs import recording_state
     from camdeck.drivers.recording.data_file import SessionPaths
     from camdeck.drivers.recording.presets import PresetStore
     from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
@@ -179,8 +180,7 @@ def record(
             result = recording.run()
         finally:
             job.guard(display.close)()
-        state = {"complete": "finished", "stopped": "stopped", "cancelled": "cancelled"}.get(result.outcome, "failed")
-        job.finish(state, result.result_text if result.outcome != "cancelled" else CANCELLED,
+        job.finish(recording_state(result.outcome), result.result_text if result.outcome != "cancelled" else CANCELLED,
                    result.files or paths.planned())
     if common.json_mode():
         common.emit_json(_result_json(result))
