@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -57,6 +58,30 @@ def test_a_tui_recording_outlives_the_terminal_and_stops_from_another_process(ri
     assert "complete (stopped by the operator)" in data and "stop requested by camdeck jobs stop" in data
     for p in pts:
         assert decoded_frames(Path(p.replace(".pts.txt", ".h264"))) == frames_on_disk(Path(p)) > before
+
+
+def test_sigterm_stops_the_tui_and_its_recording_cleanly(rig, monkeypatch):
+    """systemd stopping the unit (SIGTERM, no stop request): every job stops cleanly, the TUI quits."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    proc = PtyProcess(["tui", "--data-dir", str(rig / "data")], rig)
+    jobs = rig / "data" / "jobs"
+    try:
+        wait_until(lambda: b"Recording" in proc.output, proc=proc)
+        os.write(proc.master, b"2")
+        time.sleep(0.5)
+        os.write(proc.master, b"\x12")
+        wait_until(lambda: any(jobs.glob("record-*.json")), proc=proc)
+        job = the_job(rig, "record")
+        pts = [Path(p) for p in job["outputs"] if p.endswith(".pts.txt")]
+        wait_until(lambda: all(frames_on_disk(p) > 3 for p in pts), proc=proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait() == 0
+    finally:
+        proc.kill()
+    job = the_job(rig, "record")
+    assert job["state"] == "stopped" and job["stop"]["by"] == "SIGTERM"
+    data = next(Path(p) for p in job["outputs"] if p.endswith("_data.txt")).read_text()
+    assert "complete (stopped by the operator)" in data and "stop requested by SIGTERM" in data
 
 
 @run_async
