@@ -101,3 +101,26 @@ def test_jobs_json_with_no_jobs_is_one_empty_object(cli, rig):
     r = cli("jobs", "--json", "--data-dir", rig / "data")
     assert r.code == 0, r.err
     assert r.json() == {"folder": str(rig / "data" / "jobs"), "jobs": []}
+
+
+def test_a_reconstruction_survives_the_hang_up_and_stops_with_its_grids_saved(workdir):
+    """The built-in stereo rig, a 600 s run: hung up, it goes on carving; jobs stop ends it (exit 0)."""
+    (workdir / "data").mkdir()
+    grids = workdir / "grids"
+    proc = PtyProcess(["reconstruct", "--rig", "asi-stereo", "--grid", "16", "--duration", "600s",
+                       "--save-every", "1ms", "--out", str(grids), "--data-dir", str(workdir / "data")], workdir)
+    try:
+        wait_until(lambda: grids.is_dir() and any(grids.glob("*.bin")), timeout_s=120, proc=proc)
+        proc.hang_up()
+        before = len(list(grids.glob("*.bin")))
+        wait_until(lambda: len(list(grids.glob("*.bin"))) > before, timeout_s=120, proc=proc)   # still carving
+        job = the_job(workdir, "reconstruct")
+        assert job["state"] == "running" and job["outputs"] == [str(grids)] and job["plan"] == "600 s"
+        stopped = camdeck(workdir, "jobs", "stop", job["id"], "--json")
+        assert stopped.returncode == 0, stopped.stderr
+        assert proc.wait() == 0
+    finally:
+        proc.kill()
+    record = the_job(workdir, "reconstruct")
+    assert record["state"] == "stopped" and "stopped by camdeck jobs stop" in record["outcome"]
+    assert "grids saved" in record["outcome"]
