@@ -124,3 +124,33 @@ def test_a_reconstruction_survives_the_hang_up_and_stops_with_its_grids_saved(wo
     record = the_job(workdir, "reconstruct")
     assert record["state"] == "stopped" and "stopped by camdeck jobs stop" in record["outcome"]
     assert "grids saved" in record["outcome"]
+
+
+def test_a_fleet_run_is_listed_as_a_job_with_its_result(cli, workdir):
+    """monitor run registers itself; devices without references fail, so the job says failed, 0 of 1."""
+    from tests.console.test_cli_monitor_run import CONFIG
+
+    (workdir / "config.toml").write_text(CONFIG)
+    assert cli("monitor", "run", "--device", "site/ptz-1", "--stabilize-time", "0s", "--json").code == 1
+    listed = cli("jobs", "--json").json()["jobs"]
+    assert [(j["kind"], j["state"], j["outcome"], j["origin"]) for j in listed] == \
+        [("fleet-run", "failed", "0 of 1 devices processed", "cli")]
+    human = cli("jobs")
+    assert human.code == 0 and listed[0]["id"] in human.out and "failed" in human.out
+
+
+def test_a_timer_recording_hung_up_ends_when_its_timer_does(rig):
+    out = rig / "rec"
+    proc = PtyProcess(["record", "--duration", "4s", "--session", "t", "--out", str(out),
+                       "--data-dir", str(rig / "data")], rig)
+    try:
+        wait_until(lambda: frames_on_disk(out / "t_camera_1.pts.txt") > 3, proc=proc)
+        proc.hang_up()
+        assert proc.wait() == 0
+    finally:
+        proc.kill()
+    assert "Result:                     complete (the timer ran out)" in (out / "t_data.txt").read_text()
+    job = the_job(rig, "record")
+    assert job["state"] == "finished" and job["outcome"] == "complete (the timer ran out)"
+    for i in (1, 2):
+        assert decoded_frames(out / f"t_camera_{i}.h264") == frames_on_disk(out / f"t_camera_{i}.pts.txt") > 0
