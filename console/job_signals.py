@@ -91,7 +91,7 @@ class JobSignals:
         self.on_terminate = on_terminate
         self.hung_up = threading.Event()
         self._jobs: dict[str, tuple[Job, StopCallback]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()     # re-entrant: a handler may interrupt add() in the main thread
         self._previous: dict[int, Any] = {}
 
     # -------- the jobs of this process
