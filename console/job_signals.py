@@ -151,8 +151,11 @@ class JobSignals:
             request = {"by": signal_name, "requested": utc_now()}
             chosen = [(job, stop, request) for job, stop, _ in asked]
         for job, stop, request in chosen:
-            job.stopping(request)
+            job.asked_to_stop(request)
             stop(request)
+            # The record's "stopping" is written (with its fsync) beside, not here: this handler
+            # runs in the main thread, which may be the one capturing frames.
+            threading.Thread(target=job.stopping, args=(request,), name=f"stopping {job.id}", daemon=True).start()
         if everyone and self.on_terminate is not None:
             self.on_terminate(signal_name)
         return [job.id for job, _, _ in chosen]

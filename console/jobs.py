@@ -29,6 +29,7 @@ import os
 import secrets
 import signal
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -274,6 +275,7 @@ class Job:
     def __init__(self, registry: JobRegistry, record: JobRecord) -> None:
         self.registry = registry
         self.record = record
+        self._lock = threading.RLock()    # "stopping" (written from another thread) never overwrites the end
 
     @property
     def id(self) -> str:
@@ -285,23 +287,32 @@ class Job:
     def update(self, **fields: Any) -> None:
         """Change some fields (``outputs=``, ``state=``, ...) and write the record (OSError is swallowed:
         a full disk must not stop a recording; the record says what it last could)."""
-        for name, value in fields.items():
-            setattr(self.record, name, [str(p) for p in value] if name == "outputs" else value)
-        self._save_quietly()
+        with self._lock:
+            for name, value in fields.items():
+                setattr(self.record, name, [str(p) for p in value] if name == "outputs" else value)
+            self._save_quietly()
+
+    def asked_to_stop(self, stop: dict[str, Any]) -> None:
+        """Remember who asked (in memory, at once: safe in a signal handler); the final record keeps it."""
+        self.record.stop = stop
 
     def stopping(self, stop: dict[str, Any] | None = None) -> None:
-        """The job was asked to stop (``stop``: who asked, from the stop request or the signal)."""
-        if self.record.state in ACTIVE_STATES:
-            self.update(state="stopping", stop=stop or self.record.stop)
+        """The job was asked to stop (``stop``: who asked, from the stop request or the signal);
+        nothing is written once the job has ended."""
+        with self._lock:
+            if self.record.state in ACTIVE_STATES:
+                self.record.state, self.record.stop = "stopping", stop or self.record.stop
+                self._save_quietly()
 
     def finish(self, state: str, outcome: str, outputs: Iterable[str | os.PathLike] | None = None) -> None:
         """The job ended: ``state`` is one of finished, stopped, failed, cancelled."""
         if state not in FINAL_STATES:
             raise ValueError(f"job state {state!r}: one of {', '.join(FINAL_STATES)}")
-        if outputs is not None:
-            self.record.outputs = [str(p) for p in outputs]
-        self.record.state, self.record.outcome, self.record.ended = state, outcome, utc_now()
-        self._save_quietly()
+        with self._lock:
+            if outputs is not None:
+                self.record.outputs = [str(p) for p in outputs]
+            self.record.state, self.record.outcome, self.record.ended = state, outcome, utc_now()
+            self._save_quietly()
         try:
             self.registry.stop_path(self.id).unlink()
         except OSError:

@@ -96,6 +96,9 @@ class _Unregistered:
 
     id = "unregistered"
 
+    def asked_to_stop(self, request: dict[str, Any]) -> None:
+        pass
+
     def stopping(self, request: dict[str, Any] | None = None) -> None:
         pass
 

@@ -7,11 +7,13 @@ job wrote it with ``state`` made effective ("died" when its process is gone).
 
 ``camdeck jobs stop ID`` leaves a stop request, sends the job's process SIGTERM and waits for
 its record to reach a final state: a recording finishes its files and its data file says
-"complete (stopped by the operator)". Exit codes: 0 stopped (or already over); 1 the job died,
-could not be signalled, or did not stop within --timeout; 2 no such job, or one on another host.
+"complete (stopped by the operator)". Exit codes: 0 stopped (or already over); 1 the job died
+or failed, could not be signalled, or did not stop within --timeout; 2 no such job, or one on
+another host.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -26,7 +28,26 @@ app = typer.Typer(help="Running and recent jobs (recordings, captures, reconstru
 def _registry():
     from camdeck.console.jobs import JobRegistry
 
-    return JobRegistry(common.settings().data_dir)
+    return JobRegistry(_data_dir())
+
+
+def _data_dir():
+    """The data folder exactly as every command finds it (console/config_paths.py), reading only
+    the config's ``console.data_dir``: `camdeck jobs stop` must start fast, and must work when
+    the rest of the config has an error (stopping a job is what is needed then)."""
+    import tomllib
+
+    from camdeck.console.config_paths import DATA_ENV, find_config, find_data_dir
+
+    opts = common.OPTIONS
+    if opts.data_dir is not None or os.environ.get(DATA_ENV):
+        return find_data_dir(opts.data_dir, None).path
+    try:
+        choice = find_config(opts.config)
+        written = tomllib.loads(choice.path.read_text(encoding="utf-8")).get("console", {}).get("data_dir")
+    except (OSError, ValueError, AttributeError):
+        return common.settings().data_dir        # unreadable: the full load says why, with the fix
+    return find_data_dir(None, written if isinstance(written, str) else None, str(choice.path)).path
 
 
 @app.callback(invoke_without_command=True)
@@ -112,8 +133,8 @@ def stop(job_id: str = typer.Argument(..., metavar="ID", help="The job's id (a u
         raise typer.Exit(1)
     else:
         _report(record, f"job {record.id}: {state}")
-    if state == "died":
-        raise typer.Exit(1)
+    if state in ("died", "failed"):
+        raise typer.Exit(1)      # it is over, but did not end well: its outcome says why
 
 
 def _report(record: Any, line: str) -> None:
