@@ -162,3 +162,15 @@ def test_a_timer_recording_hung_up_ends_when_its_timer_does(rig):
     assert job["state"] == "finished" and job["outcome"] == "complete (the timer ran out)"
     for i in (1, 2):
         assert decoded_frames(out / f"t_camera_{i}.h264") == frames_on_disk(out / f"t_camera_{i}.pts.txt") > 0
+
+
+def test_jobs_work_with_a_config_whose_rig_has_an_error(cli, workdir):
+    """Stopping a job is what is needed when the config is broken: only console.data_dir is read."""
+    (workdir / "config.toml").write_text(f'[console]\ndata_dir = "{workdir / "d"}"\n\n[cameras.x]\ndriver = "nope"\n')
+    assert cli("cameras", "list").code == 2                        # the config is bad for every other command
+    r = cli("jobs", "--json")
+    assert r.code == 0, r.err
+    assert r.json()["folder"] == str(workdir / "d" / "jobs")
+    (workdir / "config.toml").write_text("[console\n")
+    r = cli("jobs")
+    assert r.code == 2 and "config.toml" in r.err and "fix:" in r.err
