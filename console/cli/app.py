@@ -77,6 +77,7 @@ from camdeck.console.cli import (  # noqa: E402
     capture as _capture,
     config_cmd as _config,
     doctor as _doctor,
+    jobs as _jobs,
     monitor as _monitor,
     offsets as _offsets,
     pointcloud as _pointcloud,
@@ -96,6 +97,7 @@ _offsets.register(app)
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_sim.app, name="sim")
 _doctor.register(app)
+_jobs.register(app)
 app.add_typer(_config.app, name="config")
 
 
@@ -140,6 +142,8 @@ def _group_without_command(args: list[str]) -> str:
         if sub is None:
             break
         command, path = sub, path + [token]
+    if getattr(command, "invoke_without_command", False):
+        return ""      # a group that does something alone (`camdeck jobs` lists)
     return " ".join(path) if getattr(command, "commands", None) else ""
 
 

@@ -6,6 +6,9 @@ when it is back (drivers/stills/sinks.py). --json prints one JSON line per still
 line with the summary. Exit codes: 0 done; 1 the camera failed, a still could be neither
 stored nor spooled (a full disk: the job stops there, with an "error" line and the summary),
 or stills are still waiting in the spool at the end; 2 bad input.
+
+The capture is a job (console/cli/job_scope.py): ``camdeck jobs`` lists it, ``camdeck jobs stop
+ID`` (or SIGINT/SIGTERM) ends it after the still in hand, and it goes on when the terminal hangs up.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def capture(
     from camdeck.drivers.registry import find_spec, open_camera
     from camdeck.drivers.stills.sinks import parse_sink, run_periodic_capture
 
-    from camdeck.console.cli.record import stop_on_signals
+    from camdeck.console.cli.job_scope import cli_job
 
     settings = common.settings()
     rig = _capture_rig(settings)
@@ -76,11 +79,18 @@ def capture(
     import threading
 
     stop = threading.Event()
+    plan = f"every {every_s:g} s, " + (f"{count} stills" if count else "until stopped")
     try:
         target.open()      # inside: whatever fails from here on, the sink is closed
-        with open_camera(spec, settings.driver_context()) as cam, stop_on_signals(stop.set):
-            summary = run_periodic_capture(cam, target, every_s=every_s, count=count, image_format=fmt,
-                                           stop_event=stop, progress=show)
+        with cli_job("capture", f"camera {spec.name} -> {target.describe()}", plan=plan,
+                     outputs=[target.describe()]) as job:
+            job.stop_with(lambda reason: stop.set())
+            with open_camera(spec, settings.driver_context()) as cam:
+                summary = run_periodic_capture(cam, target, every_s=every_s, count=count, image_format=fmt,
+                                               stop_event=stop, progress=job.guard(show))
+            state = "failed" if not summary.ok else ("stopped" if stop.is_set() else "finished")
+            job.finish(state, f"{summary.captured} stills: {summary.stored} stored, {summary.spooled} spooled, "
+                              f"{summary.pending} waiting" + (f" (stopped by {job.stop_reason})" if job.stop_reason else ""))
     finally:
         target.close()
     if not as_json:

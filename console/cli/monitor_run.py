@@ -61,12 +61,20 @@ def run(
                 err_console.print(f"[{colour}]{event.device}[/{colour}]: {event.message}", highlight=False)
         progress = show
         bar.start()
-    try:
-        report = run_fleet(settings, device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
-                           timeout_s=timeout_s, active=active, progress=progress)
-    finally:
-        if bar is not None:
-            bar.stop()
+    from camdeck.console.cli.job_scope import cli_job
+
+    # A job: `camdeck jobs` lists it and it survives a hang-up; SIGTERM/SIGINT stay the fleet run's own.
+    with cli_job("fleet-run", f"fleet run {device or 'all devices'}" + (f" shard {shard}" if shard else ""),
+                 plan="active" if active else "passive", stop_signals=False) as job:
+        try:
+            report = run_fleet(settings, device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
+                               timeout_s=timeout_s, active=active,
+                               progress=job.guard(progress, bar.stop if bar is not None else None) if progress else None)
+        finally:
+            if bar is not None:
+                job.guard(bar.stop)()
+        job.finish("failed" if report.failed else "finished",
+                   f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed")
     if quiet:
         common.emit_json(report.to_dict())
     else:

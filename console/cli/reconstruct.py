@@ -1,4 +1,9 @@
-"""`camdeck reconstruct`: live voxel reconstruction from a stereo rig (fastcore.live)."""
+"""`camdeck reconstruct`: live voxel reconstruction from a stereo rig (fastcore.live).
+
+The reconstruction is a job (console/cli/job_scope.py): ``camdeck jobs`` lists it, ``camdeck jobs
+stop ID`` (or SIGINT/SIGTERM) ends it after the frame in hand (the last grid is saved), and it
+goes on to its planned end when the terminal hangs up.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,17 +52,27 @@ def reconstruct(
     settings = common.settings()
     spec = _rig(settings, rig)
     out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "reconstruct"))
+    from camdeck.console.cli.job_scope import cli_job
+
     console = common.stderr_console()
+    plan = f"{frames} frames" if frames is not None else f"{duration_s:g} s"
     with open_stereo_source(spec, settings.cameras, settings.driver_context()) as source:
         try:
             job_settings = ReconstructionSettings(
                 grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(source.geometry.grid_center),
                 backend=backend, bayer=source.bayer, threshold=threshold, fusion=fusion, save_every_s=every_s,
                 out_dir=out_dir, max_frames=frames, duration_s=duration_s)
-            job = LiveReconstruction(job_settings, progress=_printer(console))
+            show = [_printer(console)]       # guarded once the job exists
+            live = LiveReconstruction(job_settings, progress=lambda event: show[0](event))
         except CarveInputError as err:
             raise common.BadInput(str(err)) from None
-        summary = job.run(source)
+        with cli_job("reconstruct", f"rig {rig}, grid {grid}", plan=plan, outputs=[out_dir]) as job:
+            show[0] = job.guard(show[0])
+            job.stop_with(lambda reason: live.stop())
+            summary = live.run(source)
+            job.finish("stopped" if job.stop_reason else "finished",
+                       f"{summary.frames} frames, {len(summary.saved)} grids saved"
+                       + (f" (stopped by {job.stop_reason})" if job.stop_reason else ""), [out_dir])
     result = {"rig": rig, "frame": source.geometry.frame, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
               "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
               "saved": [str(p) for p in summary.saved],

@@ -1,8 +1,9 @@
 """`camdeck record`: a recording session over two cameras or more (drivers/recording/session.py).
 
 Timer mode (``--duration 90s``) stops by itself; manual mode (``--manual``, the default
-when no duration is given) records until SIGINT or SIGTERM, then finishes the files
-cleanly. Exit codes: 0 complete; 1 a camera failed mid-session or the disk ran low (the
+when no duration is given) records until SIGINT, SIGTERM or ``camdeck jobs stop ID``, then
+finishes the files cleanly. The session is a job (console/cli/job_scope.py): ``camdeck jobs``
+lists it, and it goes on when the terminal hangs up (SIGHUP), its output then in the job log. Exit codes: 0 complete; 1 a camera failed mid-session or the disk ran low (the
 files hold everything up to then); 2 bad input (unsafe name, existing session without
 --overwrite, unwritable folder, unknown camera or preset, a preset value a camera cannot
 take). A countdown cancelled (SIGINT/SIGTERM before the cameras start) exits 1 with
@@ -63,6 +64,10 @@ class _Display:
         self.console = common.stderr_console()
         self.live = None
 
+    def gone(self) -> None:
+        """The terminal hung up: show nothing more (stopping Live would write to the job log)."""
+        self.quiet, self.live = True, None
+
     def __call__(self, event) -> None:
         if self.quiet:
             return
@@ -71,10 +76,12 @@ class _Display:
         elif event.kind == "started":
             from rich.live import Live
 
-            self.live = Live(self._table(event), console=self.console, refresh_per_second=4, transient=False)
-            self.live.start()
+            # auto_refresh off: every write happens here, in the session's thread, where a
+            # hang-up's failed write is caught (JobScope.guard) instead of killing a refresh thread.
+            self.live = Live(self._table(event), console=self.console, auto_refresh=False, transient=False)
+            self.live.start(refresh=True)
         elif event.kind in ("progress", "stopping", "finished") and self.live is not None:
-            self.live.update(self._table(event))
+            self.live.update(self._table(event), refresh=True)
             if event.kind == "finished":
                 self.live.stop()
                 self.live = None
@@ -134,6 +141,9 @@ def record(
                                       help="Stop cleanly when free disk space falls below this."),
 ) -> None:
     """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
+    from camdeck.console.cli.job_scope import cli_job
+    from camdeck.console.jobs import recording_state
+    from camdeck.drivers.recording.data_file import SessionPaths
     from camdeck.drivers.recording.presets import PresetStore
     from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
     from camdeck.drivers.registry import find_spec
@@ -158,12 +168,20 @@ def record(
                                cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=loaded,
                                overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6))
     display = _Display(quiet=common.json_mode())
-    job = RecordingSession(request, settings.driver_context(), progress=display)
-    try:
-        with stop_on_signals(job.request_stop):
-            result = job.run()
-    finally:
-        display.close()
+    paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
+    plan = "manual: until stopped" if duration_s is None else f"timer: {duration_s:g} s"
+    show = [display]
+    recording = RecordingSession(request, settings.driver_context(), progress=lambda event: show[0](event))
+    recording.preflight()      # bad input exits 2 before a job is registered
+    with cli_job("record", f"session {session} ({', '.join(names)})", plan=plan, outputs=paths.planned()) as job:
+        show[0] = job.guard(display, display.gone)
+        job.stop_with(recording.request_stop)
+        try:
+            result = recording.run()
+        finally:
+            job.guard(display.close)()
+        job.finish(recording_state(result.outcome), result.result_text if result.outcome != "cancelled" else CANCELLED,
+                   result.files or paths.planned())
     if common.json_mode():
         common.emit_json(_result_json(result))
     elif result.outcome != "cancelled":

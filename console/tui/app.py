@@ -14,6 +14,12 @@ data file says the operator stopped it, the fleet run stops at its next step) an
 waits for those workers, at most ``QUIT_WAIT_S``, then exits. A tab with jobs has
 ``running_jobs() -> list[str]`` and ``stop_for_exit() -> list[Worker]``; each also stops its
 job on unmount, and the pool waits (bounded) for lent cameras to come back before closing them.
+
+Jobs outlive the terminal (console/tui/job_host.py): the tabs register their jobs in the data
+folder's job records, so ``camdeck jobs`` and other consoles see them; when the terminal hangs
+up, the UI ends but the process keeps its jobs to their planned end (tabs then do not stop them
+on unmount). ``J`` opens the jobs screen (console/tui/screens/jobs.py): every job of the rig,
+wherever it was started, and ``s`` stops one.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.job_host import JobHost
 from camdeck.console.tui.screens.confirm import ConfirmQuit
 from camdeck.console.tui.screens.help import HelpScreen
 from camdeck.console.tui.tabs.calibration import CalibrationTab
@@ -71,14 +78,16 @@ class CamdeckApp(App):
     BINDINGS = [
         *(Binding(key, f"show_tab('{pane}')", title, show=False) for pane, key, title in TABS),
         Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("J", "jobs", "Jobs", show=False, tooltip="every job of the rig, from here or elsewhere; s stops one"),
         Binding("q", "quit", "Quit"),
     ]
 
     def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
                  clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-                 preview_fps: float | None = None, theme: str | None = None) -> None:
+                 preview_fps: float | None = None, theme: str | None = None, jobs=None) -> None:
         super().__init__()
         self.settings = settings
+        self.job_host = JobHost(jobs)      # jobs: a console.jobs.JobRegistry, or None (nothing registered)
         self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
         self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
         register_themes(self)
@@ -105,9 +114,28 @@ class CamdeckApp(App):
                     yield bodies[pane]
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.job_host.attach(self)
+
     def on_unmount(self) -> None:
-        # After every tab has unmounted (and cancelled its workers): close each camera once.
-        self.camera_pool.close_all()
+        # After every tab has unmounted (and cancelled its workers): close each camera once;
+        # after a hang-up the jobs still use theirs: run_with_jobs closes them when they end.
+        if not self.job_host.hung_up:
+            self.camera_pool.close_all()
+
+    def quit_for_signal(self) -> None:
+        """SIGTERM without a stop request (systemd): stop every job cleanly and quit, no question asked."""
+        if not self.quitting:
+            self.run_worker(self._stop_jobs_and_exit(), group="quit", exclusive=True, exit_on_error=False)
+
+    def action_jobs(self) -> None:
+        """Show every job of the rig (started here, in another console or from the CLI)."""
+        from camdeck.console.tui.screens.jobs import JobsScreen
+
+        if self.job_host.registry is None:
+            self.notify("no job records in this console", severity="warning", timeout=3)
+        elif not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen(self.job_host))
 
     # ---------------------------------------------------------------- quitting
 
@@ -188,11 +216,12 @@ class CamdeckApp(App):
             yield SystemCommand("Preview: pause / resume", "Stop or restart the live camera preview",
                                 tab.action_toggle_pause)
         yield SystemCommand("camdeck keys", "Show every key of the console (?)", self.action_help)
+        yield SystemCommand("Jobs", "Running and recent jobs, from here or elsewhere; stop one (J)", self.action_jobs)
 
 
 def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
              clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-             preview_fps: float | None = None, theme: str | None = None) -> CamdeckApp:
+             preview_fps: float | None = None, theme: str | None = None, jobs=None) -> CamdeckApp:
     """Build the console for ``settings`` (console.config.Settings).
 
     Args:
@@ -204,11 +233,17 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
             camera once; default ``drivers.registry.open_camera``.
         preview_fps: preview rate cap; default ``settings.console.preview_fps``.
         theme: theme name; default ``settings.console.theme``.
+        jobs: the JobRegistry the tabs register their jobs in (None: none registered).
     """
     return CamdeckApp(settings, live=live, frame_limit=frame_limit, clock=clock, camera_opener=camera_opener,
-                      preview_fps=preview_fps, theme=theme)
+                      preview_fps=preview_fps, theme=theme, jobs=jobs)
 
 
 def run_app(settings) -> None:
-    """Run the console in this terminal until the operator quits (``camdeck tui``)."""
-    make_app(settings).run()
+    """Run the console in this terminal until the operator quits (``camdeck tui``); its jobs are
+    registered under the data folder and outlive a hang-up (console/tui/job_host.py)."""
+    from camdeck.console.jobs import JobRegistry
+    from camdeck.console.tui.job_host import run_with_jobs
+
+    registry = JobRegistry(settings.data_dir)
+    run_with_jobs(make_app(settings, jobs=registry), registry)

@@ -122,6 +122,11 @@ class SessionResult:
     def ok(self) -> bool:
         return self.outcome in ("complete", "stopped")
 
+    @property
+    def result_text(self) -> str:
+        """The data file's Result line for this outcome (``complete (stopped by the operator)``)."""
+        return _outcome_text(self.outcome, self.warnings)
+
 
 def session_clock(ctx: Any, cameras: Sequence[Any] = ()) -> Clock:
     """The clock that times a session: the context's when one is injected, else the clock the
@@ -173,6 +178,7 @@ class RecordingSession:
         self._stop = threading.Event()
         self._cancel = threading.Event()
         self._stop_reason = "stopped"
+        self._stop_note: str | None = None    # who asked to stop, for the data file's Notes
         self._callback_failed = False     # the progress callback raised
         self._quiet = False               # then it is not called again while the session ends
         self.tracks: list[CameraTrack] = []
@@ -186,8 +192,15 @@ class RecordingSession:
             raise
 
     # -------- control (any thread)
-    def request_stop(self) -> None:
-        """Finish the session cleanly (manual mode's stop key, SIGINT/SIGTERM); cancels a countdown."""
+    def request_stop(self, reason: str | None = None) -> None:
+        """Finish the session cleanly (manual mode's stop key, SIGINT/SIGTERM); cancels a countdown.
+
+        Args:
+            reason: who asked (``camdeck jobs stop (ana@pi, ...)``, ``SIGTERM``); the data file's
+                Notes name it under the result "complete (stopped by the operator)".
+        """
+        if reason and self._stop_note is None:
+            self._stop_note = f"stop requested by {reason}"
         if not self.tracks:
             self._cancel.set()
         self._stop.set()
@@ -390,6 +403,8 @@ class RecordingSession:
                          for t in self.tracks if t.status == "fault"]
         record.result = _outcome_text(outcome, warnings)
         record.end_utc, record.elapsed_s = end_wall, elapsed_s
+        if self._stop_note is not None and outcome == "stopped":
+            record.notes.append(self._stop_note)
         record.notes += warnings
         for t, cam_rec, st in zip(self.tracks, record.cameras, stats):
             self._fill_camera_record(t, cam_rec, st, start_wall)

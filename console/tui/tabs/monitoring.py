@@ -150,6 +150,8 @@ class MonitoringTab(Vertical):
 
 
     def on_unmount(self) -> None:
+        if getattr(getattr(self.app, "job_host", None), "hung_up", False):
+            return              # the terminal hung up: the run goes on to its end
         self._stop_run.set()    # safety net: a run still going stops at its next step
 
     # ---------------------------------------------------------------- quitting (the app asks)
@@ -243,8 +245,19 @@ class MonitoringTab(Vertical):
         come back as messages."""
         from camdeck.monitoring.fleet import run_fleet
 
-        report = run_fleet(self.settings, device=device, active=active, stop=stop,
-                           progress=lambda event: self.post_message(RunProgress(event)))
+        host = getattr(self.app, "job_host", None)
+        job = host.start("fleet-run", f"fleet run {device or 'all devices'}", plan="active" if active else "passive",
+                         stop=lambda reason: stop.set() if stop is not None else None) if host is not None else None
+        try:
+            report = run_fleet(self.settings, device=device, active=active, stop=stop,
+                               progress=lambda event: self.post_message(RunProgress(event)))
+        except BaseException as err:
+            if host is not None:
+                host.end(job, "failed", " ".join((str(err) or type(err).__name__).split()))
+            raise
+        if host is not None:
+            host.end(job, "failed" if report.failed else "finished",
+                     f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed")
         self.post_message(RunFinished(report.to_dict()))
 
     # ---------------------------------------------------------------- messages (UI thread)

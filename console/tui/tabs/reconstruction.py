@@ -197,6 +197,8 @@ class ReconstructionTab(Vertical):
         return self.panel
 
     def on_unmount(self) -> None:
+        if getattr(getattr(self.app, "job_host", None), "hung_up", False):
+            return      # the terminal hung up: the job outlives the UI until `camdeck jobs stop`
         self._stop_asked = True         # also a job still opening the pair
         if self._job is not None:
             self._job.stop()
@@ -312,6 +314,7 @@ class ReconstructionTab(Vertical):
         from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
 
         worker = get_current_worker()
+        host = getattr(self.app, "job_host", None)      # registers the job; says whether the terminal hung up
         period_s = 1.0 / max(0.1, float(self.settings.console.preview_fps))
         with self.pool.borrow(rig.cameras, by="reconstruction") as cams, \
                 open_stereo_source(rig, self.settings.cameras, self.pool.ctx, open_camera=lent_opener(cams)) as source:
@@ -329,7 +332,7 @@ class ReconstructionTab(Vertical):
                 last["posted_s"], last["skipped"] = time.monotonic(), None
 
             def progress(event: Any) -> None:
-                if worker.is_cancelled or self._stop_asked:
+                if (worker.is_cancelled and not (host is not None and host.hung_up)) or self._stop_asked:
                     job.stop()
                 if event.kind == "frame":
                     if time.monotonic() - last["posted_s"] >= period_s:
@@ -344,10 +347,19 @@ class ReconstructionTab(Vertical):
             if self._stop_asked:
                 return
             self.post_message(JobNews("started", rig.name, voxel_size=job_settings.voxel_size, grid_center=center))
+            record = host.start("reconstruct", f"rig {rig.name}, grid {grid_size}", stop=lambda reason: job.stop(),
+                                plan="until stopped", outputs=[Path(self.settings.data_dir) / "reconstruction"]) \
+                if host is not None else None
             try:
                 summary = job.run(source)
+            except BaseException as err:
+                if host is not None:
+                    host.end(record, "failed", " ".join((str(err) or type(err).__name__).split()))
+                raise
             finally:
                 self._job = self.source = None
+            if host is not None:
+                host.end(record, "stopped", f"{summary.frames} frames carved")
         self.post_message(JobNews("finished", rig.name, figures=LiveFigures(
             summary.frames, summary.fps, summary.mean_latency_ms)))
 

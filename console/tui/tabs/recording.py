@@ -15,7 +15,9 @@ the encoders on a Pi).
 Quitting while a session runs: the app asks first (``running_jobs``), then ``stop_for_exit``
 stops the session as ctrl+s would (a countdown is cancelled) and the app waits for the worker,
 so the files are finished and the data file says the operator stopped it. Unmounting asks
-the same stop (a safety net: the camera pool waits for the cameras to come back).
+the same stop (a safety net: the camera pool waits for the cameras to come back), except after
+a hang-up: then the session goes on to its planned end (console/tui/job_host.py). The session
+is a job: other consoles list it, and ``camdeck jobs stop ID`` stops it as ctrl+s would.
 """
 from __future__ import annotations
 
@@ -174,8 +176,10 @@ class RecordingTab(Vertical):
 
     def on_unmount(self) -> None:
         # Safety net when the app goes without asking (the quit guard stopped it already):
-        # a session still running stops cleanly; the pool waits for its cameras.
-        self._request_stop()
+        # a session still running stops cleanly; the pool waits for its cameras. Not after a
+        # hang-up: the session outlives the UI and ends as planned.
+        if not getattr(getattr(self.app, "job_host", None), "hung_up", False):
+            self._request_stop()
 
     # ---------------------------------------------------------------- quitting (the app asks)
 
@@ -304,23 +308,39 @@ class RecordingTab(Vertical):
         self.status.update(f"opening {', '.join(s.name for s in request.cameras)}…")
         if self.pause_check.value:
             self._preview_pause.hold()
-        self._record(request)
+        self._record(request, getattr(self.app, "job_host", None))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
-    def _record(self, request: Any) -> None:
-        """Run the session on cameras borrowed from the pool; every event becomes a message."""
+    def _record(self, request: Any, host: Any = None) -> None:
+        """Run the session on cameras borrowed from the pool; every event becomes a message.
+        ``host`` (the app's JobHost) registers it as a job; the record is kept here, in the
+        worker, because after a hang-up no message reaches the UI any more."""
+        from camdeck.console.jobs import recording_state
         from camdeck.drivers.recording.session import RecordingSession
 
+        job = None
         with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
             session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
                                        progress=lambda event: self.post_message(RecordingEventMessage(event)))
             self.session = session
+            if host is not None:
+                session.preflight()       # bad input is said in the tab, not registered as a job
+                job = host.start("record", f"session {request.session} ({', '.join(s.name for s in request.cameras)})",
+                                 stop=session.request_stop, outputs=session.paths.planned(),
+                                 plan="manual: until stopped" if request.duration_s is None
+                                 else f"timer: {request.duration_s:g} s")
             if self._exit_requested:      # the app quit while the cameras opened
                 session.request_stop()
             try:
                 result = session.run()
+            except BaseException as err:
+                if host is not None:
+                    host.end(job, "failed", " ".join((str(err) or type(err).__name__).split()))
+                raise
             finally:
                 self.session = None
+        if host is not None:
+            host.end(job, recording_state(result.outcome), result.result_text, result.files or None)
         self.post_message(RecordingFinished(result))   # after the loan: the preview may resume at once
 
     @work(thread=True, exit_on_error=False, group="presets")
