@@ -320,7 +320,9 @@ async def test_a_camera_unplugged_after_some_frames_keeps_the_app_running(tmp_pa
     settings = sim_settings(tmp_path / "data", {"asi-left": {"fault_disconnect_after": 3}})
     app = start(settings, rig)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: state(app, "asi-left") == "disconnected", what="the disconnected row")
+        # the row changes at once; the toast arrives as a message (App.notify posts it), so wait for both
+        await until(pilot, lambda: state(app, "asi-left") == "disconnected" and errors(app),
+                    what="the disconnected row and its error toast")
         assert "#2" in app.cameras_tab.panel.render_text().plain      # frames 0, 1, 2 were shown
         assert "disconnected" in app.cameras_tab.preview.message
         assert len(errors(app)) == 1
