@@ -25,7 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.screens.confirm import ConfirmQuit
@@ -72,6 +72,11 @@ class CamdeckApp(App):
         *(Binding(key, f"show_tab('{pane}')", title, show=False) for pane, key, title in TABS),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # ctrl+c quits through the same guard as q, from any widget (an Input would copy instead).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # ctrl+s stops the recording (or cancels its countdown) whatever has the keyboard.
+        Binding("ctrl+s", "stop_recording", "Stop recording", show=False, priority=True),
+        Binding("escape", "leave_field", "Leave the field", show=False),
     ]
 
     def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
@@ -104,6 +109,46 @@ class CamdeckApp(App):
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
+
+    def on_mount(self) -> None:
+        # Keys that always work (docs/design.md, TUI): a tab's bindings fire only while the focus
+        # is inside that tab, so the focus never leaves it. The tab strip takes no focus (Tab
+        # cycles inside the shown tab; 1-5 switch tabs), and a focus lost to nothing (a field
+        # disabled under it: ctrl+r disables the recording form) goes back to the tab.
+        for strip in self.query_one(TabbedContent).query(Tabs):
+            strip.can_focus = False
+        self.watch(self.screen, "focused", self._focus_changed, init=False)
+
+    def _focus_changed(self, focused: Widget | None) -> None:
+        if focused is None and not self.quitting:
+            self.call_later(self._refocus_shown_tab)
+
+    def _refocus_shown_tab(self) -> None:
+        if self.screen is self._main_screen() and self.screen.focused is None:
+            self._focus_tab(self.query_one(TabbedContent).active)
+
+    def _main_screen(self) -> Screen:
+        return self.screen_stack[0]
+
+    def active_body(self) -> Widget | None:
+        """The shown tab's body (CamerasTab, RecordingTab, ...)."""
+        return self._tab_bodies.get(self.query_one(TabbedContent).active)
+
+    def action_leave_field(self) -> None:
+        """Esc: leave a form field (or a table filter) for the tab's own widget, so q and 1-5 work."""
+        body = self.active_body()
+        focused = self.screen.focused
+        if body is None or focused is None or body not in focused.ancestors:
+            return
+        target = body.focus_target()
+        if target is not None and focused is not target:
+            self.screen.set_focus(target)
+
+    def action_stop_recording(self) -> None:
+        """ctrl+s from anywhere: stop the recording, or cancel its countdown."""
+        body = self._tab_bodies.get("recording")
+        if body is not None:
+            body.action_stop()
 
     def on_unmount(self) -> None:
         # After every tab has unmounted (and cancelled its workers): close each camera once.

@@ -132,6 +132,7 @@ class RecordingTab(Vertical):
         self._preview_pause = PreviewPause(self)
         self._session_name = ""
         self._exit_requested = False        # the app is quitting: a session that appears now stops at once
+        self._stop_requested = False        # ctrl+s before the session existed: it stops at once
         stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
         self.name_input = Input(stamp, id="rec-session", compact=True, tooltip="session name")
         self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
@@ -236,6 +237,11 @@ class RecordingTab(Vertical):
                                 overwrite=overwrite)
 
     def _set_form_enabled(self, enabled: bool) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        if not enabled and focused is not None and focused is not self.table and self in focused.ancestors:
+            # A disabled field drops the focus, and with it every key of this tab (ctrl+s):
+            # hand the keyboard to the table first.
+            self.screen.set_focus(self.table)
         for widget in (self.name_input, self.folder_input, self.cameras_input, self.mode_select,
                        self.duration_input, self.countdown_input):
             widget.disabled = not enabled
@@ -272,12 +278,21 @@ class RecordingTab(Vertical):
         self._launch(request)
 
     def action_stop(self) -> None:
-        session = self.session
-        if session is None or self.state == "idle":
+        """ctrl+s (from any tab): stop the session cleanly, or cancel its countdown; a session
+        still opening its cameras stops as soon as it exists."""
+        if self.state in ("idle", "stopping"):
             return
+        counting = self.state in ("starting", "countdown")     # nothing written yet
         self.state = "stopping"
-        self.status.update("stopping: finishing the files…")
-        session.request_stop()
+        self._stop_requested = True
+        self.status.update("cancelling: nothing is written…" if counting else "stopping: finishing the files…")
+        session = self.session
+        if session is None:
+            return      # still opening the cameras: the worker cancels it as soon as it exists
+        if counting:    # cancel(): nothing is written before the start, a clean stop after it
+            session.cancel()
+        else:
+            session.request_stop()
 
     def action_apply_preset(self) -> None:
         name = self.preset_input.value.strip()
@@ -297,6 +312,7 @@ class RecordingTab(Vertical):
 
     def _launch(self, request: Any) -> None:
         self.state = "starting"
+        self._stop_requested = False
         self._session_name = request.session
         self.last_result, self.last_error = None, ""
         self._set_form_enabled(False)
@@ -315,8 +331,8 @@ class RecordingTab(Vertical):
             session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
                                        progress=lambda event: self.post_message(RecordingEventMessage(event)))
             self.session = session
-            if self._exit_requested:      # the app quit while the cameras opened
-                session.request_stop()
+            if self._exit_requested or self._stop_requested:   # quit or ctrl+s while the cameras opened
+                session.cancel()
             try:
                 result = session.run()
             finally:
@@ -353,6 +369,8 @@ class RecordingTab(Vertical):
     def on_recording_event_message(self, message: RecordingEventMessage) -> None:
         event = message.event
         if event.kind == "countdown":
+            if self.state == "stopping":
+                return      # ctrl+s came first: the session is being cancelled
             self.state = "countdown"
             self.timer.show_countdown(event.countdown_s or 0)
             self.status.update("countdown: ctrl+s cancels")
