@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -81,9 +83,11 @@ class CamdeckApp(App):
 
     def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
                  clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-                 preview_fps: float | None = None, theme: str | None = None) -> None:
+                 preview_fps: float | None = None, theme: str | None = None, host_root: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.read_only = bool(settings.console.read_only)
+        self.host_root = host_root or Path("/")
         self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
         self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
         register_themes(self)
@@ -237,7 +241,8 @@ class CamdeckApp(App):
 
 def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
              clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-             preview_fps: float | None = None, theme: str | None = None) -> CamdeckApp:
+             preview_fps: float | None = None, theme: str | None = None, read_only: bool | None = None,
+             host_root: Path | None = None) -> CamdeckApp:
     """Build the console for ``settings`` (console.config.Settings).
 
     Args:
@@ -249,11 +254,17 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
             camera once; default ``drivers.registry.open_camera``.
         preview_fps: preview rate cap; default ``settings.console.preview_fps``.
         theme: theme name; default ``settings.console.theme``.
+        read_only: True turns off every key that records, moves a camera or deletes
+            (``camdeck tui --read-only``); None: ``settings.console.read_only``.
+        host_root: where the status header reads the Pi's health (``sys/...``); default ``/``
+            (tests pass a fake sysfs tree).
     """
+    if read_only is not None and read_only != settings.console.read_only:
+        settings = replace(settings, console=replace(settings.console, read_only=read_only))
     return CamdeckApp(settings, live=live, frame_limit=frame_limit, clock=clock, camera_opener=camera_opener,
-                      preview_fps=preview_fps, theme=theme)
+                      preview_fps=preview_fps, theme=theme, host_root=host_root)
 
 
-def run_app(settings) -> None:
-    """Run the console in this terminal until the operator quits (``camdeck tui``)."""
-    make_app(settings).run()
+def run_app(settings, *, read_only: bool | None = None) -> None:
+    """Run the console in this terminal until the operator quits (``camdeck tui [--read-only]``)."""
+    make_app(settings, read_only=read_only).run()

@@ -4,9 +4,10 @@ Top: one row per configured PTZ camera with its newest result. Middle: the highl
 camera's offsets over time (a sparkline per axis) and its history table, rows over the alert
 threshold highlighted. Bottom: the run's live progress.
 
-Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet, ``a`` switches
-between passive and active runs, ``l`` reloads the history (another process, e.g. cron, may
-have written it).
+Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet (after a confirm),
+``a`` switches between passive and active runs (to active after a confirm: active runs move
+the cameras), ``l`` reloads the history (another process, e.g. cron, may have written it).
+Read-only (``camdeck tui --read-only``) turns r, f and a off.
 
 Threads: history reads and fleet runs run in thread workers (monitoring.history,
 monitoring.fleet); they post the messages below and never touch a widget. One
@@ -31,9 +32,11 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from camdeck.console.tui.screens.confirm import ConfirmScreen
 from camdeck.console.tui.widgets.monitoring_plot import OffsetsPlot
 from camdeck.console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
 
+READ_ONLY_OFF = ("run_device", "run_fleet", "toggle_active")   # keys read-only turns off
 HISTORY_LIMIT = 200
 RELOAD_EVERY_S = 30.0
 
@@ -178,11 +181,34 @@ class MonitoringTab(Vertical):
     def action_reload(self) -> None:
         self.load_history(self.fleet.selected if self.fleet.row_count else (self.devices[0] if self.devices else None))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (``camdeck tui --read-only``): runs write history and active runs move cameras."""
+        if self.settings.console.read_only and action in READ_ONLY_OFF:
+            return False
+        return True
+
     def action_toggle_active(self) -> None:
-        self.active = not self.active
-        self._show_mode()
+        """a: passive -> active asks first (active runs drive the cameras); back to passive at once."""
+        if self.settings.console.read_only:
+            return
+        if self.active:
+            self.active = False
+            self._show_mode()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.active = True
+                self._show_mode()
+
+        self.app.push_screen(ConfirmScreen("switch to active runs?", [
+            "Active runs drive each camera to its reference stops: the cameras move,",
+            "and whatever they were watching is left until the run ends.",
+            "Switch to active? (y / n)"], yes="Active", no="Stay passive", yes_id="active", no_id="passive"), answer)
 
     def action_run_device(self) -> None:
+        if self.settings.console.read_only:
+            return
         device = self.fleet.selected
         if device is None:
             self.app.notify("no PTZ camera to run", severity="warning")
@@ -190,10 +216,27 @@ class MonitoringTab(Vertical):
         self._start_run(device)
 
     def action_run_fleet(self) -> None:
+        """f: run every camera of the fleet, after a confirm naming how many and in which mode."""
+        if self.settings.console.read_only:
+            return
         if not self.devices:
             self.app.notify("no PTZ cameras configured", severity="warning")
             return
-        self._start_run(None)
+        if self.running:
+            self.app.notify("a run is already going; wait for it to finish", severity="warning")
+            return
+        n, mode = len(self.devices), "active" if self.active else "passive"
+        moves = ("each camera moves to its reference stops" if self.active
+                 else "each camera is captured where it stands")
+        lines = [f"Run all {n} camera{'s' * (n != 1)} of the fleet, {mode}: {moves};",
+                 "results go to the history and alerts are sent.", "Start the fleet run? (y / n)"]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._start_run(None)
+
+        self.app.push_screen(ConfirmScreen("run the whole fleet?", lines, yes="Run", no="Cancel",
+                                           yes_id="run", no_id="cancel"), answer)
 
     def _start_run(self, device: str | None) -> None:
         if getattr(self.app, "quitting", False):

@@ -170,6 +170,8 @@ class ReconstructionTab(Vertical):
             self.refresh_bindings()   # the footer shows "r Start" or "r Stop"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and self.settings.console.read_only:
+            return False    # read-only (camdeck tui --read-only): no files written
         if action == "start":
             return self.state == "idle"
         if action == "stop":   # while stopping: shown, dimmed
@@ -297,6 +299,8 @@ class ReconstructionTab(Vertical):
         self._show_stats()
 
     def action_save(self) -> None:
+        if self.settings.console.read_only:
+            return
         if self.grid is None:
             self.notify("nothing carved yet: r starts the reconstruction", severity="warning", timeout=3)
             return

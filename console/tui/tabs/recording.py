@@ -4,7 +4,8 @@ The session (drivers.recording.session.RecordingSession) runs in a thread worker
 back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
 ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
 recording), ctrl+o save the first camera's controls as that preset. An existing session
-is replaced only after the confirm dialog.
+is replaced only after the confirm dialog. ctrl+s works from any tab and any field (an app
+binding with priority). Read-only (``camdeck tui --read-only``) turns ctrl+r and ctrl+o off.
 
 The session records from the app's open cameras: it borrows them from the CameraPool for its
 whole run (``open_camera=`` hands out the lent ones), so the Cameras tab cannot read them
@@ -248,9 +249,15 @@ class RecordingTab(Vertical):
 
     # ---------------------------------------------------------------- keys
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (``camdeck tui --read-only``): no recording, no preset file replaced."""
+        if self.settings.console.read_only and action in ("start", "save_preset"):
+            return False
+        return True
+
     def action_start(self) -> None:
-        if getattr(self.app, "quitting", False):
-            return      # the console is stopping its jobs to quit: start nothing new
+        if getattr(self.app, "quitting", False) or self.settings.console.read_only:
+            return      # stopping the jobs to quit, or read-only: start nothing new
         if self.state != "idle":
             self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
             return
@@ -302,6 +309,8 @@ class RecordingTab(Vertical):
         self._preset_worker("apply", name)
 
     def action_save_preset(self) -> None:
+        if self.settings.console.read_only:
+            return
         name = self.preset_input.value.strip()
         if not name:
             self.notify("type a name for the preset first", severity="warning", timeout=3)
