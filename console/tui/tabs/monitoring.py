@@ -7,7 +7,9 @@ threshold highlighted. Bottom: the run's live progress.
 Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet (after a confirm),
 ``a`` switches between passive and active runs (to active after a confirm: active runs move
 the cameras), ``l`` reloads the history (another process, e.g. cron, may have written it).
-Read-only (``camdeck tui --read-only``) turns r, f and a off.
+Read-only (``camdeck tui --read-only``) turns r, f and a off. ``/`` filters the fleet table,
+j/k move in the tables, enter on a row shows that result in full (``RecordDetail``: a
+failure's whole reason and its fix); a failed run also raises a toast with the whole reason.
 
 Threads: history reads and fleet runs run in thread workers (monitoring.history,
 monitoring.fleet); they post the messages below and never touch a widget. One
@@ -33,8 +35,10 @@ from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from camdeck.console.tui.screens.confirm import ConfirmScreen
+from camdeck.console.tui.screens.record_detail import RecordDetail
 from camdeck.console.tui.widgets.monitoring_plot import OffsetsPlot
 from camdeck.console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
+from camdeck.console.tui.widgets.table_filter import TableFilter
 
 READ_ONLY_OFF = ("run_device", "run_fleet", "toggle_active")   # keys read-only turns off
 HISTORY_LIMIT = 200
@@ -113,6 +117,7 @@ class MonitoringTab(Vertical):
         Binding("f", "run_fleet", "Run fleet"),
         Binding("a", "toggle_active", "Passive/active"),
         Binding("l", "reload", "Reload"),
+        Binding("slash", "filter", "Filter", key_display="/"),
     ]
 
     def __init__(self, settings, **kwargs) -> None:
@@ -129,6 +134,7 @@ class MonitoringTab(Vertical):
         self.fleet = FleetTable(self.devices, self.threshold_deg, id="monitoring-fleet")
         self.plot = OffsetsPlot(self.threshold_deg, ascii_only=settings.console.ascii_preview, id="monitoring-plot")
         self.history = HistoryTable(self.threshold_deg, id="monitoring-history")
+        self.filter = TableFilter(self.fleet, id="monitoring-filter")
         self.status = Static("", id="monitoring-status")
         self.progress = ProgressBar(total=1.0, show_eta=False, id="monitoring-progress")
         self.run_label = Static("", id="monitoring-run-label")
@@ -138,6 +144,7 @@ class MonitoringTab(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self.fleet
+        yield self.filter
         yield self.plot
         yield self.history
         with Horizontal(id="monitoring-run"):
@@ -177,6 +184,24 @@ class MonitoringTab(Vertical):
         return self.fleet
 
     # ---------------------------------------------------------------- keys
+
+    def action_filter(self) -> None:
+        """/: show only the fleet's cameras matching what is typed (device, mode, result)."""
+        self.filter.open()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """enter on a row: the result in full (a failure's whole reason and fix)."""
+        event.stop()
+        if event.data_table is self.history:
+            self.show_detail(self.history.selected_record())
+        elif event.data_table is self.fleet and self.fleet.selected:
+            self.show_detail(self.fleet.latest.get(self.fleet.selected))
+
+    def show_detail(self, record) -> None:
+        if record is None:
+            self.app.notify("no result to show: this camera has not run yet", timeout=3)
+            return
+        self.app.push_screen(RecordDetail(record, self.threshold_deg))
 
     def action_reload(self) -> None:
         self.load_history(self.fleet.selected if self.fleet.row_count else (self.devices[0] if self.devices else None))
@@ -317,7 +342,11 @@ class MonitoringTab(Vertical):
         self.progress.update(total=1.0, progress=run_fraction(event))
         prefix = f"[{event.index + 1}/{event.count}] {event.device}"
         if event.stage == "failed":
-            self.run_label.update(f"{prefix}: [red]failed[/red]: {event.message}")
+            self.run_label.update(f"{prefix}: [red]failed[/red]: {escape(event.message)}")
+            # The run line is one row: the whole reason (and its fix) goes in a toast too,
+            # and enter on the history row shows it again.
+            self.app.notify(escape(event.message), title=f"{event.device}: run failed", severity="error",
+                            timeout=20)
         elif event.stage == "stopped":
             self.run_label.update(f"{prefix}: [yellow]stopped[/yellow]: {event.message}")
         elif event.stage == "done":
