@@ -193,3 +193,41 @@ async def test_slash_filters_the_fleet_table(tmp_path):
         await pilot.press("slash", "escape")
         await pilot.pause()
         assert tab.fleet.shown_keys() == ["site/ptz-1", "site/ptz-2"]
+
+
+@pytest.mark.parametrize("name,expect", [
+    ("take_001", "take_002"), ("take_009", "take_010"), ("take_999", "take_1000"), ("dawn", "dawn_002"),
+    ("run7", "run8"),
+])
+def test_the_next_take_name_counts_up_keeping_the_padding(name, expect):
+    from camdeck.console.tui.tabs.take_name import next_take_name
+
+    assert next_take_name(name) == expect
+
+
+def test_the_next_take_name_skips_names_already_on_disk_and_renews_a_stamp():
+    from datetime import datetime
+
+    from camdeck.console.tui.tabs.take_name import next_take_name
+
+    on_disk = {"take_002", "take_003"}
+    assert next_take_name("take_001", taken=on_disk.__contains__) == "take_004"
+    assert next_take_name("session-20261203-101500", now=datetime(2026, 12, 3, 10, 20, 0)) == "session-20261203-102000"
+
+
+@run_async
+async def test_after_a_take_the_session_name_advances(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(RECORDER_RIG)
+    out = tmp_path / "rec"
+    (out).mkdir()
+    (out / "take_002_data.txt").write_text("an older take 2")   # taken: the form skips it
+    app = make_app(load_settings(path, tmp_path / "data"), preview_fps=15)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        tab = app.query_one(RecordingTab)
+        tab.name_input.value, tab.folder_input.value, tab.duration_input.value = "take_001", str(out), "0.3s"
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: tab.last_result is not None and tab.state == "idle", what="the take")
+        assert tab.last_result.outcome == "complete"
+        assert tab.name_input.value == "take_003"

@@ -21,7 +21,6 @@ the same stop (a safety net: the camera pool waits for the cameras to come back)
 from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from textual.worker import Worker, WorkerState
 from camdeck.console.tui.camera_pool import CameraPool, lent_opener
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
 from camdeck.console.tui.widgets.recording_timer import RecordingTimer
 
@@ -134,8 +134,7 @@ class RecordingTab(Vertical):
         self._session_name = ""
         self._exit_requested = False        # the app is quitting: a session that appears now stops at once
         self._stop_requested = False        # ctrl+s before the session existed: it stops at once
-        stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
-        self.name_input = Input(stamp, id="rec-session", compact=True, tooltip="session name")
+        self.name_input = Input(default_session_name(), id="rec-session", compact=True, tooltip="session name")
         self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
         self.cameras_input = Input(",".join(_default_cameras(settings)), id="rec-cameras", compact=True)
         self.mode_select = Select([("timer", "timer"), ("manual", "manual")], value="timer", allow_blank=False,
@@ -404,11 +403,24 @@ class RecordingTab(Vertical):
             self.status.update("countdown cancelled: nothing was written")
             return
         self.table.update_stats(result.cameras)
+        self._advance_name(result.session)
         self.timer.show_finished(result.elapsed_s, result.outcome.replace("_", " "))
         text = f"session {result.session}: {result.outcome.replace('_', ' ')}; data file {result.data_file}"
         if result.warnings:
             text += "\n" + "\n".join(result.warnings)
         self.status.update(text)
+
+    def _advance_name(self, recorded: str) -> None:
+        """After a take, the form names the next one (take_001 -> take_002), unless the operator
+        already typed another name meanwhile."""
+        from camdeck.drivers.recording.data_file import SessionPaths
+
+        if self.name_input.value.strip() != recorded:
+            return
+        folder = Path(self.folder_input.value.strip() or ".")
+        count = max(1, len(self.last_result.cameras) if self.last_result is not None else 1)
+        self.name_input.value = next_take_name(
+            recorded, taken=lambda name: bool(SessionPaths(folder, name, count).existing()))
 
     def on_preset_news(self, message: PresetNews) -> None:
         self.status.update(message.text)
