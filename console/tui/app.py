@@ -37,6 +37,7 @@ from camdeck.console.tui.tabs.cameras import CamerasTab
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.recording import RecordingTab
 from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.console.tui.widgets.status_header import StatusHeader
 from camdeck.themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
 
 # (pane id, key, title)
@@ -108,6 +109,7 @@ class CamdeckApp(App):
             "monitoring": MonitoringTab(s),
         }
         self._tab_bodies = bodies
+        yield StatusHeader(id="status-header")
         with TabbedContent(initial="cameras"):
             for pane, key, title in TABS:
                 with TabBody(f"{key} {title}", id=pane):
@@ -133,6 +135,18 @@ class CamdeckApp(App):
 
     def _main_screen(self) -> Screen:
         return self.screen_stack[0]
+
+    def header_jobs(self) -> list[str]:
+        """What the status header shows as running, from every tab (tab order)."""
+        badges: list[str] = []
+        for body in self._tab_bodies.values():
+            badges += getattr(body, "header_badges", lambda: [])()
+        return badges
+
+    def output_folder(self) -> Path | None:
+        """Where a running recording writes (the header watches that disk), else None."""
+        body = self._tab_bodies.get("recording")
+        return body.output_folder() if body is not None else None
 
     def active_body(self) -> Widget | None:
         """The shown tab's body (CamerasTab, RecordingTab, ...)."""

@@ -222,6 +222,10 @@ class CalibrationTab(Vertical):
         target = self.target
         return [f"a calibration solve ({target.label if target else '?'}, {len(self.views)} views)"]
 
+    def header_badges(self) -> list[str]:
+        """The status header's words for a solve (none otherwise)."""
+        return [f"SOLVE {len(self.views)} views"] if self.solving else []
+
     def stop_for_exit(self) -> list[Worker]:
         """Stop a solve at its next step; returns the workers to wait for (captures, saves too)."""
         self._stop_solve.set()

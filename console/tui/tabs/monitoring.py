@@ -140,6 +140,7 @@ class MonitoringTab(Vertical):
         self.run_label = Static("", id="monitoring-run-label")
         self._shown_device: str | None = None
         self._run_what = ""
+        self._run_device: str | None = None
         self._stop_run = threading.Event()  # the current run's stop (a fresh one per run)
 
     def compose(self) -> ComposeResult:
@@ -171,6 +172,15 @@ class MonitoringTab(Vertical):
         done = sum(1 for e in self.events if e.stage in ("done", "failed"))
         count = self.events[-1].count if self.events else 0
         return [f"a fleet run ({self._run_what}{f', {done} of {count} done' if count else ''})"]
+
+    def header_badges(self) -> list[str]:
+        """The status header's words for a run: FLEET (or RUN for one camera) and how far."""
+        if not self.running:
+            return []
+        label = "FLEET" if self._run_device is None else f"RUN {self._run_device.rpartition('/')[2]}"
+        done = sum(1 for e in self.events if e.stage in ("done", "failed"))
+        count = self.events[-1].count if self.events else 0
+        return [f"{label} {done}/{count}" if count else label]
 
     def stop_for_exit(self) -> list[Worker]:
         """Stop the run at its next step; returns the workers to wait for."""
@@ -272,6 +282,7 @@ class MonitoringTab(Vertical):
         self.running = True
         self.events = []
         self._run_what = f"{'active' if self.active else 'passive'}, {device or 'the fleet'}"
+        self._run_device = device
         self._stop_run = threading.Event()
         self.progress.update(total=1.0, progress=0.0)
         self.run_label.update(f"starting {'active' if self.active else 'passive'} run of {device or 'the fleet'}")

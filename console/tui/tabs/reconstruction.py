@@ -212,6 +212,14 @@ class ReconstructionTab(Vertical):
         rig = self.rig.name if self.rig else "?"
         return [f"the live reconstruction ({rig}{', stopping' if self.state == 'stopping' else ''})"]
 
+    def header_badges(self) -> list[str]:
+        """The status header's words for the live job (none when idle)."""
+        if self.state == "idle":
+            return []
+        if self.state == "running" and self.figures is not None:
+            return [f"RECON {self.figures.fps:.1f} fps"]
+        return [f"RECON {self.state}"]
+
     def stop_for_exit(self) -> list[Worker]:
         """Stop the job (as r would); returns the workers to wait for."""
         self.action_stop()

@@ -21,6 +21,7 @@ the same stop (a safety net: the camera pool waits for the cameras to come back)
 from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
-from camdeck.console.tui.widgets.recording_timer import RecordingTimer
+from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text
 
 
 class RecordingEventMessage(Message):
@@ -134,6 +135,7 @@ class RecordingTab(Vertical):
         self._session_name = ""
         self._exit_requested = False        # the app is quitting: a session that appears now stops at once
         self._stop_requested = False        # ctrl+s before the session existed: it stops at once
+        self._elapsed = (0.0, time.monotonic())   # (session's elapsed s, when it said so): the header counts on
         self.name_input = Input(default_session_name(), id="rec-session", compact=True, tooltip="session name")
         self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
         self.cameras_input = Input(",".join(_default_cameras(settings)), id="rec-cameras", compact=True)
@@ -187,6 +189,22 @@ class RecordingTab(Vertical):
         what = {"starting": "a recording starting", "countdown": "a recording countdown",
                 "stopping": "a recording finishing its files"}.get(self.state, "a recording")
         return [f"{what} (session {self._session_name!r})"]
+
+    def header_badges(self) -> list[str]:
+        """The status header's words for this tab's job: REC, the elapsed time and the session."""
+        name = self._session_name
+        if self.state == "idle":
+            return []
+        if self.state == "recording":
+            elapsed_s, at = self._elapsed
+            return [f"REC {clock_text(elapsed_s + time.monotonic() - at)} {name}"]
+        if self.state == "countdown":
+            return [f"REC in {self.timer.text} {name}"]
+        return [f"REC {self.state} {name}"]
+
+    def output_folder(self) -> Path | None:
+        """Where the running session writes (None when idle): the header watches its disk."""
+        return Path(self.folder_input.value.strip() or ".") if self.state != "idle" else None
 
     def stop_for_exit(self) -> list[Worker]:
         """Stop the session cleanly (cancel a countdown); returns the workers to wait for."""
@@ -385,6 +403,7 @@ class RecordingTab(Vertical):
         elif event.kind in ("started", "progress"):
             if self.state != "stopping":
                 self.state = "recording"
+            self._elapsed = (float(event.elapsed_s or 0.0), time.monotonic())
             self.timer.show_running(event.elapsed_s, event.remaining_s)
             if event.kind == "started":
                 self.status.update("recording: ctrl+s stops")
