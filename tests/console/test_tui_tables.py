@@ -133,6 +133,37 @@ async def test_a_failure_reads_in_full_in_a_dialog(tmp_path):
         await pilot.press("escape")
 
 
+@pytest.mark.parametrize("cols", WIDTHS)
+@run_async
+async def test_fleet_and_history_keep_units_and_states_at_every_width(tmp_path, cols):
+    from tests.console.test_tui_monitoring import seed_history
+
+    path = tmp_path / "config.toml"
+    path.write_text(FLEET_CONFIG)
+    settings = load_settings(path, tmp_path / "data")
+    seed_history(settings)
+    store_failure(settings)
+    app = make_app(settings, live=False, clock=ManualClock())
+    async with app.run_test(size=(cols, 30)) as pilot:
+        await pilot.press("5")
+        tab = app.query_one(MonitoringTab)
+        await until(pilot, lambda: tab.history.row_count == 5, what="the history rows")
+        fleet = row_line(tab.fleet, "site/ptz-1")
+        for text in ("11-23 10:00", "passive", "ALERT", "0.700"):      # the newest result
+            assert f" {text} " in f" {fleet} ", (cols, text, fleet)
+        history = rendered(tab.history)
+        header = history[0]
+        for text in ("time", "mode", "pitch°", "yaw°", "roll°", "result", "detail"):
+            assert text in header, (cols, text, header)
+        alert = next(line for line in history if "11-23 10:00" in line)
+        for text in ("passive", "-0.700", "+0.000", "+0.200", "ALERT"):
+            assert f" {text} " in f" {alert} ", (cols, text, alert)
+        failed = next(line for line in history if "11-21 10:00" in line)
+        assert " failed " in failed
+        if cols >= 200:                         # the reason whole; its fix reads in the dialog
+            assert REASON.split("; fix: ")[0] in failed
+
+
 @run_async
 async def test_a_failed_run_raises_a_toast_with_the_whole_reason(tmp_path):
     path = tmp_path / "config.toml"
