@@ -78,8 +78,10 @@ class CamdeckApp(App):
         # ctrl+c quits through the same guard as q, from any widget (an Input would copy instead).
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         # ctrl+s stops the recording (or cancels its countdown) whatever has the keyboard.
-        Binding("ctrl+s", "stop_recording", "Stop recording", show=False, priority=True),
-        Binding("escape", "leave_field", "Leave the field", show=False),
+        Binding("ctrl+s", "stop_recording", "Stop recording", show=False, priority=True,
+                tooltip="stop the recording, or cancel its countdown (from any tab or field)"),
+        Binding("escape", "leave_field", "Leave the field", show=False,
+                tooltip="leave a text field or a filter; close a dialog"),
     ]
 
     def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,

@@ -70,7 +70,8 @@ class CamerasTab(Vertical):
         Binding("c", "edit_controls", "Controls"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("a", "toggle_ascii", "ASCII"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="filter the table as you type; enter keeps the filter, esc clears it"),
     ]
 
     def __init__(self, settings, *, pool: CameraPool, live: bool = True, frame_limit: int | None = None,

@@ -117,7 +117,8 @@ class MonitoringTab(Vertical):
         Binding("f", "run_fleet", "Run fleet"),
         Binding("a", "toggle_active", "Passive/active"),
         Binding("l", "reload", "Reload"),
-        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="filter the table as you type; enter keeps the filter, esc clears it"),
     ]
 
     def __init__(self, settings, **kwargs) -> None:
