@@ -78,7 +78,7 @@ class CamdeckApp(App):
         # ctrl+c quits through the same guard as q, from any widget (an Input would copy instead).
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         # ctrl+s stops the recording (or cancels its countdown) whatever has the keyboard.
-        Binding("ctrl+s", "stop_recording", "Stop recording", show=False, priority=True,
+        Binding("ctrl+s", "stop_recording", "Stop", priority=True,
                 tooltip="stop the recording, or cancel its countdown (from any tab or field)"),
         Binding("escape", "leave_field", "Leave the field", show=False,
                 tooltip="leave a text field or a filter; close a dialog"),
@@ -132,8 +132,9 @@ class CamdeckApp(App):
             self.call_later(self._refocus_shown_tab)
 
     def _refocus_shown_tab(self) -> None:
-        if self.screen is self._main_screen() and self.screen.focused is None:
-            self._focus_tab(self.query_one(TabbedContent).active)
+        body = self.active_body()
+        if body is not None and self.screen is self._main_screen() and self.screen.focused is None:
+            self._focus_tab(body.parent.id)
 
     def _main_screen(self) -> Screen:
         return self.screen_stack[0]
@@ -151,8 +152,11 @@ class CamdeckApp(App):
         return body.output_folder() if body is not None else None
 
     def active_body(self) -> Widget | None:
-        """The shown tab's body (CamerasTab, RecordingTab, ...)."""
-        return self._tab_bodies.get(self.query_one(TabbedContent).active)
+        """The shown tab's body (CamerasTab, RecordingTab, ...); None before the tabs exist."""
+        if not self.screen_stack:
+            return None
+        tabs = self._main_screen().query(TabbedContent)
+        return self._tab_bodies.get(tabs.first().active) if tabs else None
 
     def action_leave_field(self) -> None:
         """Esc: leave a form field (or a table filter) for the tab's own widget, so q and 1-5 work."""
@@ -163,6 +167,16 @@ class CamdeckApp(App):
         target = body.focus_target()
         if target is not None and focused is not target:
             self.screen.set_focus(target)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+s shows in the footer on every tab while a recording runs, dimmed on the
+        Recording tab when none does, and nowhere else."""
+        if action == "stop_recording":
+            body = self._tab_bodies.get("recording")
+            if body is not None and body.state not in ("idle", "stopping"):
+                return True
+            return None if self.active_body() is body else False
+        return True
 
     def action_stop_recording(self) -> None:
         """ctrl+s from anywhere: stop the recording, or cancel its countdown."""

@@ -121,6 +121,8 @@ async def test_ctrl_s_cancels_a_countdown_even_from_another_tab(settings, tmp_pa
         await until(pilot, lambda: tab.state == "countdown", what="the countdown")
         await pilot.press("1")                  # the Cameras tab is shown; ctrl+s still reaches the recording
         await pilot.pause()
+        shown = app.screen.active_bindings.get("ctrl+s")
+        assert shown is not None and shown.enabled and shown.binding.show     # and the footer says so
         await pilot.press("ctrl+s")
         await until(pilot, lambda: tab.last_result is not None and tab.state == "idle", what="the cancel")
         assert tab.last_result.outcome == "cancelled"

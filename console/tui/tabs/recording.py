@@ -81,7 +81,6 @@ class RecordingTab(Vertical):
 
     BINDINGS = [
         Binding("ctrl+r", "start", "Record"),
-        Binding("ctrl+s", "stop", "Stop"),
         Binding("ctrl+l", "apply_preset", "Apply preset"),
         Binding("ctrl+o", "save_preset", "Save preset"),
     ]
@@ -127,7 +126,7 @@ class RecordingTab(Vertical):
         super().__init__(**kwargs)
         self.settings = settings
         self.pool = pool                    # the app's open cameras; the session borrows its own
-        self.state = "idle"                 # idle, starting, countdown, recording, stopping
+        self._state = "idle"
         self.session: Any = None            # the running RecordingSession (set by the worker)
         self.last_result: Any = None
         self.last_error: str = ""
@@ -171,6 +170,18 @@ class RecordingTab(Vertical):
             yield self.timer
             yield self.status
         yield self.table
+
+    @property
+    def state(self) -> str:
+        """"idle", "starting", "countdown", "recording" or "stopping"."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        changed = value != self._state
+        self._state = value
+        if changed and self.is_mounted:
+            self.app.refresh_bindings()     # the footer shows ctrl+s Stop on every tab while one runs
 
     def on_mount(self) -> None:
         self.table.set_cameras(_default_cameras(self.settings))
