@@ -1,7 +1,11 @@
 """The camdeck TUI: one App with five tabs. ``make_app`` is shared by ``camdeck tui`` and the tests.
 
-Keys: 1-5 switch tabs, q quits, ? shows the keys, ctrl+p opens the command palette
-(themes, ASCII preview, pause). The Cameras tab streams only while it is shown.
+Keys: 1-5 switch tabs, q and ctrl+c quit, ? shows the keys, ctrl+p opens the command palette
+(themes, ASCII preview, pause), ctrl+s stops the recording from any tab, esc leaves a field.
+A tab's own keys work whatever has the focus inside it (the app keeps the focus there: see
+``on_mount``); ``--read-only`` turns off every key that records, moves or deletes (each tab's
+``check_action``). A status line (widgets/status_header.py) tops every tab. The Cameras tab
+streams only while it is shown.
 
 The app owns the open cameras (``camera_pool``, console/tui/camera_pool.py): each camera is
 opened once, the Cameras tab previews it, other tabs borrow it, and the pool closes them all
