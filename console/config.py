@@ -75,6 +75,7 @@ class ConsoleSettings:
     data_dir: str | None = None       # None: the platform's user data folder (config_paths.default_data_dir)
     preview_fps: float = 15.0
     ascii_preview: bool = False
+    read_only: bool = False           # TUI: no key records, moves a camera or deletes (camdeck tui --read-only)
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ CONSOLE_SCHEMA: Schema = {
     "data_dir": (_str(nonempty=True), None),          # None: the platform's user data folder
     "preview_fps": (_float(0.0, 60.0, open_lo=True), 15.0),
     "ascii_preview": (_bool, False),
+    "read_only": (_bool, False),     # the TUI turns off every key that records, moves or deletes
 }
 SIM_SCHEMA: Schema = {
     "seed": (_int(0, 2**31 - 1), None),

@@ -58,7 +58,11 @@ def root(
 
 
 @app.command("tui")
-def tui() -> None:
+def tui(
+    read_only: bool = typer.Option(False, "--read-only",
+                                   help="Look, do not touch: turn off every key that records, moves a camera "
+                                        "or deletes (also the config's console.read_only)."),
+) -> None:
     """Start the terminal console (Textual) on the configured rig; it logs to a file, never to the terminal."""
     from camdeck.console import logs
     from camdeck.console.tui.app import run_app
@@ -66,7 +70,7 @@ def tui() -> None:
     opts = common.OPTIONS
     logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
                    log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
-    run_app(common.settings())
+    run_app(common.settings(), read_only=read_only or None)
 
 
 # ---- command groups: one module per group (docs/design.md, console/cli); each imports only typer at module level ----

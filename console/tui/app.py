@@ -1,7 +1,11 @@
 """The camdeck TUI: one App with five tabs. ``make_app`` is shared by ``camdeck tui`` and the tests.
 
-Keys: 1-5 switch tabs, q quits, ? shows the keys, ctrl+p opens the command palette
-(themes, ASCII preview, pause). The Cameras tab streams only while it is shown.
+Keys: 1-5 switch tabs, q and ctrl+c quit, ? shows the keys, ctrl+p opens the command palette
+(themes, ASCII preview, pause), ctrl+s stops the recording from any tab, esc leaves a field.
+A tab's own keys work whatever has the focus inside it (the app keeps the focus there: see
+``on_mount``); ``--read-only`` turns off every key that records, moves or deletes (each tab's
+``check_action``). A status line (widgets/status_header.py) tops every tab. The Cameras tab
+streams only while it is shown.
 
 The app owns the open cameras (``camera_pool``, console/tui/camera_pool.py): each camera is
 opened once, the Cameras tab previews it, other tabs borrow it, and the pool closes them all
@@ -25,13 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane, Tabs
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.job_host import JobHost
@@ -42,6 +48,7 @@ from camdeck.console.tui.tabs.cameras import CamerasTab
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.recording import RecordingTab
 from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.console.tui.widgets.status_header import StatusHeader
 from camdeck.themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
 
 # (pane id, key, title)
@@ -80,14 +87,24 @@ class CamdeckApp(App):
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("J", "jobs", "Jobs", show=False, tooltip="every job of the rig, from here or elsewhere; s stops one"),
         Binding("q", "quit", "Quit"),
+        # ctrl+c quits through the same guard as q, from any widget (an Input would copy instead).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # ctrl+s stops the recording (or cancels its countdown) whatever has the keyboard.
+        Binding("ctrl+s", "stop_recording", "Stop", priority=True,
+                tooltip="stop the recording, or cancel its countdown (from any tab or field)"),
+        Binding("escape", "leave_field", "Leave the field", show=False,
+                tooltip="leave a text field or a filter; close a dialog"),
     ]
 
     def __init__(self, settings, *, live: bool = True, frame_limit: int | None = None,
                  clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-                 preview_fps: float | None = None, theme: str | None = None, jobs=None) -> None:
+                 preview_fps: float | None = None, theme: str | None = None, jobs=None,
+                 host_root: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.job_host = JobHost(jobs)      # jobs: a console.jobs.JobRegistry, or None (nothing registered)
+        self.read_only = bool(settings.console.read_only)
+        self.host_root = host_root or Path("/")
         self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
         self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
         register_themes(self)
@@ -108,6 +125,7 @@ class CamdeckApp(App):
             "monitoring": MonitoringTab(s),
         }
         self._tab_bodies = bodies
+        yield StatusHeader(id="status-header")
         with TabbedContent(initial="cameras"):
             for pane, key, title in TABS:
                 with TabBody(f"{key} {title}", id=pane):
@@ -116,6 +134,70 @@ class CamdeckApp(App):
 
     def on_mount(self) -> None:
         self.job_host.attach(self)
+        # Keys that always work (docs/design.md, TUI): a tab's bindings fire only while the focus
+        # is inside that tab, so the focus never leaves it. The tab strip takes no focus (Tab
+        # cycles inside the shown tab; 1-5 switch tabs), and a focus lost to nothing (a field
+        # disabled under it: ctrl+r disables the recording form) goes back to the tab.
+        for strip in self.query_one(TabbedContent).query(Tabs):
+            strip.can_focus = False
+        self.watch(self.screen, "focused", self._focus_changed, init=False)
+
+    def _focus_changed(self, focused: Widget | None) -> None:
+        if focused is None and not self.quitting:
+            self.call_later(self._refocus_shown_tab)
+
+    def _refocus_shown_tab(self) -> None:
+        body = self.active_body()
+        if body is not None and self.screen is self._main_screen() and self.screen.focused is None:
+            self._focus_tab(body.parent.id)
+
+    def _main_screen(self) -> Screen:
+        return self.screen_stack[0]
+
+    def header_jobs(self) -> list[str]:
+        """What the status header shows as running, from every tab (tab order)."""
+        badges: list[str] = []
+        for body in self._tab_bodies.values():
+            badges += getattr(body, "header_badges", lambda: [])()
+        return badges
+
+    def output_folder(self) -> Path | None:
+        """Where a running recording writes (the header watches that disk), else None."""
+        body = self._tab_bodies.get("recording")
+        return body.output_folder() if body is not None else None
+
+    def active_body(self) -> Widget | None:
+        """The shown tab's body (CamerasTab, RecordingTab, ...); None before the tabs exist."""
+        if not self.screen_stack:
+            return None
+        tabs = self._main_screen().query(TabbedContent)
+        return self._tab_bodies.get(tabs.first().active) if tabs else None
+
+    def action_leave_field(self) -> None:
+        """Esc: leave a form field (or a table filter) for the tab's own widget, so q and 1-5 work."""
+        body = self.active_body()
+        focused = self.screen.focused
+        if body is None or focused is None or body not in focused.ancestors:
+            return
+        target = body.focus_target()
+        if target is not None and focused is not target:
+            self.screen.set_focus(target)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+s shows in the footer on every tab while a recording runs, dimmed on the
+        Recording tab when none does, and nowhere else."""
+        if action == "stop_recording":
+            body = self._tab_bodies.get("recording")
+            if body is not None and body.state not in ("idle", "stopping"):
+                return True
+            return None if self.active_body() is body else False
+        return True
+
+    def action_stop_recording(self) -> None:
+        """ctrl+s from anywhere: stop the recording, or cancel its countdown."""
+        body = self._tab_bodies.get("recording")
+        if body is not None:
+            body.action_stop()
 
     def on_unmount(self) -> None:
         # After every tab has unmounted (and cancelled its workers): close each camera once;
@@ -221,7 +303,8 @@ class CamdeckApp(App):
 
 def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
              clock: Callable[[], int] | None = None, camera_opener: Callable | None = None,
-             preview_fps: float | None = None, theme: str | None = None, jobs=None) -> CamdeckApp:
+             preview_fps: float | None = None, theme: str | None = None, jobs=None,
+             read_only: bool | None = None, host_root: Path | None = None) -> CamdeckApp:
     """Build the console for ``settings`` (console.config.Settings).
 
     Args:
@@ -234,16 +317,22 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
         preview_fps: preview rate cap; default ``settings.console.preview_fps``.
         theme: theme name; default ``settings.console.theme``.
         jobs: the JobRegistry the tabs register their jobs in (None: none registered).
+        read_only: True turns off every key that records, moves a camera or deletes
+            (``camdeck tui --read-only``); None: ``settings.console.read_only``.
+        host_root: where the status header reads the Pi's health (``sys/...``); default ``/``
+            (tests pass a fake sysfs tree).
     """
+    if read_only is not None and read_only != settings.console.read_only:
+        settings = replace(settings, console=replace(settings.console, read_only=read_only))
     return CamdeckApp(settings, live=live, frame_limit=frame_limit, clock=clock, camera_opener=camera_opener,
-                      preview_fps=preview_fps, theme=theme, jobs=jobs)
+                      preview_fps=preview_fps, theme=theme, jobs=jobs, host_root=host_root)
 
 
-def run_app(settings) -> None:
-    """Run the console in this terminal until the operator quits (``camdeck tui``); its jobs are
-    registered under the data folder and outlive a hang-up (console/tui/job_host.py)."""
+def run_app(settings, *, read_only: bool | None = None) -> None:
+    """Run the console in this terminal until the operator quits (``camdeck tui [--read-only]``); its
+    jobs are registered under the data folder and outlive a hang-up (console/tui/job_host.py)."""
     from camdeck.console.jobs import JobRegistry
     from camdeck.console.tui.job_host import run_with_jobs
 
     registry = JobRegistry(settings.data_dir)
-    run_with_jobs(make_app(settings, jobs=registry), registry)
+    run_with_jobs(make_app(settings, jobs=registry, read_only=read_only), registry)

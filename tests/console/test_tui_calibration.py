@@ -83,6 +83,6 @@ async def test_capture_views_watch_coverage_solve_and_save(settings, tmp_path):
         with np.load(tab.saved_to / "stereo.npz") as data:
             assert float(data["baseline_mm"]) == pytest.approx(tab.result.baseline_mm)
 
-        await pilot.press("t")                                    # next target: one camera, a fresh set
+        await pilot.press("t", "y")                               # next target (views discarded: asks): a fresh set
         await pilot.pause()
         assert not tab.target.stereo and tab.views == [] and tab.result is None

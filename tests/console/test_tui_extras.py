@@ -44,7 +44,7 @@ async def test_a_fleet_run_without_slack_sdk_shows_the_extra_in_one_line(setting
         await pilot.press("5")
         tab = app.query_one(MonitoringTab)
         await until(pilot, lambda: tab.fleet.row_count == 1, what="fleet table")
-        await pilot.press("f")
+        await pilot.press("f", "y")                 # a fleet run asks first
         await until(pilot, lambda: "run failed" in str(tab.run_label.render()), what="the run's failure")
         assert str(tab.run_label.render()) == f"run failed: {LINE}"
         assert not tab.running

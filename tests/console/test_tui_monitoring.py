@@ -8,6 +8,7 @@ import pytest
 
 from camdeck.console.config import load_settings
 from camdeck.console.tui.app import make_app
+from camdeck.console.tui.screens.confirm import ConfirmScreen
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
 from camdeck.drivers.sim.clock import ManualClock
@@ -114,8 +115,15 @@ async def test_run_now_measures_the_bump_with_live_progress(settings):
         await until(pilot, lambda: tab.history.row_count == 1, what="the new history row")
         assert tab.history.alert_rows == [0]
         assert "run finished: 1 of 1 processed" in str(tab.run_label.render())
-        await pilot.press("a")
+        await pilot.press("a")                  # active moves the cameras: it asks first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the active-mode confirm")
+        assert tab.active is False
+        await pilot.press("y")
+        await pilot.pause()
         assert tab.active is True
+        await pilot.press("a")                  # back to passive: no question
+        await pilot.pause()
+        assert tab.active is False and not isinstance(app.screen, ConfirmScreen)
         await pilot.press("q")
 
 

@@ -138,8 +138,8 @@ async def test_quit_during_a_fleet_run_stops_it_and_skips_the_rest(tmp_path):
         await pilot.press("5")
         tab = app.query_one(MonitoringTab)
         await until(pilot, lambda: tab.fleet.row_count == 2, what="fleet table")
-        await pilot.press("a")                      # active: four stops, so the run is still in ptz-1
-        await pilot.press("f")
+        await pilot.press("a", "y")                 # active: four stops, so the run is still in ptz-1
+        await pilot.press("f", "y")                 # each asks first
         await until(pilot, lambda: tab.running, timeout_s=5, what="run started")
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, ConfirmQuit), what="the quit dialog")

@@ -67,7 +67,9 @@ async def test_record_a_timer_session_then_confirm_the_overwrite(settings, tmp_p
             assert tab.table.row_text(cam.name)[1] == str(cam.frames)
         assert "complete" in str(tab.timer.caption.render())
         before = (out / "tui1_data.txt").read_text()
+        assert tab.name_input.value == "tui2"                      # the next take's name
 
+        tab.name_input.value = "tui1"
         await pilot.press("ctrl+r")                                # same name: the confirm dialog
         await until(pilot, lambda: isinstance(app.screen, ConfirmOverwrite), what="the confirm dialog")
         await pilot.press("n")

@@ -8,11 +8,13 @@ Update with ``pytest tests/console/test_tui_snapshots.py --snapshot-update`` and
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 
 from camdeck.console.config import BUILTIN_CONFIG, load_settings
 from camdeck.console.tui.app import make_app
+from camdeck.console.tui.widgets.status_header import DiskRate, StatusHeader
 
 
 @pytest.fixture
@@ -32,11 +34,17 @@ async def settled(pilot) -> None:
     """
     app = pilot.app
     tab = app.cameras_tab
+    header = app.query_one(StatusHeader)     # the host's name, disk and clock differ run to run: pinned
+    header.sampling = False
+    header.rig, header.disk, header.pi = "rig-host: 3 rigs", (64_000_000_000, 128_000_000_000), None
+    header.now = lambda: datetime(2026, 12, 3, 8, 0)
+    header.rate = DiskRate()                 # no write rate measured: no "full in ..."
     deadline = time.monotonic() + 60
     while not (tab.preview.frames_shown >= 1 and tab._probe_started):
         assert time.monotonic() < deadline, "the simulated rig did not deliver a preview"
         await pilot.pause(0.05)
     await app.workers.wait_for_complete()
+    header.refresh_line()
     await pilot.pause()
 
 

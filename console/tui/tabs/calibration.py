@@ -2,7 +2,8 @@
 coverage fill, solve, save.
 
 Keys (footer): c capture a view, s solve, w save the set and the result, t next target
-(a stereo rig or a single camera), x clear the set.
+(a stereo rig or a single camera), x clear the set. t and x ask before they discard captured
+views; read-only (``camdeck tui --read-only``) turns x and w off, and t while views are held.
 
 Threads: every driver call and every solve runs in a thread worker; workers post the
 messages below and never touch a widget; widgets never touch a driver. One
@@ -221,6 +222,10 @@ class CalibrationTab(Vertical):
         target = self.target
         return [f"a calibration solve ({target.label if target else '?'}, {len(self.views)} views)"]
 
+    def header_badges(self) -> list[str]:
+        """The status header's words for a solve (none otherwise)."""
+        return [f"SOLVE {len(self.views)} views"] if self.solving else []
+
     def stop_for_exit(self) -> list[Worker]:
         """Stop a solve at its next step; returns the workers to wait for (captures, saves too)."""
         self._stop_solve.set()
@@ -288,22 +293,57 @@ class CalibrationTab(Vertical):
         self._solve_worker(target, list(self.views))
 
     def action_save(self) -> None:
+        if self.settings.console.read_only:
+            return
         if self.target is None or not self.views:
             self._show_status("nothing to save: capture views first")
             return
         result = self.result if self.result_target == self.target.key else None
         self._save_worker(self.target, list(self.views), result)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (``camdeck tui --read-only``): no key deletes views or writes files."""
+        if self.settings.console.read_only:
+            if action in ("clear", "save"):
+                return False
+            if action == "next_target" and self.views:
+                return False
+        return True
+
     def action_next_target(self) -> None:
         if not self.targets or self.solving:
             return
+        self._discard_then(self._next_target, "switch to the next target")
+
+    def _next_target(self) -> None:
         self.target_index = (self.target_index + 1) % len(self.targets)
         self._reset_set()
         self.preview.show_message("c: capture a view with the chessboard in sight")
 
     def action_clear(self) -> None:
-        if not self.solving:
-            self._reset_set()
+        if not self.solving and self.views:
+            self._discard_then(self._reset_set, "clear the set")
+
+    def _discard_then(self, then, what: str) -> None:
+        """Run ``then``; when it would discard captured views, ask first (no undo)."""
+        if not self.views:
+            then()
+            return
+        if self.settings.console.read_only:
+            self.notify("read-only: captured views are kept", severity="warning", timeout=3)
+            return
+        from camdeck.console.tui.screens.confirm import ConfirmScreen
+
+        n = len(self.views)
+        lines = [f"{what[0].upper()}{what[1:]}: this discards the {n} captured view{'s' * (n != 1)}.",
+                 "There is no undo. Discard them? (y / n)"]
+
+        def answer(discard: bool | None) -> None:
+            if discard and not self.solving:
+                then()
+
+        self.app.push_screen(ConfirmScreen("discard the views?", lines, yes="Discard", no="Keep",
+                                           yes_id="discard", no_id="keep"), answer)
 
     # ---------------------------------------------------------------- workers (threads)
     @work(thread=True, exclusive=True, group="calibration-capture", exit_on_error=False)

@@ -13,6 +13,9 @@ The cameras belong to the app's CameraPool (console/tui/camera_pool.py): every d
 here runs inside ``pool.use(name)``. While another tab borrows a camera (a recording, say) its
 row and the preview say "in use by ..."; the preview resumes when the camera comes back.
 
+Keys: e/E g/G exposure and gain, c the controls form, p pause, a ASCII, ``/`` filters the
+table (console/tui/widgets/table_filter.py), j/k move in it.
+
 The preview plumbing the workers use (frame analysis, rate meter, control and error mapping)
 lives in console/tui/tabs/preview.py; ``PreviewPause`` here lets other tabs pause this tab's
 preview while their jobs read the cameras.
@@ -41,6 +44,7 @@ from camdeck.console.tui.tabs.preview import (
 from camdeck.console.tui.widgets.camera_panel import CameraPanel
 from camdeck.console.tui.widgets.camera_table import CameraTable
 from camdeck.console.tui.widgets.preview import PreviewView
+from camdeck.console.tui.widgets.table_filter import TableFilter
 from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
 
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
@@ -66,6 +70,8 @@ class CamerasTab(Vertical):
         Binding("c", "edit_controls", "Controls"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("a", "toggle_ascii", "ASCII"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="filter the table as you type; enter keeps the filter, esc clears it"),
     ]
 
     def __init__(self, settings, *, pool: CameraPool, live: bool = True, frame_limit: int | None = None,
@@ -90,6 +96,7 @@ class CamerasTab(Vertical):
         self._probe_started = False
         self._stream_started = False
         self.table = CameraTable([self._initial_state(name, spec) for name, spec in settings.cameras.items()])
+        self.filter = TableFilter(self.table, id="camera-filter")
         self.preview = PreviewView()
         self.panel = CameraPanel(ascii=self.request.ascii)
 
@@ -104,6 +111,7 @@ class CamerasTab(Vertical):
 
     def compose(self) -> ComposeResult:
         yield self.table
+        yield self.filter
         with Horizontal(id="camera-view"):
             yield self.preview
             yield self.panel
@@ -407,6 +415,10 @@ class CamerasTab(Vertical):
                     for f in self._fields[name])
 
         self.app.push_screen(ControlsForm(name, fields), done)
+
+    def action_filter(self) -> None:
+        """/: show only the cameras matching what is typed (name, driver, state, ...)."""
+        self.filter.open()
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused

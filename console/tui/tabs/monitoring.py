@@ -4,9 +4,12 @@ Top: one row per configured PTZ camera with its newest result. Middle: the highl
 camera's offsets over time (a sparkline per axis) and its history table, rows over the alert
 threshold highlighted. Bottom: the run's live progress.
 
-Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet, ``a`` switches
-between passive and active runs, ``l`` reloads the history (another process, e.g. cron, may
-have written it).
+Keys: ``r`` runs the highlighted camera now, ``f`` runs the whole fleet (after a confirm),
+``a`` switches between passive and active runs (to active after a confirm: active runs move
+the cameras), ``l`` reloads the history (another process, e.g. cron, may have written it).
+Read-only (``camdeck tui --read-only``) turns r, f and a off. ``/`` filters the fleet table,
+j/k move in the tables, enter on a row shows that result in full (``RecordDetail``: a
+failure's whole reason and its fix); a failed run also raises a toast with the whole reason.
 
 Threads: history reads and fleet runs run in thread workers (monitoring.history,
 monitoring.fleet); they post the messages below and never touch a widget. One
@@ -31,9 +34,13 @@ from textual.message import Message
 from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from camdeck.console.tui.screens.confirm import ConfirmScreen
+from camdeck.console.tui.screens.record_detail import RecordDetail
 from camdeck.console.tui.widgets.monitoring_plot import OffsetsPlot
 from camdeck.console.tui.widgets.monitoring_tables import FleetTable, HistoryTable
+from camdeck.console.tui.widgets.table_filter import TableFilter
 
+READ_ONLY_OFF = ("run_device", "run_fleet", "toggle_active")   # keys read-only turns off
 HISTORY_LIMIT = 200
 RELOAD_EVERY_S = 30.0
 
@@ -110,6 +117,8 @@ class MonitoringTab(Vertical):
         Binding("f", "run_fleet", "Run fleet"),
         Binding("a", "toggle_active", "Passive/active"),
         Binding("l", "reload", "Reload"),
+        Binding("slash", "filter", "Filter", key_display="/",
+                tooltip="filter the table as you type; enter keeps the filter, esc clears it"),
     ]
 
     def __init__(self, settings, **kwargs) -> None:
@@ -126,15 +135,18 @@ class MonitoringTab(Vertical):
         self.fleet = FleetTable(self.devices, self.threshold_deg, id="monitoring-fleet")
         self.plot = OffsetsPlot(self.threshold_deg, ascii_only=settings.console.ascii_preview, id="monitoring-plot")
         self.history = HistoryTable(self.threshold_deg, id="monitoring-history")
+        self.filter = TableFilter(self.fleet, id="monitoring-filter")
         self.status = Static("", id="monitoring-status")
         self.progress = ProgressBar(total=1.0, show_eta=False, id="monitoring-progress")
         self.run_label = Static("", id="monitoring-run-label")
         self._shown_device: str | None = None
         self._run_what = ""
+        self._run_device: str | None = None
         self._stop_run = threading.Event()  # the current run's stop (a fresh one per run)
 
     def compose(self) -> ComposeResult:
         yield self.fleet
+        yield self.filter
         yield self.plot
         yield self.history
         with Horizontal(id="monitoring-run"):
@@ -164,6 +176,15 @@ class MonitoringTab(Vertical):
         count = self.events[-1].count if self.events else 0
         return [f"a fleet run ({self._run_what}{f', {done} of {count} done' if count else ''})"]
 
+    def header_badges(self) -> list[str]:
+        """The status header's words for a run: FLEET (or RUN for one camera) and how far."""
+        if not self.running:
+            return []
+        label = "FLEET" if self._run_device is None else f"RUN {self._run_device.rpartition('/')[2]}"
+        done = sum(1 for e in self.events if e.stage in ("done", "failed"))
+        count = self.events[-1].count if self.events else 0
+        return [f"{label} {done}/{count}" if count else label]
+
     def stop_for_exit(self) -> list[Worker]:
         """Stop the run at its next step; returns the workers to wait for."""
         self._stop_run.set()
@@ -177,14 +198,55 @@ class MonitoringTab(Vertical):
 
     # ---------------------------------------------------------------- keys
 
+    def action_filter(self) -> None:
+        """/: show only the fleet's cameras matching what is typed (device, mode, result)."""
+        self.filter.open()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """enter on a row: the result in full (a failure's whole reason and fix)."""
+        event.stop()
+        if event.data_table is self.history:
+            self.show_detail(self.history.selected_record())
+        elif event.data_table is self.fleet and self.fleet.selected:
+            self.show_detail(self.fleet.latest.get(self.fleet.selected))
+
+    def show_detail(self, record) -> None:
+        if record is None:
+            self.app.notify("no result to show: this camera has not run yet", timeout=3)
+            return
+        self.app.push_screen(RecordDetail(record, self.threshold_deg))
+
     def action_reload(self) -> None:
         self.load_history(self.fleet.selected if self.fleet.row_count else (self.devices[0] if self.devices else None))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (``camdeck tui --read-only``): runs write history and active runs move cameras."""
+        if self.settings.console.read_only and action in READ_ONLY_OFF:
+            return False
+        return True
+
     def action_toggle_active(self) -> None:
-        self.active = not self.active
-        self._show_mode()
+        """a: passive -> active asks first (active runs drive the cameras); back to passive at once."""
+        if self.settings.console.read_only:
+            return
+        if self.active:
+            self.active = False
+            self._show_mode()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.active = True
+                self._show_mode()
+
+        self.app.push_screen(ConfirmScreen("switch to active runs?", [
+            "Active runs drive each camera to its reference stops: the cameras move,",
+            "and whatever they were watching is left until the run ends.",
+            "Switch to active? (y / n)"], yes="Active", no="Stay passive", yes_id="active", no_id="passive"), answer)
 
     def action_run_device(self) -> None:
+        if self.settings.console.read_only:
+            return
         device = self.fleet.selected
         if device is None:
             self.app.notify("no PTZ camera to run", severity="warning")
@@ -192,10 +254,27 @@ class MonitoringTab(Vertical):
         self._start_run(device)
 
     def action_run_fleet(self) -> None:
+        """f: run every camera of the fleet, after a confirm naming how many and in which mode."""
+        if self.settings.console.read_only:
+            return
         if not self.devices:
             self.app.notify("no PTZ cameras configured", severity="warning")
             return
-        self._start_run(None)
+        if self.running:
+            self.app.notify("a run is already going; wait for it to finish", severity="warning")
+            return
+        n, mode = len(self.devices), "active" if self.active else "passive"
+        moves = ("each camera moves to its reference stops" if self.active
+                 else "each camera is captured where it stands")
+        lines = [f"Run all {n} camera{'s' * (n != 1)} of the fleet, {mode}: {moves};",
+                 "results go to the history and alerts are sent.", "Start the fleet run? (y / n)"]
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._start_run(None)
+
+        self.app.push_screen(ConfirmScreen("run the whole fleet?", lines, yes="Run", no="Cancel",
+                                           yes_id="run", no_id="cancel"), answer)
 
     def _start_run(self, device: str | None) -> None:
         if getattr(self.app, "quitting", False):
@@ -206,6 +285,7 @@ class MonitoringTab(Vertical):
         self.running = True
         self.events = []
         self._run_what = f"{'active' if self.active else 'passive'}, {device or 'the fleet'}"
+        self._run_device = device
         self._stop_run = threading.Event()
         self.progress.update(total=1.0, progress=0.0)
         self.run_label.update(f"starting {'active' if self.active else 'passive'} run of {device or 'the fleet'}")
@@ -287,7 +367,11 @@ class MonitoringTab(Vertical):
         self.progress.update(total=1.0, progress=run_fraction(event))
         prefix = f"[{event.index + 1}/{event.count}] {event.device}"
         if event.stage == "failed":
-            self.run_label.update(f"{prefix}: [red]failed[/red]: {event.message}")
+            self.run_label.update(f"{prefix}: [red]failed[/red]: {escape(event.message)}")
+            # The run line is one row: the whole reason (and its fix) goes in a toast too,
+            # and enter on the history row shows it again.
+            self.app.notify(escape(event.message), title=f"{event.device}: run failed", severity="error",
+                            timeout=20)
         elif event.stage == "stopped":
             self.run_label.update(f"{prefix}: [yellow]stopped[/yellow]: {event.message}")
         elif event.stage == "done":

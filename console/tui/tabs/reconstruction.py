@@ -170,6 +170,8 @@ class ReconstructionTab(Vertical):
             self.refresh_bindings()   # the footer shows "r Start" or "r Stop"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "save" and self.settings.console.read_only:
+            return False    # read-only (camdeck tui --read-only): no files written
         if action == "start":
             return self.state == "idle"
         if action == "stop":   # while stopping: shown, dimmed
@@ -211,6 +213,14 @@ class ReconstructionTab(Vertical):
             return []
         rig = self.rig.name if self.rig else "?"
         return [f"the live reconstruction ({rig}{', stopping' if self.state == 'stopping' else ''})"]
+
+    def header_badges(self) -> list[str]:
+        """The status header's words for the live job (none when idle)."""
+        if self.state == "idle":
+            return []
+        if self.state == "running" and self.figures is not None:
+            return [f"RECON {self.figures.fps:.1f} fps"]
+        return [f"RECON {self.state}"]
 
     def stop_for_exit(self) -> list[Worker]:
         """Stop the job (as r would); returns the workers to wait for."""
@@ -299,6 +309,8 @@ class ReconstructionTab(Vertical):
         self._show_stats()
 
     def action_save(self) -> None:
+        if self.settings.console.read_only:
+            return
         if self.grid is None:
             self.notify("nothing carved yet: r starts the reconstruction", severity="warning", timeout=3)
             return

@@ -4,7 +4,8 @@ The session (drivers.recording.session.RecordingSession) runs in a thread worker
 back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
 ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
 recording), ctrl+o save the first camera's controls as that preset. An existing session
-is replaced only after the confirm dialog.
+is replaced only after the confirm dialog. ctrl+s works from any tab and any field (an app
+binding with priority). Read-only (``camdeck tui --read-only``) turns ctrl+r and ctrl+o off.
 
 The session records from the app's open cameras: it borrows them from the CameraPool for its
 whole run (``open_camera=`` hands out the lent ones), so the Cameras tab cannot read them
@@ -22,7 +23,7 @@ is a job: other consoles list it, and ``camdeck jobs stop ID`` stops it as ctrl+
 from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
-from datetime import datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ from textual.worker import Worker, WorkerState
 from camdeck.console.tui.camera_pool import CameraPool, lent_opener
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
-from camdeck.console.tui.widgets.recording_timer import RecordingTimer
+from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text
 
 
 class RecordingEventMessage(Message):
@@ -81,7 +83,6 @@ class RecordingTab(Vertical):
 
     BINDINGS = [
         Binding("ctrl+r", "start", "Record"),
-        Binding("ctrl+s", "stop", "Stop"),
         Binding("ctrl+l", "apply_preset", "Apply preset"),
         Binding("ctrl+o", "save_preset", "Save preset"),
     ]
@@ -127,15 +128,16 @@ class RecordingTab(Vertical):
         super().__init__(**kwargs)
         self.settings = settings
         self.pool = pool                    # the app's open cameras; the session borrows its own
-        self.state = "idle"                 # idle, starting, countdown, recording, stopping
+        self._state = "idle"
         self.session: Any = None            # the running RecordingSession (set by the worker)
         self.last_result: Any = None
         self.last_error: str = ""
         self._preview_pause = PreviewPause(self)
         self._session_name = ""
         self._exit_requested = False        # the app is quitting: a session that appears now stops at once
-        stamp = datetime.now().strftime("session-%Y%m%d-%H%M%S")
-        self.name_input = Input(stamp, id="rec-session", compact=True, tooltip="session name")
+        self._stop_requested = False        # ctrl+s before the session existed: it stops at once
+        self._elapsed = (0.0, time.monotonic())   # (session's elapsed s, when it said so): the header counts on
+        self.name_input = Input(default_session_name(), id="rec-session", compact=True, tooltip="session name")
         self.folder_input = Input(str(settings.data_dir / "recordings"), id="rec-folder", compact=True)
         self.cameras_input = Input(",".join(_default_cameras(settings)), id="rec-cameras", compact=True)
         self.mode_select = Select([("timer", "timer"), ("manual", "manual")], value="timer", allow_blank=False,
@@ -171,6 +173,18 @@ class RecordingTab(Vertical):
             yield self.status
         yield self.table
 
+    @property
+    def state(self) -> str:
+        """"idle", "starting", "countdown", "recording" or "stopping"."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        changed = value != self._state
+        self._state = value
+        if changed and self.is_mounted:
+            self.app.refresh_bindings()     # the footer shows ctrl+s Stop on every tab while one runs
+
     def on_mount(self) -> None:
         self.table.set_cameras(_default_cameras(self.settings))
 
@@ -190,6 +204,22 @@ class RecordingTab(Vertical):
         what = {"starting": "a recording starting", "countdown": "a recording countdown",
                 "stopping": "a recording finishing its files"}.get(self.state, "a recording")
         return [f"{what} (session {self._session_name!r})"]
+
+    def header_badges(self) -> list[str]:
+        """The status header's words for this tab's job: REC, the elapsed time and the session."""
+        name = self._session_name
+        if self.state == "idle":
+            return []
+        if self.state == "recording":
+            elapsed_s, at = self._elapsed
+            return [f"REC {clock_text(elapsed_s + time.monotonic() - at)} {name}"]
+        if self.state == "countdown":
+            return [f"REC in {self.timer.text} {name}"]
+        return [f"REC {self.state} {name}"]
+
+    def output_folder(self) -> Path | None:
+        """Where the running session writes (None when idle): the header watches its disk."""
+        return Path(self.folder_input.value.strip() or ".") if self.state != "idle" else None
 
     def stop_for_exit(self) -> list[Worker]:
         """Stop the session cleanly (cancel a countdown); returns the workers to wait for."""
@@ -240,15 +270,26 @@ class RecordingTab(Vertical):
                                 overwrite=overwrite)
 
     def _set_form_enabled(self, enabled: bool) -> None:
+        focused = self.screen.focused if self.is_attached else None
+        if not enabled and focused is not None and focused is not self.table and self in focused.ancestors:
+            # A disabled field drops the focus, and with it every key of this tab (ctrl+s):
+            # hand the keyboard to the table first.
+            self.screen.set_focus(self.table)
         for widget in (self.name_input, self.folder_input, self.cameras_input, self.mode_select,
                        self.duration_input, self.countdown_input):
             widget.disabled = not enabled
 
     # ---------------------------------------------------------------- keys
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only (``camdeck tui --read-only``): no recording, no preset file replaced."""
+        if self.settings.console.read_only and action in ("start", "save_preset"):
+            return False
+        return True
+
     def action_start(self) -> None:
-        if getattr(self.app, "quitting", False):
-            return      # the console is stopping its jobs to quit: start nothing new
+        if getattr(self.app, "quitting", False) or self.settings.console.read_only:
+            return      # stopping the jobs to quit, or read-only: start nothing new
         if self.state != "idle":
             self.notify("a session is already running (ctrl+s stops it)", severity="warning", timeout=3)
             return
@@ -276,12 +317,21 @@ class RecordingTab(Vertical):
         self._launch(request)
 
     def action_stop(self) -> None:
-        session = self.session
-        if session is None or self.state == "idle":
+        """ctrl+s (from any tab): stop the session cleanly, or cancel its countdown; a session
+        still opening its cameras stops as soon as it exists."""
+        if self.state in ("idle", "stopping"):
             return
+        counting = self.state in ("starting", "countdown")     # nothing written yet
         self.state = "stopping"
-        self.status.update("stopping: finishing the files…")
-        session.request_stop()
+        self._stop_requested = True
+        self.status.update("cancelling: nothing is written…" if counting else "stopping: finishing the files…")
+        session = self.session
+        if session is None:
+            return      # still opening the cameras: the worker cancels it as soon as it exists
+        if counting:    # cancel(): nothing is written before the start, a clean stop after it
+            session.cancel()
+        else:
+            session.request_stop()
 
     def action_apply_preset(self) -> None:
         name = self.preset_input.value.strip()
@@ -291,6 +341,8 @@ class RecordingTab(Vertical):
         self._preset_worker("apply", name)
 
     def action_save_preset(self) -> None:
+        if self.settings.console.read_only:
+            return
         name = self.preset_input.value.strip()
         if not name:
             self.notify("type a name for the preset first", severity="warning", timeout=3)
@@ -301,6 +353,7 @@ class RecordingTab(Vertical):
 
     def _launch(self, request: Any) -> None:
         self.state = "starting"
+        self._stop_requested = False
         self._session_name = request.session
         self.last_result, self.last_error = None, ""
         self._set_form_enabled(False)
@@ -329,8 +382,8 @@ class RecordingTab(Vertical):
                                  stop=session.request_stop, outputs=session.paths.planned(),
                                  plan="manual: until stopped" if request.duration_s is None
                                  else f"timer: {request.duration_s:g} s")
-            if self._exit_requested:      # the app quit while the cameras opened
-                session.request_stop()
+            if self._exit_requested or self._stop_requested:   # quit or ctrl+s while the cameras opened
+                session.cancel()
             try:
                 result = session.run()
             except BaseException as err:
@@ -373,12 +426,15 @@ class RecordingTab(Vertical):
     def on_recording_event_message(self, message: RecordingEventMessage) -> None:
         event = message.event
         if event.kind == "countdown":
+            if self.state == "stopping":
+                return      # ctrl+s came first: the session is being cancelled
             self.state = "countdown"
             self.timer.show_countdown(event.countdown_s or 0)
             self.status.update("countdown: ctrl+s cancels")
         elif event.kind in ("started", "progress"):
             if self.state != "stopping":
                 self.state = "recording"
+            self._elapsed = (float(event.elapsed_s or 0.0), time.monotonic())
             self.timer.show_running(event.elapsed_s, event.remaining_s)
             if event.kind == "started":
                 self.status.update("recording: ctrl+s stops")
@@ -397,11 +453,24 @@ class RecordingTab(Vertical):
             self.status.update("countdown cancelled: nothing was written")
             return
         self.table.update_stats(result.cameras)
+        self._advance_name(result.session)
         self.timer.show_finished(result.elapsed_s, result.outcome.replace("_", " "))
         text = f"session {result.session}: {result.outcome.replace('_', ' ')}; data file {result.data_file}"
         if result.warnings:
             text += "\n" + "\n".join(result.warnings)
         self.status.update(text)
+
+    def _advance_name(self, recorded: str) -> None:
+        """After a take, the form names the next one (take_001 -> take_002), unless the operator
+        already typed another name meanwhile."""
+        from camdeck.drivers.recording.data_file import SessionPaths
+
+        if self.name_input.value.strip() != recorded:
+            return
+        folder = Path(self.folder_input.value.strip() or ".")
+        count = max(1, len(self.last_result.cameras) if self.last_result is not None else 1)
+        self.name_input.value = next_take_name(
+            recorded, taken=lambda name: bool(SessionPaths(folder, name, count).existing()))
 
     def on_preset_news(self, message: PresetNews) -> None:
         self.status.update(message.text)

@@ -2,21 +2,24 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from camdeck.console.tui.messages import CameraState
+from camdeck.console.tui.widgets.fit_text import fit_count, fit_number, fit_significant
+from camdeck.console.tui.widgets.tables import ColumnSpec, ConsoleTable
 
-# (key, header, width): short headers so the table fits 80 columns.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("name", "camera", 11),
-    ("driver", "driver", 7),
-    ("state", "state", 13),
-    ("fps", "fps", 5),
-    ("exposure", "exp ms", 7),
-    ("gain", "gain", 5),
-    ("temp", "°C", 5),
-    ("dropped", "drop", 5),
+# The minimum widths keep every value whole at 80 columns (fps 999.9, exposure 30000 ms,
+# drops 99999 then 100k, the longest state "not supported"); the camera name takes the rest.
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("name", "camera", 9, flex=2),
+    ColumnSpec("driver", "driver", 9, flex=1),
+    ColumnSpec("state", "state", 13),
+    ColumnSpec("fps", "fps", 5),
+    ColumnSpec("exposure", "exp ms", 6),
+    ColumnSpec("gain", "gain", 5),
+    ColumnSpec("temp", "°C", 5),
+    ColumnSpec("dropped", "drop", 5),
 )
+WIDTH = {spec.key: spec.min_width for spec in COLUMNS}
 
 # state -> style name used for the state cell (theme-independent, readable on light and dark).
 _STATE_STYLES = {
@@ -34,29 +37,33 @@ _STATE_STYLES = {
 }
 
 
-def _num(value: float | int | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
+def _right(text: str) -> Text:
+    return Text(text, justify="right")
 
 
 def state_cells(status: CameraState) -> dict[str, Text | str]:
-    """The table's cells for one camera state (column key -> cell)."""
+    """The table's cells for one camera state (column key -> cell), each within its column's
+    minimum width: numbers lose decimals, then switch to k/M, never digits."""
+    none = "–"
     exposure_ms = None if status.exposure_us is None else status.exposure_us / 1000.0
-    gain_fmt = "g" if status.gain is None or float(status.gain).is_integer() else ".2f"
+    fps = status.fps
+    gain = status.gain
     return {
         "name": status.name,
         "driver": status.driver,
         "state": Text(status.state, style=_STATE_STYLES.get(status.state, "")),
-        "fps": Text(_num(status.fps, ".1f" if status.fps is not None and status.fps < 10 else ".0f"),
-                    justify="right"),
-        "exposure": Text(_num(exposure_ms, ".3g"), justify="right"),
-        "gain": Text(_num(status.gain, gain_fmt), justify="right"),
-        "temp": Text(_num(status.temperature_c, ".1f"), justify="right"),
-        "dropped": Text(_num(status.dropped, "d"), justify="right"),
+        "fps": _right(none if fps is None else fit_number(fps, WIDTH["fps"], 1 if fps < 10 else 0)),
+        "exposure": _right(none if exposure_ms is None else fit_significant(exposure_ms, WIDTH["exposure"])),
+        "gain": _right(none if gain is None else fit_significant(float(gain), WIDTH["gain"])),
+        "temp": _right(none if status.temperature_c is None else fit_number(status.temperature_c, WIDTH["temp"])),
+        "dropped": _right(none if status.dropped is None else fit_count(status.dropped, WIDTH["dropped"])),
     }
 
 
-class CameraTable(DataTable):
+class CameraTable(ConsoleTable):
     """Every configured camera; the highlighted row is the camera being previewed."""
+
+    COLUMNS = COLUMNS
 
     DEFAULT_CSS = """
     CameraTable {
@@ -71,11 +78,10 @@ class CameraTable(DataTable):
         self._states: dict[str, CameraState] = {}
 
     def on_mount(self) -> None:
-        for key, header, width in COLUMNS:
-            self.add_column(header, key=key, width=width)
+        self.add_fitted_columns()
         for status in self._initial:
             cells = state_cells(status)
-            self.add_row(*(cells[key] for key, _, _ in COLUMNS), key=status.name)
+            self.put_row(status.name, [cells[spec.key] for spec in COLUMNS])
             self._states[status.name] = status
 
     def state_of(self, name: str) -> CameraState | None:
@@ -96,6 +102,7 @@ class CameraTable(DataTable):
         self._states[status.name] = status
         new_cells = state_cells(status)
         old_cells = state_cells(old) if old is not None else {}
-        for key, _, _ in COLUMNS:
+        for spec in COLUMNS:
+            key = spec.key
             if str(new_cells[key]) != str(old_cells.get(key)) or key == "state":
-                self.update_cell(status.name, key, new_cells[key])
+                self.put_cell(status.name, key, new_cells[key])
