@@ -2,8 +2,12 @@
 
 Attached to the `monitor` group by console/cli/monitor.py. Thin: parse options, call
 monitoring.fleet / monitoring.history, show progress on stderr and results on stdout
-(``--json``: one object). Exit 0 when every device was processed, 1 when any failed, 2 for
-bad input (device, shard, durations).
+(``--json``: one object). Exit 0 when every device was processed, 1 when any failed or the
+run was stopped, 2 for bad input (device, shard, durations).
+
+SIGINT or SIGTERM (a scheduler's deadline) stops a run cleanly (:func:`_run_until_signalled`):
+the device in flight ends within seconds and is recorded as failed "stopped by signal
+(SIGTERM)", the rest are skipped, every tunnel is stopped, and the summary is printed.
 """
 from __future__ import annotations
 
@@ -33,8 +37,12 @@ def run(
     shard: Optional[str] = typer.Option(None, "--shard", metavar="i/N",
                                         help="Process only shard i of N (i from 0), for schedulers."),
 ) -> None:
-    """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed."""
-    from camdeck.monitoring.fleet import FleetProgress, parse_shard, run_fleet
+    """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed.
+
+    SIGINT/SIGTERM: the current device is recorded as failed ("stopped by signal"), the rest
+    are skipped, tunnels are stopped, the summary is printed, and the exit code is 1.
+    """
+    from camdeck.monitoring.fleet import FleetProgress, parse_shard
 
     settings = common.settings()
     stabilize_s = common.parse_duration_s(stabilize_time, "--stabilize-time") if stabilize_time else None
@@ -61,17 +69,29 @@ def run(
                 err_console.print(f"[{colour}]{event.device}[/{colour}]: {event.message}", highlight=False)
         progress = show
         bar.start()
-    try:
-        report = run_fleet(settings, device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
-                           timeout_s=timeout_s, active=active, progress=progress)
-    finally:
-        if bar is not None:
-            bar.stop()
-    if quiet:
-        common.emit_json(report.to_dict())
-    else:
-        _show_run(report)
-    if report.failed:
+    _run_until_signalled(settings, dict(device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
+                                        timeout_s=timeout_s, active=active, progress=progress), bar, quiet)
+
+
+def _run_until_signalled(settings, run_args: dict[str, Any], bar, quiet: bool) -> None:
+    """Run the fleet with SIGINT/SIGTERM turned into a recorded stop; print the report; exit 1 on failure or stop.
+
+    The handlers stay until the summary is out, so a second signal cannot cut it short.
+    """
+    from camdeck.console.cli.signals import stop_on_signals
+    from camdeck.monitoring.fleet import StopRequest, run_fleet
+
+    with stop_on_signals(StopRequest()) as stop:
+        try:
+            report = run_fleet(settings, stop=stop, **run_args)
+        finally:
+            if bar is not None:
+                bar.stop()
+        if quiet:
+            common.emit_json(report.to_dict())
+        else:
+            _show_run(report)
+    if report.failed or report.stopped:
         raise typer.Exit(1)
 
 
@@ -92,6 +112,9 @@ def _show_run(report) -> None:
     console.print(f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed"
                   + (f"; spool: {report.spool_sent} sent, {report.spool_remaining} waiting"
                      if report.spool_sent or report.spool_remaining else ""), highlight=False)
+    if report.stopped:
+        console.print(f"[red]{report.stop_reason or 'stopped'}[/red]: not started: "
+                      f"{', '.join(report.skipped) or 'none'}", highlight=False)
 
 
 def history(
