@@ -309,7 +309,9 @@ class FleetRunner:
                    active_count: int = 4) -> DeviceResult | None:
         """One device, start to finish; failures end up in the result, never raised.
 
-        Returns None when ``stop`` was set meanwhile: the device is abandoned unrecorded.
+        Returns None when a bare ``stop`` was set meanwhile: the device is abandoned unrecorded.
+        A StopRequest with a reason instead records the device as failed with that reason
+        (history only) and returns its result.
         """
         from camdeck.calibration.align import read_scan_manifest
         from camdeck.calibration.offsets import OffsetsOptions, estimate_offsets
