@@ -291,6 +291,8 @@ time_factor = 1.0
 driver = "sim"
 model = "PTZ"
 deployment = "site"
+host = "127.0.0.1"
+port = 0
 username = "admin"
 password = "pw"
 resolution = [64, 36]
@@ -313,6 +315,7 @@ def served_camera(tmp_path, mosquitto):
                             stderr=subprocess.DEVNULL, env=dict(os.environ, NO_PROXY="127.0.0.1,localhost"))
     try:
         [row] = _read_lines(proc, 1, 60.0)
+        assert row["port"] not in (0, 80)                  # a free port, never a fixed one shared with other runs
         yield proc, row["port"]
     finally:
         proc.kill()
