@@ -211,7 +211,8 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
             try:
                 device._mqtt = MqttTelemetry(latch, {feed.topic: ref.camera}, mqtt.host, mqtt.port,
                                              username=mqtt.username, password=mqtt.password,
-                                             keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
+                                             keepalive_s=mqtt.keepalive_s,
+                                             connect_timeout_s=mqtt_timeout_s).start(stop=stop)
                 device.telemetry_source = "mqtt"
                 device._watch = watch_camera(latch, camera, ref.camera)
             except (BrokerUnavailable, BrokerRefused) as err:

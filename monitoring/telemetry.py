@@ -388,8 +388,9 @@ class MqttTelemetry:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def start(self, wait: bool = True) -> "MqttTelemetry":
-        """Connect in the background; with ``wait``, block until connected (BrokerUnavailable after the timeout)."""
+    def start(self, wait: bool = True, stop: threading.Event | None = None) -> "MqttTelemetry":
+        """Connect in the background; with ``wait``, block until connected (BrokerUnavailable after the
+        timeout; drivers.errors.Stopped as soon as ``stop`` is set)."""
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
@@ -408,6 +409,9 @@ class MqttTelemetry:
         deadline = time.monotonic() + self.connect_timeout_s
         while not self._connected.is_set():
             left = deadline - time.monotonic()
+            if stop is not None and stop.is_set():
+                self.stop()
+                _check_stop(stop, f"MQTT broker {self.host}:{self.port}")
             if self.refusal is not None:
                 self.stop()
                 raise self.refused_error()

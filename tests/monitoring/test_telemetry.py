@@ -134,6 +134,19 @@ def test_a_missing_broker_is_reported_not_waited_on_forever():
         MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", free_port(), connect_timeout_s=0.5).start()
 
 
+def test_a_stop_ends_the_wait_for_a_broker():
+    import threading
+
+    from camdeck.drivers.errors import Stopped
+
+    stop = threading.Event()
+    feed = MqttTelemetry(TelemetryLatch(), {TOPIC: "cam"}, "127.0.0.1", free_port(), connect_timeout_s=600.0)
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(Stopped):
+        feed.start(stop=stop)                           # without the stop: 600 s, then BrokerUnavailable
+    assert feed._client is None and not feed.connected
+
+
 def test_a_silent_camera_times_out_with_the_reason():
     latch = TelemetryLatch()
     with pytest.raises(TelemetryTimeout, match="no telemetry arrived"):
