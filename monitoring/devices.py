@@ -5,7 +5,10 @@ A device is a PTZ camera whose config names a ``deployment``; ``--device`` takes
 deployment's tunnel, opens the camera behind it (through the registry, whatever its driver)
 and feeds a telemetry latch from the source the camera names (its ``telemetry_feed()``):
 in-process (a camera running in this process), MQTT (its topic on [mqtt]) or polling its
-position (it publishes nothing, or the broker is unreachable or refuses the login).
+position (it publishes nothing, or the broker is unreachable or refuses the login). Beside
+MQTT telemetry the camera is watched (its position asked once a second), so a camera that
+stops answering is named as the cause of a wait's failure within that second, instead of
+the wait running out its timeout and blaming the broker.
 A ``stop`` event, set from any thread, ends the device's waits (for a move to arrive, for the
 camera to settle) at their next poll, with drivers.errors.Stopped; the head goes on moving.
 
@@ -86,6 +89,7 @@ class PtzDevice:
     camera's topic on [mqtt]) or "poll" (position polling, when the broker is unreachable or
     refuses the login, or the camera publishes nothing). ``telemetry_fallback`` says why it
     polls ("" otherwise); the scan manifests record both, and the reason is logged once per device.
+    ``telemetry_malformed`` counts the camera's telemetry messages that were unusable and skipped.
     """
 
     def __init__(self, ref: DeviceRef, spec: CameraSpec, camera: Any, latch: Any,
@@ -98,12 +102,18 @@ class PtzDevice:
         self.telemetry_fallback = ""
         self._closers: list[Callable[[], None]] = []
         self._mqtt: Any = None
+        self._watch: Any = None
+
+    @property
+    def telemetry_malformed(self) -> int:
+        """Unusable telemetry messages of this camera so far (skipped, logged at debug level)."""
+        return self.latch.malformed_count(self.name)
 
     def image_size(self) -> tuple[int, int]:
         return tuple(self.camera.info().output_size)  # type: ignore[return-value]
 
     def _use_poller(self, reason: str = "") -> None:
-        from camdeck.monitoring.telemetry import PositionPoller
+        from camdeck.monitoring.telemetry_poll import PositionPoller
 
         if reason and not self.telemetry_fallback:
             self.telemetry_fallback = reason
@@ -111,6 +121,9 @@ class PtzDevice:
         if self._mqtt is not None:
             self._mqtt.stop()
             self._mqtt = None
+        if self._watch is not None:       # the poller watches the camera itself
+            self._watch.stop()
+            self._watch = None
         poller = PositionPoller(self.latch, self.camera, self.name).start()
         self._closers.append(poller.stop)
         self.telemetry_source = "poll"
@@ -138,6 +151,9 @@ class PtzDevice:
 
     def close(self) -> None:
         closers, self._closers = self._closers, []
+        if self._watch is not None:
+            closers.append(self._watch.stop)
+            self._watch = None
         if self._mqtt is not None:
             closers.append(self._mqtt.stop)
             self._mqtt = None
@@ -163,12 +179,13 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
     The camera is opened through the registry, whatever its driver, and names its telemetry
     (drivers.base.TelemetryFeed): an in-process feed is subscribed to directly; an MQTT topic is
     read from [mqtt], falling back to polling its position when the broker cannot be reached or
-    refuses the login (the reason goes to ``device.telemetry_fallback`` and the log); a camera
-    without telemetry is polled.
+    refuses the login (the reason goes to ``device.telemetry_fallback`` and the log), and the
+    camera is watched beside it (monitoring.telemetry_poll); a camera without telemetry is polled.
     """
     from camdeck.drivers.registry import camera_endpoint, open_camera
     from camdeck.monitoring.telemetry import (BrokerRefused, BrokerUnavailable, MqttTelemetry, TelemetryLatch,
                                               subscribe_in_process)
+    from camdeck.monitoring.telemetry_poll import watch_camera
     from camdeck.monitoring.tunnels import Tunnel
 
     ref = resolve_device(settings, device_id)
@@ -177,7 +194,8 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
     closers: list[Callable[[], None]] = []
     try:
         if deployment is not None and deployment.tunnel:
-            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=camera_endpoint(spec)).start().stop)
+            closers.append(Tunnel(deployment.tunnel, name=ref.deployment, wait_for=camera_endpoint(spec),
+                                  stop=stop).start().stop)
         camera = open_camera(spec, settings.driver_context())
         closers.append(camera.close)
         latch = TelemetryLatch()
@@ -193,8 +211,10 @@ def open_device(settings: Any, device_id: str | DeviceRef, *, mqtt_timeout_s: fl
             try:
                 device._mqtt = MqttTelemetry(latch, {feed.topic: ref.camera}, mqtt.host, mqtt.port,
                                              username=mqtt.username, password=mqtt.password,
-                                             keepalive_s=mqtt.keepalive_s, connect_timeout_s=mqtt_timeout_s).start()
+                                             keepalive_s=mqtt.keepalive_s,
+                                             connect_timeout_s=mqtt_timeout_s).start(stop=stop)
                 device.telemetry_source = "mqtt"
+                device._watch = watch_camera(latch, camera, ref.camera)
             except (BrokerUnavailable, BrokerRefused) as err:
                 device._use_poller(str(err))
         else:

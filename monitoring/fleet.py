@@ -20,9 +20,19 @@ the device it was in, unless its offsets were already estimated (then it is fini
 recorded as usual), is abandoned without a history row, a Slack post or an upload (it was not
 measured; it did not fail), the devices after it are not started, and the report lists both in
 ``skipped`` with ``stopped`` true. A wait already under way (for the camera to settle, for a
-move to arrive) ends too, at its next poll (0.1-0.2 s; an ONVIF request already sent finishes
-first, within its timeout); the head itself goes on to its target, and a frame capture under
-way finishes.
+move to arrive, for a tunnel to open) ends too, at its next poll (0.1-0.2 s; an ONVIF request
+already sent finishes first, within its timeout); the head itself goes on to its target, and a
+frame capture under way finishes.
+
+A stop with a reason (a :class:`StopRequest` given ``request(reason)``: the CLI's SIGTERM and
+SIGINT) is for a run that must end but owes its caller an account, as a scheduler's deadline
+does: the device in flight is recorded as failed with that reason (its history row; not posted
+to Slack nor sent to Athena, which could outlast the scheduler's grace period: the stop was the
+scheduler's, not the camera's), the rest are ``skipped``, and ``stop_reason`` says why.
+
+Per device the report also says where its telemetry came from (``telemetry_source``: mqtt,
+poll or in-process) and how many of its telemetry messages were unusable and skipped
+(``telemetry_malformed``).
 """
 from __future__ import annotations
 
@@ -84,6 +94,8 @@ class DeviceResult:
     notify_error: str = ""
     uploaded: int = 0
     spooled: int = 0
+    telemetry_source: str | None = None
+    telemetry_malformed: int = 0
 
     @property
     def device(self) -> str:
@@ -96,6 +108,7 @@ class DeviceResult:
                "alert": self.alert, "error": self.error, "notified": self.notified}
         if not self.notified:
             out["notify_error"] = self.notify_error
+        out.update(telemetry_source=self.telemetry_source, telemetry_malformed=self.telemetry_malformed)
         return out
 
 
@@ -105,7 +118,7 @@ class FleetReport:
 
     ``stopped``: the run was stopped (``stop`` set) before it finished; ``skipped`` then names the
     devices ("DEPLOYMENT/CAMERA") it did not process, which have no result, no history row and
-    are not counted as failed.
+    are not counted as failed. ``stop_reason``: the stop's reason, when it gave one.
     """
 
     devices: list[DeviceResult] = field(default_factory=list)
@@ -114,6 +127,7 @@ class FleetReport:
     spool: dict[str, Any] = field(default_factory=dict)
     stopped: bool = False
     skipped: list[str] = field(default_factory=list)
+    stop_reason: str = ""
 
     @property
     def failed(self) -> int:
@@ -125,7 +139,27 @@ class FleetReport:
             out["spool"] = dict(self.spool)
         if self.stopped:
             out.update(stopped=True, skipped=list(self.skipped))
+            if self.stop_reason:
+                out["stop_reason"] = self.stop_reason
         return out
+
+
+class StopRequest(threading.Event):
+    """A stop event that can say why.
+
+    ``set()`` alone stops a run as the TUI does (the device in flight is abandoned unrecorded);
+    ``request(reason)`` also records that device as failed with ``reason`` (the first reason
+    given is kept). Thread- and signal-handler-safe: it only sets a string and the event.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+        self.set()
 
 
 class _RunStopped(BaseException):
@@ -236,6 +270,10 @@ class FleetRunner:
         if self.stopping:
             raise _RunStopped()
 
+    def _stop_reason(self) -> str:
+        """Why the run was stopped, when the stop gave a reason ("" otherwise)."""
+        return str(getattr(self.stop, "reason", "") or "") if self.stopping else ""
+
     def run(self, devices: Sequence[Any], *, stabilize_time_s: float | None = None, timeout_s: float | None = None,
             active: bool = False, active_count: int = 4) -> FleetReport:
         """Process every device; never stops at a failed one (only when ``stop`` is set).
@@ -265,7 +303,9 @@ class FleetRunner:
                 report.skipped.append(ref.id)
             else:
                 report.devices.append(result)
-        if report.stopped:
+        if self.stopping:     # a device recorded as "stopped by signal" is not skipped, but the run stopped
+            report.stopped = True
+            report.stop_reason = self._stop_reason()
             log.info("fleet run stopped: %d device(s) not processed", len(report.skipped))
         return report
 
@@ -281,7 +321,9 @@ class FleetRunner:
                    active_count: int = 4) -> DeviceResult | None:
         """One device, start to finish; failures end up in the result, never raised.
 
-        Returns None when ``stop`` was set meanwhile: the device is abandoned unrecorded.
+        Returns None when a bare ``stop`` was set meanwhile: the device is abandoned unrecorded.
+        A StopRequest with a reason instead records the device as failed with that reason
+        (history only) and returns its result.
         """
         from camdeck.calibration.align import read_scan_manifest
         from camdeck.calibration.offsets import OffsetsOptions, estimate_offsets
@@ -294,6 +336,8 @@ class FleetRunner:
         positions: list[dict[str, float]] = []
         location = ""
         offsets = None
+        stopped = False
+        opened: list[Any] = []           # the device, once open: its telemetry counts outlive a failure
         self._emit(name, "start", index, count, message=f"{name}: {mode} run")
         try:
             ref_dir = scan_root(self.settings.data_dir, ref.deployment, ref.camera) / "reference"
@@ -307,7 +351,7 @@ class FleetRunner:
 
             self._check_stop()
             query = extract_query(name, stabilize_s, timeout_s, stops, settings=self.settings,
-                                  progress=scan_progress, stop=self.stop)
+                                  progress=scan_progress, stop=self.stop, on_open=opened.append)
             positions = [{"pan_deg": float(p), "tilt_deg": float(t), "zoom": float(z)} for p, t, z in query.positions]
             location = str(query.folder)
 
@@ -320,13 +364,20 @@ class FleetRunner:
             self._write_reports(query.folder, offsets)
             location = self._upload(ref, ref_dir, query.folder, timestamp, result) or location
         except (_RunStopped, Stopped):
-            log.info("fleet run stopped during %s: not recorded", name)
-            self._emit(name, "stopped", index, count, message="run stopped: not measured")
-            return None
+            if not self._stop_reason():
+                log.info("fleet run stopped during %s: not recorded", name)
+                self._emit(name, "stopped", index, count, message="run stopped: not measured")
+                return None
+            stopped = True
+            result.error = self._stop_reason()
+            log.warning("%s: %s: recorded as failed", name, result.error)
         except Exception as err:  # every failure is this device's, recorded; the run goes on
             result.error = _one_line(err)
             if not _is_domain_error(err):
                 log.exception("fleet run of %s failed unexpectedly", name)
+        if opened:
+            result.telemetry_source = opened[0].telemetry_source or None
+            result.telemetry_malformed = opened[0].telemetry_malformed
         record = MonitoringRecord(
             deployment=ref.deployment, device_id=ref.camera, timestamp=timestamp,
             pitch_offset_deg=offsets.pitch_deg if offsets else None,
@@ -343,14 +394,19 @@ class FleetRunner:
             result.alert = record.is_alert(self.settings.slack.alert_threshold_deg)
         from camdeck.monitoring.fleet_results import record_device
 
-        self._emit(name, "store", index, count, message="Slack, history, Athena")
-        recorded = record_device(record, history=self.history, spool=self.spool, notifier=self.notifier,
-                                 cloud=self.cloud)
+        # stopped by a signal: the history (or the spool) has it; Athena and Slack could outlast
+        # the scheduler's grace period, so they are skipped and the row says notified false
+        self._emit(name, "store", index, count, message="history" if stopped else "Slack, history, Athena")
+        recorded = record_device(record, history=self.history, spool=self.spool,
+                                 notifier=None if stopped else self.notifier, cloud=None if stopped else self.cloud)
         result.record = recorded.record
         result.notified, result.notify_error = recorded.notified, recorded.notify_error
         if recorded.history_error:     # measured, but not stored: a failure (exit 1), the row is spooled
             result.success = False
             result.error = f"{result.error}; {recorded.history_error}" if result.error else recorded.history_error
+        if stopped:
+            self._emit(name, "failed", index, count, message=result.error or "stopped")
+            return result
         if result.success:
             self._emit(name, "done", index, count, message=_summary(result))
         else:

@@ -55,17 +55,30 @@ class SpoolReplay:
                 "slack": self.slack_sent, "waiting": self.remaining}
 
 
+STOPPED_NOT_SENT = "not sent: the run was stopped by a signal before its report"
+
+
 def record_device(record: MonitoringRecord, *, history: HistoryStore, spool: Spool, notifier, cloud) -> Recorded:
     """Notify, store and insert one device's row (see the module docstring); never raises for a
-    service's failure: each comes back in the result (and a log line)."""
-    sent = notifier.send_report(record)
-    record = replace(record, notified=sent.sent, notify_error="" if sent.sent else sent.error)
-    out = Recorded(record, sent.sent, "" if sent.sent else sent.error)
+    service's failure: each comes back in the result (and a log line).
+
+    ``notifier`` and ``cloud`` None (a run stopped by a signal): the row goes to the history (or
+    the spool) only, with ``notified`` false, so nothing outlasts the scheduler's grace period.
+    """
+    if notifier is None:
+        notified, notify_error = False, STOPPED_NOT_SENT
+    else:
+        sent = notifier.send_report(record)
+        notified, notify_error = sent.sent, "" if sent.sent else sent.error
+    record = replace(record, notified=notified, notify_error=notify_error)
+    out = Recorded(record, notified, notify_error)
     try:
         history.add(record)
     except MonitoringError as err:
         out.history_error = _spool_row(spool, history, record, err)
         log.error("%s/%s: %s", record.deployment, record.device_id, out.history_error)
+    if cloud is None:
+        return out
     try:
         cloud.record_result(record)
     except MonitoringError as err:

@@ -119,6 +119,7 @@ def read_manifest(folder_or_file: str | os.PathLike) -> dict[str, Any]:
 def _record_telemetry(manifest: dict[str, Any], device: PtzDevice) -> None:
     """Put the device's telemetry source, and why it polls when it fell back, into ``manifest``."""
     manifest["telemetry_source"] = device.telemetry_source
+    manifest["telemetry_malformed"] = device.telemetry_malformed
     if device.telemetry_fallback:
         manifest["telemetry_fallback"] = device.telemetry_fallback
     else:
@@ -183,7 +184,7 @@ class ScanResult:
 def collect_references(settings: Any, device_id: str, *, horizontal: int | None = None,
                        vertical: int | None = None, settle_s: float = 1.0, timeout_s: float | None = None,
                        features: str | None = None, folder: Path | None = None, restart: bool = False,
-                       progress: Progress | None = None) -> ScanResult:
+                       progress: Progress | None = None, stop: threading.Event | None = None) -> ScanResult:
     """Grid-scan one camera: at each stop move, wait for stability, capture, extract features, save.
 
     Args:
@@ -196,6 +197,8 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
         folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/reference).
         restart: ignore an interrupted scan instead of resuming it.
         progress: ``progress(stage, done, total)``.
+        stop: set it from another thread to end the scan at its next move or wait (raises
+            drivers.errors.Stopped; the frames saved so far stay in ``<folder>.partial``, for a resume).
     The scan builds in ``<folder>.partial`` and replaces ``folder`` only once complete
     (monitoring.reference_swap): a failure at any point leaves the reference in use as it was.
     Interrupted scans resume from ``<folder>.partial``: frames whose image (and features) exist
@@ -222,7 +225,7 @@ def collect_references(settings: Any, device_id: str, *, horizontal: int | None 
     manifest.update(deployment=ref.deployment, camera=ref.camera, kind="reference", grid=grid,
                     features_method=features or None, complete=False)
     resumed = len(done)
-    with open_device(settings, ref) as device:
+    with open_device(settings, ref, stop=stop) as device:
         manifest["image_size"] = list(device.image_size())
         _record_telemetry(manifest, device)
         for index, (i, j, pan, tilt) in enumerate(stops):
@@ -307,7 +310,8 @@ class QueryResult:
 def extract_query(device_id: str, stabilize_time: float, timeout: float,
                   active_ptz_stops: Sequence[Sequence[float]] | bool | None = None, *, settings: Any,
                   features: str | None = None, folder: Path | None = None,
-                  progress: Progress | None = None, stop: threading.Event | None = None) -> QueryResult:
+                  progress: Progress | None = None, stop: threading.Event | None = None,
+                  on_open: Callable[[PtzDevice], None] | None = None) -> QueryResult:
     """Capture query frames of one camera.
 
     Passive (``active_ptz_stops`` None/False/empty): wait until the camera has been still for
@@ -323,6 +327,8 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
         features: "sift" | "disk" | "" (none) (default [monitor] features).
         folder: where to write (default DATA_DIR/scans/DEPLOYMENT/CAMERA/query/<UTC stamp>).
         stop: set it from another thread to end a move or a wait at once (raises Stopped).
+        on_open: called with the opened device (its telemetry source and counts stay readable
+            after a failure).
     Raises:
         TelemetryTimeout: the camera did not settle in time; DriverError subclasses for camera faults;
         drivers.errors.Stopped: ``stop`` was set.
@@ -356,6 +362,8 @@ def extract_query(device_id: str, stabilize_time: float, timeout: float,
     positions: list[tuple[float, float, float]] = []
     total = max(1, len(stops))
     with open_device(settings, ref, stop=stop) as device:
+        if on_open is not None:
+            on_open(device)
         _record_telemetry(manifest, device)
         for index in range(total):
             if stops:

@@ -5,20 +5,29 @@ Sources feed a :class:`TelemetryLatch`:
   restarts and re-subscribes on every connect;
 - :func:`subscribe_in_process`, a camera's in-process feed (drivers.base.TelemetryFeed, kind
   "in-process": a camera running in this process, no broker needed);
-- :class:`PositionPoller`, polling a camera's ``position()`` (for cameras without telemetry).
+- monitoring.telemetry_poll's PositionPoller, polling a camera's ``position()`` (for cameras
+  without telemetry; with ``feed=False`` it only watches that the camera still answers).
 
 A sample is JSON with ``pan_deg`` (or ``pan``), ``tilt_deg`` (or ``tilt``), ``zoom``, ``moving``
-(optional) and ``timestamp`` (unix seconds, optional; receive time otherwise). Malformed
-messages are counted in ``latch.malformed`` and skipped.
+(optional) and ``timestamp`` (unix seconds, optional; receive time otherwise). A message that
+cannot be used, whatever is wrong with it (bad JSON, a 400-digit number, an array nested
+200,000 deep, more than MAX_PAYLOAD_BYTES), is skipped, counted per camera
+(``latch.malformed_count(camera)``, the total in ``latch.malformed``) and logged at debug
+level: no payload ever stops a source or the latch.
 
 Stability: a camera is stable once it has reported the same position (within ``tol_deg``)
 and ``moving`` false for ``stable_s`` seconds of the camera's own timestamps, with the latest
 sample fresh (received within ``max_age_s`` wall seconds). Using the camera's timestamps lets
-a simulator with a time factor settle faster than real time.
+a simulator with a time factor settle faster than real time. Only unbroken telemetry counts:
+a broker outage (``interrupt``), or a silence longer than ``gap_s`` between two samples,
+restarts the still streak, since nobody saw what the camera did meanwhile. A source that
+learns that the camera itself stopped answering sets a fault (``set_fault``); waits then end
+at once with CameraNotAnswering naming the camera, instead of running out their timeout.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -27,6 +36,12 @@ from typing import Any, Callable, Mapping
 
 from camdeck.monitoring.errors import MonitoringError, MonitoringInputError
 
+log = logging.getLogger(__name__)
+
+#: Larger messages are malformed: a sample is about 150 bytes, and parsing megabytes on the
+#: network thread would stall every other camera's telemetry.
+MAX_PAYLOAD_BYTES = 64 * 1024
+
 
 class TelemetryError(MonitoringError):
     """Root of telemetry errors."""
@@ -34,6 +49,10 @@ class TelemetryError(MonitoringError):
 
 class TelemetryTimeout(TelemetryError):
     """A camera did not become stable (or sent nothing) within the timeout."""
+
+
+class CameraNotAnswering(TelemetryError):
+    """The camera itself stopped answering (its ONVIF service), so its telemetry cannot settle."""
 
 
 class BrokerUnavailable(TelemetryError):
@@ -88,9 +107,16 @@ class TelemetrySample:
 
 def parse_sample(camera: str, payload: bytes | str | Mapping[str, Any], received: float,
                  now_unix: float | None = None) -> TelemetrySample:
-    """Decode one message; ValueError says what is wrong with it."""
+    """Decode one message.
+
+    Raises:
+        ValueError: what is wrong with it (other exceptions are possible on hostile input, e.g.
+            RecursionError; TelemetryLatch.feed catches them all).
+    """
     data = payload
     if isinstance(payload, (bytes, bytearray, str)):
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"{len(payload)} bytes, more than the {MAX_PAYLOAD_BYTES} a sample may have")
         data = json.loads(payload)
     if not isinstance(data, Mapping):
         raise ValueError("not a JSON object")
@@ -99,9 +125,15 @@ def parse_sample(camera: str, payload: bytes | str | Mapping[str, Any], received
         for key in keys:
             if key in data:
                 value = data[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValueError(f"{key} is not a number")
+                try:
+                    value = float(value)     # an int of 400 digits overflows here
+                except OverflowError:
+                    raise ValueError(f"{key} is too large") from None
+                if not math.isfinite(value):
                     raise ValueError(f"{key} is not a finite number")
-                return float(value)
+                return value
         if default is None:
             raise ValueError(f"{keys[0]} is missing")
         return default
@@ -121,43 +153,99 @@ class TelemetryLatch:
     Args:
         tol_deg: position change (pan, tilt, degrees; zoom x 100) that counts as motion.
         clock: local monotonic seconds (injectable).
+        gap_s: a silence longer than this between two samples (local seconds) restarts the
+            still streak; the default matches wait_stable's freshness limit.
+    Thread-safe: sources feed it from their own threads while a caller waits.
     """
 
-    def __init__(self, tol_deg: float = 0.01, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, tol_deg: float = 0.01, clock: Callable[[], float] = time.monotonic,
+                 gap_s: float = 2.0) -> None:
         self.tol_deg = float(tol_deg)
         self.clock = clock
+        self.gap_s = float(gap_s)
         self._latest: dict[str, TelemetrySample] = {}
         self._still_since: dict[str, float] = {}      # camera timestamp when the current still streak began
         self._anchor: dict[str, TelemetrySample] = {}
         self._counts: dict[str, int] = {}
-        self.malformed = 0
+        self._malformed: dict[str, int] = {}
+        self._broken: dict[str, tuple[float, str]] = {}   # camera -> (local time, why) of an unseen stretch
+        self._faults: dict[str, BaseException] = {}
         self._cond = threading.Condition()
 
+    @property
+    def malformed(self) -> int:
+        """Malformed messages so far, all cameras together."""
+        with self._cond:
+            return sum(self._malformed.values())
+
+    def malformed_count(self, camera: str) -> int:
+        """Malformed messages so far for ``camera``."""
+        with self._cond:
+            return self._malformed.get(camera, 0)
+
     def feed(self, camera: str, payload: bytes | str | Mapping[str, Any]) -> TelemetrySample | None:
-        """Take one raw message; returns the sample, or None (and counts it) when malformed."""
+        """Take one raw message; returns the sample, or None (counted, logged at debug) when unusable.
+
+        Never raises for a payload: whatever one message does to the parser, the source that
+        called this (paho's network thread, a feed's publisher) goes on.
+        """
         try:
             sample = parse_sample(camera, payload, self.clock())
-        except (ValueError, TypeError, UnicodeDecodeError):
-            with self._cond:
-                self.malformed += 1
+        except Exception as err:   # noqa: BLE001 -- OverflowError, RecursionError, MemoryError ... one message, one count
+            self.note_malformed(camera, err)
             return None
         self.update(sample)
         return sample
+
+    def note_malformed(self, camera: str, err: BaseException) -> None:
+        """Count one unusable message for ``camera`` and log why at debug level."""
+        with self._cond:
+            self._malformed[camera] = self._malformed.get(camera, 0) + 1
+            n = self._malformed[camera]
+        # the reason only, cut short: the payload itself may be huge
+        log.debug("%s: malformed telemetry message #%d skipped (%s: %s)", camera, n, type(err).__name__,
+                  str(err)[:120])
 
     def update(self, sample: TelemetrySample) -> None:
         """Take one decoded sample."""
         with self._cond:
             cam = sample.camera
             anchor = self._anchor.get(cam)
-            moved = anchor is None or sample.moving or self._differs(anchor, sample)
+            previous = self._latest.get(cam)
+            gap = previous is not None and sample.received - previous.received > self.gap_s
+            if gap and cam not in self._broken:
+                log.debug("%s: no telemetry for %.1f s: the still streak starts again", cam,
+                          sample.received - previous.received)
+            restart = gap or cam in self._broken
+            moved = anchor is None or restart or sample.moving or self._differs(anchor, sample)
             if moved or sample.timestamp < anchor.timestamp:
                 self._anchor[cam] = sample
                 self._still_since[cam] = math.inf if sample.moving else sample.timestamp
             elif self._still_since.get(cam, math.inf) == math.inf:
                 self._still_since[cam] = sample.timestamp
+            self._broken.pop(cam, None)
             self._latest[cam] = sample
             self._counts[cam] = self._counts.get(cam, 0) + 1
             self._cond.notify_all()
+
+    def interrupt(self, camera: str, why: str) -> None:
+        """Telemetry of ``camera`` is broken (e.g. the broker connection was lost): its still
+        streak starts again with the next sample, and a timeout meanwhile gives ``why``."""
+        with self._cond:
+            self._broken.setdefault(camera, (self.clock(), why))
+            self._still_since[camera] = math.inf
+            self._cond.notify_all()
+
+    def set_fault(self, camera: str, error: BaseException) -> None:
+        """The camera itself failed (``error``, e.g. its ONVIF request): waits on it raise CameraNotAnswering."""
+        with self._cond:
+            self._faults[camera] = error
+            self._cond.notify_all()
+
+    def clear_fault(self, camera: str) -> None:
+        """The camera answers again."""
+        with self._cond:
+            self._faults.pop(camera, None)
 
     def _differs(self, a: TelemetrySample, b: TelemetrySample) -> bool:
         return (abs(a.pan_deg - b.pan_deg) > self.tol_deg or abs(a.tilt_deg - b.tilt_deg) > self.tol_deg
@@ -174,20 +262,22 @@ class TelemetryLatch:
     def still_for_s(self, camera: str) -> float:
         """Seconds (camera time) the camera has been still as of its latest sample; 0 when moving or unknown."""
         with self._cond:
-            latest = self._latest.get(camera)
-            since = self._still_since.get(camera, math.inf)
-            if latest is None or since == math.inf:
-                return 0.0
-            return max(0.0, latest.timestamp - since)
+            return self._still_locked(camera)
 
     def wait_for_sample(self, camera: str, timeout_s: float, after: int = 0, *,
                         stop: threading.Event | None = None) -> TelemetrySample:
-        """Block until ``camera`` has sent more than ``after`` samples; TelemetryTimeout otherwise
-        (drivers.errors.Stopped when ``stop`` is set first)."""
+        """Block until ``camera`` has sent more than ``after`` samples.
+
+        Raises:
+            TelemetryTimeout: none within ``timeout_s``.
+            CameraNotAnswering: a source reported the camera itself failing (checked every 0.1 s).
+            drivers.errors.Stopped: ``stop`` was set first.
+        """
         deadline = self.clock() + timeout_s
         with self._cond:
             while self._counts.get(camera, 0) <= after:
                 _check_stop(stop, camera)
+                self._raise_fault(camera)
                 left = deadline - self.clock()
                 if left <= 0:
                     raise TelemetryTimeout(f"{camera}: no telemetry within {timeout_s:g} s",
@@ -204,13 +294,15 @@ class TelemetryLatch:
 
         Raises:
             TelemetryTimeout: not stable within ``timeout_s`` wall seconds (the message says whether
-                telemetry stopped, or the camera kept moving).
+                telemetry stopped, the broker went away, or the camera kept moving).
+            CameraNotAnswering: a source reported the camera itself failing (checked every 0.1 s).
             drivers.errors.Stopped: ``stop`` was set first (checked at least every 0.1 s).
         """
         deadline = self.clock() + timeout_s
         with self._cond:
             while True:
                 _check_stop(stop, camera)
+                self._raise_fault(camera)
                 latest = self._latest.get(camera)
                 now = self.clock()
                 fresh = latest is not None and now - latest.received <= max_age_s
@@ -218,7 +310,10 @@ class TelemetryLatch:
                     return latest  # type: ignore[return-value]
                 left = deadline - now
                 if left <= 0:
-                    if latest is None:
+                    broken = self._broken.get(camera)
+                    if broken is not None:
+                        why = f"{broken[1]} {now - broken[0]:.1f} s ago"
+                    elif latest is None:
                         why = "no telemetry arrived"
                     elif not fresh:
                         why = f"telemetry stopped {now - latest.received:.1f} s ago"
@@ -227,6 +322,15 @@ class TelemetryLatch:
                     raise TelemetryTimeout(f"{camera}: not stable within {timeout_s:g} s ({why})",
                                            "check the MQTT broker and the camera, or raise --timeout")
                 self._cond.wait(min(left, 0.1))
+
+    def _raise_fault(self, camera: str) -> None:
+        fault = self._faults.get(camera)
+        if fault is not None:
+            detail = " ".join(str(getattr(fault, "message", "") or fault).split()) or type(fault).__name__
+            detail = detail.removeprefix(f"{camera}: ")
+            raise CameraNotAnswering(f"{camera}: the camera stopped answering ({detail})",
+                                     "check that the camera is powered and reachable (network, tunnel); "
+                                     "the telemetry broker is not the cause") from fault
 
     def _still_locked(self, camera: str) -> float:
         latest = self._latest.get(camera)
@@ -260,7 +364,8 @@ class MqttTelemetry:
     A broker that answers with a failure CONNACK ends ``start(wait=True)`` at once: MqttAuthError
     for a refused login, BrokerRefused for any other reason (``refusal`` keeps the reason).
     The client reconnects by itself (1-2 s backoff) when the broker goes away and comes back,
-    and subscribes again on every connect.
+    and subscribes again on every connect; losing the broker interrupts every camera's still
+    streak (TelemetryLatch.interrupt). No message can end the network thread.
     """
 
     def __init__(self, latch: TelemetryLatch, topics: Mapping[str, str], host: str = "127.0.0.1", port: int = 1883,
@@ -283,8 +388,9 @@ class MqttTelemetry:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def start(self, wait: bool = True) -> "MqttTelemetry":
-        """Connect in the background; with ``wait``, block until connected (BrokerUnavailable after the timeout)."""
+    def start(self, wait: bool = True, stop: threading.Event | None = None) -> "MqttTelemetry":
+        """Connect in the background; with ``wait``, block until connected (BrokerUnavailable after the
+        timeout; drivers.errors.Stopped as soon as ``stop`` is set)."""
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
@@ -303,6 +409,9 @@ class MqttTelemetry:
         deadline = time.monotonic() + self.connect_timeout_s
         while not self._connected.is_set():
             left = deadline - time.monotonic()
+            if stop is not None and stop.is_set():
+                self.stop()
+                _check_stop(stop, f"MQTT broker {self.host}:{self.port}")
             if self.refusal is not None:
                 self.stop()
                 raise self.refused_error()
@@ -358,43 +467,23 @@ class MqttTelemetry:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:
         self._connected.clear()
+        if self._client is None:        # our own stop()
+            return
+        # Whatever the cameras did while the broker was away was not seen: no still streak
+        # may span the outage.
+        for camera in self.topics.values():
+            self.latch.interrupt(camera, f"the MQTT broker {self.host}:{self.port} went away")
 
     def _on_message(self, client, userdata, message) -> None:
+        # An exception here would end paho's network thread, and with it every camera's
+        # telemetry: one message must never do that.
         camera = self.topics.get(message.topic)
         if camera is None:
             return
-        self.latch.feed(camera, message.payload)
-
-
-class PositionPoller:
-    """Feed a latch by polling ``camera.position()`` every ``period_s`` on a thread (no telemetry needed).
-
-    Errors while polling are counted in ``errors`` and retried; they never end the thread.
-    """
-
-    def __init__(self, latch: TelemetryLatch, camera: Any, name: str, period_s: float = 0.1) -> None:
-        self.latch, self.camera, self.name, self.period_s = latch, camera, name, period_s
-        self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"poll-{name}", daemon=True)
-
-    def start(self) -> "PositionPoller":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                pan, tilt, zoom = self.camera.position()
-                self.latch.update(TelemetrySample(self.name, pan, tilt, zoom, False, time.time(), self.latch.clock()))
-            except Exception:
-                self.errors += 1
-            self._stop.wait(self.period_s)
+        try:
+            self.latch.feed(camera, message.payload)
+        except Exception as err:  # noqa: BLE001 -- feed already catches payload errors; this is the last guard
+            self.latch.note_malformed(camera, err)
 
 
 def _check_stop(stop: threading.Event | None, camera: str) -> None:

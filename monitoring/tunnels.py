@@ -4,6 +4,10 @@ connecting to a deployment's cameras and stopped afterwards.
 Never through a shell: the argv runs as given. The tunnel is ready when ``wait_for``
 (host, port) accepts a TCP connection, or, without one, when the process is still alive after
 ``settle_s``. A process that exits early fails with the last lines it wrote to stderr.
+
+The process runs in a session of its own, so a signal meant for camdeck (Ctrl-C in a terminal,
+a scheduler's SIGTERM to the process group) does not reach it: camdeck stops it itself, on
+every way out of the ``with`` block, including a run stopped by a signal.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Sequence
 
@@ -32,12 +37,14 @@ class Tunnel:
         wait_for: (host, port) that must accept connections before the tunnel counts as ready.
         ready_timeout_s: how long to wait for readiness.
         settle_s: without ``wait_for``, how long the process must stay up.
+        stop: once set (from any thread), the wait for readiness ends with drivers.errors.Stopped
+            and the process is stopped.
     Raises:
         TunnelError: empty argv, command not found, early exit, or not ready in time.
     """
 
     def __init__(self, argv: Sequence[str], *, name: str = "", wait_for: tuple[str, int] | None = None,
-                 ready_timeout_s: float = 15.0, settle_s: float = 0.5) -> None:
+                 ready_timeout_s: float = 15.0, settle_s: float = 0.5, stop: threading.Event | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) and a for a in argv):
             raise TunnelError(f"deployment {name or '?'}: tunnel must be a non-empty list of arguments",
                               'write tunnel = ["kubectl", "port-forward", ...] in config.toml')
@@ -46,6 +53,7 @@ class Tunnel:
         self.wait_for = wait_for
         self.ready_timeout_s = ready_timeout_s
         self.settle_s = settle_s
+        self.stop_event = stop
         self.proc: subprocess.Popen | None = None
         self._stderr = None
 
@@ -76,6 +84,10 @@ class Tunnel:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + (self.ready_timeout_s if self.wait_for else self.settle_s)
         while True:
+            if self.stop_event is not None and self.stop_event.is_set():
+                from camdeck.drivers.errors import Stopped
+
+                raise Stopped(f"deployment {self.name}: stopped while the tunnel was opening", "")
             if self.proc.poll() is not None:
                 raise TunnelError(f"deployment {self.name}: tunnel {self.argv[0]!r} exited with code "
                                   f"{self.proc.returncode}{self._last_words()}",

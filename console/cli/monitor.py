@@ -40,12 +40,13 @@ def collect_references(
 
     Writes DATA_DIR/scans/DEPLOYMENT/CAMERA/reference/ (images/, features/, manifest.json) and,
     with \\[storage] s3_bucket set, uploads it to S3 (what S3 refuses waits in the spool).
+    SIGINT/SIGTERM: the camera in progress stops at its next move or wait and is reported
+    failed ("stopped by signal"; its frames so far stay, for a resume), the rest are skipped,
+    tunnels are stopped, the summary is printed, and the exit code is 1.
     """
-    from camdeck.drivers.errors import DriverError
-    from camdeck.monitoring.cloud_reference import upload_collected_reference
+    from camdeck.console.cli.signals import stop_on_signals
     from camdeck.monitoring.devices import select_devices
-    from camdeck.monitoring.errors import MonitoringError
-    from camdeck.monitoring.scans import collect_references as collect
+    from camdeck.monitoring.fleet import StopRequest
 
     settings = common.settings()
     settle_s = common.parse_duration_s(settle, "--settle")
@@ -55,36 +56,59 @@ def collect_references(
     method = "" if features == "none" else features
     devices = select_devices(settings, device)
     rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
     quiet = common.json_mode()
-    for ref in devices:
-        row: dict[str, Any] = {"deployment": ref.deployment, "camera": ref.camera}
-        bar, progress = (None, None) if quiet else _progress_bar(ref.id)
-        try:
-            if bar is not None:
-                bar.start()
-            result = collect(settings, ref.id, horizontal=horizontal_stops, vertical=vertical_stops,
-                             settle_s=settle_s, timeout_s=timeout_s, features=method, restart=restart,
-                             progress=progress)
-            row.update(success=True, folder=str(result.folder), manifest=str(result.manifest_path),
-                       frames=result.frames, captured=result.captured, resumed=result.resumed, error=None)
-            up = upload_collected_reference(settings, ref.deployment, ref.camera, result.folder)
-            if up is not None:
-                row["upload"] = {"location": up.location, "uploaded": up.uploaded, "spooled": up.spooled}
-        except (DriverError, MonitoringError) as err:
-            if getattr(err, "bad_input", False):
-                raise
-            row.update(success=False, error=" ".join(str(err).split()))
-        finally:
-            if bar is not None:
-                bar.stop()
-        rows.append(row)
-        if not quiet:
-            _show_row(row)
-    failed = sum(1 for r in rows if not r["success"])
-    if quiet:
-        common.emit_json({"devices": rows, "failed": failed})
-    if failed:
+    options = dict(horizontal=horizontal_stops, vertical=vertical_stops, settle_s=settle_s, timeout_s=timeout_s,
+                   features=method, restart=restart)
+    with stop_on_signals(StopRequest()) as stop:
+        for ref in devices:
+            if stop.is_set():
+                skipped.append(ref.id)
+                continue
+            row = _collect_one(settings, ref, options, stop, quiet)
+            rows.append(row)
+            if not quiet:
+                _show_row(row)
+        failed = sum(1 for r in rows if not r["success"])
+        summary: dict[str, Any] = {"devices": rows, "failed": failed}
+        if stop.is_set():
+            summary.update(stopped=True, skipped=skipped, stop_reason=stop.reason)
+        if quiet:
+            common.emit_json(summary)
+        elif stop.is_set():
+            common.stdout_console().print(f"[red]{stop.reason}[/red]: not started: {', '.join(skipped) or 'none'}",
+                                          highlight=False)
+    if failed or stop.is_set():
         raise typer.Exit(1)
+
+
+def _collect_one(settings, ref, options: dict[str, Any], stop, quiet: bool) -> dict[str, Any]:
+    """One camera's reference scan -> its row of the summary (failures in the row; bad input raised)."""
+    from camdeck.drivers.errors import DriverError, Stopped
+    from camdeck.monitoring.cloud_reference import upload_collected_reference
+    from camdeck.monitoring.errors import MonitoringError
+    from camdeck.monitoring.scans import collect_references as collect
+
+    row: dict[str, Any] = {"deployment": ref.deployment, "camera": ref.camera}
+    bar, progress = (None, None) if quiet else _progress_bar(ref.id)
+    try:
+        if bar is not None:
+            bar.start()
+        result = collect(settings, ref.id, progress=progress, stop=stop, **options)
+        row.update(success=True, folder=str(result.folder), manifest=str(result.manifest_path),
+                   frames=result.frames, captured=result.captured, resumed=result.resumed, error=None)
+        up = upload_collected_reference(settings, ref.deployment, ref.camera, result.folder)
+        if up is not None:
+            row["upload"] = {"location": up.location, "uploaded": up.uploaded, "spooled": up.spooled}
+    except (DriverError, MonitoringError) as err:
+        if getattr(err, "bad_input", False):
+            raise
+        stopped = isinstance(err, Stopped) and stop.is_set()
+        row.update(success=False, error=stop.reason if stopped else " ".join(str(err).split()))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return row
 
 
 def _show_row(row: dict[str, Any]) -> None:

@@ -2,8 +2,12 @@
 
 Attached to the `monitor` group by console/cli/monitor.py. Thin: parse options, call
 monitoring.fleet / monitoring.history, show progress on stderr and results on stdout
-(``--json``: one object). Exit 0 when every device was processed, 1 when any failed, 2 for
-bad input (device, shard, durations).
+(``--json``: one object). Exit 0 when every device was processed, 1 when any failed or the
+run was stopped, 2 for bad input (device, shard, durations).
+
+SIGINT or SIGTERM (a scheduler's deadline) stops a run cleanly (:func:`_run_until_signalled`):
+the device in flight ends within seconds and is recorded as failed "stopped by signal
+(SIGTERM)", the rest are skipped, every tunnel is stopped, and the summary is printed.
 """
 from __future__ import annotations
 
@@ -33,8 +37,12 @@ def run(
     shard: Optional[str] = typer.Option(None, "--shard", metavar="i/N",
                                         help="Process only shard i of N (i from 0), for schedulers."),
 ) -> None:
-    """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed."""
-    from camdeck.monitoring.fleet import FleetProgress, parse_shard, run_fleet
+    """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed.
+
+    SIGINT/SIGTERM: the current device is recorded as failed ("stopped by signal"), the rest
+    are skipped, tunnels are stopped, the summary is printed, and the exit code is 1.
+    """
+    from camdeck.monitoring.fleet import FleetProgress, parse_shard
 
     settings = common.settings()
     stabilize_s = common.parse_duration_s(stabilize_time, "--stabilize-time") if stabilize_time else None
@@ -63,24 +71,40 @@ def run(
         bar.start()
     from camdeck.console.cli.job_scope import cli_job
 
-    # A job: `camdeck jobs` lists it and it survives a hang-up; SIGTERM/SIGINT stay the fleet run's own.
+    # A job: `camdeck jobs` lists it and it survives a hang-up. SIGTERM/SIGINT stay the fleet run's
+    # own (a recorded stop, _run_until_signalled), which is also how `camdeck jobs stop` ends it.
     with cli_job("fleet-run", f"fleet run {device or 'all devices'}" + (f" shard {shard}" if shard else ""),
                  plan="active" if active else "passive", stop_signals=False) as job:
-        try:
-            report = run_fleet(settings, device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
-                               timeout_s=timeout_s, active=active,
-                               progress=job.guard(progress, bar.stop if bar is not None else None) if progress else None)
-        finally:
-            if bar is not None:
-                job.guard(bar.stop)()
-        job.finish("failed" if report.failed else "finished",
-                   f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed")
-    if quiet:
-        common.emit_json(report.to_dict())
-    else:
-        _show_run(report)
-    if report.failed:
+        guarded = job.guard(progress, bar.stop if bar is not None else None) if progress else None
+        report = _run_until_signalled(settings, dict(device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
+                                                     timeout_s=timeout_s, active=active, progress=guarded),
+                                      job.guard(bar.stop) if bar is not None else None, quiet)
+        done = f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed"
+        job.finish("stopped" if report.stopped else "failed" if report.failed else "finished",
+                   f"{report.stop_reason}: {done}" if report.stopped else done)
+    if report.failed or report.stopped:
         raise typer.Exit(1)
+
+
+def _run_until_signalled(settings, run_args: dict[str, Any], stop_bar, quiet: bool):
+    """Run the fleet with SIGINT/SIGTERM turned into a recorded stop and print the report; returns it.
+
+    The handlers stay until the summary is out, so a second signal cannot cut it short.
+    """
+    from camdeck.console.cli.signals import stop_on_signals
+    from camdeck.monitoring.fleet import StopRequest, run_fleet
+
+    with stop_on_signals(StopRequest()) as stop:
+        try:
+            report = run_fleet(settings, stop=stop, **run_args)
+        finally:
+            if stop_bar is not None:
+                stop_bar()
+        if quiet:
+            common.emit_json(report.to_dict())
+        else:
+            _show_run(report)
+    return report
 
 
 def _show_run(report) -> None:
@@ -100,6 +124,9 @@ def _show_run(report) -> None:
     console.print(f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed"
                   + (f"; spool: {report.spool_sent} sent, {report.spool_remaining} waiting"
                      if report.spool_sent or report.spool_remaining else ""), highlight=False)
+    if report.stopped:
+        console.print(f"[red]{report.stop_reason or 'stopped'}[/red]: not started: "
+                      f"{', '.join(report.skipped) or 'none'}", highlight=False)
 
 
 def history(

@@ -5,6 +5,7 @@ import getpass
 import json
 import logging
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -133,6 +134,19 @@ def test_a_missing_broker_is_reported_not_waited_on_forever():
         MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", free_port(), connect_timeout_s=0.5).start()
 
 
+def test_a_stop_ends_the_wait_for_a_broker():
+    import threading
+
+    from camdeck.drivers.errors import Stopped
+
+    stop = threading.Event()
+    feed = MqttTelemetry(TelemetryLatch(), {TOPIC: "cam"}, "127.0.0.1", free_port(), connect_timeout_s=600.0)
+    threading.Timer(0.5, stop.set).start()
+    with pytest.raises(Stopped):
+        feed.start(stop=stop)                           # without the stop: 600 s, then BrokerUnavailable
+    assert feed._client is None and not feed.connected
+
+
 def test_a_silent_camera_times_out_with_the_reason():
     latch = TelemetryLatch()
     with pytest.raises(TelemetryTimeout, match="no telemetry arrived"):
@@ -194,3 +208,149 @@ def test_a_scan_whose_mqtt_login_is_refused_polls_and_says_why(tmp_path, mosquit
     warnings = [r.getMessage() for r in caplog.records if "polling the camera" in r.getMessage()]
     assert len(warnings) == 1 and "refused the login" in warnings[0]
     assert "SECRET" not in caplog.text
+
+
+# ---------------------------------------------------------------- poison, outages, dead cameras (issue 13)
+
+HUGE_NUMBER = b'{"pan_deg": 1' + b"0" * 399 + b', "tilt_deg": 0}'       # 400 digits: float() overflows
+DEEP_ARRAY = b"[" * 200_000 + b"]" * 200_000                            # 400 kB of nesting
+DEEP_SMALL = b"[" * 30_000 + b"]" * 30_000                              # under the size limit: recursion
+
+
+def _eventually(check, timeout_s: float = 20.0) -> bool:
+    """Poll ``check`` until true; False after a generous ``timeout_s`` (an upper bound, not a timing claim)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_any_payload_is_counted_per_camera_and_logged_at_debug(caplog):
+    caplog.set_level(logging.DEBUG, logger="camdeck.monitoring.telemetry")
+    latch = TelemetryLatch()
+    for poison in (HUGE_NUMBER, DEEP_ARRAY, DEEP_SMALL, {"pan_deg": 10 ** 400, "tilt_deg": 0}):
+        assert latch.feed("c", poison) is None
+    assert latch.feed("d", b"{") is None
+    assert latch.malformed_count("c") == 4 and latch.malformed_count("d") == 1 and latch.malformed == 5
+    reasons = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG and "malformed" in r.getMessage()]
+    assert len(reasons) == 5 and any("too large" in r for r in reasons) and any("RecursionError" in r for r in reasons)
+    assert all(len(r) < 400 for r in reasons)                     # the payload itself is never logged
+    assert latch.feed("c", b'{"pan_deg": 3, "tilt_deg": 4}').pan_deg == 3.0      # and the latch goes on
+
+
+def test_poison_on_the_topic_never_stops_mqtt_telemetry(tmp_path, mosquitto):
+    latch = TelemetryLatch()
+    with _camera(tmp_path, mosquitto.port) as cam, \
+            MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", mosquitto.port, connect_timeout_s=10.0) as feed:
+        latch.wait_for_sample("cam", 15.0)
+        junk = MqttPublisher("127.0.0.1", mosquitto.port)
+        try:
+            assert junk.wait_connected(10.0)
+            for poison in (HUGE_NUMBER, DEEP_ARRAY, DEEP_SMALL):
+                junk.publish(TOPIC, poison)
+            assert _eventually(lambda: latch.malformed_count("cam") == 3)
+        finally:
+            junk.close()
+        before = latch.count("cam")
+        latch.wait_for_sample("cam", 10.0, after=before + 2)        # paho's thread is alive and feeding
+        assert feed.connected
+        cam.move_absolute(12.0, 3.0)
+        sample = latch.wait_stable("cam", 1.0, timeout_s=15.0, after=latch.count("cam"))
+        assert (sample.pan_deg, sample.tilt_deg) == pytest.approx((12.0, 3.0))
+
+
+def test_an_interruption_or_a_silence_restarts_the_still_streak():
+    now = [0.0]
+    latch = TelemetryLatch(clock=lambda: now[0], gap_s=2.0)
+    for t in range(5):                                             # still for 4 s, one sample a second
+        now[0] = float(t)
+        latch.update(_sample(100.0 + t, received=now[0]))
+    assert latch.still_for_s("c") == pytest.approx(4.0)
+    latch.interrupt("c", "the MQTT broker went away")
+    assert latch.still_for_s("c") == 0.0
+    now[0] = 10.0                                                  # it never said stability during the outage
+    with pytest.raises(TelemetryTimeout, match=r"the MQTT broker went away 6\.0 s ago"):
+        latch.wait_stable("c", 1.0, timeout_s=0.0)
+    latch.update(_sample(110.0, received=now[0]))                  # back, same position: a new streak
+    now[0] = 11.0
+    latch.update(_sample(111.0, received=now[0]))
+    assert latch.still_for_s("c") == pytest.approx(1.0)
+    now[0] = 14.0                                                  # 3 s of silence without any outage news
+    latch.update(_sample(114.0, received=now[0]))
+    assert latch.still_for_s("c") == 0.0
+
+
+def test_a_broker_outage_does_not_count_toward_stable(tmp_path, mosquitto):
+    latch = TelemetryLatch()
+    with _camera(tmp_path, mosquitto.port, time_factor=1.0) as cam, \
+            MqttTelemetry(latch, {TOPIC: "cam"}, "127.0.0.1", mosquitto.port, connect_timeout_s=10.0) as feed:
+        latch.wait_stable("cam", 1.0, timeout_s=20.0)
+        mosquitto.restart(down_s=5.0)
+        latch.wait_for_sample("cam", 30.0, after=latch.count("cam"))     # the first sample after the outage
+        assert feed.connects >= 2
+        # Before issue 13 the streak ran through the outage: at least the 5 s it lasted, plus the 1 s before.
+        assert latch.still_for_s("cam") < 5.0
+        assert cam.position()[:2] == pytest.approx((latch.latest("cam").pan_deg, latch.latest("cam").tilt_deg))
+
+
+SERVE_CONFIG = """
+[sim]
+seed = 0
+time_factor = 1.0
+[deployments.site]
+[cameras.cam]
+driver = "sim"
+model = "PTZ"
+deployment = "site"
+host = "127.0.0.1"
+port = 0
+username = "admin"
+password = "pw"
+resolution = [64, 36]
+telemetry_topic = "camdeck/site/cam/telemetry"
+"""
+
+
+@pytest.fixture
+def served_camera(tmp_path, mosquitto):
+    """`camdeck sim serve` in a process of its own (ONVIF + MQTT telemetry): the test may kill it."""
+    import os
+    import sys
+
+    from tests.monitoring.test_cli_ptz import _read_lines
+
+    (tmp_path / "serve.toml").write_text(SERVE_CONFIG)
+    proc = subprocess.Popen([sys.executable, "-m", "camdeck.console.cli.app", "sim", "serve", "--json",
+                             "--config", str(tmp_path / "serve.toml"), "--mqtt", f"127.0.0.1:{mosquitto.port}",
+                             "--data-dir", str(tmp_path / "sim")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ, NO_PROXY="127.0.0.1,localhost"))
+    try:
+        [row] = _read_lines(proc, 1, 60.0)
+        assert row["port"] not in (0, 80)                  # a free port, never a fixed one shared with other runs
+        yield proc, row["port"]
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("broker, source", [("up", "mqtt"), ("unreachable", "poll")])
+def test_a_camera_that_stops_answering_is_named_not_waited_on(tmp_path, mosquitto, served_camera, broker, source):
+    import threading
+
+    from camdeck.monitoring.devices import open_device
+    from camdeck.monitoring.telemetry import CameraNotAnswering
+    from tests.monitoring import ptz_settings
+
+    proc, port = served_camera
+    settings = ptz_settings(tmp_path, onvif_port=port, mqtt_port=mosquitto.port if broker == "up" else free_port())
+    with open_device(settings, "site/cam-onvif") as device:
+        assert device.telemetry_source == source
+        device.wait_stable(0.5, timeout_s=60.0)
+        threading.Timer(1.0, proc.kill).start()             # the camera dies mid-wait (ONVIF and telemetry)
+        with pytest.raises(CameraNotAnswering) as caught:
+            device.wait_stable(3600.0, timeout_s=600.0)     # before: 600 s, then "telemetry stopped", the broker blamed
+    text = str(caught.value)
+    assert text.startswith("cam-onvif: the camera stopped answering") and f"127.0.0.1:{port}" in text
+    assert "broker is not the cause" in text

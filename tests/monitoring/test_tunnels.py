@@ -44,3 +44,22 @@ def test_failures_are_clear():
         Tunnel([sys.executable, "-c", "import time; time.sleep(60)"], name="site",
                wait_for=("127.0.0.1", free_port()), ready_timeout_s=0.5).start()
     assert open_tunnel([]) is None
+
+
+def test_a_stop_ends_the_wait_for_a_tunnel_and_stops_its_process(tmp_path):
+    import os
+    import threading
+
+    from camdeck.drivers.errors import Stopped
+
+    pidfile = tmp_path / "tunnel.pid"
+    script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+    stop = threading.Event()
+    tunnel = Tunnel([sys.executable, "-c", script, str(pidfile)], name="site",
+                    wait_for=("127.0.0.1", free_port()), ready_timeout_s=600.0, stop=stop)
+    threading.Timer(1.0, stop.set).start()
+    with pytest.raises(Stopped, match="site: stopped while the tunnel was opening"):
+        tunnel.start()                                   # without the stop: 600 s, then "not accepting"
+    assert not tunnel.running
+    if pidfile.exists():                                 # it had started: it is gone now (reaped, no zombie)
+        assert not os.path.exists(f"/proc/{int(pidfile.read_text())}")
