@@ -46,7 +46,7 @@ def test_devices_without_references_fail_with_the_fix_and_exit_1(cli, config, us
     assert [(d["deployment"], d["camera"]) for d in out["devices"]] == [("other", "ptz-2"), ("site", "ptz-1")]
     for row in out["devices"]:
         assert set(row) == {"deployment", "camera", "success", "pitch_deg", "yaw_deg", "roll_deg", "alert", "error",
-                            "notified", "notify_error"}
+                            "notified", "notify_error", "telemetry_source", "telemetry_malformed"}
         assert row["notified"] is False and "Slack is not configured" in row["notify_error"]
         assert row["success"] is False and row["pitch_deg"] is None and row["alert"] is False
         assert "no reference scan" in row["error"] and "collect-references --device" in row["error"]
