@@ -77,6 +77,7 @@ from camdeck.console.cli import (  # noqa: E402
     capture as _capture,
     config_cmd as _config,
     doctor as _doctor,
+    grid as _grid,
     monitor as _monitor,
     offsets as _offsets,
     pointcloud as _pointcloud,
@@ -91,6 +92,7 @@ _capture.register(app)
 app.add_typer(_calibrate.app, name="calibrate")
 _pointcloud.register(app)
 _reconstruct.register(app)
+app.add_typer(_grid.app, name="grid")
 _bench.register(app)
 _offsets.register(app)
 app.add_typer(_monitor.app, name="monitor")
