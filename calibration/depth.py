@@ -14,8 +14,8 @@ The pipeline of the Oak/Amiga-style depth cameras, for a calibrated pair:
 
 Near limit: a point at depth z has disparity d = f * B / z, so the nearest depth the search
 reaches is f * B / num_disparities. The automatic search range stops at MAX_DISPARITIES (256:
-SGBM's time and memory grow with it); for the ASI662MC pair (f = 1843 px at 1920x1080,
-B = 100 mm) that is 1843 * 0.1 / 256 = 0.72 m. Nearer objects get no (or a wrong) match unless
+SGBM's time and memory grow with it); for the ASI662MC pair (f = 1844 px at 1920x1080,
+B = 100 mm) that is 1844 * 0.1 / 256 = 0.72 m. Nearer objects get no (or a wrong) match unless
 a larger range is asked for explicitly (``DepthOptions.num_disparities``, ``--max-disparity``).
 """
 from __future__ import annotations
@@ -135,7 +135,7 @@ def pick_num_disparities(stereo: StereoCalibration, min_depth_m: float) -> int:
 def nearest_depth_m(stereo: StereoCalibration, num_disparities: int) -> float:
     """The nearest depth a search of ``num_disparities`` px reaches: f * B / d, metres.
 
-    For the ASI662MC pair at 1920x1080 (f = 1843 px, B = 100 mm) and 256 disparities: 0.72 m.
+    For the ASI662MC pair at 1920x1080 (f = 1844 px, B = 100 mm) and 256 disparities: 0.72 m.
     """
     return stereo.rectified_focal_px * stereo.baseline_mm / 1000.0 / float(num_disparities)
 

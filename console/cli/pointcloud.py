@@ -5,7 +5,7 @@ Captures synchronised pairs, and every n-th pair goes through calibration.depth'
 disparity PNG and a binary PLY per processed pair.
 
 Near limit: SGBM's automatic search range stops at 256 disparities, so the nearest depth it
-reaches is f * B / 256: about 0.72 m for the ASI662MC pair at 1920x1080 (f 1843 px, B 100 mm).
+reaches is f * B / 256: about 0.72 m for the ASI662MC pair at 1920x1080 (f 1844 px, B 100 mm).
 ``--max-disparity`` asks for a larger range (a multiple of 16) to see nearer.
 """
 from __future__ import annotations
