@@ -30,7 +30,7 @@ TRIES_PER_VIEW = 3
 
 
 def capture(
-    rig: str = typer.Option(..., "--rig", metavar="NAME", help="The rig (config [rigs.NAME]); a stereo rig gives pairs."),
+    rig: str = typer.Option(..., "--rig", metavar="NAME", help="The rig (rigs.NAME in config.toml); a stereo rig gives pairs."),
     views: int = typer.Option(15, "--views", metavar="N", min=3, max=500, help="Views (pairs) to keep."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for the images and capture.json."),
     camera: Optional[str] = typer.Option(None, "--camera", metavar="NAME",

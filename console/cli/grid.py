@@ -102,6 +102,6 @@ def show(
     size = f", voxel {loaded.voxel_size * 1000:.2f} mm" if loaded.voxel_size else ""
     console = common.stdout_console()
     console.print(f"{file}: {'x'.join(map(str, data.shape))} {data.dtype}{size}; {what}; "
-                  f"occupied {stats['occupied_fraction']:.1%}", highlight=False, markup=False)
+                  f"occupied {stats['occupied_fraction']:.1%}", highlight=False, markup=False, soft_wrap=True)
     for row in rows:
         console.print(row, highlight=False, markup=False, soft_wrap=True)

@@ -20,7 +20,7 @@ def _rig(settings, name: str):
 
 
 def reconstruct(
-    rig: str = typer.Option(..., "--rig", metavar="NAME", help="The stereo rig (config [rigs.NAME])."),
+    rig: str = typer.Option(..., "--rig", metavar="NAME", help="The stereo rig (rigs.NAME in config.toml)."),
     grid: int = typer.Option(128, "--grid", min=1, max=1024, help="Voxels per axis N."),
     frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Stop after N frames."),
     duration: Optional[str] = typer.Option(None, "--duration", help="Stop after this long (e.g. 10s)."),
