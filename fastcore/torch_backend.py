@@ -168,23 +168,21 @@ def slab_values(ti, tj, tk, bordered, W: int, H: int, di=None, dj=None, dk=None,
         di, dj, dk: None, or (V, n) / (V, N) / (V, N) squared distance terms to each camera centre.
         attenuation: per unit length (used when di is given).
     """
-    import torch
-
-    result = None
+    result = None                                 # tensor methods only: no import, nothing for dynamo to break on
     for v in range(bordered.shape[0]):
         def row(r: int):
             return ti[v, r][:, None, None] + (tj[v, r][None, :, None] + tk[v, r][None, None, :])
 
         z = row(2)
         # floor(u + 0.5) clamped to [-1, W]: -1 and W fall on the zero border (shifted by +1).
-        col = torch.clamp(torch.floor(row(0) / z + 0.5), -1, W) + 1
-        line = torch.clamp(torch.floor(row(1) / z + 0.5), -1, H) + 1
-        index = torch.where(z > 0, line * (W + 2) + col, torch.zeros_like(z))      # behind: the corner, 0
+        col = (row(0) / z + 0.5).floor().clamp(-1, W) + 1
+        line = (row(1) / z + 0.5).floor().clamp(-1, H) + 1
+        index = (line * (W + 2) + col).masked_fill(~(z > 0), 0.0)                # behind: the corner, 0
         value = bordered[v].take(index.long())
         if di is not None:
-            d = torch.sqrt(di[v][:, None, None] + (dj[v][None, :, None] + dk[v][None, None, :]))
-            value = (value.double() * torch.exp(-attenuation * d)).float()
-        result = value if result is None else torch.minimum(result, value)
+            d = (di[v][:, None, None] + (dj[v][None, :, None] + dk[v][None, None, :])).sqrt()
+            value = (value.double() * (d * -attenuation).exp()).float()
+        result = value if result is None else result.minimum(value)
     return result
 
 
