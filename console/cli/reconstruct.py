@@ -1,6 +1,7 @@
 """`camdeck reconstruct`: live voxel reconstruction from a stereo rig (fastcore.live)."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -44,6 +45,8 @@ def reconstruct(
     if save_format not in SAVE_FORMATS:
         raise common.BadInput(f"--format {save_format!r}: unknown; fix: use --format bin, npy or both")
     run_on, backend = _device_and_backend(device, backend)
+    make_settings = partial(ReconstructionSettings, save_format=save_format, device=run_on)
+    _PREVIEW["on"] = preview and not common.json_mode()
 
     if frames is not None and duration is not None:
         raise common.BadInput("--frames and --duration: give one of them, not both")
@@ -59,18 +62,19 @@ def reconstruct(
     console = common.stderr_console()
     with open_stereo_source(spec, settings.cameras, settings.driver_context()) as source:
         try:
-            job_settings = ReconstructionSettings(
+            job_settings = make_settings(
                 grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(source.geometry.grid_center),
                 backend=backend, bayer=source.bayer, threshold=threshold, fusion=fusion, save_every_s=every_s,
-                out_dir=out_dir, max_frames=frames, duration_s=duration_s, save_format=save_format, device=run_on)
-            job = LiveReconstruction(job_settings, progress=_printer(console, preview))
+                out_dir=out_dir, max_frames=frames, duration_s=duration_s)
+            job = LiveReconstruction(job_settings, progress=_printer(console))
         except CarveInputError as err:
             raise common.BadInput(str(err)) from None
         summary = job.run(source)
-    result = {"rig": rig, "frame": source.geometry.frame, "grid": grid, "device": run_on, "backend": backend, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
+    result = {"rig": rig, "frame": source.geometry.frame, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
               "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
               "saved": [str(p) for p in summary.saved],
               "occupied_fraction": float((summary.grid > 0).mean()) if summary.grid is not None else 0.0}
+    result.update(device=run_on, backend=backend)
     if common.json_mode():
         common.emit_json(result)
     else:
@@ -105,9 +109,14 @@ def _device_and_backend(device: str, backend: str) -> tuple[str, str]:
 PREVIEW_EVERY_S = 1.0
 
 
-def _printer(console, preview: bool = False):
+#: reconstruct() sets it for _printer, whose one-argument call stays as it is so other code can wrap it.
+_PREVIEW = {"on": False}
+
+
+def _printer(console, preview: bool | None = None):
     import time
 
+    preview = _PREVIEW["on"] if preview is None else preview
     last_preview = [None]
 
     def progress(event) -> None:
