@@ -150,3 +150,16 @@ def test_on_hardware_every_captures_unattended_and_gives_up_after_three_tries_a_
     report = res.json()
     assert report["tries"] == 9 and report["views"] == 0 and not report["stopped_by_operator"]
     assert "kept only 0 of 3 views" in res.err
+
+
+def test_a_single_camera_rig_captures_views_of_one_camera(cli, workdir):
+    (workdir / "config.toml").write_text(sim_config_text())
+    res = cli("calibrate", "capture", "--rig", "recorder", "--camera", "lightroom", "--views", "3", "--out", "mono",
+              "--json")
+    assert res.code == 0, res.err
+    report = res.json()
+    assert report["cameras"] == ["lightroom"] and not report["stereo"] and report["views"] == 3
+    assert sorted(p.name for p in (workdir / "mono").glob("*.png")) == ["000.png", "001.png", "002.png"]
+    assert report["next"].startswith("camdeck calibrate intrinsics --images mono")
+    again = cli("calibrate", "capture", "--rig", "recorder", "--views", "3", "--out", "mono")
+    assert again.code == 2 and "already holds captured views" in again.err
