@@ -7,8 +7,16 @@ The pipeline of the Oak/Amiga-style depth cameras, for a calibrated pair:
 3. depth with ``kornia.geometry.depth.depth_from_disparity``: z = f * B / d (metres);
 4. points with ``kornia.geometry.depth.depth_to_3d_v2`` in the rectified left camera frame,
    turned back into the left camera's own frame (x_left = R1^T @ x_rect);
-5. keep points whose depth is within ``[min_depth_m, max_depth_m]`` (0.2-7.5 m by default);
+5. keep points whose depth in the left camera's own frame (its z, the depth a user measures from
+   that camera) is within ``[min_depth_m, max_depth_m]`` (0.2-7.5 m by default): the rectified
+   frame is turned by R1, so its z differs and a filter there would let points past the range;
 6. a binary PLY with the left view's colour, and a colour-mapped disparity PNG.
+
+Near limit: a point at depth z has disparity d = f * B / z, so the nearest depth the search
+reaches is f * B / num_disparities. The automatic search range stops at MAX_DISPARITIES (256:
+SGBM's time and memory grow with it); for the ASI662MC pair (f = 1844 px at 1920x1080,
+B = 100 mm) that is 1844 * 0.1 / 256 = 0.72 m. Nearer objects get no (or a wrong) match unless
+a larger range is asked for explicitly (``DepthOptions.num_disparities``, ``--max-disparity``).
 """
 from __future__ import annotations
 
@@ -34,8 +42,9 @@ class DepthOptions:
 
     Attributes:
         min_depth_m, max_depth_m: the range filter, metres (0 < min < max).
-        num_disparities: SGBM search range, px, a positive multiple of 16; None derives it from
-            ``min_depth_m`` (capped at 256 and at a quarter of the width).
+        num_disparities: SGBM search range, px, a positive multiple of 16 (any size, above 256
+            too, when asked); None derives it from ``min_depth_m`` (capped at MAX_DISPARITIES = 256
+            and at a quarter of the width: see :func:`nearest_depth_m` for what that costs).
         block_size: SGBM matching block, odd, 3..11.
         uniqueness_ratio: SGBM uniqueness margin, percent.
     """
@@ -64,7 +73,8 @@ class DepthResult:
 
     Attributes:
         disparity: (H, W) float32 px in the rectified left view; 0 where no match.
-        depth: (H, W) float32 z in the rectified left frame, metres; inf where no match or out of range.
+        depth: (H, W) float32 z in the rectified left frame, metres; inf where no match or where the
+            point's depth in the left camera's frame is out of range.
         points: (N, 3) float32 metres in the left camera's frame (x right, y down, z forward).
         colors: (N, 3) uint8 RGB of each point, from the left view.
         num_disparities: the SGBM search range used, px.
@@ -110,11 +120,39 @@ class Rectifier:
                      for img, (mx, my) in zip((left, right), self._maps))
 
 
+def needed_disparities(stereo: StereoCalibration, min_depth_m: float) -> int:
+    """The search range (a multiple of 16) that reaches ``min_depth_m``: f * B / z, rounded up."""
+    need = stereo.rectified_focal_px * stereo.baseline_mm / 1000.0 / min_depth_m
+    return int(max(16, math.ceil(need / 16.0) * 16))
+
+
 def pick_num_disparities(stereo: StereoCalibration, min_depth_m: float) -> int:
     """SGBM search range that reaches ``min_depth_m`` (a multiple of 16, 16..256, <= width / 4)."""
-    need = stereo.rectified_focal_px * stereo.baseline_mm / 1000.0 / min_depth_m
     cap = max(16, min(MAX_DISPARITIES, (stereo.image_size[0] // 4) // 16 * 16))
-    return int(min(cap, max(16, math.ceil(need / 16.0) * 16)))
+    return int(min(cap, needed_disparities(stereo, min_depth_m)))
+
+
+def nearest_depth_m(stereo: StereoCalibration, num_disparities: int) -> float:
+    """The nearest depth a search of ``num_disparities`` px reaches: f * B / d, metres.
+
+    For the ASI662MC pair at 1920x1080 (f = 1844 px, B = 100 mm) and 256 disparities: 0.72 m.
+    """
+    return stereo.rectified_focal_px * stereo.baseline_mm / 1000.0 / float(num_disparities)
+
+
+def check_num_disparities(num_disparities: int, image_width: int, option: str = "num_disparities") -> int:
+    """Validate an explicit search range: a positive multiple of 16, below the image width.
+
+    Raises:
+        CalibrationInputError: naming ``option`` and the fix.
+    """
+    if not isinstance(num_disparities, (int, np.integer)) or num_disparities < 16 or num_disparities % 16:
+        raise CalibrationInputError(f"{option} must be a positive multiple of 16, got {num_disparities!r}",
+                                    "use e.g. 256, 384 or 512")
+    if num_disparities >= image_width:
+        raise CalibrationInputError(f"{option} {num_disparities} is not below the image width {image_width} px",
+                                    f"use at most {(image_width - 1) // 16 * 16}")
+    return int(num_disparities)
 
 
 def compute_disparity(left_rect: np.ndarray, right_rect: np.ndarray, *, num_disparities: int = 128,
@@ -246,17 +284,24 @@ def stereo_to_pointcloud(left: np.ndarray, right: np.ndarray, stereo: StereoCali
     options = options or DepthOptions()
     rectifier = rectifier or Rectifier(stereo)
     lr, rr = rectifier.rectify(left, right)
-    n_disp = options.num_disparities or pick_num_disparities(stereo, options.min_depth_m)
+    if options.num_disparities:
+        n_disp = check_num_disparities(options.num_disparities, int(stereo.image_size[0]))
+    else:
+        n_disp = pick_num_disparities(stereo, options.min_depth_m)
     disp = compute_disparity(lr, rr, num_disparities=n_disp, block_size=options.block_size,
                              uniqueness_ratio=options.uniqueness_ratio)
     depth = disparity_to_depth(disp, stereo.baseline_mm / 1000.0, stereo.rectified_focal_px)
-    in_range = (depth >= options.min_depth_m) & (depth <= options.max_depth_m)
-    depth = np.where(in_range, depth, np.inf).astype(np.float32)
+    matched = np.isfinite(depth)
     K_rect = stereo.P1[:3, :3]
-    pts_rect = depth_to_points(np.where(in_range, depth, 0.0), K_rect)[in_range]
+    pts_rect = depth_to_points(np.where(matched, depth, 0.0), K_rect)[matched]
     points = (pts_rect.astype(np.float64) @ stereo.R1).astype(np.float32)   # x_left = R1^T x_rect
+    # The range is the left camera's own depth (its z), not the rectified z, which R1 turns.
+    keep = (points[:, 2] >= options.min_depth_m) & (points[:, 2] <= options.max_depth_m)
+    in_range = np.zeros_like(matched)
+    in_range[matched] = keep
+    depth = np.where(in_range, depth, np.inf).astype(np.float32)
     colour = lr if lr.ndim == 3 else np.repeat(lr[:, :, None], 3, axis=2)
-    return DepthResult(disp, depth, points, colour[in_range].astype(np.uint8), n_disp)
+    return DepthResult(disp, depth, points[keep], colour[in_range].astype(np.uint8), n_disp)
 
 
 # ---------------------------------------------------------------- the job

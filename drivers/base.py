@@ -255,11 +255,67 @@ class CameraBase:
     def _close(self) -> None:  # pragma: no cover - overridden
         pass
 
+    def calibration_target(self, board: Any, others: "tuple[Any, ...]" = ()) -> "CalibrationTarget | None":
+        """A chessboard this camera can move by itself between views, or None: a real board is
+        moved by the operator (see :func:`calibration_target`). Simulated cameras override it.
+
+        Args:
+            board: the calibration board (calibration.chessboard.Board).
+            others: the other cameras that must see the board too (a stereo pair's right camera).
+        """
+        return None
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@runtime_checkable
+class CalibrationTarget(Protocol):
+    """A chessboard in front of one or more cameras, and who moves it between views.
+
+    ``moves_itself``: True when each ``next_views`` shows the board at a new pose with nobody
+    touching it (the simulator's board); False when the operator moves it, so a capture job
+    waits for them (a key, or a fixed interval) before each view.
+    """
+
+    moves_itself: bool
+
+    def next_views(self, timeout_s: float | None = None) -> "list[Frame]":
+        """One frame per camera, in the order the cameras were given, with the board wherever it is now."""
+        ...
+
+
+class OperatorHeldTarget:
+    """A real board held by the operator: each view is a plain capture of whatever the cameras see.
+
+    Args:
+        capture: ``capture(timeout_s) -> [Frame, ...]``, one frame per camera (a stereo rig passes
+            its synchronised pair's capture).
+    """
+
+    moves_itself = False
+
+    def __init__(self, capture: Callable[[float | None], "list[Frame]"]) -> None:
+        self._capture = capture
+
+    def next_views(self, timeout_s: float | None = None) -> "list[Frame]":
+        return list(self._capture(timeout_s))
+
+
+def calibration_target(cameras: "list[Any]", board: Any,
+                       capture: Callable[[float | None], "list[Frame]"]) -> CalibrationTarget:
+    """The calibration target for ``cameras``: the first camera's own (a simulated camera poses a
+    virtual board itself), else an operator-held board captured with ``capture``.
+
+    Callers never ask which kind of camera they hold; they read ``moves_itself`` to know whether
+    to wait for the operator between views.
+    """
+    own = getattr(cameras[0], "calibration_target", None)
+    target = own(board, tuple(cameras[1:])) if callable(own) else None
+    return target if target is not None else OperatorHeldTarget(capture)
 
 
 def camera_clock(camera: Any) -> Clock:

@@ -51,18 +51,28 @@ class StereoGeometry:
 def stereo_geometry(pair: StereoPair, rig: RigSpec, frame_size: tuple[int, int] | None = None) -> StereoGeometry:
     """The poses of ``pair`` and the grid centre of ``rig``.
 
-    Simulated cameras give their true poses; other cameras need ``rig.options["calibration"]``
-    (see :func:`calibrated_geometry`; ``frame_size`` (w, h) is checked against it). The
-    centre is ``rig.options["grid_center_m"]`` if given, else the ``subject_center_m`` of the
-    left camera's truth (the simulated scene's centre), else 2.5 m along the left camera's optical axis.
+    A rig with a ``calibration`` file carves with it, whatever its cameras are (simulated ones
+    too: that is how a calibration made with ``camdeck calibrate`` is checked against the
+    simulator's truth); a file that is missing or corrupt is an error naming the key. Without
+    one, simulated cameras give their true poses and other cameras cannot carve. The centre
+    is ``rig.options["grid_center_m"]`` if given, else the ``subject_center_m`` of the left
+    camera's truth (the simulated scene's centre; in the left camera's frame when a calibration
+    file sets the frame), else 2.5 m along the left camera's optical axis.
 
     Raises:
         RigPoseUnknown: no pose known (hardware without a calibration), or the calibration
             file cannot be used.
     """
     truths = [getattr(cam, "truth", None) for cam in (pair.left, pair.right)]
-    if any(t is None for t in truths):
-        return calibrated_geometry(rig, frame_size)
+    if rig.options.get("calibration") or any(t is None for t in truths):
+        geometry = calibrated_geometry(rig, frame_size)
+        subject = getattr(truths[0], "subject_center_m", None)
+        if rig.options.get("grid_center_m") is None and subject is not None:
+            # What the left camera looks at, moved into its own frame (where the calibration lives).
+            R0, t0 = np.asarray(truths[0].R, np.float64), np.asarray(truths[0].t, np.float64).reshape(3)
+            center = R0 @ np.asarray(subject, np.float64).reshape(3) + t0
+            geometry = StereoGeometry(geometry.K, geometry.R, geometry.t, center, geometry.frame, geometry.undistort)
+        return geometry
     K = np.array([t.K for t in truths], dtype=np.float64)
     R = np.array([t.R for t in truths], dtype=np.float64)
     tr = np.array([np.asarray(t.t, dtype=np.float64).reshape(3) for t in truths])

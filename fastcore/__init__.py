@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from camdeck.fastcore.devices import DEVICES, DeviceUnavailable, resolve_device
 from camdeck.fastcore.errors import BackendUnavailable, CarveInputError, FastcoreError, GridFileError
 from camdeck.fastcore.grid_io import VoxelGrid, load_grid, save_grid
 from camdeck.fastcore.validation import BACKENDS, U8_TO_FLOAT, check_carve_inputs, check_out
@@ -18,6 +19,7 @@ __all__ = [
     "carve", "process_image_to_voxel_grid", "available_backends", "cython_available",
     "save_grid", "load_grid", "VoxelGrid",
     "FastcoreError", "CarveInputError", "GridFileError", "BackendUnavailable",
+    "DEVICES", "DeviceUnavailable", "resolve_device",
 ]
 
 
@@ -52,7 +54,7 @@ def available_backends() -> list[str]:
 
 
 def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
-          attenuation=0.0, backend="auto", out=None) -> np.ndarray:
+          attenuation=0.0, backend="auto", out=None, device=None) -> np.ndarray:
     """Carve a voxel grid from V calibrated views (space carving by minimum).
 
     For each voxel centre ``X = grid_center + ([i, j, k] - (N - 1) / 2) * voxel_size`` and
@@ -73,6 +75,9 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
         attenuation: >= 0, per unit length (0: no attenuation).
         backend: "cython" (default when built), "numpy", "torch" or "auto".
         out: optional (N, N, N) float32 C-contiguous array to write into (reused, no allocation).
+        device: where to run: None or "cpu"; "cuda" / "cuda:N" (the torch backend on that GPU,
+            the grid copied back into ``out``); "auto" (CUDA when torch sees a GPU, else the
+            CPU). A CUDA device takes backend "torch" or "auto"; the others run on the CPU only.
 
     Returns:
         (N, N, N) float32 grid indexed [i, j, k] = [x, y, z] (``out`` when given).
@@ -81,19 +86,34 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
         CarveInputError: (a ValueError) naming the bad argument: image shapes or dtypes,
             non-finite K/R/t, grid size outside 1..1024, a bad out=, an unknown backend.
         BackendUnavailable: backend="cython" without the built extension, or "torch" without torch.
+        DeviceUnavailable: (a BackendUnavailable) a CUDA device that is not there.
     """
     problem = check_carve_inputs(images, K, R, t, grid_size, voxel_size, grid_center, attenuation)
     N = problem.grid_size
     out = np.empty((N, N, N), np.float32) if out is None else check_out(out, N)
-    name = _resolve_backend(backend)
+    dev, name = _resolve_device_backend(device, backend)
     if name == "cython":
         return _carve_cython(problem, out)
     if name == "torch":
         from camdeck.fastcore.torch_backend import carve_problem_torch
-        out[...] = carve_problem_torch(problem, device="cpu").numpy()
+        grid = carve_problem_torch(problem, device=dev)
+        out[...] = grid.cpu().numpy() if dev != "cpu" else grid.numpy()
         return out
     from camdeck.fastcore.reference import carve_problem
     return carve_problem(problem, out)
+
+
+def _resolve_device_backend(device, backend) -> tuple[str, str]:
+    """(device, backend) to run: a GPU device takes the torch backend ("auto" picks it)."""
+    if backend not in BACKENDS:
+        raise CarveInputError(f"backend: {backend!r}; fix: pass one of {', '.join(BACKENDS)}")
+    dev = resolve_device(device, f"device {device!r}")
+    if dev == "cpu":
+        return dev, _resolve_backend(backend)
+    if backend not in ("auto", "torch"):
+        raise CarveInputError(f"backend {backend!r} runs on the CPU only, device {device!r} asked for a GPU; "
+                              "fix: pass backend 'torch' (or 'auto') with a CUDA device, or device 'cpu'")
+    return dev, "torch"
 
 
 def _resolve_backend(backend) -> str:

@@ -59,7 +59,10 @@ class ReconstructionSettings:
     downsample: integer factor, or "auto" (about two voxels' footprint per pixel, at most 8).
     fusion: "none" (latest carve), "ema" (running average, weight ``fusion_alpha`` on the
         new carve) or "min" (a voxel stays carved away once a frame carves it).
-    save_every_s: save the grid at most this often (None: never); out_dir: where (.bin/.npy).
+    save_every_s: save the grid at most this often (None: never); out_dir: where.
+    save_format: "bin", "npy" or "both" (each save writes grid_NNNNNN.bin and .npy).
+    device: where the carve runs: "cpu", "cuda" / "cuda:N" (the torch backend) or "auto"
+        (checked by fastcore.resolve_device when the job is built).
     max_frames / duration_s: stop after this many frames / seconds (None: until the source ends).
     """
 
@@ -78,6 +81,10 @@ class ReconstructionSettings:
     save_format: str = "bin"
     max_frames: int | None = None
     duration_s: float | None = None
+    device: str = "cpu"
+
+
+SAVE_FORMATS = ("bin", "npy", "both")
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,10 @@ def check_settings(s: ReconstructionSettings) -> ReconstructionSettings:
         raise CarveInputError(f"downsample: {s.downsample!r}; fix: 'auto' or an integer 1..16")
     if s.save_every_s is not None and (s.save_every_s <= 0 or s.out_dir is None):
         raise CarveInputError("save_every_s: needs a positive period and out_dir; fix: give both")
-    if s.save_format not in ("bin", "npy"):
-        raise CarveInputError(f"save_format: {s.save_format!r}; fix: 'bin' or 'npy'")
+    if s.save_format not in SAVE_FORMATS:
+        raise CarveInputError(f"save_format: {s.save_format!r}; fix: one of {', '.join(SAVE_FORMATS)}")
+    from camdeck.fastcore.devices import check_device_name
+    check_device_name(s.device)
     if s.max_frames is not None and s.max_frames < 1:
         raise CarveInputError(f"max_frames: {s.max_frames}; fix: at least 1")
     if s.duration_s is not None and s.duration_s <= 0:
@@ -241,7 +250,7 @@ class LiveReconstruction:
             summary.mean_latency_ms += (latency_ms - summary.mean_latency_ms) / summary.frames
             self._emit("frame", summary.frames, fps, latency_ms, carve_ms, done - start)
             if s.save_every_s is not None and (last_save is None or done - last_save >= s.save_every_s):
-                summary.saved.append(self._save(summary.frames, done - start))
+                summary.saved.extend(self._save(summary.frames, done - start))
                 last_save = done
             if (s.max_frames is not None and summary.frames >= s.max_frames) or \
                     (s.duration_s is not None and done - start >= s.duration_s):
@@ -250,7 +259,7 @@ class LiveReconstruction:
         summary.fps = summary.frames / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
         if s.out_dir is not None and self._latest is not None and s.save_every_s is not None \
                 and (not summary.saved or last_save != done):
-            summary.saved.append(self._save(summary.frames, summary.elapsed_s))
+            summary.saved.extend(self._save(summary.frames, summary.elapsed_s))
         summary.grid = self._latest
         self._emit("finished", summary.frames, summary.fps, summary.mean_latency_ms, 0.0, summary.elapsed_s)
         return summary
@@ -280,7 +289,7 @@ class LiveReconstruction:
             Kd.append(Kv2)
         t0 = time.perf_counter()
         fastcore.carve(views, np.array(Kd), R, t, s.grid_size, s.voxel_size, s.grid_center,
-                       s.attenuation, backend=s.backend, out=self._carved)
+                       s.attenuation, backend=s.backend, out=self._carved, device=s.device)
         carve_ms = (time.perf_counter() - t0) * 1e3
         target = self._fused[0] if self._latest is not self._fused[0] else self._fused[1]
         if self._latest is None or s.fusion == "none":
@@ -293,15 +302,19 @@ class LiveReconstruction:
         self._latest = target
         return carve_ms
 
-    def _save(self, frame: int, elapsed_s: float) -> Path:
+    def _save(self, frame: int, elapsed_s: float) -> list[Path]:
         from camdeck.fastcore.grid_io import save_grid
 
         s = self.settings
         Path(s.out_dir).mkdir(parents=True, exist_ok=True)
-        path = Path(s.out_dir) / f"grid_{frame:06d}.{s.save_format}"
-        save_grid(path, self._latest, s.voxel_size, s.grid_center)
-        self._emit("saved", frame, elapsed_s=elapsed_s, path=path)
-        return path
+        suffixes = ("bin", "npy") if s.save_format == "both" else (s.save_format,)
+        paths = []
+        for suffix in suffixes:
+            path = Path(s.out_dir) / f"grid_{frame:06d}.{suffix}"
+            save_grid(path, self._latest, s.voxel_size, s.grid_center)
+            self._emit("saved", frame, elapsed_s=elapsed_s, path=path)
+            paths.append(path)
+        return paths
 
     def _emit(self, kind: str, frame: int = 0, fps: float = 0.0, latency_ms: float = 0.0,
               carve_ms: float = 0.0, elapsed_s: float = 0.0, path: Path | None = None) -> None:

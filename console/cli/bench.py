@@ -35,6 +35,10 @@ def bench(
         if any(b in ("torch", "torch-cuda") for b in names):
             from camdeck.fastcore.extras import require_extra
             require_extra("torch", "bench --backends torch")   # names the extra when torch is missing
+        if "torch-cuda" in names:
+            from camdeck.fastcore.devices import resolve_device
+            resolve_device("cuda", "bench --backends torch-cuda",   # no CUDA: one line, exit 2
+                           "leave torch-cuda out (e.g. --backends cython,torch), or run on a machine with a CUDA GPU")
         known = set(fastcore.available_backends()) | {"torch-cuda", "numpy"}
         unknown = [b for b in names if b not in known]
         if unknown:

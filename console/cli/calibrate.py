@@ -6,7 +6,7 @@ on stderr, print the result (``--json``: one object on stdout). Bad input exits 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -102,8 +102,13 @@ def intrinsics(
 
 @app.command("stereo")
 def stereo(
-    left: str = typer.Option(..., "--left", metavar="GLOB", help="Left camera images: a quoted glob or a folder."),
-    right: str = typer.Option(..., "--right", metavar="GLOB", help="Right camera images, paired by sorted order."),
+    left: Optional[str] = typer.Option(None, "--left", metavar="GLOB",
+                                       help="Left camera images: a quoted glob or a folder."),
+    right: Optional[str] = typer.Option(None, "--right", metavar="GLOB",
+                                        help="Right camera images, paired by sorted order."),
+    pairs: Optional[Path] = typer.Option(None, "--pairs", metavar="DIR",
+                                         help="A folder from `camdeck calibrate capture` (DIR/left, DIR/right), "
+                                              "instead of --left and --right."),
     board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
     square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
     out: Path = typer.Option(Path("stereo.npz"), "--out", help="File to write (stereo.npz)."),
@@ -115,6 +120,7 @@ def stereo(
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
+    left, right = _pair_globs(left, right, pairs)
     lefts = expand_images(left, "--left")
     rights = expand_images(right, "--right")
     if len(lefts) != len(rights):
@@ -136,7 +142,30 @@ def stereo(
     console.print(f"wrote {out}", highlight=False)
 
 
-# `calibrate align` (PTZ mount alignment) lives in its own module; attach it to this group.
+def _pair_globs(left: Optional[str], right: Optional[str], pairs: Optional[Path]) -> tuple[str, str]:
+    """--left/--right, or DIR/left and DIR/right of --pairs DIR.
+
+    Raises:
+        BadInput: both forms, neither, only one of --left/--right, or a --pairs folder without left/ and right/.
+    """
+    if pairs is not None:
+        if left or right:
+            raise common.BadInput("--pairs with --left/--right: give one of the two forms; "
+                                  "fix: --pairs DIR alone, or --left GLOB --right GLOB")
+        missing = [side for side in ("left", "right") if not (pairs / side).is_dir()]
+        if missing:
+            raise common.BadInput(f"--pairs {pairs}: no {' or '.join(missing)}/ folder inside; "
+                                  "fix: give the folder `camdeck calibrate capture --rig STEREO_RIG --out DIR` wrote")
+        return str(pairs / "left"), str(pairs / "right")
+    if not left or not right:
+        raise common.BadInput("--left and --right: both are needed (or --pairs DIR); "
+                              "fix: e.g. --left 'shots/left_*.png' --right 'shots/right_*.png'")
+    return left, right
+
+
+# `calibrate align` (PTZ mount alignment) and `calibrate capture` live in their own modules.
 from camdeck.console.cli import calibrate_align as _align  # noqa: E402
+from camdeck.console.cli import calibrate_capture as _capture  # noqa: E402
 
 app.command("align")(_align.align)
+app.command("capture")(_capture.capture)

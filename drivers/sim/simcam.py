@@ -230,6 +230,20 @@ class SimCamera(CameraBase, abc.ABC):
         with self._lock:
             return self._produce(self._build_state(dict(self._settings()), render), seq)
 
+    def calibration_target(self, board: Any, others: tuple = ()) -> Any:
+        """The simulator's chessboard, which moves to a new pose by itself for every view
+        (drivers.sim.targets.ChessboardTarget), wholly visible in this camera and ``others``.
+        None when another camera is not simulated: then the operator moves a real board.
+
+        Raises:
+            ValueError: no pose shows the board in every camera (they share no view).
+        """
+        if not all(hasattr(cam, "render_truth") and hasattr(cam, "truth") for cam in others):
+            return None
+        from camdeck.drivers.sim.targets import ChessboardTarget
+
+        return ChessboardTarget(board, [self, *others], seed=self._seed if self._seed is not None else 0)
+
     def now_ns(self) -> int:
         """The camera's clock (the time base of frame timestamps), ns."""
         return self._clock()

@@ -488,7 +488,9 @@ class ChessboardTarget:
     """A chessboard held up in front of simulated cameras, moved to a new pose for every capture.
 
     With one camera it poses the board anywhere in that camera's view; with a stereo pair every
-    pose is wholly visible in both, so each capture gives a usable calibration pair.
+    pose is wholly visible in both, so each capture gives a usable calibration pair. It is the
+    drivers.base.CalibrationTarget a simulated camera gives (``moves_itself``: nobody needs to
+    move it between views).
 
     Args:
         board: the board.
@@ -507,6 +509,12 @@ class ChessboardTarget:
         self.poses = board_poses(self.cameras[0], board, n_poses, seed=seed, visible_in=self.cameras[1:],
                                  fill=fill)
         self.index = 0
+
+    moves_itself = True
+
+    def next_views(self, timeout_s: float | None = None) -> list[Any]:
+        """One frame per camera with the board at the next pose (drivers.base.CalibrationTarget)."""
+        return self.capture(timeout_s=timeout_s)
 
     def capture(self, index: int | None = None, *, timeout_s: float | None = None) -> list[Any]:
         """One frame per camera with the board at pose ``index`` (default: the next pose)."""

@@ -120,3 +120,13 @@ def test_pointcloud_bad_input_exits_2(cli, workdir):
     assert res.code == 2 and "not a stereo rig" in res.err and "asi-stereo" in res.err
     res = cli("pointcloud", "--rig", "asi-stereo", "--stereo", "missing.npz")
     assert res.code == 2 and "missing.npz" in res.err
+    res = cli("pointcloud", "--rig", "asi-stereo", "--max-disparity", "300")
+    assert res.code == 2 and "--max-disparity 300" in res.err and "multiple of 16" in res.err
+    res = cli("pointcloud", "--rig", "asi-stereo", "--max-disparity", "960")   # the binned frames are 960 wide
+    assert res.code == 2 and "below the image width 960" in res.err
+    assert len(res.err.strip().splitlines()) == 1
+
+
+def test_pointcloud_help_documents_the_near_limit(cli):
+    res = cli("pointcloud", "--help")
+    assert res.code == 0 and "0.72 m" in " ".join(res.out.split()) and "--max-disparity" in res.out

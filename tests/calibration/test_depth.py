@@ -13,8 +13,8 @@ from tests.calibration import open_sim_pair
 
 
 @pytest.fixture(scope="module")
-def sim_depth():
-    """One pair from the simulated ASI rig through the pipeline, with the left camera's true depth."""
+def sim_inputs():
+    """One RGB pair from the simulated ASI rig, its true stereo calibration, left truth and true depth."""
     from camdeck.drivers.imaging import frame_to_rgb
     from camdeck.drivers.sim.placement import relative_pose
 
@@ -28,8 +28,14 @@ def sim_depth():
         pair.close()
     rel = relative_pose(lt, rt)
     stereo = StereoCalibration.from_extrinsics(lt.K, lt.dist, rt.K, rt.dist, rel.R, rel.T_mm, lt.image_size)
-    result = stereo_to_pointcloud(frame_to_rgb(frames.left), frame_to_rgb(frames.right), stereo)
-    return result, lt, truth_depth
+    return frame_to_rgb(frames.left), frame_to_rgb(frames.right), stereo, lt, truth_depth
+
+
+@pytest.fixture(scope="module")
+def sim_depth(sim_inputs):
+    """The pair through the pipeline, with the left camera's truth and true depth."""
+    left, right, stereo, lt, truth_depth = sim_inputs
+    return stereo_to_pointcloud(left, right, stereo), lt, truth_depth
 
 
 def _true_depth_at_points(points: np.ndarray, K: np.ndarray, truth: np.ndarray):
@@ -65,9 +71,40 @@ def test_points_respect_the_range_filter_and_carry_colour(sim_depth):
     result, *_ = sim_depth
     assert result.points.dtype == np.float32 and result.points.shape[1] == 3
     assert result.colors.shape == result.points.shape and result.colors.dtype == np.uint8
-    # The range filter acts on the rectified depth; the left camera's own z differs by R1's small turn.
-    assert result.points[:, 2].min() > 0.2 * 0.98 and result.points[:, 2].max() < 7.5 * 1.02
+    assert result.points[:, 2].min() >= 0.2 and result.points[:, 2].max() <= 7.5
     assert np.isfinite(result.depth[result.disparity > 0]).any()
+
+
+def test_the_range_filter_is_the_left_cameras_own_depth(sim_inputs, sim_depth):
+    """A range cut through the scene keeps exactly the points whose left-camera z is inside it,
+    though the rectified frame (turned by R1) would put some of them on the other side."""
+    left, right, stereo, *_ = sim_inputs
+    full = sim_depth[0].points
+    lo, hi = (float(v) for v in np.percentile(full[:, 2], [30, 70]))
+    same_search = sim_depth[0].num_disparities                 # the same disparities, only the cut differs
+    cut = stereo_to_pointcloud(left, right, stereo, options=DepthOptions(min_depth_m=lo, max_depth_m=hi,
+                                                                         num_disparities=same_search))
+    assert cut.points[:, 2].min() >= lo and cut.points[:, 2].max() <= hi
+    expected = np.count_nonzero((full[:, 2] >= lo) & (full[:, 2] <= hi))
+    assert len(cut.points) == expected > 1000
+    assert np.count_nonzero(np.isfinite(cut.depth)) == len(cut.points) == len(cut.colors)
+
+
+def test_the_near_limit_of_256_disparities_and_a_larger_search_when_asked(sim_inputs):
+    from camdeck.calibration.depth import MAX_DISPARITIES, check_num_disparities, nearest_depth_m, pick_num_disparities
+
+    left, right, stereo, *_ = sim_inputs                      # 960x540: f about 922 px, B 100 mm
+    assert nearest_depth_m(stereo, MAX_DISPARITIES) == pytest.approx(
+        stereo.rectified_focal_px * stereo.baseline_mm / 1000 / 256)
+    # Full resolution doubles f: 256 disparities reach about 0.72 m, the documented near limit.
+    assert 2 * stereo.rectified_focal_px * 0.1 / 256 == pytest.approx(0.72, abs=0.01)
+    assert pick_num_disparities(stereo, 0.2) <= MAX_DISPARITIES
+    wide = stereo_to_pointcloud(left, right, stereo, options=DepthOptions(num_disparities=304))
+    assert wide.num_disparities == 304 and len(wide.points) > 1000
+    with pytest.raises(CalibrationInputError, match="below the image width"):
+        check_num_disparities(960, 960)
+    with pytest.raises(CalibrationInputError, match="multiple of 16"):
+        check_num_disparities(300, 960)
 
 
 def test_depth_and_points_follow_the_pinhole_model():

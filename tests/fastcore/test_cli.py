@@ -48,3 +48,21 @@ def test_reconstruct_bad_input_exits_2(cli):
     assert result.code == 2 and "stereo" in result.err
     result = cli("reconstruct", "--rig", "asi-stereo", "--frames", "1", "--duration", "2s")
     assert result.code == 2
+
+
+def test_reconstruct_writes_both_formats_on_the_cpu_device_and_previews_slices(cli, workdir):
+    result = cli("reconstruct", "--rig", "asi-stereo", "--grid", "24", "--frames", "2", "--save-every", "1ms",
+                 "--out", workdir / "grids", "--format", "both", "--device", "cpu", "--backend", "torch",
+                 "--preview")
+    assert result.code == 0, result.err
+    bins = sorted((workdir / "grids").glob("*.bin"))
+    npys = sorted((workdir / "grids").glob("*.npy"))
+    assert bins and [p.stem for p in bins] == [p.stem for p in npys]
+    a, b = load_grid(bins[-1]), load_grid(npys[-1])
+    assert np.array_equal(a.data, b.data) and a.voxel_size > 0 and b.voxel_size is None
+    # the preview: a slice of the latest grid, drawn with the density ramp, on stderr
+    assert "slice z=12 of 0..23" in result.err
+    lines = result.err.splitlines()
+    first = lines.index(next(line for line in lines if "slice z=12" in line))
+    picture = lines[first + 1:first + 1 + 32]
+    assert any(set(row) - {" "} for row in picture)
