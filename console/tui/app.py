@@ -21,6 +21,7 @@ import asyncio
 import time
 from typing import Callable, Iterable
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -28,6 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.link import OPERATOR_FPS, LinkMonitor, terminal_depth
 from camdeck.console.tui.screens.confirm import ConfirmQuit
 from camdeck.console.tui.screens.help import HelpScreen
 from camdeck.console.tui.tabs.calibration import CalibrationTab
@@ -81,6 +83,10 @@ class CamdeckApp(App):
         self.settings = settings
         self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
         self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
+        # The terminal link and the preview level it affords (console/tui/link.py); the Cameras
+        # tab paces its frames by it and a status line shows link_monitor.summary().
+        self.link_monitor = LinkMonitor(max_fps=preview_fps or settings.console.preview_fps,
+                                        pinned_depth="ascii" if settings.console.ascii_preview else None)
         register_themes(self)
         wanted = theme or settings.console.theme
         self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
@@ -104,6 +110,19 @@ class CamdeckApp(App):
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
+
+    def on_mount(self) -> None:
+        if not self.is_headless:   # headless (Pilot): nothing is written, so nothing to pace
+            self.link_monitor.set_limits(max_depth=terminal_depth(self.console.color_system))
+            self.link_monitor.attach(self._driver)
+            self.set_interval(1.0, self.link_monitor.tick)
+
+    def post_display_hook(self) -> None:
+        # Every screen update is followed by a cursor-position query: its answer says it has drained.
+        self.link_monitor.displayed()
+
+    def on_cursor_position(self, event: events.CursorPosition) -> None:
+        self.link_monitor.acknowledged(event.time)
 
     def on_unmount(self) -> None:
         # After every tab has unmounted (and cancelled its workers): close each camera once.
@@ -187,6 +206,14 @@ class CamdeckApp(App):
                                 "colour and plain ASCII", tab.action_toggle_ascii)
             yield SystemCommand("Preview: pause / resume", "Stop or restart the live camera preview",
                                 tab.action_toggle_pause)
+            for depth, words in ((None, "automatic quality (follows the link)"), ("truecolor", "truecolor"),
+                                 ("256", "256 colours"), ("ascii", "ASCII")):
+                yield SystemCommand(f"Preview quality: {words}", "Colour depth of the camera preview (key m)",
+                                    lambda depth=depth: tab.set_quality(depth))
+            for fps in OPERATOR_FPS:
+                yield SystemCommand(f"Preview rate: {fps:g} fps", "Most frames per second the camera preview "
+                                    "draws; a thin link may lower it (keys - and +)",
+                                    lambda fps=fps: tab.set_preview_fps(fps))
         yield SystemCommand("camdeck keys", "Show every key of the console (?)", self.action_help)
 
 
