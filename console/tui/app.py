@@ -26,10 +26,12 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.link import OPERATOR_FPS, LinkMonitor, terminal_depth
+from camdeck.console.tui.terminal import too_small, too_small_message
+from camdeck.console.tui.ui_state import save_theme, saved_theme
 from camdeck.console.tui.screens.confirm import ConfirmQuit
 from camdeck.console.tui.screens.help import HelpScreen
 from camdeck.console.tui.tabs.calibration import CalibrationTab
@@ -88,8 +90,10 @@ class CamdeckApp(App):
         self.link_monitor = LinkMonitor(max_fps=preview_fps or settings.console.preview_fps,
                                         pinned_depth="ascii" if settings.console.ascii_preview else None)
         register_themes(self)
-        wanted = theme or settings.console.theme
-        self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
+        # The theme the operator picked last (console/tui/ui_state.py) wins over the config's.
+        wanted = theme or saved_theme(settings.console.theme) or settings.console.theme
+        self.theme = wanted if wanted in self.available_themes else (
+            settings.console.theme if settings.console.theme in THEME_NAMES else DEFAULT_THEME)
         self.cameras_tab: CamerasTab | None = None
         self._tab_bodies: dict[str, Widget] = {}
         self.quitting = False       # the jobs are being stopped; the app exits when they have finished
@@ -110,12 +114,28 @@ class CamdeckApp(App):
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
+        yield Static("", id="too-small")
 
     def on_mount(self) -> None:
+        self._check_size(self.size.width, self.size.height)
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
         if not self.is_headless:   # headless (Pilot): nothing is written, so nothing to pace
             self.link_monitor.set_limits(max_depth=terminal_depth(self.console.color_system))
             self.link_monitor.attach(self._driver)
             self.set_interval(1.0, self.link_monitor.tick)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, cols: int, rows: int) -> None:
+        """Below the minimum size, a message replaces the tabs (themes/camdeck.tcss: .-too-small)."""
+        small = too_small(cols, rows)
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(too_small_message(cols, rows))
+
+    def _keep_theme(self, theme) -> None:
+        save_theme(theme.name, self.settings.console.theme)
 
     def post_display_hook(self) -> None:
         # Every screen update is followed by a cursor-position query: its answer says it has drained.
