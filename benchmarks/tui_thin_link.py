@@ -187,7 +187,7 @@ class ThinLink:
 
     def _pump(self) -> None:
         bucket, last = 0.0, time.monotonic()
-        burst = max(512.0, self.rate * 0.02)
+        burst = max(64.0, self.rate * 0.005)     # a link lends next to nothing after a pause
         while self.running:
             now = time.monotonic()
             bucket = min(burst, bucket + self.rate * (now - last)) if self.rate else 65536.0

@@ -26,7 +26,7 @@ from camdeck.console.render import (
 )
 
 DEPTHS = ("truecolor", "256", "ascii")     # best first
-DRIFT_MEAN = 2.5                           # mean levels the whole picture moved: a global change (exposure,
+DRIFT_MEAN = 2.5                           # mean levels the whole picture moved one way: a global change (exposure,
                                            # light) that the per-cell threshold would hide; redraw exactly
 DEFAULT_THRESHOLD = 10                     # 8-bit levels a channel must move before its cell is redrawn
                                            # (just over one 5-bit step: sensor noise stays off the link)
@@ -197,7 +197,8 @@ def render_cells(rgb: np.ndarray, max_cols: int, max_rows: int, *, depth: str = 
     dirty, base = None, 0
     if (shown is not None and shown.serial and shown.colors is not None and shown.depth == depth
             and shown.colors.shape == colors.shape):
-        if threshold and np.abs(colors.astype(np.int16) - shown.colors.astype(np.int16)).mean() > DRIFT_MEAN:
+        # Signed: noise moves cells both ways and averages out; a global change moves them one way.
+        if threshold and abs((colors.astype(np.int16) - shown.colors.astype(np.int16)).mean()) > DRIFT_MEAN:
             threshold = 0
         changed = changed_cells(colors, shown.colors, threshold)
         colors = np.where(changed[..., None], colors, shown.colors)

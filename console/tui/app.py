@@ -18,6 +18,7 @@ job on unmount, and the pool waits (bounded) for lent cameras to come back befor
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -50,6 +51,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("monitoring", "5", "Monitoring"),
 )
 
+link_log = logging.getLogger("camdeck.console.tui.link")
 QUIT_WAIT_S = 60.0      # the most the app waits for stopped jobs to finish before it exits anyway
 
 
@@ -145,6 +147,10 @@ class CamdeckApp(App):
         self.link_monitor.acknowledged(event.time)
 
     def on_unmount(self) -> None:
+        link = self.link_monitor
+        if link.attached:
+            link_log.info("preview: %d frames shown, %d skipped behind the link; last mode %s",
+                          link.frames_shown, link.frames_skipped, link.mode)
         # After every tab has unmounted (and cancelled its workers): close each camera once.
         self.camera_pool.close_all()
 

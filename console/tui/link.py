@@ -310,8 +310,10 @@ class LinkMonitor:
         capacity = self.capacity
         old = self.chooser.adapt(capacity, now)
         if old is not None:
-            log.info("preview %gfps %s x%g -> %s: link %s, %d frames skipped so far", old.fps, old.depth,
-                     old.scale, self.mode, format_rate(capacity or 0.0), self.frames_skipped)
+            steady = self.chooser.steady
+            log.info("preview %gfps %s x%g -> %s: link %s, a frame %s bytes, %d frames skipped so far", old.fps,
+                     old.depth, old.scale, self.mode, format_rate(capacity or 0.0),
+                     "?" if steady is None else f"{steady:.0f}", self.frames_skipped)
 
     def _notify(self) -> None:
         for callback in list(self._listeners):

@@ -113,17 +113,16 @@ class LevelChooser:
 
     def fits(self, lvl: Level, capacity: float, margin: float) -> bool:
         current = self.level
-        if self.steady is None:
-            return lvl.look == current.look or self.full_estimate(lvl) <= TRANSITION_S * capacity * margin
         # Fewer colours cost fewer bytes; more colours are tried at today's cost and kept if they hold.
-        steady = self.steady * min(1.0, lvl.cost / current.cost)
+        # Before any steady frame (the start), every frame is taken to be a full one.
+        steady = self.full_estimate(lvl) if self.steady is None else self.steady * min(1.0, lvl.cost / current.cost)
         if steady > MAX_FRAME_S * capacity * margin or steady * lvl.fps > SHARE * capacity * margin:
             return False
         return lvl.look == current.look or self.full_estimate(lvl) <= TRANSITION_S * capacity * margin
 
     def adapt(self, capacity: float | None, now: float) -> Level | None:
         """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None."""
-        if capacity is None or self.steady is None:
+        if capacity is None:
             return None
         levels, index = self.levels, self.index
         if not self.fits(levels[index], capacity, 1.0):

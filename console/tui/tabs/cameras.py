@@ -46,8 +46,7 @@ from camdeck.console.tui.widgets.preview import PreviewView
 from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
 
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
-METER_EVERY_S = 1.0           # link meter refresh period
-PANEL_THIN_EVERY_S = 1.0      # side panel refresh period when the link is thin
+METER_EVERY_S = 1.0           # link meter refresh period (and the side panel's on a thin link)
 EXACT_EVERY_S = 10.0          # period of preview frames drawn without the change threshold
 QUALITIES = (None, "truecolor", "256", "ascii")   # `m` cycles: automatic, then each depth pinned
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
@@ -101,7 +100,8 @@ class CamerasTab(Vertical):
         self.table = CameraTable([self._initial_state(name, spec) for name, spec in settings.cameras.items()])
         self.preview = PreviewView(meter=True)
         self._pending_frame: PreviewFrame | None = None   # the newest frame, waiting for the link
-        self._panel_shown = 0.0
+        self._panel_stats = None      # the newest frame's aids, for the panel on a thin link
+        self._panel_state = None      # and the newest streaming state
         self.panel = CameraPanel(ascii=self.request.ascii)
 
     @staticmethod
@@ -337,12 +337,13 @@ class CamerasTab(Vertical):
                          cells=cells.area[0] * cells.area[1])
         self.preview.show_cells(cells)
         self.request.shown = self.preview.cells
-        # The panel is redrawn whole (a few KB): with every frame on a good link, once a second
-        # on a thin one (where the preview runs below its top level).
-        now = time.monotonic()
-        if link.at_top or now - self._panel_shown >= PANEL_THIN_EVERY_S:
-            self._panel_shown = now
+        # The panel is redrawn whole (about 2 KB): with every frame on a good link; on a thin one
+        # (the preview below its top level) once a second from the meter's timer, in a round
+        # of its own, so a frame's measured cost is the frame's.
+        if link.at_top:
             self.panel.update_stats(message.stats)
+        else:
+            self._panel_stats = message.stats
 
     def _on_link(self) -> None:
         """The link drained (show the waiting frame) or the preview level changed (ask the worker for it)."""
@@ -356,10 +357,19 @@ class CamerasTab(Vertical):
 
     def _show_meter(self) -> None:
         self.preview.set_meter(self.app.link_monitor.summary())
+        state, stats = self._panel_state, self._panel_stats
+        self._panel_state = self._panel_stats = None
+        if state is not None:
+            self.panel.update_state(state)
+        if stats is not None:
+            self.panel.update_stats(stats)
 
     def _show_state(self, status: CameraState) -> None:
         self.table.update_state(status)
-        self.panel.update_state(status)
+        if self.app.link_monitor.at_top or status.state != "streaming":
+            self.panel.update_state(status)
+        else:
+            self._panel_state = status   # a thin link: with the panel's once-a-second redraw
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures become something the operator sees."""
