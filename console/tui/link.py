@@ -39,7 +39,6 @@ ACK_PROBE_S = 3.0              # no answer to the first query this long: the ter
 ACK_LOST_S = 10.0              # an outstanding answer this old is taken as lost (the preview must not freeze)
 MIN_SAMPLE_BYTES = 512         # smaller rounds say more about latency than throughput
 JITTER_S = 0.03                # how much a round's latency scatters on a busy machine or network
-FAST_LINK = 10e6               # bytes/s recorded for a round the link carried faster than it can show
 CAPACITY_S = 10.0              # throughput samples older than this are forgotten
 
 
@@ -165,10 +164,8 @@ class LinkMonitor:
             if sent >= MIN_SAMPLE_BYTES:
                 # Less the smallest round seen (the link's and the app's own latency); a round that
                 # met more delay than that only underrates the link.
-                carried = took - min(self._latency)
-                # Within JITTER_S of the quickest round, a round says only "faster than this
-                # round can show": the latency scatters more than the bytes took.
-                self._capacity.append((now, sent / carried if carried > JITTER_S else FAST_LINK))
+                # Below JITTER_S the round says only "at least this fast": the latency scatters more.
+                self._capacity.append((now, sent / max(took - min(self._latency), JITTER_S)))
         self._frames_unconfirmed = 0
         if self._frame_mark is not None and upto > self._frame_mark[0]:
             self.chooser.record(float(upto - self._frame_mark[0]), self._frame_mark[1])
@@ -287,10 +284,7 @@ class LinkMonitor:
         """
         now = self.clock()
         recent = [c for t, c in self._capacity if now - t < CAPACITY_S]
-        measured = [c for c in recent if c != FAST_LINK]
-        if measured:       # rounds too quick to show a rate say nothing against those that do
-            return statistics.median(measured)
-        return FAST_LINK if recent else None
+        return statistics.median(recent) if recent else None
 
     def summary(self) -> str:
         """Short text for a status line (at most 24 columns): '3.1KB/s 15fps 256c'."""
