@@ -246,8 +246,9 @@ class CamerasTab(Vertical):
                 done = self.frame_limit is not None and frames >= self.frame_limit
                 status = _frame_state(name, spec, frame, fps, dropped, "ready" if done else "streaming")
                 # Every EXACT_EVERY_S a frame redraws every cell that moved at all, so the drift
-                # the change threshold lets stand never lasts.
-                exact = time.monotonic() - last_exact >= EXACT_EVERY_S
+                # the change threshold lets stand never lasts; so does the last frame of a stream
+                # that stops (it stays on screen, the same whichever frames were shown before).
+                exact = done or time.monotonic() - last_exact >= EXACT_EVERY_S
                 if exact:
                     last_exact = time.monotonic()
                 cells, stats = analyse_frame(frame, request, threshold=0 if exact else None)
