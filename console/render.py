@@ -241,6 +241,14 @@ class PreviewCells:
     rows: int
     ascii: bool
     lines: list = field(default_factory=list)  # list[list[Segment]] or list[str]
+    depth: str = ""              # "truecolor", "256" or "ascii" (console/render_cells.py); "" unknown
+    colors: np.ndarray | None = field(default=None, repr=False)  # per-cell colours drawn (render_cells)
+    dirty: list | None = None    # (row, x0, x1) spans that changed from the picture ``base``; None: all
+    base: int = 0                # ``serial`` of the picture these cells were diffed against (0: none)
+    serial: int = 0              # set by the widget that shows the cells
+    area: tuple = (0, 0)         # (max_cols, max_rows) the picture was fitted to
+    scale: float = 1.0           # fraction of the area used
+    source: np.ndarray | None = field(default=None, repr=False)  # the RGB picture, to redraw at a new size
 
     def as_segments(self, style: Style | None = None) -> list[list[Segment]]:
         """Rows as segment lists whatever the mode (ASCII rows get ``style``)."""

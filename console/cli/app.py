@@ -65,6 +65,11 @@ def tui(
 ) -> None:
     """Start the terminal console (Textual) on the configured rig; it logs to a file, never to the terminal."""
     from camdeck.console import logs
+    from camdeck.console.tui.terminal import terminal_problem
+
+    problem = terminal_problem()
+    if problem:   # TERM=dumb/unknown: escape codes would be printed as text
+        raise common.BadInput(problem)
     from camdeck.console.tui.app import run_app
 
     opts = common.OPTIONS

@@ -28,19 +28,24 @@ wherever it was started, and ``s`` stops one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane, Tabs
+from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.job_host import JobHost
+from camdeck.console.tui.link import OPERATOR_FPS, LinkMonitor, terminal_depth
+from camdeck.console.tui.terminal import too_small, too_small_message
+from camdeck.console.tui.ui_state import save_theme, saved_theme
 from camdeck.console.tui.screens.confirm import ConfirmQuit
 from camdeck.console.tui.screens.help import HelpScreen
 from camdeck.console.tui.tabs.calibration import CalibrationTab
@@ -60,6 +65,7 @@ TABS: tuple[tuple[str, str, str], ...] = (
     ("monitoring", "5", "Monitoring"),
 )
 
+link_log = logging.getLogger("camdeck.console.tui.link")
 QUIT_WAIT_S = 60.0      # the most the app waits for stopped jobs to finish before it exits anyway
 
 
@@ -107,9 +113,15 @@ class CamdeckApp(App):
         self.host_root = host_root or Path("/")
         self.camera_pool = CameraPool(settings.cameras, settings.driver_context(clock), camera_opener)
         self._camera_options = dict(live=live, frame_limit=frame_limit, preview_fps=preview_fps)
+        # The terminal link and the preview level it affords (console/tui/link.py); the Cameras
+        # tab paces its frames by it and a status line shows link_monitor.summary().
+        self.link_monitor = LinkMonitor(max_fps=preview_fps or settings.console.preview_fps,
+                                        pinned_depth="ascii" if settings.console.ascii_preview else None)
         register_themes(self)
-        wanted = theme or settings.console.theme
-        self.theme = wanted if wanted in THEME_NAMES else DEFAULT_THEME
+        # The theme the operator picked last (console/tui/ui_state.py) wins over the config's.
+        wanted = theme or saved_theme(settings.console.theme) or settings.console.theme
+        self.theme = wanted if wanted in self.available_themes else (
+            settings.console.theme if settings.console.theme in THEME_NAMES else DEFAULT_THEME)
         self.cameras_tab: CamerasTab | None = None
         self._tab_bodies: dict[str, Widget] = {}
         self.quitting = False       # the jobs are being stopped; the app exits when they have finished
@@ -131,9 +143,39 @@ class CamdeckApp(App):
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
         yield Footer()
+        yield Static("", id="too-small")
 
     def on_mount(self) -> None:
         self.job_host.attach(self)
+        self._keep_tab_focus()
+        self._check_size(self.size.width, self.size.height)
+        self.theme_changed_signal.subscribe(self, self._keep_theme)
+        if not self.is_headless:   # headless (Pilot): nothing is written, so nothing to pace
+            self.link_monitor.set_limits(max_depth=terminal_depth(self.console.color_system))
+            self.link_monitor.attach(self._driver)
+            self.set_interval(1.0, self.link_monitor.tick)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size.width, event.size.height)
+
+    def _check_size(self, cols: int, rows: int) -> None:
+        """Below the minimum size, a message replaces the tabs (themes/camdeck.tcss: .-too-small)."""
+        small = too_small(cols, rows)
+        self.set_class(small, "-too-small")
+        if small:
+            self.query_one("#too-small", Static).update(too_small_message(cols, rows))
+
+    def _keep_theme(self, theme) -> None:
+        save_theme(theme.name, self.settings.console.theme)
+
+    def post_display_hook(self) -> None:
+        # Every screen update is followed by a cursor-position query: its answer says it has drained.
+        self.link_monitor.displayed()
+
+    def on_cursor_position(self, event: events.CursorPosition) -> None:
+        self.link_monitor.acknowledged(event.time)
+
+    def _keep_tab_focus(self) -> None:
         # Keys that always work (docs/design.md, TUI): a tab's bindings fire only while the focus
         # is inside that tab, so the focus never leaves it. The tab strip takes no focus (Tab
         # cycles inside the shown tab; 1-5 switch tabs), and a focus lost to nothing (a field
@@ -200,6 +242,10 @@ class CamdeckApp(App):
             body.action_stop()
 
     def on_unmount(self) -> None:
+        link = self.link_monitor
+        if link.attached:
+            link_log.info("preview: %d frames shown, %d skipped behind the link; last mode %s",
+                          link.frames_shown, link.frames_skipped, link.mode)
         # After every tab has unmounted (and cancelled its workers): close each camera once;
         # after a hang-up the jobs still use theirs: run_with_jobs closes them when they end.
         if not self.job_host.hung_up:
@@ -297,6 +343,14 @@ class CamdeckApp(App):
                                 "colour and plain ASCII", tab.action_toggle_ascii)
             yield SystemCommand("Preview: pause / resume", "Stop or restart the live camera preview",
                                 tab.action_toggle_pause)
+            for depth, words in ((None, "automatic quality (follows the link)"), ("truecolor", "truecolor"),
+                                 ("256", "256 colours"), ("ascii", "ASCII")):
+                yield SystemCommand(f"Preview quality: {words}", "Colour depth of the camera preview (key m)",
+                                    lambda depth=depth: tab.set_quality(depth))
+            for fps in OPERATOR_FPS:
+                yield SystemCommand(f"Preview rate: {fps:g} fps", "Most frames per second the camera preview "
+                                    "draws; a thin link may lower it (keys - and +)",
+                                    lambda fps=fps: tab.set_preview_fps(fps))
         yield SystemCommand("camdeck keys", "Show every key of the console (?)", self.action_help)
         yield SystemCommand("Jobs", "Running and recent jobs, from here or elsewhere; stop one (J)", self.action_jobs)
 

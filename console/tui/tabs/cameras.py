@@ -36,6 +36,8 @@ from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from camdeck.console.tui.camera_pool import CameraInUse, CameraPool
+from camdeck.console.tui.link import step_fps
+from camdeck.console.tui.preview_level import DEPTHS
 from camdeck.console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
 from camdeck.console.tui.screens.controls import ControlsForm, step_exposure, step_gain
 from camdeck.console.tui.tabs.preview import (
@@ -48,6 +50,9 @@ from camdeck.console.tui.widgets.table_filter import TableFilter
 from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
 
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
+METER_EVERY_S = 1.0           # link meter refresh period (and the side panel's on a thin link)
+EXACT_EVERY_S = 10.0          # period of preview frames drawn without the change threshold
+QUALITIES = (None, "truecolor", "256", "ascii")   # `m` cycles: automatic, then each depth pinned
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
 
 
@@ -72,6 +77,9 @@ class CamerasTab(Vertical):
         Binding("a", "toggle_ascii", "ASCII"),
         Binding("slash", "filter", "Filter", key_display="/",
                 tooltip="filter the table as you type; enter keeps the filter, esc clears it"),
+        Binding("m", "cycle_quality", "Quality", show=False),
+        Binding("minus", "preview_fps(-1)", "Fps-", show=False),
+        Binding("plus,equals_sign", "preview_fps(1)", "Fps+", show=False),
     ]
 
     def __init__(self, settings, *, pool: CameraPool, live: bool = True, frame_limit: int | None = None,
@@ -97,7 +105,10 @@ class CamerasTab(Vertical):
         self._stream_started = False
         self.table = CameraTable([self._initial_state(name, spec) for name, spec in settings.cameras.items()])
         self.filter = TableFilter(self.table, id="camera-filter")
-        self.preview = PreviewView()
+        self.preview = PreviewView(meter=True)
+        self._pending_frame: PreviewFrame | None = None   # the newest frame, waiting for the link
+        self._panel_stats = None      # the newest frame's aids, for the panel on a thin link
+        self._panel_state = None      # and the newest streaming state
         self.panel = CameraPanel(ascii=self.request.ascii)
 
     @staticmethod
@@ -118,6 +129,10 @@ class CamerasTab(Vertical):
 
     def on_mount(self) -> None:
         self.table.focus()
+        link = self.app.link_monitor
+        link.add_listener(self._on_link)
+        self._on_link()
+        self.set_interval(METER_EVERY_S, self._show_meter)
         self.pool.add_listener(lambda names, holder: self.post_message(CamerasLent(names, holder)))
         if not self.settings.cameras:
             self.preview.show_message("no cameras in the config; add a [cameras.NAME] table")
@@ -212,6 +227,7 @@ class CamerasTab(Vertical):
         self.post_message(CameraControls(name, exposure, gain))
         meter, timeouts, frames = FpsMeter(), 0, 0
         last_status = 0.0
+        last_exact = 0.0
         due = time.monotonic()
         try:
             while not worker.is_cancelled:
@@ -237,7 +253,13 @@ class CamerasTab(Vertical):
                 fps = meter.add(frame.seq, frame.timestamp)
                 done = self.frame_limit is not None and frames >= self.frame_limit
                 status = _frame_state(name, spec, frame, fps, dropped, "ready" if done else "streaming")
-                cells, stats = analyse_frame(frame, request)
+                # Every EXACT_EVERY_S a frame redraws every cell that moved at all, so the drift
+                # the change threshold lets stand never lasts; so does the last frame of a stream
+                # that stops (it stays on screen, the same whichever frames were shown before).
+                exact = done or time.monotonic() - last_exact >= EXACT_EVERY_S
+                if exact:
+                    last_exact = time.monotonic()
+                cells, stats = analyse_frame(frame, request, threshold=0 if exact else None)
                 now = time.monotonic()
                 if now - last_status >= STATUS_EVERY_S or done:
                     last_status = now
@@ -303,12 +325,60 @@ class CamerasTab(Vertical):
         self._start_probe()
         if message.camera != self.current:
             return
-        self.preview.show_cells(message.cells)
-        self.panel.update_stats(message.stats)
+        if self._pending_frame is not None:
+            self.app.link_monitor.frame_skipped()
+        self._pending_frame = message
+        self._show_pending()
+
+    def _show_pending(self) -> None:
+        """Show the newest frame if the terminal has taken the previous one; else keep it for later.
+
+        A frame never queues behind the link: while the link drains, newer frames replace it.
+        """
+        message, link = self._pending_frame, self.app.link_monitor
+        if message is None or not link.ready():
+            return
+        self._pending_frame = None
+        if _stale(message.source) or message.camera != self.current:
+            return
+        cells = message.cells
+        link.frame_shown(full=cells.dirty is None or cells.base != getattr(self.preview.cells, "serial", -1),
+                         cells=cells.area[0] * cells.area[1])
+        self.preview.show_cells(cells)
+        self.request.shown = self.preview.cells
+        # The panel is redrawn whole (about 2 KB): with every frame on a good link; on a thin one
+        # (the preview below its top level) once a second from the meter's timer, in a round
+        # of its own, so a frame's measured cost is the frame's.
+        if link.at_top:
+            self.panel.update_stats(message.stats)
+        else:
+            self._panel_stats = message.stats
+
+    def _on_link(self) -> None:
+        """The link drained (show the waiting frame) or the preview level changed (ask the worker for it)."""
+        level = self.app.link_monitor.level
+        request = self.request
+        if (request.fps, request.depth, request.scale) != (level.fps, level.depth, level.scale):
+            request.fps, request.depth, request.scale = level.fps, level.depth, level.scale
+            self.panel.ascii = request.ascii
+            self._show_meter()
+        self._show_pending()
+
+    def _show_meter(self) -> None:
+        self.preview.set_meter(self.app.link_monitor.summary())
+        state, stats = self._panel_state, self._panel_stats
+        self._panel_state = self._panel_stats = None
+        if state is not None:
+            self.panel.update_state(state)
+        if stats is not None:
+            self.panel.update_stats(stats)
 
     def _show_state(self, status: CameraState) -> None:
         self.table.update_state(status)
-        self.panel.update_state(status)
+        if self.app.link_monitor.at_top or status.state != "streaming":
+            self.panel.update_state(status)
+        else:
+            self._panel_state = status   # a thin link: with the panel's once-a-second redraw
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures become something the operator sees."""
@@ -361,6 +431,7 @@ class CamerasTab(Vertical):
 
     def on_preview_view_resized(self, event: PreviewView.Resized) -> None:
         self.request.cols, self.request.rows = event.cols, event.rows
+        self.request.shown = self.preview.cells
 
     # ---------------------------------------------------------------- keys
 
@@ -425,8 +496,34 @@ class CamerasTab(Vertical):
         self._restart_stream()
 
     def action_toggle_ascii(self) -> None:
-        self.request.ascii = not self.request.ascii
-        self.panel.ascii = self.request.ascii
+        link = self.app.link_monitor
+        self.set_quality(None if link.pinned_depth == "ascii" else "ascii")
+
+    def action_cycle_quality(self) -> None:
+        """m: automatic quality, then truecolor, 256 colours and ASCII pinned, in turn."""
+        link = self.app.link_monitor
+        index = QUALITIES.index(link.pinned_depth) if link.pinned_depth in QUALITIES else 0
+        self.set_quality(QUALITIES[(index + 1) % len(QUALITIES)])
+
+    def set_quality(self, depth: str | None) -> None:
+        """Pin the preview's colour depth ('truecolor', '256', 'ascii'), or None to follow the link."""
+        link = self.app.link_monitor
+        if depth is not None and DEPTHS.index(depth) < DEPTHS.index(link.max_depth):
+            self.notify(f"this terminal shows {link.max_depth} at best; fix: run it with "
+                        "COLORTERM=truecolor or TERM=xterm-256color if it can show more", severity="warning",
+                        timeout=5)
+        link.set_limits(pinned_depth=depth)
+        self.notify(f"preview: {'automatic quality' if depth is None else depth} ({link.mode})", timeout=2)
+
+    def action_preview_fps(self, direction: int) -> None:
+        """-/+: the preview's frame rate cap, one step down or up."""
+        self.set_preview_fps(step_fps(self.app.link_monitor.max_fps, direction))
+
+    def set_preview_fps(self, fps: float) -> None:
+        """Cap the preview at ``fps`` frames per second (the link may lower it further)."""
+        link = self.app.link_monitor
+        link.set_limits(max_fps=fps)
+        self.notify(f"preview: at most {fps:g} fps ({link.mode})", timeout=2)
 
 
 class PreviewPause:

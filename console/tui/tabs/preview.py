@@ -11,8 +11,9 @@ from typing import Any, Mapping
 from textual.worker import Worker
 
 from camdeck.console.render import (
-    centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, render_rgb, sharpness_score,
+    PreviewCells, centre_crop, clipping_fractions, frame_to_rgb, histogram, luma, sharpness_score,
 )
+from camdeck.console.render_cells import DEFAULT_THRESHOLD, render_cells
 from camdeck.console.tui.camera_pool import CameraInUse
 from camdeck.console.tui.messages import CameraState, ControlField, FrameStats
 from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, DriverUnavailable, NotSupported
@@ -23,10 +24,22 @@ GAIN_CONTROLS = ("gain", "AnalogueGain")
 
 
 class PreviewRequest:
-    """What the UI wants from the stream worker. Plain attributes: the worker only reads them."""
+    """What the UI wants from the stream worker. Plain attributes: the worker only reads them.
 
-    def __init__(self, cols: int, rows: int, ascii: bool, fps: float) -> None:
-        self.cols, self.rows, self.ascii, self.fps = cols, rows, ascii, fps
+    ``depth`` and ``scale`` follow the link (console/tui/link.py); ``shown`` is the picture on
+    screen, which the next one is drawn as a change of (console/render_cells.py).
+    """
+
+    def __init__(self, cols: int, rows: int, ascii: bool, fps: float, depth: str = "truecolor",
+                 scale: float = 1.0) -> None:
+        self.cols, self.rows, self.fps = cols, rows, fps
+        self.depth = "ascii" if ascii else depth
+        self.scale = scale
+        self.shown: PreviewCells | None = None
+
+    @property
+    def ascii(self) -> bool:
+        return self.depth == "ascii"
 
 
 def control_fields(controls: Mapping[str, Any]) -> tuple[ControlField | None, ControlField | None]:
@@ -56,10 +69,14 @@ def error_state(err: BaseException) -> str:
     return "error"
 
 
-def analyse_frame(frame: Any, request: PreviewRequest) -> tuple[Any, FrameStats]:
-    """Preview cells at the requested size, plus the focus and exposure aids (worker thread)."""
+def analyse_frame(frame: Any, request: PreviewRequest, threshold: int | None = None) -> tuple[Any, FrameStats]:
+    """Preview cells at the requested size, plus the focus and exposure aids (worker thread).
+
+    ``threshold``: levels a cell must move to be redrawn (default render_cells.DEFAULT_THRESHOLD).
+    """
     rgb = frame_to_rgb(frame.array, frame.format)
-    cells = render_rgb(rgb, request.cols, request.rows, ascii=request.ascii)
+    cells = render_cells(rgb, request.cols, request.rows, depth=request.depth, scale=request.scale,
+                         shown=request.shown, threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
     step = max(1, min(rgb.shape[0], rgb.shape[1]) // 270)   # ~ 270 px on the short side is plenty
     small = luma(rgb[::step, ::step])
     raw_step = max(1, min(frame.array.shape[0], frame.array.shape[1]) // 360)

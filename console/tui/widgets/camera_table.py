@@ -64,6 +64,7 @@ class CameraTable(ConsoleTable):
     """Every configured camera; the highlighted row is the camera being previewed."""
 
     COLUMNS = COLUMNS
+    _row_only = False    # inside update_state: a whole-table refresh is narrowed to the row
 
     DEFAULT_CSS = """
     CameraTable {
@@ -102,7 +103,21 @@ class CameraTable(ConsoleTable):
         self._states[status.name] = status
         new_cells = state_cells(status)
         old_cells = state_cells(old) if old is not None else {}
-        for spec in COLUMNS:
-            key = spec.key
-            if str(new_cells[key]) != str(old_cells.get(key)) or key == "state":
-                self.put_cell(status.name, key, new_cells[key])
+        # DataTable.update_cell repaints the whole table (about 12 KB at 80x24, every second while
+        # streaming: a third of a thin link); the row is enough while it is shown (a row a filter
+        # brings back rebuilds the table, which must repaint in full).
+        self._row_only = status.name in self.rows      # type: ignore[operator]
+        try:
+            for spec in COLUMNS:
+                key = spec.key
+                if str(new_cells[key]) != str(old_cells.get(key)) or key == "state":
+                    self.put_cell(status.name, key, new_cells[key])
+        finally:
+            self._row_only = False
+        if status.name in self.rows:      # type: ignore[operator]  (a filter may hide it)
+            self.refresh_row(self.get_row_index(status.name))
+
+    def refresh(self, *regions, **kwargs):
+        if self._row_only and not regions and not kwargs:
+            return self      # update_state refreshes the row itself
+        return super().refresh(*regions, **kwargs)
