@@ -167,7 +167,7 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
                        "speedup_vs_numpy": float(f"{ref_ms / median_ms:.4g}") if ref_ms else None,
                        "occupied_fraction": round(occupied(), 4)}
                 if contended:
-                    with _busy_core():
+                    with busy_core():
                         busy = _time_backend(run, budget_s, min_runs, 200)
                     row.update({"contended_median_ms": round(float(np.median(busy) * 1e3), 4),
                                 "contended_p90_ms": _p90_ms(busy), "contended_runs": len(busy)})
@@ -191,7 +191,7 @@ def _loadavg() -> list[float] | None:
         return None
 
 
-class _busy_core:
+class busy_core:
     """Context manager: one child process spinning on a core, started and stopped around a timing.
 
     A real process, not a thread: it must compete with the kernel's OpenMP threads through the
