@@ -8,6 +8,8 @@ fastcore imports nothing from the rest of camdeck but fileio (atomic writes of g
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from camdeck.fastcore.devices import DEVICES, DeviceUnavailable, resolve_device
@@ -22,6 +24,13 @@ __all__ = [
     "DEVICES", "DeviceUnavailable", "resolve_device",
 ]
 
+
+# The kernel's idle OpenMP threads sleep rather than spin: on a shared CPU (a Pi's capture and
+# TUI, or any other busy process) libgomp's default spin-wait took the 64^3 dense-scene median
+# from ~0.9 ms to ~17 ms and its p90 beside one busy process to ~96 ms (docs/design.md, "Thread
+# policy"). libgomp reads this once, when it is loaded (with fastcore._carve, after this line);
+# an operator's own OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 _CARVE_MODULE = None      # fastcore._carve once imported; False when it cannot be
 
