@@ -29,13 +29,6 @@ def fake_pi(root, throttled: str, millideg: str):
     return root
 
 
-class FixedLink:
-    """The link meter's interface (console/tui/link.py, another module): summary() -> str."""
-
-    def summary(self) -> str:
-        return "link 3.1 kB/s ascii 8fps"
-
-
 def test_header_drops_the_least_important_first_and_keeps_the_link_column():
     segments = [Segment("pi4: recorder", priority=3), Segment("REC 1:23 take_001", priority=9),
                 Segment("disk 120.5 GB, full in 3h20m", priority=7), Segment("Pi ok 52°C", priority=2),
@@ -81,8 +74,9 @@ async def test_header_shows_the_pi_health_from_a_fake_sysfs_root(settings, tmp_p
 @run_async
 async def test_a_recording_shows_on_every_tab_with_its_elapsed_time_and_session(settings, tmp_path):
     app = make_app(settings, preview_fps=15, host_root=tmp_path)
-    app.link_monitor = FixedLink()
     async with app.run_test(size=(80, 24)) as pilot:
+        meter = app.link_monitor.summary()          # the real LinkMonitor's meter (console/tui/link.py)
+        assert meter
         await pilot.press("2")
         tab = app.query_one(RecordingTab)
         tab.name_input.value, tab.folder_input.value = "take_001", str(tmp_path / "rec")
@@ -94,9 +88,9 @@ async def test_a_recording_shows_on_every_tab_with_its_elapsed_time_and_session(
             await pilot.press(key)
             await until(pilot, lambda: "REC 0:0" in header.plain and "take_001" in header.plain,
                         what="REC in the header")
-        assert header.plain.rstrip().endswith("link 3.1 kB/s ascii 8fps")
+        assert header.plain.rstrip().endswith(app.link_monitor.summary())
         assert len(header.plain) <= 80 - 2
         await pilot.press("ctrl+s")
         await until(pilot, lambda: tab.state == "idle", what="the stop")
         await until(pilot, lambda: "REC" not in header.plain, what="REC gone from the header")
-        assert header.plain.endswith("link 3.1 kB/s ascii 8fps".rjust(LINK_COLUMNS))
+        assert header.plain.endswith(app.link_monitor.summary().rjust(LINK_COLUMNS))
