@@ -48,7 +48,16 @@ class _Segment:
 
 _RENDERS: OrderedDict[Hashable, Render] = OrderedDict()
 _RENDERS_LOCK = threading.Lock()
-RENDER_CACHE_SIZE = 4   # a 1920x1080 render holds about 34 MB
+# A 1920x1080 render holds about 34 MB. Two keep a stereo pair (the one reuse that happens
+# again and again: a recording, a reconstruction, a calibration reopening the pair); the
+# console probes every camera of the rig once, and more entries only kept those renders for
+# the life of the process. Bounded by bytes too, for full-resolution Pi modes (~200 MB each).
+RENDER_CACHE_SIZE = 2
+RENDER_CACHE_BYTES = 128 * 2**20
+
+
+def _render_bytes(render: Render) -> int:
+    return render.rgb.nbytes + render.depth.nbytes + render.object_mask.nbytes
 
 
 def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
@@ -66,8 +75,9 @@ def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, siz
         array.flags.writeable = False          # shared ground truth: copy before changing
     with _RENDERS_LOCK:
         _RENDERS[key] = render
-        while len(_RENDERS) > RENDER_CACHE_SIZE:
-            _RENDERS.popitem(last=False)
+        total = sum(_render_bytes(r) for r in _RENDERS.values())
+        while len(_RENDERS) > RENDER_CACHE_SIZE or (len(_RENDERS) > 1 and total > RENDER_CACHE_BYTES):
+            total -= _render_bytes(_RENDERS.popitem(last=False)[1])   # the newest always stays
     return render
 
 
@@ -130,18 +140,23 @@ class SimCamera(CameraBase, abc.ABC):
         self._check_plugged()
         settings = self._settings()
         _, size = self._geometry(settings)
-        return CameraInfo(name=self.name, driver=self.driver, model=self.sensor.model,
+        info = CameraInfo(name=self.name, driver=self.driver, model=self.sensor.model,
                           serial=self.spec.serial, sensor_size=self.sensor.sensor_size, output_size=size,
                           pixel_format=self._pixel_format(settings), capabilities=self._capabilities(),
                           extra={"simulated": True, "label": self.spec.label,
                                  "pixel_um": self.sensor.pixel_um, "hfov_deg": self.sensor.hfov_deg,
                                  "frame_period_us": self._frame_period_ns(settings) / 1000.0})
+        self._release_idle_states()
+        return info
 
     def controls(self) -> dict[str, ControlRange]:
         """Every control with its limits, default and current value."""
         self._check_plugged()
         settings = self._settings()
-        return {n: c.to_range(self._current_value(n, settings)) for n, c in self._table.items()}
+        try:
+            return {n: c.to_range(self._current_value(n, settings)) for n, c in self._table.items()}
+        finally:
+            self._release_idle_states()
 
     def set_controls(self, **values: Any) -> None:
         """Set controls by name; all or nothing.
@@ -273,6 +288,8 @@ class SimCamera(CameraBase, abc.ABC):
         with self._lock:
             self._segments = []
             self._thermal.set_running(False, self._clock())
+            self._states.clear()      # a stopped camera keeps no full-frame arrays (see _release_idle_states)
+            self._noise.release()
 
     def _close(self) -> None:
         self._states.clear()
@@ -336,6 +353,18 @@ class SimCamera(CameraBase, abc.ABC):
         meta.update(temperature_c=round(self._thermal.temperature_c(timestamp), 2),
                     frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._dropped)
         return Frame(array=array, timestamp=int(timestamp), seq=int(seq), camera=self.name, meta=meta)
+
+    def _release_idle_states(self) -> None:
+        """Drop the frame states of a stopped camera.
+
+        A state holds full-frame float arrays (a full-resolution Pi camera's: ~94 MB). A console
+        keeps every camera open for hours and asks a stopped one only for its controls, so
+        keeping them would hold a few hundred MB for nothing; the scene render they come from
+        stays in the render cache, so rebuilding one when the camera starts is cheap.
+        """
+        with self._lock:
+            if not self._started:
+                self._states.clear()
 
     def _render(self, K: np.ndarray, size: tuple[int, int]) -> Render:
         return cached_render(self.scene, K, self._R, self._t, size)
