@@ -211,4 +211,6 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
 
 def run_app(settings) -> None:
     """Run the console in this terminal until the operator quits (``camdeck tui``)."""
+    from camdeck.console.tui.heap import tune_allocator
+    tune_allocator()    # before any worker thread: frame buffers go back to the system when freed
     make_app(settings).run()
