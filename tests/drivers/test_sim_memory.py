@@ -17,17 +17,28 @@ MB = 2 ** 20
 
 # What a console does with the built-in simulated rig, minus the UI: open every camera but the
 # PTZ ones (the console leaves those closed), ask each for its controls, then stream the stereo
-# pair a little and stop it (a reconstruction). Prints the bytes held after each step.
+# pair a little and stop it (a reconstruction). Prints the bytes held after each step, once the
+# stopped cameras' idle release has run.
 CONSOLE_LIKE = """
 import json, sys, tracemalloc
 tracemalloc.start()
 from camdeck.console.config import BUILTIN_CONFIG, load_settings
 from camdeck.drivers.registry import open_camera
+from camdeck.drivers.sim import simcam
+simcam.IDLE_RELEASE_S = 0.1            # the console waits 10 s; the check need not
+
+def idle_released(cams):
+    # wait for each stopped camera's release timer (a thread) to have run
+    for cam in cams:
+        timer = cam._idle_timer
+        if timer is not None:
+            timer.join(60)
 settings = load_settings(BUILTIN_CONFIG, sys.argv[1])
 ctx = settings.driver_context(None)
 cams = [open_camera(spec, ctx) for spec in settings.cameras.values() if spec.kind != "ptz"]
 for cam in cams:
     cam.controls()
+idle_released(cams)
 probed = tracemalloc.get_traced_memory()[0]
 pair = [cam for cam in cams if cam.name in ("asi-left", "asi-right")]
 for cam in pair:
@@ -36,13 +47,14 @@ for cam in pair:
     cam.controls()
     cam.stop()
 del frames
+idle_released(cams)
 stopped = tracemalloc.get_traced_memory()[0]
 for cam in cams:
     cam.close()
 print(json.dumps(dict(cameras=[c.name for c in cams], pair=[c.name for c in pair], probed=probed, stopped=stopped)))
 """
 
-# The scene's textures and the render cache (two full-HD renders, ~34 MB each) stay; the frame
+# The scene's textures and the render cache (at most 96 MiB) stay; the frame
 # states (a full-HD Pi camera's: ~50 MB) and noise banks (16 MB per full-HD camera) of stopped
 # cameras do not. Before the fix: ~180 MB after the probe, ~310 MB after the pair stopped.
 HELD_LIMIT_MB = 120
