@@ -213,8 +213,14 @@ def run(args: argparse.Namespace) -> dict:
     env = dict(TERM="xterm-256color", COLORTERM="truecolor", CAMDECK_DATA_DIR=str(data_dir),
                CAMDECK_SYSCONFDIR=work, XDG_CONFIG_HOME=work, HOME=os.environ.get("HOME", work),
                PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG=os.environ.get("LANG", "C.UTF-8"))
-    camdeck = Path(sys.executable).with_name("camdeck")
-    argv = [str(camdeck), "tui"] if camdeck.exists() else [sys.executable, "-m", "camdeck.console.cli", "tui"]
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]     # e.g. another checkout, for a before/after pair
+    if args.camdeck:
+        argv = [*shlex.split(args.camdeck), "tui"]
+    elif (camdeck := Path(sys.executable).with_name("camdeck")).exists():
+        argv = [str(camdeck), "tui"]
+    else:
+        argv = [sys.executable, "-c", "import sys; from camdeck.console.cli.app import main; sys.exit(main())", "tui"]
     events = plan(args.minutes, args.tabs_every_s, args.recon_at_min, args.recon_s)
     load_start = os.getloadavg()
     session = Session(TmuxTui(argv, args.cols, args.rows, env, work), args.interval_s)
@@ -258,6 +264,7 @@ def main() -> None:
                         help="minutes at which a reconstruction starts")
     parser.add_argument("--recon-s", type=float, default=180.0, help="how long each reconstruction runs")
     parser.add_argument("--warmup-min", type=float, default=5.0, help="left out of the steady-state slope")
+    parser.add_argument("--camdeck", help="the command that runs camdeck (default: this interpreter's camdeck)")
     parser.add_argument("--json", type=Path, help="write the full report (every sample) here")
     args = parser.parse_args()
     report = run(args)
