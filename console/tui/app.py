@@ -25,7 +25,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.screens.confirm import ConfirmQuit
@@ -35,6 +35,7 @@ from camdeck.console.tui.tabs.cameras import CamerasTab
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.recording import RecordingTab
 from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.console.tui.widgets.footer import ConsoleFooter
 from camdeck.themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
 
 # (pane id, key, title)
@@ -103,7 +104,7 @@ class CamdeckApp(App):
             for pane, key, title in TABS:
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_unmount(self) -> None:
         # After every tab has unmounted (and cancelled its workers): close each camera once.
