@@ -39,7 +39,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 
 from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.job_host import JobHost
@@ -53,6 +53,7 @@ from camdeck.console.tui.tabs.cameras import CamerasTab
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.recording import RecordingTab
 from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
+from camdeck.console.tui.widgets.footer import ConsoleFooter
 from camdeck.console.tui.widgets.status_header import StatusHeader
 from camdeck.themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, register_themes
 
@@ -142,7 +143,7 @@ class CamdeckApp(App):
             for pane, key, title in TABS:
                 with TabBody(f"{key} {title}", id=pane):
                     yield bodies[pane]
-        yield Footer()
+        yield ConsoleFooter()
         yield Static("", id="too-small")
 
     def on_mount(self) -> None:
@@ -386,7 +387,9 @@ def run_app(settings, *, read_only: bool | None = None) -> None:
     """Run the console in this terminal until the operator quits (``camdeck tui [--read-only]``); its
     jobs are registered under the data folder and outlive a hang-up (console/tui/job_host.py)."""
     from camdeck.console.jobs import JobRegistry
+    from camdeck.console.tui.heap import tune_allocator
     from camdeck.console.tui.job_host import run_with_jobs
 
+    tune_allocator()    # before any worker thread: frame buffers go back to the system when freed
     registry = JobRegistry(settings.data_dir)
     run_with_jobs(make_app(settings, jobs=registry, read_only=read_only), registry)

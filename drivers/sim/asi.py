@@ -35,6 +35,11 @@ LENS_SIGMA_PX = 0.5                 # the lens's point spread at full resolution
 BINS = (1, 2)
 
 
+# (rows, cols) of R, G (even row), G (odd row), B in an RGGB mosaic, as mosaic_rggb lays them out
+RGGB_SITES = ((slice(0, None, 2), slice(0, None, 2)), (slice(0, None, 2), slice(1, None, 2)),
+              (slice(1, None, 2), slice(0, None, 2)), (slice(1, None, 2), slice(1, None, 2)))
+
+
 @dataclass
 class _AsiState:
     mean: np.ndarray       # (H, W) float32 mean DN + 0.5 (rounding), incl. black level
@@ -177,7 +182,13 @@ class SimAsiCamera(SimCamera):
         exposure_s = v["exposure_us"] * 1e-6
         rgb = lens_blur(render.rgb, LENS_SIGMA_PX / b)
         qe = np.asarray(s.qe_rgb, np.float32)
-        electrons = mosaic_rggb(rgb * (qe * np.float32(s.photon_rate_e_s * exposure_s)))
+        per_channel = qe * np.float32(s.photon_rate_e_s * exposure_s)
+        # Mosaic first, then scale each site by its channel's factor: the same float32 products
+        # as scaling the (H, W, 3) image, without a second frame of three channels alive.
+        electrons = mosaic_rggb(rgb)
+        del rgb
+        for (rows, cols), channel in zip(RGGB_SITES, (0, 1, 1, 2)):
+            electrons[rows, cols] *= per_channel[channel]
         np.minimum(electrons, np.float32(s.full_well_e), out=electrons)
         dark_e = s.dark_e_s(s.ambient_c + s.rise_c) * exposure_s
         sigma_e = noise_sigma_e(electrons + np.float32(dark_e), s.read_noise_e, 0.0) / np.float32(b)
@@ -196,7 +207,7 @@ class SimAsiCamera(SimCamera):
         lut = None
         if v["gamma"] != 50 and not raw16:
             lut = np.clip(255.0 * (np.arange(256) / 255.0) ** (50.0 / v["gamma"]) + 0.5, 0, 255).astype(np.uint8)
-        return _AsiState(mean=mean.astype(np.float32), sigma=sigma.astype(np.float32),
+        return _AsiState(mean=mean.astype(np.float32, copy=False), sigma=sigma.astype(np.float32, copy=False),
                          scratch=np.empty_like(mean, dtype=np.float32), max_dn=2.0 ** out_bits - 1,
                          raw16=raw16, gamma_lut=lut)
 

@@ -127,6 +127,14 @@ class NoiseBank:
         self._n = 0
         self._rng = np.random.default_rng() if seed is None else None
 
+    def release(self) -> None:
+        """Forget the bank (twice a frame of float32: 16 MB at 1920x1080) until the next ``window``.
+
+        With a seed, the bank drawn again for the same frame size is the same one.
+        """
+        self._bank = np.empty(0, np.float32)
+        self._n = 0
+
     def window(self, n: int, seq: int) -> np.ndarray:
         """(n,) float32 standard-normal values for frame ``seq`` (a view: do not modify)."""
         if n > self._n:

@@ -33,6 +33,7 @@ from camdeck.drivers.sim.scene import Render, Scene, lab_scene
 from camdeck.drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
 
 BUFFER_FRAMES = 2
+IDLE_RELEASE_S = 10.0   # a stopped camera keeps its frame states this long (see _schedule_idle_release)
 FAULT_KINDS = ("timeout", "disconnect", None)
 
 
@@ -48,7 +49,17 @@ class _Segment:
 
 _RENDERS: OrderedDict[Hashable, Render] = OrderedDict()
 _RENDERS_LOCK = threading.Lock()
-RENDER_CACHE_SIZE = 4   # a 1920x1080 render holds about 34 MB
+# A render holds about 34 MB at 1920x1080, 15 MB at 1280x720, ~200 MB in a full-resolution
+# Pi mode. The console keeps them for its whole life, so the cache is bounded by bytes too:
+# 96 MiB holds a stereo pair plus a Pi camera or two, so the cameras a recording or a
+# reconstruction starts rarely wait for a render (a camera started without one delivers its
+# first frame a second or so late), while the rest of the rig's renders are let go.
+RENDER_CACHE_SIZE = 4
+RENDER_CACHE_BYTES = 96 * 2**20
+
+
+def _render_bytes(render: Render) -> int:
+    return render.rgb.nbytes + render.depth.nbytes + render.object_mask.nbytes
 
 
 def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
@@ -66,8 +77,9 @@ def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, siz
         array.flags.writeable = False          # shared ground truth: copy before changing
     with _RENDERS_LOCK:
         _RENDERS[key] = render
-        while len(_RENDERS) > RENDER_CACHE_SIZE:
-            _RENDERS.popitem(last=False)
+        total = sum(_render_bytes(r) for r in _RENDERS.values())
+        while len(_RENDERS) > RENDER_CACHE_SIZE or (len(_RENDERS) > 1 and total > RENDER_CACHE_BYTES):
+            total -= _render_bytes(_RENDERS.popitem(last=False)[1])   # the newest always stays
     return render
 
 
@@ -114,6 +126,7 @@ class SimCamera(CameraBase, abc.ABC):
         self._timeout_every = int(spec.options.get("fault_timeout_every", 0) or 0)
         self._disconnect_after = int(spec.options.get("fault_disconnect_after", 0) or 0)
         self._states: OrderedDict[tuple, Any] = OrderedDict()
+        self._idle_timer: threading.Timer | None = None
 
     # ---------------------------------------------------------------- Camera protocol
     @property
@@ -130,18 +143,23 @@ class SimCamera(CameraBase, abc.ABC):
         self._check_plugged()
         settings = self._settings()
         _, size = self._geometry(settings)
-        return CameraInfo(name=self.name, driver=self.driver, model=self.sensor.model,
+        info = CameraInfo(name=self.name, driver=self.driver, model=self.sensor.model,
                           serial=self.spec.serial, sensor_size=self.sensor.sensor_size, output_size=size,
                           pixel_format=self._pixel_format(settings), capabilities=self._capabilities(),
                           extra={"simulated": True, "label": self.spec.label,
                                  "pixel_um": self.sensor.pixel_um, "hfov_deg": self.sensor.hfov_deg,
                                  "frame_period_us": self._frame_period_ns(settings) / 1000.0})
+        self._schedule_idle_release()
+        return info
 
     def controls(self) -> dict[str, ControlRange]:
         """Every control with its limits, default and current value."""
         self._check_plugged()
         settings = self._settings()
-        return {n: c.to_range(self._current_value(n, settings)) for n, c in self._table.items()}
+        try:
+            return {n: c.to_range(self._current_value(n, settings)) for n, c in self._table.items()}
+        finally:
+            self._schedule_idle_release()
 
     def set_controls(self, **values: Any) -> None:
         """Set controls by name; all or nothing.
@@ -273,6 +291,7 @@ class SimCamera(CameraBase, abc.ABC):
         super().start()
 
     def _start(self) -> None:
+        self._cancel_idle_release()
         with self._lock:
             now = self._clock()
             settings = self._settings()
@@ -287,9 +306,12 @@ class SimCamera(CameraBase, abc.ABC):
         with self._lock:
             self._segments = []
             self._thermal.set_running(False, self._clock())
+        self._schedule_idle_release()
 
     def _close(self) -> None:
+        self._cancel_idle_release()
         self._states.clear()
+        self._noise.release()
 
     # ---------------------------------------------------------------- internals
     def _check_plugged(self) -> None:
@@ -350,6 +372,37 @@ class SimCamera(CameraBase, abc.ABC):
         meta.update(temperature_c=round(self._thermal.temperature_c(timestamp), 2),
                     frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._dropped)
         return Frame(array=array, timestamp=int(timestamp), seq=int(seq), camera=self.name, meta=meta)
+
+    def _schedule_idle_release(self) -> None:
+        """Let a stopped camera's frame states and noise bank go ``IDLE_RELEASE_S`` from now.
+
+        A state holds full-frame float arrays (a 1920x1080 Pi camera's: ~50 MB) and the noise
+        bank twice a frame of float32. A console keeps every camera open for hours and asks a
+        stopped one only for its controls, so keeping them would hold a few hundred MB for
+        nothing; letting them go at once would make a recording started right after (or a
+        second take) rebuild them while its timer runs. The scene render they come from stays
+        in the render cache, so rebuilding one later costs a fraction of a second.
+        """
+        with self._lock:
+            self._cancel_idle_release()
+            if self._started or self._closed:
+                return
+            timer = threading.Timer(IDLE_RELEASE_S, self._release_idle_states)
+            timer.daemon = True
+            self._idle_timer = timer
+            timer.start()
+
+    def _cancel_idle_release(self) -> None:
+        with self._lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
+
+    def _release_idle_states(self) -> None:
+        with self._lock:
+            if not self._started:
+                self._states.clear()
+                self._noise.release()
 
     def _render(self, K: np.ndarray, size: tuple[int, int]) -> Render:
         return cached_render(self.scene, K, self._R, self._t, size)
