@@ -49,8 +49,6 @@ from camdeck.monitoring.history import HistoryStore, MonitoringRecord, utc_now_i
 
 log = logging.getLogger(__name__)
 
-REFERENCE_MARKER = ".uploaded"
-
 
 @dataclass(frozen=True)
 class FleetProgress:
@@ -449,14 +447,12 @@ class FleetRunner:
         """Upload the reference (once per reference scan) and the query; returns the query's location."""
         if not self.cloud.s3_enabled:
             return ""
-        marker = ref_dir / REFERENCE_MARKER
-        # this reference scan (its creation stamp) at this destination: uploaded once
-        stamp = f"{self.cloud.scan_location(ref.deployment, ref.camera, 'reference')} {_manifest_created(ref_dir)}"
-        if not marker.is_file() or marker.read_text().strip() != stamp:
-            up = self.cloud.upload_scan(ref_dir, ref.deployment, ref.camera, "reference")
+        from camdeck.monitoring.cloud_reference import upload_reference
+
+        up = upload_reference(self.cloud, ref_dir, ref.deployment, ref.camera)   # once per reference scan
+        if up is not None:
             result.uploaded += up.uploaded
             result.spooled += up.spooled
-            marker.write_text(stamp)     # sent or spooled: either way it goes out
         up = self.cloud.upload_scan(query_dir, ref.deployment, ref.camera, "query", timestamp=timestamp)
         result.uploaded += up.uploaded
         result.spooled += up.spooled
@@ -478,15 +474,6 @@ def run_fleet(settings: Any, *, device: str | None = None, shard: str | tuple[in
     devices = fleet_devices(settings, device, shard_pair)
     runner = FleetRunner(settings, progress=progress, stop=stop, **runner_kwargs)
     return runner.run(devices, stabilize_time_s=stabilize_time_s, timeout_s=timeout_s, active=active)
-
-
-def _manifest_created(folder: Path) -> str:
-    import json
-
-    try:
-        return str(json.loads((folder / "manifest.json").read_text()).get("created", ""))
-    except (OSError, ValueError):
-        return ""
 
 
 def _is_domain_error(err: BaseException) -> bool:
