@@ -7,7 +7,7 @@ EXT_STAMP := fastcore/.carve-built
 EXT_SRC := fastcore/_carve.pyx fastcore/_carve_simd.h setup.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv run test test-lowest services bench clean
+.PHONY: venv run test test-lowest services bench fuzz clean
 
 venv: $(STAMP) $(EXT_STAMP)
 
@@ -58,6 +58,10 @@ test-lowest:
 	$(LOWEST)/bin/python -m pip install --quiet --no-build-isolation -c $(LOWEST)/constraints.txt ./$(LOWEST)/src
 	$(LOWEST)/bin/python -m pip check
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
+# The fuzz tests run a short derandomized share inside `make test`; this is the long run.
+fuzz: venv services
+	CAMDECK_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 bench: venv
 	$(BIN)/camdeck bench

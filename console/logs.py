@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Iterable
+
+from camdeck.fileio import redact
 
 LEVEL_ENV = "CAMDECK_LOG_LEVEL"
 LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
@@ -31,8 +32,6 @@ ROOT_LOGGER = "camdeck"
 SHOWN = "camdeck_shown_on_stderr"   # record attribute: the CLI already printed this line on stderr
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-_URL_PASSWORD = re.compile(r"(//[^/\s:@]*:)[^@\s/]+@")
-_secrets: set[str] = set()
 _installed: list[logging.Handler] = []
 
 
@@ -75,17 +74,13 @@ def default_tui_log_file() -> Path:
 
 
 def mask_secrets(values: Iterable[str]) -> None:
-    """From now on, write ``***`` wherever one of ``values`` would appear in a log line."""
-    # One or two characters would blank out unrelated text everywhere; no real secret is that short.
-    _secrets.update(v for v in values if v and len(v) >= 3)
+    """From now on, write ``***`` wherever one of ``values`` would appear (fileio.redact.remember)."""
+    redact.remember(values)
 
 
 def scrub(text: str) -> str:
-    """``text`` with URL passwords and known secret values replaced by ``***``."""
-    text = _URL_PASSWORD.sub(r"\1***@", text)
-    for value in sorted(_secrets, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
+    """``text`` with URL passwords, secret query parameters and known secrets masked (fileio.redact)."""
+    return redact.scrub(text)
 
 
 def configure(level: int, *, json_lines: bool = False, log_file: str | os.PathLike | None = None,

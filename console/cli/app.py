@@ -122,7 +122,10 @@ def exit_code_for(err: BaseException) -> int:
 
 
 def _message(err: BaseException) -> str:
-    text = str(err) or err.__class__.__name__
+    try:
+        text = str(err) or err.__class__.__name__
+    except Exception:  # an exception whose __str__ fails still gets its line
+        text = err.__class__.__name__
     return " ".join(text.split())  # one line, always
 
 
@@ -203,13 +206,23 @@ def run(argv: list[str]) -> int:
         print("camdeck: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # the one place errors become exit codes
-        code = exit_code_for(err)
-        if code == 1 and not _is_known(err):
-            import traceback
-            traceback.print_exc(file=sys.stderr)
-        # The line below is already on stderr; the log file keeps it with its traceback.
-        common.log.error("exit %d: %s", code, _message(err), exc_info=err, extra={logs.SHOWN: True})
-        return _fail(_message(err), code, opts.json)
+        return _exit_for_exception(err, opts)
+
+
+def _exit_for_exception(err: BaseException, opts: common.GlobalOptions) -> int:
+    """Exit 2 with the error's line for bad input, exit 1 with its line for a known failure, and
+    exit 1 with "internal error" for a bug: its trace goes to the log file, never to the terminal."""
+    from camdeck.console import logs
+
+    code = exit_code_for(err)
+    message = _message(err)
+    if code == 1 and not _is_known(err):
+        where = (f"the trace is in {opts.log_file}" if opts.log_file
+                 else "fix: rerun with --log-file camdeck.log and report the trace it keeps")
+        message = f"internal error ({type(err).__name__}: {message[:300]}); {where}"
+    # The line below is already on stderr; the log file keeps it with its traceback.
+    common.log.error("exit %d: %s", code, message, exc_info=err, extra={logs.SHOWN: True})
+    return _fail(message, code, opts.json)
 
 
 def _is_known(err: BaseException) -> bool:
@@ -227,6 +240,9 @@ def _is_known(err: BaseException) -> bool:
 
 
 def _fail(message: str, code: int, as_json: bool) -> int:
+    from camdeck.fileio.redact import scrub
+
+    message = scrub(message)
     if as_json:
         common.emit_json({"error": message, "exit_code": code})
     print(f"camdeck: error: {message}", file=sys.stderr)

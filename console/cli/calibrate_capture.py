@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 BAR_CELLS = 10
 #: Unattended (a board that moves by itself, or --every), the job gives up after this many tries
@@ -46,7 +46,7 @@ def capture(
     from camdeck.calibration.chessboard import Board
 
     spec = Board.parse(board, square_mm)
-    every_s = common.parse_duration_s(every, "--every") if every else None
+    every_s = bounds.parse_seconds(every, "--every", 0.1, 3600.0) if every else None
     settings = common.settings()
     rig_spec = _rig(settings, rig)
     stereo = rig_spec.type == "stereo"

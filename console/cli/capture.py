@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +51,7 @@ def capture(
         if rig is None:
             raise common.BadInput("--camera is missing and config.toml has no capture rig; fix: pass --camera NAME")
         camera = rig.cameras[0]
-    every_s = common.parse_duration_s(every, "--every") if every else float(rig.options.get("every_s", 10.0) if rig else 10.0)
+    every_s = bounds.parse_seconds(every, "--every", 0.1, 86400.0) if every else float(rig.options.get("every_s", 10.0) if rig else 10.0)
     if every_s < 1.0:
         raise common.BadInput(f"--every {every}: at least 1s, since keys are image:<unix-ts> in whole seconds; "
                               "fix: write e.g. --every 10s")

@@ -139,8 +139,10 @@ def json_mode() -> bool:
 
 def emit_json(obj: Any, stream=None) -> None:
     """Write one JSON object (one line) to stdout."""
+    from camdeck.fileio.redact import scrub
+
     out = stream or sys.stdout
-    out.write(json.dumps(obj, default=_json_default, separators=(",", ":")) + "\n")
+    out.write(scrub(json.dumps(obj, default=_json_default, separators=(",", ":"))) + "\n")
     out.flush()
 
 
@@ -213,18 +215,3 @@ def check_output_dir(path: Path, *, option: str = "--out", create: bool = True) 
     if not os.access(path, os.W_OK | os.X_OK):
         raise BadInput(f"{option} {path}: folder is not writable; fix: choose a writable folder")
     return path
-
-
-def parse_duration_s(text: str, option: str) -> float:
-    """'90s', '1.5m', '2h', '500ms' or a bare number of seconds -> seconds.
-
-    Raises:
-        BadInput: naming the option and the accepted forms.
-    """
-    import re
-
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text or "")
-    if not m:
-        raise BadInput(f"{option} {text!r}: not a duration; fix: write e.g. 90s, 500ms, 2m or 1h")
-    value = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
-    return value

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 app = typer.Typer(help="Running and recent jobs (recordings, captures, reconstructions, fleet runs); "
                        "`camdeck jobs stop ID` stops one cleanly.",
@@ -115,7 +115,7 @@ def stop(job_id: str = typer.Argument(..., metavar="ID", help="The job's id (a u
     """Stop a job cleanly and wait until its record says it stopped."""
     from camdeck.console.jobs import ACTIVE_STATES, JobError, stop_job
 
-    timeout_s = common.parse_duration_s(timeout, "--timeout")
+    timeout_s = bounds.parse_seconds(timeout, "--timeout", 0.1, 600.0)
     registry = _registry()
     before = registry.get(job_id).effective_state()
     try:

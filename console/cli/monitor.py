@@ -5,7 +5,7 @@ from typing import Any, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 app = typer.Typer(help="PTZ fleet monitoring: reference scans, offset runs, history.", no_args_is_help=True)
 
@@ -49,8 +49,8 @@ def collect_references(
     from camdeck.monitoring.fleet import StopRequest
 
     settings = common.settings()
-    settle_s = common.parse_duration_s(settle, "--settle")
-    timeout_s = common.parse_duration_s(timeout, "--timeout") if timeout else None
+    settle_s = bounds.parse_seconds(settle, "--settle", 0.0, 600.0)
+    timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
     if features is not None and features not in ("sift", "disk", "none"):
         raise common.BadInput(f"--features {features!r}: unknown; fix: use sift, disk or none")
     method = "" if features == "none" else features

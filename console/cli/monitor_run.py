@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 def register(group: typer.Typer) -> None:
@@ -45,8 +45,8 @@ def run(
     from camdeck.monitoring.fleet import FleetProgress, parse_shard
 
     settings = common.settings()
-    stabilize_s = common.parse_duration_s(stabilize_time, "--stabilize-time") if stabilize_time else None
-    timeout_s = common.parse_duration_s(timeout, "--timeout") if timeout else None
+    stabilize_s = bounds.parse_seconds(stabilize_time, "--stabilize-time", 0.0, 600.0) if stabilize_time else None
+    timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
     if timeout_s is not None and timeout_s <= 0:
         raise common.BadInput("--timeout must be more than 0; fix: write e.g. --timeout 300s")
     shard_pair = parse_shard(shard)

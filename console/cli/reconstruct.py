@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 def _rig(settings, name: str):
@@ -55,10 +55,10 @@ def reconstruct(
 
     if frames is not None and duration is not None:
         raise common.BadInput("--frames and --duration: give one of them, not both")
-    duration_s = common.parse_duration_s(duration, "--duration") if duration else None
+    duration_s = bounds.parse_seconds(duration, "--duration", 0.1, 86400.0) if duration else None
     if frames is None and duration_s is None:
         duration_s = 10.0
-    every_s = common.parse_duration_s(save_every, "--save-every") if save_every else None
+    every_s = bounds.parse_seconds(save_every, "--save-every", 0.001, 86400.0) if save_every else None
     if every_s is not None and every_s <= 0:
         raise common.BadInput("--save-every: must be positive; fix: write e.g. 1s")
     settings = common.settings()

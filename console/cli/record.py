@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 CANCELLED = "cancelled before recording started; nothing was written"
@@ -153,10 +153,10 @@ def record(
         raise common.BadInput("--duration and --manual exclude each other; fix: give one of them")
     duration_s = None
     if duration is not None:
-        duration_s = common.parse_duration_s(duration, "--duration")
+        duration_s = bounds.parse_seconds(duration, "--duration", 0.1, 3600.0)
         if duration_s <= 0:
             raise common.BadInput(f"--duration {duration}: must be more than 0; fix: write e.g. --duration 90s")
-    countdown_s = common.parse_duration_s(countdown, "--countdown")
+    countdown_s = bounds.parse_seconds(countdown, "--countdown", 0.0, 120.0)
     names = [n.strip() for n in cameras.split(",")] if cameras is not None else _default_cameras(settings)
     if not names or any(not n for n in names) or len(set(names)) != len(names):
         raise common.BadInput(f"--cameras {cameras!r}: give distinct camera names, comma-separated; fix: --cameras A,B")

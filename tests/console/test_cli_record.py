@@ -189,10 +189,10 @@ def test_cancelled_countdown_exits_1_and_writes_nothing(rig):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAMDECK_")}
     proc = subprocess.Popen([sys.executable, "-c", "from camdeck.console.cli.app import main; main()", "record",
                              "--cameras", "lightroom,darkroom", "--session", "c", "--out", str(out),
-                             "--duration", "5s", "--countdown", "600s"],
+                             "--duration", "5s", "--countdown", "120s"],
                             cwd=rig, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        first = proc.stderr.readline()             # "starting in 600": the countdown is running
+        first = proc.stderr.readline()             # "starting in 120 (the origin's longest countdown)": the countdown is running
         assert "starting in" in first, first + proc.communicate(timeout=60)[1]
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)

@@ -248,7 +248,8 @@ class RecordingTab(Vertical):
 
     def _request(self, overwrite: bool) -> Any:
         """The RecordingRequest the form describes; raises BadInput/DriverError with the fix."""
-        from camdeck.console.cli.common import BadInput, parse_duration_s
+        from camdeck.console.cli.bounds import parse_seconds
+        from camdeck.console.cli.common import BadInput
         from camdeck.drivers.recording.presets import PresetStore
         from camdeck.drivers.recording.session import RecordingRequest
         from camdeck.drivers.registry import find_spec
@@ -259,10 +260,10 @@ class RecordingTab(Vertical):
         specs = [find_spec(self.settings.cameras, n) for n in names]
         duration_s = None
         if self.mode_select.value == "timer":
-            duration_s = parse_duration_s(self.duration_input.value, "time")
+            duration_s = parse_seconds(self.duration_input.value, "time", 0.1, 3600.0)
             if duration_s <= 0:
                 raise BadInput("time: must be more than 0; fix: e.g. 60s, or choose manual mode")
-        countdown_s = parse_duration_s(self.countdown_input.value or "0s", "countdown")
+        countdown_s = parse_seconds(self.countdown_input.value or "0s", "countdown", 0.0, 120.0)
         preset_name = self.preset_input.value.strip()
         preset = PresetStore(self.settings.data_dir).load(preset_name) if preset_name else None
         return RecordingRequest(session=self.name_input.value.strip(), folder=Path(self.folder_input.value.strip()),
