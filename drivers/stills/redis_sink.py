@@ -3,11 +3,10 @@
 How stills are stored (hash ``image:<unix-ts>``), spooled and refused is told in
 drivers/stills/sinks.py; this module is the Redis side of it: the client, the one PING that
 tells "away" (spool) from "refused" (SinkRefused, bad input), the spool files and their
-replay, and the URL's spool folder name.
+replay (drivers/stills/spool.py), and the URL's spool folder name.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
@@ -16,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from camdeck.drivers.stills.sinks import (BadSink, SinkFull, SinkRefused, StillImage, StoreResult, one_line)
-from camdeck.fileio.atomic import write_bytes_atomic as _write_bytes_atomic
+from camdeck.drivers.stills.spool import StillSpool
 from camdeck.fileio.redact import redact_url
 
 log = logging.getLogger(__name__)
-
-SPOOL_MAGIC = b"CAMDECK-STILL 1\n"
-
 
 class RedisSink:
     """Stills as Redis hashes, with an on-disk spool for when Redis is away.
@@ -36,6 +32,7 @@ class RedisSink:
     def __init__(self, url: str, spool_dir: Path, *, timeout_s: float = 2.0) -> None:
         self.url = url
         self.spool_dir = Path(spool_dir)
+        self.spool = StillSpool(self.spool_dir)
         self.timeout_s = timeout_s
         self._client = None
         self._lock = threading.Lock()
@@ -191,7 +188,7 @@ class RedisSink:
                 return StoreResult(key=key, stored=True, replayed=replayed, location=self.describe())
             except Exception as err:   # noqa: BLE001 -- whatever failed, the still is kept first
                 try:
-                    self._spool(still)
+                    self.spool.keep(still)
                 except OSError as spool_err:   # nowhere to keep it: say so; the spool keeps what it has
                     raise SinkFull(f"still {still.key} could not be sent to {self.describe()} ({one_line(err)}) "
                                    f"nor kept in the spool {self.spool_dir} ({spool_err.strerror or spool_err})",
@@ -215,31 +212,11 @@ class RedisSink:
                 return 0
 
     def _replay_locked(self) -> int:
-        sent = 0
-        for path in sorted(self.spool_dir.glob("*.still")):
-            try:
-                key, fields = _read_spooled(path)
-            except (OSError, ValueError, KeyError, TypeError):
-                path.rename(path.with_suffix(".bad"))  # keep it for a human, stop retrying it
-                continue
-            self._store(fields, key)
-            path.unlink()
-            sent += 1
-        return sent
-
-    def _spool(self, still: StillImage) -> Path:
-        fields = still.fields()
-        header = {k: v for k, v in fields.items() if k != "image"}
-        header["key"] = still.key
-        blob = SPOOL_MAGIC + json.dumps(header).encode() + b"\n" + still.data
-        # time first in the name keeps the replay in capture order
-        path = self.spool_dir / f"{still.timestamp:017.6f}_{still.seq:08d}.still"
-        _write_bytes_atomic(path, blob)
-        return path
+        return self.spool.replay(lambda key, still: self._store(still.fields(), key))
 
     def pending(self) -> int:
         """Stills waiting in the spool."""
-        return sum(1 for _ in self.spool_dir.glob("*.still")) if self.spool_dir.is_dir() else 0
+        return self.spool.pending()
 
     def close(self) -> None:
         if self._client is not None:
@@ -247,21 +224,6 @@ class RedisSink:
                 self._client.close()
             finally:
                 self._client = None
-
-
-def _read_spooled(path: Path) -> tuple[str, dict[str, Any]]:
-    blob = path.read_bytes()
-    if not blob.startswith(SPOOL_MAGIC):
-        raise ValueError(f"{path.name}: not a spooled still")
-    head, sep, data = blob[len(SPOOL_MAGIC):].partition(b"\n")
-    if not sep:
-        raise ValueError(f"{path.name}: truncated")
-    header = json.loads(head)
-    if not isinstance(header, dict):
-        raise ValueError(f"{path.name}: no header")
-    key = header.pop("key")
-    header["image"] = data
-    return str(key), header
 
 
 _DB_PATH = re.compile(r"(?:/([0-9]{1,9}))?/?")

@@ -5,7 +5,9 @@ The job that takes the stills is drivers/stills/capture_job.py.
 Sinks (``--sink``):
 
 - ``dir:PATH``: ``PATH/image_<unix-ts>.png`` (or ``.jpg``) plus ``image_<unix-ts>.json``
-  holding the same fields as the Redis hash (without the bytes), both written atomically;
+  holding the same fields as the Redis hash (without the bytes), both written atomically; a
+  still the folder cannot take (its disk full, the folder gone) waits in
+  ``<data_dir>/spool/dir/<folder>-<digest>/`` and is written before the next one;
 - ``redis://HOST:PORT/DB`` (or ``rediss://``; a bare ``redis`` means the configured URL,
   where ``REDIS_URL`` wins): a hash ``image:<unix-ts>`` with the fields ``image`` (PNG or
   JPEG bytes), ``format``, ``camera``, ``width``, ``height``, ``timestamp`` (unix seconds,
@@ -28,6 +30,7 @@ still in hand in the spool. URLs are shown through camdeck.fileio.redact.redact_
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -127,10 +130,21 @@ class StoreResult:
 
 
 class FolderSink:
-    """Stills as image files in a folder (``dir:PATH``)."""
+    """Stills as image files in a folder (``dir:PATH``).
 
-    def __init__(self, folder: Path) -> None:
+    Args:
+        folder: where the stills go.
+        spool_dir: where a still waits when the folder cannot take it (its disk full, the
+            folder gone); it is written to the folder before the next still. None: no spool,
+            such a still ends the job (SinkFull).
+    """
+
+    def __init__(self, folder: Path, spool_dir: Path | None = None) -> None:
+        from camdeck.drivers.stills.spool import StillSpool
+
         self.folder = Path(folder)
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self.spool = StillSpool(self.spool_dir) if self.spool_dir is not None else None
 
     def describe(self) -> str:
         return f"dir:{self.folder}"
@@ -147,8 +161,33 @@ class FolderSink:
                           "choose a writable folder: --sink dir:PATH") from None
 
     def put(self, still: StillImage) -> StoreResult:
-        """Write ``image_<unix-ts>.png|jpg`` and its ``.json``; a second still in the same
-        second becomes ``image_<unix-ts>-1``, as in Redis."""
+        """Write the spool's stills, then ``image_<unix-ts>.png|jpg`` and its ``.json`` (a second
+        still in the same second becomes ``image_<unix-ts>-1``, as in Redis); spool it when
+        the folder cannot take it.
+
+        Raises:
+            SinkFull: the still could be neither written nor kept in the spool.
+        """
+        replayed = 0
+        try:
+            replayed = self._replay()
+            return self._write(still, replayed)
+        except OSError as err:   # a full or vanished disk
+            why = err.strerror or str(err)
+            if self.spool is None:
+                raise SinkFull(f"still {still.key} could not be written to {self.folder} ({why})",
+                               f"free disk space in {self.folder} or choose another --sink dir:PATH") from None
+            try:
+                self.spool.keep(still)
+            except OSError as spool_err:
+                raise SinkFull(f"still {still.key} could not be written to {self.folder} ({why}) nor kept in the "
+                               f"spool {self.spool_dir} ({spool_err.strerror or spool_err})",
+                               f"free disk space in {self.folder} (or pass another --data-dir); the stills "
+                               "already in the spool are written on the next run") from None
+            return StoreResult(key=still.key, stored=False, spooled=True, replayed=replayed,
+                               location=str(self.spool_dir), error=f"{self.folder}: {why}")
+
+    def _write(self, still: StillImage, replayed: int = 0) -> StoreResult:
         ext = "png" if still.format == "png" else "jpg"
         base, n = still.key.replace(":", "_"), 0
         stem = base
@@ -162,20 +201,27 @@ class FolderSink:
         try:
             _write_bytes_atomic(image, still.data)
             _write_bytes_atomic(self.folder / f"{stem}.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
-        except OSError as err:   # a full or vanished disk: no half still is left (the image goes too)
+        except OSError:
             try:
                 image.unlink(missing_ok=True)       # its .json is missing: no half still stays behind
             except OSError:
                 pass
-            raise SinkFull(f"still {still.key} could not be written to {self.folder} ({err.strerror or err})",
-                           f"free disk space in {self.folder} or choose another --sink dir:PATH") from None
-        return StoreResult(key=stem.replace("_", ":", 1), stored=True, location=str(image))
+            raise
+        return StoreResult(key=stem.replace("_", ":", 1), stored=True, replayed=replayed, location=str(image))
+
+    def _replay(self) -> int:
+        return self.spool.replay(lambda key, still: self._write(still)) if self.spool is not None else 0
 
     def pending(self) -> int:
-        return 0
+        """Stills waiting in the spool."""
+        return self.spool.pending() if self.spool is not None else 0
 
     def replay(self) -> int:
-        return 0
+        """Write what the spool holds; returns how many went (0 while the folder cannot take them)."""
+        try:
+            return self._replay()
+        except OSError:
+            return 0
 
     def close(self) -> None:
         pass
@@ -198,7 +244,11 @@ def parse_sink(text: str, *, data_dir: Path, default_redis_url: str = "redis://1
         folder = text[4:]
         if not folder:
             raise BadSink("--sink dir: needs a folder", "write --sink dir:PATH")
-        return FolderSink(Path(folder).expanduser())
+        path = Path(folder).expanduser()
+        # one spool per folder: its name, and a digest of its absolute path so two "out" folders differ
+        digest = hashlib.sha1(str(path.absolute()).encode()).hexdigest()[:10]
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.absolute().name)[:40] + "-" + digest
+        return FolderSink(path, Path(data_dir) / "spool" / "dir" / name)
     if text == "redis":
         text = default_redis_url
     if text.startswith(("redis://", "rediss://", "unix://")):

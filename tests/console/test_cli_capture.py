@@ -198,7 +198,7 @@ def test_a_full_spool_disk_exits_1_with_a_summary_and_keeps_the_spool(cli, rig, 
     still spooled by the earlier run is still there."""
     import errno
 
-    import camdeck.drivers.stills.redis_sink as sinks
+    import camdeck.drivers.stills.spool as sinks
 
     first = cli("capture", "--count", "1", "--sink", "redis://127.0.0.1:1/0", "--json")
     assert json_lines(first.out)[-1]["pending"] == 1
@@ -230,3 +230,30 @@ def test_the_sink_is_closed_when_the_camera_cannot_open(cli, rig, monkeypatch):
     r = cli("capture", "--count", "1", "--sink", "dir:stills")
     assert r.code == 1 and "not connected" in r.err
     assert [p.resolve() for p in closed] == [(rig / "stills").resolve()]
+
+
+def test_a_redis_restart_mid_run_loses_no_still(cli, rig, redis_server, monkeypatch):
+    """Redis goes away after the first still and comes back after the second: the second waits
+    in the spool and goes out before the third; all three end in Redis, exit 0, no traceback."""
+    from camdeck.drivers.stills import redis_sink
+
+    original = redis_sink.RedisSink.put
+    calls = {"n": 0}
+
+    def put_around_a_restart(self, still):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            redis_server.stop()
+        elif calls["n"] == 3:
+            redis_server.start()           # same port, empty: only what the sink sends is there
+        return original(self, still)
+
+    monkeypatch.setattr(redis_sink.RedisSink, "put", put_around_a_restart)
+    r = cli("capture", "--count", "3", "--every", "1s", "--sink", redis_server.url, "--json")
+    assert r.code == 0, r.err
+    assert "Traceback" not in r.err
+    events = json_lines(r.out)
+    assert [e["event"] for e in events] == ["stored", "spooled", "stored", "done"]
+    assert events[2]["replayed"] == 1 and events[-1]["pending"] == 0
+    keys = {k.decode() for k in redis_client(redis_server.url).keys("image:*")}
+    assert {events[1]["key"], events[2]["key"]} <= keys and len(keys) == 2   # the first went with the old server

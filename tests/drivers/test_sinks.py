@@ -28,7 +28,10 @@ def redis_client(url):
 
 
 def test_parse_sink(tmp_path):
-    assert isinstance(parse_sink("dir:out", data_dir=tmp_path), FolderSink)
+    folder = parse_sink("dir:out", data_dir=tmp_path)
+    assert isinstance(folder, FolderSink) and folder.spool_dir.parent == tmp_path / "spool" / "dir"
+    assert folder.spool_dir.name.startswith("out-")
+    assert parse_sink(f"dir:{tmp_path}/a/out", data_dir=tmp_path).spool_dir != folder.spool_dir   # two "out"s
     sink = parse_sink("redis://127.0.0.1:6390/2", data_dir=tmp_path)
     assert isinstance(sink, RedisSink) and sink.spool_dir == tmp_path / "spool" / "redis" / "127.0.0.1_6390_2"
     assert parse_sink("redis", data_dir=tmp_path, default_redis_url="redis://h:1/3").url == "redis://h:1/3"
@@ -50,6 +53,27 @@ def test_folder_sink_writes_image_and_fields(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     meta = json.loads((tmp_path / "stills" / "image_1732183200.json").read_text())
     assert meta["camera"] == "still" and meta["width"] == 64 and meta["metadata"]["exposure_us"] == 10000
+
+
+def test_a_still_the_folder_cannot_take_waits_in_the_spool(tmp_path):
+    """The sink folder vanishes mid-run (a file stands in its place): the still is kept in the
+    spool, not lost, and written to the folder, before the next one, once it is back."""
+    sink = FolderSink(tmp_path / "stills", spool_dir=tmp_path / "spool")
+    sink.open()
+    assert sink.put(still(6000.0, 1)).stored
+    (tmp_path / "stills").rename(tmp_path / "stills.away")
+    (tmp_path / "stills").write_text("not a folder")
+    result = sink.put(still(6001.0, 2))
+    assert result.spooled and not result.stored and sink.pending() == 1 and "stills" in result.error
+    assert sink.replay() == 0 and sink.pending() == 1                     # still away: kept
+    (tmp_path / "stills").unlink()
+    (tmp_path / "stills.away").rename(tmp_path / "stills")
+    result = sink.put(still(6002.0, 3))
+    assert result.stored and result.replayed == 1 and sink.pending() == 0
+    names = sorted(p.name for p in (tmp_path / "stills").glob("*.png"))
+    assert names == ["image_6000.png", "image_6001.png", "image_6002.png"]
+    meta = json.loads((tmp_path / "stills" / "image_6001.json").read_text())
+    assert meta["seq"] == 2 and meta["metadata"] == {"exposure_us": 10000, "gain": 1.0}
 
 
 def test_redis_sink_stores_a_hash(redis_server, tmp_path):
@@ -229,7 +253,7 @@ def test_a_full_spool_disk_stops_the_job_cleanly_and_keeps_the_spool(tmp_path, m
     already held stays there for the next run."""
     import errno
 
-    import camdeck.drivers.stills.redis_sink as sinks
+    import camdeck.drivers.stills.spool as sinks
 
     sink = RedisSink("redis://127.0.0.1:1/0", tmp_path / "spool", timeout_s=0.5)   # nothing listens on port 1
     sink.open()
