@@ -5,8 +5,8 @@ hostile ones (nan, 1e999, 5,000 digits, bad durations, long text, wrong tokens),
 damage (no body, two operations, foreign namespaces, deep nesting, truncation), entity tricks
 (billion laughs, XXE, parameter entities) and plain garbage. Each answer must be a whole HTTP
 response within the socket timeout: 200, a SOAP fault (well-formed XML), or a 4xx; never the
-simulator's "internal error" fault, a traceback on its stderr or an error in its log. The
-server answers a valid request afterwards.
+simulator's "internal error" fault, a traceback on its stderr, an error in its log or its
+password in an answer. The server answers a valid request afterwards.
 """
 from __future__ import annotations
 
@@ -191,6 +191,7 @@ def test_every_soap_body_gets_a_whole_answer(onvif, caplog, capfd, case):
     caplog.set_level(logging.DEBUG, logger="camdeck.drivers.sim")
     status, content_type, body = post(onvif.port, case)      # a hang would be a socket timeout here
     OUTCOMES[check_answer(status, content_type, body)] += 1
+    assert PASSWORD.encode() not in body                     # the device's password is never echoed
     bad = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not bad, [r.getMessage() for r in bad]
     assert "Traceback" not in capfd.readouterr().err
