@@ -1,8 +1,9 @@
 """`camdeck capture`: a still every N seconds into Redis (hash ``image:<unix-ts>``) or a folder.
 
 ``--sink redis://HOST:PORT/DB`` (``--sink redis`` is the configured URL; REDIS_URL wins),
-or ``--sink dir:PATH``. Stills Redis cannot take wait in DATA_DIR/spool and are sent
-when it is back (drivers/stills/sinks.py). --json prints one JSON line per still and a last
+or ``--sink dir:PATH``. Stills the sink cannot take (Redis away, the folder's disk full or
+the folder gone) wait in DATA_DIR/spool and are sent when it is back (drivers/stills/). The
+second still comes a full --every after the first. --json prints one JSON line per still and a last
 line with the summary. Exit codes: 0 done; 1 the camera failed, a still could be neither
 stored nor spooled (a full disk: the job stops there, with an "error" line and the summary),
 or stills are still waiting in the spool at the end; 2 bad input, including a sink Redis
