@@ -14,17 +14,19 @@ DRIVERS = ("sim", "zwoasi", "picamera2", "onvif")
 
 
 class ConfigError(Exception):
-    """A config file that cannot be used. ``str()`` is the one line the CLI prints."""
+    """A config file that cannot be used. ``str()`` is the one line the CLI prints: every part
+    printable (a key or value from the file cannot put an escape sequence on the terminal), and
+    always with a fix."""
 
     bad_input = True
 
     def __init__(self, source: str, key: str, problem: str, fix: str = "") -> None:
         self.source = source
         self.key = printable(key)
-        self.problem = problem
-        self.fix = fix or "correct that value (README, Configuration)"
+        self.problem = printable(problem, 600)
+        self.fix = printable(fix, 600) if fix else "correct that value (README, Configuration)"
         where = f"{printable(source)}: {self.key}: " if key else f"{printable(source)}: "
-        super().__init__(where + problem + f"; fix: {self.fix}")
+        super().__init__(where + self.problem + f"; fix: {self.fix}")
 
 
 def printable(text: str, limit: int = 160) -> str:

@@ -117,9 +117,10 @@ HOSTILE_TEXT = ("\x1b[31mred\x1b[0m", "[b]bold[/b]", "..", "../../etc", "a" * 50
                 "é漢字🎥", "", " ", "$(reboot)", "0.0.0.0", "redis://:redis@pw789@host/0")
 NUMBERS = (0, -1, -5, 7, 2**31, 2**63 - 1, 10**30, 0.0, -0.0, 1e308, -1e308, 5e-324, math.nan, math.inf,
            -math.inf, 16384, 65536, 1e-9)
+VECTORS = ([1e308, 0, 0], [16384, 16384], [1.0], [0, 0, 64, 64], [math.nan, 0.0, 0.0])
 
 values = st.deferred(lambda: st.one_of(
-    st.sampled_from(NUMBERS), st.sampled_from(HOSTILE_TEXT), st.booleans(),
+    st.sampled_from(NUMBERS), st.sampled_from(HOSTILE_TEXT), st.sampled_from(VECTORS), st.booleans(),
     st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
     st.lists(st.one_of(st.sampled_from(NUMBERS), st.text(max_size=8)), max_size=5),
     st.dictionaries(st.text(max_size=8), st.sampled_from(NUMBERS), max_size=3),
@@ -154,7 +155,9 @@ def mutants(draw) -> tuple[bytes, tuple[str, ...]]:
             parent[path[-1]] = draw(values)
         elif op == "add":
             target = parent[path[-1]] if isinstance(parent[path[-1]], dict) else parent
-            target[draw(st.sampled_from(("zzz", "controls", "password", "host", "label")))] = draw(values)
+            key = draw(st.sampled_from(("zzz", "controls", "password", "host", "label", "position_m",
+                                        "resolution", "deployment", "AfMode", "ColourGains")))
+            target[key] = draw(values)
         elif op == "rename" and isinstance(parent[path[-1]], dict):
             parent[draw(st.sampled_from(HOSTILE_TEXT[:7]))] = parent.pop(path[-1])
     data = to_toml(doc).encode("utf-8")
