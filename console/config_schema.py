@@ -53,6 +53,18 @@ class _Bad(Exception):
     def __init__(self, key: str, expected: str, got: Any, fix: str = "", example: str | None = None) -> None:
         self.key, self.expected, self.got = key, expected, got
         self.fix = fix or default_fix(key, expected, example)
+        self.generic = not fix          # _section may offer the key's default instead
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as TOML source (for fix lines): true, 15, 0.5, "sift", [1920, 1080]."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def default_fix(key: str, expected: str, example: str | None = None) -> str:
@@ -219,7 +231,13 @@ def _section(data: Any, path: str, schema: Schema, unknown_fix: str = "") -> dic
     for key, (check, default) in schema.items():
         full = f"{path}.{key}" if path else key
         if key in table:
-            out[key] = check(table[key], full)
+            try:
+                out[key] = check(table[key], full)
+            except _Bad as bad:
+                if bad.generic and bad.key == full and default not in (None, _REQUIRED) \
+                        and not isinstance(default, dict) and not _hidden(full):
+                    bad.fix = f"write {key} = {toml_value(default)} (the default)"
+                raise
         elif default is _REQUIRED:
             raise _Bad(full, "this key (it is required)", Said("nothing"), f"add {key} = ... to [{path}]")
         else:
