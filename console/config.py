@@ -57,6 +57,7 @@ from camdeck.console.config_schema import (
     _show,
     printable,
     _table,
+    redis_url,
 )
 from camdeck.drivers.base import CameraSpec, RigSpec, Secret, camera_kind, secret_from
 from camdeck.drivers.registry import DriverContext
@@ -273,7 +274,8 @@ def _parse(data: Mapping[str, Any], source: str) -> Settings:
                                  password=secret_from(mqtt["password"], mqtt["password_env"]),
                                  keepalive_s=mqtt["keepalive_s"])
     redis = _section(data.get("redis", {}), "redis", REDIS_SCHEMA)
-    redis_settings = RedisSettings(url=os.environ.get("REDIS_URL") or redis["url"])
+    env_url = os.environ.get("REDIS_URL")
+    redis_settings = RedisSettings(url=redis_url(env_url, "$REDIS_URL") if env_url else redis["url"])
     storage = StorageSettings(**_section(data.get("storage", {}), "storage", STORAGE_SCHEMA))
     slack = _section(data.get("slack", {}), "slack", SLACK_SCHEMA)
     slack_settings = SlackSettings(channel=slack["channel"], token=secret_from(slack["token"], slack["token_env"]),

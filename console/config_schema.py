@@ -266,7 +266,28 @@ MQTT_SCHEMA: Schema = {
     "password_env": (_str(), ""),
     "keepalive_s": (_int(5, 3600), 30),
 }
-REDIS_SCHEMA: Schema = {"url": (_str(nonempty=True), "redis://127.0.0.1:6379/0")}
+def redis_url(v: Any, key: str) -> str:
+    """A Redis URL: redis:// or rediss:// with a host, or unix:// with a path (what redis-py's
+    from_url takes). The value is never shown in the error: it may carry a password."""
+    from urllib.parse import urlsplit
+
+    v = _str(nonempty=True)(v, key)
+    try:
+        url = urlsplit(v)
+        port = url.port                 # raises ValueError for a port that is not a number
+    except ValueError:
+        url, port = None, None
+    ok = url is not None and ((url.scheme in ("redis", "rediss") and bool(url.hostname))
+                              or (url.scheme == "unix" and bool(url.path)))
+    if not ok or (port is not None and not 0 < port < 65536):
+        raise _Bad(key, "a redis://HOST[:PORT]/DB, rediss://... or unix:///PATH URL",
+                   Said("something else (not shown: it may carry a password)"),
+                   f"set {key[1:]}=redis://127.0.0.1:6379/0, or unset it" if key.startswith("$")
+                   else 'write url = "redis://127.0.0.1:6379/0"')
+    return v
+
+
+REDIS_SCHEMA: Schema = {"url": (redis_url, "redis://127.0.0.1:6379/0")}
 STORAGE_SCHEMA: Schema = {
     "history_db": (_str(nonempty=True), "history.sqlite"),
     "s3_bucket": (_str(), ""),

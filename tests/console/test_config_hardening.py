@@ -242,3 +242,16 @@ def test_config_show_masks_every_secret(cli, tmp_path, monkeypatch):
     shown = r.json()
     assert shown["redis"]["url"] == "redis://:***@127.0.0.1:6379/0?password=***"
     assert shown["mqtt"]["password"] == "***" and shown["cameras"]["ptz-1"]["options"]["password"] == "***"
+
+
+@pytest.mark.parametrize("where", ["config", "env"])
+@pytest.mark.parametrize("url", ["PLANTED-not-a-url", "redis://", "redis://:pw-77@host:99999/0"])
+def test_a_redis_url_that_is_not_one_is_refused_without_showing_it(cli, tmp_path, monkeypatch, where, url):
+    text = BASE_TEXT
+    if where == "env":
+        monkeypatch.setenv("REDIS_URL", url)
+    else:
+        text = replace_once('url = "redis://127.0.0.1:6379/0"', f'url = "{url}"')
+    r = cli("--config", write(tmp_path, text), "cameras", "list")
+    assert_bad_input(r, "$REDIS_URL" if where == "env" else "redis.url", "not shown")
+    assert "PLANTED" not in r.err and "pw-77" not in r.err

@@ -4,7 +4,8 @@ A mutant drops keys, changes types, puts numbers out of range (nan, inf, 1e308, 
 hostile strings (ANSI escapes, rich markup, '..' names), nests lists thousands deep, truncates
 the file or breaks its UTF-8, and plants secrets (strings, and numbers or lists where a secret
 string belongs). ``camdeck --config MUTANT cameras list`` must exit 0 or 2 with at most one
-error line that carries a fix, never a traceback, and never print a planted secret.
+error line that carries a fix, never a traceback, and never print a planted secret; a mutant that
+loads is also shown whole (``config show``), and no planted secret may appear there either.
 """
 from __future__ import annotations
 
@@ -190,4 +191,7 @@ def test_config_mutants_exit_0_or_2_with_one_line_and_no_secret(isolated, case):
     redact.forget_all()           # every case proves its own redaction, not a previous case's
     result = run_cli(["--config", str(path), "cameras", "list"], timeout_s=20.0)
     check_clean(result, allowed=(0, 2), secrets=secrets, what=f"mutant ({len(data)} bytes)")
+    if result.code == 0:        # a config that loads: showing it whole must mask every planted secret
+        shown = run_cli(["--config", str(path), "--json", "config", "show"], timeout_s=20.0)
+        check_clean(shown, allowed=(0,), secrets=secrets, what="config show")
     assert os.path.getsize(path) == len(data)      # loading never writes the config
