@@ -140,7 +140,7 @@ def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.Path
             raise ConfigError(option, "", "is empty", f"pass a path, or leave {option} out")
     try:
         choice = find_config(path)
-    except ValueError as err:           # an empty $CAMDECK_CONFIG: never a silent fallback
+    except ValueError:           # an empty $CAMDECK_CONFIG: never a silent fallback
         raise ConfigError("$CAMDECK_CONFIG", "", "is set but empty",
                           "give it the path of a config file, or unset it (unset CAMDECK_CONFIG)") from None
     file = choice.path
@@ -170,7 +170,7 @@ def secret_values(settings: "Settings") -> list[str]:
         values += [p for p in (url.password, unquote(url.password or "")) if p]
         values += [v for k, vs in parse_qs(url.query).items() if k.lower() in ("password", "pwd", "token") for v in vs]
     except ValueError:
-        pass       # not a URL: redis.url's own check reports it when it is used
+        pass       # parse_settings checked the URL; nothing to remember from one urlsplit refuses
     return values
 
 
