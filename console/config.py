@@ -11,19 +11,35 @@ when the config loads, so a missing or corrupt file stops every command at once 
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from camdeck.console.config_paths import BUILTIN_CONFIG  # noqa: F401  (callers import it from here)
-from camdeck.console.config_paths import ConfigChoice, DataChoice, default_data_dir, find_config, find_data_dir
+from camdeck.console.config_paths import (
+    ConfigChoice,
+    DataChoice,
+    default_data_dir,
+    find_config,
+    find_data_dir,
+    check_data_dir,
+    read_config,
+)
+from camdeck.console.config_checks import (
+    check_controls,
+    check_identities,
+    check_loopback,
+    check_model,
+    check_name,
+    check_sensor_size,
+)
 from camdeck.console.config_schema import (
     CAMERA_ASI,
     CAMERA_COMMON,
     CAMERA_PICAM,
     CAMERA_PTZ,
     CAMERA_SIM,
+    ConfigError,
     CONSOLE_SCHEMA,
     DEPLOYMENT_SCHEMA,
     MONITOR_SCHEMA,
@@ -35,12 +51,15 @@ from camdeck.console.config_schema import (
     SLACK_SCHEMA,
     STORAGE_SCHEMA,
     TOP_SCHEMA,
+    Said,
     _Bad,
     _section,
     _show,
+    printable,
     _table,
+    redis_url,
 )
-from camdeck.drivers.base import ASI_MODELS, PICAM_MODELS, CameraSpec, RigSpec, Secret, camera_kind, secret_from
+from camdeck.drivers.base import CameraSpec, RigSpec, Secret, camera_kind, secret_from
 from camdeck.drivers.registry import DriverContext
 from camdeck.monitoring.settings import (
     Deployment,
@@ -49,23 +68,6 @@ from camdeck.monitoring.settings import (
     SlackSettings,
     StorageSettings,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
-class ConfigError(Exception):
-    """A config file that cannot be used. ``str()`` is the one line the CLI prints."""
-
-    def __init__(self, source: str, key: str, problem: str, fix: str = "") -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        self.fix = fix
-        where = f"{source}: {key}: " if key else f"{source}: "
-        super().__init__(where + problem + (f"; fix: {fix}" if fix else ""))
-
 
 @dataclass(frozen=True)
 class ConsoleSettings:
@@ -136,31 +138,48 @@ def load_settings(path: str | os.PathLike | None = None, data_dir: str | os.Path
     for option, value in (("--config", path), ("--data-dir", data_dir)):
         if value is not None and not str(value):
             raise ConfigError(option, "", "is empty", f"pass a path, or leave {option} out")
-    choice = find_config(path)
+    try:
+        choice = find_config(path)
+    except ValueError:           # an empty $CAMDECK_CONFIG: never a silent fallback
+        raise ConfigError("$CAMDECK_CONFIG", "", "is set but empty",
+                          "give it the path of a config file, or unset it (unset CAMDECK_CONFIG)") from None
     file = choice.path
     label = "built-in config" if choice.builtin else str(file)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(label, "", "file not found",
-                          "pass an existing file with --config, or unset CAMDECK_CONFIG") from None
-    except IsADirectoryError:
-        raise ConfigError(label, "", "is a folder, not a file", "pass the path of config.toml itself") from None
-    except OSError as err:
-        raise ConfigError(label, "", f"cannot be read ({err.strerror})", "check the file's permissions") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(label, "", "is not UTF-8 text", "save config.toml as UTF-8") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(label, "", f"is not valid TOML ({err})", "correct the syntax at that line") from None
+    data = read_config(file, label)
     settings = parse_settings(data, label)
+    remember_secrets(settings)
     if not choice.builtin:
         settings = _with_files_beside(settings, file.parent)
     check_ptz_calibrations(settings, label)
     data_choice = find_data_dir(data_dir, settings.console.data_dir, label)
+    check_data_dir(data_choice)
     from dataclasses import replace
     return replace(settings, data_dir=data_choice.path, config_choice=choice, data_choice=data_choice)
+
+
+def secret_values(settings: "Settings") -> list[str]:
+    """The plain values of every secret in ``settings`` (passwords, tokens, webhook URLs, the
+    password inside redis.url)."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    found = [settings.mqtt.password, settings.slack.token, settings.slack.webhook_url]
+    found += [spec.options.get("password") for spec in settings.cameras.values()]
+    values = [s.reveal() for s in found if isinstance(s, Secret) and s]
+    try:
+        url = urlsplit(settings.redis.url)
+        values += [p for p in (url.password, unquote(url.password or "")) if p]
+        values += [v for k, vs in parse_qs(url.query).items() if k.lower() in ("password", "pwd", "token") for v in vs]
+    except ValueError:
+        pass       # parse_settings checked the URL; nothing to remember from one urlsplit refuses
+    return values
+
+
+def remember_secrets(settings: "Settings") -> None:
+    """Register every secret of ``settings`` with fileio.redact, so no message, log line or JSON
+    payload of the CLI or the TUI shows it from now on."""
+    from camdeck.fileio import redact
+
+    redact.remember(secret_values(settings))
 
 
 def _with_files_beside(settings: Settings, folder: Path) -> Settings:
@@ -216,27 +235,30 @@ def parse_settings(data: Mapping[str, Any], source: str = "config") -> Settings:
     try:
         return _parse(data, source)
     except _Bad as bad:
-        got = bad.got if isinstance(bad.got, str) and bad.got in ("an unknown key", "nothing", "a read-only control") else _show(bad.got)
+        got = printable(bad.got) if isinstance(bad.got, Said) else _show(bad.got, bad.key)
         raise ConfigError(source, bad.key, f"expected {bad.expected}, got {got}", bad.fix) from None
 
 
 def _parse(data: Mapping[str, Any], source: str) -> Settings:
     for key in data:
         if key not in TOP_SCHEMA:
-            raise _Bad(key, "one of the known sections (" + ", ".join(TOP_SCHEMA) + ")", "an unknown key",
+            raise _Bad(key, "one of the known sections (" + ", ".join(TOP_SCHEMA) + ")", Said("an unknown key"),
                        "remove it or correct its spelling")
     console = ConsoleSettings(**_section(data.get("console", {}), "console", CONSOLE_SCHEMA))
     sim = SimSettings(**_section(data.get("sim", {}), "sim", SIM_SCHEMA))
 
     deployments_raw = _table(data.get("deployments", {}), "deployments")
+    for name in deployments_raw:
+        check_name(name, f"deployments.{name}")
     deployment_tunnels = {name: _section(t, f"deployments.{name}", DEPLOYMENT_SCHEMA)["tunnel"]
                           for name, t in deployments_raw.items()}
 
     cameras_raw = _table(data.get("cameras", {}), "cameras")
     if not cameras_raw:
-        raise _Bad("cameras", "at least one [cameras.NAME] table", "nothing", "copy the cameras of the default config.toml")
+        raise _Bad("cameras", "at least one [cameras.NAME] table", Said("nothing"),
+                   "copy the cameras of the default config.toml")
     cameras = {name: _parse_camera(name, entry, deployment_tunnels) for name, entry in cameras_raw.items()}
-    _check_identities(cameras)
+    check_identities(cameras)
 
     rigs_raw = _table(data.get("rigs", {}), "rigs")
     rigs = {name: _parse_rig(name, entry, cameras) for name, entry in rigs_raw.items()}
@@ -252,7 +274,8 @@ def _parse(data: Mapping[str, Any], source: str) -> Settings:
                                  password=secret_from(mqtt["password"], mqtt["password_env"]),
                                  keepalive_s=mqtt["keepalive_s"])
     redis = _section(data.get("redis", {}), "redis", REDIS_SCHEMA)
-    redis_settings = RedisSettings(url=os.environ.get("REDIS_URL") or redis["url"])
+    env_url = os.environ.get("REDIS_URL")
+    redis_settings = RedisSettings(url=redis_url(env_url, "$REDIS_URL") if env_url else redis["url"])
     storage = StorageSettings(**_section(data.get("storage", {}), "storage", STORAGE_SCHEMA))
     slack = _section(data.get("slack", {}), "slack", SLACK_SCHEMA)
     slack_settings = SlackSettings(channel=slack["channel"], token=secret_from(slack["token"], slack["token_env"]),
@@ -267,14 +290,14 @@ def _parse(data: Mapping[str, Any], source: str) -> Settings:
 def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ...]]) -> CameraSpec:
     path = f"cameras.{name}"
     table = _table(entry, path)
-    _check_name(name, path)
+    check_name(name, path)
     # Read driver and model first: they decide which keys are allowed.
     driver = _section({k: table[k] for k in ("driver",) if k in table}, path,
                       {"driver": CAMERA_COMMON["driver"]})["driver"]
     model = _section({k: table[k] for k in ("model",) if k in table}, path,
                      {"model": CAMERA_COMMON["model"]})["model"]
     kind = camera_kind(model, driver)
-    _check_model(driver, model, kind, path)
+    check_model(driver, model, kind, path)
     schema: dict[str, Any] = dict(CAMERA_COMMON)
     schema.update({"asi": CAMERA_ASI, "picam": CAMERA_PICAM, "ptz": CAMERA_PTZ}[kind])
     if driver == "sim":
@@ -287,7 +310,10 @@ def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ..
         if w % 8 or h % 2:
             raise _Bad(f"{path}.resolution", "a width divisible by 8 and an even height (ASI ROI rule)",
                        [w, h], f"use [{w - w % 8}, {h - h % 2}]")
-    _check_controls(name, driver, kind, model, values["controls"])
+    check_sensor_size(path, driver, kind, model, values["resolution"])
+    if kind == "ptz" and driver == "sim":
+        check_loopback(f"{path}.host", values["host"])
+    check_controls(name, driver, kind, model, values["controls"])
     if kind == "ptz" and values["deployment"] not in deployments:
         raise _Bad(f"{path}.deployment", "the name of a [deployments.NAME] table", values["deployment"],
                    f"add [deployments.{values['deployment']}] or correct the name")
@@ -301,76 +327,10 @@ def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ..
                       resolution=values["resolution"], controls=dict(values["controls"]), options=options)
 
 
-def _check_controls(name: str, driver: str, kind: str, model: str, controls: Mapping[str, Any]) -> None:
-    """Check a camera's ``controls`` against its model's control table (drivers/controls.py), so a
-    value the camera would refuse stops the config at load, not the first capture."""
-    from camdeck.drivers.controls import control_table, coerce
-    from camdeck.drivers.errors import ControlError
-
-    table = control_table(driver, kind, model)
-    writable = sorted(n for n, c in table.items() if c.writable)
-    for cname, value in controls.items():
-        key = f"cameras.{name}.controls.{cname}"
-        ctrl = table.get(cname)
-        if ctrl is None or not ctrl.writable:
-            expected = ("a control of this camera (" + ", ".join(writable) + ")" if writable
-                        else "no controls (PTZ cameras have none)")
-            problem = "a read-only control" if ctrl is not None else "an unknown key"
-            raise _Bad(key, expected, problem, "remove it or correct its spelling")
-        try:
-            coerce(name, ctrl, value)
-        except ControlError:
-            raise _Bad(key, ctrl.range_text() + (f" ({ctrl.description})" if ctrl.description else ""), value,
-                       f"write {cname} = {ctrl.example()}") from None
-        if cname == "FrameDurationLimits" and value[0] > value[1]:
-            raise _Bad(key, "[min, max] with min <= max (microseconds)", value,
-                       f"write {cname} = [{value[1]}, {value[1]}] for a fixed rate")
-
-
-def _check_name(name: str, path: str) -> None:
-    import re
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
-        raise _Bad(path, "a name of letters, digits, '-', '_' or '.' (at most 64)", name, "rename the table")
-
-
-def _check_model(driver: str, model: str, kind: str, path: str) -> None:
-    if driver == "zwoasi" and model.upper() not in ASI_MODELS:
-        raise _Bad(f"{path}.model", "a ZWO model (" + ", ".join(sorted(ASI_MODELS)) + ")", model)
-    if driver == "picamera2" and model.upper() not in PICAM_MODELS:
-        raise _Bad(f"{path}.model", "a Pi camera sensor (" + ", ".join(sorted(PICAM_MODELS)) + ")", model)
-    if driver == "sim" and kind == "picam" and model.upper() not in PICAM_MODELS:
-        raise _Bad(f"{path}.model", "a simulated model (ASI662MC, " + ", ".join(sorted(PICAM_MODELS)) + ", PTZ)",
-                   model)
-
-
-def _check_identities(cameras: Mapping[str, CameraSpec]) -> None:
-    seen_serial: dict[str, str] = {}
-    seen_num: dict[tuple[str, int], str] = {}
-    seen_port: dict[tuple[str, int], str] = {}
-    for name, spec in cameras.items():
-        if spec.serial:
-            if spec.serial in seen_serial:
-                raise _Bad(f"cameras.{name}.serial", f"a serial no other camera has ({seen_serial[spec.serial]} has it)",
-                           spec.serial, "give each camera its own serial number")
-            seen_serial[spec.serial] = name
-        if spec.kind == "picam" and spec.driver == "picamera2":
-            key = ("picamera2", spec.options["camera_num"])
-            if key in seen_num:
-                raise _Bad(f"cameras.{name}.camera_num", f"a camera_num no other Pi camera has ({seen_num[key]} has it)",
-                           key[1], "each Pi camera sits on its own connector: 0 or 1")
-            seen_num[key] = name
-        if spec.kind == "ptz" and spec.options["port"]:
-            key = (spec.options["host"], spec.options["port"])
-            if key in seen_port:
-                raise _Bad(f"cameras.{name}.port", f"an address no other camera has ({seen_port[key]} has it)",
-                           key[1], "give each PTZ camera its own host:port")
-            seen_port[key] = name
-
-
 def _parse_rig(name: str, entry: Any, cameras: Mapping[str, CameraSpec]) -> RigSpec:
     path = f"rigs.{name}"
     table = _table(entry, path)
-    _check_name(name, path)
+    check_name(name, path)
     rig_type = _section({k: table[k] for k in ("type",) if k in table}, path, {"type": RIG_COMMON["type"]})["type"]
     schema = dict(RIG_COMMON)
     schema.update(RIG_EXTRA[rig_type])

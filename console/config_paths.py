@@ -3,7 +3,7 @@
 The config file is the first of these that applies (``find_config``):
 
 1. ``flag``: ``--config PATH``;
-2. ``env``: ``$CAMDECK_CONFIG`` (an empty value counts as unset);
+2. ``env``: ``$CAMDECK_CONFIG`` (set but empty is refused, never a silent fallback);
 3. ``cwd``: ``./config.toml`` in the current folder;
 4. ``user``: ``config.toml`` in platformdirs' ``user_config_dir("camdeck")``
    (``$XDG_CONFIG_HOME/camdeck``, by default ``~/.config/camdeck``);
@@ -23,8 +23,17 @@ So the built-in rig never writes into the folder camdeck happens to start in.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from camdeck.console.config_schema import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 APP_NAME = "camdeck"
 BUILTIN_CONFIG = Path(__file__).with_name("default_config.toml")
@@ -108,12 +117,14 @@ def find_config(cli_path: str | os.PathLike | None) -> ConfigChoice:
         cli_path: the value of ``--config`` (None when not given).
 
     Raises:
-        ValueError: ``cli_path`` is an empty string (an empty ``--config`` never falls back
-            silently to another file); the CLI rejects it earlier with its own line.
+        ValueError: ``cli_path`` is an empty string, or ``$CAMDECK_CONFIG`` is set but empty
+            (neither falls back silently to another file); the CLI rejects an empty flag earlier.
     """
     if cli_path is not None and not str(cli_path):
         raise ValueError("--config is empty; fix: pass the path of a config file, or leave --config out")
-    env = os.environ.get(CONFIG_ENV) or None
+    env = os.environ.get(CONFIG_ENV)
+    if env == "" and cli_path is None:
+        raise ValueError(f"${CONFIG_ENV} is set but empty; fix: give it a path, or unset it")
     fixed = [("flag", "--config", Path(cli_path) if cli_path is not None else None),
              ("env", f"${CONFIG_ENV}", Path(env) if env else None)]
     searched = [("cwd", "./config.toml in the current folder", Path("config.toml")),
@@ -160,3 +171,94 @@ def find_data_dir(cli_dir: str | os.PathLike | None, config_dir: str | None, con
     if config_dir:
         return DataChoice(Path(config_dir).expanduser(), "config", f"console.data_dir in {config_label}")
     return DataChoice(default_data_dir(), "default", "no data_dir configured: the user data folder")
+
+
+def toml_nesting(text: str, limit: int) -> int:
+    """How deeply ``text`` (TOML) nests arrays and inline tables, counted up to ``limit + 1``
+    without parsing (tomllib recurses once per level: 5,000 levels would exhaust the stack).
+    Brackets inside strings and comments do not count."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        if ch in "\"'":
+            triple = text.startswith(ch * 3, i)
+            quote = ch * 3 if triple else ch
+            j = i + len(quote)
+            while j < n:
+                if ch == '"' and text[j] == "\\":
+                    j += 2
+                    continue
+                if text.startswith(quote, j) or (not triple and text[j] == "\n"):
+                    break
+                j += 1
+            i = j + len(quote)
+            continue
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
+def read_config(file: Path, label: str) -> dict[str, Any]:
+    """The parsed TOML of ``file``: a regular file of at most 1 MiB (a FIFO, a device or a folder
+    is refused before it is opened, so nothing hangs or fills memory), nested at most
+    fileio.bounded.MAX_DEPTH levels (checked before tomllib recurses).
+
+    Raises:
+        ConfigError: naming the file, the problem and the fix.
+    """
+    from camdeck.fileio.bounded import CONFIG_CAP, MAX_DEPTH, UnreadableFile, depth, read_regular
+
+    try:
+        raw = read_regular(file, cap=CONFIG_CAP)
+    except UnreadableFile as err:
+        fix = ("pass the path of config.toml itself" if "folder" in err.problem else
+               "pass an existing file with --config, or unset CAMDECK_CONFIG" if "does not exist" in err.problem
+               else err.fix)
+        problem = "file not found" if "does not exist" in err.problem else err.problem
+        raise ConfigError(label, "", problem, fix) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(label, "", f"is not UTF-8 text (byte {err.start})", "save config.toml as UTF-8") from None
+    if toml_nesting(text, MAX_DEPTH) > MAX_DEPTH:
+        raise ConfigError(label, "", f"nests arrays or tables more than {MAX_DEPTH} levels deep",
+                          "a camdeck config nests two or three levels: give the right file")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(label, "", f"is not valid TOML ({err})", "correct the syntax at that line") from None
+    except RecursionError:       # dotted keys or headers nested past the stack, not caught above
+        raise ConfigError(label, "", "nests too deeply", "give the right file") from None
+    if depth(data, MAX_DEPTH) > MAX_DEPTH:
+        raise ConfigError(label, "", f"nests keys more than {MAX_DEPTH} levels deep",
+                          "a camdeck config nests two or three levels: give the right file")
+    return data
+
+
+def check_data_dir(choice: DataChoice) -> None:
+    """The data folder is a folder (or can become one): not a file, and not under a file.
+
+    Raises:
+        ConfigError: naming the option, variable or key that chose it.
+    """
+    where = {"flag": "--data-dir", "env": "$CAMDECK_DATA_DIR", "config": "console.data_dir"}.get(choice.rule,
+                                                                                               "data folder")
+    path = Path(choice.path)
+    for place in (path, *path.parents):
+        if place.exists():
+            if place.is_dir():
+                return
+            what = "is a file, not a folder" if place == path else f"lies under {place}, which is a file"
+            raise ConfigError(where, "", f"{path} {what}",
+                              f"give a folder for camdeck's data, e.g. {default_data_dir()}")

@@ -1,4 +1,8 @@
-"""Frames and voxel slices -> terminal cells, for the TUI and the CLI.
+"""Frames, voxel slices and labels -> terminal cells, for the TUI and the CLI.
+
+Labels (camera names and labels from config.toml, anything a user typed) are shown literally:
+``plain_label`` gives rich Text that no markup in it ("[b]x[/b]") or control character (an ANSI
+escape) can restyle, and ``label_markup`` the same text escaped for a markup string.
 
 Pure numpy + rich (no Textual here, so the CLI can use it without importing Textual).
 
@@ -18,8 +22,10 @@ from typing import Sequence
 
 import numpy as np
 from rich.color import Color
+from rich.markup import escape
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 
 HALF_BLOCK = "\u2580"          # '▀': upper half block
 ASCII_RAMP = " .:-=+*#%@"      # dark -> bright
@@ -28,6 +34,27 @@ ASCII_BARS = " .:|#"
 
 # Rec. 601 luma weights: cheap and good enough for a focus aid and a histogram.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+# ---------------------------------------------------------------- labels
+
+
+def _visible(value: object) -> str:
+    # control characters (ESC of an ANSI sequence, BEL, bidi overrides...) as escapes: a label
+    # must never move the cursor, recolour or retitle the operator's terminal
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(value))
+
+
+def plain_label(value: object, style: str = "") -> Text:
+    """``value`` as rich Text shown exactly as written: markup stays characters, control
+    characters are shown escaped. Use it for every table cell or line built from user text."""
+    return Text(_visible(value), style=style)
+
+
+def label_markup(value: object) -> str:
+    """``value`` escaped for a rich markup string (``f"[b]{label_markup(name)}[/b]"``)."""
+    return escape(_visible(value))
 
 
 # ---------------------------------------------------------------- frames -> RGB

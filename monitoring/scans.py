@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from camdeck.fileio.atomic import write_text_atomic
+from camdeck.fileio.names import check_safe_name
 from camdeck.drivers.base import CameraSpec, Frame
 from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
 from camdeck.monitoring.lens import calibrated_lens
@@ -87,6 +88,14 @@ def grid_stops(pan_range_deg: Sequence[float], tilt_range_deg: Sequence[float], 
 
 
 def scan_root(data_dir: Path, deployment: str, camera: str) -> Path:
+    """DATA_DIR/scans/DEPLOYMENT/CAMERA. Both names pass the one safe-name check first, so no name
+    ('..', 'a/b', an absolute path) can put a scan outside scans/.
+
+    Raises:
+        fileio.names.UnsafeName: a name that cannot be a folder name (bad input, exit 2).
+    """
+    check_safe_name(deployment, "deployment")
+    check_safe_name(camera, "camera")
     return Path(data_dir) / "scans" / deployment / camera
 
 

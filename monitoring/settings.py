@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from camdeck.drivers.base import Secret
+from camdeck.fileio.names import check_safe_name
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,12 @@ class Deployment:
     name: str
     cameras: tuple[str, ...]
     tunnel: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The name becomes a folder (DATA_DIR/scans/NAME/...): '..' or '/' would leave scans/.
+        check_safe_name(self.name, "deployments.NAME")
+        for camera in self.cameras:
+            check_safe_name(camera, f"deployments.{self.name}.cameras")
 
 
 @dataclass(frozen=True)

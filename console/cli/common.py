@@ -97,10 +97,8 @@ def settings() -> "Settings":
     global _SETTINGS
     if _SETTINGS is None:
         from camdeck.console.config import load_settings
-        from camdeck.console.logs import mask_secrets
 
-        _SETTINGS = load_settings(OPTIONS.config, OPTIONS.data_dir)
-        mask_secrets(_secret_values(_SETTINGS))
+        _SETTINGS = load_settings(OPTIONS.config, OPTIONS.data_dir)   # it registers the config's secrets
         _log_origin(_SETTINGS)
     return _SETTINGS
 
@@ -122,15 +120,6 @@ def _log_origin(loaded: "Settings") -> None:
             # A cron job or a service starts in some other folder: its data would land there.
             log.warning("console.data_dir %r in %s is relative, so it is taken from the current folder (%s), "
                         "not the config file's; fix: write an absolute path", written, choice.path, Path.cwd())
-
-
-def _secret_values(loaded: "Settings") -> list[str]:
-    """The plain values of every Secret in the settings, so the log scrubber can mask them."""
-    from camdeck.drivers.base import Secret
-
-    found = [loaded.mqtt.password, loaded.slack.token, loaded.slack.webhook_url]
-    found += [spec.options.get("password") for spec in loaded.cameras.values()]
-    return [s.reveal() for s in found if isinstance(s, Secret) and s]
 
 
 def json_mode() -> bool:

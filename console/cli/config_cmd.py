@@ -1,8 +1,10 @@
-"""``camdeck config``: where camdeck's files live.
+"""``camdeck config``: where camdeck's files live, and what the config says.
 
 ``camdeck config path`` prints the config file chosen and the rule that chose it, every
 candidate in search order (console/config_paths.py), and the data folder chosen and why.
-Only typer at module level (camdeck --help stays fast).
+``camdeck config show`` prints the validated settings with every secret masked (fileio.redact:
+secret keys, URL passwords, password= query parameters). Only typer at module level
+(camdeck --help stays fast).
 """
 from __future__ import annotations
 
@@ -47,6 +49,47 @@ def path() -> None:
         print(f"    {candidate.rule:<9} {shown}{'  ' + status if status else ''}{mark}")
     print(f"data dir: {report['data_dir']['path']}")
     print(f"  chosen by: {data.rule} ({data.reason})")
+
+
+@app.command("show")
+def show() -> None:
+    """Show the settings as camdeck read them (defaults filled in), secrets masked as ***.
+
+    --json: {"source", "data_dir", "console", "sim", "cameras": {NAME: {...}}, "rigs",
+    "deployments", "mqtt", "redis", "storage", "slack", "monitor"}.
+    """
+    import json
+
+    report = settings_report(common.settings())
+    if common.json_mode():
+        common.emit_json(report)
+        return
+    from camdeck.fileio.redact import scrub
+
+    print(scrub(json.dumps(report, indent=2, default=str)))
+
+
+def settings_report(loaded) -> dict:
+    """The settings as plain JSON-safe data, every secret masked (Secret values, secret keys, URL
+    passwords and secret query parameters: fileio.redact, the one place that masks them)."""
+    from dataclasses import fields, is_dataclass
+
+    from camdeck.console.config import redacted
+    from camdeck.fileio.redact import redact_mapping
+
+    def plain(value):
+        if is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)
+                    if f.name not in ("config_choice", "data_choice")}
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return redacted(value)
+
+    return redact_mapping(plain(loaded))
 
 
 def _absolute(path: Path) -> str:

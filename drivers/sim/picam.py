@@ -22,6 +22,9 @@ exceed the frame duration (as in libcamera).
 
 Setting ``ExposureTime`` or ``AnalogueGain`` turns auto exposure off, setting ``ColourGains``
 turns auto white balance off (as Picamera2 does); ``AeEnable`` / ``AwbEnable`` turn them on again.
+Auto exposure aims at mid-grey shifted by ``ExposureValue`` stops. The controls come from the
+model's table (drivers/controls.py); those without a simulated effect (autofocus, ``AwbMode``,
+``AeMeteringMode``, ``NoiseReductionMode``) are stored and reported (drivers/sim/controls.py).
 """
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_a_named_file_that_is_missing_never_falls_back(places, monkeypatch, tmp_
         load_settings()
 
 
-def test_an_empty_config_is_refused_and_an_empty_variable_is_unset(cli, places, monkeypatch):
+def test_an_empty_config_or_variable_is_refused_never_a_fallback(cli, places, monkeypatch):
     with pytest.raises(ConfigError, match="--config: is empty; fix: pass a path"):
         load_settings("")
     for argv in (["--config", ""], ["--config="]):
@@ -89,7 +89,10 @@ def test_an_empty_config_is_refused_and_an_empty_variable_is_unset(cli, places, 
         assert r.code == 2 and r.out == ""
         assert r.err.strip() == "camdeck: error: --config is empty; fix: write --config PATH, or leave --config out"
     monkeypatch.setenv("CAMDECK_CONFIG", "")
-    assert load_settings().config_choice.rule == "cwd"
+    r = cli("cameras", "list")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err
+    assert r.err.strip() == ("camdeck: error: $CAMDECK_CONFIG: is set but empty; fix: give it the path of a "
+                             "config file, or unset it (unset CAMDECK_CONFIG)")
 
 
 def test_data_dir_rules_in_order(workdir, tmp_path, monkeypatch, user_data_dir):

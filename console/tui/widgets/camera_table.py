@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from camdeck.console.render import plain_label
 from camdeck.console.tui.messages import CameraState
 from camdeck.console.tui.widgets.fit_text import fit_count, fit_number, fit_significant
 from camdeck.console.tui.widgets.tables import ColumnSpec, ConsoleTable
@@ -49,8 +50,8 @@ def state_cells(status: CameraState) -> dict[str, Text | str]:
     fps = status.fps
     gain = status.gain
     return {
-        "name": status.name,
-        "driver": status.driver,
+        "name": plain_label(status.name),        # DataTable reads a str cell as markup: Text is literal
+        "driver": plain_label(status.driver),
         "state": Text(status.state, style=_STATE_STYLES.get(status.state, "")),
         "fps": _right(none if fps is None else fit_number(fps, WIDTH["fps"], 1 if fps < 10 else 0)),
         "exposure": _right(none if exposure_ms is None else fit_significant(exposure_ms, WIDTH["exposure"])),
