@@ -13,8 +13,8 @@ The rotation RANSAC here (``ransac_rotation``) is also what ``calibration.offset
 from __future__ import annotations
 
 import csv
-import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,8 +24,12 @@ import numpy as np
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from camdeck.calibration.rotations import R_B_cam
 from camdeck.calibration.views import pixels_to_rays, view_of
+from camdeck.fileio.bounded import is_under
 
 LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
+MAX_LANDMARKS = 10000
+#: Largest magnitude of each value: pixels well off any sensor, angles within a turn.
+LANDMARK_LIMITS = {"u": 1e6, "v": 1e6, "azimuth_deg": 360.0, "elevation_deg": math.inf}
 
 
 # ---------------------------------------------------------------- scan manifests
@@ -79,36 +83,78 @@ class ScanManifest:
 def read_scan_manifest(folder: str | Path) -> ScanManifest:
     """Read and check ``folder/manifest.json``.
 
+    The file is read with ``fileio.bounded.load_json`` (a regular file of at most 16 MiB,
+    nesting at most 64 deep, no NaN/Infinity); every frame's pan, tilt and zoom must be finite
+    and in range, and its image and features paths must stay inside the folder.
+
     Raises:
-        CalibrationFileError: the folder or manifest is missing, not JSON, or lacks a key
-            (the message names the file and the key).
+        CalibrationFileError: the folder or manifest is missing, not a regular file, not JSON,
+            too large or too deep, or a key is missing or malformed (the message names the file
+            and the key).
     """
+    from camdeck.fileio.bounded import MANIFEST_CAP, UnreadableFile, load_json
+
     folder = Path(folder)
     path = folder / "manifest.json"
     if not folder.is_dir():
         raise CalibrationFileError(f"scan {folder}: folder not found", "pass a scan folder (images/, manifest.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise CalibrationFileError(f"scan {folder}: manifest.json is missing",
-                                   "collect the scan again (camdeck monitor collect-references)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: not a readable JSON manifest ({err.__class__.__name__})",
-                                   "collect the scan again") from None
+                                   "collect the scan again (camdeck monitor collect-references)")
+    try:
+        data = load_json(path, cap=MANIFEST_CAP)
+    except UnreadableFile as err:
+        raise CalibrationFileError(f"{path}: {err.problem}", "collect the scan again") from None
     if not isinstance(data, dict):
         raise CalibrationFileError(f"{path}: not a JSON object", "collect the scan again")
     try:
-        size = tuple(int(v) for v in data.get("image_size") or ())
+        size = _image_size(data.get("image_size"))
+        if not isinstance(data["frames"], list):
+            raise ValueError("frames is not a list")
         frames = tuple(_read_frame(folder, i, f) for i, f in enumerate(data["frames"]))
     except KeyError as err:
         raise CalibrationFileError(f"{path}: key {err.args[0]!r} is missing", "collect the scan again") from None
-    except (TypeError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: malformed ({err})", "collect the scan again") from None
+    except (TypeError, ValueError, OverflowError) as err:
+        raise CalibrationFileError(f"{path}: malformed ({' '.join(str(err).split())[:200]})",
+                                   "collect the scan again") from None
     if not frames:
         raise CalibrationFileError(f"{path}: holds no frames", "collect the scan again")
     return ScanManifest(folder=folder, deployment=str(data.get("deployment", "")), camera=str(data.get("camera", "")),
-                        kind=str(data.get("kind", "")), image_size=size if len(size) == 2 else (0, 0),
-                        frames=frames, raw=data)
+                        kind=str(data.get("kind", "")), image_size=size, frames=frames, raw=data)
+
+
+#: Ranges of a frame's position (docs/design.md conventions): any pan a turret reports, tilt
+#: within a half turn either way, zoom normalised to 0..1.
+FRAME_RANGES = {"pan_deg": (-360.0, 360.0), "tilt_deg": (-180.0, 180.0), "zoom": (0.0, 1.0)}
+MAX_SIDE_PX = 65535
+
+
+def _image_size(value: Any) -> tuple[int, int]:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE_PX for v in value)):
+        raise ValueError(f"image_size is not [width, height] in pixels (1..{MAX_SIDE_PX})")
+    return int(value[0]), int(value[1])
+
+
+def _number(entry: dict, key: str, position: int, default: float | None = None) -> float:
+    """A frame's finite number within FRAME_RANGES (KeyError when absent and no default)."""
+    value = entry[key] if default is None else entry.get(key, default)
+    lo, hi = FRAME_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"frames[{position}].{key} is not a finite number")
+    if not lo <= value <= hi:
+        raise ValueError(f"frames[{position}].{key} {value:g} is outside [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+def _inside(folder: Path, value: Any, what: str) -> Path:
+    """``folder / value`` for a relative path that stays inside ``folder`` (design: paths are relative)."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise ValueError(f"{what} is not a relative path")
+    path = folder / value
+    if Path(value).is_absolute() or not is_under(path, folder):
+        raise ValueError(f"{what} {value!r} points outside the scan folder")
+    return path
 
 
 def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
@@ -117,16 +163,20 @@ def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
     K = np.asarray(entry["K"], dtype=np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         raise ValueError(f"frames[{position}].K is not a 3x3 intrinsic matrix")
+    index = entry.get("index", position)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 10 ** 9:
+        raise ValueError(f"frames[{position}].index is not a whole number from 0")
     features = entry.get("features")
     dist = entry.get("dist")
     if dist is not None:
         dist = np.asarray(dist, dtype=np.float64).reshape(1, -1)
         if dist.shape[1] not in (4, 5, 8, 12, 14) or not np.all(np.isfinite(dist)):
             raise ValueError(f"frames[{position}].dist is not 4, 5, 8, 12 or 14 OpenCV distortion coefficients")
-    return ScanFrame(index=int(entry.get("index", position)), image=folder / str(entry["image"]),
-                     pan_deg=float(entry["pan_deg"]), tilt_deg=float(entry["tilt_deg"]),
-                     zoom=float(entry.get("zoom", 0.0)), K=K, timestamp=str(entry.get("timestamp", "")),
-                     features=folder / str(features) if features else None, dist=dist)
+    return ScanFrame(index=index, image=_inside(folder, entry["image"], f"frames[{position}].image"),
+                     pan_deg=_number(entry, "pan_deg", position), tilt_deg=_number(entry, "tilt_deg", position),
+                     zoom=_number(entry, "zoom", position, 0.0), K=K, timestamp=str(entry.get("timestamp", "")),
+                     features=_inside(folder, features, f"frames[{position}].features") if features else None,
+                     dist=dist)
 
 
 # ---------------------------------------------------------------- geometry
@@ -247,20 +297,26 @@ def read_landmarks(path: str | Path) -> list[Landmark]:
     """Read a landmarks CSV with the header ``frame,u,v,azimuth_deg,elevation_deg``.
 
     Raises:
-        CalibrationInputError: the file is missing, the header is wrong, or a value is not a
-            number (the message names the line and the column).
+        CalibrationInputError: the file is missing, not a regular file (a FIFO would block),
+            over 16 MiB or 10,000 rows, the header is wrong, or a value is not a finite number
+            (the message names the line and the column).
     """
+    from camdeck.fileio.bounded import MANIFEST_CAP, UnreadableFile, read_text
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CalibrationInputError(f"--landmarks {path}: file not found", "pass the landmarks CSV") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CalibrationInputError(f"--landmarks {path}: cannot be read ({err.__class__.__name__})",
-                                    "pass a UTF-8 CSV file") from None
-    rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+        text = read_text(path, what="--landmarks", cap=MANIFEST_CAP).removeprefix("\ufeff")
+    except UnreadableFile as err:
+        raise CalibrationInputError(f"--landmarks {path}: {err.problem}", err.fix) from None
+    try:
+        rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+    except csv.Error as err:
+        raise CalibrationInputError(f"--landmarks {path}: not a CSV file ({err})", "pass the landmarks CSV") from None
     if not rows:
         raise CalibrationInputError(f"--landmarks {path}: empty", "write the header " + ",".join(LANDMARK_COLUMNS))
+    if len(rows) - 1 > MAX_LANDMARKS:
+        raise CalibrationInputError(f"--landmarks {path}: {len(rows) - 1} landmarks, more than {MAX_LANDMARKS}",
+                                    "give the surveyed landmarks only (tens are plenty)")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in LANDMARK_COLUMNS if c not in header]
     if missing:
@@ -279,6 +335,10 @@ def read_landmarks(path: str | Path) -> list[Landmark]:
                                             "correct that value") from None
             if name != "frame" and not math.isfinite(values[name]):
                 raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: not finite",
+                                            "correct that value")
+            if name != "frame" and abs(values[name]) > LANDMARK_LIMITS[name]:
+                raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: "
+                                            f"{values[name]:g} is beyond ±{LANDMARK_LIMITS[name]:g}",
                                             "correct that value")
         if not -90.0 <= values["elevation_deg"] <= 90.0:
             raise CalibrationInputError(f"--landmarks {path}: line {line_no}: elevation_deg "
@@ -382,17 +442,12 @@ def load_r_align(path: str | Path) -> np.ndarray:
     """Read ``R_align.npy``; checks it is a 3x3 rotation.
 
     Raises:
-        CalibrationFileError: missing, not .npy, or not a rotation.
+        CalibrationFileError: missing, not a regular file, not .npy, or not a rotation.
     """
-    path = Path(path)
-    try:
-        R = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CalibrationFileError(f"{path}: not found", "run camdeck calibrate align first") from None
-    except (OSError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: not a .npy file ({err.__class__.__name__})",
-                                   "run camdeck calibrate align again") from None
-    R = np.asarray(R, dtype=np.float64)
-    if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
-        raise CalibrationFileError(f"{path}: not a 3x3 rotation matrix", "run camdeck calibrate align again")
+    from camdeck.calibration.files import R_ALIGN_SPEC, read_npy
+
+    fix = "run camdeck calibrate align again"
+    R = read_npy(path, R_ALIGN_SPEC, fix).astype(np.float64)
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+        raise CalibrationFileError(f"{path}: not a 3x3 rotation matrix", fix)
     return R
