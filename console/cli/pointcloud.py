@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 def register(root: typer.Typer) -> None:
@@ -25,25 +25,29 @@ def register(root: typer.Typer) -> None:
 
 def pointcloud(
     rig: str = typer.Option(..., "--rig", help="A stereo rig from config.toml (e.g. asi-stereo)."),
-    every_n: int = typer.Option(5, "--every-n", min=1, help="Process one captured pair in this many."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1,
-                                         help="Pairs to capture (default: --every-n, so one is processed)."),
+    every_n: int = typer.Option(5, "--every-n", callback=bounds.count("--every-n", 1, 10000),
+                                help="Process one captured pair in this many (1 to 10000)."),
+    frames: Optional[int] = typer.Option(None, "--frames", callback=bounds.count("--frames", 1, 100000),
+                                         help="Pairs to capture, 1 to 100000 (default: --every-n, so one is processed)."),
     save_disparity: bool = typer.Option(False, "--save-disparity", help="Write a colour-mapped disparity PNG."),
     save_pointcloud: bool = typer.Option(False, "--save-pointcloud", help="Write a binary PLY with colour."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: DATA_DIR/pointcloud/RIG)."),
     stereo_file: Optional[Path] = typer.Option(None, "--stereo", metavar="FILE",
                                                help="stereo.npz from `camdeck calibrate stereo` (a simulated "
                                                     "rig defaults to its true geometry)."),
-    min_depth_m: float = typer.Option(0.2, "--min-depth",
-                                      help="Range filter: nearest depth kept, metres (the left camera's z)."),
-    max_depth_m: float = typer.Option(7.5, "--max-depth",
-                                      help="Range filter: farthest depth kept, metres (the left camera's z)."),
+    min_depth_m: float = typer.Option(0.2, "--min-depth", callback=bounds.number("--min-depth", 0.01, 1000.0),
+                                      help="Range filter: nearest depth kept, metres (the left camera's z; "
+                                           "0.01 to 1000)."),
+    max_depth_m: float = typer.Option(7.5, "--max-depth", callback=bounds.number("--max-depth", 0.01, 1000.0),
+                                      help="Range filter: farthest depth kept, metres (the left camera's z; "
+                                           "0.01 to 1000)."),
     max_disparity: Optional[int] = typer.Option(
-        None, "--max-disparity", metavar="PX",
+        None, "--max-disparity", metavar="PX", callback=bounds.count("--max-disparity", 16, 4096),
         help="SGBM search range, px, a multiple of 16. Default: what --min-depth needs, capped at 256, "
              "so the nearest depth reached is f*B/256 (about 0.72 m for the ASI662MC pair at 1920x1080); "
              "give more (e.g. 512) to see nearer, at a cost in time."),
-    timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout per pair, seconds."),
+    timeout_s: float = typer.Option(5.0, "--timeout", callback=bounds.number("--timeout", 0.1, 600.0),
+                                    help="Capture timeout per pair, seconds (0.1 to 600)."),
 ) -> None:
     """Stereo depth on a rig: disparity (SGBM), depth and coloured point clouds (PLY).
 
