@@ -11,6 +11,7 @@ from typing import Any, Optional
 import typer
 
 from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import remove_stale_temporaries
 
 app = typer.Typer(help="Calibrate cameras from chessboard images.", no_args_is_help=True)
 
@@ -84,6 +85,7 @@ def intrinsics(
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
+    remove_stale_temporaries(out.parent, out.name)      # a kill -9 of an earlier run left its temporary
     files = expand_images(images, "--images")
     with _Progress() as progress:
         result = calibrate_intrinsics(files, spec, min_views=min_views, progress=progress)
@@ -124,6 +126,7 @@ def stereo(
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
+    remove_stale_temporaries(out.parent, out.name)      # a kill -9 of an earlier run left its temporary
     left, right = _pair_globs(left, right, pairs)
     lefts = expand_images(left, "--left")
     rights = expand_images(right, "--right")

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import remove_stale_temporaries
 
 
 def align(
@@ -25,6 +26,7 @@ def align(
     from camdeck.calibration.align import align_from_files, save_r_align
 
     common.check_output_file(out)
+    remove_stale_temporaries(out.parent, out.name)      # a kill -9 of an earlier run left its temporary
     result = align_from_files(scan, landmarks, threshold_deg)
     save_r_align(out, result.R_align)
     report = result.to_dict()

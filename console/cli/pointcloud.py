@@ -16,6 +16,7 @@ from typing import Any, Iterator, Optional
 import typer
 
 from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import removed_if_failed
 
 
 def register(root: typer.Typer) -> None:
@@ -66,45 +67,47 @@ def pointcloud(
     settings = common.settings()
     rig_spec = _stereo_rig(settings, rig)
     options = DepthOptions(min_depth_m=min_depth_m, max_depth_m=max_depth_m, num_disparities=max_disparity)
-    out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "pointcloud" / rig))
-    n_frames = frames or every_n
-    stereo_given, given_source = None, ""
-    if stereo_file:
-        stereo_given, given_source = _load_stereo(stereo_file), str(stereo_file)
-    elif rig_spec.options.get("calibration"):
-        stereo_given, given_source = _rig_calibration(rig_spec), str(rig_spec.options["calibration"])
-    if stereo_given is not None:
-        _check_disparity_fits(stereo_given, options)
+    out_dir = out or (Path(settings.data_dir) / "pointcloud" / rig)
+    with removed_if_failed(out_dir):       # a failed run leaves no new empty folder
+        out_dir = common.check_output_dir(out_dir)
+        n_frames = frames or every_n
+        stereo_given, given_source = None, ""
+        if stereo_file:
+            stereo_given, given_source = _load_stereo(stereo_file), str(stereo_file)
+        elif rig_spec.options.get("calibration"):
+            stereo_given, given_source = _rig_calibration(rig_spec), str(rig_spec.options["calibration"])
+        if stereo_given is not None:
+            _check_disparity_fits(stereo_given, options)
 
-    from camdeck.drivers.imaging import frame_to_rgb
-    from camdeck.drivers.stereo import open_stereo_rig
+        from camdeck.drivers.imaging import frame_to_rgb
+        from camdeck.drivers.stereo import open_stereo_rig
 
-    pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
-    try:
-        stereo, source = (stereo_given, given_source) if stereo_given else (_sim_truth(pair, rig), "sim-truth")
-        if stereo_given is None:
-            _check_disparity_fits(stereo, options)
-        job = PointCloudJob(stereo, out_dir, every_n=every_n, save_disparity=save_disparity,
-                            save_pointcloud=save_pointcloud, options=options)
+        pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
+        try:
+            stereo, source = (stereo_given, given_source) if stereo_given else (_sim_truth(pair, rig), "sim-truth")
+            if stereo_given is None:
+                _check_disparity_fits(stereo, options)
+            job = PointCloudJob(stereo, out_dir, every_n=every_n, save_disparity=save_disparity,
+                                save_pointcloud=save_pointcloud, options=options)
 
-        def pairs() -> Iterator[tuple[Any, Any]]:
-            for _ in range(n_frames):
-                sf = pair.capture_pair(timeout_s)
-                yield frame_to_rgb(sf.left), frame_to_rgb(sf.right)
+            def pairs() -> Iterator[tuple[Any, Any]]:
+                for _ in range(n_frames):
+                    sf = pair.capture_pair(timeout_s)
+                    yield frame_to_rgb(sf.left), frame_to_rgb(sf.right)
 
-        console = None if common.json_mode() else common.stderr_console()
+            console = None if common.json_mode() else common.stderr_console()
 
-        def progress(event: str, info: dict[str, Any]) -> None:
-            if console is not None and event == "frame":
-                files = ", ".join(str(info[k]) for k in ("disparity", "pointcloud") if k in info)
-                console.print(f"pair {info['index']}: {info['points']} points"
-                              + (f", median depth {info['median_depth_m']:.2f} m" if info["median_depth_m"] else "")
-                              + (f" -> {files}" if files else ""), highlight=False)
+            def progress(event: str, info: dict[str, Any]) -> None:
+                if console is not None and event == "frame":
+                    files = ", ".join(str(info[k]) for k in ("disparity", "pointcloud") if k in info)
+                    console.print(f"pair {info['index']}: {info['points']} points"
+                                  + (f", median depth {info['median_depth_m']:.2f} m" if info["median_depth_m"] else "")
+                                  + (f" -> {files}" if files else ""), highlight=False)
 
-        _start(pair)
-        records = job.run(pairs(), progress)
-    finally:
-        _close(pair)
+            _start(pair)
+            records = job.run(pairs(), progress)
+        finally:
+            _close(pair)
     result = {"rig": rig, "calibration": source, "frames": n_frames, "every_n": every_n, "out": str(out_dir),
               "baseline_mm": round(stereo.baseline_mm, 4), "depth_range_m": [min_depth_m, max_depth_m],
               "num_disparities": _num_disparities(stereo, options),
