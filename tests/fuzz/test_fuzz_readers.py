@@ -63,7 +63,9 @@ def read_directly(reader, path: Path, kind: str) -> None:
 
 def through_cli(argv: list[str], kind: str) -> None:
     result = run_cli(argv, timeout_s=CASE_S)
-    check_clean(result, allowed=(0, 1, 2), what=f"{kind} {' '.join(map(str, argv))[:200]}")
+    what = f"{kind} {' '.join(map(str, argv))[:200]}"
+    check_clean(result, allowed=(0, 1, 2), what=what)
+    assert "internal error" not in result.err, f"{what}: {result.err}"     # a bug caught by the CLI boundary
     COUNTS[f"{kind} cli: exit {result.code}"] += 1
 
 
