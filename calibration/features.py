@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.errors import CalibrationInputError
 from camdeck.fastcore.extras import require_extra
 
 METHODS = ("sift", "disk")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence, Union
 import numpy as np
 
 from camdeck.calibration.chessboard import Board, Detection, detect_chessboard, read_image
-from camdeck.calibration.errors import (BoardMismatch, CalibrationFileError, CalibrationInputError, NotEnoughViews,
+from camdeck.calibration.errors import (BoardMismatch, CalibrationInputError, NotEnoughViews,
                                 SolveFailed)
 
 #: A view is a file path, or a (name, array) pair for frames already in memory.
