@@ -144,3 +144,9 @@ def test_a_failed_calibration_leaves_no_new_folder(cli, workdir, command, out):
     res = cli(*command, "--out", out)
     assert_bad_input(res)
     assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+def test_pointcloud_with_a_fifo_stereo_file_exits_2_without_waiting(workdir):
+    os.mkfifo(workdir / "stereo.npz")
+    res = run_cli(["pointcloud", "--rig", "asi-stereo", "--stereo", str(workdir / "stereo.npz")], timeout_s=60)
+    assert_bad_input(res, "stereo.npz", "FIFO")
