@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 import typer
 
 from camdeck.console.cli import bounds, common
-from camdeck.fileio.leftovers import removed_if_failed
+from camdeck.fileio.leftovers import remove_stale_temporaries, removed_if_failed
 
 
 def register(root: typer.Typer) -> None:
@@ -70,6 +70,7 @@ def pointcloud(
     out_dir = out or (Path(settings.data_dir) / "pointcloud" / rig)
     with removed_if_failed(out_dir):       # a failed run leaves no new empty folder
         out_dir = common.check_output_dir(out_dir)
+        remove_stale_temporaries(out_dir)          # PNG/PLY temporaries a kill -9 of an earlier run left
         n_frames = frames or every_n
         stereo_given, given_source = None, ""
         if stereo_file:
