@@ -13,9 +13,8 @@ The rotation RANSAC here (``ransac_rotation``) is also what ``calibration.offset
 from __future__ import annotations
 
 import csv
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,110 +22,13 @@ import numpy as np
 
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from camdeck.calibration.rotations import R_B_cam
+from camdeck.calibration.scan_manifest import ScanFrame, ScanManifest, read_scan_manifest  # noqa: F401 (re-exported)
 from camdeck.calibration.views import pixels_to_rays, view_of
 
 LANDMARK_COLUMNS = ("frame", "u", "v", "azimuth_deg", "elevation_deg")
-
-
-# ---------------------------------------------------------------- scan manifests
-
-@dataclass(frozen=True)
-class ScanFrame:
-    """One frame of a scan manifest.
-
-    Attributes:
-        index: the frame's index in the manifest.
-        image: absolute path of the image file.
-        pan_deg, tilt_deg: PTZ position, degrees (docs/design.md conventions).
-        zoom: 0..1.
-        K: (3, 3) float64 intrinsics, pixels.
-        timestamp: ISO 8601 string, or "".
-        features: absolute path of the frame's features .npz, or None.
-        dist: (1, N) float64 OpenCV distortion coefficients of a calibrated lens, or None (pinhole).
-    """
-
-    index: int
-    image: Path
-    pan_deg: float
-    tilt_deg: float
-    zoom: float
-    K: np.ndarray
-    timestamp: str = ""
-    features: Path | None = None
-    dist: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class ScanManifest:
-    """A scan folder's manifest.json (docs/design.md, "scans"), validated; paths made absolute."""
-
-    folder: Path
-    deployment: str
-    camera: str
-    kind: str
-    image_size: tuple[int, int]
-    frames: tuple[ScanFrame, ...]
-    raw: dict = field(default_factory=dict, repr=False)
-
-    def frame(self, index: int) -> ScanFrame:
-        for frame in self.frames:
-            if frame.index == index:
-                return frame
-        raise CalibrationInputError(f"{self.folder}: no frame with index {index}",
-                                    f"use an index of the manifest (0..{len(self.frames) - 1})")
-
-
-def read_scan_manifest(folder: str | Path) -> ScanManifest:
-    """Read and check ``folder/manifest.json``.
-
-    Raises:
-        CalibrationFileError: the folder or manifest is missing, not JSON, or lacks a key
-            (the message names the file and the key).
-    """
-    folder = Path(folder)
-    path = folder / "manifest.json"
-    if not folder.is_dir():
-        raise CalibrationFileError(f"scan {folder}: folder not found", "pass a scan folder (images/, manifest.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CalibrationFileError(f"scan {folder}: manifest.json is missing",
-                                   "collect the scan again (camdeck monitor collect-references)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: not a readable JSON manifest ({err.__class__.__name__})",
-                                   "collect the scan again") from None
-    if not isinstance(data, dict):
-        raise CalibrationFileError(f"{path}: not a JSON object", "collect the scan again")
-    try:
-        size = tuple(int(v) for v in data.get("image_size") or ())
-        frames = tuple(_read_frame(folder, i, f) for i, f in enumerate(data["frames"]))
-    except KeyError as err:
-        raise CalibrationFileError(f"{path}: key {err.args[0]!r} is missing", "collect the scan again") from None
-    except (TypeError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: malformed ({err})", "collect the scan again") from None
-    if not frames:
-        raise CalibrationFileError(f"{path}: holds no frames", "collect the scan again")
-    return ScanManifest(folder=folder, deployment=str(data.get("deployment", "")), camera=str(data.get("camera", "")),
-                        kind=str(data.get("kind", "")), image_size=size if len(size) == 2 else (0, 0),
-                        frames=frames, raw=data)
-
-
-def _read_frame(folder: Path, position: int, entry: Any) -> ScanFrame:
-    if not isinstance(entry, dict):
-        raise ValueError(f"frames[{position}] is not an object")
-    K = np.asarray(entry["K"], dtype=np.float64)
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise ValueError(f"frames[{position}].K is not a 3x3 intrinsic matrix")
-    features = entry.get("features")
-    dist = entry.get("dist")
-    if dist is not None:
-        dist = np.asarray(dist, dtype=np.float64).reshape(1, -1)
-        if dist.shape[1] not in (4, 5, 8, 12, 14) or not np.all(np.isfinite(dist)):
-            raise ValueError(f"frames[{position}].dist is not 4, 5, 8, 12 or 14 OpenCV distortion coefficients")
-    return ScanFrame(index=int(entry.get("index", position)), image=folder / str(entry["image"]),
-                     pan_deg=float(entry["pan_deg"]), tilt_deg=float(entry["tilt_deg"]),
-                     zoom=float(entry.get("zoom", 0.0)), K=K, timestamp=str(entry.get("timestamp", "")),
-                     features=folder / str(features) if features else None, dist=dist)
+MAX_LANDMARKS = 10000
+#: Largest magnitude of each value: pixels well off any sensor, angles within a turn.
+LANDMARK_LIMITS = {"u": 1e6, "v": 1e6, "azimuth_deg": 360.0, "elevation_deg": math.inf}
 
 
 # ---------------------------------------------------------------- geometry
@@ -247,20 +149,26 @@ def read_landmarks(path: str | Path) -> list[Landmark]:
     """Read a landmarks CSV with the header ``frame,u,v,azimuth_deg,elevation_deg``.
 
     Raises:
-        CalibrationInputError: the file is missing, the header is wrong, or a value is not a
-            number (the message names the line and the column).
+        CalibrationInputError: the file is missing, not a regular file (a FIFO would block),
+            over 16 MiB or 10,000 rows, the header is wrong, or a value is not a finite number
+            (the message names the line and the column).
     """
+    from camdeck.fileio.bounded import MANIFEST_CAP, UnreadableFile, read_text
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise CalibrationInputError(f"--landmarks {path}: file not found", "pass the landmarks CSV") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CalibrationInputError(f"--landmarks {path}: cannot be read ({err.__class__.__name__})",
-                                    "pass a UTF-8 CSV file") from None
-    rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+        text = read_text(path, what="--landmarks", cap=MANIFEST_CAP).removeprefix("\ufeff")
+    except UnreadableFile as err:
+        raise CalibrationInputError(f"--landmarks {path}: {err.problem}", err.fix) from None
+    try:
+        rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")))
+    except csv.Error as err:
+        raise CalibrationInputError(f"--landmarks {path}: not a CSV file ({err})", "pass the landmarks CSV") from None
     if not rows:
         raise CalibrationInputError(f"--landmarks {path}: empty", "write the header " + ",".join(LANDMARK_COLUMNS))
+    if len(rows) - 1 > MAX_LANDMARKS:
+        raise CalibrationInputError(f"--landmarks {path}: {len(rows) - 1} landmarks, more than {MAX_LANDMARKS}",
+                                    "give the surveyed landmarks only (tens are plenty)")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in LANDMARK_COLUMNS if c not in header]
     if missing:
@@ -279,6 +187,10 @@ def read_landmarks(path: str | Path) -> list[Landmark]:
                                             "correct that value") from None
             if name != "frame" and not math.isfinite(values[name]):
                 raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: not finite",
+                                            "correct that value")
+            if name != "frame" and abs(values[name]) > LANDMARK_LIMITS[name]:
+                raise CalibrationInputError(f"--landmarks {path}: line {line_no}, column {name}: "
+                                            f"{values[name]:g} is beyond ±{LANDMARK_LIMITS[name]:g}",
                                             "correct that value")
         if not -90.0 <= values["elevation_deg"] <= 90.0:
             raise CalibrationInputError(f"--landmarks {path}: line {line_no}: elevation_deg "
@@ -382,17 +294,12 @@ def load_r_align(path: str | Path) -> np.ndarray:
     """Read ``R_align.npy``; checks it is a 3x3 rotation.
 
     Raises:
-        CalibrationFileError: missing, not .npy, or not a rotation.
+        CalibrationFileError: missing, not a regular file, not .npy, or not a rotation.
     """
-    path = Path(path)
-    try:
-        R = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CalibrationFileError(f"{path}: not found", "run camdeck calibrate align first") from None
-    except (OSError, ValueError) as err:
-        raise CalibrationFileError(f"{path}: not a .npy file ({err.__class__.__name__})",
-                                   "run camdeck calibrate align again") from None
-    R = np.asarray(R, dtype=np.float64)
-    if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
-        raise CalibrationFileError(f"{path}: not a 3x3 rotation matrix", "run camdeck calibrate align again")
+    from camdeck.calibration.files import R_ALIGN_SPEC, read_npy
+
+    fix = "run camdeck calibrate align again"
+    R = read_npy(path, R_ALIGN_SPEC, fix).astype(np.float64)
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+        raise CalibrationFileError(f"{path}: not a 3x3 rotation matrix", fix)
     return R

@@ -165,27 +165,27 @@ def balanced_mosaic(raw: np.ndarray) -> np.ndarray:
     return np.clip(out * (255.0 / top), 0, 255).astype(np.uint8)
 
 
+#: Largest image file read, bytes (a 1920x1080 PNG is a few MB).
+IMAGE_CAP = 256 * 1024 * 1024
+
+
 def read_image(path: str | Path) -> tuple[np.ndarray | None, str]:
     """Read an image file as uint8 grey.
 
     Returns:
-        (image (H, W) uint8, "") or (None, reason) for a missing, empty, unreadable or corrupt file.
+        (image (H, W) uint8, "") or (None, reason) for a missing, empty, unreadable or corrupt file,
+        a folder, a FIFO or a device, or one over 256 MiB.
     """
+    from camdeck.fileio.bounded import UnreadableFile, read_regular
+
     p = Path(path)
     try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        return None, "file not found"
-    except OSError as err:
-        return None, f"cannot read the file ({err.strerror or err})"
-    if p.is_dir():
-        return None, "is a folder, not an image"
-    if size == 0:
+        raw = read_regular(p, cap=IMAGE_CAP)            # a FIFO or a device is refused, never opened
+    except UnreadableFile as err:
+        return None, "file not found" if err.problem == "does not exist" else err.problem
+    if not raw:
         return None, "empty file (0 bytes)"
-    try:
-        data = np.fromfile(str(p), dtype=np.uint8)
-    except OSError as err:
-        return None, f"cannot read the file ({err.strerror or err})"
+    data = np.frombuffer(raw, dtype=np.uint8)
     image = _quiet_decode(data)
     if image is None or image.size == 0:
         return None, "not a readable image (corrupt or unknown format)"

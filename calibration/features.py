@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError
+from camdeck.calibration.errors import CalibrationInputError
 from camdeck.fastcore.extras import require_extra
 
 METHODS = ("sift", "disk")
@@ -197,23 +197,18 @@ def load_features(path: str | os.PathLike) -> Features:
     """Read a features .npz written by :func:`save_features`.
 
     Raises:
-        CalibrationFileError: missing, not an .npz, or without the expected arrays.
+        CalibrationFileError: missing, not a regular file, not an .npz, or a key missing or
+            malformed (the message names the file and the key).
     """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return Features(keypoints=data["keypoints"].astype(np.float32).reshape(-1, 2),
-                            descriptors=data["descriptors"].astype(np.float32),
-                            scores=data["scores"].astype(np.float32), sizes=data["sizes"].astype(np.float32),
-                            method=str(data["method"]), image_size=tuple(int(x) for x in data["image_size"]),
-                            angles_deg=(data["angles_deg"].astype(np.float32) if "angles_deg" in data.files
-                                        else np.zeros(len(data["keypoints"]), np.float32)))
-    except FileNotFoundError:
-        raise CalibrationFileError(f"{path}: features file not found",
-                                   "collect the scan again, or delete features/ to compute them on the fly") from None
-    except (KeyError, ValueError, OSError) as err:
-        raise CalibrationFileError(f"{path}: not a camdeck features file ({err})",
-                                   "delete it; features are recomputed from the image") from None
+    from camdeck.calibration.files import FEATURES_SPEC, read_npz
+
+    data = read_npz(path, FEATURES_SPEC, "delete it (features are recomputed from the image) or collect the scan again")
+    n = len(data["keypoints"])
+    return Features(keypoints=data["keypoints"].astype(np.float32), descriptors=data["descriptors"].astype(np.float32),
+                    scores=data["scores"].astype(np.float32), sizes=data["sizes"].astype(np.float32),
+                    method=str(data["method"]), image_size=tuple(int(x) for x in data["image_size"]),
+                    angles_deg=(data["angles_deg"].astype(np.float32) if "angles_deg" in data
+                                else np.zeros(n, np.float32)))
 
 
 def save_colmap_features(path: str | os.PathLike, features: Features) -> Path:

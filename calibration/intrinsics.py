@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Sequence, Union
 import numpy as np
 
 from camdeck.calibration.chessboard import Board, Detection, detect_chessboard, read_image
-from camdeck.calibration.errors import (BoardMismatch, CalibrationFileError, CalibrationInputError, NotEnoughViews,
+from camdeck.calibration.errors import (BoardMismatch, CalibrationInputError, NotEnoughViews,
                                 SolveFailed)
 
 #: A view is a file path, or a (name, array) pair for frames already in memory.
@@ -284,40 +284,17 @@ class CameraCalibration:
     rms: float
 
 
-def load_npz(path: str | Path, required: Sequence[str]) -> dict[str, np.ndarray]:
-    """Open a calibration file and check the keys are there.
-
-    Raises:
-        CalibrationFileError: missing, not an npz, or a key is missing.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CalibrationFileError(f"{path}: file not found", "give the path of a file written by camdeck calibrate")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: np.asarray(data[k]) for k in data.files}
-    except Exception as err:  # zipfile/pickle/ValueError: a corrupt file, whatever the cause
-        raise CalibrationFileError(f"{path}: not a readable .npz file ({type(err).__name__})",
-                                   "run camdeck calibrate again to rewrite it") from None
-    missing = [k for k in required if k not in out]
-    if missing:
-        raise CalibrationFileError(f"{path}: missing {', '.join(missing)}",
-                                   "run camdeck calibrate again to rewrite it")
-    return out
-
-
 def load_calibration(path: str | Path) -> CameraCalibration:
     """Read ``calibration.npz``.
 
     Raises:
-        CalibrationFileError: missing, corrupt, or K/dist/image_size malformed.
+        CalibrationFileError: missing, not a regular file, corrupt, or a key missing or malformed
+            (K not a finite camera matrix, dist not 4/5/8/12/14 finite values, image_size not (w, h)).
     """
-    data = load_npz(path, ("K", "dist", "image_size", "rms"))
-    K = data["K"].astype(np.float64)
-    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
-        raise CalibrationFileError(f"{path}: K has shape {K.shape}, expected finite (3, 3)",
-                                   "run camdeck calibrate again to rewrite it")
-    size = tuple(int(v) for v in data["image_size"].ravel())
-    if len(size) != 2 or min(size) <= 0:
-        raise CalibrationFileError(f"{path}: image_size {size} is not (w, h)", "run camdeck calibrate again")
-    return CameraCalibration(K, data["dist"].astype(np.float64).reshape(1, -1), size, float(data["rms"]))
+    from camdeck.calibration.files import CAMERA_SPEC, check_camera_matrix, read_npz
+
+    fix = "run camdeck calibrate intrinsics again to rewrite it"
+    data = read_npz(path, CAMERA_SPEC, fix)
+    K = check_camera_matrix(data["K"], path, "K", fix)
+    size = tuple(int(v) for v in data["image_size"])
+    return CameraCalibration(K, data["dist"].astype(np.float64).reshape(1, -1), size, float(data["rms"].ravel()[0]))

@@ -15,6 +15,7 @@ Either way the result satisfies ``b_r ≈ ΔR · b_q`` (calibration.offsets).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,19 +62,25 @@ class FrameSource:
         return self._image
 
     def features(self) -> Features:
-        """Stored features when the manifest names them and they are of ``method``, else extracted."""
+        """Stored features when the manifest names them and they are of ``method``, else extracted.
+
+        Raises:
+            CalibrationFileError: a features file the manifest names is there but damaged
+                (truncated, wrong shapes, NaN): the scan is, so the user hears of it.
+        """
         if self._features is None:
             path = self.frame.features
-            if path is not None and Path(path).is_file():
-                try:
-                    stored = load_features(path)
-                    if stored.method == self.method:
-                        self._features = stored
-                except CalibrationFileError:
-                    pass  # unreadable: compute from the image instead
+            if path is not None and os.path.lexists(path):      # absent: computed on the fly (design)
+                stored = load_features(path)
+                if stored.method == self.method:
+                    self._features = stored
             if self._features is None:
                 self._features = extract_features(self.image(), self.method, max_features=self.max_features)
         return self._features
+
+
+#: Largest scan image read, bytes (a 4K PNG is a few tens of MB).
+IMAGE_CAP = 256 * 1024 * 1024
 
 
 def read_rgb(path: Path) -> np.ndarray:
@@ -84,8 +91,13 @@ def read_rgb(path: Path) -> np.ndarray:
     """
     import cv2
 
-    if not Path(path).is_file():
-        raise CalibrationFileError(f"scan image {path}: not found", "collect the scan again")
+    from camdeck.fileio.bounded import UnreadableFile, check_regular
+
+    try:
+        check_regular(path, what="scan image", cap=IMAGE_CAP)      # a FIFO would block imread
+    except UnreadableFile as err:
+        problem = "not found" if not os.path.lexists(path) else err.problem
+        raise CalibrationFileError(f"scan image {path}: {problem}", "collect the scan again") from None
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise CalibrationFileError(f"scan image {path}: not a readable image", "collect the scan again")

@@ -56,6 +56,10 @@ _PLY_TYPES = {"float": "<f4", "float32": "<f4", "double": "<f8", "float64": "<f8
               "int": "<i4", "int32": "<i4", "uint": "<u4", "uint32": "<u4"}
 
 
+#: Largest PLY read, bytes (a 1920x1080 cloud with colour is about 31 MB).
+PLY_CAP = 1024 * 1024 * 1024
+
+
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """Read a binary little-endian PLY of vertices.
 
@@ -63,13 +67,16 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         points (N, 3) float32 and colours (N, 3) uint8 (None when the file has none).
 
     Raises:
-        CalibrationFileError: missing, not a binary little-endian vertex PLY, or truncated.
+        CalibrationFileError: missing, not a regular file, over 1 GiB, not a binary little-endian
+            vertex PLY, or truncated.
     """
+    from camdeck.fileio.bounded import UnreadableFile, read_regular
+
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise CalibrationFileError(f"{path}: cannot read ({err.strerror or err})", "give an existing PLY file") from None
+        data = read_regular(path, cap=PLY_CAP)          # a FIFO or a device would never end
+    except UnreadableFile as err:
+        raise CalibrationFileError(f"{path}: {err.problem}", "give an existing PLY file") from None
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply\n") or end < 0:
         raise CalibrationFileError(f"{path}: not a PLY file", "give a PLY written by camdeck pointcloud")
@@ -80,13 +87,18 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     for line in lines:
         parts = line.split()
         if parts[:2] == ["element", "vertex"]:
+            if len(parts) != 3 or not parts[2].isdigit():
+                raise CalibrationFileError(f"{path}: bad vertex count in {line!r}", "write it again")
             n, in_vertex = int(parts[2]), True
         elif parts and parts[0] == "element":
             in_vertex = False
         elif in_vertex and parts[:1] == ["property"] and len(parts) == 3 and parts[1] in _PLY_TYPES:
             fields.append((parts[2], _PLY_TYPES[parts[1]]))
     body = data[end + len(b"end_header\n"):]
-    dtype = np.dtype(fields)
+    try:
+        dtype = np.dtype(fields)
+    except (TypeError, ValueError):                       # e.g. a property named twice
+        raise CalibrationFileError(f"{path}: malformed vertex properties", "write it again") from None
     if len(body) < n * dtype.itemsize or not {"x", "y", "z"} <= set(dtype.names or ()):
         raise CalibrationFileError(f"{path}: truncated or without x, y, z", "write it again")
     rec = np.frombuffer(body, dtype=dtype, count=n)

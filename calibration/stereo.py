@@ -21,7 +21,7 @@ import numpy as np
 from camdeck.calibration.chessboard import Board
 from camdeck.calibration.errors import CalibrationFileError, CalibrationInputError, SolveFailed
 from camdeck.calibration.intrinsics import (MIN_VIEWS, OUTLIER_FACTOR, OUTLIER_FLOOR_PX, LoadedViews, Progress,
-                                    ViewResult, ViewSource, check_enough, detect_views, load_npz,
+                                    ViewResult, ViewSource, check_enough, detect_views,
                                     solve_intrinsics)
 
 
@@ -246,8 +246,6 @@ def _name(src: ViewSource, index: int) -> str:
 
 # ------------------------------------------------------------------------- files
 
-STEREO_KEYS = ("K1", "dist1", "K2", "dist2", "R", "T", "image_size")
-
 
 def save_stereo(path: str | Path, stereo: StereoCalibration) -> Path:
     """Write ``stereo.npz`` (see the module docstring for its keys).
@@ -270,13 +268,27 @@ def load_stereo(path: str | Path) -> StereoCalibration:
     """Read ``stereo.npz``; the rectification is recomputed when absent.
 
     Raises:
-        CalibrationFileError: missing, corrupt or incomplete file.
+        CalibrationFileError: missing, not a regular file, corrupt, or a key missing or malformed
+            (the message names the file and the key).
     """
-    data = load_npz(path, STEREO_KEYS)
+    from camdeck.calibration.files import STEREO_SPEC, check_camera_matrix, read_npz
+
+    fix = "run camdeck calibrate stereo again to rewrite it"
+    data = read_npz(path, STEREO_SPEC, fix)
+    K1, K2 = (check_camera_matrix(data[key], path, key, fix) for key in ("K1", "K2"))
     try:
-        stereo = StereoCalibration.from_extrinsics(data["K1"], data["dist1"], data["K2"], data["dist2"], data["R"],
-                                                   data["T"], tuple(int(v) for v in data["image_size"].ravel()))
+        R = _rotation(data["R"], "R")
+        stereo = StereoCalibration.from_extrinsics(K1, data["dist1"], K2, data["dist2"], R, data["T"],
+                                                   tuple(int(v) for v in data["image_size"]))
     except CalibrationInputError as err:
-        raise CalibrationFileError(f"{path}: {err.message}", "run camdeck calibrate stereo again") from None
-    stereo.rms = float(data.get("rms", np.float64(0.0)))
+        raise CalibrationFileError(f"{path}: {err.message}", fix) from None
+    stereo.rms = float(data["rms"].ravel()[0]) if "rms" in data else 0.0
     return stereo
+
+
+def _rotation(value: Any, name: str) -> np.ndarray:
+    """``value`` as a (3, 3) rotation (R^T R = I within 1e-6, det +1), else CalibrationInputError."""
+    R = np.asarray(value, dtype=np.float64)
+    if not np.allclose(R.T @ R, np.eye(3), atol=1e-6) or np.linalg.det(R) <= 0:
+        raise CalibrationInputError(f"key {name} is not a rotation matrix", f"pass {name} as a 3x3 rotation")
+    return R

@@ -5,6 +5,13 @@ front over lean backends -- the Cython kernel (fastcore._carve), the numpy refer
 (fastcore.reference) and torch (fastcore.torch_backend, CPU or CUDA). Only numpy is
 imported here; torch and cv2 are imported inside the functions that use them.
 fastcore imports nothing from the rest of camdeck but fileio (atomic writes of grid files).
+
+NaN policy, the same on every backend (tests/fastcore/test_nan_policy.py): NaN or infinity in
+K, R, t, grid_center, voxel_size or attenuation is refused (CarveInputError). In a float32
+image NaN and +-inf are values: a voxel that any view sees (in front of it, inside its image)
+as NaN is NaN, never +inf or a number from another view (as ``np.minimum``); +-inf take part in
+the minimum like any value, and an infinite pixel whose attenuation factor underflows to 0 gives
+NaN (IEEE inf * 0). uint8 images cannot hold NaN.
 """
 from __future__ import annotations
 
@@ -70,7 +77,8 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
     each view, ``(x, y, z) = K @ (R @ X + t)``; the view's value is the pixel
     ``(floor(y/z + 0.5), floor(x/z + 0.5))`` (uint8 as value/255, float32 as is) times
     ``exp(-attenuation * |X - C|)`` when z > 0 and the pixel is inside the image, else 0.
-    The voxel is the minimum over the views.
+    The voxel is the minimum over the views; a NaN that any view sees makes it NaN (the NaN
+    policy in the module doc).
 
     Args:
         images: V images (H, W), all uint8 or all float32, same shape; a list or a

@@ -22,12 +22,13 @@ How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
      clones on x86-64), then the pixels are read with plain loads, later views only while
      the voxel is non-zero; grids too big for the caches are written with streaming stores.
 carve_general (float32 views or attenuation) is the per-voxel path with the same intervals.
+NaN policy (fastcore's module doc): a voxel any view sees as NaN is NaN, never +inf.
 """
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
-from libc.math cimport ceil, floor, exp, sqrt, INFINITY
+from libc.math cimport ceil, floor, exp, isnan, sqrt, INFINITY
 
 import numpy as np
 
@@ -233,7 +234,8 @@ def carve_general(list images, bint is_u8, const double[:, ::1] coef,
     centers (V, 3): camera centres; corner (3,): centre of voxel (0, 0, 0).
     For uint8 views values are non-negative, so the row is clipped to the views'
     common interval and each voxel stops at the first zero; float32 views may hold
-    negative values, so every view is looked at.
+    negative values, so every view is looked at, and a NaN ends the voxel as NaN (a plain
+    ``val < m`` would skip it and leave +inf where every view is NaN).
     """
     cdef int V = len(images)
     cdef int N = out.shape[0]
@@ -295,6 +297,9 @@ def carve_general(list images, bint is_u8, const double[:, ::1] coef,
                             val = val * exp(-attenuation * sqrt(dx * dx + dy * dy + dz * dz))
                     if val < m:
                         m = val
+                    elif isnan(val):        # NaN policy: a NaN a view sees wins (as np.minimum)
+                        m = val
+                        break
                     if is_u8 and m <= 0.0:
                         break
                 row[k] = <float>m

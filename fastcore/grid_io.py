@@ -16,6 +16,8 @@
 """
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from camdeck.fastcore.errors import FastcoreError, GridFileError
+from camdeck.fileio.arrays import ArraySpec, load_npy
 from camdeck.fileio.atomic import replace_atomically, write_fix
+from camdeck.fileio.bounded import UnreadableFile, check_regular
 
 MAGIC = b"CDVOXEL1"
 HEADER_SIZE = 64
@@ -90,37 +94,48 @@ def save_grid(path, grid: np.ndarray, voxel_size: float | None = None,
 def load_grid(path) -> VoxelGrid:
     """Read a grid written by ``save_grid`` (or by the stereo rig).
 
+    Only a regular file is opened (a FIFO or a device would block or never end), of at most
+    the size of a 1024^3 float64 grid.
+
     Raises:
-        GridFileError: (a ValueError) the file is missing, truncated, not a camdeck grid,
-            not cubic, or of an unsupported dtype; the message names the file.
+        GridFileError: (a ValueError) the file is missing, not a regular file, truncated, not a
+            camdeck grid, not cubic, or of an unsupported dtype; the message names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise GridFileError(f"{path}: no such file; fix: check the path")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return _load_npy(path)
-    if suffix == ".bin":
+    if suffix not in (".npy", ".bin"):
+        raise GridFileError(f"{path}: unknown suffix {path.suffix!r}; fix: load a .npy or .bin grid")
+    if not os.path.lexists(path):
+        raise GridFileError(f"{path}: no such file; fix: check the path")
+    try:
+        if suffix == ".npy":
+            return _load_npy(path)
         return _load_bin(path)
-    raise GridFileError(f"{path}: unknown suffix {path.suffix!r}; fix: load a .npy or .bin grid")
+    except UnreadableFile as err:
+        raise GridFileError(str(err)) from None
+
+
+#: The largest grid file: a 1024^3 float64 grid and its header.
+GRID_CAP = MAX_N ** 3 * 8 + 4096
+_GRID_SPEC = ArraySpec(kinds="fu", finite=False, max_ndim=8)      # NaN is a value (fastcore's NaN policy)
 
 
 def _load_npy(path: Path) -> VoxelGrid:
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise GridFileError(f"{path}: not a readable .npy grid ({' '.join(str(err).split())}); "
-                            "fix: re-save it with camdeck") from None
-    if not isinstance(data, np.ndarray) or data.ndim != 3 or len(set(data.shape)) != 1:
-        raise GridFileError(f"{path}: holds shape {getattr(data, 'shape', '?')}, not an (N, N, N) grid")
+    data = load_npy(path, _GRID_SPEC, fix="re-save it with camdeck", cap=GRID_CAP)
+    if data.ndim != 3 or len(set(data.shape)) != 1 or not 1 <= data.shape[0] <= MAX_N:
+        raise GridFileError(f"{path}: holds shape {data.shape}, not an (N, N, N) grid with N in 1..{MAX_N}; "
+                            "fix: give a grid camdeck saved")
     if data.dtype.newbyteorder("<") not in GRID_DTYPES and data.dtype not in GRID_DTYPES:
         raise GridFileError(f"{path}: dtype {data.dtype}; fix: grids are float32, uint8 or float64")
     return VoxelGrid(data)
 
 
 def _load_bin(path: Path) -> VoxelGrid:
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
+    size = check_regular(path, cap=GRID_CAP)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):     # swapped between the check and the open
+            raise GridFileError(f"{path}: not a regular file; fix: give a grid file")
         head = fh.read(HEADER_SIZE)
         if len(head) < 8 or head[:8] != MAGIC:
             raise GridFileError(f"{path}: not a camdeck voxel grid (magic {head[:8]!r}, "
@@ -144,7 +159,10 @@ def _load_bin(path: Path) -> VoxelGrid:
             raise GridFileError(f"{path}: {what}: {size - header_size} data bytes, expected {expected} "
                                 f"for {N}^3 {dtype}; fix: re-copy or re-save the grid")
         fh.seek(header_size)
-        data = np.fromfile(fh, dtype=dtype, count=N ** 3).reshape(N, N, N)
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise GridFileError(f"{path}: corrupt header (voxel size {voxel_size})")
-    return VoxelGrid(data, float(voxel_size), (cx, cy, cz))
+        data = np.fromfile(fh, dtype=dtype, count=N ** 3)
+    if data.size != N ** 3:
+        raise GridFileError(f"{path}: truncated while read ({data.size} of {N ** 3} voxels); fix: re-copy the grid")
+    if not (np.isfinite(voxel_size) and voxel_size > 0) or not all(np.isfinite((cx, cy, cz))):
+        raise GridFileError(f"{path}: corrupt header (voxel size {voxel_size}, centre {(cx, cy, cz)}); "
+                            "fix: re-save the grid")
+    return VoxelGrid(data.reshape(N, N, N), float(voxel_size), (cx, cy, cz))

@@ -236,6 +236,10 @@ class LiveReconstruction:
         last_save = None
         recent: list[float] = []
         summary = ReconstructionSummary()
+        if s.out_dir is not None:
+            # A run killed with -9 mid-save left its grid's temporary (tens of MB) in out_dir.
+            from camdeck.fileio.leftovers import remove_stale_temporaries
+            remove_stale_temporaries(s.out_dir, "grid_*")
         self._emit("started")
         for sample in _samples(source):
             if self._stop.is_set():

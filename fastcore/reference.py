@@ -70,6 +70,7 @@ def _carve_slab(problem: CarveProblem, xs: np.ndarray, ys: np.ndarray, zs: np.nd
         if problem.attenuation > 0:
             C = problem.camera_centers()[v]
             dist = np.sqrt((X - C[0]) ** 2 + (Y - C[1]) ** 2 + (Z - C[2]) ** 2)
-            value = value * np.exp(-problem.attenuation * dist)
+            with np.errstate(invalid="ignore"):         # inf * 0 = NaN is the NaN policy, not an accident
+                value = value * np.exp(-problem.attenuation * dist)
         result = value if result is None else np.minimum(result, value)
     return result.astype(np.float32, copy=False)

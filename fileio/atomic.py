@@ -1,9 +1,11 @@
 """Atomic file writes: a reader (or a crash) never sees a half-written file.
 
 ``replace_atomically(path, writer)`` calls ``writer(fh)`` on a temporary file in the same
-folder, flushes and fsyncs it, gives it the mode a plain ``open`` would, renames it over
-``path`` and fsyncs the folder. On any failure (Ctrl-C included) the temporary file is
-removed and ``path`` is left as it was; errors are the OSError the system raised.
+folder (``.NAME.tmp-PID-XXXXXXXX.part``), flushes and fsyncs it, gives it the mode a plain
+``open`` would, renames it over ``path`` and fsyncs the folder. On any failure (Ctrl-C included) the temporary file is
+removed and ``path`` is left as it was; errors are the OSError the system raised. Only a
+kill -9 leaves the temporary behind: ``fileio.leftovers.remove_stale_temporaries`` removes it
+on the next start-up.
 It is the one implementation for every package (fastcore included): fileio imports
 nothing of ours, so it sits rightmost in the import order. Each package turns the
 OSError into its own error; ``write_fix`` gives them the same fix text.
@@ -26,7 +28,8 @@ def replace_atomically(path: str | os.PathLike, writer: Callable[[IO[bytes]], An
     """
     path = Path(path)
     folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    # The PID in the name lets fileio.leftovers tell a dead writer's temporary (kill -9) from a live one's.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
             writer(fh)

@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import remove_stale_temporaries
 
 app = typer.Typer(help="Calibrate cameras from chessboard images.", no_args_is_help=True)
 
@@ -72,9 +73,11 @@ def _print_rejected(console, rejected: list[dict[str, Any]]) -> None:
 def intrinsics(
     images: str = typer.Option(..., "--images", metavar="GLOB", help="Chessboard images: a quoted glob or a folder."),
     board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
-    square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
+    square_mm: float = typer.Option(25.0, "--square-mm", callback=bounds.number("--square-mm", 0.1, 10000.0),
+                                    help="Side of one square, millimetres (0.1 to 10000)."),
     out: Path = typer.Option(Path("calibration.npz"), "--out", help="File to write (calibration.npz)."),
-    min_views: int = typer.Option(5, "--min-views", min=3, help="Fewest usable views to solve with."),
+    min_views: int = typer.Option(5, "--min-views", callback=bounds.count("--min-views", 3, 1000),
+                                  help="Fewest usable views to solve with (3 to 1000)."),
 ) -> None:
     """Calibrate one camera: K, distortion and the per-image reprojection error -> calibration.npz."""
     from camdeck.calibration.chessboard import Board
@@ -82,6 +85,7 @@ def intrinsics(
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
+    remove_stale_temporaries(out.parent, out.name)      # a kill -9 of an earlier run left its temporary
     files = expand_images(images, "--images")
     with _Progress() as progress:
         result = calibrate_intrinsics(files, spec, min_views=min_views, progress=progress)
@@ -110,9 +114,11 @@ def stereo(
                                          help="A folder from `camdeck calibrate capture` (DIR/left, DIR/right), "
                                               "instead of --left and --right."),
     board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
-    square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
+    square_mm: float = typer.Option(25.0, "--square-mm", callback=bounds.number("--square-mm", 0.1, 10000.0),
+                                    help="Side of one square, millimetres (0.1 to 10000)."),
     out: Path = typer.Option(Path("stereo.npz"), "--out", help="File to write (stereo.npz)."),
-    min_pairs: int = typer.Option(5, "--min-pairs", min=3, help="Fewest pairs with the board in both views."),
+    min_pairs: int = typer.Option(5, "--min-pairs", callback=bounds.count("--min-pairs", 3, 1000),
+                                  help="Fewest pairs with the board in both views (3 to 1000)."),
 ) -> None:
     """Calibrate a stereo pair: both intrinsics, R, T, rectification and the baseline -> stereo.npz."""
     from camdeck.calibration.chessboard import Board
@@ -120,6 +126,7 @@ def stereo(
 
     spec = Board.parse(board, square_mm)
     common.check_output_file(out)
+    remove_stale_temporaries(out.parent, out.name)      # a kill -9 of an earlier run left its temporary
     left, right = _pair_globs(left, right, pairs)
     lefts = expand_images(left, "--left")
     rights = expand_images(right, "--right")

@@ -15,7 +15,8 @@ from typing import Any, Iterator, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import remove_stale_temporaries, removed_if_failed
 
 
 def register(root: typer.Typer) -> None:
@@ -25,25 +26,29 @@ def register(root: typer.Typer) -> None:
 
 def pointcloud(
     rig: str = typer.Option(..., "--rig", help="A stereo rig from config.toml (e.g. asi-stereo)."),
-    every_n: int = typer.Option(5, "--every-n", min=1, help="Process one captured pair in this many."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1,
-                                         help="Pairs to capture (default: --every-n, so one is processed)."),
+    every_n: int = typer.Option(5, "--every-n", callback=bounds.count("--every-n", 1, 10000),
+                                help="Process one captured pair in this many (1 to 10000)."),
+    frames: Optional[int] = typer.Option(None, "--frames", callback=bounds.count("--frames", 1, 100000),
+                                         help="Pairs to capture, 1 to 100000 (default: --every-n, so one is processed)."),
     save_disparity: bool = typer.Option(False, "--save-disparity", help="Write a colour-mapped disparity PNG."),
     save_pointcloud: bool = typer.Option(False, "--save-pointcloud", help="Write a binary PLY with colour."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: DATA_DIR/pointcloud/RIG)."),
     stereo_file: Optional[Path] = typer.Option(None, "--stereo", metavar="FILE",
                                                help="stereo.npz from `camdeck calibrate stereo` (a simulated "
                                                     "rig defaults to its true geometry)."),
-    min_depth_m: float = typer.Option(0.2, "--min-depth",
-                                      help="Range filter: nearest depth kept, metres (the left camera's z)."),
-    max_depth_m: float = typer.Option(7.5, "--max-depth",
-                                      help="Range filter: farthest depth kept, metres (the left camera's z)."),
+    min_depth_m: float = typer.Option(0.2, "--min-depth", callback=bounds.number("--min-depth", 0.01, 1000.0),
+                                      help="Range filter: nearest depth kept, metres (the left camera's z; "
+                                           "0.01 to 1000)."),
+    max_depth_m: float = typer.Option(7.5, "--max-depth", callback=bounds.number("--max-depth", 0.01, 1000.0),
+                                      help="Range filter: farthest depth kept, metres (the left camera's z; "
+                                           "0.01 to 1000)."),
     max_disparity: Optional[int] = typer.Option(
-        None, "--max-disparity", metavar="PX",
+        None, "--max-disparity", metavar="PX", callback=bounds.count("--max-disparity", 16, 4096),
         help="SGBM search range, px, a multiple of 16. Default: what --min-depth needs, capped at 256, "
              "so the nearest depth reached is f*B/256 (about 0.72 m for the ASI662MC pair at 1920x1080); "
              "give more (e.g. 512) to see nearer, at a cost in time."),
-    timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout per pair, seconds."),
+    timeout_s: float = typer.Option(5.0, "--timeout", callback=bounds.number("--timeout", 0.1, 600.0),
+                                    help="Capture timeout per pair, seconds (0.1 to 600)."),
 ) -> None:
     """Stereo depth on a rig: disparity (SGBM), depth and coloured point clouds (PLY).
 
@@ -62,45 +67,48 @@ def pointcloud(
     settings = common.settings()
     rig_spec = _stereo_rig(settings, rig)
     options = DepthOptions(min_depth_m=min_depth_m, max_depth_m=max_depth_m, num_disparities=max_disparity)
-    out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "pointcloud" / rig))
-    n_frames = frames or every_n
-    stereo_given, given_source = None, ""
-    if stereo_file:
-        stereo_given, given_source = _load_stereo(stereo_file), str(stereo_file)
-    elif rig_spec.options.get("calibration"):
-        stereo_given, given_source = _rig_calibration(rig_spec), str(rig_spec.options["calibration"])
-    if stereo_given is not None:
-        _check_disparity_fits(stereo_given, options)
+    out_dir = out or (Path(settings.data_dir) / "pointcloud" / rig)
+    with removed_if_failed(out_dir):       # a failed run leaves no new empty folder
+        out_dir = common.check_output_dir(out_dir)
+        remove_stale_temporaries(out_dir)          # PNG/PLY temporaries a kill -9 of an earlier run left
+        n_frames = frames or every_n
+        stereo_given, given_source = None, ""
+        if stereo_file:
+            stereo_given, given_source = _load_stereo(stereo_file), str(stereo_file)
+        elif rig_spec.options.get("calibration"):
+            stereo_given, given_source = _rig_calibration(rig_spec), str(rig_spec.options["calibration"])
+        if stereo_given is not None:
+            _check_disparity_fits(stereo_given, options)
 
-    from camdeck.drivers.imaging import frame_to_rgb
-    from camdeck.drivers.stereo import open_stereo_rig
+        from camdeck.drivers.imaging import frame_to_rgb
+        from camdeck.drivers.stereo import open_stereo_rig
 
-    pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
-    try:
-        stereo, source = (stereo_given, given_source) if stereo_given else (_sim_truth(pair, rig), "sim-truth")
-        if stereo_given is None:
-            _check_disparity_fits(stereo, options)
-        job = PointCloudJob(stereo, out_dir, every_n=every_n, save_disparity=save_disparity,
-                            save_pointcloud=save_pointcloud, options=options)
+        pair = open_stereo_rig(rig_spec, settings.cameras, settings.driver_context())
+        try:
+            stereo, source = (stereo_given, given_source) if stereo_given else (_sim_truth(pair, rig), "sim-truth")
+            if stereo_given is None:
+                _check_disparity_fits(stereo, options)
+            job = PointCloudJob(stereo, out_dir, every_n=every_n, save_disparity=save_disparity,
+                                save_pointcloud=save_pointcloud, options=options)
 
-        def pairs() -> Iterator[tuple[Any, Any]]:
-            for _ in range(n_frames):
-                sf = pair.capture_pair(timeout_s)
-                yield frame_to_rgb(sf.left), frame_to_rgb(sf.right)
+            def pairs() -> Iterator[tuple[Any, Any]]:
+                for _ in range(n_frames):
+                    sf = pair.capture_pair(timeout_s)
+                    yield frame_to_rgb(sf.left), frame_to_rgb(sf.right)
 
-        console = None if common.json_mode() else common.stderr_console()
+            console = None if common.json_mode() else common.stderr_console()
 
-        def progress(event: str, info: dict[str, Any]) -> None:
-            if console is not None and event == "frame":
-                files = ", ".join(str(info[k]) for k in ("disparity", "pointcloud") if k in info)
-                console.print(f"pair {info['index']}: {info['points']} points"
-                              + (f", median depth {info['median_depth_m']:.2f} m" if info["median_depth_m"] else "")
-                              + (f" -> {files}" if files else ""), highlight=False)
+            def progress(event: str, info: dict[str, Any]) -> None:
+                if console is not None and event == "frame":
+                    files = ", ".join(str(info[k]) for k in ("disparity", "pointcloud") if k in info)
+                    console.print(f"pair {info['index']}: {info['points']} points"
+                                  + (f", median depth {info['median_depth_m']:.2f} m" if info["median_depth_m"] else "")
+                                  + (f" -> {files}" if files else ""), highlight=False)
 
-        _start(pair)
-        records = job.run(pairs(), progress)
-    finally:
-        _close(pair)
+            _start(pair)
+            records = job.run(pairs(), progress)
+        finally:
+            _close(pair)
     result = {"rig": rig, "calibration": source, "frames": n_frames, "every_n": every_n, "out": str(out_dir),
               "baseline_mm": round(stereo.baseline_mm, 4), "depth_range_m": [min_depth_m, max_depth_m],
               "num_disparities": _num_disparities(stereo, options),

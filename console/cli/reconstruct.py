@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from camdeck.console.cli import bounds, common
+from camdeck.fileio.leftovers import removed_if_failed
 
 
 def _rig(settings, name: str):
@@ -27,13 +28,17 @@ def _rig(settings, name: str):
 
 def reconstruct(
     rig: str = typer.Option(..., "--rig", metavar="NAME", help="The stereo rig (rigs.NAME in config.toml)."),
-    grid: int = typer.Option(128, "--grid", min=1, max=1024, help="Voxels per axis N."),
-    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Stop after N frames."),
+    grid: int = typer.Option(128, "--grid", callback=bounds.count("--grid", 1, 1024),
+                             help="Voxels per axis N (1 to 1024)."),
+    frames: Optional[int] = typer.Option(None, "--frames", callback=bounds.count("--frames", 1, 10_000_000),
+                                         help="Stop after N frames (1 to 10000000)."),
     duration: Optional[str] = typer.Option(None, "--duration", help="Stop after this long (e.g. 10s)."),
     save_every: Optional[str] = typer.Option("1s", "--save-every", help="Save the grid at most this often."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Folder for grids (default DATA_DIR/reconstruct)."),
-    extent_m: float = typer.Option(1.0, "--extent-m", min=0.01, help="Edge of the grid cube, metres."),
-    threshold: int = typer.Option(72, "--threshold", min=0, max=255, help="Gray level below which a pixel is background."),
+    extent_m: float = typer.Option(1.0, "--extent-m", callback=bounds.number("--extent-m", 0.01, 1000.0),
+                                   help="Edge of the grid cube, metres (0.01 to 1000)."),
+    threshold: int = typer.Option(72, "--threshold", callback=bounds.count("--threshold", 0, 255),
+                                  help="Gray level below which a pixel is background (0 to 255)."),
     fusion: str = typer.Option("none", "--fusion", help="Temporal fusion: none, ema or min."),
     backend: str = typer.Option("auto", "--backend", help="Carve backend: auto, cython, torch or numpy."),
     device: str = typer.Option("auto", "--device",
@@ -63,28 +68,30 @@ def reconstruct(
         raise common.BadInput("--save-every: must be positive; fix: write e.g. 1s")
     settings = common.settings()
     spec = _rig(settings, rig)
-    out_dir = common.check_output_dir(out or (Path(settings.data_dir) / "reconstruct"))
-    from camdeck.console.cli.job_scope import cli_job
+    out_dir = out or (Path(settings.data_dir) / "reconstruct")
+    with removed_if_failed(out_dir):       # a failed run leaves no new empty folder
+        out_dir = common.check_output_dir(out_dir)
+        from camdeck.console.cli.job_scope import cli_job
 
-    console = common.stderr_console()
-    plan = f"{frames} frames" if frames is not None else f"{duration_s:g} s"
-    with open_stereo_source(spec, settings.cameras, settings.driver_context()) as source:
-        try:
-            job_settings = make_settings(
-                grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(source.geometry.grid_center),
-                backend=backend, bayer=source.bayer, threshold=threshold, fusion=fusion, save_every_s=every_s,
-                out_dir=out_dir, max_frames=frames, duration_s=duration_s)
-            show = [_printer(console)]       # guarded once the job exists
-            live = LiveReconstruction(job_settings, progress=lambda event: show[0](event))
-        except CarveInputError as err:
-            raise common.BadInput(str(err)) from None
-        with cli_job("reconstruct", f"rig {rig}, grid {grid}", plan=plan, outputs=[out_dir]) as job:
-            show[0] = job.guard(show[0])
-            job.stop_with(lambda reason: live.stop())
-            summary = live.run(source)
-            job.finish("stopped" if job.stop_reason else "finished",
-                       f"{summary.frames} frames, {len(summary.saved)} grids saved"
-                       + (f" (stopped by {job.stop_reason})" if job.stop_reason else ""), [out_dir])
+        console = common.stderr_console()
+        plan = f"{frames} frames" if frames is not None else f"{duration_s:g} s"
+        with open_stereo_source(spec, settings.cameras, settings.driver_context()) as source:
+            try:
+                job_settings = make_settings(
+                    grid_size=grid, voxel_size=extent_m / grid, grid_center=tuple(source.geometry.grid_center),
+                    backend=backend, bayer=source.bayer, threshold=threshold, fusion=fusion, save_every_s=every_s,
+                    out_dir=out_dir, max_frames=frames, duration_s=duration_s)
+                show = [_printer(console)]       # guarded once the job exists
+                live = LiveReconstruction(job_settings, progress=lambda event: show[0](event))
+            except CarveInputError as err:
+                raise common.BadInput(str(err)) from None
+            with cli_job("reconstruct", f"rig {rig}, grid {grid}", plan=plan, outputs=[out_dir]) as job:
+                show[0] = job.guard(show[0])
+                job.stop_with(lambda reason: live.stop())
+                summary = live.run(source)
+                job.finish("stopped" if job.stop_reason else "finished",
+                           f"{summary.frames} frames, {len(summary.saved)} grids saved"
+                           + (f" (stopped by {job.stop_reason})" if job.stop_reason else ""), [out_dir])
     result = {"rig": rig, "frame": source.geometry.frame, "grid": grid, "frames": summary.frames, "elapsed_s": round(summary.elapsed_s, 3),
               "fps": round(summary.fps, 2), "mean_latency_ms": round(summary.mean_latency_ms, 2),
               "saved": [str(p) for p in summary.saved],

@@ -1,6 +1,8 @@
 """Chessboard boards and corner detection, against the corners the simulator projects."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,9 @@ def test_read_image_reports_why_a_file_cannot_be_used(tmp_path):
     assert read_image(tmp_path / "missing.png") == (None, "file not found")
     assert read_image(tmp_path / "empty.png")[1].startswith("empty file")
     assert "corrupt" in read_image(tmp_path / "corrupt.png")[1]
+    os.mkfifo(tmp_path / "fifo.png")                            # matched by a glob: refused, never opened
+    assert "FIFO" in read_image(tmp_path / "fifo.png")[1]
+    assert "folder" in read_image(tmp_path)[1]
 
 
 def test_to_gray_rejects_non_images():

@@ -69,7 +69,7 @@ def test_a_board_that_does_not_match_exits_2(cli, shots):
 @pytest.mark.parametrize("argv,needle", [
     (["--images", "nothing/*.png"], "no files match"),
     (["--images", "shots/*.png", "--board", "nine-by-six"], "--board"),
-    (["--images", "shots/*.png", "--square-mm", "0"], "square size"),
+    (["--images", "shots/*.png", "--square-mm", "0"], "--square-mm"),
     (["--images", "shots/*.png", "--out", "missing/dir/calibration.npz"], "does not exist"),
 ])
 def test_bad_arguments_exit_2_with_one_line(cli, shots, argv, needle):

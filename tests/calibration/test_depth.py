@@ -160,3 +160,17 @@ def test_ply_round_trips_binary_little_endian_with_colour(tmp_path):
     (tmp_path / "trunc.ply").write_bytes(head)
     with pytest.raises(CalibrationFileError):
         read_ply(tmp_path / "trunc.ply")
+
+
+def test_read_ply_refuses_a_fifo_and_malformed_headers_as_bad_input(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "cloud.ply")
+    with pytest.raises(CalibrationFileError, match="FIFO"):
+        read_ply(tmp_path / "cloud.ply")                     # refused before opening: no hang
+    head = b"ply\nformat binary_little_endian 1.0\n"
+    for header in (b"element vertex -3\nproperty float x\n", b"element vertex 1\nproperty float x\nproperty float x\n"):
+        (tmp_path / "bad.ply").write_bytes(head + header + b"end_header\n" + bytes(24))
+        with pytest.raises(CalibrationFileError) as err:
+            read_ply(tmp_path / "bad.ply")
+        assert err.value.bad_input and "bad.ply" in str(err.value)

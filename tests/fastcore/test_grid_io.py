@@ -141,3 +141,18 @@ def test_save_fsyncs_the_data_before_the_rename(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"), real_replace(a, b))[1])
     save_grid(tmp_path / "g.bin", OLD, voxel_size=0.1)
     assert calls == ["fsync", "replace", "fsync"]     # the data, the rename, then the folder (the rename itself)
+
+
+def test_a_fifo_or_a_huge_declared_npy_is_refused_without_reading(tmp_path):
+    import os
+
+    for name in ("grid.bin", "grid.npy"):
+        os.mkfifo(tmp_path / name)
+        with pytest.raises(GridFileError, match="FIFO"):
+            load_grid(tmp_path / name)                      # refused before opening: no hang
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4096, 4096, 4096), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little")
+                                        + header.encode("latin1") + bytes(64))
+    with pytest.raises(GridFileError, match="huge.npy"):
+        load_grid(tmp_path / "huge.npy")
