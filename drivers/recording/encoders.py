@@ -263,9 +263,12 @@ class CameraTrack:
     ``prepare()`` opens the encoder before the camera starts; ``start()`` starts the camera,
     whose first frames are discarded until one follows its predecessor without a gap (a
     camera's first frames come late while it fills its pipeline; at most ``WARMUP_LIMIT_NS``);
-    that frame is the track's first (``first_frame`` is set, ``first_ts`` holds its time on the
-    session clock); the session then calls ``set_zero()`` with the take's common zero, and
-    only then are frames encoded, stamped from that zero.
+    that frame is the camera's first steady one (``first_frame`` is set, ``first_ts`` holds its
+    time on the session clock); the session then calls ``set_zero()`` with the take's common
+    zero, the latest camera's first steady frame, and only then are frames encoded, stamped
+    from that zero; a camera's frames from before the zero are not recorded (``lead_frames``),
+    so every file of a take starts within a frame of the others. Dropped frames count from
+    the first recorded frame (``first_seq``).
     """
 
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
@@ -292,10 +295,12 @@ class CameraTrack:
         self.fault_elapsed_s: float | None = None
         self.first_frame = threading.Event()    # the first recorded frame came (or the track gave up)
         self.first_ts: int | None = None        # its time on the session clock, ns
-        self.first_seq: int | None = None       # its sequence number
-        self.warmup_frames = 0                  # frames discarded before it
+        self.first_seq: int | None = None       # the sequence number of the first recorded frame
+        self.warmup_frames = 0                  # frames discarded while the camera warmed up
+        self.lead_frames = 0                    # steady frames from before the take's zero, not recorded
+        self._drop_base = (0, 0)                # (seq gaps, queue drops) before the first recorded frame
         self._offset_ns = 0                     # camera clock -> session clock (non-zero when rebased)
-        self._cam_dropped_base = 0              # the camera's drop count at the first recorded frame
+        self._cam_dropped_base = 0              # the camera's drop count about the first recorded frame
         self._zero_ready = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -382,13 +387,19 @@ class CameraTrack:
 
     @property
     def dropped(self) -> int:
-        if self.first_ts is None:
+        if self.first_seq is None:
             return 0
         try:
             cam_dropped = int(self.camera.dropped_frames) - self._cam_dropped_base
         except Exception:  # a vanished camera may not answer any more
             cam_dropped = 0
-        return max(self.seq_dropped, cam_dropped) + self.queue_dropped
+        gaps, queued = self._drop_base
+        return max(self.seq_dropped - gaps, cam_dropped) + self.queue_dropped - queued
+
+    @property
+    def skipped_frames(self) -> int:
+        """Frames the camera gave that are not in the take: warming up, or before its zero."""
+        return self.warmup_frames + self.lead_frames
 
     @property
     def drop_pct(self) -> float:
@@ -418,12 +429,7 @@ class CameraTrack:
             # this camera's clock is not the session clock: its frame is about now
             self._offset_ns = now - frame.timestamp
             self.rebased = True
-        try:
-            self._cam_dropped_base = int(self.camera.dropped_frames)
-        except Exception:  # a camera that cannot say counts its gaps only
-            self._cam_dropped_base = 0
         self.first_ts = frame.timestamp + self._offset_ns
-        self.first_seq = frame.seq
         self.first_frame.set()
         return True
 
@@ -463,7 +469,7 @@ class CameraTrack:
                     self.seq_dropped += frame.seq - last_seq - 1
                 last_seq = frame.seq
                 try:
-                    self.queue.put_nowait(frame)
+                    self.queue.put_nowait((frame, self.seq_dropped, self.queue_dropped))
                 except queue.Full:
                     self.queue_dropped += 1
         finally:
@@ -476,19 +482,35 @@ class CameraTrack:
     def _timestamp_ns(self, frame_ts: int) -> int:
         return frame_ts + self._offset_ns - self.zero_ns
 
+    def _start_counting(self, seq: int, gaps: int, queued: int) -> None:
+        """The first recorded frame: dropped frames count from here."""
+        try:
+            self._cam_dropped_base = int(self.camera.dropped_frames)
+        except Exception:  # a camera that cannot say counts its gaps only
+            self._cam_dropped_base = 0
+        self._drop_base = (gaps, queued)
+        self.first_seq = seq
+
     def _encode_loop(self) -> None:
         from camdeck.drivers.imaging import frame_to_rgb
 
         ended = False        # the capture thread's end marker was taken from the queue
         try:
             while True:
-                frame = self.queue.get()
-                if frame is None:
+                item = self.queue.get()
+                if item is None:
                     ended = True
                     break
                 if self.status == "fault" and self.fault.startswith("EncoderError"):
                     continue
                 self._zero_ready.wait()      # the session names the take's zero once every camera delivers
+                frame, gaps, queued = item
+                ts = self._timestamp_ns(frame.timestamp)
+                if self.first_seq is None:
+                    if ts < 0:               # before the latest camera's first frame: not in the take
+                        self.lead_frames += 1
+                        continue
+                    self._start_counting(frame.seq, gaps, queued)
                 rgb = frame_to_rgb(frame)
                 size = (rgb.shape[1], rgb.shape[0])
                 if self.encoder is not None and self.frames == 0 and size != (self.encoder.width, self.encoder.height):
@@ -497,7 +519,6 @@ class CameraTrack:
                     self.encoder = LibX264Encoder(size[0], size[1], self.fps, preset=self.encoder_preset,
                                                   crf=self.crf, bitrate=self.bitrate)
                     self.encoder.start(self.output)
-                ts = self._timestamp_ns(frame.timestamp)
                 self.encoder.encode(rgb, ts)
                 self.frames += 1
                 self._rate.append(frame.timestamp)
@@ -520,6 +541,7 @@ class CameraTrack:
             barrier.wait()
             self.camera.start()
             self.first_ts = self.clock()     # the hardware encoder's frames never reach Python
+            self._start_counting(0, 0, 0)
             self.first_frame.set()
             self._zero_ready.wait()
             self.encoder = Picamera2H264Adapter(self.hw, bitrate=self.bitrate, fps=self.fps,

@@ -17,8 +17,9 @@ Lifecycle of ``run()``:
 4. the encoders open, then the cameras start together (a barrier), each in its capture
    thread; an encoder thread per camera drains a bounded queue (a full queue counts as
    dropped frames). The take's zero, from which its timer runs and its timestamps count, is
-   the earliest first frame once every camera delivers steadily (drivers/recording/encoders.py,
-   CameraTrack): the time the cameras take to start is not part of the take;
+   the moment every camera delivers steadily: the latest camera's first steady frame
+   (drivers/recording/encoders.py, CameraTrack); the time the cameras take to start is not
+   part of the take, and every file starts within a frame of the others;
 5. until the timer ends, ``request_stop()``, the disk runs low or full, or every camera
    failed; a camera that fails stops alone: its file is closed and stays playable; a full
    disk (ENOSPC) ends the take for every camera, each file cut back to its last complete
@@ -420,14 +421,15 @@ class RecordingSession(TakeChanges):
 
     def _first_frames(self) -> int:
         """Wait until every camera delivers steadily (or fails, or a stop comes); the take's zero:
-        the earliest first frame on the session clock (now, if no camera delivered)."""
+        the latest camera's first steady frame on the session clock (now, if none delivered),
+        so the take starts when every camera is recording."""
         deadline = time.monotonic() + FIRST_FRAME_WAIT_S
         while time.monotonic() < deadline and not self._stop.is_set():
             if all(t.first_frame.is_set() for t in self.tracks):
                 break
             self._stop.wait(0.005)
         firsts = [t.first_ts for t in self.tracks if t.first_ts is not None]
-        zero_ns = min(firsts) if firsts else self.clock()
+        zero_ns = max(firsts) if firsts else self.clock()
         for t in self.tracks:
             t.set_zero(zero_ns)
         return zero_ns
