@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from camdeck.drivers.errors import DriverError
+
 HEADER = "# camdeck take events: seconds from the take's start (its first frames), camera, source, change"
 
 
@@ -139,8 +141,6 @@ class TakeChanges:
         Raises:
             DriverError: no such camera is open; ControlError: the camera refused a value.
         """
-        from camdeck.drivers.errors import DriverError
-
         cams = list(self.cameras)
         index = camera if isinstance(camera, int) else next(
             (i for i, c in enumerate(cams, 1) if c.name == camera), 0)
