@@ -66,7 +66,7 @@ def nominal_fps(camera: Any) -> float:
 def camera_role(spec: Any) -> str:
     """The name in the camera's heading (``CAMERA 1 (LightRoom)``): its ``role`` config key,
     else its ``label``, else its config name."""
-    return str(spec.options.get("role") or spec.label or spec.name)
+    return " ".join(str(spec.options.get("role") or spec.label or spec.name).split())    # one line
 
 
 def applied_controls(spec: Any, camera: Any) -> dict[str, Any]:
@@ -228,7 +228,8 @@ def _value(value: Any) -> str:
 def _origin_sections(rec: SessionRecord) -> list[str]:
     lines = [RULE, BANNER, RULE, ""]
     lines += _heading("SESSION INFORMATION")
-    lines += [f"Session Name: {rec.name}", f"Save Path: {rec.folder.resolve()}", ""]
+    # a folder name may hold a line break: the file keeps one label per line
+    lines += [f"Session Name: {rec.name}", f"Save Path: {' '.join(str(rec.folder.resolve()).splitlines())}", ""]
     lines += _heading("TIMING INFORMATION")
     lines += [f"Start Date/Time: {_local(rec.start_utc, '%Y-%m-%d %H:%M:%S')}",
               f"End Date/Time: {_local(rec.end_utc, '%Y-%m-%d %H:%M:%S')}",
