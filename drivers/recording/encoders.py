@@ -293,7 +293,7 @@ class CameraTrack:
         self.fault = ""
         self.fault_error: BaseException | None = None
         self.fault_elapsed_s: float | None = None
-        self.first_frame = threading.Event()    # the first recorded frame came (or the track gave up)
+        self.first_frame = threading.Event()    # the first steady frame came (or the track gave up)
         self.first_ts: int | None = None        # its time on the session clock, ns
         self.first_seq: int | None = None       # the sequence number of the first recorded frame
         self.warmup_frames = 0                  # frames discarded while the camera warmed up
@@ -418,9 +418,9 @@ class CameraTrack:
 
     # -------- threads
     def _steady(self, frame: Any, last_seq: int | None, warm_from: int | None) -> bool:
-        """True when ``frame`` is the track's first recorded frame: it follows its predecessor
+        """True when ``frame`` is the camera's first steady frame: it follows its predecessor
         without a gap, or the camera has warmed up for WARMUP_LIMIT_NS; the frame's clock is
-        tied to the session clock here."""
+        tied to the session clock here (``first_ts``)."""
         now = self.clock()
         steady = last_seq is not None and frame.seq == last_seq + 1
         if not steady and (warm_from is None or now - warm_from < WARMUP_LIMIT_NS):
