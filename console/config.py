@@ -44,6 +44,7 @@ from camdeck.console.config_schema import (
     DEPLOYMENT_SCHEMA,
     MONITOR_SCHEMA,
     MQTT_SCHEMA,
+    RECORD_SCHEMA,
     REDIS_SCHEMA,
     RIG_COMMON,
     RIG_EXTRA,
@@ -85,6 +86,12 @@ class SimSettings:
 
 
 @dataclass(frozen=True)
+class RecordSettings:
+    fps: float = 30.0                 # every camera of a take pinned to this rate (0: each its own)
+    max_drop_pct: float = 1.0         # a take dropping more is "complete with drops" (exit 1)
+
+
+@dataclass(frozen=True)
 class RedisSettings:
     url: str = "redis://127.0.0.1:6379/0"
 
@@ -107,6 +114,7 @@ class Settings:
     data_dir: Path = field(default=Path("data"))
     config_choice: ConfigChoice | None = None    # how load_settings found the file (None: parsed from a dict)
     data_choice: DataChoice | None = None        # how load_settings chose data_dir
+    record: RecordSettings = field(default_factory=RecordSettings)
 
     def driver_context(self, clock: Callable[[], int] | None = None) -> DriverContext:
         return DriverContext(rigs=self.rigs, data_dir=self.data_dir, seed=self.sim.seed,
@@ -282,9 +290,11 @@ def _parse(data: Mapping[str, Any], source: str) -> Settings:
                                    webhook_url=secret_from(slack["webhook_url"], slack["webhook_url_env"]),
                                    api_url=slack["api_url"], alert_threshold_deg=slack["alert_threshold_deg"])
     monitor = MonitorSettings(**_section(data.get("monitor", {}), "monitor", MONITOR_SCHEMA))
+    record = RecordSettings(**_section(data.get("record", {}), "record", RECORD_SCHEMA))
     return Settings(source=source, console=console, sim=sim, cameras=cameras, rigs=rigs, deployments=deployments,
                     mqtt=mqtt_settings, redis=redis_settings, storage=storage, slack=slack_settings,
-                    monitor=monitor, data_dir=Path(console.data_dir).expanduser() if console.data_dir else default_data_dir())
+                    monitor=monitor, data_dir=Path(console.data_dir).expanduser() if console.data_dir else default_data_dir(),
+                    record=record)
 
 
 def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ...]]) -> CameraSpec:

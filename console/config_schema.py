@@ -325,6 +325,7 @@ CAMERA_COMMON: Schema = {
     "driver": (_choice(*DRIVERS), _REQUIRED),
     "model": (_str(nonempty=True), _REQUIRED),
     "label": (_label, ""),
+    "role": (_label, ""),         # the recorder's data file heads the camera "CAMERA 1 (ROLE)"
     "resolution": (_vec(2, _int(2, 16384), "integers (width, height in px)", "[1920, 1080]"), None),
     "controls": (_table, {}),
 }
@@ -367,5 +368,10 @@ RIG_EXTRA: Mapping[str, Schema] = {
     "capture": {"every_s": (_float(0.0, 86400.0, open_lo=True), 10.0), "format": (_choice("png", "jpeg"), "png")},
 }
 DEPLOYMENT_SCHEMA: Schema = {"tunnel": (_str_list, ())}
+RECORD_SCHEMA: Schema = {
+    "fps": (_float(0.0, 240.0), 30.0),              # every camera pinned to this rate; 0: each its own
+    "max_drop_pct": (_float(0.0, 100.0), 1.0),      # more dropped frames: "complete with drops", exit 1
+}
 
-TOP_SCHEMA = ("console", "sim", "cameras", "rigs", "deployments", "mqtt", "redis", "storage", "slack", "monitor")
+TOP_SCHEMA = ("console", "sim", "cameras", "rigs", "deployments", "mqtt", "redis", "storage", "slack", "monitor",
+              "record")

@@ -3,10 +3,18 @@
 Timer mode (``--duration 90s``) stops by itself; manual mode (``--manual``, the default
 when no duration is given) records until SIGINT, SIGTERM or ``camdeck jobs stop ID``, then
 finishes the files cleanly. The session is a job (console/cli/job_scope.py): ``camdeck jobs``
-lists it, and it goes on when the terminal hangs up (SIGHUP), its output then in the job log. Exit codes: 0 complete; 1 a camera failed mid-session or the disk ran low (the
-files hold everything up to then); 2 bad input (unsafe name, existing session without
---overwrite, unwritable folder, unknown camera or preset, a preset value a camera cannot
-take). A countdown cancelled (SIGINT/SIGTERM before the cameras start) exits 1 with
+lists it, and it goes on when the terminal hangs up (SIGHUP), its output then in the job log.
+
+Limits: the origin's timer runs 1 to 60 minutes in 0.5 minute steps and its countdown 0 to
+120 s. ``--countdown`` outside 0-120 s and ``--duration`` over 60 min are exit 2; ``--duration``
+keeps sub-minute takes (down to 100 ms) because scripts and tests need short ones, while the
+TUI's timer offers the origin's steps (docs/design.md, "Recording").
+
+Exit codes: 0 complete; 1 a camera failed mid-session, the disk ran low or full (the files
+hold everything up to then, in step with their timestamps), or a camera dropped more than
+``record.max_drop_pct`` of its frames ("complete with drops"); 2 bad input (unsafe name,
+existing session without --overwrite, unwritable folder, unknown camera or preset, a preset
+value a camera cannot take, a limit out of range). A countdown cancelled (SIGINT/SIGTERM before the cameras start) exits 1 with
 "cancelled before recording started; nothing was written": nothing was recorded, by
 the operator's choice. (130 stays for a KeyboardInterrupt that reaches the top level.)
 """
@@ -87,7 +95,7 @@ class _Display:
                 self.live = None
                 if not self.console.is_terminal:
                     self.console.line()
-        elif event.kind in ("camera_fault", "disk_low"):
+        elif event.kind in ("camera_fault", "disk_low", "disk_full"):
             self.console.print(f"[yellow]warning:[/yellow] {event.message}")
         elif event.kind == "cancelled":
             pass     # record() prints the one line (stderr) once run() has returned
@@ -119,9 +127,11 @@ def _size(n: int) -> str:
 
 def _result_json(result) -> dict[str, Any]:
     return {"session": result.session, "folder": str(result.folder), "outcome": result.outcome, "ok": result.ok,
+            "result": result.result_text,
             "elapsed_s": round(result.elapsed_s, 3), "data_file": str(result.data_file) if result.data_file else None,
-            "files": [str(p) for p in result.files], "warnings": result.warnings,
+            "files": [str(p) for p in result.files], "warnings": result.warnings, "changes": result.changes,
             "cameras": [{"index": c.index, "name": c.name, "frames": c.frames, "dropped": c.dropped,
+                         "drop_pct": round(100.0 * c.dropped / (c.frames + c.dropped), 3) if c.frames + c.dropped else 0.0,
                          "bytes": c.bytes_written, "status": c.status, "fault": c.fault} for c in result.cameras]}
 
 
@@ -131,9 +141,12 @@ def record(
     session: Optional[str] = typer.Option(None, "--session", metavar="NAME",
                                           help="Session name: letters, digits, '-', '_', '.' (default: session-DATE-TIME)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Output folder (default: DATA_DIR/recordings)."),
-    duration: Optional[str] = typer.Option(None, "--duration", metavar="90s", help="Timer mode: record this long."),
+    duration: Optional[str] = typer.Option(None, "--duration", metavar="90s",
+                                           help="Timer mode: record this long (100ms to 60m)."),
     manual: bool = typer.Option(False, "--manual", help="Manual mode: record until SIGINT/SIGTERM (the default)."),
-    countdown: str = typer.Option("0s", "--countdown", metavar="10s", help="Countdown before the cameras start."),
+    countdown: str = typer.Option("0s", "--countdown", metavar="10s", help="Countdown before the cameras start (0-120 s)."),
+    fps: Optional[float] = typer.Option(None, "--fps", metavar="30", callback=bounds.number("--fps", 0.0, 240.0),
+                                        help="Pin every camera to this frame rate (0: each its own; default: record.fps)."),
     preset: Optional[str] = typer.Option(None, "--preset", metavar="NAME", help="Apply this saved preset first."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing session of the same name."),
     crf: int = typer.Option(23, "--crf", min=0, max=51, help="libx264 quality (lower is better and larger)."),
@@ -157,6 +170,7 @@ def record(
         if duration_s <= 0:
             raise common.BadInput(f"--duration {duration}: must be more than 0; fix: write e.g. --duration 90s")
     countdown_s = bounds.parse_seconds(countdown, "--countdown", 0.0, 120.0)
+    fps_value = settings.record.fps if fps is None else fps
     names = [n.strip() for n in cameras.split(",")] if cameras is not None else _default_cameras(settings)
     if not names or any(not n for n in names) or len(set(names)) != len(names):
         raise common.BadInput(f"--cameras {cameras!r}: give distinct camera names, comma-separated; fix: --cameras A,B")
@@ -166,7 +180,8 @@ def record(
     loaded = PresetStore(settings.data_dir).load(preset) if preset else None
     request = RecordingRequest(session=session, folder=out if out is not None else settings.data_dir / "recordings",
                                cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=loaded,
-                               overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6))
+                               overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6),
+                               fps=fps_value or None, max_drop_pct=settings.record.max_drop_pct)
     display = _Display(quiet=common.json_mode())
     paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
     plan = "manual: until stopped" if duration_s is None else f"timer: {duration_s:g} s"
@@ -186,7 +201,7 @@ def record(
         common.emit_json(_result_json(result))
     elif result.outcome != "cancelled":
         common.stdout_console().print(
-            f"session {result.session}: {result.outcome}, {result.elapsed_s:.1f} s; data file {result.data_file}")
+            f"session {result.session}: {result.result_text}, {result.elapsed_s:.1f} s; data file {result.data_file}")
     if result.outcome == "cancelled":
         common.stderr_console().print(CANCELLED)
         raise typer.Exit(1)

@@ -1,158 +1,46 @@
-"""Recording session files: safe names, the files of a session, pre-flight checks, the data file.
+"""The session data file ``{session}_data.txt``, in the origin's format, then camdeck's own section.
 
-A session ``NAME`` in folder ``DIR`` owns these files (docs/design.md, "Files the project writes"):
+The recorder replaces a PyQt app whose users parse its data file, so the file keeps that app's
+banner, sections, labels, order and value formats (tests/drivers/data/origin_data_file_sample.txt
+holds a sample; the app's manual is not available here, so the sample was rebuilt from the
+labels the issue lists):
 
-- ``NAME_camera_N.h264``: raw H.264 Annex B, one per camera (N from 1, in the order given);
-- ``NAME_camera_N.pts.txt``: per-frame timestamps, mkvmerge "timecode format v2" (a header
-  line, then one line per frame in file order: milliseconds since the session's common
-  zero, which all cameras share), so ``mkvmerge --timestamps 0:NAME_camera_1.pts.txt``
-  muxes it at the true speed and the skew between cameras is a subtraction;
-- ``NAME_data.txt``: SESSION INFORMATION, TIMING INFORMATION, RECORDING PARAMETERS and one
-  ``CAMERA n (label)`` section per camera. Written (atomically) when the cameras start,
-  with the result "incomplete", and replaced when the session ends.
+    RECORDING SESSION DATA (banner)
+    SESSION INFORMATION      Session Name, Save Path
+    TIMING INFORMATION       Start Date/Time, End Date/Time, Total Duration (HH:MM:SS), Elapsed Seconds
+    RECORDING PARAMETERS     Stop Method (Manual|Timer), Timer Duration, Recording Delay (Countdown)
+    CAMERA n (Role)          Video File, Start Time, End Time, Camera Configuration (the camera's
+                             applied controls: FrameDurationLimits, ExposureTime, Resolution, then
+                             the others by name; the driver's controls only)
+
+camdeck's own figures follow in one section after those, ``CAMDECK DETAILS``: the result, frames,
+drops, skew, encoder settings, the timestamps files and every change made during the take (also
+in ``{session}_events.txt``). No label appears twice with two meanings. Dates and times are the
+recording machine's local time, as the origin wrote them; camdeck's section adds UTC.
+
+The file is written (atomically) when the take starts, with the result "incomplete", and
+replaced when it ends. The session's other files and the pre-flight checks are in
+drivers/recording/session_files.py (re-exported here for older callers).
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from camdeck.drivers.errors import DriverError
+from camdeck.drivers.recording.session_files import (  # noqa: F401  (callers import them from here)
+    SESSION_NAME_RE, SESSION_NAME_RULE, NotEnoughDiskSpace, OutputNotWritable, RecordingError, SessionExists,
+    SessionPaths, UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
+    free_bytes, read_timecodes, remove_files,
+)
 
-SESSION_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-SESSION_NAME_RULE = "1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
-
-
-class RecordingError(DriverError):
-    """Root of the recording errors."""
-
-
-class UnsafeSessionName(RecordingError):
-    """A session name that is empty or could escape the output folder."""
-
-    bad_input = True
-
-
-class SessionExists(RecordingError):
-    """Files of the session are already there and overwriting was not allowed."""
-
-    bad_input = True
-
-
-class OutputNotWritable(RecordingError):
-    """The output folder cannot be created or written."""
-
-    bad_input = True
-
-
-class NotEnoughDiskSpace(RecordingError):
-    """Too little free space to start recording."""
-
-    bad_input = True
-
-
-def check_session_name(name: str) -> str:
-    """Return ``name`` if it is a safe session name.
-
-    Raises:
-        UnsafeSessionName: empty, a path (``../x``, ``a/b``), or characters outside the safe set.
-    """
-    if not isinstance(name, str) or not SESSION_NAME_RE.fullmatch(name) or ".." in name:
-        shown = repr(name) if isinstance(name, str) and name else "an empty name"
-        raise UnsafeSessionName(f"session name {shown} is not allowed",
-                                f"use {SESSION_NAME_RULE}, e.g. run-01")
-    return name
-
-
-@dataclass(frozen=True)
-class SessionPaths:
-    """The files of session ``name`` in ``folder`` for ``n_cameras`` cameras."""
-
-    folder: Path
-    name: str
-    n_cameras: int
-
-    def video(self, index: int) -> Path:
-        """``NAME_camera_N.h264`` for camera number ``index`` (from 1)."""
-        return self.folder / f"{self.name}_camera_{index}.h264"
-
-    def timecodes(self, index: int) -> Path:
-        return self.folder / f"{self.name}_camera_{index}.pts.txt"
-
-    @property
-    def data(self) -> Path:
-        return self.folder / f"{self.name}_data.txt"
-
-    def planned(self) -> list[Path]:
-        """Every file this session will write."""
-        files = [self.data]
-        for i in range(1, self.n_cameras + 1):
-            files += [self.video(i), self.timecodes(i)]
-        return files
-
-    def existing(self) -> list[Path]:
-        """Files of any earlier session of this name (any camera count) present now."""
-        pattern = re.compile(re.escape(self.name) + r"_(data\.txt|camera_\d+\.(h264|pts\.txt))")
-        if not self.folder.is_dir():
-            return []
-        return sorted(p for p in self.folder.iterdir() if pattern.fullmatch(p.name))
-
-
-def check_output_folder(folder: Path, *, create: bool = True) -> Path:
-    """Create ``folder`` if needed and prove it writable by writing a probe file.
-
-    A real write, not ``os.access``: root ignores permission bits, and a read-only
-    mount or a path under a file fails only on write.
-
-    Raises:
-        OutputNotWritable: naming the folder and the fix.
-    """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputNotWritable(f"output folder {folder} is a file", "give a folder path with --out")
-    try:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".camdeck-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise OutputNotWritable(f"output folder {folder} is not writable ({err.strerror or err})",
-                                "choose a folder you can write to with --out") from None
-    return folder
-
-
-def check_no_existing(paths: SessionPaths, overwrite: bool) -> list[Path]:
-    """The files an overwrite would replace; empty when the name is free.
-
-    Raises:
-        SessionExists: files exist and ``overwrite`` is false.
-    """
-    found = paths.existing()
-    if found and not overwrite:
-        names = ", ".join(p.name for p in found[:3]) + (" ..." if len(found) > 3 else "")
-        raise SessionExists(f"session {paths.name!r} already exists in {paths.folder} ({names})",
-                            "choose another --session name, or pass --overwrite to replace it")
-    return found
-
-
-def free_bytes(folder: Path) -> int:
-    """Free bytes on the file system holding ``folder``."""
-    return shutil.disk_usage(folder).free
-
-
-def check_disk_space(folder: Path, need_bytes: int, disk_free: Callable[[Path], int] = free_bytes) -> int:
-    """Free bytes in ``folder``; at least ``need_bytes`` or NotEnoughDiskSpace."""
-    free = disk_free(folder)
-    if free < need_bytes:
-        raise NotEnoughDiskSpace(f"only {free / 1e6:.0f} MB free in {folder}, the session needs {need_bytes / 1e6:.0f} MB",
-                                 "free some space, record to another --out folder, or shorten --duration")
-    return free
+BANNER = "RECORDING SESSION DATA"
+ORIGIN_SECTIONS = ("SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAMETERS")
+DETAILS = "CAMDECK DETAILS"
+FIRST_CONTROLS = ("FrameDurationLimits", "ExposureTime", "Resolution")   # the origin's order, then by name
+RULE = "=" * 50
 
 
 # ---------------------------------------------------------------- camera facts
@@ -175,45 +63,47 @@ def nominal_fps(camera: Any) -> float:
     return 30.0
 
 
-def camera_configuration(spec: Any, camera: Any) -> dict[str, Any]:
-    """The full configuration of an opened camera, for the data file (no secrets)."""
-    from camdeck.drivers.base import Secret
+def camera_role(spec: Any) -> str:
+    """The name in the camera's heading (``CAMERA 1 (LightRoom)``): its ``role`` config key,
+    else its ``label``, else its config name."""
+    return " ".join(str(spec.options.get("role") or spec.label or spec.name).split())    # one line
 
-    config: dict[str, Any] = {"driver": spec.driver, "model": spec.model, "label": spec.label}
-    if spec.serial:
-        config["serial"] = spec.serial
-    if spec.resolution:
-        config["resolution"] = f"{spec.resolution[0]}x{spec.resolution[1]}"
-    config.update({k: v for k, v in spec.options.items() if not isinstance(v, Secret)})
+
+def applied_controls(spec: Any, camera: Any) -> dict[str, Any]:
+    """The camera's applied controls for "Camera Configuration:" (the driver's controls only,
+    never config keys such as a simulator's pose or fault switches), in the origin's order:
+    FrameDurationLimits, ExposureTime, Resolution (the output size), then the rest by name.
+    A control without a value (auto white balance gains before the first frame) is left out."""
+    try:
+        values = {name: c.value for name, c in camera.controls().items() if c.value is not None}
+    except Exception as err:  # record what we can; the session goes on
+        values = {"error": f"{type(err).__name__}: {err}"}
+    try:
+        width, height = camera.info().output_size
+    except Exception:  # a camera that cannot say: the configured size
+        width, height = spec.resolution or (0, 0)
+    if width and height:
+        values["Resolution"] = f"{width}x{height}"
+    ordered = {name: values[name] for name in FIRST_CONTROLS if name in values}
+    ordered.update((name, values[name]) for name in sorted(values) if name not in ordered)
+    return ordered
+
+
+def camera_facts(spec: Any, camera: Any) -> dict[str, str]:
+    """What camdeck adds about a camera (its section): driver, model, label, sensor, pixel format."""
+    facts = {"driver": spec.driver, "model": spec.model}
+    if spec.label:
+        facts["label"] = spec.label
     try:
         info = camera.info()
-        config["output_size"] = f"{info.output_size[0]}x{info.output_size[1]}"
-        config["sensor_size"] = f"{info.sensor_size[0]}x{info.sensor_size[1]}"
-        config["pixel_format"] = info.pixel_format
-        config["capabilities"] = ", ".join(c.name for c in type(info.capabilities) if c and c in info.capabilities)
-    except Exception as err:  # record what we can; the session goes on
-        config["info_error"] = f"{type(err).__name__}: {err}"
-    try:
-        config["controls"] = {name: c.value for name, c in sorted(camera.controls().items())}
-    except Exception as err:
-        config["controls_error"] = f"{type(err).__name__}: {err}"
-    return config
-
-
+        facts["sensor"] = f"{info.sensor_size[0]}x{info.sensor_size[1]}"
+        facts["pixel format"] = str(info.pixel_format)
+    except Exception:  # the controls and files matter more; the session goes on
+        pass
+    return facts
 
 
 # ---------------------------------------------------------------- timestamps
-
-def read_timecodes(path: Path) -> list[float]:
-    """Frame timestamps (ms since the session zero) from a timecodes-v2 sidecar."""
-    values = []
-    with open(path, encoding="ascii") as fh:
-        for line in fh:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                values.append(float(line))
-    return values
-
 
 def timing_summary(times_ms: Sequence[float]) -> dict[str, Any]:
     """First/last timestamp, mean fps and the largest gap of one camera's frames."""
@@ -248,7 +138,8 @@ def skew_ms(a: Sequence[float], b: Sequence[float]) -> dict[str, float] | None:
     return {"start_offset_ms": b[0] - a[0], "median_abs_ms": ab[len(ab) // 2], "max_abs_ms": ab[-1]}
 
 
-# ---------------------------------------------------------------- data file
+# ---------------------------------------------------------------- the file
+
 
 @dataclass
 class CameraRecord:
@@ -256,10 +147,11 @@ class CameraRecord:
 
     index: int
     name: str
-    label: str
+    role: str
     video: Path
     timecodes: Path
-    configuration: Mapping[str, Any] = field(default_factory=dict)
+    controls: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, str] = field(default_factory=dict)
     encoder: Mapping[str, Any] = field(default_factory=dict)
     start_utc: datetime | None = None
     end_utc: datetime | None = None
@@ -287,27 +179,43 @@ class SessionRecord:
     end_utc: datetime | None = None
     elapsed_s: float | None = None
     flush_interval_s: float = 1.0
+    fps: float | None = None        # the rate every camera was pinned to (None: their own)
+    max_drop_pct: float | None = None
+    events_file: str = ""
+    changes: list[str] = field(default_factory=list)     # one line per change, "+12.345 s ..."
     notes: list[str] = field(default_factory=list)
     cameras: list[CameraRecord] = field(default_factory=list)
 
 
-def _stamp(t: datetime | None) -> str:
+def _local(t: datetime | None, fmt: str, ms: bool = False) -> str:
     if t is None:
-        return "-"
+        return "N/A"
     local = t.astimezone()
-    return f"{t.astimezone(timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')} " \
-           f"(local {local.isoformat(timespec='milliseconds')})"
+    text = local.strftime(fmt)
+    return text + f".{local.microsecond // 1000:03d}" if ms else text
+
+
+def _utc(t: datetime | None) -> str:
+    return "-" if t is None else t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _hms(seconds: float | None) -> str:
+    s = max(0, int(round(seconds or 0.0)))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _heading(title: str) -> list[str]:
-    return [title, "=" * len(title)]
+    return [title, "-" * len(title)]
 
 
 def _kv(key: str, value: Any) -> str:
+    """camdeck's section: labels padded into a column (the origin's sections use ``Label: value``)."""
     return f"{key + ':':<28}{value}"
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
@@ -317,92 +225,111 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def render_data_file(rec: SessionRecord, host: str = "", version: str = "") -> str:
-    """The text of ``{session}_data.txt`` for ``rec``."""
-    lines = _heading("SESSION INFORMATION")
-    lines += [_kv("Session", rec.name), _kv("Folder", rec.folder.resolve()),
-              _kv("Created", _stamp(rec.created_utc)),
-              _kv("Mode", f"timer ({rec.duration_s:g} s)" if rec.mode == "timer" else "manual (until stopped)"),
-              _kv("Countdown", f"{rec.countdown_s:g} s"), _kv("Preset", rec.preset or "none"),
-              _kv("Cameras", len(rec.cameras)), _kv("Result", rec.result)]
+def _origin_sections(rec: SessionRecord) -> list[str]:
+    lines = [RULE, BANNER, RULE, ""]
+    lines += _heading("SESSION INFORMATION")
+    # a folder name may hold a line break: the file keeps one label per line
+    lines += [f"Session Name: {rec.name}", f"Save Path: {' '.join(str(rec.folder.resolve()).splitlines())}", ""]
+    lines += _heading("TIMING INFORMATION")
+    lines += [f"Start Date/Time: {_local(rec.start_utc, '%Y-%m-%d %H:%M:%S')}",
+              f"End Date/Time: {_local(rec.end_utc, '%Y-%m-%d %H:%M:%S')}",
+              f"Total Duration: {_hms(rec.elapsed_s)}",
+              f"Elapsed Seconds: {rec.elapsed_s or 0.0:.2f}", ""]
+    lines += _heading("RECORDING PARAMETERS")
+    timer = f"{rec.duration_s / 60:g} minutes" if rec.mode == "timer" and rec.duration_s else "N/A"
+    lines += [f"Stop Method: {'Timer' if rec.mode == 'timer' else 'Manual'}", f"Timer Duration: {timer}",
+              f"Recording Delay (Countdown): {rec.countdown_s:g} seconds", ""]
+    for cam in rec.cameras:
+        lines += _heading(f"CAMERA {cam.index} ({cam.role})")
+        lines += [f"Video File: {cam.video.name}", f"Start Time: {_local(cam.start_utc, '%H:%M:%S', ms=True)}",
+                  f"End Time: {_local(cam.end_utc, '%H:%M:%S', ms=True)}", "Camera Configuration:"]
+        lines += [f"  {name}: {_value(value)}" for name, value in cam.controls.items()]
+        lines.append("")
+    return lines
+
+
+def _details(rec: SessionRecord, host: str, version: str) -> list[str]:
+    lines = _heading(DETAILS)
+    lines += [_kv("Result", rec.result), _kv("Start (UTC)", _utc(rec.start_utc)), _kv("End (UTC)", _utc(rec.end_utc)),
+              _kv("Preset at start", rec.preset or "none"),
+              _kv("Frame rate", f"{rec.fps:g} fps, pinned on every camera (FrameDurationLimits)" if rec.fps
+                  else "each camera's own"),
+              _kv("Drop limit", f"{rec.max_drop_pct:g} % (record.max_drop_pct)" if rec.max_drop_pct is not None
+                  else "none"),
+              _kv("Container", "raw H.264 elementary stream (Annex B), one file per camera"),
+              _kv("Timestamps", "per frame in NAME_camera_N.pts.txt (timecode format v2, ms since the take's zero)"),
+              _kv("Flush interval", f"{rec.flush_interval_s:g} s (data fsync'd; a power cut loses at most this)")]
     if host:
         lines.append(_kv("Host", host))
     if version:
-        lines.append(_kv("camdeck", version))
-    lines += [f"Note: {n}" for n in rec.notes]
-    lines += [""] + _heading("TIMING INFORMATION")
-    lines += [_kv("Start", _stamp(rec.start_utc)), _kv("End", _stamp(rec.end_utc)),
-              _kv("Requested duration", f"{rec.duration_s:g} s" if rec.duration_s else "manual"),
-              _kv("Elapsed", f"{rec.elapsed_s:.3f} s" if rec.elapsed_s is not None else "-"),
-              _kv("Timestamps", "per frame in NAME_camera_N.pts.txt (timecode format v2, ms since the common zero)")]
-    for cam in rec.cameras:
-        s = timing_summary(cam.times_ms)
-        if s["frames"]:
-            lines.append(_kv(f"Camera {cam.index} frames", f"first {s['first_ms']:.3f} ms, last {s['last_ms']:.3f} ms, "
-                                                           f"mean {s['mean_fps']:.3f} fps, largest gap {s['max_gap_ms']:.3f} ms"))
-        else:
-            lines.append(_kv(f"Camera {cam.index} frames", "none"))
+        lines.append(_kv("camdeck version", version))
     first = rec.cameras[0] if rec.cameras else None
-    for other in rec.cameras[1:]:
-        sk = skew_ms(first.times_ms, other.times_ms)
-        text = "-" if sk is None else (f"start offset {sk['start_offset_ms']:+.3f} ms, median |skew| "
-                                       f"{sk['median_abs_ms']:.3f} ms, max |skew| {sk['max_abs_ms']:.3f} ms")
-        lines.append(_kv(f"Skew camera {other.index} vs 1", text))
-    lines += [""] + _heading("RECORDING PARAMETERS")
-    lines += [_kv("Container", "raw H.264 elementary stream (Annex B), one file per camera"),
-              _kv("Flush interval", f"{rec.flush_interval_s:g} s (data fsync'd; a power cut loses at most this)")]
-    if first is not None:
-        for key, value in first.encoder.items():
-            if key not in ("size", "nominal_fps"):
-                lines.append(_kv(key.replace("_", " ").capitalize(), _value(value)))
     for cam in rec.cameras:
-        lines += [""] + _heading(f"CAMERA {cam.index} ({cam.label or cam.name})")
-        lines += [_kv("Name", cam.name), _kv("File", cam.video.name), _kv("Timestamps file", cam.timecodes.name),
-                  _kv("Start", _stamp(cam.start_utc)), _kv("End", _stamp(cam.end_utc)),
-                  _kv("Frames", cam.frames), _kv("Dropped frames", cam.dropped),
-                  _kv("File size", f"{cam.bytes_written} bytes"), _kv("Status", cam.status)]
+        n = f"Camera {cam.index}"
+        s = timing_summary(cam.times_ms)
+        made = cam.frames + cam.dropped
+        lines += [_kv(f"{n} name", cam.name),
+                  _kv(f"{n} camera", ", ".join(f"{k} {v}" for k, v in cam.facts.items()) or "-"),
+                  _kv(f"{n} timestamps file", cam.timecodes.name), _kv(f"{n} status", cam.status)]
         if cam.fault:
-            lines.append(_kv("Fault", cam.fault))
-        for key in ("size", "nominal_fps"):
-            if key in cam.encoder:
-                lines.append(_kv(f"Encoder {key.replace('_', ' ')}", _value(cam.encoder[key])))
-        lines.append("Configuration:")
-        lines += _config_lines(cam.configuration, indent="  ")
-    return "\n".join(lines) + "\n"
+            lines.append(_kv(f"{n} fault", cam.fault))
+        lines += [_kv(f"{n} frames", cam.frames),
+                  _kv(f"{n} dropped frames", f"{cam.dropped} ({100.0 * cam.dropped / made if made else 0.0:.2f} %)"),
+                  _kv(f"{n} file size", f"{cam.bytes_written} bytes"),
+                  _kv(f"{n} timing", f"first {s['first_ms']:.3f} ms, last {s['last_ms']:.3f} ms, mean "
+                                     f"{s['mean_fps']:.3f} fps, largest gap {s['max_gap_ms']:.3f} ms"
+                      if s["frames"] else "no frames"),
+                  _kv(f"{n} encoder", ", ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in cam.encoder.items())
+                      or "-")]
+        if first is not None and cam is not first:
+            sk = skew_ms(first.times_ms, cam.times_ms)
+            lines.append(_kv(f"{n} skew vs camera 1", "-" if sk is None else
+                             f"start offset {sk['start_offset_ms']:+.3f} ms, median |skew| "
+                             f"{sk['median_abs_ms']:.3f} ms, max |skew| {sk['max_abs_ms']:.3f} ms"))
+    lines.append(_kv("Events file", rec.events_file or "-"))
+    lines.append(_kv("Changes during the take", len(rec.changes)))
+    lines += [_kv("Change", line) for line in rec.changes]
+    lines += [_kv("Note", note) for note in rec.notes]
+    return lines
 
 
-def _config_lines(config: Mapping[str, Any], indent: str) -> list[str]:
-    out = []
-    for key, value in config.items():
-        if isinstance(value, Mapping) and value:
-            out.append(f"{indent}{key}:")
-            out += _config_lines(value, indent + "  ")
-        else:
-            out.append(f"{indent}{key} = {_value(value)}")
-    return out
+def render_data_file(rec: SessionRecord, host: str = "", version: str = "") -> str:
+    """The text of ``{session}_data.txt`` for ``rec``: the origin's sections, then camdeck's."""
+    return "\n".join(_origin_sections(rec) + _details(rec, host, version)) + "\n"
+
+
+# ---------------------------------------------------------------- reading it back
+
+_UNDERLINE = re.compile(r"(-+|=+)")
+
+
+def data_file_outline(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The file's sections in order, each with its (label, value) pairs in order; a
+    "Camera Configuration:" entry's indented lines come as ("  NAME", value).
+
+    The banner (a title between two rules of ``=``) is a section with no labels."""
+    outline: list[tuple[str, list[tuple[str, str]]]] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line and not line.startswith(" ") and _UNDERLINE.fullmatch(nxt) and (len(nxt) == len(line) or nxt == RULE):
+            outline.append((line, []))
+            continue
+        if not line.strip() or _UNDERLINE.fullmatch(line) or not outline:
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            outline[-1][1].append((key.rstrip() if key.startswith("  ") else key.strip(), value.strip()))
+    return outline
 
 
 def parse_data_file(text: str) -> dict[str, dict[str, str]]:
-    """Sections of a data file -> {section title: {key: value}} (for tests and tools)."""
+    """Sections of a data file -> {section title: {label: value}} (the first value of a label
+    seen twice, e.g. camdeck's "Change" lines); a camera's configuration entries come as
+    ``config.NAME``."""
     sections: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if i + 1 < len(lines) and lines[i + 1] and set(lines[i + 1]) == {"="} and len(lines[i + 1]) == len(line):
-            current = sections.setdefault(line, {})
-            continue
-        if current is None or not line or set(line) == {"="}:
-            continue
-        if ":" in line and not line.startswith(" "):
-            key, _, value = line.partition(":")
-            current.setdefault(key.strip(), value.strip())
-        elif "=" in line:
-            key, _, value = line.strip().partition("=")
-            current.setdefault("config." + key.strip(), value.strip())
+    for title, pairs in data_file_outline(text):
+        section = sections.setdefault(title, {})
+        for key, value in pairs:
+            section.setdefault("config." + key.strip() if key.startswith("  ") else key, value)
     return sections
-
-
-def remove_files(paths: Iterable[Path]) -> None:
-    """Delete files of an earlier session before an overwrite (missing ones are fine)."""
-    for p in paths:
-        Path(p).unlink(missing_ok=True)

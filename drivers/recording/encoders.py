@@ -33,6 +33,7 @@ from camdeck.drivers.recording.h264_output import AnnexBFileOutput, EncoderError
 
 MAX_CONSECUTIVE_TIMEOUTS = 3      # then the camera counts as failed
 CLOCK_MISMATCH_NS = 60 * 10**9    # frame clocks further than this from the session clock are re-based
+WARMUP_LIMIT_NS = 2 * 10**9       # a camera whose frames are not yet steady after this records anyway
 
 
 class H264Output(Protocol):
@@ -120,6 +121,7 @@ class LibX264Encoder:
         else:
             options["crf"] = str(self.crf)
         ctx.options = options
+        ctx.open()      # now, not at the first frame: the take's first frames come on time
         self._ctx = ctx
         self._output = output
 
@@ -253,8 +255,20 @@ class CameraTrack:
     With a Picamera2 camera the hardware encoder replaces both threads' work (frames never
     reach Python). A failure (CameraDisconnected, three capture timeouts in a row, a full
     disk) stops this track only: the output is drained and closed, so the file stays
-    playable up to the fault; ``status`` becomes "fault" and ``fault`` says why. Frames the
-    queue cannot take count as dropped, with the camera's own drops (seq gaps).
+    playable up to the fault; ``status`` becomes "fault", ``fault`` says why and
+    ``fault_error`` keeps the exception. Frames the queue cannot take count as dropped, with
+    the camera's own drops (seq gaps).
+
+    Start-up, in order (the take's first frames come on time, so its first gap is one frame):
+    ``prepare()`` opens the encoder before the camera starts; ``start()`` starts the camera,
+    whose first frames are discarded until one follows its predecessor without a gap (a
+    camera's first frames come late while it fills its pipeline; at most ``WARMUP_LIMIT_NS``);
+    that frame is the camera's first steady one (``first_frame`` is set, ``first_ts`` holds its
+    time on the session clock); the session then calls ``set_zero()`` with the take's common
+    zero, the latest camera's first steady frame, and only then are frames encoded, stamped
+    from that zero; a camera's frames from before the zero are not recorded (``lead_frames``),
+    so every file of a take starts within a frame of the others. Dropped frames count from
+    the first recorded frame (``first_seq``).
     """
 
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
@@ -277,14 +291,45 @@ class CameraTrack:
         self.queue_dropped = 0
         self.status = "waiting"
         self.fault = ""
+        self.fault_error: BaseException | None = None
         self.fault_elapsed_s: float | None = None
+        self.first_frame = threading.Event()    # the first steady frame came (or the track gave up)
+        self.first_ts: int | None = None        # its time on the session clock, ns
+        self.first_seq: int | None = None       # the sequence number of the first recorded frame
+        self.warmup_frames = 0                  # frames discarded while the camera warmed up
+        self.lead_frames = 0                    # steady frames from before the take's zero, not recorded
+        self._drop_base = (0, 0)                # (seq gaps, queue drops) before the first recorded frame
+        self._offset_ns = 0                     # camera clock -> session clock (non-zero when rebased)
+        self._cam_dropped_base = 0              # the camera's drop count about the first recorded frame
+        self._zero_ready = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._rate: collections.deque[int] = collections.deque(maxlen=30)   # recent frame timestamps (live fps)
 
     # -------- control
-    def start(self, barrier: threading.Barrier, zero_ns: int) -> None:
-        self.zero_ns = zero_ns
+    def prepare(self) -> None:
+        """Open the encoder for the camera's output size before the camera starts (the first
+        frame would otherwise wait for PyAV, OpenCV and libx264 to load while the sensor runs on).
+        A camera that cannot say its size gets its encoder at the first frame."""
+        if self.hw is not None or self.encoder is not None:
+            return
+        try:
+            width, height = self.camera.info().output_size
+            rgb_to_i420(np.zeros((2, 2, 3), np.uint8))     # loads OpenCV now
+            encoder = LibX264Encoder(int(width), int(height), self.fps, preset=self.encoder_preset,
+                                     crf=self.crf, bitrate=self.bitrate)
+            encoder.start(self.output)
+        except Exception:  # an odd size or no PyAV: the encoder thread says it at the first frame
+            return
+        self.encoder = encoder
+
+    def set_zero(self, zero_ns: int) -> None:
+        """The take's common zero on the session clock: frames are stamped from it (any thread)."""
+        if not self._zero_ready.is_set():
+            self.zero_ns = int(zero_ns)
+            self._zero_ready.set()
+
+    def start(self, barrier: threading.Barrier) -> None:
         self.status = "recording"
         if self.hw is not None:
             self._threads = [threading.Thread(target=self._hardware_loop, args=(barrier,), daemon=True,
@@ -298,6 +343,8 @@ class CameraTrack:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self.first_frame.set()
+        self.set_zero(self.first_ts if self.first_ts is not None else self.clock())
 
     def join(self, timeout_s: float = 30.0) -> None:
         """Wait for the threads, then close the output (what was written stays).
@@ -329,7 +376,8 @@ class CameraTrack:
         recent = list(self._rate)      # a snapshot: the encoder thread appends meanwhile
         n = len(recent)
         fps = (n - 1) * 1e9 / (recent[-1] - recent[0]) if n > 1 and recent[-1] > recent[0] else 0.0
-        frames = self.frames if self.hw is None else self.hw_frames()
+        # the frames in the file: after a full disk the output keeps fewer than were encoded
+        frames = self.output.frames_written if self.hw is None else self.hw_frames()
         return CameraStats(index=self.index, name=self.spec.name, label=self.spec.label, frames=frames,
                            fps=fps, dropped=self.dropped, bytes_written=self.output.bytes_written,
                            status=self.status, fault=self.fault)
@@ -339,22 +387,55 @@ class CameraTrack:
 
     @property
     def dropped(self) -> int:
+        if self.first_seq is None:
+            return 0
         try:
-            cam_dropped = int(self.camera.dropped_frames)
+            cam_dropped = int(self.camera.dropped_frames) - self._cam_dropped_base
         except Exception:  # a vanished camera may not answer any more
             cam_dropped = 0
-        return max(self.seq_dropped, cam_dropped) + self.queue_dropped
+        gaps, queued = self._drop_base
+        return max(self.seq_dropped - gaps, cam_dropped) + self.queue_dropped - queued
+
+    @property
+    def skipped_frames(self) -> int:
+        """Frames the camera gave that are not in the take: warming up, or before its zero."""
+        return self.warmup_frames + self.lead_frames
+
+    @property
+    def drop_pct(self) -> float:
+        """Dropped frames as a share of the frames the camera made since the track's first frame."""
+        made = self.stats().frames + self.dropped
+        return 100.0 * self.dropped / made if made else 0.0
 
     def _fail(self, err: BaseException) -> None:
         if self.status != "fault":
             self.fault = _one_line(err)
-            self.fault_elapsed_s = (self.clock() - self.zero_ns) / 1e9
+            self.fault_error = err
+            self.fault_elapsed_s = (self.clock() - self.zero_ns) / 1e9 if self._zero_ready.is_set() else 0.0
             self.status = "fault"
         self._stop.set()
+        self.first_frame.set()       # the session stops waiting for this camera
 
     # -------- threads
+    def _steady(self, frame: Any, last_seq: int | None, warm_from: int | None) -> bool:
+        """True when ``frame`` is the camera's first steady frame: it follows its predecessor
+        without a gap, or the camera has warmed up for WARMUP_LIMIT_NS; the frame's clock is
+        tied to the session clock here (``first_ts``)."""
+        now = self.clock()
+        steady = last_seq is not None and frame.seq == last_seq + 1
+        if not steady and (warm_from is None or now - warm_from < WARMUP_LIMIT_NS):
+            return False
+        if abs(frame.timestamp - now) > CLOCK_MISMATCH_NS:
+            # this camera's clock is not the session clock: its frame is about now
+            self._offset_ns = now - frame.timestamp
+            self.rebased = True
+        self.first_ts = frame.timestamp + self._offset_ns
+        self.first_frame.set()
+        return True
+
     def _capture_loop(self, barrier: threading.Barrier) -> None:
         last_seq = None
+        warm_from = None         # session clock at the first frame, while warming up
         timeouts = 0
         try:
             barrier.wait()
@@ -376,11 +457,19 @@ class CameraTrack:
                 except Exception as err:  # CameraDisconnected and any driver failure: this camera only
                     self._fail(err)
                     break
-                if last_seq is not None and frame.seq > last_seq + 1:
+                if self.first_ts is None:
+                    if warm_from is None:
+                        warm_from = self.clock()
+                    recording = self._steady(frame, last_seq, warm_from)
+                    last_seq = frame.seq
+                    if not recording:
+                        self.warmup_frames += 1
+                        continue
+                if frame.seq > last_seq + 1:
                     self.seq_dropped += frame.seq - last_seq - 1
                 last_seq = frame.seq
                 try:
-                    self.queue.put_nowait(frame)
+                    self.queue.put_nowait((frame, self.seq_dropped, self.queue_dropped))
                 except queue.Full:
                     self.queue_dropped += 1
         finally:
@@ -391,11 +480,16 @@ class CameraTrack:
                 pass
 
     def _timestamp_ns(self, frame_ts: int) -> int:
-        if self.frames == 0 and abs(frame_ts - self.zero_ns) > CLOCK_MISMATCH_NS:
-            # this camera's clock is not the session clock: count from its first frame
-            self.zero_ns = frame_ts - (self.clock() - self.zero_ns)
-            self.rebased = True
-        return frame_ts - self.zero_ns
+        return frame_ts + self._offset_ns - self.zero_ns
+
+    def _start_counting(self, seq: int, gaps: int, queued: int) -> None:
+        """The first recorded frame: dropped frames count from here."""
+        try:
+            self._cam_dropped_base = int(self.camera.dropped_frames)
+        except Exception:  # a camera that cannot say counts its gaps only
+            self._cam_dropped_base = 0
+        self._drop_base = (gaps, queued)
+        self.first_seq = seq
 
     def _encode_loop(self) -> None:
         from camdeck.drivers.imaging import frame_to_rgb
@@ -403,18 +497,28 @@ class CameraTrack:
         ended = False        # the capture thread's end marker was taken from the queue
         try:
             while True:
-                frame = self.queue.get()
-                if frame is None:
+                item = self.queue.get()
+                if item is None:
                     ended = True
                     break
                 if self.status == "fault" and self.fault.startswith("EncoderError"):
                     continue
+                self._zero_ready.wait()      # the session names the take's zero once every camera delivers
+                frame, gaps, queued = item
+                ts = self._timestamp_ns(frame.timestamp)
+                if self.first_seq is None:
+                    if ts < 0:               # before the latest camera's first frame: not in the take
+                        self.lead_frames += 1
+                        continue
+                    self._start_counting(frame.seq, gaps, queued)
                 rgb = frame_to_rgb(frame)
+                size = (rgb.shape[1], rgb.shape[0])
+                if self.encoder is not None and self.frames == 0 and size != (self.encoder.width, self.encoder.height):
+                    self.encoder = None      # prepared for another size; it has written nothing
                 if self.encoder is None:
-                    self.encoder = LibX264Encoder(rgb.shape[1], rgb.shape[0], self.fps, preset=self.encoder_preset,
+                    self.encoder = LibX264Encoder(size[0], size[1], self.fps, preset=self.encoder_preset,
                                                   crf=self.crf, bitrate=self.bitrate)
                     self.encoder.start(self.output)
-                ts = self._timestamp_ns(frame.timestamp)
                 self.encoder.encode(rgb, ts)
                 self.frames += 1
                 self._rate.append(frame.timestamp)
@@ -436,6 +540,10 @@ class CameraTrack:
         try:
             barrier.wait()
             self.camera.start()
+            self.first_ts = self.clock()     # the hardware encoder's frames never reach Python
+            self._start_counting(0, 0, 0)
+            self.first_frame.set()
+            self._zero_ready.wait()
             self.encoder = Picamera2H264Adapter(self.hw, bitrate=self.bitrate, fps=self.fps,
                                                 zero_us=self.zero_ns // 1000)
             self.encoder.start(self.output)

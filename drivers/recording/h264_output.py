@@ -30,12 +30,31 @@ class EncoderError(DriverError):
     """The encoder cannot be set up or refused a frame, or its output cannot take more."""
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    """Write every byte of ``data`` to ``fd`` (OSError, e.g. ENOSPC, on failure; part may be written)."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+def _write_some(fd: int, data: bytes | bytearray) -> tuple[int, OSError | None]:
+    """Write ``data`` to ``fd``: (bytes written, None), or (bytes written before it failed, the OSError).
+
+    No memoryview outlives the call: a view kept alive by a raised exception's traceback is an
+    export of the caller's bytearray, and resizing that bytearray (``clear()``) then raises
+    BufferError ("Existing exports of data"), which is what a full disk used to end in.
+    """
+    done = 0
+    with memoryview(data) as view:
+        while done < len(view):
+            try:
+                done += os.write(fd, view[done:])
+            except OSError as err:
+                return done, err
+    return done, None
+
+
+def _whole_items(sizes: list[int], nbytes: int) -> tuple[int, int]:
+    """(items, bytes) of the longest run of whole items, of ``sizes``, within ``nbytes``."""
+    count = total = 0
+    for size in sizes:
+        if total + size > nbytes:
+            break
+        count, total = count + 1, total + size
+    return count, total
 
 
 class AnnexBFileOutput:
@@ -53,11 +72,11 @@ class AnnexBFileOutput:
     (one access unit). Thread-safe: the encoder thread writes, the session reads the stats.
 
     Faults (a full disk, a pulled USB stick): the access units and their timestamp lines are
-    buffered here and written together at each flush, so a flush that fails is undone: both
-    files are cut back to the end of the last flush that succeeded, where they hold the
-    same frames (whole access units, one timestamp line each) and the video decodes to
-    the end. The error is raised to the writer and ``failed`` keeps it; later writes are
-    refused, and ``close`` only closes the files.
+    buffered here and written together at each flush. A flush that fails keeps what it wrote
+    of whole frames: both files are cut back to the last frame whose access unit and
+    timestamp line are both complete on the disk, so they hold the same frames (one
+    timestamp line each) and the video decodes to its end. The error is raised to the writer
+    and ``failed`` keeps it; later writes are refused, and ``close`` only closes the files.
     """
 
     def __init__(self, path: Path, timecodes_path: Path | None = None, *, flush_interval_s: float = 1.0,
@@ -71,13 +90,16 @@ class AnnexBFileOutput:
         self._tc = None
         self._buf = bytearray()          # access units not yet written
         self._tc_buf = bytearray()       # their timestamp lines
-        self._durable = [0, 0]           # bytes of each file written and fsync'd by the last good flush
+        self._pending: list[tuple[int, int, int | None]] = []   # per buffered frame: unit bytes, line bytes, ts
+        self._durable = [0, 0]           # bytes of each file on the disk after the last good flush
         if self.timecodes_path is not None:
             try:
                 self._tc = open(self.timecodes_path, "xb", buffering=0)
                 header = (TIMECODE_HEADER + "\n").encode("ascii")
-                _write_all(self._tc.fileno(), header)
-                self._durable[1] = len(header)
+                written, err = _write_some(self._tc.fileno(), header)
+                if err is not None:
+                    raise err
+                self._durable[1] = written
             except BaseException:
                 self._fh.close()
                 if self._tc is not None:
@@ -86,15 +108,20 @@ class AnnexBFileOutput:
         self._last_flush = self._wall()
         self.bytes_written = 0           # in the file once the next flush succeeds
         self.frames_written = 0
-        self._durable_counts = (0, 0, None)   # bytes, frames, last timestamp at the last good flush
         self.flushes = 0
         self.first_timestamp_ns: int | None = None
         self.last_timestamp_ns: int | None = None
+        self._durable_ts: int | None = None    # the last timestamp on the disk
         self.failed: OSError | None = None
         self.closed = False
 
     def write(self, data: bytes, timestamp_ns: int | None, keyframe: bool = False) -> None:
-        """Append one access unit (and its timestamp line); flush when the interval is up."""
+        """Append one access unit (and its timestamp line); flush when the interval is up.
+
+        Raises:
+            OSError: the flush failed (the files are cut back, see the class docstring).
+            EncoderError: the output is closed or failed earlier.
+        """
         with self._lock:
             if self.closed:
                 raise EncoderError(f"{self.path.name}: write after close", "this is a bug; report it")
@@ -102,14 +129,18 @@ class AnnexBFileOutput:
                 raise EncoderError(f"{self.path.name}: an earlier write failed ({self.failed})",
                                    "free disk space or check the drive; the file holds what came before")
             self._buf += data
-            self.bytes_written += len(data)
-            self.frames_written += 1
+            line = b""
             if timestamp_ns is not None:
                 if self.first_timestamp_ns is None:
                     self.first_timestamp_ns = timestamp_ns
-                self.last_timestamp_ns = timestamp_ns
                 if self._tc is not None:
-                    self._tc_buf += f"{timestamp_ns / 1e6:.3f}\n".encode("ascii")
+                    line = f"{timestamp_ns / 1e6:.3f}\n".encode("ascii")
+                    self._tc_buf += line
+            self._pending.append((len(data), len(line), timestamp_ns))
+            self.bytes_written += len(data)
+            self.frames_written += 1
+            if timestamp_ns is not None:
+                self.last_timestamp_ns = timestamp_ns
             if self._wall() - self._last_flush >= self.flush_interval_s:
                 self._flush_locked()
 
@@ -119,42 +150,63 @@ class AnnexBFileOutput:
             if not self.closed and self.failed is None:
                 self._flush_locked()
 
-    def _files(self):
-        return [(0, self._fh, self._buf)] + ([(1, self._tc, self._tc_buf)] if self._tc is not None else [])
-
     def _flush_locked(self) -> None:
-        try:
-            for _, fh, buf in self._files():
-                if buf:
-                    _write_all(fh.fileno(), buf)
-            for _, fh, _ in self._files():
-                os.fsync(fh.fileno())
-        except OSError as err:
+        units = [u for u, _, _ in self._pending]
+        lines = [t for _, t, _ in self._pending]
+        written_v, err = _write_some(self._fh.fileno(), self._buf) if self._buf else (0, None)
+        keep = len(self._pending) if err is None else _whole_items(units, written_v)[0]
+        if self._tc is not None:
+            # only the lines of the frames the video holds whole: the two files stay in step
+            need = sum(lines[:keep])
+            written_t, err_t = _write_some(self._tc.fileno(), self._tc_buf[:need]) if need else (0, None)
+            err = err or err_t
+            keep = min(keep, _whole_items(lines, written_t)[0])
+        if err is None:
+            try:
+                os.fsync(self._fh.fileno())
+                if self._tc is not None:
+                    os.fsync(self._tc.fileno())
+            except OSError as fsync_err:    # the data may not be on the disk: keep the last good flush
+                keep, err = 0, fsync_err
+        if err is not None:
+            self._keep_frames_locked(keep)
             self.failed = err
-            self._rollback_locked()
-            raise
-        for i, _, buf in self._files():
-            self._durable[i] += len(buf)
-            buf.clear()
-        self._durable_counts = (self.bytes_written, self.frames_written, self.last_timestamp_ns)
+            raise err
+        self._durable[0] += len(self._buf)
+        self._durable[1] += len(self._tc_buf)
+        self._durable_ts = self.last_timestamp_ns
+        self._buf.clear()
+        self._tc_buf.clear()
+        self._pending.clear()
         self._last_flush = self._wall()
         self.flushes += 1
 
-    def _rollback_locked(self) -> None:
-        """Cut both files back to the last good flush and forget what was buffered since."""
-        for i, fh, buf in self._files():
-            buf.clear()
+    def _keep_frames_locked(self, keep: int) -> None:
+        """After a failed flush: cut both files back to the first ``keep`` buffered frames (the
+        last frame complete in both), fsync them, and count only the frames kept."""
+        kept, dropped = self._pending[:keep], self._pending[keep:]
+        for i, fh, size in ((0, self._fh, sum(u for u, _, _ in kept)), (1, self._tc, sum(t for _, t, _ in kept))):
+            if fh is None:
+                continue
+            self._durable[i] += size
             try:
                 os.ftruncate(fh.fileno(), self._durable[i])
                 os.lseek(fh.fileno(), self._durable[i], os.SEEK_SET)
                 os.fsync(fh.fileno())
             except OSError:  # the drive is gone: nothing more can be done to this file
                 pass
-        self.bytes_written, self.frames_written, self.last_timestamp_ns = self._durable_counts
+        self.bytes_written -= sum(u for u, _, _ in dropped)
+        self.frames_written -= len(dropped)
+        kept_ts = [ts for _, _, ts in kept if ts is not None]
+        if dropped:
+            self.last_timestamp_ns = kept_ts[-1] if kept_ts else self._durable_ts
+        self._buf.clear()
+        self._tc_buf.clear()
+        self._pending.clear()
 
     def close(self) -> None:
         """Flush, fsync and close both files (idempotent); OSError when the last flush failed
-        (the files are then cut back to the flush before, see the class docstring)."""
+        (the files are then cut back, see the class docstring)."""
         with self._lock:
             if self.closed:
                 return
@@ -163,7 +215,9 @@ class AnnexBFileOutput:
                     self._flush_locked()
             finally:
                 self.closed = True
-                for _, fh, _ in self._files():
+                for fh in (self._fh, self._tc):
+                    if fh is None:
+                        continue
                     try:
                         fh.close()
                     except OSError:

@@ -14,11 +14,23 @@ Lifecycle of ``run()``:
    (BadPreset, bad input, before anything starts), apply it (controls a camera lacks are
    noted, not forced);
 3. countdown (``cancel()`` ends the session here: nothing is written);
-4. the cameras start together (a barrier), each in its capture thread; an encoder thread
-   per camera drains a bounded queue (a full queue counts as dropped frames);
-5. until the timer ends, ``request_stop()``, the disk runs low, or every camera failed;
-   a camera that fails stops alone: its file is closed and stays playable;
-6. encoders drained, files fsync'd and closed, the data file replaced atomically.
+4. the encoders open, then the cameras start together (a barrier), each in its capture
+   thread; an encoder thread per camera drains a bounded queue (a full queue counts as
+   dropped frames). The take's zero, from which its timer runs and its timestamps count, is
+   the moment every camera delivers steadily: the latest camera's first steady frame
+   (drivers/recording/encoders.py, CameraTrack); the time the cameras take to start is not
+   part of the take, and every file starts within a frame of the others;
+5. until the timer ends, ``request_stop()``, the disk runs low or full, or every camera
+   failed; a camera that fails stops alone: its file is closed and stays playable; a full
+   disk (ENOSPC) ends the take for every camera, each file cut back to its last complete
+   frame, in step with its timestamps;
+6. encoders drained, files fsync'd and closed, the data file replaced atomically (a reserve
+   file held beside it since the start is given up first, so a full disk can still be told).
+
+Every camera is pinned to ``fps`` (FrameDurationLimits, drivers/recording/frame_rate.py) before
+the preset; a take whose drop rate passes ``max_drop_pct`` on any camera ends "complete with
+drops" (``ok`` false). Changes made during the take (``set_controls``, ``apply_preset``) are
+logged with their time in ``{session}_events.txt`` and the data file (drivers/recording/take_log.py).
 
 Step 6 runs however step 5 ends. When the session itself fails after the start (the free
 space cannot be read because the drive went away, the progress callback raises), the
@@ -48,13 +60,20 @@ from camdeck.drivers.recording.encoders import CameraStats, CameraTrack
 from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
 from camdeck.drivers.recording.presets import BadPreset, Preset, apply_preset, check_preset
 from camdeck.drivers.recording.data_file import (
-    CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
-    check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
+    CameraRecord, SessionPaths, SessionRecord, applied_controls, camera_facts, camera_role, check_disk_space,
+    check_no_existing, check_output_folder, check_session_name, free_bytes, remove_files,
+    render_data_file,
 )
+from camdeck.drivers.recording.frame_rate import pin_frame_rate
+from camdeck.drivers.recording.take_end import (
+    disk_full, disk_full_warning, fill_camera_record, final_outcome, hold_reserve, outcome_text,
+)
+from camdeck.drivers.recording.take_log import TakeChanges, TakeLog, control_values, data_file_line
 
 __all__ = ["CameraStats", "RecordingEvent", "RecordingRequest", "RecordingSession", "SessionResult", "session_clock"]
 
 BITS_PER_PIXEL_ESTIMATE = 0.2     # libx264 ultrafast crf 23: a generous size estimate for the disk check
+FIRST_FRAME_WAIT_S = 30.0         # wall seconds the take waits for every camera's first frame
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,9 @@ class RecordingRequest:
         flush_interval_s: files are fsync'd at least this often.
         min_free_bytes: recording stops (with a warning) when free space falls below.
         crf, encoder_preset, bitrate: libx264 settings (bitrate also for the Pi encoder).
+        fps: every camera is pinned to this rate (FrameDurationLimits); None: each its own.
+        max_drop_pct: a camera dropping more than this share of its frames makes the take
+            "complete with drops" (not ok); None: no limit.
     """
 
     session: str
@@ -86,6 +108,8 @@ class RecordingRequest:
     crf: int = 23
     encoder_preset: str = "ultrafast"
     bitrate: int | None = None
+    fps: float | None = 30.0
+    max_drop_pct: float | None = 1.0
 
     @property
     def mode(self) -> str:
@@ -107,16 +131,19 @@ class RecordingEvent:
 
 @dataclass
 class SessionResult:
-    """The outcome of a session. ``ok`` is false after a camera fault or a disk-low stop."""
+    """The outcome of a session. ``ok`` is false after a camera fault, a disk-low or disk-full
+    stop, an error, or too many dropped frames."""
 
     session: str
     folder: Path
-    outcome: str                  # complete, stopped, disk_low, camera_fault, error, cancelled
+    outcome: str     # complete, stopped, complete_with_drops, disk_low, disk_full, camera_fault, error, cancelled
     elapsed_s: float
     files: list[Path] = field(default_factory=list)
     data_file: Path | None = None
     cameras: tuple[CameraStats, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    result: str = ""              # the data file's Result line
+    changes: list[str] = field(default_factory=list)     # the events-file lines of the take
 
     @property
     def ok(self) -> bool:
@@ -125,7 +152,7 @@ class SessionResult:
     @property
     def result_text(self) -> str:
         """The data file's Result line for this outcome (``complete (stopped by the operator)``)."""
-        return _outcome_text(self.outcome, self.warnings)
+        return self.result or outcome_text(self.outcome, False)
 
 
 def session_clock(ctx: Any, cameras: Sequence[Any] = ()) -> Clock:
@@ -144,7 +171,7 @@ def session_clock(ctx: Any, cameras: Sequence[Any] = ()) -> Clock:
     return time.monotonic_ns
 
 
-class RecordingSession:
+class RecordingSession(TakeChanges):
     """One recording session over two cameras or more (see the module docstring).
 
     Args:
@@ -183,6 +210,8 @@ class RecordingSession:
         self._quiet = False               # then it is not called again while the session ends
         self.tracks: list[CameraTrack] = []
         self.cameras: list[Any] = []      # open while run() runs
+        self.log: TakeLog | None = None   # the take's events file, from the start of the take
+        self._change_lock = threading.Lock()
 
     def _emit(self, event: RecordingEvent) -> None:
         try:
@@ -211,16 +240,20 @@ class RecordingSession:
         self._stop.set()
 
     def apply_preset(self, preset: Preset) -> list[Any]:
-        """Apply ``preset`` live to every open camera of the session (any thread).
+        """Apply ``preset`` live to every open camera of the session (any thread); during a take
+        each control it changes is logged with its time (events file and data file).
 
         Returns one AppliedPreset per camera; a camera that has failed is skipped.
         """
         done = []
-        for cam in list(self.cameras):
-            try:
-                done.append(apply_preset(cam, preset))
-            except CameraDisconnected:
-                continue
+        for index, cam in enumerate(list(self.cameras), 1):
+            with self._change_lock:
+                before = control_values(cam) if self.log is not None else {}
+                try:
+                    done.append(apply_preset(cam, preset))
+                except CameraDisconnected:
+                    continue
+                self.log_change(index, cam, f"preset {preset.name!r}", before)
         return done
 
     def save_preset(self, store: Any, name: str, camera_index: int = 1) -> Preset:
@@ -273,7 +306,8 @@ class RecordingSession:
             for spec in req.cameras:
                 cameras.append(self._open(spec, self.ctx))
             self.clock = session_clock(self.ctx, cameras)
-            notes = self._apply_start_preset(cameras) if req.preset is not None else []
+            notes = [n for cam in cameras for n in pin_frame_rate(cam, req.fps)] if req.fps else []
+            notes += self._apply_start_preset(cameras) if req.preset is not None else []
             self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
             if not self._countdown():
                 self._emit(RecordingEvent("cancelled", message="cancelled during the countdown; nothing was written"))
@@ -336,7 +370,6 @@ class RecordingSession:
         # again, after the countdown: nothing may have appeared since the pre-flight check
         old = sorted(set(old) | set(check_no_existing(self.paths, req.overwrite)))
         remove_files(old)
-        configs = [camera_configuration(spec, cam) for spec, cam in zip(req.cameras, cameras)]
         self.tracks = [CameraTrack(i + 1, spec, cam, self.paths.video(i + 1), self.paths.timecodes(i + 1), self.clock,
                                    flush_interval_s=req.flush_interval_s, crf=req.crf,
                                    encoder_preset=req.encoder_preset, bitrate=req.bitrate)
@@ -345,19 +378,30 @@ class RecordingSession:
         record = SessionRecord(name=req.session, folder=self.paths.folder, mode=req.mode, duration_s=req.duration_s,
                                countdown_s=req.countdown_s, preset=req.preset.name if req.preset else None,
                                created_utc=created, start_utc=created, flush_interval_s=req.flush_interval_s,
+                               fps=req.fps, max_drop_pct=req.max_drop_pct, events_file=self.paths.events.name,
                                notes=list(notes),
-                               cameras=[CameraRecord(t.index, t.spec.name, t.spec.label, self.paths.video(t.index),
-                                                     self.paths.timecodes(t.index), configuration=configs[i],
+                               cameras=[CameraRecord(t.index, t.spec.name, camera_role(t.spec), self.paths.video(t.index),
+                                                     self.paths.timecodes(t.index),
+                                                     controls=applied_controls(t.spec, t.camera),
+                                                     facts=camera_facts(t.spec, t.camera),
                                                      encoder=t.encoder_parameters())
-                                        for i, t in enumerate(self.tracks)])
+                                        for t in self.tracks])
         write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+        hold_reserve(self.paths.reserve)
+        self.log = TakeLog(self.paths.events, self.clock)
+        self.log.open()
         barrier = threading.Barrier(len(self.tracks))
         zero_ns = self.clock()
         start_wall = datetime.now(timezone.utc)
         warnings: list[str] = []
         try:
             for t in self.tracks:
-                t.start(barrier, zero_ns)
+                t.prepare()
+            for t in self.tracks:
+                t.start(barrier)
+            zero_ns = self._first_frames()
+            start_wall = self._wall_at(zero_ns)
+            self.log.set_zero(zero_ns)
             self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
             outcome = self._watch(zero_ns, warnings)
         except Exception as err:  # the session itself failed (free space unreadable, a progress callback raised)
@@ -375,6 +419,26 @@ class RecordingSession:
             raise
         return self._finish(record, zero_ns, start_wall, outcome, warnings)
 
+    def _first_frames(self) -> int:
+        """Wait until every camera delivers steadily (or fails, or a stop comes); the take's zero:
+        the latest camera's first steady frame on the session clock (now, if none delivered),
+        so the take starts when every camera is recording."""
+        deadline = time.monotonic() + FIRST_FRAME_WAIT_S
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if all(t.first_frame.is_set() for t in self.tracks):
+                break
+            self._stop.wait(0.005)
+        firsts = [t.first_ts for t in self.tracks if t.first_ts is not None]
+        zero_ns = max(firsts) if firsts else self.clock()
+        for t in self.tracks:
+            t.set_zero(zero_ns)
+        return zero_ns
+
+    def _wall_at(self, at_ns: int) -> datetime:
+        """The wall-clock time of session-clock instant ``at_ns`` (a simulated clock may run faster)."""
+        factor = float(getattr(self.ctx, "time_factor", 1.0) or 1.0)
+        return datetime.now(timezone.utc) - timedelta(seconds=(self.clock() - at_ns) / 1e9 / factor)
+
     def _notify(self, event: RecordingEvent) -> None:
         """Report ``event`` while the session ends: a callback that fails is not called again,
         and its failure never stops the files from being finished."""
@@ -389,34 +453,40 @@ class RecordingSession:
                 warnings: list[str]) -> SessionResult:
         """Stop and join every camera, then write the final data file (runs whatever ended the session)."""
         req = self.request
-        elapsed_s = (self.clock() - zero_ns) / 1e9
+        elapsed_s = max(0.0, (self.clock() - zero_ns) / 1e9)
         self._notify(RecordingEvent("stopping", elapsed_s=elapsed_s, cameras=self._stats(), message=outcome))
         for t in self.tracks:
             t.request_stop()
         for t in self.tracks:
             t.join()
-        end_wall = datetime.now(timezone.utc)
+        end_wall = self._wall_at(zero_ns) + timedelta(seconds=elapsed_s)
         stats = self._stats()
-        if outcome in ("complete", "stopped") and any(t.status == "fault" for t in self.tracks):
-            outcome = "camera_fault"     # a camera failed while the files were being finished
-            warnings += [f"camera {t.index} ({t.spec.name}) failed while finishing its file: {t.fault}"
-                         for t in self.tracks if t.status == "fault"]
-        record.result = _outcome_text(outcome, warnings)
-        record.end_utc, record.elapsed_s = end_wall, elapsed_s
-        if self._stop_note is not None and outcome == "stopped":
+        operator = outcome == "stopped"
+        outcome = final_outcome(outcome, self.tracks, req.max_drop_pct, warnings)
+        record.result = outcome_text(outcome, operator)
+        record.end_utc, record.elapsed_s, record.start_utc = end_wall, elapsed_s, start_wall
+        if self._stop_note is not None and operator:
             record.notes.append(self._stop_note)
         record.notes += warnings
+        self.log.close()
+        record.changes = [data_file_line(line) for line in self.log.lines]
+        if self.log.error is not None:
+            record.notes.append(f"the events file could not be written ({_one_line(self.log.error)}); "
+                                "the changes are listed here")
         for t, cam_rec, st in zip(self.tracks, record.cameras, stats):
-            self._fill_camera_record(t, cam_rec, st, start_wall)
+            fill_camera_record(t, cam_rec, st, start_wall, float(getattr(self.ctx, "time_factor", 1.0) or 1.0))
+        self.paths.reserve.unlink(missing_ok=True)    # its room is the final data file's
         try:
             write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
         except OSError as err:  # the drive is full or gone: the video and timestamp files are what there is
             outcome = "error"
             warnings.append(f"the data file {self.paths.data} could not be written ({_one_line(err)}); "
                             "the video and timestamp files are complete")
-        files = [self.paths.data] + [p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
+        files = [self.paths.data, self.paths.events] + [
+            p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
         result = SessionResult(req.session, self.paths.folder, outcome, elapsed_s, files=files,
-                               data_file=self.paths.data, cameras=stats, warnings=warnings)
+                               data_file=self.paths.data, cameras=stats, warnings=warnings, result=record.result,
+                               changes=list(self.log.lines))
         self._notify(RecordingEvent("finished", elapsed_s=elapsed_s, cameras=stats, message=outcome))
         return result
 
@@ -430,6 +500,11 @@ class RecordingSession:
             for t in self.tracks:
                 if t.status == "fault" and t.index not in faulted:
                     faulted.add(t.index)
+                    if disk_full(t):       # every camera writes to that disk: the take ends
+                        msg = disk_full_warning(t)
+                        warnings.append(msg)
+                        self._emit(RecordingEvent("disk_full", elapsed_s=elapsed, cameras=self._stats(), message=msg))
+                        return "disk_full"
                     msg = f"camera {t.index} ({t.spec.name}) failed after {t.fault_elapsed_s or elapsed:.1f} s " \
                           f"and {t.frames} frames: {t.fault}; the other cameras go on"
                     warnings.append(msg)
@@ -456,33 +531,6 @@ class RecordingSession:
             if remaining is not None:
                 wait_s = min(wait_s, max(0.005, remaining / max(self.ctx.time_factor, 1.0)))
             self._stop.wait(wait_s)
-
-    def _fill_camera_record(self, t: CameraTrack, rec: CameraRecord, st: CameraStats, start_wall: datetime) -> None:
-        try:
-            rec.times_ms = read_timecodes(self.paths.timecodes(t.index))
-        except OSError:
-            rec.times_ms = []
-        if rec.times_ms:
-            rec.start_utc = start_wall + timedelta(milliseconds=rec.times_ms[0])
-            rec.end_utc = start_wall + timedelta(milliseconds=rec.times_ms[-1])
-        rec.frames, rec.dropped, rec.bytes_written = len(rec.times_ms), st.dropped, t.output.bytes_written
-        rec.encoder = t.encoder_parameters()
-        if t.status == "fault":
-            rec.status = "fault (the file holds every frame up to the fault and is playable)"
-            rec.fault = f"after {t.fault_elapsed_s or 0:.3f} s and {rec.frames} frames: {t.fault}"
-        else:
-            rec.status = "ok"
-        if t.rebased:
-            rec.status += "; its clock differs from the session clock, timestamps count from its first frame"
-
-
-def _outcome_text(outcome: str, warnings: list[str]) -> str:
-    return {"complete": "complete (the timer ran out)",
-            "stopped": "complete (stopped by the operator)",
-            "disk_low": "stopped early: disk space low",
-            "camera_fault": "camera fault (see the CAMERA sections)",
-            "error": "stopped early by an error (see Notes); the files hold everything up to then",
-            }.get(outcome, outcome)
 
 
 def _one_line(err: BaseException) -> str:

@@ -36,6 +36,10 @@ resolution = [320, 240]
 [rigs.recorder]
 type = "recorder"
 cameras = ["lightroom", "darkroom"]
+
+# Tests on a shared, loaded machine drop frames; the drop limit has tests of its own.
+[record]
+max_drop_pct = 100.0
 """
 
 # Preview-sized outputs for the default rig: the same cameras and rigs as config.toml, but each

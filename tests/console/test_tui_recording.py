@@ -128,16 +128,16 @@ async def test_a_camera_unplugged_mid_session_is_reported_and_the_other_records_
     out = tmp_path / "rec"
     app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(80, 24)) as pilot:
-        # 2 s, not less: the take's timer starts before the cameras do (noted on issue 15), so on a
-        # loaded machine a shorter take could end before the simulator unplugs darkroom at frame 5
+        # 2 s: long enough on a loaded machine for the simulator to unplug darkroom at frame 5
         tab = await open_tab(pilot, out, "unplug", duration="2s")
         await pilot.press("ctrl+r")
         await until(pilot, lambda: tab.last_result is not None and tab.state == "idle", what="the end")
         result = tab.last_result
         assert result.outcome == "camera_fault" and not result.ok
         light, dark = result.cameras
-        assert dark.frames == 5 < light.frames               # the simulator unplugged it after 5 frames
-        assert decode_count(out / "unplug_camera_2.h264") == 5    # what it recorded is playable
+        # the simulator unplugged it after 5 frames; those it gave while warming up are not recorded
+        assert 1 <= dark.frames <= 5 < light.frames
+        assert decode_count(out / "unplug_camera_2.h264") == dark.frames    # what it recorded is playable
         assert decode_count(out / "unplug_camera_1.h264") == light.frames
         warnings = [n.message for n in app._notifications if n.title == "recording"]
         assert any("darkroom" in w and "failed" in w for w in warnings)

@@ -14,7 +14,7 @@ from camdeck.drivers.recording.presets import BadPreset, Preset, PresetNotFound,
 from camdeck.drivers.recording.data_file import (
     CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
     UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
-    parse_data_file, read_timecodes, render_data_file, skew_ms,
+    data_file_outline, parse_data_file, read_timecodes, render_data_file, skew_ms,
 )
 
 
@@ -120,21 +120,38 @@ def test_skew_between_cameras():
     assert skew_ms(a, []) is None
 
 
-def test_data_file_has_every_section(tmp_path):
+def test_data_file_has_the_origins_sections_then_camdecks(tmp_path):
     t0 = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)
-    cams = [CameraRecord(i, f"cam{i}", f"label {i}", tmp_path / f"s_camera_{i}.h264", tmp_path / f"s_camera_{i}.pts.txt",
-                         configuration={"driver": "sim", "controls": {"ExposureTime": 20000, "FrameDurationLimits": (33333, 33333)}},
-                         encoder={"encoder": "libx264 (PyAV)", "preset": "ultrafast"}, frames=3, times_ms=[0.0, 33.3, 66.7])
+    cams = [CameraRecord(i, f"cam{i}", f"Role{i}", tmp_path / f"s_camera_{i}.h264", tmp_path / f"s_camera_{i}.pts.txt",
+                         controls={"FrameDurationLimits": (33333, 33333), "ExposureTime": 20000, "Resolution": "320x240"},
+                         encoder={"encoder": "libx264 (PyAV)", "preset": "ultrafast"}, frames=3, dropped=1,
+                         times_ms=[0.0, 33.3, 66.7])
             for i in (1, 2)]
-    rec = SessionRecord(name="s", folder=tmp_path, mode="timer", duration_s=5.0, countdown_s=3.0, preset="dusk",
-                        created_utc=t0, start_utc=t0, end_utc=t0, elapsed_s=5.0, cameras=cams, result="complete")
-    sections = parse_data_file(render_data_file(rec))
-    assert list(sections) == ["SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAMETERS",
-                              "CAMERA 1 (label 1)", "CAMERA 2 (label 2)"]
-    assert sections["SESSION INFORMATION"]["Preset"] == "dusk"
-    assert sections["CAMERA 2 (label 2)"]["File"] == "s_camera_2.h264"
-    assert sections["CAMERA 1 (label 1)"]["config.FrameDurationLimits"] == "(33333, 33333)"
-    assert "median |skew| 0.000 ms" in sections["TIMING INFORMATION"]["Skew camera 2 vs 1"]
+    rec = SessionRecord(name="s", folder=tmp_path, mode="manual", duration_s=None, countdown_s=3.0, preset="dusk",
+                        created_utc=t0, start_utc=t0, end_utc=t0, elapsed_s=3725.4, cameras=cams, result="complete",
+                        changes=["+1.500 s  camera 1 (cam1)  preset 'dusk'  ExposureTime 20000 -> 8000"])
+    text = render_data_file(rec)
+    sections = parse_data_file(text)
+    assert list(sections) == ["RECORDING SESSION DATA", "SESSION INFORMATION", "TIMING INFORMATION",
+                              "RECORDING PARAMETERS", "CAMERA 1 (Role1)", "CAMERA 2 (Role2)", "CAMDECK DETAILS"]
+    assert sections["TIMING INFORMATION"]["Total Duration"] == "01:02:05"
+    assert sections["RECORDING PARAMETERS"] == {"Stop Method": "Manual", "Timer Duration": "N/A",
+                                                "Recording Delay (Countdown)": "3 seconds"}
+    assert sections["CAMERA 2 (Role2)"]["Video File"] == "s_camera_2.h264"
+    assert sections["CAMERA 1 (Role1)"]["config.FrameDurationLimits"] == "(33333, 33333)"
+    details = sections["CAMDECK DETAILS"]
+    assert details["Preset at start"] == "dusk" and details["Camera 2 dropped frames"] == "1 (25.00 %)"
+    assert "median |skew| 0.000 ms" in details["Camera 2 skew vs camera 1"]
+    assert details["Change"].endswith("ExposureTime 20000 -> 8000")
+    # no label twice with two meanings: each is unique in its section ("Change" lists the changes),
+    # and only the per-camera sections share labels
+    where: dict[str, set[str]] = {}
+    for title, pairs in data_file_outline(text):
+        keys = [k for k, _ in pairs if k != "Change"]
+        assert len(keys) == len(set(keys)), title
+        for key in keys:
+            where.setdefault(key.strip(), set()).add("CAMERA" if title.startswith("CAMERA ") else title)
+    assert {k: v for k, v in where.items() if len(v) > 1} == {}
 
 
 def _sim_camera(name, tmp_path):
@@ -192,9 +209,9 @@ def enospc(*args):
     return OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monkeypatch):
-    """A full disk mid-flush: part of the data may reach the file, so the output undoes that flush:
-    the video ends with a whole access unit and has exactly one timestamp line per frame."""
+def test_a_failed_flush_keeps_the_whole_frames_in_both_files(tmp_path, monkeypatch):
+    """A full disk mid-flush: the video keeps the access units that reached the disk whole, the
+    timestamps file exactly their lines, and both end at the same frame (no BufferError either)."""
     import camdeck.drivers.recording.h264_output as h264_output
 
     now = [0.0]
@@ -204,22 +221,24 @@ def test_a_failed_flush_cuts_both_files_back_to_the_last_good_one(tmp_path, monk
     for i in range(10):
         enc.encode(synthetic(i), i * 33_333_333)
     out.flush()                                                        # 10 frames safely on disk
-    real_write = h264_output._write_all
+    real_write = h264_output._write_some
 
     def half_then_full(fd, data):                                      # the disk fills in the middle of a write
-        real_write(fd, bytes(data)[: len(data) // 2])
-        raise enospc()
+        written, _ = real_write(fd, bytes(data)[: len(data) * 2 // 3])
+        return written, enospc()
 
-    monkeypatch.setattr(h264_output, "_write_all", half_then_full)
-    for i in range(10, 15):
+    monkeypatch.setattr(h264_output, "_write_some", half_then_full)
+    for i in range(10, 20):
         enc.encode(synthetic(i), i * 33_333_333)
     with pytest.raises(OSError, match="No space"):
         out.flush()
-    assert out.failed is not None and out.frames_written == 10
+    assert out.failed is not None and 10 <= out.frames_written < 20
     with pytest.raises(EncoderError, match="earlier write failed"):   # later frames are refused, not half-written
-        enc.encode(synthetic(15), 15 * 33_333_333)
+        enc.encode(synthetic(20), 20 * 33_333_333)
     out.close()                                                        # closes without another attempt
-    assert len(decode(tmp_path / "f.h264")) == 10 == len(read_timecodes(tmp_path / "f.pts.txt"))
+    times = read_timecodes(tmp_path / "f.pts.txt")
+    assert len(decode(tmp_path / "f.h264")) == out.frames_written == len(times)
+    assert times[-1] == pytest.approx((out.frames_written - 1) * 33.333, abs=0.01)   # the same last frame
 
 
 class ScriptedCamera:
@@ -272,8 +291,10 @@ def test_a_full_disk_at_the_final_flush_faults_the_camera_and_keeps_the_file(tmp
     spec = CameraSpec(name="scripted", driver="sim", model="IMX219", label="scripted")
     track = CameraTrack(1, spec, cam, tmp_path / "t_camera_1.h264", tmp_path / "t_camera_1.pts.txt", lambda: 0)
     cam.track = track
-    track.start(threading.Barrier(1), 0)
+    track.start(threading.Barrier(1))
+    track.set_zero(0)
     track.join(timeout_s=20)                                           # a bound for the old hang, not a timing check
     assert not any(t.is_alive() for t in track._threads), "the encoder thread hangs after a failed final flush"
     assert track.status == "fault" and "No space left" in track.fault
-    assert len(decode(tmp_path / "t_camera_1.h264")) == 8 == len(read_timecodes(tmp_path / "t_camera_1.pts.txt"))
+    # the first frame is the camera warming up (it has no predecessor to follow): 7 are recorded
+    assert len(decode(tmp_path / "t_camera_1.h264")) == 7 == len(read_timecodes(tmp_path / "t_camera_1.pts.txt"))

@@ -50,6 +50,9 @@ def counting_opener(last_seq: dict):
 
 
 def record(tmp_path, cameras=(LEFT, RIGHT), **kwargs):
+    """A session of ``cameras``; drops are not what these tests are about (this machine is shared
+    and loaded), so no drop limit unless one is given."""
+    kwargs.setdefault("max_drop_pct", None)
     events = []
     on_event = kwargs.pop("progress", None)
     opener = kwargs.pop("open_camera", None)
@@ -66,7 +69,8 @@ def test_two_cameras_timer_session(tmp_path):
     result = session.run()
     assert result.outcome == "complete" and result.ok and result.elapsed_s >= 1.0
     assert {p.name for p in tmp_path.iterdir() if p.is_file()} == {
-        "s1_data.txt", "s1_camera_1.h264", "s1_camera_2.h264", "s1_camera_1.pts.txt", "s1_camera_2.pts.txt"}
+        "s1_data.txt", "s1_events.txt", "s1_camera_1.h264", "s1_camera_2.h264", "s1_camera_1.pts.txt",
+        "s1_camera_2.pts.txt"}
     times = {}
     for cam in result.cameras:
         video, pts = tmp_path / f"s1_camera_{cam.index}.h264", tmp_path / f"s1_camera_{cam.index}.pts.txt"
@@ -80,22 +84,26 @@ def test_two_cameras_timer_session(tmp_path):
         assert all(round(g / period_ms) >= 1 and abs(g / period_ms - round(g / period_ms)) < 0.01 for g in gaps)
         # ... and each missing frame is counted as dropped
         assert cam.dropped >= sum(round(g / period_ms) - 1 for g in gaps)
-        # every frame the sensor made up to the last one read is in the file or counted as dropped
-        assert cam.frames + cam.dropped == last_seq[cam.name] + 1
+        # every frame the sensor made from the first recorded one to the last one read is in the
+        # file or counted as dropped (the frames before it were the camera warming up)
+        first_seq = session.tracks[cam.index - 1].first_seq
+        assert cam.frames + cam.dropped == last_seq[cam.name] - first_seq + 1
     # both streams are on one clock and overlap in time
     assert times[1][0] <= times[2][-1] and times[2][0] <= times[1][-1]
     kinds = [e.kind for e in events]
     assert kinds[0] == "opened" and kinds[1] == "started" and kinds[-1] == "finished" and "progress" in kinds
 
     data = parse_data_file((tmp_path / "s1_data.txt").read_text())
-    assert list(data)[:3] == ["SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAMETERS"]
+    assert list(data)[:4] == ["RECORDING SESSION DATA", "SESSION INFORMATION", "TIMING INFORMATION",
+                              "RECORDING PARAMETERS"]
     cam1 = data["CAMERA 1 (Camera Module 2.1 NoIR)"]
     cam2 = data["CAMERA 2 (Camera Module 3 NoIR Wide)"]
-    assert cam1["File"] == "s1_camera_1.h264" and cam2["File"] == "s1_camera_2.h264"
-    assert int(cam1["Frames"]) == result.cameras[0].frames
+    assert cam1["Video File"] == "s1_camera_1.h264" and cam2["Video File"] == "s1_camera_2.h264"
+    details = data["CAMDECK DETAILS"]
+    assert int(details["Camera 1 frames"]) == result.cameras[0].frames
     assert cam1["config.ExposureTime"] == "20000" and "config.LensPosition" in cam2
-    assert data["SESSION INFORMATION"]["Result"].startswith("complete")
-    assert "median |skew|" in data["TIMING INFORMATION"]["Skew camera 2 vs 1"]
+    assert details["Result"].startswith("complete")
+    assert "median |skew|" in details["Camera 2 skew vs camera 1"]
 
 
 def test_a_failing_camera_does_not_stop_the_other(tmp_path):
@@ -105,14 +113,16 @@ def test_a_failing_camera_does_not_stop_the_other(tmp_path):
     assert result.outcome == "camera_fault" and not result.ok
     good, bad = result.cameras
     assert bad.status == "fault" and "CameraDisconnected" in bad.fault
-    assert decode_count(tmp_path / "s1_camera_2.h264") == 12 == bad.frames   # playable up to the fault
+    # playable up to the fault: the 12 frames it gave, but those from before the take (warming up)
+    assert decode_count(tmp_path / "s1_camera_2.h264") == 12 - session.tracks[1].skipped_frames == bad.frames
     assert good.status == "done" and good.frames >= 1 and result.elapsed_s >= 1.0   # went on to the timer
     assert decode_count(tmp_path / "s1_camera_1.h264") == good.frames
     assert any(e.kind == "camera_fault" for e in events)
     text = (tmp_path / "s1_data.txt").read_text()
-    section = parse_data_file(text)["CAMERA 2 (loose cable)"]
-    assert section["Status"].startswith("fault") and "12 frames" in section["Fault"]
-    assert "camera fault" in parse_data_file(text)["SESSION INFORMATION"]["Result"]
+    details = parse_data_file(text)["CAMDECK DETAILS"]
+    assert "CAMERA 2 (loose cable)" in parse_data_file(text)
+    assert details["Camera 2 status"].startswith("fault") and "12 frames" in details["Camera 2 fault"]
+    assert "camera fault" in details["Result"]
 
 
 def test_manual_session_stops_cleanly_on_request(tmp_path):
@@ -124,7 +134,7 @@ def test_manual_session_stops_cleanly_on_request(tmp_path):
             seen.set()
             holder["session"].request_stop()
 
-    request = RecordingRequest(session="m", folder=tmp_path, cameras=[LEFT, RIGHT])   # manual: no duration
+    request = RecordingRequest(session="m", folder=tmp_path, cameras=[LEFT, RIGHT], max_drop_pct=None)   # manual
     holder["session"] = session = RecordingSession(request, DriverContext(), progress=progress)
     result = session.run()
     assert seen.is_set() and result.outcome == "stopped" and result.ok
@@ -156,7 +166,7 @@ def test_low_disk_space_stops_cleanly_with_a_warning(tmp_path):
         calls["n"] += 1
         return 10**12 if calls["n"] <= 2 else 10**6          # plenty at the start, then nearly full
 
-    request = RecordingRequest(session="d", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=60.0)
+    request = RecordingRequest(session="d", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=60.0, max_drop_pct=None)
     events = []
     result = RecordingSession(request, DriverContext(), progress=events.append, disk_free=disk_free).run()
     assert result.outcome == "disk_low" and not result.ok and result.elapsed_s < 60
@@ -173,7 +183,7 @@ def test_preset_is_applied_to_every_camera(tmp_path):
     result = session.run()
     assert result.ok
     data = parse_data_file((tmp_path / "s1_data.txt").read_text())
-    assert data["SESSION INFORMATION"]["Preset"] == "dim"
+    assert data["CAMDECK DETAILS"]["Preset at start"] == "dim"
     assert data["CAMERA 1 (Camera Module 2.1 NoIR)"]["config.ExposureTime"] == "8000"
     assert data["CAMERA 2 (Camera Module 3 NoIR Wide)"]["config.LensPosition"] == "2"
     assert "lightroom has no LensPosition" in (tmp_path / "s1_data.txt").read_text()   # IMX219: fixed focus
@@ -185,7 +195,7 @@ def test_overwrite_replaces_the_old_session(tmp_path):
     session, _ = record(tmp_path, duration_s=0.3, overwrite=True)
     assert session.run().ok
     assert not (tmp_path / "s1_camera_3.h264").exists()
-    assert (tmp_path / "s1_data.txt").read_text().startswith("SESSION INFORMATION")
+    assert "SESSION INFORMATION" in (tmp_path / "s1_data.txt").read_text()
 
 
 def test_free_space_that_cannot_be_read_ends_the_session_cleanly(tmp_path):
@@ -200,7 +210,7 @@ def test_free_space_that_cannot_be_read_ends_the_session_cleanly(tmp_path):
         raise OSError(5, "Input/output error", str(folder))
 
     events = []
-    request = RecordingRequest(session="u", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=60.0)
+    request = RecordingRequest(session="u", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=60.0, max_drop_pct=None)
     session = RecordingSession(request, DriverContext(), progress=events.append, disk_free=disk_free)
     result = session.run()
     assert result.outcome == "error" and not result.ok and result.elapsed_s < 60
@@ -211,10 +221,10 @@ def test_free_space_that_cannot_be_read_ends_the_session_cleanly(tmp_path):
         assert cam.status == "done"
         assert decode_count(tmp_path / f"u_camera_{cam.index}.h264") == cam.frames == \
             len(read_timecodes(tmp_path / f"u_camera_{cam.index}.pts.txt"))
-    data = parse_data_file((tmp_path / "u_data.txt").read_text())
-    assert data["SESSION INFORMATION"]["Result"].startswith("stopped early by an error")
+    data = parse_data_file((tmp_path / "u_data.txt").read_text())["CAMDECK DETAILS"]
+    assert data["Result"].startswith("stopped early by an error")
     assert "Input/output error" in (tmp_path / "u_data.txt").read_text()
-    assert int(data["CAMERA 1 (Camera Module 2.1 NoIR)"]["Frames"]) == result.cameras[0].frames
+    assert int(data["Camera 1 frames"]) == result.cameras[0].frames
 
 
 def test_a_progress_callback_that_raises_ends_the_session_cleanly(tmp_path):
@@ -225,7 +235,7 @@ def test_a_progress_callback_that_raises_ends_the_session_cleanly(tmp_path):
         if event.kind == "progress" and calls.count("progress") == 3:
             raise RuntimeError("the display went away")
 
-    request = RecordingRequest(session="p", folder=tmp_path, cameras=[LEFT, RIGHT])   # manual: only this ends it
+    request = RecordingRequest(session="p", folder=tmp_path, cameras=[LEFT, RIGHT], max_drop_pct=None)   # manual
     session = RecordingSession(request, DriverContext(), progress=progress)
     result = session.run()
     assert result.outcome == "error" and "the display went away" in result.warnings[0]
@@ -277,7 +287,7 @@ def test_the_session_runs_on_the_clock_the_cameras_report(tmp_path):
         return cam
 
     pi = dataclasses.replace(LEFT, driver="picamera2")
-    request = RecordingRequest(session="c", folder=tmp_path, cameras=[pi], duration_s=2.0)
+    request = RecordingRequest(session="c", folder=tmp_path, cameras=[pi], duration_s=2.0, max_drop_pct=None)
     session = RecordingSession(request, DriverContext(data_dir=tmp_path / "data"), open_camera=opener)
     result = session.run()
     assert result.outcome == "complete" and result.elapsed_s >= 2.0
@@ -285,8 +295,8 @@ def test_the_session_runs_on_the_clock_the_cameras_report(tmp_path):
     assert not any(t.rebased for t in session.tracks)
     times = read_timecodes(tmp_path / "c_camera_1.pts.txt")
     assert times and times[-1] < 10_000            # milliseconds of the camera's time, not 40 s of it
-    section = parse_data_file((tmp_path / "c_data.txt").read_text())["CAMERA 1 (Camera Module 2.1 NoIR)"]
-    assert section["Status"] == "ok"
+    section = parse_data_file((tmp_path / "c_data.txt").read_text())["CAMDECK DETAILS"]
+    assert section["Camera 1 status"] == "ok"
 
 
 def test_an_injected_clock_wins_over_the_cameras(tmp_path):

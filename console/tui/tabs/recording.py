@@ -40,7 +40,7 @@ from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
-from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text
+from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text, timer_suggester
 
 
 class RecordingEventMessage(Message):
@@ -142,13 +142,14 @@ class RecordingTab(Vertical):
         self.cameras_input = Input(",".join(_default_cameras(settings)), id="rec-cameras", compact=True)
         self.mode_select = Select([("timer", "timer"), ("manual", "manual")], value="timer", allow_blank=False,
                                   id="rec-mode", compact=True)
-        self.duration_input = Input("60s", id="rec-duration", compact=True)
+        self.duration_input = Input("1m", id="rec-duration", compact=True, suggester=timer_suggester(),
+                                    tooltip="timer: 1m to 60m in 0.5m steps (the origin's), or any time up to 60m")
         self.countdown_input = Input("0s", id="rec-countdown", compact=True)
         self.preset_input = Input("", placeholder="preset name", id="rec-preset", compact=True)
         self.pause_check = Checkbox("pause preview while recording", True, id="rec-pause", compact=True)
         self.timer = RecordingTimer()
         self.status = Static("ctrl+r records; ctrl+s stops.", id="rec-status")
-        self.table = RecordingCameraTable()
+        self.table = RecordingCameraTable(drop_limit_pct=settings.record.max_drop_pct)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -268,7 +269,8 @@ class RecordingTab(Vertical):
         preset = PresetStore(self.settings.data_dir).load(preset_name) if preset_name else None
         return RecordingRequest(session=self.name_input.value.strip(), folder=Path(self.folder_input.value.strip()),
                                 cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=preset,
-                                overwrite=overwrite)
+                                overwrite=overwrite, fps=self.settings.record.fps or None,
+                                max_drop_pct=self.settings.record.max_drop_pct)
 
     def _set_form_enabled(self, enabled: bool) -> None:
         focused = self.screen.focused if self.is_attached else None

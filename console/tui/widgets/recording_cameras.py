@@ -2,7 +2,9 @@
 
 Every value keeps its unit and every status its whole word at 80 columns (``428.1 MB``,
 ``recording``): the columns' minimum widths are those of the longest formatted value, and
-the camera name and the status take what the terminal has left.
+the camera name and the status take what the terminal has left. A camera dropping more than
+the take's limit (``record.max_drop_pct``) is flagged while it records and after: its
+dropped count and status turn to the warning colour and the status says the share dropped.
 """
 from __future__ import annotations
 
@@ -24,6 +26,12 @@ COLUMNS: tuple[ColumnSpec, ...] = (
 _WIDTH = {spec.key: spec.min_width for spec in COLUMNS}
 
 
+def drop_pct(frames: int, dropped: int) -> float:
+    """Dropped frames as a share (%) of the frames the camera made (recorded + dropped)."""
+    made = frames + dropped
+    return 100.0 * dropped / made if made else 0.0
+
+
 class RecordingCameraTable(ConsoleTable):
     """One row per camera of the session, keyed by camera name; shows stats it is given."""
 
@@ -36,9 +44,11 @@ class RecordingCameraTable(ConsoleTable):
     }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, drop_limit_pct: float | None = 1.0, **kwargs) -> None:
         super().__init__(cursor_type="none", zebra_stripes=True, **kwargs)
         self._names: list[str] = []
+        self.drop_limit_pct = drop_limit_pct     # None: no limit, nothing flagged
+        self.flagged: set[str] = set()           # cameras over the drop limit in the rows shown
 
     def on_mount(self) -> None:
         self.add_fitted_columns()
@@ -47,6 +57,7 @@ class RecordingCameraTable(ConsoleTable):
         """Show these cameras, waiting."""
         self.add_fitted_columns()
         self.drop_rows()
+        self.flagged = set()
         self._names = list(names)
         for i, name in enumerate(self._names, 1):
             self.put_row(name, [f"{i} {name}", "0", "-", "0", "0 B", "waiting"])
@@ -60,9 +71,19 @@ class RecordingCameraTable(ConsoleTable):
             # the width allows, an ellipsis marking the cut; the whole reason is in the status
             # line and the toast.
             status = st.status if not st.fault else Text(f"fault: {st.fault}", no_wrap=True, overflow="ellipsis")
+            dropped: str | Text = fit_count(st.dropped, _WIDTH["dropped"])
+            pct = drop_pct(st.frames, st.dropped)
+            if self.drop_limit_pct is not None and pct > self.drop_limit_pct:
+                self.flagged.add(st.name)
+                dropped = Text(str(dropped), style="bold yellow")
+                if not st.fault:
+                    status = Text(f"{st.status}, {pct:.1f}% dropped", style="bold yellow", no_wrap=True,
+                                  overflow="ellipsis")
+            else:
+                self.flagged.discard(st.name)
             for col, value in (("frames", fit_count(st.frames, _WIDTH["frames"])),
                                ("fps", fit_number(st.fps, _WIDTH["fps"])),
-                               ("dropped", fit_count(st.dropped, _WIDTH["dropped"])),
+                               ("dropped", dropped),
                                ("size", human_size(st.bytes_written)), ("status", status)):
                 self.put_cell(st.name, col, value)
 

@@ -1,5 +1,22 @@
-"""The Recording tab's large timer: countdown, elapsed and remaining time."""
+"""The Recording tab's large timer: countdown, elapsed and remaining time; the origin's timer steps.
+
+The origin's timer runs 1 to 60 minutes in 0.5 minute steps: ``TIMER_STEPS`` are the values the
+Recording tab's time field offers (``timer_suggester``, completed as it is typed). The field
+still takes any duration up to 60 minutes (``90s``), as ``camdeck record --duration`` does.
+A take that ended badly (drops over the limit, a full disk, a fault) leaves the clock flagged.
+"""
 from __future__ import annotations
+
+TIMER_STEPS: tuple[str, ...] = tuple(f"{n / 2:g}m" for n in range(2, 121))     # 1m, 1.5m, ... 60m
+FLAG_WORDS = ("drops", "fault", "disk", "error")
+
+
+def timer_suggester():
+    """A Textual suggester offering the origin's timer steps (1m to 60m in 0.5 m steps)."""
+    from textual.suggester import SuggestFromList
+
+    return SuggestFromList(TIMER_STEPS, case_sensitive=False)
+
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -35,6 +52,10 @@ class RecordingTimer(Vertical):
     RecordingTimer.recording Digits {
         color: $error;
     }
+    RecordingTimer.flagged Label {
+        color: $warning;
+        text-style: bold;
+    }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -42,17 +63,20 @@ class RecordingTimer(Vertical):
         self.caption = Label("ready")
         self.digits = Digits("0:00")
         self.text = "0:00"
+        self.flagged = False
 
     def compose(self) -> ComposeResult:
         yield self.caption
         yield self.digits
 
-    def _show(self, text: str, caption: str, mode: str) -> None:
+    def _show(self, text: str, caption: str, mode: str, flagged: bool = False) -> None:
         self.text = text
         self.digits.update(text)
         self.caption.update(caption)
         self.set_class(mode == "countdown", "countdown")
         self.set_class(mode == "recording", "recording")
+        self.set_class(flagged, "flagged")
+        self.flagged = flagged
 
     def show_idle(self, caption: str = "ready") -> None:
         self._show("0:00", caption, "idle")
@@ -67,5 +91,9 @@ class RecordingTimer(Vertical):
         else:
             self._show(clock_text(remaining_s), f"REC remaining, elapsed {clock_text(elapsed_s)}", "recording")
 
-    def show_finished(self, elapsed_s: float, caption: str) -> None:
-        self._show(clock_text(elapsed_s), caption, "idle")
+    def show_finished(self, elapsed_s: float, caption: str, flagged: bool | None = None) -> None:
+        """The take's length and how it ended; ``flagged`` (default: the caption names drops, a
+        fault, the disk or an error) shows the caption in the warning colour."""
+        if flagged is None:
+            flagged = any(word in caption for word in FLAG_WORDS)
+        self._show(clock_text(elapsed_s), caption, "idle", flagged)
