@@ -125,12 +125,14 @@ class StereoPair:
         with self._lock:
             left = self._fresh(self.left, timeout_s)
             right = self._fresh(self.right, timeout_s)
-            for _ in range(MAX_PAIRING_ATTEMPTS):
+            for attempt in range(MAX_PAIRING_ATTEMPTS + 1):   # the pair after the last retry is checked too
                 skew = right.timestamp - left.timestamp
                 if abs(skew) <= limit_ns:
                     self._record(abs(int(skew)))
                     return StereoFrame(left, right, int(skew))
                 self._dropped += 1
+                if attempt == MAX_PAIRING_ATTEMPTS:
+                    break
                 if skew > 0:
                     left = self._fresh(self.left, timeout_s)
                 else:

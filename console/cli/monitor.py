@@ -49,7 +49,7 @@ def collect_references(
     from camdeck.monitoring.fleet import StopRequest
 
     settings = common.settings()
-    settle_s = bounds.parse_seconds(settle, "--settle", 0.0, 600.0)
+    settle_s = bounds.parse_seconds(settle, "--settle", 0.0, 3600.0)
     timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
     if features is not None and features not in ("sift", "disk", "none"):
         raise common.BadInput(f"--features {features!r}: unknown; fix: use sift, disk or none")

@@ -251,6 +251,11 @@ class LentCamera:
             raise
 
     @property
+    def identity(self) -> int:
+        """Which open camera object this loan is of: it changes when the pool reopens the camera."""
+        return id(self._camera)
+
+    @property
     def dropped_frames(self) -> int:
         return self._live().dropped_frames
 

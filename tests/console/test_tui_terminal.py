@@ -12,6 +12,7 @@ from textual.widgets import Static, TabbedContent
 
 from camdeck.console.tui.app import make_app
 from camdeck.console.tui.terminal import MIN_COLS, MIN_ROWS
+from camdeck.console.tui.widgets.status_header import StatusHeader
 from camdeck.drivers.sim.clock import ManualClock
 from tests.console import OpenedCameras, run_async, sim_settings, until
 
@@ -85,7 +86,7 @@ async def test_keys_set_the_preview_quality_and_rate(settings):
         assert link.pinned_depth == "truecolor"
         await pilot.press("m")                 # -> 256 colours
         await until(pilot, lambda: tab.preview.cells.depth == "256", what="a 256-colour frame")
-        assert link.mode == "15fps 256c" and "256c" in tab.preview.meter
+        assert link.mode == "15fps 256c" and "256c" in app.query_one(StatusHeader).plain
         await pilot.press("m")                 # -> ASCII
         await until(pilot, lambda: tab.preview.cells.ascii, what="an ASCII frame")
         await pilot.press("m")                 # -> automatic again
@@ -96,7 +97,7 @@ async def test_keys_set_the_preview_quality_and_rate(settings):
         assert link.max_fps == 5 and tab.request.fps == 5
         await pilot.press("plus")
         assert link.max_fps == 10 and link.mode == "10fps truecolor"
-        await until(pilot, lambda: "10fps tc" in tab.preview.meter, what="the meter")
+        await until(pilot, lambda: "10fps tc" in app.query_one(StatusHeader).plain, what="the meter in the header")
 
 
 @run_async

@@ -8,7 +8,7 @@ import pytest
 
 from camdeck.console.config import load_settings
 from camdeck.drivers.base import CameraSpec, RigSpec
-from camdeck.drivers.errors import CameraNotFound, DriverError
+from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, DriverError
 from camdeck.drivers.registry import DriverContext, open_camera
 from camdeck.drivers.sim.clock import ManualClock, SimClock
 from camdeck.drivers.sim.placement import relative_pose, stereo_truth
@@ -66,6 +66,30 @@ def test_too_much_skew_drops_the_older_frame_and_counts_a_dropped_pair():
         assert first.skew_ns == -3_000_000 and first.left.seq == 1
         second = pair.capture_pair()
         assert abs(second.skew_ms) == pytest.approx(3.0) and pair.stats.pairs == 2
+
+
+@pytest.mark.parametrize("allowed, pairs", [(2, True), (1, False)])
+def test_a_pair_found_by_the_last_retry_is_kept(monkeypatch, allowed, pairs):
+    """The right camera starts 5 frames and 2 ms after the left: the left catches up in two retries
+    (its newest frame, then the next), the second bringing the skew to 2 ms. With two retries
+    allowed, the pair the last one brings is checked and kept: it once was not ("no stereo pair
+    ... after 16 tries (last skew 2 ms)" under load). With one allowed, it is an error."""
+    import camdeck.drivers.stereo as stereo
+
+    monkeypatch.setattr(stereo, "MAX_PAIRING_ATTEMPTS", allowed)
+    clock = ManualClock()
+    ctx = context(clock)
+    left, right = (open_camera(s, ctx) for s in specs().values())
+    with StereoPair(left, right, max_skew_ms=5.0) as pair:
+        left.start()
+        clock.advance(5 * left.frame_period_s + 0.002)
+        right.start()
+        if pairs:
+            got = pair.capture_pair()
+            assert got.skew_ms == pytest.approx(2.0) and pair.stats.dropped_pairs == 2
+        else:
+            with pytest.raises(CaptureTimeout, match="after 1 tries"):
+                pair.capture_pair()
 
 
 def test_set_controls_flushes_frames_taken_with_the_old_settings():

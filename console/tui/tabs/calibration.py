@@ -13,9 +13,9 @@ Cameras: each capture borrows the target's cameras from the app's CameraPool for
 capture, so the Cameras tab previews them between captures; a camera busy elsewhere (a
 recording) is refused with the holder's name.
 
-On the simulated rig a chessboard is posed in front of the camera (or both cameras of a pair)
-at a new pose for every capture (``drivers.sim.targets.ChessboardTarget``); on real cameras the
-operator moves the board between captures.
+Who moves the board is the cameras' business (drivers.base.calibration_target): a simulated
+camera poses its own board at a new pose for every capture; on real cameras the operator moves
+the board between captures. The tab never asks which kind of camera it holds.
 
 Quitting during a solve: the app asks first (``running_jobs``); ``stop_for_exit`` makes the
 solve stop at its next progress step (a view detected, a round solved) and the app waits for
@@ -122,6 +122,18 @@ def targets_of(settings) -> list[Target]:
     return out
 
 
+class _OnLoan:
+    """A camera across loans: every call goes to the LentCamera of the current capture."""
+
+    def __init__(self, lent: Any) -> None:
+        self.lent = lent
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr == "lent":
+            raise AttributeError(attr)
+        return getattr(self.lent, attr)
+
+
 class CalibrationTab(Vertical):
     """Capture, coverage, solve and save for the configured cameras."""
 
@@ -160,7 +172,7 @@ class CalibrationTab(Vertical):
     }
     """
 
-    def __init__(self, settings, *, pool: CameraPool, seed: int = 0, **kwargs) -> None:
+    def __init__(self, settings, *, pool: CameraPool, **kwargs) -> None:
         super().__init__(**kwargs)
         from camdeck.calibration.chessboard import Board
 
@@ -175,10 +187,9 @@ class CalibrationTab(Vertical):
         self.saved_to: Path | None = None
         self.solving = False
         self.pool = pool                # the app's open cameras; each capture borrows its target's
-        self._seed = seed
         self._preview_size = (40, 12)
         self._ascii = bool(settings.console.ascii_preview)
-        self._boards: dict[str, Any] = {}      # simulated boards by target (capture worker only)
+        self._boards: dict[str, Any] = {}      # boards that move themselves, by target (capture worker only)
         self._capture: Worker | None = None    # one capture at a time: a second would find the cameras lent
         self._coverage = None
         self._stop_solve = threading.Event()
@@ -346,6 +357,25 @@ class CalibrationTab(Vertical):
                                            yes_id="discard", no_id="keep"), answer)
 
     # ---------------------------------------------------------------- workers (threads)
+    def _target_for(self, key: str, cams: list[Any]) -> Any:
+        """Who moves the board is the cameras' business (drivers.base.calibration_target). A board
+        that moves itself is kept per target, so its poses go on advancing from view to view; it
+        sees each capture's loan through stand-ins, and is rebuilt when the pool reopened a camera."""
+        from camdeck.drivers.base import calibration_target
+
+        identities = [c.identity for c in cams]
+        held = self._boards.get(key)
+        if held is not None and held[0] == identities:
+            for stand_in, cam in zip(held[2], cams):
+                stand_in.lent = cam
+            return held[1]
+        stand_ins = [_OnLoan(cam) for cam in cams]
+        board_target = calibration_target(stand_ins, self.board,
+                                          lambda timeout_s: [cam.capture(timeout_s) for cam in stand_ins])
+        if board_target.moves_itself:
+            self._boards[key] = (identities, board_target, stand_ins)
+        return board_target
+
     @work(thread=True, exclusive=True, group="calibration-capture", exit_on_error=False)
     def _capture_worker(self, target: Target, size: tuple[int, int], ascii: bool) -> None:
         from camdeck.calibration.chessboard import detect_chessboard, draw_detection
@@ -354,16 +384,7 @@ class CalibrationTab(Vertical):
         with self.pool.borrow(target.cameras, by="calibration") as cams:
             for cam in cams:
                 cam.start()
-            if all(hasattr(c, "render_truth") for c in cams):
-                from camdeck.drivers.sim.targets import ChessboardTarget
-
-                board_target = self._boards.get(target.key)
-                if board_target is None:
-                    board_target = self._boards[target.key] = ChessboardTarget(self.board, cams, seed=self._seed)
-                board_target.cameras = list(cams)   # this loan's (the pool may have reopened one since)
-                frames = board_target.capture(timeout_s=CAPTURE_TIMEOUT_S)
-            else:
-                frames = [cam.capture(CAPTURE_TIMEOUT_S) for cam in cams]
+            frames = self._target_for(target.key, cams).next_views(CAPTURE_TIMEOUT_S)
         detections = [detect_chessboard(f.array, self.board, pixel_format=f.format) for f in frames]
         pictures = [draw_detection(f.array, d, self.board, pixel_format=f.format) for f, d in zip(frames, detections)]
         picture = np.concatenate(pictures, axis=1) if len(pictures) > 1 else pictures[0]

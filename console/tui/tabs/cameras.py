@@ -105,7 +105,7 @@ class CamerasTab(Vertical):
         self._stream_started = False
         self.table = CameraTable([self._initial_state(name, spec) for name, spec in settings.cameras.items()])
         self.filter = TableFilter(self.table, id="camera-filter")
-        self.preview = PreviewView(meter=True)
+        self.preview = PreviewView()       # the link meter is in the status header, shown once
         self._pending_frame: PreviewFrame | None = None   # the newest frame, waiting for the link
         self._panel_stats = None      # the newest frame's aids, for the panel on a thin link
         self._panel_state = None      # and the newest streaming state
@@ -365,7 +365,10 @@ class CamerasTab(Vertical):
         self._show_pending()
 
     def _show_meter(self) -> None:
-        self.preview.set_meter(self.app.link_monitor.summary())
+        from camdeck.console.tui.widgets.status_header import StatusHeader
+
+        for header in self.app.query(StatusHeader):   # the meter is shown there, once, on every tab
+            header.refresh_line()
         state, stats = self._panel_state, self._panel_stats
         self._panel_state = self._panel_stats = None
         if state is not None:

@@ -61,7 +61,7 @@ class HistoryLoaded(Message):
 
 
 class RunProgress(Message):
-    """One step of a fleet run (monitoring.fleet.FleetProgress)."""
+    """One step of a fleet run (monitoring.fleet_report.FleetProgress)."""
 
     def __init__(self, event: Any) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from a ``PreviewRequest``) and the picture on screen is redrawn from its source 
 frame rendered before the first layout, or the last frame of a stream that has stopped,
 would otherwise stay at the old size.
 
-With ``meter=True`` the bottom line shows a short status (the link meter) on the right.
+The link meter is not drawn here: the status header shows it once, on every tab.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class PreviewView(Widget):
             super().__init__()
             self.cols, self.rows = cols, rows
 
-    def __init__(self, *, meter: bool = False, name: str | None = None, id: str | None = None,
+    def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._cells: PreviewCells | None = None
@@ -53,8 +53,6 @@ class PreviewView(Widget):
         self._message = "no camera selected"
         self._lines: list[Strip] | None = None
         self._serial = 0
-        self._meter_on = meter
-        self._meter = ""
         self.frames_shown = 0
         self.partial_updates = 0
 
@@ -67,14 +65,10 @@ class PreviewView(Widget):
         return self._message
 
     @property
-    def meter(self) -> str:
-        return self._meter
-
-    @property
     def picture_area(self) -> tuple[int, int]:
-        """(cols, rows) a picture may use: the widget, less the meter line."""
+        """(cols, rows) a picture may use: the whole widget."""
         width, height = self.size
-        return width, max(0, height - 1) if self._meter_on and height > 1 else height
+        return width, height
 
     def show_cells(self, cells: PreviewCells) -> None:
         """Draw a new picture (called on the UI thread with a worker's cells)."""
@@ -116,17 +110,6 @@ class PreviewView(Widget):
         self._message = text
         self.refresh()
 
-    def set_meter(self, text: str) -> None:
-        """Show ``text`` at the right of the bottom line (only with ``meter=True``)."""
-        if not self._meter_on or text == self._meter:
-            return
-        self._meter = text
-        width, height = self.size
-        if height > 1:
-            if self._lines is not None:
-                self._lines[height - 1] = self._meter_line(width)
-            self.refresh(Region(0, height - 1, width, 1))
-
     def on_resize(self, event: events.Resize) -> None:
         self._lines = None
         cols, rows = self.picture_area
@@ -151,8 +134,7 @@ class PreviewView(Widget):
     def _layout_lines(self) -> list[Strip]:
         """Every line of the widget for the current picture and size (computed once per frame:
         looking up the widget's style per line costs more than drawing the line)."""
-        width, full_height = self.size
-        _, height = self.picture_area
+        width, height = self.size
         base = self.rich_style
         blank_style = Style(bgcolor=base.bgcolor)
         blank = Strip.blank(width, blank_style)
@@ -169,15 +151,7 @@ class PreviewView(Widget):
                 if ascii:
                     strip = strip.apply_style(base)
                 lines[top + row] = strip.crop_extend(0, width, blank_style)
-        if full_height > height:
-            lines.append(self._meter_line(width))
         return lines
-
-    def _meter_line(self, width: int) -> Strip:
-        base = self.rich_style
-        text = self._meter[-width:] if width > 0 else ""
-        pad = Segment(" " * (width - len(text)), Style(bgcolor=base.bgcolor))
-        return Strip([pad, Segment(text, base + Style(dim=True))], width)
 
     def _message_line(self, y: int, width: int, height: int, style: Style) -> Strip:
         lines = _wrap(self._message, max(1, width - 4))
