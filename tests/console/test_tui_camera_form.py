@@ -1,0 +1,93 @@
+"""Pilot tests of the camera form (key c) on a simulated Pi camera: every control the driver reports
+is a row with the driver's range, a value outside it is refused in the form, a valid one reaches the
+camera while editing (read back from the camera), escape puts it back, a new resolution reopens
+the camera between takes."""
+from __future__ import annotations
+
+import pytest
+
+from camdeck.console.config import load_settings
+from camdeck.console.tui.app import make_app
+from camdeck.console.tui.screens.control_fields import crop_for_zoom
+from camdeck.console.tui.screens.controls import ControlsForm
+from camdeck.drivers.sim.clock import ManualClock
+from tests.console import RECORDER_RIG, OpenedCameras, run_async, until
+
+# Everything of the origin's camera popup that a Picamera2 IMX219 has (no focus lens); the
+# control tables add ev, metering, AWB mode and denoise to what the driver reports.
+EVERY_IMX219_ROW = {"ExposureTime", "AnalogueGain", "AeEnable", "Brightness", "Contrast", "Saturation",
+                    "Sharpness", "AwbEnable", "ColourGains", "ScalerCrop", "FrameDurationLimits"}
+
+
+@pytest.fixture
+def settings(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(RECORDER_RIG)
+    return load_settings(path, tmp_path / "data")
+
+
+async def open_form(pilot) -> ControlsForm:
+    app = pilot.app
+    await until(pilot, lambda: app.cameras_tab.current == "lightroom" and app.cameras_tab.preview.frames_shown >= 1,
+                what="the lightroom preview")
+    await pilot.press("c")
+    await until(pilot, lambda: isinstance(app.screen, ControlsForm), what="the camera form")
+    return app.screen
+
+
+@run_async
+async def test_the_form_holds_every_control_with_the_drivers_range_and_edits_live(settings):
+    rig = OpenedCameras()
+    app = make_app(settings, camera_opener=rig, clock=ManualClock(), preview_fps=15)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        cam = rig.cameras["lightroom"]
+        controls = cam.controls()
+        assert EVERY_IMX219_ROW <= {f.control for f in form.fields}
+        for field in form.fields:                        # every range is the driver's own
+            rng = controls[field.control]
+            if field.kind in ("int", "float"):
+                assert (field.minimum, field.maximum) == (rng.min, rng.max), field.control
+        exposure = next(f for f in form.fields if f.control == "ExposureTime")
+        assert f"{controls['ExposureTime'].max:,}" in exposure.range_text()
+
+        bright = form._inputs["Brightness"]
+        bright.value = "5"                               # Brightness is -1 to 1 on this driver
+        await pilot.pause(0.6)
+        assert "outside -1 … 1" in str(form._error.render())
+        assert cam.controls()["Brightness"].value == 0.0                  # nothing reached the camera
+        bright.value = "0.3"
+        form._inputs["ScalerCrop"].value = "2"           # zoom 2x
+        await until(pilot, lambda: cam.controls()["Brightness"].value == 0.3
+                    and cam.controls()["ScalerCrop"].value == crop_for_zoom(controls["ScalerCrop"], 2.0),
+                    what="the live edits on the camera")
+        assert app.screen is form and str(form._error.render()) == ""    # still editing: it was live
+        await pilot.press("escape")                      # cancel puts back what the live edits changed
+        await until(pilot, lambda: not isinstance(app.screen, ControlsForm), what="the form to close")
+        await until(pilot, lambda: cam.controls()["Brightness"].value == 0.0
+                    and cam.controls()["ScalerCrop"].value == controls["ScalerCrop"].value, what="the old values")
+
+        form = await open_form(pilot)
+        form._inputs["Contrast"].value = "2.5"
+        form._inputs["FrameDurationLimits"].value = "20"  # 20 fps
+        form._inputs["Contrast"].focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, ControlsForm), what="the form to close")
+        await until(pilot, lambda: cam.controls()["Contrast"].value == 2.5
+                    and cam.controls()["FrameDurationLimits"].value == (50000, 50000), what="the applied values")
+
+
+@run_async
+async def test_a_new_resolution_reopens_the_camera_between_takes(settings):
+    rig = OpenedCameras()
+    app = make_app(settings, camera_opener=rig, clock=ManualClock(), preview_fps=15)
+    async with app.run_test(size=(100, 30)) as pilot:
+        form = await open_form(pilot)
+        assert (320, 240) in form.resolutions and (640, 480) in form.resolutions   # the sensor's modes offered
+        form._resolution_select.value = (640, 480)
+        form._inputs["Contrast"].focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: rig.opened.count("lightroom") == 2, what="the camera reopened")
+        await until(pilot, lambda: app.cameras_tab.preview.frames_shown >= 1
+                    and rig.cameras["lightroom"].info().output_size == (640, 480), what="the new size previewing")
+        assert settings.cameras["lightroom"].resolution == (320, 240)      # the config file's value stays
