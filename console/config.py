@@ -19,7 +19,6 @@ from typing import Any, Callable, Mapping
 from camdeck.console.config_paths import BUILTIN_CONFIG  # noqa: F401  (callers import it from here)
 from camdeck.console.config_paths import ConfigChoice, DataChoice, default_data_dir, find_config, find_data_dir
 from camdeck.console.config_schema import (
-    ASI_CONTROLS,
     CAMERA_ASI,
     CAMERA_COMMON,
     CAMERA_PICAM,
@@ -29,7 +28,6 @@ from camdeck.console.config_schema import (
     DEPLOYMENT_SCHEMA,
     MONITOR_SCHEMA,
     MQTT_SCHEMA,
-    PICAM_CONTROLS,
     REDIS_SCHEMA,
     RIG_COMMON,
     RIG_EXTRA,
@@ -218,7 +216,7 @@ def parse_settings(data: Mapping[str, Any], source: str = "config") -> Settings:
     try:
         return _parse(data, source)
     except _Bad as bad:
-        got = bad.got if isinstance(bad.got, str) and bad.got in ("an unknown key", "nothing") else _show(bad.got)
+        got = bad.got if isinstance(bad.got, str) and bad.got in ("an unknown key", "nothing", "a read-only control") else _show(bad.got)
         raise ConfigError(source, bad.key, f"expected {bad.expected}, got {got}", bad.fix) from None
 
 
@@ -289,12 +287,7 @@ def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ..
         if w % 8 or h % 2:
             raise _Bad(f"{path}.resolution", "a width divisible by 8 and an even height (ASI ROI rule)",
                        [w, h], f"use [{w - w % 8}, {h - h % 2}]")
-    allowed = {"asi": ASI_CONTROLS, "picam": PICAM_CONTROLS, "ptz": set()}[kind]
-    for cname in values["controls"]:
-        if cname not in allowed:
-            raise _Bad(f"{path}.controls.{cname}",
-                       "a control of this camera (" + (", ".join(sorted(allowed)) or "none for PTZ cameras") + ")",
-                       "an unknown key", "remove it or correct its spelling")
+    _check_controls(name, driver, kind, model, values["controls"])
     if kind == "ptz" and values["deployment"] not in deployments:
         raise _Bad(f"{path}.deployment", "the name of a [deployments.NAME] table", values["deployment"],
                    f"add [deployments.{values['deployment']}] or correct the name")
@@ -306,6 +299,32 @@ def _parse_camera(name: str, entry: Any, deployments: Mapping[str, tuple[str, ..
             options["telemetry_topic"] = f"camdeck/{values['deployment']}/{name}/telemetry"
     return CameraSpec(name=name, driver=driver, model=model, label=values["label"], serial=values.get("serial"),
                       resolution=values["resolution"], controls=dict(values["controls"]), options=options)
+
+
+def _check_controls(name: str, driver: str, kind: str, model: str, controls: Mapping[str, Any]) -> None:
+    """Check a camera's ``controls`` against its model's control table (drivers/controls.py), so a
+    value the camera would refuse stops the config at load, not the first capture."""
+    from camdeck.drivers.controls import control_table, coerce
+    from camdeck.drivers.errors import ControlError
+
+    table = control_table(driver, kind, model)
+    writable = sorted(n for n, c in table.items() if c.writable)
+    for cname, value in controls.items():
+        key = f"cameras.{name}.controls.{cname}"
+        ctrl = table.get(cname)
+        if ctrl is None or not ctrl.writable:
+            expected = ("a control of this camera (" + ", ".join(writable) + ")" if writable
+                        else "no controls (PTZ cameras have none)")
+            problem = "a read-only control" if ctrl is not None else "an unknown key"
+            raise _Bad(key, expected, problem, "remove it or correct its spelling")
+        try:
+            coerce(name, ctrl, value)
+        except ControlError:
+            raise _Bad(key, ctrl.range_text() + (f" ({ctrl.description})" if ctrl.description else ""), value,
+                       f"write {cname} = {ctrl.example()}") from None
+        if cname == "FrameDurationLimits" and value[0] > value[1]:
+            raise _Bad(key, "[min, max] with min <= max (microseconds)", value,
+                       f"write {cname} = [{value[1]}, {value[1]}] for a fixed rate")
 
 
 def _check_name(name: str, path: str) -> None:

@@ -10,11 +10,7 @@ from typing import Any, Callable, Mapping
 THEMES = ("camdeck-dark", "camdeck-light", "camdeck-sunlight")
 DRIVERS = ("sim", "zwoasi", "picamera2", "onvif")
 
-ASI_CONTROLS = {"exposure_us", "gain", "wb_r", "wb_b", "offset", "high_speed", "bandwidth", "bin", "gamma", "flip"}
-PICAM_CONTROLS = {
-    "ExposureTime", "AnalogueGain", "Brightness", "Contrast", "Saturation", "Sharpness",
-    "LensPosition", "ScalerCrop", "FrameDurationLimits", "AeEnable", "AwbEnable", "ColourGains",
-}
+# Camera controls are checked against the model's control table (drivers/controls.py).
 
 
 # ---------------------------------------------------------------- checkers

@@ -60,7 +60,12 @@ class Frame:
 
 @dataclass(frozen=True)
 class ControlRange:
-    """One camera control: its limits, default and current value."""
+    """One camera control: its limits, default and current value.
+
+    ``kind`` is the control table's kind ("int", "float", "bool", "enum", "pair", "rect",
+    "rects"; "" where a driver does not know it) and ``choices`` an enum's value names
+    (drivers/controls.py), so a form can offer the right widget.
+    """
 
     name: str
     min: Any
@@ -70,6 +75,8 @@ class ControlRange:
     unit: str = ""
     writable: bool = True
     description: str = ""
+    kind: str = ""
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ picamera2 itself only inside functions: it exists only on Raspberry Pi OS.
 
 - One Picamera2 instance per camera, as libcamera requires: a second open of the same
   ``camera_num`` in this process is refused with the fix, before libcamera fails.
-- Controls keep Picamera2's names (docs/design.md): ExposureTime, AnalogueGain, Brightness,
-  Contrast, Saturation, Sharpness, LensPosition, ScalerCrop, FrameDurationLimits,
-  AeEnable, AwbEnable, ColourGains; ``exposure_us`` and ``gain`` are accepted as aliases
-  of ExposureTime and AnalogueGain. Values are checked against the camera's own ranges
-  (``camera_controls``) before libcamera sees them.
+- Controls keep Picamera2's names: the model's table in drivers/controls.py (ExposureTime,
+  AnalogueGain, LensPosition, AfMode, ..., NoiseReductionMode), narrowed to what libcamera
+  advertises and with its live ranges (``live_table``); ``exposure_us`` and ``gain`` are
+  accepted as aliases of ExposureTime and AnalogueGain. Enums are written by name
+  ("Continuous") and reach libcamera as their index. Values are checked before libcamera sees them.
 - Streams: ``main`` (RGB888 at the configured resolution: frames, recording) and
   ``lores`` (YUV420, about 320 px wide: the preview stream, see :meth:`PicamCamera.preview`).
 - Recording: the Pi's hardware H264Encoder writes Annex-B H.264 with a timestamp file
@@ -26,14 +26,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from dataclasses import replace
+
 from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
+from camdeck.drivers.controls import ControlDef, control_table
+from camdeck.drivers.controls import check_controls as check_table_controls
 from camdeck.drivers.errors import CameraNotFound, CaptureTimeout, ControlError, DriverError, DriverUnavailable
 from camdeck.drivers.registry import DriverContext
 
 ALIASES = {"exposure_us": "ExposureTime", "gain": "AnalogueGain"}
-PAIRS = {"FrameDurationLimits": 2, "ColourGains": 2, "ScalerCrop": 4}
-BOOLEANS = {"AeEnable", "AwbEnable"}
-INTEGERS = {"ExposureTime"}
 DEFAULT_SIZE = (1280, 720)
 PREVIEW_WIDTH = 320
 INSTALL_FIX = ("picamera2 runs only on Raspberry Pi OS: 'sudo apt install python3-picamera2', and create the "
@@ -118,52 +119,50 @@ def open_camera(spec: CameraSpec, ctx: DriverContext) -> "PicamCamera":
         raise
 
 
-def check_controls(values: Mapping[str, Any], available: Mapping[str, tuple], camera: str) -> dict[str, Any]:
-    """Validate controls against the camera's ``camera_controls`` (name -> (min, max, default)).
+def live_table(table: Mapping[str, ControlDef], available: Mapping[str, tuple]) -> dict[str, ControlDef]:
+    """The camera's controls: the model's table (drivers/controls.py) narrowed to the controls
+    libcamera advertises (``camera_controls``: name -> (min, max, default)), with the live limits
+    and defaults where libcamera gives them (they follow the tuning file and the sensor mode)."""
+    out: dict[str, ControlDef] = {}
+    for name, ctrl in table.items():
+        if name not in available:
+            continue
+        lo, hi, default = available[name]
+        changes: dict[str, Any] = {}
+        if ctrl.kind in ("int", "float", "pair") and _is_number(lo) and _is_number(hi) and lo <= hi:
+            cast = int if ctrl.kind == "int" else type(ctrl.min)
+            changes.update(min=cast(lo), max=cast(hi))
+        elif ctrl.kind in ("rect", "rects") and _is_rect(lo) and _is_rect(hi) and hi[2] > 0 and hi[3] > 0:
+            changes.update(min=tuple(int(v) for v in lo), max=tuple(int(v) for v in hi))
+        if default is not None and ctrl.kind not in ("enum", "bool"):
+            changes["default"] = tuple(default) if isinstance(default, (list, tuple)) else default
+        out[name] = replace(ctrl, **changes) if changes else ctrl
+    return out
 
-    Returns the controls under their Picamera2 names, converted (int, float, bool, tuples).
+
+def check_controls(values: Mapping[str, Any], table: Mapping[str, ControlDef], camera: str) -> dict[str, Any]:
+    """Validate controls against the camera's live table (``live_table``).
+
+    Returns the controls under their Picamera2 names, converted for Picamera2 (int, float, bool,
+    tuples; an enum as its libcamera index).
 
     Raises:
-        ControlError: an unknown or unsupported control, or a value out of range.
+        ControlError: an unknown or unsupported control, a wrong type or arity, or a value out of range.
     """
+    named = {ALIASES.get(name, name): value for name, value in values.items()}
+    checked = check_table_controls(camera, table, named)
     out: dict[str, Any] = {}
-    for raw_name, value in values.items():
-        name = ALIASES.get(raw_name, raw_name)
-        if name not in available:
-            known = ", ".join(sorted(k for k in available if k[0].isupper()))
-            raise ControlError(f"camera {camera}: no control {raw_name!r} on this camera",
-                               f"use one of {known}")
-        lo, hi, _ = available[name]
-        if name in BOOLEANS:
-            if not isinstance(value, bool):
-                raise ControlError(f"camera {camera}: {name}={value!r}", "use true or false")
-            out[name] = value
-            continue
-        if name in PAIRS:
-            if not isinstance(value, (list, tuple)) or len(value) != PAIRS[name] or \
-                    not all(_is_number(v) for v in value):
-                raise ControlError(f"camera {camera}: {name}={value!r}", f"give {PAIRS[name]} numbers")
-            if name == "ScalerCrop":
-                x, y, w, h = (int(v) for v in value)
-                mx, my, mw, mh = hi
-                if x < mx or y < my or w <= 0 or h <= 0 or x + w > mx + mw or y + h > my + mh:
-                    raise ControlError(f"camera {camera}: ScalerCrop {value!r} leaves the sensor ({mw}x{mh})",
-                                       f"use x, y, width, height inside (0, 0, {mw}, {mh})")
-                out[name] = (x, y, w, h)
-                continue
-            items = tuple(int(v) if name == "FrameDurationLimits" else float(v) for v in value)
-            for v in items:
-                _check_range(camera, name, v, lo, hi)
-            if name == "FrameDurationLimits" and items[0] > items[1]:
+    for name, value in checked.items():
+        ctrl = table[name]
+        if ctrl.kind == "enum":
+            value = ctrl.choices.index(value)
+        elif name == "FrameDurationLimits":
+            value = tuple(int(round(v)) for v in value)
+            if value[0] > value[1]:
                 raise ControlError(f"camera {camera}: FrameDurationLimits {value!r}", "give (min_us, max_us), min first")
-            out[name] = items
-            continue
-        if not _is_number(value):
-            raise ControlError(f"camera {camera}: {name}={value!r} is not a number",
-                               f"use a number from {lo} to {hi}")
-        number = int(round(value)) if name in INTEGERS else float(value)
-        _check_range(camera, name, number, lo, hi)
-        out[name] = number
+        elif ctrl.kind == "rects":
+            value = [tuple(r) for r in value]
+        out[name] = value
     return out
 
 
@@ -171,9 +170,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
-def _check_range(camera: str, name: str, value: float, lo: Any, hi: Any) -> None:
-    if _is_number(lo) and _is_number(hi) and not lo <= value <= hi:
-        raise ControlError(f"camera {camera}: {name}={value!r} is outside {lo}..{hi}", f"use a value from {lo} to {hi}")
+def _is_rect(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 4 and all(_is_number(v) for v in value)
 
 
 class PicamCamera(CameraBase):
@@ -190,7 +188,8 @@ class PicamCamera(CameraBase):
         if self._size[0] % 2 or self._size[1] % 2:
             raise ControlError(f"camera {self.name}: resolution {list(self._size)} must have an even width "
                                "and height", f"use [{self._size[0] & ~1}, {self._size[1] & ~1}]")
-        self._applied = check_controls(spec.controls, picam2.camera_controls, self.name)
+        self._table = live_table(control_table("picamera2", "picam", spec.model), picam2.camera_controls)
+        self._applied = check_controls(spec.controls, self._table, self.name)
         self._sensor_mode: dict[str, Any] | None = None
         self._configure()
         self._seq = 0
@@ -253,11 +252,11 @@ class PicamCamera(CameraBase):
 
     def controls(self) -> dict[str, ControlRange]:
         out = {}
-        for name, (lo, hi, default) in sorted(self.picamera2.camera_controls.items()):
-            if not name[0].isupper():
-                continue
-            out[name] = ControlRange(name, lo, hi, default, self._applied.get(name, default),
-                                     "us" if name in ("ExposureTime", "FrameDurationLimits") else "")
+        for name, ctrl in sorted(self._table.items()):
+            value = self._applied.get(name, ctrl.default)
+            if ctrl.kind == "enum" and isinstance(value, int):
+                value = ctrl.choices[value] if 0 <= value < len(ctrl.choices) else value
+            out[name] = ctrl.to_range(value)
         return out
 
     def set_controls(self, **values: Any) -> None:
@@ -266,7 +265,7 @@ class PicamCamera(CameraBase):
         Raises:
             ControlError: unknown control or value out of the camera's range.
         """
-        checked = check_controls(values, self.picamera2.camera_controls, self.name)
+        checked = check_controls(values, self._table, self.name)
         try:
             self.picamera2.set_controls(checked)
         except RuntimeError as err:

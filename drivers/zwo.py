@@ -8,18 +8,22 @@ when reads time out.
 
 Controls (camdeck name -> SDK control): exposure_us -> Exposure, gain -> Gain,
 wb_r -> WB_R, wb_b -> WB_B, offset -> Offset, high_speed -> HighSpeedMode,
-bandwidth -> BandWidth, gamma -> Gamma, flip -> Flip. Driver-level controls: ``bin``
-(1-4), ``format`` ("RAW8" or "RAW16") and ``roi`` ((x, y, width, height) in binned
-pixels). A value may be "auto" where the SDK supports auto mode.
+bandwidth -> BandWidth, gamma -> Gamma, flip -> Flip: the model's table in drivers/controls.py
+gives their kinds and ranges (checked first), the SDK's control caps the live ranges.
+Driver-level controls: ``bin`` (the SDK's SupportedBins), ``format`` ("RAW8" or "RAW16") and
+``roi`` ((x, y, width, height) in binned pixels). At run time a value may be "auto" where the
+SDK supports auto mode (a config file gives numbers: the table has no "auto").
 """
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Mapping
 
 import numpy as np
 
 from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
+from camdeck.drivers.controls import coerce, control_table
 from camdeck.drivers.errors import CameraNotFound, ControlError, DriverError
 from camdeck.drivers.registry import DriverContext
 from camdeck.drivers import zwo_sdk
@@ -128,6 +132,7 @@ class ZwoCamera(CameraBase):
         self._device = device
         self._id = device.camera_id
         self._serial = device.serial or spec.serial
+        self._table = control_table("zwoasi", "asi", spec.model)     # names, kinds and the model's ranges
         self._open_handle()
         try:
             self._prop = sdk.property(device.index)
@@ -202,9 +207,7 @@ class ZwoCamera(CameraBase):
 
     def _apply_sdk_controls(self, values: Mapping[str, Any]) -> None:
         for name, value in values.items():
-            if name not in SDK_CONTROLS:
-                known = ", ".join(sorted((*SDK_CONTROLS, *DRIVER_CONTROLS)))
-                raise ControlError(f"camera {self.name}: unknown control {name!r}", f"use one of {known}")
+            self._check_name(name)
             caps = self._sdk_control(name)
             auto = isinstance(value, str) and value.lower() == "auto"
             if auto:
@@ -212,6 +215,7 @@ class ZwoCamera(CameraBase):
                     raise ControlError(f"camera {self.name}: {name} has no auto mode", "give a number")
                 number = int(caps["DefaultValue"])
             else:
+                coerce(self.name, replace(self._table[name], min=caps["MinValue"], max=caps["MaxValue"]), value)
                 number = self._control_number(name, value, caps)
             try:
                 self._sdk.set_control(self._id, int(caps["ControlType"]), number, auto)
@@ -219,6 +223,12 @@ class ZwoCamera(CameraBase):
                 raise ControlError(f"camera {self.name}: the SDK rejected {name}={value!r} ({err.message})",
                                    f"use a value from {caps['MinValue']} to {caps['MaxValue']}") from None
             self._applied[name] = "auto" if auto else value
+
+    def _check_name(self, name: str) -> None:
+        """ControlError unless ``name`` is a settable SDK control of the model's table."""
+        if name not in SDK_CONTROLS or name not in self._table:
+            known = ", ".join(sorted({*(n for n in SDK_CONTROLS if n in self._table), *DRIVER_CONTROLS}))
+            raise ControlError(f"camera {self.name}: unknown control {name!r}", f"use one of {known}")
 
     def _control_number(self, name: str, value: Any, caps: Mapping[str, Any]) -> int:
         if not caps["IsWritable"]:
@@ -267,9 +277,7 @@ class ZwoCamera(CameraBase):
             x, y, width, height = roi
             roi_change = True
         for name in values:   # check names before touching the camera
-            if name not in SDK_CONTROLS:
-                known = ", ".join(sorted((*SDK_CONTROLS, *DRIVER_CONTROLS)))
-                raise ControlError(f"camera {self.name}: unknown control {name!r}", f"use one of {known}")
+            self._check_name(name)
         if roi_change:
             check_roi(width, height, bin_, sensor=self._sensor, bins=self._bins, start=(x, y), name=self.name)
             running = self.started
@@ -292,11 +300,13 @@ class ZwoCamera(CameraBase):
                 continue
             value, auto = self._sdk.get_control(self._id, int(caps["ControlType"]))
             current: Any = bool(value) if name == "high_speed" else value
+            ctrl = self._table.get(name)
             out[name] = ControlRange(name, caps["MinValue"], caps["MaxValue"], caps["DefaultValue"],
                                      "auto" if auto else current, unit, bool(caps["IsWritable"]),
-                                     str(caps.get("Description", "")))
+                                     str(caps.get("Description", "")) or (ctrl.description if ctrl else ""),
+                                     kind=ctrl.kind if ctrl else "")
         x, y, width, height, bin_, img_type = self._roi
-        out["bin"] = ControlRange("bin", min(self._bins), max(self._bins), 1, bin_)
+        out["bin"] = ControlRange("bin", min(self._bins), max(self._bins), 1, bin_, kind="int")
         out["format"] = ControlRange("format", "RAW8", "RAW16", "RAW8", self._format_name(img_type))
         out["roi"] = ControlRange("roi", (0, 0, 8, 2), (0, 0) + self._sensor, None, (x, y, width, height), "px")
         temp = self.temperature_c()

@@ -23,7 +23,7 @@ import numpy as np
 
 from camdeck.drivers.base import CameraSpec, Capability
 from camdeck.drivers.errors import ControlError
-from camdeck.drivers.sim.controls import ControlDef
+from camdeck.drivers.controls import ControlDef, control_table
 from camdeck.drivers.sim.scene import Render, intrinsics_from_hfov
 from camdeck.drivers.sim.sensor import lens_blur, mosaic_rggb, noise_sigma_e, sensor_spec
 from camdeck.drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
@@ -123,20 +123,9 @@ class SimAsiCamera(SimCamera):
 
     # ---------------------------------------------------------------- hooks
     def _control_table(self) -> dict[str, ControlDef]:
-        return {
-            "exposure_us": ControlDef("exposure_us", "int", 32, 60_000_000, 10_000, "us", "exposure time"),
-            "gain": ControlDef("gain", "int", 0, 570, 100, "0.1 dB", "analogue gain, 10 ** (gain / 200)"),
-            "wb_r": ControlDef("wb_r", "int", 1, 99, 52, "", "red white balance, gain wb_r / 50"),
-            "wb_b": ControlDef("wb_b", "int", 1, 99, 95, "", "blue white balance, gain wb_b / 50"),
-            "offset": ControlDef("offset", "int", 0, 80, 8, "", "black level, offset / 2 DN in RAW8"),
-            "high_speed": ControlDef("high_speed", "bool", False, True, False, "", "10-bit ADC, faster readout"),
-            "bandwidth": ControlDef("bandwidth", "int", 40, 100, 80, "%", "USB bandwidth share"),
-            "bin": ControlDef("bin", "int", 1, 2, 1, "", "2x2 binning (the ROI keeps its sensor area)"),
-            "gamma": ControlDef("gamma", "int", 1, 100, 50, "", "50 = linear"),
-            "flip": ControlDef("flip", "int", 0, 0, 0, "", "flipping is not simulated"),
-            "temperature_c": ControlDef("temperature_c", "float", -40.0, 100.0, 20.0, "C", "sensor temperature",
-                                        writable=False),
-        }
+        # The real ASI662MC's table: every control is accepted; flip is stored without effect
+        # (drivers/sim/controls.py).
+        return dict(control_table("sim", "asi", "ASI662MC"))
 
     def _current_value(self, name: str, settings: tuple) -> Any:
         if name == "temperature_c":
@@ -227,7 +216,8 @@ class SimAsiCamera(SimCamera):
         x, y, w, h = v["roi"]
         return {"format": f"{v['image_type']}_RGGB", "exposure_us": v["exposure_us"], "gain": v["gain"],
                 "wb_r": v["wb_r"], "wb_b": v["wb_b"], "offset": v["offset"], "high_speed": v["high_speed"],
-                "bandwidth": v["bandwidth"], "bin": v["bin"], "roi": (x, y, w, h), "gamma": v["gamma"]}
+                "bandwidth": v["bandwidth"], "bin": v["bin"], "roi": (x, y, w, h), "gamma": v["gamma"],
+                "flip": v["flip"]}
 
     def _pixel_format(self, settings: tuple) -> str:
         return f"{dict(settings)['image_type']}_RGGB"

@@ -1,101 +1,28 @@
-"""Control definitions and value checking for the simulated cameras.
+"""What the simulated cameras do with the controls of the shared tables (drivers/controls.py).
 
-Every rejected value raises a new ``ControlError`` naming the camera, the control, the
-allowed range and the fix.
+A simulated camera accepts every control its real model's table lists, so a config that works on
+the simulator works on hardware and the other way round. Some controls change nothing in the
+simulated image (autofocus, the ISP's denoise, ...): the camera stores them, reports them back in
+``controls()``, and lists the ones set away from their defaults under the frame meta key
+``not_simulated``, so nobody mistakes a stored value for a simulated effect.
 """
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass
 from typing import Any, Mapping
 
-from camdeck.drivers.base import ControlRange
-from camdeck.drivers.errors import ControlError
+from camdeck.drivers.controls import ControlDef
 
-KINDS = ("int", "float", "bool", "pair", "rect")
-
-
-@dataclass(frozen=True)
-class ControlDef:
-    """One control: its kind ("int", "float", "bool", "pair" of floats, "rect" of 4 ints),
-    limits (per element for pair/rect) and default."""
-
-    name: str
-    kind: str
-    min: Any
-    max: Any
-    default: Any
-    unit: str = ""
-    description: str = ""
-    writable: bool = True
-
-    def range_text(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        if self.kind == "pair":
-            return f"two numbers, each from {self.min:g} to {self.max:g}"
-        if self.kind == "rect":
-            return "(x, y, width, height) in sensor pixels"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{self.min:g} to {self.max:g}{unit}"
-
-    def to_range(self, value: Any) -> ControlRange:
-        return ControlRange(name=self.name, min=self.min, max=self.max, default=self.default, value=value,
-                            unit=self.unit, writable=self.writable, description=self.description)
+# No simulated effect (stored and reported only):
+# - ASI flip: the simulated sensor is read out unflipped (a flip would also change the Bayer phase);
+# - Pi autofocus (AfMode, AfRange, AfSpeed, AfWindows): the lens stays at LensPosition;
+# - AwbMode: the simulated AWB is grey-world whatever the illuminant named;
+# - AeMeteringMode: simulated auto exposure meters the whole frame;
+# - NoiseReductionMode: the simulated ISP does no denoising.
+NOT_SIMULATED = frozenset({"flip", "AfMode", "AfRange", "AfSpeed", "AfWindows", "AwbMode", "AeMeteringMode",
+                           "NoiseReductionMode"})
 
 
-def _real(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
-def coerce(camera: str, ctrl: ControlDef, value: Any) -> Any:
-    """The value converted to the control's type; ControlError when it does not fit."""
-
-    def bad(problem: str) -> ControlError:
-        return ControlError(f"camera {camera!r}: control {ctrl.name}={value!r} {problem}",
-                            f"use {ctrl.range_text()}" + (f" ({ctrl.description})" if ctrl.description else ""))
-
-    if not ctrl.writable:
-        raise ControlError(f"camera {camera!r}: control {ctrl.name} is read-only",
-                           "read it from controls() or from frame meta instead of setting it")
-    if ctrl.kind == "bool":
-        if isinstance(value, bool) or (isinstance(value, numbers.Integral) and int(value) in (0, 1)):
-            return bool(value)
-        raise bad("is not true or false")
-    if ctrl.kind in ("int", "float"):
-        v = _real(value)
-        if v is None:
-            raise bad("is not a number")
-        if ctrl.kind == "int":
-            v = int(round(v))
-        if not ctrl.min <= v <= ctrl.max:
-            raise bad("is out of range")
-        return v
-    if ctrl.kind == "pair":
-        if not isinstance(value, (list, tuple)) or len(value) != 2:
-            raise bad("is not a pair of numbers")
-        vals = tuple(_real(x) for x in value)
-        if any(x is None or not ctrl.min <= x <= ctrl.max for x in vals):
-            raise bad("is out of range")
-        return vals
-    if ctrl.kind == "rect":
-        if not isinstance(value, (list, tuple)) or len(value) != 4:
-            raise bad("is not (x, y, width, height)")
-        vals = tuple(_real(x) for x in value)
-        if any(x is None for x in vals):
-            raise bad("is not four numbers")
-        return tuple(int(round(x)) for x in vals)
-    raise AssertionError(f"unknown control kind {ctrl.kind}")
-
-
-def check_names(camera: str, table: Mapping[str, ControlDef], values: Mapping[str, Any]) -> None:
-    """ControlError for the first name that is not a control of the camera."""
-    for name in values:
-        if name not in table:
-            known = ", ".join(sorted(n for n, c in table.items() if c.writable))
-            raise ControlError(f"camera {camera!r} has no control {name!r}",
-                               f"use one of: {known}")
+def not_simulated(table: Mapping[str, ControlDef], values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The controls in ``values`` set away from their defaults that have no simulated effect (sorted)."""
+    return tuple(sorted(name for name in NOT_SIMULATED
+                        if name in table and name in values and values[name] != table[name].default))

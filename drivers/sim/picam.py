@@ -33,7 +33,7 @@ import numpy as np
 
 from camdeck.drivers.base import CameraSpec, Capability
 from camdeck.drivers.errors import ControlError
-from camdeck.drivers.sim.controls import ControlDef
+from camdeck.drivers.controls import MAX_EXPOSURE_US, ControlDef, control_table, with_defaults
 from camdeck.drivers.sim.scene import Render, intrinsics_from_hfov
 from camdeck.drivers.sim.sensor import (defocus, lens_blur, lookup_table16, noise_sigma_e, noisy_lookup,
                                 sensor_spec)
@@ -119,7 +119,6 @@ def default_scaler_crop(mode: SensorMode, size: tuple[int, int]) -> tuple[int, i
     return ax + x * aw // mw, ay + y * ah // mh, cw * aw // mw, ch * ah // mh
 
 
-MAX_EXPOSURE_US = {"IMX219": 11_766_829, "IMX708": 112_015_443, "IMX477": 674_181_621, "IMX296": 15_534_385}
 AE_TARGET = 0.18            # linear mean level auto exposure aims for (mid-grey)
 AE_MAX_EXPOSURE_US = 33_333  # auto exposure keeps 30 fps, then raises the gain
 LUT_SIZE = 4096             # 12-bit linear index into the tone curve
@@ -180,27 +179,11 @@ class SimPiCamera(SimCamera):
 
     # ---------------------------------------------------------------- hooks
     def _control_table(self) -> dict[str, ControlDef]:
-        table = {
-            "ExposureTime": ControlDef("ExposureTime", "int", 30, MAX_EXPOSURE_US.get(self._model, 10_000_000),
-                                       10_000, "us", "sets AeEnable off"),
-            "AnalogueGain": ControlDef("AnalogueGain", "float", 1.0, 16.0, 1.0, "x", "sets AeEnable off"),
-            "Brightness": ControlDef("Brightness", "float", -1.0, 1.0, 0.0, "", "added after the tone curve"),
-            "Contrast": ControlDef("Contrast", "float", 0.0, 32.0, 1.0, "", "1 = normal"),
-            "Saturation": ControlDef("Saturation", "float", 0.0, 32.0, 1.0, "", "0 = greyscale"),
-            "Sharpness": ControlDef("Sharpness", "float", 0.0, 16.0, 1.0, "", "0 = no sharpening"),
-            "ScalerCrop": ControlDef("ScalerCrop", "rect", (0, 0, 64, 64), self.sensor_mode.crop,
-                                     self._default_crop(), "px", "sensor area scaled to the output (within "
-                                     "the sensor mode's crop)"),
-            "FrameDurationLimits": ControlDef("FrameDurationLimits", "pair", 100, 1_000_000_000,
-                                              (self._mode_min_frame_us, 1_000_000), "us", "(min, max)"),
-            "AeEnable": ControlDef("AeEnable", "bool", False, True, True),
-            "AwbEnable": ControlDef("AwbEnable", "bool", False, True, True),
-            "ColourGains": ControlDef("ColourGains", "pair", 0.0, 32.0, None, "", "(red, blue); sets AwbEnable off"),
-        }
-        if self._model == "IMX708":
-            table["LensPosition"] = ControlDef("LensPosition", "float", 0.0, 15.0, 1.0, "dioptres",
-                                               "focus distance = 1 / LensPosition metres; 0 = infinity")
-        return table
+        # The real model's table (drivers/controls.py) with the defaults of the running sensor
+        # mode. Every control is accepted; those without a simulated effect (autofocus, AwbMode,
+        # AeMeteringMode, NoiseReductionMode) are stored and reported (drivers/sim/controls.py).
+        return with_defaults(control_table("sim", "picam", self._model), ScalerCrop=self._default_crop(),
+                             FrameDurationLimits=(self._mode_min_frame_us, 1_000_000))
 
     def _adjust(self, coerced: dict[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(coerced)
@@ -254,9 +237,11 @@ class SimPiCamera(SimCamera):
         fdl_lo, fdl_hi = (max(x, self._mode_min_frame_us) for x in v["FrameDurationLimits"])
         if v["AeEnable"]:
             mean_rad = max(float(render.rgb[..., 1].mean()), 1e-4)
-            product_s = AE_TARGET * s.full_well_e / (s.photon_rate_e_s * mean_rad)   # exposure_s * gain
+            target = AE_TARGET * 2.0 ** v["ExposureValue"]                            # EV shifts the target
+            product_s = target * s.full_well_e / (s.photon_rate_e_s * mean_rad)       # exposure_s * gain
             exp_us = min(product_s * 1e6, AE_MAX_EXPOSURE_US, fdl_hi)
-            gain = float(np.clip(product_s * 1e6 / exp_us, 1.0, 16.0))
+            gain_def = self._table["AnalogueGain"]     # the sensor's own gain limits
+            gain = float(np.clip(product_s * 1e6 / exp_us, max(1.0, gain_def.min), gain_def.max))
         else:
             exp_us, gain = float(v["ExposureTime"]), float(v["AnalogueGain"])
         frame_us = int(min(max(exp_us, fdl_lo), fdl_hi))
@@ -309,9 +294,13 @@ class SimPiCamera(SimCamera):
                 "ColourGains": state.colour_gains, "FrameDuration": state.frame_us,
                 "ScalerCrop": v["ScalerCrop"], "AeEnable": v["AeEnable"], "AwbEnable": v["AwbEnable"],
                 "Brightness": v["Brightness"], "Contrast": v["Contrast"], "Saturation": v["Saturation"],
-                "Sharpness": v["Sharpness"], "sensor_mode": (self.sensor_mode.width, self.sensor_mode.height)}
-        if "LensPosition" in v:
-            meta["LensPosition"] = v["LensPosition"]
+                "Sharpness": v["Sharpness"], "ExposureValue": v["ExposureValue"],
+                "sensor_mode": (self.sensor_mode.width, self.sensor_mode.height)}
+        # the controls without a simulated effect are reported as set (simcam adds not_simulated)
+        for name in ("AwbMode", "AeMeteringMode", "NoiseReductionMode", "LensPosition", "AfMode", "AfRange",
+                     "AfSpeed", "AfWindows"):
+            if name in v:
+                meta[name] = v[name]
         return meta
 
     def _pixel_format(self, settings: tuple) -> str:

@@ -27,7 +27,8 @@ import numpy as np
 from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
 from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
 from camdeck.drivers.sim.clock import clock_for
-from camdeck.drivers.sim.controls import ControlDef, check_names, coerce
+from camdeck.drivers.controls import ControlDef, check_names, coerce
+from camdeck.drivers.sim.controls import not_simulated
 from camdeck.drivers.sim.placement import SimTruth, camera_pose
 from camdeck.drivers.sim.scene import Render, Scene, lab_scene
 from camdeck.drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
@@ -368,7 +369,11 @@ class SimCamera(CameraBase, abc.ABC):
         timestamp = seg.start_ns + (seq - seg.first_seq) * seg.period_ns
         state = self._state(seg.settings)
         array = self._produce(state, seq)
-        meta = dict(self._frame_meta(dict(seg.settings), state))
+        values = dict(seg.settings)
+        meta = dict(self._frame_meta(values, state))
+        unsimulated = not_simulated(self._table, values)
+        if unsimulated:
+            meta["not_simulated"] = unsimulated     # stored and reported, but no effect on the image
         meta.update(temperature_c=round(self._thermal.temperature_c(timestamp), 2),
                     frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._dropped)
         return Frame(array=array, timestamp=int(timestamp), seq=int(seq), camera=self.name, meta=meta)

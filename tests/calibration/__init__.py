@@ -37,7 +37,8 @@ def board():
 @functools.lru_cache(maxsize=None)
 def mono_views(n: int = 20, seed: int = 11) -> tuple[np.ndarray, ...]:
     """``n`` grey views of the board in front of :func:`camera`."""
-    from camdeck.drivers.sim.targets import board_poses, render_views
+    from camdeck.drivers.sim.board_render import render_views
+    from camdeck.drivers.sim.targets import board_poses
 
     cam = camera()
     return tuple(render_views(cam, board(), board_poses(cam, board(), n, seed=seed), seed=seed))

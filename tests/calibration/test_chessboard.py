@@ -10,7 +10,8 @@ from tests.calibration import board, camera
 
 
 def _one_view(pixel_format="GRAY", seed=3):
-    from camdeck.drivers.sim.targets import board_corners_world, board_poses, project_points, render_board
+    from camdeck.drivers.sim.board_render import render_board
+    from camdeck.drivers.sim.targets import board_corners_world, board_poses, project_points
 
     cam = camera()
     pose = board_poses(cam, board(), 1, seed=seed)[0]

@@ -90,7 +90,7 @@ def test_configured_controls_reach_the_camera_under_picamera2_names(rig):
         assert cam.controls()["ExposureTime"].value == 5000
 
 
-@pytest.mark.parametrize("controls, fix", [({"AnalogueGain": 99.0}, "1.0 to 16.0"),
+@pytest.mark.parametrize("controls, fix", [({"AnalogueGain": 99.0}, "1 to 16"),
                                            ({"LensPosition": 1.0}, "ExposureTime"),
                                            ({"ScalerCrop": (0, 0, 9999, 10)}, "inside"),
                                            ({"AeEnable": 1}, "true or false")])

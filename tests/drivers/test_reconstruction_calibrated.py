@@ -18,7 +18,8 @@ from camdeck.drivers.registry import DriverContext, open_camera
 from camdeck.drivers.sim.clock import ManualClock
 from camdeck.drivers.sim.scene import LAB_CENTER, intrinsics_from_hfov
 from camdeck.calibration.chessboard import Board
-from camdeck.drivers.sim.targets import BoardPose, PinholeView, render_board
+from camdeck.drivers.sim.board_render import render_board
+from camdeck.drivers.sim.targets import BoardPose, PinholeView
 from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings, prepare_view
 from tests.drivers.asi_sdk_sim import SERIALS, SimKnobs, session_library
 

@@ -56,7 +56,7 @@ def test_noise_grows_with_analogue_gain():
             a, b = (cam.capture().array.astype(np.float64) for _ in range(2))
         return np.std(a - b)
 
-    assert noise(1000, 16.0) > 2 * noise(16000, 1.0)
+    assert noise(1600, 10.0) > 2 * noise(16000, 1.0)     # IMX219's gain tops out at 10.67 (its table)
 
 
 def test_frame_rate_follows_exposure_and_frame_duration_limits():
