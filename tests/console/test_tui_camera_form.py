@@ -19,6 +19,29 @@ EVERY_IMX219_ROW = {"ExposureTime", "AnalogueGain", "AeEnable", "Brightness", "C
                     "Sharpness", "AwbEnable", "ColourGains", "ScalerCrop", "FrameDurationLimits"}
 
 
+# Finding 4 of issue 15: the origin's camera popup, as Picamera2 controls of the IMX708 (Camera Module 3).
+ORIGIN_POPUP = {"ExposureTime", "LensPosition", "Brightness", "Contrast", "Saturation", "Sharpness", "ScalerCrop",
+                "FrameDurationLimits", "AfMode", "AfRange", "AfSpeed", "AfWindows", "AwbMode", "ColourGains",
+                "ExposureValue", "AeMeteringMode", "NoiseReductionMode"}
+
+
+def test_every_control_of_the_origins_popup_is_a_row_with_the_drivers_choices(tmp_path):
+    from camdeck.console.config import BUILTIN_CONFIG
+    from camdeck.console.tui.screens.control_fields import form_fields
+    from camdeck.drivers.registry import open_camera
+
+    settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
+    with open_camera(settings.cameras["darkroom"], settings.driver_context(ManualClock())) as cam:
+        controls = cam.controls()
+    fields = {f.control: f for f in form_fields(controls)}
+    assert ORIGIN_POPUP <= set(fields)
+    for name in ("AfMode", "AfRange", "AfSpeed", "AwbMode", "AeMeteringMode", "NoiseReductionMode"):
+        assert fields[name].kind == "enum" and fields[name].choices == controls[name].choices
+    assert (fields["LensPosition"].minimum, fields["LensPosition"].maximum) == (controls["LensPosition"].min,
+                                                                                controls["LensPosition"].max)
+    assert (fields["ScalerCrop"].kind, fields["FrameDurationLimits"].kind) == ("zoom", "fps")
+
+
 @pytest.fixture
 def settings(tmp_path):
     path = tmp_path / "config.toml"
@@ -62,9 +85,11 @@ async def test_the_form_holds_every_control_with_the_drivers_range_and_edits_liv
                     and cam.controls()["ScalerCrop"].value == crop_for_zoom(controls["ScalerCrop"], 2.0),
                     what="the live edits on the camera")
         assert app.screen is form and str(form._error.render()) == ""    # still editing: it was live
+        form._choices["AwbMode"].value = "Daylight"      # an enum, from the driver's choices
+        await until(pilot, lambda: cam.controls()["AwbMode"].value == "Daylight", what="the AWB mode")
         await pilot.press("escape")                      # cancel puts back what the live edits changed
         await until(pilot, lambda: not isinstance(app.screen, ControlsForm), what="the form to close")
-        await until(pilot, lambda: cam.controls()["Brightness"].value == 0.0
+        await until(pilot, lambda: cam.controls()["Brightness"].value == 0.0 and cam.controls()["AwbMode"].value == "Auto"
                     and cam.controls()["ScalerCrop"].value == controls["ScalerCrop"].value, what="the old values")
 
         form = await open_form(pilot)

@@ -71,8 +71,8 @@ class FormField:
 def show_number(value: float | None, kind: str = "float") -> str:
     if value is None:
         return "?"
-    if kind == "int" or (isinstance(value, int) and not isinstance(value, bool)):
-        return f"{int(value):,}"
+    if kind == "int" or (isinstance(value, int) and not isinstance(value, bool)) or abs(value) >= 10_000:
+        return f"{value:,.0f}"
     return f"{value:.4g}"
 
 
