@@ -116,3 +116,34 @@ async def test_a_new_resolution_reopens_the_camera_between_takes(settings):
         await until(pilot, lambda: app.cameras_tab.preview.frames_shown >= 1
                     and rig.cameras["lightroom"].info().output_size == (640, 480), what="the new size previewing")
         assert settings.cameras["lightroom"].resolution == (320, 240)      # the config file's value stays
+
+
+@run_async
+async def test_during_a_take_the_form_edits_through_the_session_and_keeps_rate_and_size_for_later(settings, tmp_path):
+    from tests.console.test_tui_recording import open_tab
+
+    app = make_app(settings, preview_fps=15)
+    async with app.run_test(size=(100, 30)) as pilot:
+        tab = await open_tab(pilot, tmp_path / "rec", "form", mode="manual")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: tab.state == "recording", what="the take")
+        tab.table.focus()
+        await pilot.press("c")                            # the first row: lightroom
+        await until(pilot, lambda: isinstance(app.screen, ControlsForm), what="the camera form")
+        form = app.screen
+        assert form.camera == "lightroom" and form.take_running.startswith("a take is running")
+        assert form._inputs["FrameDurationLimits"].disabled and form._resolution_select.disabled
+        assert "between takes" in str(form.query_one(".note").render())
+        applied = []
+        session = tab.session
+        real_apply = session.apply_preset
+        session.apply_preset = lambda preset: applied.append(preset) or real_apply(preset)
+        form._inputs["Saturation"].value = "0"            # greyscale, while recording
+        light = next(c for c in session.cameras if c.name == "lightroom")
+        await until(pilot, lambda: light.controls()["Saturation"].value == 0.0, what="the edit on the take's camera")
+        assert [p.controls_for("lightroom") for p in applied] == [{"Saturation": 0.0}]   # through the session
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ControlsForm), what="the form to close")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: tab.last_result is not None and tab.state == "idle", what="the stop")
+        assert tab.last_result.outcome == "stopped"

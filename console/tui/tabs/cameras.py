@@ -503,14 +503,15 @@ class CamerasTab(Vertical):
             if values:
                 self.queue_controls(name, values)
             if resolution:
-                self._reopen(name, tuple(resolution))
+                self.reopen_camera(name, tuple(resolution))
 
         self.app.push_screen(ControlsForm(name, controls, resolution=size, resolutions=sizes,
                                           on_change=lambda values: self.queue_controls(name, values)), done)
 
     @work(thread=True, exit_on_error=False, group="controls")
-    def _reopen(self, name: str, resolution: tuple[int, int]) -> None:
-        """A new resolution (between takes): the pool reopens the camera with it; the preview follows."""
+    def reopen_camera(self, name: str, resolution: tuple[int, int]) -> None:
+        """A new resolution (between takes): the pool reopens the camera with it; the preview follows.
+        CameraInUse when a take holds it (shown by the Recording tab's form, which refuses it first)."""
         self.app.call_from_thread(self.workers.cancel_group, self, "stream")    # no capture on the old one
         self.pool.reopen(name, replace(self.pool.specs[name], resolution=resolution))
         self.app.call_from_thread(self._restart_stream)

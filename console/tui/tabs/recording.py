@@ -7,7 +7,9 @@ recording, through the session, which logs the change), ctrl+o save each camera'
 under a name the dialog asks for (console/tui/tabs/take_presets.py does the driver work), v the
 preview of both cameras during a take (off by default; console/tui/tabs/take_preview.py: it reads
 the recorder's last frames, never captures). An existing session or preset is replaced only after
-the confirm dialog. ctrl+s works from any tab and any field (an app binding with priority).
+the confirm dialog. c opens the camera form of the camera under the table's cursor (during a take
+its edits go through the session and the resolution and frame rate wait for the next take;
+console/tui/tabs/take_controls.py). ctrl+s works from any tab and any field (an app binding with priority).
 Read-only (``camdeck tui --read-only``) turns ctrl+r and ctrl+o off.
 
 The session records from the app's open cameras: it borrows them from the CameraPool for its
@@ -41,6 +43,7 @@ from textual.worker import Worker, WorkerState
 from camdeck.console.tui.camera_pool import CameraPool, lent_opener
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.tabs.take_controls import TakeCameraForm
 from camdeck.console.tui.tabs.take_presets import PresetKeys
 from camdeck.console.tui.tabs.take_preview import TakePreview
 from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
@@ -75,7 +78,7 @@ def _default_cameras(settings) -> list[str]:
     return [name for name, spec in settings.cameras.items() if spec.kind == "picam"][:2]
 
 
-class RecordingTab(PresetKeys, Vertical):
+class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
     """Session form, big timer, per-camera figures; the session itself runs in a worker."""
 
     BINDINGS = [
@@ -83,6 +86,7 @@ class RecordingTab(PresetKeys, Vertical):
         Binding("ctrl+l", "apply_preset", "Apply preset"),
         Binding("ctrl+o", "save_preset", "Save preset"),
         Binding("v", "toggle_preview", "Preview"),
+        Binding("c", "camera_form", "Camera"),
     ]
 
     DEFAULT_CSS = """
