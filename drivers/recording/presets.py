@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping
 from camdeck.drivers.errors import DriverError
 from camdeck.fileio.atomic import write_text_atomic
 from camdeck.fileio.bounded import CONFIG_CAP, UnreadableFile, load_json
-from camdeck.fileio.names import UnsafeName, check_safe_name, is_safe_name
+from camdeck.fileio.names import UnsafeName, check_safe_name, is_safe_name, shown
 
 SCHEMA_VERSION = 2
 # Controls in one sensor's native pixel coordinates: meaningless (or out of range) on another.
@@ -164,7 +164,7 @@ def _value_ok(value: Any, level: int = 0) -> bool:
     if isinstance(value, bool) or _finite(value):
         return True
     if isinstance(value, str):
-        return len(value) <= 64
+        return len(value) <= 64 and value.isprintable()
     if isinstance(value, list) and level < 2:
         return len(value) <= 16 and all(not isinstance(v, str) and _value_ok(v, level + 1) for v in value)
     return False
@@ -186,10 +186,23 @@ def _controls(table: Any, where: str, path: Path) -> dict[str, Any]:
     if len(table) > MAX_CONTROLS:
         raise BadPreset(f"preset file {path}: {where} holds {len(table)} controls, more than {MAX_CONTROLS}", fix)
     for key, value in table.items():
-        if not is_safe_name(key) or not _value_ok(value):
-            raise BadPreset(f"preset file {path}: {where}.{str(key)[:40]} = {str(value)[:40]} is not a control "
-                            "value (a number, true/false, a name or a list of numbers)", fix)
+        if not is_safe_name(key):
+            raise BadPreset(f"preset file {path}: {where} has {shown(key)}, which is not a control name", fix)
+        if not _value_ok(value):
+            raise BadPreset(f"preset file {path}: {where}.{key} = {_shown_value(value)} is not a control value "
+                            "(a number, true/false, a name or a list of numbers)", fix)
     return {k: _from_json(v) for k, v in table.items()}
+
+
+def _shown_value(value: Any) -> str:
+    """A value as one error line may show it: repr (control characters escaped), at most 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(value: Any) -> str:
+    """A model name or a time stamp from a file, as shown to a person: printable, short, else empty."""
+    return value[:40] if isinstance(value, str) and value.isprintable() else ""
 
 
 def parse_preset(data: Any, name: str, path: Path) -> Preset:
@@ -201,7 +214,7 @@ def parse_preset(data: Any, name: str, path: Path) -> Preset:
     if not isinstance(data, dict):
         raise BadPreset(f"preset file {path} is not a JSON object", "fix or delete the file, or save the preset again")
     version = data.get("schema_version", 1)
-    created = str(data.get("created", ""))[:40]
+    created = _text(data.get("created", ""))
     cameras_raw = data.get("cameras", {})
     if not isinstance(cameras_raw, dict) or not all(is_safe_name(c) for c in cameras_raw):
         raise BadPreset(f"preset file {path}: 'cameras' is not a table of camera names",
@@ -212,19 +225,19 @@ def parse_preset(data: Any, name: str, path: Path) -> Preset:
             if not isinstance(entry, dict):
                 raise BadPreset(f"preset file {path}: cameras.{cam} is not a table",
                                 'write {"model": "IMX219", "controls": {...}} or save the preset again')
-            cameras[cam] = CameraPreset(str(entry.get("model", ""))[:40],
+            cameras[cam] = CameraPreset(_text(entry.get("model", "")),
                                         _controls(entry.get("controls", {}), f"cameras.{cam}.controls", path))
         default = _controls(data.get("default", {}), "default", path)
         return Preset(name, cameras, _without_sensor_bound(default), created, str(path))
     if version != 1:
-        raise BadPreset(f"preset file {path} has schema_version {str(version)[:20]}, this camdeck reads 1 and 2",
+        raise BadPreset(f"preset file {path} has schema_version {_shown_value(version)}, this camdeck reads 1 and 2",
                         "upgrade camdeck, or save the preset again")
     if "controls" not in data:
         raise BadPreset(f"preset file {path} has no 'controls' table",
                         'write {"controls": {"ExposureTime": 20000, ...}} or save it again')
     common = _controls(data["controls"], "controls", path)
     source = data.get("source_camera", "")
-    model = str(data.get("model", ""))[:40]
+    model = _text(data.get("model", ""))
     shared = _without_sensor_bound(common)
     cameras = {}
     for cam, overrides in cameras_raw.items():
