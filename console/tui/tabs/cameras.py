@@ -478,6 +478,10 @@ class CamerasTab(Vertical):
         if self.current is None:
             self.notify("no camera selected", severity="warning", timeout=3)
             return
+        if self.settings.cameras[self.current].kind == "ptz":   # its controls move it: the Monitoring tab's job
+            self.notify(f"{self.current}: a PTZ camera moves from the Monitoring tab; it has no camera form",
+                        severity="warning", timeout=4)
+            return
         self._open_form(self.current)
 
     @work(thread=True, exit_on_error=False, group="controls")

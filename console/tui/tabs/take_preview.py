@@ -66,7 +66,8 @@ class TakePreview(Horizontal):
         self.on = False
         self.views = [PreviewView(), PreviewView()]
         self._areas: list[tuple[int, int]] = [(0, 0), (0, 0)]
-        self.taps: Mapping[str, Any] = {}     # the last take's taps, by camera name
+        self.taps: Mapping[str, Any] = {}     # the running take's taps, by camera name
+        self.last_seq: dict[str, int] = {}    # after a take: the seq of the last frame each camera gave
         self._live = False                    # a take is running
         self._names: list[str] = []
         self.updates = 0              # frames drawn since the widget was made (tests read it)
@@ -93,9 +94,12 @@ class TakePreview(Horizontal):
             self._follow()
 
     def stop(self) -> None:
-        """The take ended: the last pictures stay, the worker ends."""
+        """The take ended: the last pictures stay, the worker ends, the taps (and their frames) go."""
         self._live = False
         self.workers.cancel_group(self, "take-preview")
+        self.last_seq = {name: int(tap.latest()[0].seq) for name, tap in self.taps.items()
+                         if tap.latest()[0] is not None}
+        self.taps = {}          # a frame-sized array per camera would otherwise stay until the next take
 
     def on_preview_view_resized(self, event: PreviewView.Resized) -> None:
         self._areas = [view.picture_area for view in self.views]    # read by the worker
