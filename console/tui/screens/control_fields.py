@@ -27,9 +27,10 @@ ORDER = ("ExposureTime", "exposure_us", "AnalogueGain", "gain", "AeEnable", "Exp
 LABELS = {"ExposureTime": "exposure", "exposure_us": "exposure", "AnalogueGain": "gain", "gain": "gain",
           "AeEnable": "auto exposure", "ExposureValue": "ev", "AeMeteringMode": "metering",
           "LensPosition": "focus (LensPosition)", "AfMode": "AF mode", "AfRange": "AF range", "AfSpeed": "AF speed",
-          "AfWindows": "AF window", "AwbEnable": "auto white balance", "AwbMode": "AWB mode",
-          "ColourGains": "awbgains (red, blue)", "NoiseReductionMode": "denoise", "ScalerCrop": "zoom",
-          "FrameDurationLimits": "frame rate"}
+          "AfWindows": "AF window", "AwbEnable": "auto WB", "AwbMode": "AWB mode",
+          "ColourGains": "awbgains r, b", "NoiseReductionMode": "denoise", "ScalerCrop": "zoom",
+          "FrameDurationLimits": "frame rate", "Brightness": "brightness", "Contrast": "contrast",
+          "Saturation": "saturation", "Sharpness": "sharpness"}
 BETWEEN_TAKES = frozenset({"FrameDurationLimits"})     # with the resolution: applied between takes only
 
 
