@@ -11,7 +11,8 @@ Sources feed a :class:`TelemetryLatch`:
 A sample is JSON with ``pan_deg`` (or ``pan``), ``tilt_deg`` (or ``tilt``), ``zoom``, ``moving``
 (optional) and ``timestamp`` (unix seconds, optional; receive time otherwise). A message that
 cannot be used, whatever is wrong with it (bad JSON, a 400-digit number, an array nested
-200,000 deep, more than MAX_PAYLOAD_BYTES), is skipped, counted per camera
+200,000 deep, more than MAX_PAYLOAD_BYTES, a value outside the MAX_* ranges of
+monitoring.telemetry_sample), is skipped, counted per camera
 (``latch.malformed_count(camera)``, the total in ``latch.malformed``) and logged at debug
 level: no payload ever stops a source or the latch.
 
@@ -26,21 +27,17 @@ at once with CameraNotAnswering naming the camera, instead of running out their 
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from camdeck.monitoring.errors import MonitoringError, MonitoringInputError
+from camdeck.monitoring.telemetry_sample import (  # noqa: F401 - re-exported: telemetry's public names
+    MAX_ANGLE_DEG, MAX_PAYLOAD_BYTES, MAX_TIMESTAMP_S, MAX_ZOOM, TelemetrySample, parse_sample)
 
 log = logging.getLogger(__name__)
-
-#: Larger messages are malformed: a sample is about 150 bytes, and parsing megabytes on the
-#: network thread would stall every other camera's telemetry.
-MAX_PAYLOAD_BYTES = 64 * 1024
 
 
 class TelemetryError(MonitoringError):
@@ -77,74 +74,6 @@ class MqttAuthError(BrokerRefused, MonitoringInputError):
 #: CONNACK codes that mean "the login was refused": MQTT 3.1.1 return codes 4 and 5 and their
 #: MQTT 5 reason codes (134 bad user name or password, 135 not authorized, 140 bad authentication method).
 AUTH_REFUSALS = frozenset({4, 5, 134, 135, 140})
-
-
-@dataclass(frozen=True)
-class TelemetrySample:
-    """One telemetry message.
-
-    Attributes:
-        camera: the camera it belongs to.
-        pan_deg, tilt_deg: head position, degrees.
-        zoom: zoom in [0, 1].
-        moving: what the camera says (False when it does not say).
-        timestamp: the camera's time, unix seconds.
-        received: local monotonic seconds at arrival.
-    """
-
-    camera: str
-    pan_deg: float
-    tilt_deg: float
-    zoom: float
-    moving: bool
-    timestamp: float
-    received: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"camera": self.camera, "pan_deg": self.pan_deg, "tilt_deg": self.tilt_deg, "zoom": self.zoom,
-                "moving": self.moving, "timestamp": self.timestamp}
-
-
-def parse_sample(camera: str, payload: bytes | str | Mapping[str, Any], received: float,
-                 now_unix: float | None = None) -> TelemetrySample:
-    """Decode one message.
-
-    Raises:
-        ValueError: what is wrong with it (other exceptions are possible on hostile input, e.g.
-            RecursionError; TelemetryLatch.feed catches them all).
-    """
-    data = payload
-    if isinstance(payload, (bytes, bytearray, str)):
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            raise ValueError(f"{len(payload)} bytes, more than the {MAX_PAYLOAD_BYTES} a sample may have")
-        data = json.loads(payload)
-    if not isinstance(data, Mapping):
-        raise ValueError("not a JSON object")
-
-    def number(*keys: str, default: float | None = None) -> float:
-        for key in keys:
-            if key in data:
-                value = data[key]
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValueError(f"{key} is not a number")
-                try:
-                    value = float(value)     # an int of 400 digits overflows here
-                except OverflowError:
-                    raise ValueError(f"{key} is too large") from None
-                if not math.isfinite(value):
-                    raise ValueError(f"{key} is not a finite number")
-                return value
-        if default is None:
-            raise ValueError(f"{keys[0]} is missing")
-        return default
-
-    moving = data.get("moving", False)
-    if not isinstance(moving, bool):
-        raise ValueError("moving is not true/false")
-    return TelemetrySample(camera=camera, pan_deg=number("pan_deg", "pan"), tilt_deg=number("tilt_deg", "tilt"),
-                           zoom=number("zoom", default=0.0), moving=moving,
-                           timestamp=number("timestamp", default=now_unix if now_unix is not None else time.time()),
-                           received=received)
 
 
 class TelemetryLatch:

@@ -1,11 +1,14 @@
 """`camdeck capture`: a still every N seconds into Redis (hash ``image:<unix-ts>``) or a folder.
 
 ``--sink redis://HOST:PORT/DB`` (``--sink redis`` is the configured URL; REDIS_URL wins),
-or ``--sink dir:PATH``. Stills Redis cannot take wait in DATA_DIR/spool and are sent
-when it is back (drivers/stills/sinks.py). --json prints one JSON line per still and a last
+or ``--sink dir:PATH``. Stills the sink cannot take (Redis away, the folder's disk full or
+the folder gone) wait in DATA_DIR/spool and are sent when it is back (drivers/stills/). The
+second still comes a full --every after the first. --json prints one JSON line per still and a last
 line with the summary. Exit codes: 0 done; 1 the camera failed, a still could be neither
 stored nor spooled (a full disk: the job stops there, with an "error" line and the summary),
-or stills are still waiting in the spool at the end; 2 bad input.
+or stills are still waiting in the spool at the end; 2 bad input, including a sink Redis
+refuses (wrong password, no such database, rediss:// to a plain server): found before the
+first still, or mid-run with the still in hand kept in the spool.
 
 The capture is a job (console/cli/job_scope.py): ``camdeck jobs`` lists it, ``camdeck jobs stop
 ID`` (or SIGINT/SIGTERM) ends it after the still in hand, and it goes on when the terminal hangs up.
@@ -24,6 +27,11 @@ def register(app: typer.Typer) -> None:
     app.command("capture")(capture)
 
 
+# Keys are image:<unix-ts> in whole seconds, so two stills need at least a second between them.
+MIN_EVERY_S, MAX_EVERY_S = 1.0, 86400.0
+MAX_COUNT = 10_000_000
+
+
 def _capture_rig(settings):
     return next((rig for rig in settings.rigs.values() if rig.type == "capture"), None)
 
@@ -32,8 +40,9 @@ def capture(
     camera: Optional[str] = typer.Option(None, "--camera", metavar="NAME",
                                          help="Camera name (default: the capture rig's camera)."),
     every: Optional[str] = typer.Option(None, "--every", metavar="10s",
-                                        help="Interval, at least 1s (default: the capture rig's every_s)."),
-    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after N stills (default: until stopped)."),
+                                        help="Interval, 1s to 24h (default: the capture rig's every_s)."),
+    count: Optional[int] = typer.Option(None, "--count", callback=bounds.count("--count", 1, MAX_COUNT),
+                                        help="Stop after N stills (default: until stopped)."),
     sink: str = typer.Option("redis", "--sink", metavar="redis://HOST:PORT/DB|dir:PATH",
                              help="Where stills go (default: the configured Redis; REDIS_URL wins)."),
     image_format: Optional[str] = typer.Option(None, "--format", metavar="png|jpeg",
@@ -41,7 +50,8 @@ def capture(
 ) -> None:
     """Capture a still every N seconds into Redis or a folder; survives a Redis restart."""
     from camdeck.drivers.registry import find_spec, open_camera
-    from camdeck.drivers.stills.sinks import parse_sink, run_periodic_capture
+    from camdeck.drivers.stills.capture_job import run_periodic_capture
+    from camdeck.drivers.stills.sinks import parse_sink
 
     from camdeck.console.cli.job_scope import cli_job
 
@@ -51,10 +61,12 @@ def capture(
         if rig is None:
             raise common.BadInput("--camera is missing and config.toml has no capture rig; fix: pass --camera NAME")
         camera = rig.cameras[0]
-    every_s = bounds.parse_seconds(every, "--every", 0.1, 86400.0) if every else float(rig.options.get("every_s", 10.0) if rig else 10.0)
-    if every_s < 1.0:
-        raise common.BadInput(f"--every {every}: at least 1s, since keys are image:<unix-ts> in whole seconds; "
-                              "fix: write e.g. --every 10s")
+    if every is not None:
+        every_s = bounds.parse_seconds(every, "--every", MIN_EVERY_S, MAX_EVERY_S)
+    else:
+        every_s = bounds.check_number(rig.options.get("every_s", 10.0) if rig else 10.0,
+                                      f"rigs.{rig.name}.every_s" if rig else "--every", MIN_EVERY_S, MAX_EVERY_S,
+                                      show=bounds.show_seconds)
     fmt = (image_format or (rig.options.get("format", "png") if rig else "png")).lower()
     if fmt not in ("png", "jpeg", "jpg"):
         raise common.BadInput(f"--format {image_format}: not an image format; fix: use --format png or --format jpeg")
@@ -100,5 +112,7 @@ def capture(
             + (f", {summary.lost} lost" if summary.lost else ""))
     if summary.pending:
         err.print(f"[yellow]warning:[/yellow] {summary.pending} stills wait in the spool; the next run sends them")
+    if summary.refused:     # the sink was refused mid-run (bad input); the still in hand is in the spool
+        raise common.BadInput(summary.refused)
     if not summary.ok:
         raise typer.Exit(1)

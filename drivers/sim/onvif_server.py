@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hmac
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import logging
 from typing import Any, Callable
 
 from camdeck.drivers.errors import ControlError, DriverError
 from camdeck.drivers.sim import onvif_soap as soap
+from camdeck.drivers.sim.onvif_http import SoapServer
 from camdeck.drivers.sim.onvif_soap import el, text
 from camdeck.drivers.sim.serve_thread import ServeThread
 
@@ -28,6 +29,9 @@ PTZ_CONFIG = "ptz_config_1"
 PTZ_NODE = "ptz_node_1"
 VIDEO_SOURCE = "video_src_1"
 LOOPBACK = ("127.0.0.1", "localhost")
+MAX_PRESETS = 64            # what GetNodes advertises (MaximumNumberOfPresets)
+
+log = logging.getLogger(__name__)
 
 
 class SimOnvifDevice:
@@ -82,6 +86,12 @@ class SimOnvifDevice:
             return 400, soap.fault_envelope(soap.sender_fault(err.message, "ter:InvalidArgVal", "ter:InvalidPosition"))
         except DriverError as err:
             return 500, soap.fault_envelope(soap.SoapFault("env:Receiver", ("ter:Action",), err.message, 500))
+        except Exception as err:  # noqa: BLE001 -- a simulator bug: a fault for the client, one log line for us
+            log.error("ONVIF simulator: internal error (%s: %s)", type(err).__name__, " ".join(str(err).split())[:200])
+            log.debug("ONVIF simulator: the internal error's trace", exc_info=err)
+            return 500, soap.fault_envelope(soap.SoapFault("env:Receiver", ("ter:Action",),
+                                                           f"internal error in the simulator ({type(err).__name__})",
+                                                           500))
 
     def check_basic(self, header: str | None) -> bool:
         """HTTP Basic credentials of a snapshot request."""
@@ -266,8 +276,12 @@ class SimOnvifDevice:
     def op_SetPreset(self, body: Any, base: str) -> str:
         self._profile_token(body)
         name = soap.find_text(body, "PresetName") or soap.find_text(body, "PresetToken")
+        presets = self.camera.presets()
+        if name not in presets and len(presets) >= MAX_PRESETS:
+            raise soap.sender_fault(f"no room for another preset (at most {MAX_PRESETS})", "ter:InvalidArgVal",
+                                    "ter:TooManyPresets")
         if not name:
-            name = f"preset_{len(self.camera.presets())}"
+            name = f"preset_{len(presets)}"
         token = self.camera.set_preset(name)
         return el("tptz:SetPresetResponse", text("tptz:PresetToken", token))
 
@@ -306,57 +320,6 @@ class SimOnvifDevice:
         return el("tptz:GetNodesResponse", node)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True      # keep-alive replies otherwise stall ~40 ms (notes/onvif.md)
-    server: "_Server"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence per-request logging
-        pass
-
-    def _base_url(self) -> str:
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        if not all(c.isalnum() or c in ".-:[]" for c in host):
-            host = f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        return f"http://{host}"
-
-    def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > soap.MAX_BODY_BYTES:
-            self._send(413, b"", "text/plain")
-            return
-        data = self.rfile.read(length)
-        status, reply = self.server.device.handle(data, self._base_url())
-        self._send(status, reply, soap.CONTENT_TYPE)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.split("?", 1)[0] != "/onvif/snapshot.jpg":
-            self._send(404, b"not found\n", "text/plain")
-            return
-        if not self.server.device.check_basic(self.headers.get("Authorization")):
-            self._send(401, b"unauthorized\n", "text/plain", {"WWW-Authenticate": 'Basic realm="camdeck-sim"'})
-            return
-        self._send(200, self.server.device.snapshot_jpeg(), "image/jpeg")
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], device: SimOnvifDevice) -> None:
-        self.device = device
-        super().__init__(address, _Handler)
-
-
 class OnvifDeviceServer:
     """Serve one simulated camera over ONVIF on ``host:port`` (127.0.0.1 only; port 0 picks a free one).
 
@@ -374,7 +337,7 @@ class OnvifDeviceServer:
         secret = password.reveal() if hasattr(password, "reveal") else str(password)
         self.device = SimOnvifDevice(camera, username, secret, clock_skew_s)
         try:
-            self._server = _Server(("127.0.0.1", int(port)), self.device)
+            self._server = SoapServer(("127.0.0.1", int(port)), self.device)
         except OSError as err:
             raise DriverError(f"cannot listen on 127.0.0.1:{port} for {camera.name} ({err.strerror})",
                               "free the port or set port = 0 for a free one") from None

@@ -79,6 +79,8 @@ def parse_request(data: bytes) -> Request:
         root = ET.fromstring(data)
     except ET.ParseError as err:
         raise sender_fault(f"not XML: {err}", "ter:WellFormed") from None
+    except (LookupError, ValueError) as err:   # an encoding declaration Python does not know, or cannot stream
+        raise sender_fault(f"not XML this server reads: {' '.join(str(err).split())[:120]}", "ter:WellFormed") from None
     if root.tag != f"{{{NS['env']}}}Envelope":
         raise sender_fault("not a SOAP 1.2 envelope", "ter:WellFormed")
     body = root.find("env:Body", NS)
@@ -132,7 +134,7 @@ class UsernameTokenChecker:
         try:
             nonce = base64.b64decode(nonce_b64, validate=True)
             created = parse_created(created_text)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, OverflowError):   # OverflowError: year 9999 at -14:00 is past UTC's range
             raise not_authorized() from None
         if abs((device_now - created).total_seconds()) > MAX_SKEW_S:
             raise not_authorized()
@@ -241,12 +243,17 @@ def float_attr(node: ET.Element | None, name: str) -> float | None:
     return value
 
 
+# Digits are bounded: int() refuses more than 4,300 of them, and no PTZ timeout needs 10 of them.
+_DURATION = re.compile(r"P(?:([0-9]{1,9})D)?(?:T(?:([0-9]{1,9})H)?(?:([0-9]{1,9})M)?(?:([0-9]{1,9}(?:\.[0-9]{1,9})?)S)?)?")
+
+
 def parse_duration_s(text_value: str) -> float | None:
-    """xs:duration such as PT1S, PT0.5S, PT1M30S -> seconds (None when empty)."""
+    """xs:duration such as PT1S, PT0.5S, PT1M30S -> seconds (None when empty); a sender fault otherwise."""
     if not text_value:
         return None
-    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:([\d.]+)S)?)?", text_value.strip())
+    m = _DURATION.fullmatch(text_value.strip())
     if not m:
-        raise sender_fault(f"bad duration {text_value!r}", "ter:InvalidArgVal")
+        shown = text_value if len(text_value) <= 40 else text_value[:40] + "..."
+        raise sender_fault(f"bad duration {shown!r}", "ter:InvalidArgVal")
     d, h, mi, s = m.groups()
     return int(d or 0) * 86400 + int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)

@@ -1,9 +1,13 @@
-"""Where periodic stills go: a folder, or Redis with an on-disk spool; and the capture job.
+"""Where periodic stills go: a folder, or Redis with an on-disk spool (drivers/stills/redis_sink.py).
+
+The job that takes the stills is drivers/stills/capture_job.py.
 
 Sinks (``--sink``):
 
 - ``dir:PATH``: ``PATH/image_<unix-ts>.png`` (or ``.jpg``) plus ``image_<unix-ts>.json``
-  holding the same fields as the Redis hash (without the bytes), both written atomically;
+  holding the same fields as the Redis hash (without the bytes), both written atomically; a
+  still the folder cannot take (its disk full, the folder gone) waits in
+  ``<data_dir>/spool/dir/<folder>-<digest>/`` and is written before the next one;
 - ``redis://HOST:PORT/DB`` (or ``rediss://``; a bare ``redis`` means the configured URL,
   where ``REDIS_URL`` wins): a hash ``image:<unix-ts>`` with the fields ``image`` (PNG or
   JPEG bytes), ``format``, ``camera``, ``width``, ``height``, ``timestamp`` (unix seconds,
@@ -12,30 +16,35 @@ Sinks (``--sink``):
   two stills still meet in one second (overlapping runs), the later one is stored as
   ``image:<unix-ts>-1`` rather than overwrite the first.
 
-When Redis cannot be reached, a still is kept in the spool folder
-(``<data_dir>/spool/redis/<host>_<port>_<db>/``, one atomically written file per still)
-and sent, oldest first, as soon as Redis answers again (before the next still, and when
-the job ends); a later run sends what an earlier one left.
+When Redis cannot take a still (down, restarting, loading, out of memory), the still is kept
+in the spool folder (``<data_dir>/spool/redis/<host>_<port>_<db>/``, one atomically written
+file per still) and sent, oldest first, as soon as Redis answers again (before the next
+still, and when the job ends); a later run sends what an earlier one left.
+
+A sink Redis refuses is bad input (SinkRefused, exit 2), not something to retry: a wrong or
+missing password (NOAUTH/WRONGPASS), a user without the rights (NOPERM), a database the
+server does not have (``/99`` on a server with 16), ``rediss://`` to a server that speaks
+plain Redis, an untrusted TLS certificate. ``open`` asks the server once, so a refusal is
+known before the first still; one that comes later (a password changed mid-run) keeps the
+still in hand in the spool. URLs are shown through camdeck.fileio.redact.redact_url only.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
+from camdeck.drivers.errors import DriverError
 from camdeck.fileio.atomic import write_bytes_atomic as _write_bytes_atomic
-from camdeck.drivers.errors import CameraDisconnected, DriverError
-
-SPOOL_MAGIC = b"CAMDECK-STILL 1\n"
+from camdeck.fileio.redact import redact_url, scrub
 
 
 class SinkError(DriverError):
@@ -51,6 +60,17 @@ class BadSink(SinkError):
     """A ``--sink`` value that is not a sink: bad input."""
 
     bad_input = True
+
+
+class SinkRefused(BadSink):
+    """Redis answered and refused the sink as given (login, rights, database, TLS): bad input.
+
+    ``kept_in`` is the spool folder when a still in hand was kept there, else None.
+    """
+
+    def __init__(self, message: str, fix: str = "", *, kept_in: Path | None = None) -> None:
+        super().__init__(message, fix)
+        self.kept_in = kept_in
 
 
 @dataclass(frozen=True)
@@ -110,10 +130,21 @@ class StoreResult:
 
 
 class FolderSink:
-    """Stills as image files in a folder (``dir:PATH``)."""
+    """Stills as image files in a folder (``dir:PATH``).
 
-    def __init__(self, folder: Path) -> None:
+    Args:
+        folder: where the stills go.
+        spool_dir: where a still waits when the folder cannot take it (its disk full, the
+            folder gone); it is written to the folder before the next still. None: no spool,
+            such a still ends the job (SinkFull).
+    """
+
+    def __init__(self, folder: Path, spool_dir: Path | None = None) -> None:
+        from camdeck.drivers.stills.spool import StillSpool
+
         self.folder = Path(folder)
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self.spool = StillSpool(self.spool_dir) if self.spool_dir is not None else None
 
     def describe(self) -> str:
         return f"dir:{self.folder}"
@@ -130,8 +161,33 @@ class FolderSink:
                           "choose a writable folder: --sink dir:PATH") from None
 
     def put(self, still: StillImage) -> StoreResult:
-        """Write ``image_<unix-ts>.png|jpg`` and its ``.json``; a second still in the same
-        second becomes ``image_<unix-ts>-1``, as in Redis."""
+        """Write the spool's stills, then ``image_<unix-ts>.png|jpg`` and its ``.json`` (a second
+        still in the same second becomes ``image_<unix-ts>-1``, as in Redis); spool it when
+        the folder cannot take it.
+
+        Raises:
+            SinkFull: the still could be neither written nor kept in the spool.
+        """
+        replayed = 0
+        try:
+            replayed = self._replay()
+            return self._write(still, replayed)
+        except OSError as err:   # a full or vanished disk
+            why = err.strerror or str(err)
+            if self.spool is None:
+                raise SinkFull(f"still {still.key} could not be written to {self.folder} ({why})",
+                               f"free disk space in {self.folder} or choose another --sink dir:PATH") from None
+            try:
+                self.spool.keep(still)
+            except OSError as spool_err:
+                raise SinkFull(f"still {still.key} could not be written to {self.folder} ({why}) nor kept in the "
+                               f"spool {self.spool_dir} ({spool_err.strerror or spool_err})",
+                               f"free disk space in {self.folder} (or pass another --data-dir); the stills "
+                               "already in the spool are written on the next run") from None
+            return StoreResult(key=still.key, stored=False, spooled=True, replayed=replayed,
+                               location=str(self.spool_dir), error=f"{self.folder}: {why}")
+
+    def _write(self, still: StillImage, replayed: int = 0) -> StoreResult:
         ext = "png" if still.format == "png" else "jpg"
         base, n = still.key.replace(":", "_"), 0
         stem = base
@@ -145,331 +201,60 @@ class FolderSink:
         try:
             _write_bytes_atomic(image, still.data)
             _write_bytes_atomic(self.folder / f"{stem}.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
-        except OSError as err:   # a full or vanished disk: no half still is left (the image goes too)
+        except OSError:
             try:
                 image.unlink(missing_ok=True)       # its .json is missing: no half still stays behind
             except OSError:
                 pass
-            raise SinkFull(f"still {still.key} could not be written to {self.folder} ({err.strerror or err})",
-                           f"free disk space in {self.folder} or choose another --sink dir:PATH") from None
-        return StoreResult(key=stem.replace("_", ":", 1), stored=True, location=str(image))
+            raise
+        return StoreResult(key=stem.replace("_", ":", 1), stored=True, replayed=replayed, location=str(image))
+
+    def _replay(self) -> int:
+        return self.spool.replay(lambda key, still: self._write(still)) if self.spool is not None else 0
 
     def pending(self) -> int:
-        return 0
+        """Stills waiting in the spool."""
+        return self.spool.pending() if self.spool is not None else 0
 
     def replay(self) -> int:
-        return 0
+        """Write what the spool holds; returns how many went (0 while the folder cannot take them)."""
+        try:
+            return self._replay()
+        except OSError:
+            return 0
 
     def close(self) -> None:
         pass
 
 
-class RedisSink:
-    """Stills as Redis hashes, with an on-disk spool for when Redis is away.
-
-    Args:
-        url: ``redis://HOST:PORT/DB`` (or rediss://).
-        spool_dir: folder for stills Redis could not take.
-        timeout_s: socket connect/read timeout; a down server is noticed this fast.
-    """
-
-    def __init__(self, url: str, spool_dir: Path, *, timeout_s: float = 2.0) -> None:
-        self.url = url
-        self.spool_dir = Path(spool_dir)
-        self.timeout_s = timeout_s
-        self._client = None
-        self._lock = threading.Lock()
-
-    def describe(self) -> str:
-        return _redact_url(self.url)
-
-    def open(self) -> None:
-        """Create the client and the spool folder (no connection is needed yet)."""
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        try:
-            self.spool_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise BadSink(f"spool folder {self.spool_dir} cannot be created ({err.strerror})",
-                          "pass a writable --data-dir") from None
-        try:
-            self._client = redis.Redis.from_url(
-                self.url, socket_connect_timeout=self.timeout_s, socket_timeout=self.timeout_s,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2), health_check_interval=5)
-        except ValueError as err:
-            raise BadSink(f"--sink {self.describe()}: {err}", "write redis://HOST:PORT/DB") from None
-
-    def _store(self, still_fields: dict[str, Any], key: str) -> str:
-        """HSET the still under ``key``; returns the key used.
-
-        Two stills in one second (runs overlapping, a spool replayed next to a fresh
-        still) never overwrite each other: the later one goes to ``key-1``, ``key-2``...
-        The same still stored twice (a replay after a lost reply) lands on its own key.
-        """
-        candidate, n = key, 0
-        while True:
-            existing = self._client.hget(candidate, "timestamp")
-            if existing is None or existing.decode() == str(still_fields["timestamp"]):
-                break
-            n += 1
-            candidate = f"{key}-{n}"
-        self._client.hset(candidate, mapping=still_fields)
-        return candidate
-
-    def _errors(self) -> tuple[type[BaseException], ...]:
-        import redis
-
-        return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-
-    def put(self, still: StillImage) -> StoreResult:
-        """Send the spool first (oldest first), then ``still``; spool it if Redis is away."""
-        with self._lock:
-            replayed = 0
-            try:
-                replayed = self._replay_locked()
-                key = self._store(still.fields(), still.key)
-                return StoreResult(key=key, stored=True, replayed=replayed, location=self.describe())
-            except self._errors() as err:
-                try:
-                    self._spool(still)
-                except OSError as spool_err:   # nowhere to keep it: say so; the spool keeps what it has
-                    raise SinkFull(f"still {still.key} could not be sent to {self.describe()} ({_one_line(err)}) "
-                                   f"nor kept in the spool {self.spool_dir} ({spool_err.strerror or spool_err})",
-                                   f"free disk space in {self.spool_dir} (or pass another --data-dir); "
-                                   "the stills already in the spool are sent on the next run") from None
-                return StoreResult(key=still.key, stored=False, spooled=True, replayed=replayed,
-                                   location=str(self.spool_dir), error=_one_line(err))
-
-    def replay(self) -> int:
-        """Send what the spool holds; returns how many went (0 when Redis is still away)."""
-        with self._lock:
-            try:
-                return self._replay_locked()
-            except self._errors():
-                return 0
-
-    def _replay_locked(self) -> int:
-        sent = 0
-        for path in sorted(self.spool_dir.glob("*.still")):
-            try:
-                key, fields = _read_spooled(path)
-            except (OSError, ValueError):
-                path.rename(path.with_suffix(".bad"))  # keep it for a human, stop retrying it
-                continue
-            self._store(fields, key)
-            path.unlink()
-            sent += 1
-        return sent
-
-    def _spool(self, still: StillImage) -> Path:
-        fields = still.fields()
-        header = {k: v for k, v in fields.items() if k != "image"}
-        header["key"] = still.key
-        blob = SPOOL_MAGIC + json.dumps(header).encode() + b"\n" + still.data
-        # time first in the name keeps the replay in capture order
-        path = self.spool_dir / f"{still.timestamp:017.6f}_{still.seq:08d}.still"
-        _write_bytes_atomic(path, blob)
-        return path
-
-    def pending(self) -> int:
-        """Stills waiting in the spool."""
-        return sum(1 for _ in self.spool_dir.glob("*.still")) if self.spool_dir.is_dir() else 0
-
-    def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            finally:
-                self._client = None
-
-
-def _read_spooled(path: Path) -> tuple[str, dict[str, Any]]:
-    blob = path.read_bytes()
-    if not blob.startswith(SPOOL_MAGIC):
-        raise ValueError(f"{path.name}: not a spooled still")
-    head, sep, data = blob[len(SPOOL_MAGIC):].partition(b"\n")
-    if not sep:
-        raise ValueError(f"{path.name}: truncated")
-    header = json.loads(head)
-    key = header.pop("key")
-    header["image"] = data
-    return key, header
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join((str(err) or type(err).__name__).split())
-
-
-def _redact_url(url: str) -> str:
-    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
+def one_line(err: BaseException) -> str:
+    """``err`` as one line, with any secret (URL password, remembered value) masked."""
+    return scrub(" ".join((str(err) or type(err).__name__).split()))
 
 
 def parse_sink(text: str, *, data_dir: Path, default_redis_url: str = "redis://127.0.0.1:6379/0"):
-    """``dir:PATH`` -> FolderSink; ``redis://...``/``rediss://...``/``redis`` -> RedisSink (not opened).
+    """``dir:PATH`` -> FolderSink; ``redis://...``/``rediss://...``/``unix://...``/``redis`` -> RedisSink (not opened).
 
     Raises:
-        BadSink: anything else, naming the accepted forms.
+        BadSink: anything else, naming the accepted forms (a Redis URL without a host, a
+            database that is not a number, a port out of range...).
     """
     text = (text or "").strip()
     if text.startswith("dir:"):
         folder = text[4:]
         if not folder:
             raise BadSink("--sink dir: needs a folder", "write --sink dir:PATH")
-        return FolderSink(Path(folder).expanduser())
+        path = Path(folder).expanduser()
+        # one spool per folder: its name, and a digest of its absolute path so two "out" folders differ
+        digest = hashlib.sha1(str(path.absolute()).encode()).hexdigest()[:10]
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.absolute().name)[:40] + "-" + digest
+        return FolderSink(path, Path(data_dir) / "spool" / "dir" / name)
     if text == "redis":
         text = default_redis_url
     if text.startswith(("redis://", "rediss://", "unix://")):
-        from urllib.parse import urlsplit
+        from camdeck.drivers.stills.redis_sink import RedisSink, redis_spool_name
 
-        try:
-            parts = urlsplit(text)
-            port = parts.port or 6379
-            db = (parts.path or "/0").strip("/") or "0"
-        except ValueError as err:
-            raise BadSink(f"--sink {_redact_url(text)}: {err}", "write redis://HOST:PORT/DB") from None
-        if not db.isdigit():
-            raise BadSink(f"--sink {_redact_url(text)}: database {db!r} is not a number", "write redis://HOST:PORT/DB")
-        spool = Path(data_dir) / "spool" / "redis" / re.sub(r"[^A-Za-z0-9_.-]", "_", f"{parts.hostname}_{port}_{db}")
-        return RedisSink(text, spool)
-    raise BadSink(f"--sink {text!r} is not a sink", "write --sink redis://HOST:PORT/DB or --sink dir:PATH")
-
-
-# ---------------------------------------------------------------- the capture job
-
-@dataclass(frozen=True)
-class CaptureEvent:
-    """Progress of a periodic capture: ``kind`` is "stored", "spooled", "error" or "done"."""
-
-    kind: str
-    index: int = 0
-    key: str = ""
-    location: str = ""
-    replayed: int = 0
-    pending: int = 0
-    message: str = ""
-    width: int = 0
-    height: int = 0
-    timestamp: float = 0.0
-
-
-@dataclass
-class CaptureSummary:
-    """What a periodic capture did."""
-
-    captured: int = 0
-    stored: int = 0
-    spooled: int = 0
-    replayed: int = 0
-    pending: int = 0
-    lost: int = 0                    # stills neither stored nor kept (the sink's disk was full)
-    errors: list[str] = field(default_factory=list)
-    stopped_by: str = "count"        # count, signal, camera, sink
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and self.pending == 0
-
-
-def _meta_scalars(meta: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in meta.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, (int, float, str, bool)) or v is None:
-            out[str(k)] = v
-        elif isinstance(v, (tuple, list)) and all(isinstance(x, (int, float)) for x in v):
-            out[str(k)] = list(v)
-    return out
-
-
-def run_periodic_capture(camera: Any, sink: Any, *, every_s: float, count: int | None = None,
-                         image_format: str = "png", capture_timeout_s: float = 5.0,
-                         stop_event: threading.Event | None = None,
-                         progress: Callable[[CaptureEvent], None] | None = None,
-                         clock: Callable[[], float] = time.monotonic,
-                         wall: Callable[[], float] = time.time) -> CaptureSummary:
-    """Capture a still from ``camera`` every ``every_s`` seconds into ``sink``.
-
-    Ticks are scheduled from the start (no drift); a slow store skips to the next due
-    tick. Stops after ``count`` stills, when ``stop_event`` is set, when the camera is
-    disconnected, or when the sink can neither store nor spool a still (SinkFull: a full
-    disk; an "error" event names it, what was stored or spooled before stays, and the job
-    still ends with its "done" event and summary). The camera is started here and stopped
-    at the end (not closed).
-
-    Args:
-        camera: an opened Camera.
-        sink: an opened FolderSink or RedisSink.
-        every_s: interval in seconds (> 0).
-        count: how many stills, or None for until stopped.
-        image_format: "png" or "jpeg".
-
-    Returns:
-        CaptureSummary; ``ok`` is false after a capture error or with stills left in the spool.
-    """
-    from camdeck.drivers.imaging import frame_to_rgb
-
-    stop = stop_event or threading.Event()
-    emit = progress or (lambda event: None)
-    summary = CaptureSummary()
-    fmt = "png" if image_format.lower() == "png" else "jpeg"
-    summary.replayed += sink.replay()
-    camera.start()
-    start = clock()
-    try:
-        k = 0
-        while count is None or summary.captured < count:
-            due = start + k * every_s
-            delay = due - clock()
-            if delay > 0 and stop.wait(delay):
-                summary.stopped_by = "signal"
-                break
-            if stop.is_set():
-                summary.stopped_by = "signal"
-                break
-            try:
-                frame = camera.capture(capture_timeout_s)
-            except CameraDisconnected as err:
-                summary.errors.append(_one_line(err))
-                emit(CaptureEvent("error", index=summary.captured, message=_one_line(err)))
-                summary.stopped_by = "camera"
-                break
-            except DriverError as err:
-                summary.errors.append(_one_line(err))
-                emit(CaptureEvent("error", index=summary.captured, message=_one_line(err)))
-                k = max(k + 1, int((clock() - start) // every_s) + 1)
-                continue
-            ts = wall()
-            rgb = frame_to_rgb(frame)
-            still = StillImage(data=encode_still(rgb, fmt), format=fmt, camera=camera.name,
-                               width=int(rgb.shape[1]), height=int(rgb.shape[0]), timestamp=ts, seq=frame.seq,
-                               metadata=_meta_scalars(frame.meta))
-            summary.captured += 1
-            try:
-                result = sink.put(still)
-            except SinkError as err:   # neither stored nor spooled (a full disk): stop, keep what is there
-                summary.lost += 1
-                summary.errors.append(_one_line(err))
-                emit(CaptureEvent("error", index=summary.captured, key=still.key, message=_one_line(err),
-                                  width=still.width, height=still.height, timestamp=ts))
-                summary.stopped_by = "sink"
-                break
-            summary.replayed += result.replayed
-            if result.stored:
-                summary.stored += 1
-            else:
-                summary.spooled += 1
-            emit(CaptureEvent("stored" if result.stored else "spooled", index=summary.captured, key=result.key,
-                              location=result.location, replayed=result.replayed, pending=sink.pending(),
-                              message=result.error, width=still.width, height=still.height, timestamp=ts))
-            # next tick strictly after now: a slow store never causes a burst of catch-up stills
-            k = max(k + 1, int((clock() - start) // every_s) + 1)
-    finally:
-        camera.stop()
-    summary.replayed += sink.replay()
-    summary.pending = sink.pending()
-    emit(CaptureEvent("done", index=summary.captured, pending=summary.pending, replayed=summary.replayed,
-                      message=summary.stopped_by))
-    return summary
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", redis_spool_name(text))
+        return RedisSink(text, Path(data_dir) / "spool" / "redis" / name)
+    raise BadSink(f"--sink {redact_url(text)!r} is not a sink",
+                  "write --sink redis://HOST:PORT/DB or --sink dir:PATH")

@@ -9,9 +9,9 @@ import pytest
 
 from camdeck.drivers.base import Frame
 from camdeck.drivers.errors import CameraDisconnected
-from camdeck.drivers.stills.sinks import (
-    BadSink, FolderSink, RedisSink, StillImage, encode_still, parse_sink, run_periodic_capture,
-)
+from camdeck.drivers.stills.capture_job import run_periodic_capture
+from camdeck.drivers.stills.redis_sink import RedisSink
+from camdeck.drivers.stills.sinks import BadSink, FolderSink, StillImage, encode_still, parse_sink
 
 
 def still(ts: float, seq: int = 0) -> StillImage:
@@ -28,11 +28,17 @@ def redis_client(url):
 
 
 def test_parse_sink(tmp_path):
-    assert isinstance(parse_sink("dir:out", data_dir=tmp_path), FolderSink)
+    folder = parse_sink("dir:out", data_dir=tmp_path)
+    assert isinstance(folder, FolderSink) and folder.spool_dir.parent == tmp_path / "spool" / "dir"
+    assert folder.spool_dir.name.startswith("out-")
+    assert parse_sink(f"dir:{tmp_path}/a/out", data_dir=tmp_path).spool_dir != folder.spool_dir   # two "out"s
     sink = parse_sink("redis://127.0.0.1:6390/2", data_dir=tmp_path)
     assert isinstance(sink, RedisSink) and sink.spool_dir == tmp_path / "spool" / "redis" / "127.0.0.1_6390_2"
     assert parse_sink("redis", data_dir=tmp_path, default_redis_url="redis://h:1/3").url == "redis://h:1/3"
-    for bad in ("ftp://x", "", "dir:", "redis://h:1/notanumber"):
+    assert parse_sink("redis://:pw@h/0?db=4", data_dir=tmp_path).spool_dir.name == "h_6379_4"   # as redis-py reads it
+    assert parse_sink("unix:///run/redis.sock?db=2", data_dir=tmp_path).spool_dir.name == "unix_run_redis.sock_2"
+    for bad in ("ftp://x", "", "dir:", "redis://h:1/notanumber", "redis://", "rediss://:pw@/0", "redis://h/1/2",
+                "unix://"):
         with pytest.raises(BadSink) as info:
             parse_sink(bad, data_dir=tmp_path)
         assert info.value.bad_input
@@ -47,6 +53,27 @@ def test_folder_sink_writes_image_and_fields(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     meta = json.loads((tmp_path / "stills" / "image_1732183200.json").read_text())
     assert meta["camera"] == "still" and meta["width"] == 64 and meta["metadata"]["exposure_us"] == 10000
+
+
+def test_a_still_the_folder_cannot_take_waits_in_the_spool(tmp_path):
+    """The sink folder vanishes mid-run (a file stands in its place): the still is kept in the
+    spool, not lost, and written to the folder, before the next one, once it is back."""
+    sink = FolderSink(tmp_path / "stills", spool_dir=tmp_path / "spool")
+    sink.open()
+    assert sink.put(still(6000.0, 1)).stored
+    (tmp_path / "stills").rename(tmp_path / "stills.away")
+    (tmp_path / "stills").write_text("not a folder")
+    result = sink.put(still(6001.0, 2))
+    assert result.spooled and not result.stored and sink.pending() == 1 and "stills" in result.error
+    assert sink.replay() == 0 and sink.pending() == 1                     # still away: kept
+    (tmp_path / "stills").unlink()
+    (tmp_path / "stills.away").rename(tmp_path / "stills")
+    result = sink.put(still(6002.0, 3))
+    assert result.stored and result.replayed == 1 and sink.pending() == 0
+    names = sorted(p.name for p in (tmp_path / "stills").glob("*.png"))
+    assert names == ["image_6000.png", "image_6001.png", "image_6002.png"]
+    meta = json.loads((tmp_path / "stills" / "image_6001.json").read_text())
+    assert meta["seq"] == 2 and meta["metadata"] == {"exposure_us": 10000, "gain": 1.0}
 
 
 def test_redis_sink_stores_a_hash(redis_server, tmp_path):
@@ -77,6 +104,32 @@ def test_redis_sink_survives_a_restart(redis_server, tmp_path):
     assert sorted(k.decode() for k in client.keys("image:*")) == ["image:1001", "image:1002", "image:1003"]
     assert client.hget("image:1002", "seq") == b"2"
     sink.close()
+
+
+def test_a_full_redis_keeps_stills_in_the_spool_until_it_has_room(redis_server, tmp_path):
+    """An out-of-memory Redis (OOM on HSET, a ResponseError) is "away", not a crash: the
+    stills wait in the spool and go once it has room again."""
+    admin = redis_client(redis_server.url)
+    sink = RedisSink(redis_server.url, tmp_path / "spool")
+    sink.open()
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", "1")
+    result = sink.put(still(4000.0, 1))
+    assert result.spooled and not result.stored and "maxmemory" in result.error and sink.pending() == 1
+    admin.config_set("maxmemory", "0")
+    result = sink.put(still(4001.0, 2))
+    assert result.stored and result.replayed == 1 and sink.pending() == 0
+    assert admin.exists("image:4000") and admin.exists("image:4001")
+    sink.close()
+
+
+def test_a_key_held_by_another_type_is_passed_over(redis_server, tmp_path):
+    admin = redis_client(redis_server.url)
+    admin.set("image:5000", "not a hash")
+    sink = RedisSink(redis_server.url, tmp_path / "spool")
+    sink.open()
+    assert sink.put(still(5000.0)).key == "image:5000-1"
+    assert admin.get("image:5000") == b"not a hash"
 
 
 def test_two_stills_in_one_second_do_not_overwrite(redis_server, tmp_path):
@@ -159,6 +212,30 @@ def test_periodic_capture_into_a_folder(tmp_path):
     assert [e.kind for e in events] == ["stored", "stored", "stored", "done"]
 
 
+class SlowFirstFrameCamera(ScriptedCamera):
+    """Its first frame takes 3 s (a sensor waking up, auto-exposure settling); later ones none."""
+
+    def __init__(self, t: FakeTime):
+        super().__init__()
+        self.t = t
+
+    def capture(self, timeout_s=None):
+        if self.seq == 0:
+            self.t.now += 3.0
+        return super().capture(timeout_s)
+
+
+def test_the_second_still_comes_a_full_interval_after_the_first(tmp_path):
+    t = FakeTime()
+    sink = FolderSink(tmp_path)
+    sink.open()
+    events = []
+    run_periodic_capture(SlowFirstFrameCamera(t), sink, every_s=10.0, count=3, stop_event=AdvancingEvent(t),
+                         progress=events.append, clock=t.clock, wall=t.wall)
+    stamps = [e.timestamp - 1_700_000_000.0 for e in events if e.kind == "stored"]
+    assert stamps == [3.0, 13.0, 23.0]        # was 3, 10, 20: the first interval came 3 s short
+
+
 def test_periodic_capture_stops_when_the_camera_vanishes(tmp_path):
     t = FakeTime()
     sink = FolderSink(tmp_path)
@@ -176,7 +253,7 @@ def test_a_full_spool_disk_stops_the_job_cleanly_and_keeps_the_spool(tmp_path, m
     already held stays there for the next run."""
     import errno
 
-    import camdeck.drivers.stills.sinks as sinks
+    import camdeck.drivers.stills.spool as sinks
 
     sink = RedisSink("redis://127.0.0.1:1/0", tmp_path / "spool", timeout_s=0.5)   # nothing listens on port 1
     sink.open()

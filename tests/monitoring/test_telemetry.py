@@ -240,6 +240,19 @@ def test_any_payload_is_counted_per_camera_and_logged_at_debug(caplog):
     assert latch.feed("c", b'{"pan_deg": 3, "tilt_deg": 4}').pan_deg == 3.0      # and the latch goes on
 
 
+def test_a_value_outside_its_range_is_malformed_and_settles_nothing():
+    """One timestamp of 1e300 once made a camera "still" for 1e300 s, so a wait for stability
+    returned at once; -1e308 then 1e308 made it infinitely still."""
+    latch = TelemetryLatch()
+    assert latch.feed("c", b'{"pan_deg": 1, "tilt_deg": 2, "timestamp": 1700000000}') is not None
+    for poison in (b'{"pan_deg": 1, "tilt_deg": 2, "timestamp": 1e300}', b'{"pan_deg": 1, "tilt_deg": 2, "timestamp": -5}',
+                   b'{"pan_deg": 1e6, "tilt_deg": 2}', b'{"pan_deg": 1, "tilt_deg": -1e308}', b'{"pan": 1, "tilt": 2, "zoom": -1}'):
+        assert latch.feed("c", poison) is None
+    assert latch.malformed_count("c") == 5 and latch.still_for_s("c") == 0.0
+    with pytest.raises(TelemetryTimeout):
+        latch.wait_stable("c", 30.0, timeout_s=0.2)
+
+
 def test_poison_on_the_topic_never_stops_mqtt_telemetry(tmp_path, mosquitto):
     latch = TelemetryLatch()
     with _camera(tmp_path, mosquitto.port) as cam, \
