@@ -141,8 +141,10 @@ class ControlsForm(ModalScreen[dict | None]):
             widget: Any = Checkbox("", field.value, compact=True)
             self._choices[field.control] = widget
         elif field.kind == "enum":
-            widget = Select([(c, c) for c in field.choices], value=field.value if field.value in field.choices
-                            else Select.BLANK, compact=True)
+            # No value when the driver's is not one of its choices: the blank entry (Select.BLANK in
+            # Textual < 8, Select.NULL from 8 on; neither is named here).
+            known = {"value": field.value} if field.value in field.choices else {}
+            widget = Select([(c, c) for c in field.choices], compact=True, **known)
             self._choices[field.control] = widget
         elif field.kind == "pair":
             red, blue = (Input("" if field.value is None else f"{v:g}", type="number", compact=True, classes="half",
@@ -167,9 +169,11 @@ class ControlsForm(ModalScreen[dict | None]):
         Raises:
             ValueError: a number that is not one or is outside the driver's range (with the range).
         """
-        if field.kind in ("bool", "enum"):
+        if field.kind == "bool":
+            return bool(self._choices[field.control].value)
+        if field.kind == "enum":
             value = self._choices[field.control].value
-            return None if value is Select.BLANK else value
+            return value if value in field.choices else None      # blank: left as it is
         if field.kind == "pair":
             texts = [i.value.strip() for i in self._pairs[field.control]]
             return tuple(float(parse_number(t, field)) for t in texts) if any(texts) else None
