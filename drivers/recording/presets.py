@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -38,6 +38,8 @@ from camdeck.fileio.names import UnsafeName, check_safe_name, is_safe_name, show
 SCHEMA_VERSION = 2
 # Controls in one sensor's native pixel coordinates: meaningless (or out of range) on another.
 SENSOR_BOUND = frozenset({"ScalerCrop", "AfWindows"})
+# Controls that change what a take is (its frame rate): applied between takes, never during one.
+BETWEEN_TAKES = frozenset({"FrameDurationLimits"})
 MAX_CONTROLS = 64            # per camera: a real camera has a few dozen
 
 
@@ -105,6 +107,19 @@ class Preset:
             kept = {k: v for k, v in entry.controls.items() if k not in SENSOR_BOUND}
             return kept, tuple(sorted(k for k in entry.controls if k in SENSOR_BOUND))
         return dict(entry.controls), ()
+
+    def without(self, names: Iterable[str]) -> "Preset":
+        """This preset less the controls ``names`` (during a take: less ``BETWEEN_TAKES``)."""
+        drop = frozenset(names)
+        return replace(self, cameras={c: CameraPreset(e.model, {k: v for k, v in e.controls.items() if k not in drop})
+                                      for c, e in self.cameras.items()},
+                       default={k: v for k, v in self.default.items() if k not in drop})
+
+    def holds(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` any camera of this preset (or its default) sets, sorted."""
+        wanted = frozenset(names)
+        found = {k for e in self.cameras.values() for k in e.controls if k in wanted}
+        return sorted(found | {k for k in self.default if k in wanted})
 
     def to_json(self) -> dict[str, Any]:
         """The schema 2 document (what ``PresetStore.save`` writes)."""

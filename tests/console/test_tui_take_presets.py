@@ -67,7 +67,8 @@ async def test_presets_come_from_a_list_and_save_each_cameras_own_controls(setti
 async def test_a_preset_applied_during_a_take_reaches_each_camera(settings, tmp_path):
     PresetStore(tmp_path / "data").save("bright", {
         "lightroom": CameraPreset("IMX219", {"ExposureTime": 7000, "AnalogueGain": 3.0}),
-        "darkroom": CameraPreset("IMX708", {"ExposureTime": 6000, "LensPosition": 2.5})})
+        "darkroom": CameraPreset("IMX708", {"ExposureTime": 6000, "LensPosition": 2.5,
+                                            "FrameDurationLimits": (100000, 100000)})})
     app = make_app(settings, preview_fps=15)
     async with app.run_test(size=(80, 24)) as pilot:
         tab = await open_tab(pilot, tmp_path / "rec", "live", mode="manual")
@@ -75,8 +76,11 @@ async def test_a_preset_applied_during_a_take_reaches_each_camera(settings, tmp_
         await until(pilot, lambda: tab.state == "recording", what="the recording")
         tab.preset_select.value = "bright"
         await pilot.press("ctrl+l")
+        dark_rate = next(c for c in tab.session.cameras if c.name == "darkroom").controls()["FrameDurationLimits"].value
         await until(pilot, lambda: "applied live" in str(tab.status.render()), what="the preset")
         light, dark = tab.session.cameras
+        assert "FrameDurationLimits waits for the next take" in str(tab.status.render())
+        assert dark.controls()["FrameDurationLimits"].value == dark_rate             # the take keeps its rate
         assert light.controls()["ExposureTime"].value == 7000 and light.controls()["AnalogueGain"].value == 3.0
         assert dark.controls()["ExposureTime"].value == 6000 and dark.controls()["LensPosition"].value == 2.5
         await pilot.press("ctrl+s")

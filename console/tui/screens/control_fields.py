@@ -20,6 +20,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from camdeck.drivers.recording.presets import BETWEEN_TAKES   # with the resolution: changed between takes only
+
 ORDER = ("ExposureTime", "exposure_us", "AnalogueGain", "gain", "AeEnable", "ExposureValue", "AeMeteringMode",
          "LensPosition", "AfMode", "AfRange", "AfSpeed", "AfWindows", "Brightness", "Contrast", "Saturation",
          "Sharpness", "AwbEnable", "AwbMode", "ColourGains", "wb_r", "wb_b", "NoiseReductionMode",
@@ -31,7 +33,6 @@ LABELS = {"ExposureTime": "exposure", "exposure_us": "exposure", "AnalogueGain":
           "ColourGains": "awbgains r, b", "NoiseReductionMode": "denoise", "ScalerCrop": "zoom",
           "FrameDurationLimits": "frame rate", "Brightness": "brightness", "Contrast": "contrast",
           "Saturation": "saturation", "Sharpness": "sharpness"}
-BETWEEN_TAKES = frozenset({"FrameDurationLimits"})     # with the resolution: applied between takes only
 
 
 @dataclass(frozen=True)

@@ -112,14 +112,16 @@ def apply_during_take(session: Any, data_dir: Path, name: str) -> str:
         PresetNotFound, BadPreset: the preset cannot be read (bad input, shown once by the tab).
         ControlError: a camera refused a value.
     """
-    from camdeck.drivers.recording.presets import PresetStore
+    from camdeck.drivers.recording.presets import BETWEEN_TAKES, PresetStore
 
     preset = PresetStore(data_dir).load(name)
-    done = session.apply_preset(preset)
-    notes = [n for n in (d.note(name) for d in done) if n]
+    held = preset.holds(BETWEEN_TAKES)       # the take keeps its frame rate
+    done = session.apply_preset(preset.without(BETWEEN_TAKES))
+    notes = [n.split(": ", 1)[1] for n in (d.note(name) for d in done) if n]
+    if held:
+        notes.append(f"{', '.join(held)} waits for the next take")
     applied = ", ".join(f"{d.camera} {len(d.applied)}" for d in done)
-    text = f"preset {name!r} applied live ({applied} controls)"
-    return text + ("; " + "; ".join(n.split(": ", 1)[1] for n in notes) if notes else "")
+    return f"preset {name!r} applied live ({applied} controls)" + ("; " + "; ".join(notes) if notes else "")
 
 
 def save_from_take_or_pool(data_dir: Path, name: str, session: Any, pool: Any, cameras: Sequence[str]) -> str:
