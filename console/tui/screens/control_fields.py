@@ -20,8 +20,6 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from camdeck.drivers.recording.presets import BETWEEN_TAKES   # with the resolution: changed between takes only
-
 ORDER = ("ExposureTime", "exposure_us", "AnalogueGain", "gain", "AeEnable", "ExposureValue", "AeMeteringMode",
          "LensPosition", "AfMode", "AfRange", "AfSpeed", "AfWindows", "Brightness", "Contrast", "Saturation",
          "Sharpness", "AwbEnable", "AwbMode", "ColourGains", "wb_r", "wb_b", "NoiseReductionMode",

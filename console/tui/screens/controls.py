@@ -24,7 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from camdeck.console.tui.messages import ControlField
-from camdeck.console.tui.screens.control_fields import BETWEEN_TAKES, FormField, control_value, form_fields, parse_number
+from camdeck.console.tui.screens.control_fields import FormField, control_value, form_fields, parse_number
+from camdeck.drivers.recording.presets import BETWEEN_TAKES     # with the resolution: between takes only
 
 LIVE_DELAY_S = 0.25       # edits reach the camera this long after the last key (not at every digit)
 

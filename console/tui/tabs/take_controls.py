@@ -74,8 +74,7 @@ class TakeCameraForm:
     @work(thread=True, exit_on_error=False, group="camera-form")
     def _apply_camera_form(self, name: str, values: dict) -> None:
         """Set the form's edits: through the session during a take, on the pooled camera otherwise."""
-        from camdeck.console.tui.screens.control_fields import BETWEEN_TAKES
-        from camdeck.drivers.recording.presets import CameraPreset, Preset
+        from camdeck.drivers.recording.presets import BETWEEN_TAKES, CameraPreset, Preset
 
         if self._take_camera(name) is not None:
             live = {k: v for k, v in values.items() if k not in BETWEEN_TAKES}   # the form refused those
