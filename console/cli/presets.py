@@ -52,7 +52,8 @@ def _summary(store, name: str) -> dict[str, Any]:
     except PresetError as err:
         return {**row, "created": None, "cameras": [], "error": str(err)}
     return {**row, "created": preset.created or None, "cameras": sorted(preset.cameras),
-            "default": bool(preset.default), "migrated_from": preset.migrated_from, "error": None}
+            "default": bool(preset.default), "migrated_from": preset.migrated_from,
+            "migration_note": preset.migration_note or None, "error": None}
 
 
 @app.command("list")
@@ -74,8 +75,11 @@ def list_presets() -> None:
     for col in ("name", "cameras", "saved", "note"):
         table.add_column(col)
     for row in rows:
-        cams = ", ".join(row["cameras"]) + (" + any other camera" if row.get("default") else "")
-        note = row["error"] or ("old format, read as schema 2" if row.get("migrated_from") else "")
+        cams = " + ".join(filter(None, [", ".join(row["cameras"]),
+                                        ("any other camera" if row["cameras"] else "any camera") if row.get("default")
+                                        else ""]))
+        note = row["error"] or row.get("migration_note") or ("old format, read as schema 2"
+                                                             if row.get("migrated_from") else "")
         table.add_row(Text(row["name"]), Text(cams), Text(row["created"] or ""), Text(note))
     common.stdout_console().print(table)
 
@@ -85,7 +89,8 @@ def show(name: str = typer.Argument(..., help="Preset name (see `camdeck presets
     """Show each camera's controls in a preset (--json: the preset as schema 2, with its path)."""
     preset = _store().load(name)
     if common.json_mode():
-        common.emit_json({**preset.to_json(), "path": preset.path, "migrated_from": preset.migrated_from})
+        common.emit_json({**preset.to_json(), "path": preset.path, "migrated_from": preset.migrated_from,
+                          "migration_note": preset.migration_note or None})
         return
     from rich.table import Table
     from rich.text import Text
@@ -93,9 +98,11 @@ def show(name: str = typer.Argument(..., help="Preset name (see `camdeck presets
     out = common.stdout_console()
     out.print(f"preset {preset.name} ({preset.path}), saved {preset.created or 'at an unknown time'}",
               markup=False, highlight=False)
+    if preset.migration_note:
+        out.print(f"note: {preset.migration_note}", markup=False, highlight=False)
     tables = [(f"{cam} ({entry.model or 'model unknown'})", entry.controls) for cam, entry in preset.cameras.items()]
     if preset.default:
-        tables.append(("any other camera", preset.default))
+        tables.append(("any other camera" if preset.cameras else "any camera", preset.default))
     for title, controls in tables:
         table = Table(title=Text(title))
         table.add_column("control")

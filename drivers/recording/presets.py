@@ -78,6 +78,7 @@ class Preset:
         created: ISO 8601 UTC time it was saved.
         path: the file it was loaded from, for messages.
         migrated_from: the schema version of the file it was read from, when older than 2.
+        migration_note: what the migration could not keep, in words ("" when nothing).
     """
 
     name: str
@@ -86,6 +87,7 @@ class Preset:
     created: str = ""
     path: str = field(default="", compare=False)
     migrated_from: int | None = field(default=None, compare=False)
+    migration_note: str = field(default="", compare=False)
 
     def describe(self) -> str:
         """``preset 'dusk' (data/presets/dusk.json)``: how messages name it."""
@@ -257,10 +259,14 @@ def parse_preset(data: Any, name: str, path: Path) -> Preset:
     cameras = {}
     for cam, overrides in cameras_raw.items():
         cameras[cam] = CameraPreset("", {**shared, **_controls(overrides, f"cameras.{cam}", path)})
+    note = ""
     if isinstance(source, str) and is_safe_name(source):
         own = cameras.get(source)
         cameras[source] = CameraPreset(model, {**common, **(own.controls if own else {})})
-    return Preset(name, cameras, shared, created, str(path), migrated_from=1)
+    elif len(shared) < len(common):
+        note = (f"{', '.join(sorted(set(common) - set(shared)))} dropped: the old file does not say which "
+                "camera it was saved from; save the preset again")
+    return Preset(name, cameras, shared, created, str(path), migrated_from=1, migration_note=note)
 
 
 def _without_sensor_bound(controls: Mapping[str, Any]) -> dict[str, Any]:

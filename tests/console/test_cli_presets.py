@@ -72,6 +72,14 @@ def test_an_old_preset_file_is_listed_and_shown_migrated(cli, rig):
     shown = cli("presets", "show", "old", "--json", "--data-dir", rig / "data").json()
     assert shown["cameras"]["lightroom"]["controls"]["ScalerCrop"] == [680, 692, 1920, 1080]
     assert shown["default"] == {"ExposureTime": 20000}          # the crop is lightroom's alone
+    assert shown["migration_note"] is None
+
+    (folder / "anon.json").write_text(json.dumps({"controls": {"Contrast": 2.0, "ScalerCrop": [0, 0, 64, 64]}}))
+    anon = cli("presets", "show", "anon", "--json", "--data-dir", rig / "data").json()
+    assert anon["cameras"] == {} and anon["default"] == {"Contrast": 2.0}
+    assert "ScalerCrop dropped" in anon["migration_note"]     # whose crop it was, the old file does not say
+    human = cli("presets", "show", "anon", "--data-dir", rig / "data")
+    assert human.code == 0 and "note: ScalerCrop dropped" in human.out and "any camera" in human.out
 
 
 @pytest.mark.parametrize("argv, words", [
