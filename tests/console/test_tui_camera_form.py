@@ -116,6 +116,10 @@ async def test_a_new_resolution_reopens_the_camera_between_takes(settings):
         await until(pilot, lambda: app.cameras_tab.preview.frames_shown >= 1
                     and rig.cameras["lightroom"].info().output_size == (640, 480), what="the new size previewing")
         assert settings.cameras["lightroom"].resolution == (320, 240)      # the config file's value stays
+        from camdeck.console.tui.tabs.recording import RecordingTab
+
+        request = app.query_one(RecordingTab)._request(overwrite=False)   # the next take records at the new size
+        assert [spec.resolution for spec in request.cameras] == [(640, 480), (320, 240)]
 
 
 @run_async

@@ -266,7 +266,7 @@ class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
         names = [n.strip() for n in self.cameras_input.value.split(",") if n.strip()]
         if not names or len(set(names)) != len(names):
             raise BadInput("cameras: give distinct camera names, comma-separated; fix: e.g. lightroom,darkroom")
-        specs = [find_spec(self.settings.cameras, n) for n in names]
+        specs = [find_spec(self.pool.specs, n) for n in names]   # the pool's: a resolution chosen in the camera form
         duration_s = None
         if self.mode_select.value == "timer":
             duration_s = parse_seconds(self.duration_input.value, "time", 0.1, 3600.0)
