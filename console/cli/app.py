@@ -110,6 +110,8 @@ app.add_typer(_sim.app, name="sim")
 _doctor.register(app)
 _jobs.register(app)
 app.add_typer(_config.app, name="config")
+from camdeck.console.cli import presets as _presets  # noqa: E402  (its own line, as grid)
+app.add_typer(_presets.app, name="presets")
 
 
 def exit_code_for(err: BaseException) -> int:

@@ -106,6 +106,20 @@ class CameraPool:
                 self._drop(name)
                 raise
 
+    def reopen(self, name: str, spec: Any) -> None:
+        """Close camera ``name`` and open it from ``spec`` at its next use (a new resolution,
+        chosen in the camera form between takes).
+
+        Raises:
+            CameraInUse: the camera is lent out (a take is running): nothing changes.
+        """
+        with self._locks[name]:
+            holder = self.holder(name)
+            if holder is not None:
+                raise _in_use(name, holder)
+            self.specs = {**self.specs, name: spec}     # the pool's copy: the config stays as loaded
+            self._drop(name)
+
     # ---------------------------------------------------------------- borrowers
     @contextmanager
     def borrow(self, names: Sequence[str], *, by: str) -> Iterator[list["LentCamera"]]:

@@ -256,11 +256,11 @@ class RecordingSession(TakeChanges):
                 self.log_change(index, cam, f"preset {preset.name!r}", before)
         return done
 
-    def save_preset(self, store: Any, name: str, camera_index: int = 1) -> Preset:
-        """Save the live controls of camera ``camera_index`` (from 1) as preset ``name``."""
-        if not 1 <= camera_index <= len(self.cameras):
-            raise DriverError(f"no camera {camera_index} is open in this session", "start the session first")
-        return store.save_from_camera(name, self.cameras[camera_index - 1])
+    def save_preset(self, store: Any, name: str) -> Preset:
+        """Save each open camera's own live controls as preset ``name`` (any thread)."""
+        if not self.cameras:
+            raise DriverError("no camera is open in this session", "start the session first")
+        return store.save_from_cameras(name, list(self.cameras))
 
     # -------- checks
     def estimated_bytes(self) -> int:
@@ -337,8 +337,8 @@ class RecordingSession(TakeChanges):
             except ControlError as err:   # a rule the ranges do not show (ExposureTime vs frame duration)
                 raise BadPreset(f"{preset.describe()} cannot be applied to camera {cam.name!r}: {err.message}",
                                 f"{err.fix + '; ' if err.fix else ''}edit the preset file or save the preset again") from None
-            if done.skipped:
-                notes.append(f"preset {preset.name!r}: {cam.name} has no {', '.join(done.skipped)}")
+            if done.note(preset.name):
+                notes.append(done.note(preset.name))
         return notes
 
     def _countdown(self) -> bool:

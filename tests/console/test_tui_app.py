@@ -190,9 +190,8 @@ async def test_the_controls_form_applies_typed_values_and_refuses_bad_ones(setti
         await streaming(pilot)
         cam = rig.cameras["asi-left"]
         await pilot.press("c")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, ControlsForm), what="the camera form")
         form = app.screen
-        assert isinstance(form, ControlsForm)
         exposure = form._inputs["exposure_us"]
         limit = cam.controls()["exposure_us"].max
         exposure.value = str(limit + 1)                    # the camera's own limit, one past it
@@ -218,7 +217,7 @@ async def test_a_long_exposure_previews_slowly_instead_of_timing_out(settings, r
     async with app.run_test(size=(80, 24)) as pilot:
         await streaming(pilot)
         await pilot.press("c")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, ControlsForm), what="the camera form")
         app.screen._inputs["exposure_us"].value = "20000000"     # 20 s: the ASI allows up to 60 s
         await pilot.press("enter")
         table = app.cameras_tab.table

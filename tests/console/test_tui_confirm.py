@@ -13,6 +13,7 @@ from camdeck.console.tui.tabs.calibration import CalibrationTab
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.reconstruction import ReconstructionTab
 from camdeck.console.tui.tabs.recording import RecordingTab
+from camdeck.console.tui.screens.preset_name import PresetNameScreen
 from tests.console import RECORDER_RIG, default_config, run_async, until
 from tests.console.test_tui_calibration import RIG as STEREO_RIG
 from tests.console.test_tui_monitoring import CONFIG as FLEET_CONFIG
@@ -85,10 +86,10 @@ async def test_read_only_config_turns_off_every_key_that_records_moves_or_delete
         await pilot.press("2")
         recording = app.query_one(RecordingTab)
         recording.folder_input.value = str(tmp_path / "rec")
-        recording.preset_input.value = "p1"
         await pilot.press("ctrl+r", "ctrl+o")
         await pilot.pause(0.3)
         assert recording.state == "idle" and not (tmp_path / "rec").exists()
+        assert not isinstance(app.screen, PresetNameScreen)      # no name asked: nothing is saved
         assert not (tmp_path / "data" / "presets").exists()
         footer = {b.binding.key for b in app.screen.active_bindings.values()}
         assert "ctrl+r" not in footer and "ctrl+s" in footer

@@ -170,7 +170,7 @@ async def test_ctrl_c_quits_through_the_same_guard_as_q(settings, tmp_path):
         tab = await open_tab(pilot, out, "cc", mode="manual")
         await pilot.press("ctrl+r")
         await until(pilot, lambda: tab.state == "recording", what="the recording")
-        tab.preset_input.focus()                # even from a text field (where ctrl+c would copy)
+        tab.preset_select.focus()               # even from a form field (the preset list stays on in a take)
         await pilot.pause()
         await pilot.press("ctrl+c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmQuit), what="the quit guard")

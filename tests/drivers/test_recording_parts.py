@@ -1,4 +1,4 @@
-"""Recording parts that need no camera: the encoder + output, session files and names, presets."""
+"""Recording parts that need no camera: the encoder + output, session files and names (presets: test_recording_presets.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import pytest
 
 from camdeck.drivers.recording.encoders import EncoderError, LibX264Encoder
 from camdeck.drivers.recording.h264_output import TIMECODE_HEADER, AnnexBFileOutput
-from camdeck.drivers.recording.presets import BadPreset, Preset, PresetNotFound, PresetStore, apply_preset
 from camdeck.drivers.recording.data_file import (
     CameraRecord, NotEnoughDiskSpace, OutputNotWritable, SessionExists, SessionPaths, SessionRecord,
     UnsafeSessionName, check_disk_space, check_no_existing, check_output_folder, check_session_name,
@@ -152,53 +151,6 @@ def test_data_file_has_the_origins_sections_then_camdecks(tmp_path):
         for key in keys:
             where.setdefault(key.strip(), set()).add("CAMERA" if title.startswith("CAMERA ") else title)
     assert {k: v for k, v in where.items() if len(v) > 1} == {}
-
-
-def _sim_camera(name, tmp_path):
-    """A real simulated camera of the default rig (a ManualClock keeps it instant)."""
-    from camdeck.console.config import BUILTIN_CONFIG, load_settings
-    from camdeck.drivers.registry import open_camera
-    from camdeck.drivers.sim.clock import ManualClock
-
-    settings = load_settings(BUILTIN_CONFIG, tmp_path / "data")
-    return open_camera(settings.cameras[name], settings.driver_context(ManualClock()))
-
-
-def test_presets_round_trip_and_apply_live(tmp_path):
-    store = PresetStore(tmp_path)
-    with _sim_camera("lightroom", tmp_path) as cam:
-        cam.set_controls(ExposureTime=30000, FrameDurationLimits=(33333, 33333))
-        store.save_from_camera("dusk", cam)
-        assert store.names() == ["dusk"]
-        saved = json.loads((tmp_path / "presets" / "dusk.json").read_text())["controls"]
-        assert saved["ExposureTime"] == 30000 and saved["FrameDurationLimits"] == [33333, 33333]
-        preset = store.load("dusk")
-        assert preset.controls["FrameDurationLimits"] == (33333, 33333)      # tuples come back as tuples
-        # IMX219 has no focus lens: a preset's LensPosition is skipped and said so, the rest applies.
-        done = apply_preset(cam, Preset("p", {"ExposureTime": 12000, "LensPosition": 2.5}))
-        assert done.skipped == ("LensPosition",) and cam.controls()["ExposureTime"].value == 12000
-    with _sim_camera("darkroom", tmp_path) as other:
-        done = apply_preset(other, Preset("p", {"ExposureTime": 30000, "AnalogueGain": 4.0},
-                                          cameras={"darkroom": {"LensPosition": 2.5}}))
-        controls = other.controls()
-        assert controls["ExposureTime"].value == 30000 and controls["AnalogueGain"].value == 4.0
-        assert controls["LensPosition"].value == 2.5 and done.skipped == ()
-        other.start()
-        frame = other.capture()                     # applied live: the next frame carries them
-        assert frame.meta["ExposureTime"] == 30000 and frame.meta["LensPosition"] == 2.5
-
-
-def test_missing_and_bad_presets(tmp_path):
-    store = PresetStore(tmp_path)
-    with pytest.raises(PresetNotFound) as info:
-        store.load("nope")
-    assert info.value.bad_input
-    with pytest.raises(BadPreset):
-        store.load("../etc/passwd")
-    (tmp_path / "presets").mkdir()
-    (tmp_path / "presets" / "broken.json").write_text("{not json")
-    with pytest.raises(BadPreset):
-        store.load("broken")
 
 
 # ---------------------------------------------------------------- faults: a full disk

@@ -178,7 +178,7 @@ def test_low_disk_space_stops_cleanly_with_a_warning(tmp_path):
 
 def test_preset_is_applied_to_every_camera(tmp_path):
     store = PresetStore(tmp_path / "data")
-    store.save("dim", {"ExposureTime": 8000, "AnalogueGain": 1.5, "LensPosition": 2.0})
+    store.save("dim", default={"ExposureTime": 8000, "AnalogueGain": 1.5, "LensPosition": 2.0})
     session, _ = record(tmp_path, duration_s=0.3, preset=store.load("dim"))
     result = session.run()
     assert result.ok
@@ -251,7 +251,7 @@ def test_an_out_of_range_preset_is_bad_input_before_anything_starts(tmp_path):
     from camdeck.drivers.recording.presets import BadPreset
 
     store = PresetStore(tmp_path / "data")
-    store.save("hot", {"ExposureTime": 8000, "AnalogueGain": 1000.0})
+    store.save("hot", default={"ExposureTime": 8000, "AnalogueGain": 1000.0})
     session, events = record(tmp_path / "out", duration_s=0.3, preset=store.load("hot"))
     try:
         session.run()

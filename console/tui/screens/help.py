@@ -25,7 +25,7 @@ Rows = list[tuple[str, str]]
 DESCRIPTIONS = {
     "exposure": "exposure down / up (1/3 stop)",
     "gain": "gain down / up",
-    "edit_controls": "type exposure and gain values",
+    "edit_controls": "the camera form: every control with its range, live on the preview",
     "toggle_pause": "pause / resume the preview",
     "toggle_ascii": "half-block colour / plain-ASCII preview",
 }

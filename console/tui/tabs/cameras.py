@@ -474,21 +474,51 @@ class CamerasTab(Vertical):
         self._edit(1, step_gain, direction)
 
     def action_edit_controls(self) -> None:
-        name = self.current
-        fields = [f for f in self._fields.get(name, (None, None)) if f is not None] if name else []
-        if not fields:
-            self.notify(f"{name or 'no camera'}: no editable controls", severity="warning", timeout=3)
+        """c: the camera form (every control with the driver's range, live on the preview)."""
+        if self.current is None:
+            self.notify("no camera selected", severity="warning", timeout=3)
             return
+        if self.settings.cameras[self.current].kind == "ptz":   # its controls move it: the Monitoring tab's job
+            self.notify(f"{self.current}: a PTZ camera moves from the Monitoring tab; it has no camera form",
+                        severity="warning", timeout=4)
+            return
+        self._open_form(self.current)
 
+    @work(thread=True, exit_on_error=False, group="controls")
+    def _open_form(self, name: str) -> None:
+        """Read what the camera form needs (driver calls), then show it on the UI thread."""
+        from camdeck.console.tui.screens.control_fields import read_form_data
+
+        holder = self.pool.holder(name)
+        if holder is not None:
+            self.app.call_from_thread(self.notify, f"{name} is in use by {holder}: its resolution and frame rate "
+                                      "change between takes; ctrl+l on the Recording tab applies a preset now",
+                                      severity="warning", timeout=6)
+            return
+        with self.pool.use(name) as cam:
+            data = read_form_data(cam)
+        self.app.call_from_thread(self._show_form, name, *data)
+
+    def _show_form(self, name: str, controls: dict, size: Any, sizes: list) -> None:
         def done(values: dict | None) -> None:
+            if not values:
+                return
+            resolution = values.pop("resolution", None)
             if values:
                 self.queue_controls(name, values)
-                self._fields[name] = tuple(  # type: ignore[assignment]
-                    None if f is None else ControlField(f.control, f.label, f.minimum, f.maximum,
-                                                        float(values.get(f.control, f.value)), f.integer)
-                    for f in self._fields[name])
+            if resolution:
+                self.reopen_camera(name, tuple(resolution))
 
-        self.app.push_screen(ControlsForm(name, fields), done)
+        self.app.push_screen(ControlsForm(name, controls, resolution=size, resolutions=sizes,
+                                          on_change=lambda values: self.queue_controls(name, values)), done)
+
+    @work(thread=True, exit_on_error=False, group="controls")
+    def reopen_camera(self, name: str, resolution: tuple[int, int]) -> None:
+        """A new resolution (between takes): the pool reopens the camera with it; the preview follows.
+        CameraInUse when a take holds it (shown by the Recording tab's form, which refuses it first)."""
+        self.app.call_from_thread(self.workers.cancel_group, self, "stream")    # no capture on the old one
+        self.pool.reopen(name, replace(self.pool.specs[name], resolution=resolution))
+        self.app.call_from_thread(self._restart_stream)
 
     def action_filter(self) -> None:
         """/: show only the cameras matching what is typed (name, driver, state, ...)."""

@@ -1,11 +1,16 @@
-"""The Recording tab: a dual-camera H.264 session with timer, countdown and presets.
+"""The Recording tab: a dual-camera H.264 session with timer, countdown, presets and a preview.
 
 The session (drivers.recording.session.RecordingSession) runs in a thread worker; its events come
 back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
-ctrl+s stop (or cancel the countdown), ctrl+l apply the named preset (live while
-recording), ctrl+o save the first camera's controls as that preset. An existing session
-is replaced only after the confirm dialog. ctrl+s works from any tab and any field (an app
-binding with priority). Read-only (``camdeck tui --read-only``) turns ctrl+r and ctrl+o off.
+ctrl+s stop (or cancel the countdown), ctrl+l apply the preset picked in the list (live while
+recording, through the session, which logs the change), ctrl+o save each camera's own controls
+under a name the dialog asks for (console/tui/tabs/take_presets.py does the driver work), v the
+preview of both cameras during a take (off by default; console/tui/tabs/take_preview.py: it reads
+the recorder's last frames, never captures). An existing session or preset is replaced only after
+the confirm dialog. c opens the camera form of the camera under the table's cursor (during a take
+its edits go through the session and the resolution and frame rate wait for the next take;
+console/tui/tabs/take_controls.py). ctrl+s works from any tab and any field (an app binding with priority).
+Read-only (``camdeck tui --read-only``) turns ctrl+r and ctrl+o off.
 
 The session records from the app's open cameras: it borrows them from the CameraPool for its
 whole run (``open_camera=`` hands out the lent ones), so the Cameras tab cannot read them
@@ -38,6 +43,9 @@ from textual.worker import Worker, WorkerState
 from camdeck.console.tui.camera_pool import CameraPool, lent_opener
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
+from camdeck.console.tui.tabs.take_controls import TakeCameraForm
+from camdeck.console.tui.tabs.take_presets import PresetKeys
+from camdeck.console.tui.tabs.take_preview import TakePreview
 from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
 from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text, timer_suggester
@@ -63,14 +71,6 @@ class RecordingFinished(Message):
         self.result = result
 
 
-class PresetNews(Message):
-    """A preset was applied or saved: one line for the operator."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
 def _default_cameras(settings) -> list[str]:
     for rig in settings.rigs.values():
         if rig.type == "recorder":
@@ -78,13 +78,15 @@ def _default_cameras(settings) -> list[str]:
     return [name for name, spec in settings.cameras.items() if spec.kind == "picam"][:2]
 
 
-class RecordingTab(Vertical):
+class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
     """Session form, big timer, per-camera figures; the session itself runs in a worker."""
 
     BINDINGS = [
         Binding("ctrl+r", "start", "Record"),
         Binding("ctrl+l", "apply_preset", "Apply preset"),
         Binding("ctrl+o", "save_preset", "Save preset"),
+        Binding("v", "toggle_preview", "Preview"),
+        Binding("c", "camera_form", "Camera"),
     ]
 
     DEFAULT_CSS = """
@@ -106,6 +108,10 @@ class RecordingTab(Vertical):
     }
     RecordingTab #rec-mode {
         width: 14;
+        margin-right: 1;
+    }
+    RecordingTab #rec-preset {
+        width: 1fr;
         margin-right: 1;
     }
     RecordingTab #rec-duration, RecordingTab #rec-countdown {
@@ -145,11 +151,12 @@ class RecordingTab(Vertical):
         self.duration_input = Input("1m", id="rec-duration", compact=True, suggester=timer_suggester(),
                                     tooltip="timer: 1m to 60m in 0.5m steps (the origin's), or any time up to 60m")
         self.countdown_input = Input("0s", id="rec-countdown", compact=True)
-        self.preset_input = Input("", placeholder="preset name", id="rec-preset", compact=True)
+        self.preset_select: Select[str] = Select([], prompt="no preset", id="rec-preset", compact=True)
         self.pause_check = Checkbox("pause preview while recording", True, id="rec-pause", compact=True)
         self.timer = RecordingTimer()
         self.status = Static("ctrl+r records; ctrl+s stops.", id="rec-status")
         self.table = RecordingCameraTable(drop_limit_pct=settings.record.max_drop_pct)
+        self.preview = TakePreview(ascii=settings.console.ascii_preview)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
@@ -167,12 +174,13 @@ class RecordingTab(Vertical):
             yield self.countdown_input
         with Horizontal(classes="form-row"):
             yield Label("preset")
-            yield self.preset_input
+            yield self.preset_select
             yield self.pause_check
         with Horizontal(id="rec-middle"):
             yield self.timer
             yield self.status
         yield self.table
+        yield self.preview
 
     @property
     def state(self) -> str:
@@ -188,6 +196,7 @@ class RecordingTab(Vertical):
 
     def on_mount(self) -> None:
         self.table.set_cameras(_default_cameras(self.settings))
+        self.reload_presets()
 
     def on_unmount(self) -> None:
         # Safety net when the app goes without asking (the quit guard stopped it already):
@@ -258,14 +267,14 @@ class RecordingTab(Vertical):
         names = [n.strip() for n in self.cameras_input.value.split(",") if n.strip()]
         if not names or len(set(names)) != len(names):
             raise BadInput("cameras: give distinct camera names, comma-separated; fix: e.g. lightroom,darkroom")
-        specs = [find_spec(self.settings.cameras, n) for n in names]
+        specs = [find_spec(self.pool.specs, n) for n in names]   # the pool's: a resolution chosen in the camera form
         duration_s = None
         if self.mode_select.value == "timer":
             duration_s = parse_seconds(self.duration_input.value, "time", 0.1, 3600.0)
             if duration_s <= 0:
                 raise BadInput("time: must be more than 0; fix: e.g. 60s, or choose manual mode")
         countdown_s = parse_seconds(self.countdown_input.value or "0s", "countdown", 0.0, 120.0)
-        preset_name = self.preset_input.value.strip()
+        preset_name = self.selected_preset()
         preset = PresetStore(self.settings.data_dir).load(preset_name) if preset_name else None
         return RecordingRequest(session=self.name_input.value.strip(), folder=Path(self.folder_input.value.strip()),
                                 cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=preset,
@@ -336,21 +345,10 @@ class RecordingTab(Vertical):
         else:
             session.request_stop()
 
-    def action_apply_preset(self) -> None:
-        name = self.preset_input.value.strip()
-        if not name:
-            self.notify("type a preset name first", severity="warning", timeout=3)
-            return
-        self._preset_worker("apply", name)
-
-    def action_save_preset(self) -> None:
-        if self.settings.console.read_only:
-            return
-        name = self.preset_input.value.strip()
-        if not name:
-            self.notify("type a name for the preset first", severity="warning", timeout=3)
-            return
-        self._preset_worker("save", name)
+    def action_toggle_preview(self) -> None:
+        """v: the preview of both cameras during a take, on or off (it reads the recorder's frames)."""
+        on = self.preview.toggle()
+        self.notify(f"take preview {'on' if on else 'off'}", timeout=2)
 
     # ---------------------------------------------------------------- workers
 
@@ -364,19 +362,22 @@ class RecordingTab(Vertical):
         self.status.update(f"opening {', '.join(s.name for s in request.cameras)}…")
         if self.pause_check.value:
             self._preview_pause.hold()
-        self._record(request, getattr(self.app, "job_host", None))
+        taps: dict = {}             # filled by the session as it opens the cameras; the preview reads them
+        self.preview.start(taps, [spec.name for spec in request.cameras])
+        self._record(request, getattr(self.app, "job_host", None), taps)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
-    def _record(self, request: Any, host: Any = None) -> None:
+    def _record(self, request: Any, host: Any = None, taps: dict | None = None) -> None:
         """Run the session on cameras borrowed from the pool; every event becomes a message.
         ``host`` (the app's JobHost) registers it as a job; the record is kept here, in the
         worker, because after a hang-up no message reaches the UI any more."""
         from camdeck.console.jobs import recording_state
+        from camdeck.drivers.recording.frame_tap import tapping
         from camdeck.drivers.recording.session import RecordingSession
 
         job = None
         with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
-            session = RecordingSession(request, self.pool.ctx, open_camera=lent_opener(cams),
+            session = RecordingSession(request, self.pool.ctx, open_camera=tapping(lent_opener(cams), taps if taps is not None else {}),
                                        progress=lambda event: self.post_message(RecordingEventMessage(event)))
             self.session = session
             if host is not None:
@@ -398,31 +399,6 @@ class RecordingTab(Vertical):
         if host is not None:
             host.end(job, recording_state(result.outcome), result.result_text, result.files or None)
         self.post_message(RecordingFinished(result))   # after the loan: the preview may resume at once
-
-    @work(thread=True, exit_on_error=False, group="presets")
-    def _preset_worker(self, what: str, name: str) -> None:
-        """Apply or save preset ``name``: on the running session's cameras, else on camera 1 alone."""
-        from camdeck.drivers.recording.presets import PresetStore
-        from camdeck.drivers.registry import find_spec
-
-        store = PresetStore(self.settings.data_dir)
-        session = self.session
-        if what == "apply":
-            preset = store.load(name)
-            if session is not None and session.cameras:
-                done = session.apply_preset(preset)
-                skipped = "; ".join(f"{d.camera} has no {', '.join(d.skipped)}" for d in done if d.skipped)
-                self.post_message(PresetNews(f"preset {name!r} applied live" + (f" ({skipped})" if skipped else "")))
-            else:
-                self.post_message(PresetNews(f"preset {name!r} will be applied when recording starts"))
-            return
-        if session is not None and session.cameras:
-            saved = session.save_preset(store, name)
-        else:
-            first = find_spec(self.settings.cameras, self.cameras_input.value.split(",")[0].strip()).name
-            with self.pool.borrow([first], by="the preset editor") as (cam,):
-                saved = store.save_from_camera(name, cam)
-        self.post_message(PresetNews(f"saved preset {name!r}: {len(saved.controls)} controls"))
 
     # ---------------------------------------------------------------- messages
 
@@ -475,10 +451,6 @@ class RecordingTab(Vertical):
         self.name_input.value = next_take_name(
             recorded, taken=lambda name: bool(SessionPaths(folder, name, count).existing()))
 
-    def on_preset_news(self, message: PresetNews) -> None:
-        self.status.update(message.text)
-        self.notify(message.text, timeout=4)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a worker failure becomes something the operator sees."""
         if event.state != WorkerState.ERROR:
@@ -497,5 +469,6 @@ class RecordingTab(Vertical):
     def _finish(self) -> None:
         self.state = "idle"
         self.session = None
+        self.preview.stop()
         self._set_form_enabled(True)
         self._preview_pause.release()

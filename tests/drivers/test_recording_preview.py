@@ -1,0 +1,62 @@
+"""A preview during a take reads the frames the recorder captured (FrameTap): it captures none
+itself, so every frame the cameras gave is encoded or counted dropped exactly as without it."""
+from __future__ import annotations
+
+import threading
+
+from camdeck.drivers.imaging import frame_to_rgb
+from camdeck.drivers.recording.data_file import read_timecodes
+from camdeck.drivers.recording.frame_tap import FrameTap, tapping
+from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
+from camdeck.drivers.registry import DriverContext, open_camera
+from tests.drivers.test_recording_session import LEFT, RIGHT, decode_count
+
+
+def test_a_preview_reads_the_recorders_frames_and_costs_it_none(tmp_path):
+    captures: dict[str, int] = {}           # capture() calls that reached each driver
+
+    def counted_open(spec, ctx):
+        cam = open_camera(spec, ctx)
+        real = cam.capture
+
+        def capture(timeout_s=None):
+            captures[spec.name] = captures.get(spec.name, 0) + 1
+            return real(timeout_s)
+
+        cam.capture = capture
+        return cam
+
+    taps: dict[str, FrameTap] = {}
+    request = RecordingRequest(session="pv", folder=tmp_path, cameras=[LEFT, RIGHT], duration_s=1.0)
+    session = RecordingSession(request, DriverContext(data_dir=tmp_path / "data"),
+                               open_camera=tapping(counted_open, taps))
+    shown: dict[str, list[int]] = {LEFT.name: [], RIGHT.name: []}
+    done = threading.Event()
+
+    def preview():                          # what the Recording tab's preview worker does, faster
+        while not done.is_set():
+            for name, tap in list(taps.items()):
+                frame, _ = tap.latest()
+                if frame is not None and (not shown[name] or shown[name][-1] != frame.seq):
+                    assert frame_to_rgb(frame).ndim == 3
+                    shown[name].append(frame.seq)
+            done.wait(0.01)
+
+    reader = threading.Thread(target=preview)
+    reader.start()
+    try:
+        result = session.run()
+    finally:
+        done.set()
+        reader.join()
+    assert result.ok, result.warnings
+    for track, stats in zip(session.tracks, result.cameras):
+        tap = taps[stats.name]
+        assert captures[stats.name] == tap.captured                  # the preview never captured
+        assert tap.captured == track.frames + track.queue_dropped    # each frame: encoded or counted dropped
+        assert stats.dropped == max(track.seq_dropped, tap.dropped_frames) + track.queue_dropped
+        assert stats.frames + stats.dropped == tap.latest()[0].seq + 1   # every sensor frame: filed or dropped
+        assert decode_count(tmp_path / f"pv_camera_{track.index}.h264") == stats.frames == \
+            len(read_timecodes(tmp_path / f"pv_camera_{track.index}.pts.txt"))
+        seqs = shown[stats.name]
+        assert len(seqs) >= 3 and seqs == sorted(set(seqs))           # it updated, newest frame each time
