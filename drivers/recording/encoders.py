@@ -243,6 +243,7 @@ class CameraStats:
     bytes_written: int = 0
     status: str = "waiting"       # waiting, recording, done, fault
     fault: str = ""
+    skipped: int = 0              # frames from before the take's zero (warming up, or leading the other camera)
 
 
 def _one_line(err: BaseException) -> str:
@@ -380,7 +381,7 @@ class CameraTrack:
         frames = self.output.frames_written if self.hw is None else self.hw_frames()
         return CameraStats(index=self.index, name=self.spec.name, label=self.spec.label, frames=frames,
                            fps=fps, dropped=self.dropped, bytes_written=self.output.bytes_written,
-                           status=self.status, fault=self.fault)
+                           status=self.status, fault=self.fault, skipped=self.skipped_frames)
 
     def hw_frames(self) -> int:
         return self.encoder.frames if self.encoder is not None else 0

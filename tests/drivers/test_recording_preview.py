@@ -53,9 +53,10 @@ def test_a_preview_reads_the_recorders_frames_and_costs_it_none(tmp_path):
     for track, stats in zip(session.tracks, result.cameras):
         tap = taps[stats.name]
         assert captures[stats.name] == tap.captured                  # the preview never captured
-        assert tap.captured == track.frames + track.queue_dropped    # each frame: encoded or counted dropped
+        # each frame the recorder captured: encoded, counted dropped, or skipped before the take's zero
+        assert tap.captured == track.frames + track.queue_dropped + track.skipped_frames
         assert stats.dropped == max(track.seq_dropped, tap.dropped_frames) + track.queue_dropped
-        assert stats.frames + stats.dropped == tap.latest()[0].seq + 1   # every sensor frame: filed or dropped
+        assert stats.frames + stats.dropped + stats.skipped == tap.latest()[0].seq + 1   # every sensor frame: filed, dropped or skipped
         assert decode_count(tmp_path / f"pv_camera_{track.index}.h264") == stats.frames == \
             len(read_timecodes(tmp_path / f"pv_camera_{track.index}.pts.txt"))
         seqs = shown[stats.name]

@@ -105,7 +105,7 @@ def test_changes_during_a_take_are_logged_as_they_happen(tmp_path):
             return
         seen["at_s"] = event.elapsed_s
         seen["changed"] = session.set_controls("lightroom", source="camera form", ExposureTime=10000)
-        session.apply_preset(Preset("dusk", {"AnalogueGain": 4.0}))
+        session.apply_preset(Preset("dusk", default={"AnalogueGain": 4.0}))   # for every camera
         seen["file_now"] = (tmp_path / "ev_events.txt").read_text()     # on disk before the take ends
         seen["done"] = True
         session.request_stop()
