@@ -52,8 +52,9 @@ def _data_dir():
 
 @app.callback(invoke_without_command=True)
 def jobs(ctx: typer.Context,
-         limit: int = typer.Option(20, "--limit", min=1, help="Show the running jobs and the newest finished "
-                                                               "ones, this many in all.")) -> None:
+         limit: int = typer.Option(20, "--limit", callback=bounds.count("--limit", 1, 10_000),
+                                   help="Show the running jobs and the newest finished ones, this many in all "
+                                        "(1 to 10000).")) -> None:
     """List the running and recent jobs: id, kind, state, pid, started, outputs."""
     if ctx.invoked_subcommand is not None:
         return

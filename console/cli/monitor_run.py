@@ -17,6 +17,8 @@ import typer
 
 from camdeck.console.cli import bounds, common
 
+HISTORY_LIMIT = 100_000     # rows: more than a fleet writes in years, and SQLite's LIMIT takes it
+
 
 def register(group: typer.Typer) -> None:
     """Add `run` and `history` to the `monitor` sub-app."""
@@ -47,8 +49,6 @@ def run(
     settings = common.settings()
     stabilize_s = bounds.parse_seconds(stabilize_time, "--stabilize-time", 0.0, 600.0) if stabilize_time else None
     timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
-    if timeout_s is not None and timeout_s <= 0:
-        raise common.BadInput("--timeout must be more than 0; fix: write e.g. --timeout 300s")
     shard_pair = parse_shard(shard)
     quiet = common.json_mode()
     bar = None
@@ -132,7 +132,8 @@ def _show_run(report) -> None:
 def history(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
                                          help="One device or deployment; default: all."),
-    limit: int = typer.Option(20, "--limit", min=1, help="Newest N results."),
+    limit: int = typer.Option(20, "--limit", callback=bounds.count("--limit", 1, HISTORY_LIMIT),
+                              help=f"Newest N results (1 to {HISTORY_LIMIT})."),
     source: str = typer.Option("local", "--source", metavar="local|athena",
                                help="local: this machine's history database; athena: the fleet's "
                                     "results in the Athena table (every shard's)."),
