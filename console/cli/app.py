@@ -200,9 +200,7 @@ def _run(argv: list[str]) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    code = run(sys.argv[1:])
-    boundary.flush_at_exit()
-    sys.exit(code)
+    sys.exit(boundary.flush_at_exit(run(sys.argv[1:])))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -164,14 +164,21 @@ def write_err(line: str) -> None:
         _silence(sys.stderr)
 
 
-def flush_at_exit() -> None:
-    """Flush stdout and stderr before the interpreter does: a reader that left makes the
-    interpreter print "Exception ignored ... BrokenPipeError"; here the stream is silenced instead."""
+def flush_at_exit(code: int) -> int:
+    """Flush stdout and stderr before the interpreter does, and return the exit code.
+
+    A reader that left makes the interpreter print "Exception ignored ... BrokenPipeError" at
+    shutdown (and exit 120); here the stream is silenced instead, and a command that had
+    succeeded exits 1 like any other whose output was cut short.
+    """
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             _silence(stream)
+            if stream is sys.stdout and code == 0:
+                code = BROKEN_PIPE_EXIT
+    return code
 
 
 def _is_broken_pipe(err: BaseException) -> bool:

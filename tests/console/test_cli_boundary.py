@@ -240,9 +240,10 @@ def test_a_reader_that_leaves_ends_the_command_quietly(workdir, argv):
 
     read_end, write_end = os.pipe()
     os.close(read_end)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # buffered, as for a user
     try:
         proc = subprocess.run([sys.executable, "-c", "from camdeck.console.cli.app import main; main()", *argv],
-                              stdout=write_end, stderr=subprocess.PIPE, cwd=workdir, timeout=120)
+                              stdout=write_end, stderr=subprocess.PIPE, cwd=workdir, env=env, timeout=120)
     finally:
         os.close(write_end)
     assert proc.returncode == 1 and proc.stderr.decode() == ""
