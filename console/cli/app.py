@@ -73,8 +73,9 @@ def tui(
     from camdeck.console.tui.app import run_app
 
     opts = common.OPTIONS
-    logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
-                   log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
+    path = logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
+                          log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
+    opts.log_file = str(path)   # a crash's line points at the file that keeps its trace (boundary.py)
     run_app(common.settings(), read_only=read_only or None)
 
 

@@ -247,3 +247,40 @@ def test_a_reader_that_leaves_ends_the_command_quietly(workdir, argv):
     finally:
         os.close(write_end)
     assert proc.returncode == 1 and proc.stderr.decode() == ""
+
+
+# ---- the TUI: a crash inside the app restores the terminal and prints one line ----
+
+def test_a_crash_inside_the_tui_restores_the_terminal_and_leaves_one_line(workdir, monkeypatch):
+    """A real failure, no test hook: a history database whose offset is text (hand-edited, or
+    written by another tool) breaks the Monitoring tab when it draws the fleet table at start-up.
+    Textual's own answer was its traceback with locals over the screen, and exit 0."""
+    import os
+    import sqlite3
+    from pathlib import Path
+
+    from camdeck.monitoring.history import TABLE, HistoryStore, MonitoringRecord
+    from tests.console.jobs_helpers import PtyProcess
+
+    data = workdir / "data"
+    HistoryStore(data / "history.sqlite").add(MonitoringRecord(
+        deployment="sim-site", device_id="ptz-1", timestamp="2026-11-21T10:00:00Z", mode="passive",
+        success=True, pitch_offset_deg=0.1, yaw_offset_deg=0.2, roll_offset_deg=0.0))
+    with sqlite3.connect(data / "history.sqlite") as db:
+        db.execute(f"UPDATE {TABLE} SET pitch_offset_deg = 'abc'")
+    monkeypatch.setenv("TERM", "xterm-256color")       # what the pty child gets
+    proc = PtyProcess(["tui", "--data-dir", str(data)], workdir)
+    try:
+        code = proc.wait(90)
+    finally:
+        proc.kill()
+    screen = bytes(proc.output).decode(errors="replace")
+    log = Path(os.environ["XDG_STATE_HOME"]) / "camdeck" / "log" / "tui.log"
+    assert code == 1 and "Traceback" not in screen and "could not convert" in screen, screen[-3000:]
+    restored = screen.rindex("\x1b[?1049l")              # the app left the alternate screen ...
+    after = [line for line in screen[restored:].splitlines() if "camdeck: error:" in line]
+    assert len(after) == 1 and screen.count("camdeck: error:") == 1, screen[restored:]   # ... then one line
+    assert after[0].endswith(f"internal error (ValueError: could not convert string to float: 'abc'); "
+                             f"the trace is in {log}")
+    trace = log.read_text()
+    assert "Traceback" in trace and "on_history_loaded" in trace
