@@ -49,6 +49,8 @@ def run(
     settings = common.settings()
     stabilize_s = bounds.parse_seconds(stabilize_time, "--stabilize-time", 0.0, 600.0) if stabilize_time else None
     timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
+    if timeout_s is not None and timeout_s <= 0:
+        raise common.BadInput("--timeout must be more than 0; fix: write e.g. --timeout 300s")
     shard_pair = parse_shard(shard)
     quiet = common.json_mode()
     bar = None
