@@ -128,6 +128,9 @@ def _file_handler(path: Path) -> logging.Handler:
     option = f"--log-file {path}"
     if path.is_dir():
         raise LoggingError(f"{option}: is a folder; fix: give a file name, e.g. {path / 'camdeck.log'}")
+    if path.exists() and not (path.is_file() or path.is_char_device()):
+        # opening a FIFO for writing blocks until a reader comes (a hang); a block device is a disk
+        raise LoggingError(f"{option}: not a regular file; fix: give a file name, e.g. camdeck.log")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

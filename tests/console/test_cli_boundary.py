@@ -284,3 +284,11 @@ def test_a_crash_inside_the_tui_restores_the_terminal_and_leaves_one_line(workdi
                              f"the trace is in {log}")
     trace = log.read_text()
     assert "Traceback" in trace and "on_history_loaded" in trace
+
+
+def test_a_log_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    assert_bad_input(cli("--log-file", str(tmp_path / "fifo"), "config", "path"), "--log-file", "not a regular file")
+    assert cli("--log-file", os.devnull, "config", "path").code == 0         # a character device is fine
