@@ -38,14 +38,16 @@ def _data_dir():
     import tomllib
 
     from camdeck.console.config_paths import DATA_ENV, find_config, find_data_dir
+    from camdeck.fileio.bounded import CONFIG_CAP, UnreadableFile, read_text
 
     opts = common.OPTIONS
     if opts.data_dir is not None or os.environ.get(DATA_ENV):
         return find_data_dir(opts.data_dir, None).path
     try:
         choice = find_config(opts.config)
-        written = tomllib.loads(choice.path.read_text(encoding="utf-8")).get("console", {}).get("data_dir")
-    except (OSError, ValueError, AttributeError):
+        # bounded: a FIFO would block this read forever, /dev/zero would fill the memory
+        written = tomllib.loads(read_text(choice.path, what="--config", cap=CONFIG_CAP)).get("console", {}).get("data_dir")
+    except (OSError, ValueError, AttributeError, RecursionError, UnreadableFile):
         return common.settings().data_dir        # unreadable: the full load says why, with the fix
     return find_data_dir(None, written if isinstance(written, str) else None, str(choice.path)).path
 

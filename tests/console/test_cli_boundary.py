@@ -292,3 +292,22 @@ def test_a_log_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):
     os.mkfifo(tmp_path / "fifo")
     assert_bad_input(cli("--log-file", str(tmp_path / "fifo"), "config", "path"), "--log-file", "not a regular file")
     assert cli("--log-file", os.devnull, "config", "path").code == 0         # a character device is fine
+
+
+def test_jobs_does_not_block_on_a_config_that_is_a_fifo(cli, tmp_path, monkeypatch):
+    """`camdeck jobs` reads the config's data_dir itself (it must work when the rest of the config is
+    broken): that read is bounded, so a FIFO is handed to the full load, which names it, instead of
+    blocking forever. The full load's own refusal is the config loader's; here it is stood in for."""
+    import os
+
+    from camdeck.console.cli import common
+    from tests.fuzz.outcome import time_limit
+
+    os.mkfifo(tmp_path / "fifo")
+
+    def full_load():
+        raise common.BadInput(f"--config {tmp_path / 'fifo'}: a FIFO, not a file; fix: give a config file")
+
+    monkeypatch.setattr(common, "settings", full_load)
+    with time_limit(30):
+        assert_bad_input(cli("--config", str(tmp_path / "fifo"), "jobs"), "FIFO")
