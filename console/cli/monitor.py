@@ -26,6 +26,7 @@ def _progress_bar(label: str):
 @app.command("collect-references")
 def collect_references(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT[/CAMERA]",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="Which cameras (default: every PTZ camera)."),
     horizontal_stops: Optional[int] = typer.Option(None, "--horizontal-stops",
                                                    callback=bounds.count("--horizontal-stops", 1, 360),

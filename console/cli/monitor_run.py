@@ -28,6 +28,7 @@ def register(group: typer.Typer) -> None:
 
 def run(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="One device (or one deployment); default: every PTZ camera."),
     stabilize_time: Optional[str] = typer.Option(None, "--stabilize-time",
                                                  help="Stillness before a capture, e.g. 30s "
@@ -133,6 +134,7 @@ def _show_run(report) -> None:
 
 def history(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="One device or deployment; default: all."),
     limit: int = typer.Option(20, "--limit", callback=bounds.count("--limit", 1, HISTORY_LIMIT),
                               help=f"Newest N results (1 to {HISTORY_LIMIT})."),

@@ -119,6 +119,9 @@ def test_history_limit_past_64_bits_is_bad_input_not_a_sqlite_overflow(cli, user
     (["bench", "--sizes", "9" * 5000], "--sizes"),                       # past int()'s digit limit
     (["monitor", "collect-references", "--horizontal-stops", "9223372036854775808"], "--horizontal-stops"),
     (["monitor", "run", "--timeout", "9" * 400], "--timeout"),
+    (["monitor", "run", "--device", ""], "--device is empty"),           # was: every device, a whole fleet run
+    (["monitor", "collect-references", "--device", " "], "--device is empty"),   # found by the fuzz: a long scan
+    (["monitor", "history", "--device", ""], "--device is empty"),
     (["calibrate", "capture", "--rig", "stereo-lab", "--out", "o", "--views", "2"], "--views"),
     (["calibrate", "capture", "--rig", "stereo-lab", "--out", "o", "--square-mm", "inf"], "--square-mm"),
     (["calibrate", "capture", "--rig", "stereo-lab", "--out", "o", "--timeout", "nan"], "--timeout"),
