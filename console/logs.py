@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -126,8 +127,18 @@ def _not_shown(record: logging.LogRecord) -> bool:
 
 def _file_handler(path: Path) -> logging.Handler:
     option = f"--log-file {path}"
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None                  # a new file (a file "inside" a file fails below, at mkdir)
+    except OSError as err:           # a name too long, a loop of links, no permission
+        raise LoggingError(f"{option}: cannot be used ({err.strerror}); fix: give a writable file, "
+                           "e.g. camdeck.log") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise LoggingError(f"{option}: is a folder; fix: give a file name, e.g. {path / 'camdeck.log'}")
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+        # opening a FIFO for writing blocks until a reader comes (a hang); a block device is a disk
+        raise LoggingError(f"{option}: not a regular file; fix: give a file name, e.g. camdeck.log")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -133,6 +133,7 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
 
     Raises:
         MissingExtra: a torch backend was asked for by name and torch is not installed.
+        DeviceUnavailable: "torch-cuda" was asked for and there is no CUDA device.
         KeyError: an unknown scene.
     """
     from camdeck import fastcore
@@ -141,6 +142,10 @@ def run_bench(sizes=DEFAULT_SIZES, backends=None, image_size=(1920, 1080), budge
         names = list(backends)
         if any(n.startswith("torch") for n in names):
             require_extra("torch", "bench --backends torch")
+        if "torch-cuda" in names:     # checked before any frame is rendered: one line, not a CUDA traceback
+            from camdeck.fastcore.devices import resolve_device
+            resolve_device("cuda", "bench --backends torch-cuda",
+                           "leave torch-cuda out (e.g. --backends cython,torch), or run on a machine with a CUDA GPU")
     else:
         names = _default_backends()
         if "torch" not in names:

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from camdeck.console import __version__
-from camdeck.console.cli import common
+from camdeck.console.cli import boundary, common
 
 app = typer.Typer(
     name="camdeck",
@@ -73,8 +73,9 @@ def tui(
     from camdeck.console.tui.app import run_app
 
     opts = common.OPTIONS
-    logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
-                   log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
+    path = logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
+                          log_file=opts.log_file or logs.default_tui_log_file(), stderr=False)
+    opts.log_file = str(path)   # a crash's line points at the file that keeps its trace (boundary.py)
     run_app(common.settings(), read_only=read_only or None)
 
 
@@ -114,23 +115,6 @@ from camdeck.console.cli import presets as _presets  # noqa: E402  (its own line
 app.add_typer(_presets.app, name="presets")
 
 
-def exit_code_for(err: BaseException) -> int:
-    """2 for bad input (usage, config, missing/corrupt file, unsafe name), else 1."""
-    from camdeck.console.config import ConfigError
-
-    if isinstance(err, (ConfigError, common.BadInput)) or getattr(err, "bad_input", False):
-        return 2
-    return 1
-
-
-def _message(err: BaseException) -> str:
-    try:
-        text = str(err) or err.__class__.__name__
-    except Exception:  # an exception whose __str__ fails still gets its line
-        text = err.__class__.__name__
-    return " ".join(text.split())  # one line, always
-
-
 def _click_classes(name: str) -> tuple[type, ...]:
     """``name`` from click and from typer's vendored copy (typer >= 0.29 raises its own)."""
     import importlib
@@ -148,7 +132,10 @@ def _click_classes(name: str) -> tuple[type, ...]:
 
 
 def _group_without_command(args: list[str]) -> str:
-    """The command path when ``args`` name a group but none of its commands, else ""."""
+    """The command path when ``args`` name a group but none of its commands, else "".
+
+    An unknown name is not "no command": typer says it is unknown (``camdeck --json frobnicate``).
+    """
     command = typer.main.get_command(app)
     path = ["camdeck"]
     for token in args:
@@ -156,7 +143,7 @@ def _group_without_command(args: list[str]) -> str:
             continue
         sub = getattr(command, "commands", {}).get(token)
         if sub is None:
-            break
+            return ""  # an unknown command or an argument: typer's own error names it
         command, path = sub, path + [token]
     if getattr(command, "invoke_without_command", False):
         return ""      # a group that does something alone (`camdeck jobs` lists)
@@ -164,12 +151,19 @@ def _group_without_command(args: list[str]) -> str:
 
 
 def run(argv: list[str]) -> int:
-    """Run the CLI on ``argv`` (without the program name) and return the exit code."""
+    """Run the CLI on ``argv`` (without the program name) and return the exit code.
+
+    Nothing escapes as a traceback: console/cli/boundary.py turns every exception into an exit
+    code and one line.
+    """
+    return boundary.guarded(lambda: _run(argv), lambda: common.OPTIONS)
+
+
+def _run(argv: list[str]) -> int:
     try:
         opts, rest = common.extract_global_options(argv)
     except common.BadInput as err:
-        print(f"camdeck: error: {_message(err)}", file=sys.stderr)
-        return 2
+        return boundary.fail(boundary.message_of(err), 2, "--json" in argv)
     common.set_options(opts)
     from camdeck.console import logs
 
@@ -177,7 +171,7 @@ def run(argv: list[str]) -> int:
         logs.configure(logs.choose_level(opts.verbose, opts.quiet, os.environ.get(logs.LEVEL_ENV)),
                        json_lines=opts.json, log_file=opts.log_file)
     except logs.LoggingError as err:  # -q with -v, a bad CAMDECK_LOG_LEVEL or --log-file
-        return _fail(_message(err), 2, opts.json)
+        return boundary.fail(boundary.message_of(err), 2, opts.json)
     exits = _click_classes("Exit")
     no_args_help = _click_classes("NoArgsIsHelpError")
     usage_errors = _click_classes("UsageError")
@@ -186,7 +180,7 @@ def run(argv: list[str]) -> int:
     if opts.json and not {"--help", "-h", "--version"} & set(rest):
         missing = _group_without_command(rest)
         if missing:  # typer would print rich help on stdout; under --json only one object goes there
-            return _fail(f"no command given; see {missing} --help", 2, True)
+            return boundary.fail(f"no command given; fix: name one, see {missing} --help", 2, True)
     try:
         result = app(args=rest, prog_name="camdeck", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -197,63 +191,19 @@ def run(argv: list[str]) -> int:
         return 2
     except usage_errors as err:
         ctx = getattr(err, "ctx", None)
-        where = f"; see {ctx.command_path} --help" if ctx is not None else ""
-        return _fail(f"{err.format_message().rstrip('.')}{where}", 2, opts.json)
+        where = f"; fix: see {ctx.command_path} --help" if ctx is not None else ""
+        return boundary.fail(f"{err.format_message().rstrip('.')}{where}", 2, opts.json)
     except click_errors as err:
-        return _fail(err.format_message(), 2, opts.json)
+        return boundary.fail(err.format_message(), 2, opts.json)
     except aborts:
-        print("camdeck: aborted", file=sys.stderr)
+        boundary.write_err("camdeck: aborted")
         return 130
-    except KeyboardInterrupt:
-        print("camdeck: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # the one place errors become exit codes
-        return _exit_for_exception(err, opts)
-
-
-def _exit_for_exception(err: BaseException, opts: common.GlobalOptions) -> int:
-    """Exit 2 with the error's line for bad input, exit 1 with its line for a known failure, and
-    exit 1 with "internal error" for a bug: its trace goes to the log file, never to the terminal."""
-    from camdeck.console import logs
-
-    code = exit_code_for(err)
-    message = _message(err)
-    if code == 1 and not _is_known(err):
-        where = (f"the trace is in {opts.log_file}" if opts.log_file
-                 else "fix: rerun with --log-file camdeck.log and report the trace it keeps")
-        message = f"internal error ({type(err).__name__}: {message[:300]}); {where}"
-    # The line below is already on stderr; the log file keeps it with its traceback.
-    common.log.error("exit %d: %s", code, message, exc_info=err, extra={logs.SHOWN: True})
-    return _fail(message, code, opts.json)
-
-
-def _is_known(err: BaseException) -> bool:
-    """Domain errors carry their own message; anything else is a bug worth a traceback."""
-    roots = []
-    for mod, name in (("camdeck.drivers.errors", "DriverError"), ("camdeck.console.config", "ConfigError")):
-        module = sys.modules.get(mod)
-        if module is not None:
-            roots.append(getattr(module, name))
-    for mod_name, module in list(sys.modules.items()):
-        if mod_name.endswith(".errors") and mod_name.split(".")[:2] in (["camdeck", "calibration"], ["camdeck", "monitoring"],
-                                                                        ["camdeck", "fastcore"]):
-            roots.extend(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Exception))
-    return isinstance(err, tuple(roots)) or getattr(err, "bad_input", False) or isinstance(err, OSError)
-
-
-def _fail(message: str, code: int, as_json: bool) -> int:
-    from camdeck.fileio.redact import scrub
-
-    message = scrub(message)
-    if as_json:
-        common.emit_json({"error": message, "exit_code": code})
-    print(f"camdeck: error: {message}", file=sys.stderr)
-    return code
+    # Everything else (a bug, an interrupt, a reader that left) is boundary.guarded's.
 
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(boundary.flush_at_exit(run(sys.argv[1:])))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -34,7 +34,8 @@ def bench(
     backends: Optional[str] = typer.Option(None, "--backends",
                                            help="Backends to run (comma-separated: cython, torch, torch-cuda, "
                                                 "numpy); default: all available. numpy always runs."),
-    budget_s: float = typer.Option(1.0, "--budget", min=0.0, help="Seconds per (size, backend) after 3 runs."),
+    budget_s: float = typer.Option(1.0, "--budget", callback=bounds.number("--budget", 0.0, 600.0),
+                                   help="Seconds per (size, backend) after 3 runs (0 to 600)."),
     scenes: str = typer.Option("lab,dense", "--scenes",
                                help="Scenes (comma-separated): lab (~31 % occupied), dense (~58 %)."),
     contended: bool = typer.Option(False, "--contended",

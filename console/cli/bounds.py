@@ -90,3 +90,13 @@ def count(option: str, lo: int, hi: int) -> Callable[[Optional[int]], Optional[i
     def check(value: Optional[int]) -> Optional[int]:
         return None if value is None else int(check_number(value, option, lo, hi, show=lambda v: f"{int(v)}"))
     return check
+
+
+def non_empty(option: str, example: str) -> Callable[[Optional[str]], Optional[str]]:
+    """A callback for a text option whose absence means "all": given empty, it is a mistake
+    (an unset shell variable), not a request for everything."""
+    def check(value: Optional[str]) -> Optional[str]:
+        if value is not None and not value.strip():
+            raise BadInput(f"{option} is empty; fix: write {option} {example}, or leave {option} out")
+        return value
+    return check

@@ -31,16 +31,19 @@ TRIES_PER_VIEW = 3
 
 def capture(
     rig: str = typer.Option(..., "--rig", metavar="NAME", help="The rig (rigs.NAME in config.toml); a stereo rig gives pairs."),
-    views: int = typer.Option(15, "--views", metavar="N", min=3, max=500, help="Views (pairs) to keep."),
+    views: int = typer.Option(15, "--views", metavar="N", callback=bounds.count("--views", 3, 500),
+                              help="Views (pairs) to keep, 3 to 500."),
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder for the images and capture.json."),
     camera: Optional[str] = typer.Option(None, "--camera", metavar="NAME",
                                          help="Which camera of a non-stereo rig (default: its first)."),
     board: str = typer.Option("9x6", "--board", help="Inner corners, COLSxROWS (a 10 x 7 squares board is 9x6)."),
-    square_mm: float = typer.Option(25.0, "--square-mm", help="Side of one square, millimetres."),
+    square_mm: float = typer.Option(25.0, "--square-mm", callback=bounds.number("--square-mm", 0.1, 1000.0),
+                                    help="Side of one square, millimetres (0.1 to 1000)."),
     every: Optional[str] = typer.Option(None, "--every", metavar="DURATION",
                                         help="When the operator moves the board: capture every DURATION "
                                              "(e.g. 2s) instead of waiting for Enter."),
-    timeout_s: float = typer.Option(5.0, "--timeout", min=0.1, help="Capture timeout per frame, seconds."),
+    timeout_s: float = typer.Option(5.0, "--timeout", callback=bounds.number("--timeout", 0.1, 3600.0),
+                                    help="Capture timeout per frame, seconds (0.1 to 3600)."),
 ) -> None:
     """Capture chessboard views (pairs on a stereo rig) with coverage shown as it goes."""
     from camdeck.calibration.chessboard import Board

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 app = typer.Typer(help="List cameras and take single frames.", no_args_is_help=True)
 
@@ -79,7 +79,8 @@ def list_cameras(
 def snap(
     name: str = typer.Argument(..., help="Camera name from config.toml."),
     out: Path = typer.Option(..., "--out", help="Image file to write (.png, .jpg, .tif); RAW Bayer is demosaiced."),
-    timeout_s: float = typer.Option(5.0, "--timeout", help="Capture timeout in seconds."),
+    timeout_s: float = typer.Option(5.0, "--timeout", callback=bounds.number("--timeout", 0.1, 3600.0),
+                                    help="Capture timeout in seconds (0.1 to 3600: a long exposure may need minutes)."),
 ) -> None:
     """Capture one frame from a camera and write it as an image (debayered PNG by default)."""
     from camdeck.drivers.imaging import frame_to_rgb, write_image_atomic

@@ -127,12 +127,35 @@ def json_mode() -> bool:
 
 
 def emit_json(obj: Any, stream=None) -> None:
-    """Write one JSON object (one line) to stdout."""
+    """Write one JSON object (one line) to stdout; NaN and infinities become null (valid JSON).
+
+    The text is built before anything is written, so an object that cannot be encoded (a
+    circular reference) raises without leaving half a line on stdout.
+    """
     from camdeck.fileio.redact import scrub
 
+    try:
+        text = json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except ValueError as err:
+        if "Out of range float" not in str(err):
+            raise
+        # json.dumps writes NaN and Infinity, which no JSON parser accepts: round-trip and null them
+        plain = json.loads(json.dumps(obj, default=_json_default))
+        text = json.dumps(_finite(plain), separators=(",", ":"), allow_nan=False)
     out = stream or sys.stdout
-    out.write(scrub(json.dumps(obj, default=_json_default, separators=(",", ":"))) + "\n")
+    out.write(scrub(text) + "\n")
     out.flush()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` (plain JSON data) with every NaN or infinite float replaced by None."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:

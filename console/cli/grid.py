@@ -12,12 +12,14 @@ from typing import Any, Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 app = typer.Typer(help="Look at saved voxel grids (.bin, .npy).", no_args_is_help=True)
 
 AXES = ("x", "y", "z")
 DEFAULT_WIDTH = 64
+MAX_WIDTH = 1000        # characters: wider than any terminal
+MAX_SLICE = 65_535      # a grid side is at most 1024 (reconstruct --grid); the file decides the real range
 
 
 def slice_picture(grid, axis: str = "z", index: Optional[int] = None, *, max_projection: bool = False,
@@ -67,10 +69,11 @@ def grid_stats(grid) -> dict[str, Any]:
 def show(
     file: Path = typer.Argument(..., metavar="FILE", help="A grid saved by camdeck (.bin or .npy)."),
     axis: str = typer.Option("z", "--axis", help="Look along x, y or z."),
-    slice_index: Optional[int] = typer.Option(None, "--slice", metavar="I",
+    slice_index: Optional[int] = typer.Option(None, "--slice", metavar="I", callback=bounds.count("--slice", 0, MAX_SLICE),
                                               help="Slice index along --axis (default: the middle)."),
     max_projection: bool = typer.Option(False, "--max", help="Maximum projection along --axis instead of a slice."),
-    width: int = typer.Option(DEFAULT_WIDTH, "--width", metavar="W", help="Picture width in characters."),
+    width: int = typer.Option(DEFAULT_WIDTH, "--width", metavar="W", callback=bounds.count("--width", 1, MAX_WIDTH),
+                              help=f"Picture width in characters (1 to {MAX_WIDTH})."),
 ) -> None:
     """Print an ASCII density slice (or --max projection) of a saved grid; --json prints stats and occupancy."""
     from camdeck.fastcore.grid_io import load_grid
@@ -79,8 +82,6 @@ def show(
         raise common.BadInput(f"--axis {axis!r}: not an axis; fix: use --axis x, y or z")
     if slice_index is not None and max_projection:
         raise common.BadInput("--slice and --max: give one of them; fix: drop --slice for a projection")
-    if width < 1 or width > 1000:
-        raise common.BadInput(f"--width {width}: out of range; fix: give 1..1000 characters, e.g. --width 64")
     loaded = load_grid(file)                   # GridFileError names the file (exit 2)
     data = loaded.data
     n = data.shape[AXES.index(axis)]

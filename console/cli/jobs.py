@@ -38,22 +38,25 @@ def _data_dir():
     import tomllib
 
     from camdeck.console.config_paths import DATA_ENV, find_config, find_data_dir
+    from camdeck.fileio.bounded import CONFIG_CAP, UnreadableFile, read_text
 
     opts = common.OPTIONS
     if opts.data_dir is not None or os.environ.get(DATA_ENV):
         return find_data_dir(opts.data_dir, None).path
     try:
         choice = find_config(opts.config)
-        written = tomllib.loads(choice.path.read_text(encoding="utf-8")).get("console", {}).get("data_dir")
-    except (OSError, ValueError, AttributeError):
+        # bounded: a FIFO would block this read forever, /dev/zero would fill the memory
+        written = tomllib.loads(read_text(choice.path, what="--config", cap=CONFIG_CAP)).get("console", {}).get("data_dir")
+    except (OSError, ValueError, AttributeError, RecursionError, UnreadableFile):
         return common.settings().data_dir        # unreadable: the full load says why, with the fix
     return find_data_dir(None, written if isinstance(written, str) else None, str(choice.path)).path
 
 
 @app.callback(invoke_without_command=True)
 def jobs(ctx: typer.Context,
-         limit: int = typer.Option(20, "--limit", min=1, help="Show the running jobs and the newest finished "
-                                                               "ones, this many in all.")) -> None:
+         limit: int = typer.Option(20, "--limit", callback=bounds.count("--limit", 1, 10_000),
+                                   help="Show the running jobs and the newest finished ones, this many in all "
+                                        "(1 to 10000).")) -> None:
     """List the running and recent jobs: id, kind, state, pid, started, outputs."""
     if ctx.invoked_subcommand is not None:
         return

@@ -26,11 +26,14 @@ def _progress_bar(label: str):
 @app.command("collect-references")
 def collect_references(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT[/CAMERA]",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="Which cameras (default: every PTZ camera)."),
-    horizontal_stops: Optional[int] = typer.Option(None, "--horizontal-stops", min=1, max=360,
-                                                   help="Pan stops (default \\[monitor] horizontal_stops, 16)."),
-    vertical_stops: Optional[int] = typer.Option(None, "--vertical-stops", min=1, max=180,
-                                                 help="Tilt stops (default \\[monitor] vertical_stops, 6)."),
+    horizontal_stops: Optional[int] = typer.Option(None, "--horizontal-stops",
+                                                   callback=bounds.count("--horizontal-stops", 1, 360),
+                                                   help="Pan stops, 1 to 360 (default \\[monitor] horizontal_stops, 16)."),
+    vertical_stops: Optional[int] = typer.Option(None, "--vertical-stops",
+                                                 callback=bounds.count("--vertical-stops", 1, 180),
+                                                 help="Tilt stops, 1 to 180 (default \\[monitor] vertical_stops, 6)."),
     settle: str = typer.Option("1s", "--settle", help="Time without motion before each capture (camera time)."),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="Limit per stop (default \\[monitor] timeout_s)."),
     features: Optional[str] = typer.Option(None, "--features", help="sift | disk | none (default \\[monitor] features)."),

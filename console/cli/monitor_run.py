@@ -17,6 +17,8 @@ import typer
 
 from camdeck.console.cli import bounds, common
 
+HISTORY_LIMIT = 100_000     # rows: more than a fleet writes in years, and SQLite's LIMIT takes it
+
 
 def register(group: typer.Typer) -> None:
     """Add `run` and `history` to the `monitor` sub-app."""
@@ -26,6 +28,7 @@ def register(group: typer.Typer) -> None:
 
 def run(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="One device (or one deployment); default: every PTZ camera."),
     stabilize_time: Optional[str] = typer.Option(None, "--stabilize-time",
                                                  help="Stillness before a capture, e.g. 30s "
@@ -131,8 +134,10 @@ def _show_run(report) -> None:
 
 def history(
     device: Optional[str] = typer.Option(None, "--device", metavar="DEPLOYMENT/CAMERA",
+                                         callback=bounds.non_empty("--device", "sim-site/ptz-1"),
                                          help="One device or deployment; default: all."),
-    limit: int = typer.Option(20, "--limit", min=1, help="Newest N results."),
+    limit: int = typer.Option(20, "--limit", callback=bounds.count("--limit", 1, HISTORY_LIMIT),
+                              help=f"Newest N results (1 to {HISTORY_LIMIT})."),
     source: str = typer.Option("local", "--source", metavar="local|athena",
                                help="local: this machine's history database; athena: the fleet's "
                                     "results in the Athena table (every shard's)."),

@@ -1,15 +1,17 @@
 """`camdeck sim ...`: serve the simulated PTZ cameras over ONVIF, knock a simulated mount, change its light."""
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import typer
 
-from camdeck.console.cli import common
+from camdeck.console.cli import bounds, common
 
 app = typer.Typer(help="The simulated rig: ONVIF device simulator, mount bumps, lighting.", no_args_is_help=True)
 
 MAX_BUMP_DEG = 45.0
+MAX_CLOCK_SKEW_S = 86_400.0     # a day: more than any real device's clock drifts
 
 
 def _sim_ptz_specs(settings) -> list:
@@ -28,7 +30,8 @@ def _sim_ptz_spec(settings, name: str):
 
 def _host_port(text: str, option: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    # [0-9], not str.isdigit(): "²" and other Unicode digits pass isdigit() but int() refuses them
+    if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
         raise common.BadInput(f"{option} {text!r}: not HOST:PORT; fix: write e.g. {option} 127.0.0.1:1883")
     return host, int(port)
 
@@ -40,7 +43,9 @@ def serve(
     user: Optional[str] = typer.Option(None, "--user", help="ONVIF user (default: each camera's username)."),
     password: Optional[str] = typer.Option(None, "--password", help="ONVIF password (default: each camera's)."),
     camera: Optional[list[str]] = typer.Option(None, "--camera", help="Serve only these cameras (repeatable)."),
-    clock_skew_s: float = typer.Option(0.0, "--clock-skew", help="Offset of the devices' clocks, seconds."),
+    clock_skew_s: float = typer.Option(0.0, "--clock-skew",
+                                       callback=bounds.number("--clock-skew", -MAX_CLOCK_SKEW_S, MAX_CLOCK_SKEW_S),
+                                       help="Offset of the devices' clocks, seconds (within a day either way)."),
 ) -> None:
     """Serve every simulated PTZ camera over ONVIF (SOAP 1.2, 127.0.0.1 only), until SIGINT or SIGTERM.
 
@@ -101,12 +106,19 @@ def serve(
             signal.signal(sig, handler)
 
 
+def _angle(option: str):
+    return bounds.number(option, -MAX_BUMP_DEG, MAX_BUMP_DEG)
+
+
 @app.command("bump")
 def bump(
     camera: str = typer.Argument(..., help="A simulated PTZ camera of config.toml."),
-    pitch: Optional[float] = typer.Option(None, "--pitch", help="Pitch of the mount offset, degrees."),
-    yaw: Optional[float] = typer.Option(None, "--yaw", help="Yaw of the mount offset, degrees."),
-    roll: Optional[float] = typer.Option(None, "--roll", help="Roll of the mount offset, degrees."),
+    pitch: Optional[float] = typer.Option(None, "--pitch", callback=_angle("--pitch"),
+                                          help="Pitch of the mount offset, degrees (-45 to 45)."),
+    yaw: Optional[float] = typer.Option(None, "--yaw", callback=_angle("--yaw"),
+                                          help="Yaw of the mount offset, degrees (-45 to 45)."),
+    roll: Optional[float] = typer.Option(None, "--roll", callback=_angle("--roll"),
+                                          help="Roll of the mount offset, degrees (-45 to 45)."),
     reset: bool = typer.Option(False, "--reset", help="Put the mount back (zero offset)."),
 ) -> None:
     """Knock a simulated mount: set its offset (pitch/yaw/roll, degrees); it persists in the data dir.
@@ -117,10 +129,6 @@ def bump(
 
     settings = common.settings()
     spec = _sim_ptz_spec(settings, camera)
-    for option, value in (("--pitch", pitch), ("--yaw", yaw), ("--roll", roll)):
-        if value is not None and not -MAX_BUMP_DEG <= value <= MAX_BUMP_DEG:
-            raise common.BadInput(f"{option} {value:g}: outside [-{MAX_BUMP_DEG:g}, {MAX_BUMP_DEG:g}] degrees; "
-                                  "fix: give a smaller angle")
     if not reset and pitch is None and yaw is None and roll is None:
         raise common.BadInput("nothing to do; fix: give --pitch, --yaw, --roll or --reset")
     current = Bump() if reset else read_bump(settings.data_dir, spec.name)
@@ -139,8 +147,10 @@ def bump(
 @app.command("light")
 def light(
     camera: str = typer.Argument(..., help="A simulated PTZ camera of config.toml."),
-    gain: float = typer.Option(1.0, "--gain", help="Brightness gain (1: unchanged)."),
-    gamma: float = typer.Option(1.0, "--gamma", help="Gamma (1: unchanged)."),
+    gain: float = typer.Option(1.0, "--gain", callback=bounds.number("--gain", 0.01, 4.0),
+                               help="Brightness gain, 0.01 to 4 (1: unchanged)."),
+    gamma: float = typer.Option(1.0, "--gamma", callback=bounds.number("--gamma", 0.1, 10.0),
+                                help="Gamma, 0.1 to 10 (1: unchanged)."),
     colour: str = typer.Option("1,1,1", "--colour", help="Per-channel gains R,G,B."),
     reset: bool = typer.Option(False, "--reset", help="Back to the original lighting."),
 ) -> None:
@@ -156,8 +166,6 @@ def light(
         gains = ()
     if len(gains) != 3 or not all(0.0 < g <= 4.0 for g in gains):
         raise common.BadInput(f"--colour {colour!r}: expected three gains in (0, 4]; fix: write e.g. --colour 1.1,1,0.9")
-    if not 0.0 < gain <= 4.0 or not 0.1 <= gamma <= 10.0:
-        raise common.BadInput("--gain must be in (0, 4] and --gamma in [0.1, 10]; fix: give values in range")
     lighting = None if reset else Lighting(gain=gain, gamma=gamma, colour_gains=gains)  # type: ignore[arg-type]
     result = write_lighting(settings.data_dir, spec.name, lighting)
     out = {"camera": spec.name, "gain": result.gain, "gamma": result.gamma, "colour_gains": list(result.colour_gains),

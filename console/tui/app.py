@@ -385,11 +385,19 @@ def make_app(settings, *, live: bool = True, frame_limit: int | None = None,
 
 def run_app(settings, *, read_only: bool | None = None) -> None:
     """Run the console in this terminal until the operator quits (``camdeck tui [--read-only]``); its
-    jobs are registered under the data folder and outlive a hang-up (console/tui/job_host.py)."""
+    jobs are registered under the data folder and outlive a hang-up (console/tui/job_host.py).
+
+    Raises:
+        the exception that crashed the app, once the terminal is restored (console/tui/crash.py):
+        the CLI turns it into one line and keeps the trace in the TUI's log file.
+    """
     from camdeck.console.jobs import JobRegistry
+    from camdeck.console.tui.crash import crash_report
     from camdeck.console.tui.heap import tune_allocator
     from camdeck.console.tui.job_host import run_with_jobs
 
     tune_allocator()    # before any worker thread: frame buffers go back to the system when freed
     registry = JobRegistry(settings.data_dir)
-    run_with_jobs(make_app(settings, jobs=registry, read_only=read_only), registry)
+    app = make_app(settings, jobs=registry, read_only=read_only)
+    with crash_report(app):
+        run_with_jobs(app, registry)

@@ -145,7 +145,7 @@ def test_on_hardware_it_waits_for_enter_and_q_stops(cli, zwo_config, monkeypatch
 
 
 def test_on_hardware_every_captures_unattended_and_gives_up_after_three_tries_a_view(cli, zwo_config):
-    res = cli("calibrate", "capture", "--rig", "asi-stereo", "--views", "3", "--every", "10ms", "--out", "cap", "--json")
+    res = cli("calibrate", "capture", "--rig", "asi-stereo", "--views", "3", "--every", "100ms", "--out", "cap", "--json")
     assert res.code == 1
     report = res.json()
     assert report["tries"] == 9 and report["views"] == 0 and not report["stopped_by_operator"]

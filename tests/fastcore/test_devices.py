@@ -75,3 +75,14 @@ def test_cli_refuses_a_cpu_backend_on_cuda_and_unknown_devices(cli):
     assert result.code == 2 and "--backend cython runs on the CPU only" in result.err
     result = cli("reconstruct", "--rig", "asi-stereo", "--frames", "1", "--device", "tpu")
     assert result.code == 2 and "--device 'tpu'" in result.err
+
+
+def test_run_bench_refuses_torch_cuda_without_cuda_before_rendering_anything():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from camdeck.fastcore.bench import run_bench
+    from camdeck.fastcore.devices import DeviceUnavailable
+
+    with pytest.raises(DeviceUnavailable, match=r"^bench --backends torch-cuda: CUDA is not available.*; fix: "):
+        run_bench((8,), ["torch-cuda"], image_size=(64, 36), budget_s=0.0)

@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 
 class CaseTimeout(BaseException):
-    """A case ran past its time (a hang). BaseException: the CLI's catch-all must not swallow it."""
+    """A case ran past its time (a hang). BaseException: code that catches Exception must not swallow it."""
 
 
 @dataclass
@@ -22,8 +22,15 @@ class Outcome:
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM)."""
+    """Raise CaseTimeout in the main thread after ``seconds`` (SIGALRM), and again on the way out.
+
+    The CLI's boundary turns every BaseException into one line, CaseTimeout included, so the
+    case could end as an ordinary exit 1: the second raise keeps a hang a failure.
+    """
+    expired = []
+
     def expire(signum, frame):
+        expired.append(True)
         raise CaseTimeout(f"case ran past {seconds:g} s")
 
     old = signal.signal(signal.SIGALRM, expire)
@@ -33,6 +40,8 @@ def time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+    if expired:
+        raise CaseTimeout(f"case ran past {seconds:g} s")
 
 
 def run_cli(argv: Sequence[str], timeout_s: float = 20.0) -> Outcome:

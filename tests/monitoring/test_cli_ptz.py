@@ -31,7 +31,7 @@ def test_bump_persists_in_the_data_dir(cli, user_data_dir):
 
 
 @pytest.mark.parametrize("argv,needle", [(["asi-left", "--pitch", "1"], "not a simulated PTZ camera"),
-                                         (["ptz-1", "--pitch", "90"], "outside"),
+                                         (["ptz-1", "--pitch", "90"], "--pitch 90: out of range; fix: give --pitch from -45 to 45"),
                                          (["ptz-1"], "nothing to do"),
                                          (["nope", "--pitch", "1"], "unknown camera")])
 def test_bump_bad_input_exits_2(cli, argv, needle):
