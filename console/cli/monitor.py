@@ -53,7 +53,7 @@ def collect_references(
 
     settings = common.settings()
     settle_s = bounds.parse_seconds(settle, "--settle", 0.0, 3600.0)
-    timeout_s = bounds.parse_seconds(timeout, "--timeout", 1.0, 86400.0) if timeout else None
+    timeout_s = bounds.parse_seconds(timeout, "--timeout", 0.001, 86400.0) if timeout else None
     if features is not None and features not in ("sift", "disk", "none"):
         raise common.BadInput(f"--features {features!r}: unknown; fix: use sift, disk or none")
     method = "" if features == "none" else features
