@@ -139,12 +139,14 @@ def _load_bin(path: Path) -> VoxelGrid:
         head = fh.read(HEADER_SIZE)
         if len(head) < 8 or head[:8] != MAGIC:
             raise GridFileError(f"{path}: not a camdeck voxel grid (magic {head[:8]!r}, "
-                                f"expected {MAGIC!r})")
+                                f"expected {MAGIC!r}); fix: give a grid camdeck reconstruct saved")
         if len(head) < HEADER_SIZE:
-            raise GridFileError(f"{path}: truncated header ({len(head)} of {HEADER_SIZE} bytes)")
+            raise GridFileError(f"{path}: truncated header ({len(head)} of {HEADER_SIZE} bytes); "
+                                "fix: give a whole grid file (was its copy cut short?)")
         magic, N, header_size, voxel_size, cx, cy, cz, dtype_raw = _HEADER.unpack(head)
         if header_size < HEADER_SIZE or not 1 <= N <= MAX_N:
-            raise GridFileError(f"{path}: corrupt header (N={N}, header size {header_size})")
+            raise GridFileError(f"{path}: corrupt header (N={N}, header size {header_size}); "
+                                "fix: re-copy or re-save the grid")
         try:
             dtype = np.dtype(dtype_raw.rstrip(b"\0").decode("ascii"))
         except (UnicodeDecodeError, TypeError):

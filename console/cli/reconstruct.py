@@ -59,7 +59,7 @@ def reconstruct(
     _PREVIEW["on"] = preview and not common.json_mode()
 
     if frames is not None and duration is not None:
-        raise common.BadInput("--frames and --duration: give one of them, not both")
+        raise common.BadInput("--frames and --duration: give one of them, not both; fix: drop one of the two")
     duration_s = bounds.parse_seconds(duration, "--duration", 0.1, 86400.0) if duration else None
     if frames is None and duration_s is None:
         duration_s = 10.0

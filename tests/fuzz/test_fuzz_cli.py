@@ -70,10 +70,7 @@ POSITIONAL_DEFAULTS = {"name": "asi-left", "camera": "ptz-1", "job_id": "abc123"
 
 # Exit-2 lines without a "fix:", found by this fuzz in files other helpers own this round; each is
 # still checked for one line, no traceback, no secret. Delete an entry when its owner's fix lands.
-KNOWN_ELSEWHERE = {
-    "--frames and --duration: give one of them, not both": "console/cli/reconstruct.py",
-    "not a camdeck voxel grid": "fastcore/grid_io.py",
-}
+KNOWN_ELSEWHERE: dict[str, str] = {}   # error line -> owning module, for a missing fix not yet landed (none now)
 
 ODD_NUMBERS = ["nan", "inf", "-inf", "-1", "0", "-0", "1e400", "9" * 400, "9223372036854775808",
                "-9223372036854775809", "0x10", "1_000", " 7", "٣", "²", "", "1e-320", "3.5", "NaN"]
