@@ -76,13 +76,15 @@ class SessionPaths:
     folder: Path
     name: str
     n_cameras: int
+    video_ext: str = "h264"      # "mp4" for --format mp4 (drivers/recording/take.py)
 
-    def video(self, index: int) -> Path:
-        """``NAME_camera_N.h264`` for camera number ``index`` (from 1)."""
-        return self.folder / f"{self.name}_camera_{index}.h264"
+    def video(self, index: int, part: int | None = None) -> Path:
+        """``NAME_camera_N.h264`` for camera number ``index`` (from 1); ``NAME_camera_N_partK.h264``
+        for part ``part`` of a segmented take."""
+        return self.folder / f"{self.name}_camera_{index}{_part(part)}.{self.video_ext}"
 
-    def timecodes(self, index: int) -> Path:
-        return self.folder / f"{self.name}_camera_{index}.pts.txt"
+    def timecodes(self, index: int, part: int | None = None) -> Path:
+        return self.folder / f"{self.name}_camera_{index}{_part(part)}.pts.txt"
 
     @property
     def data(self) -> Path:
@@ -97,10 +99,14 @@ class SessionPaths:
 
     def existing(self) -> list[Path]:
         """Files of any earlier session of this name (any camera count) present now."""
-        pattern = re.compile(re.escape(self.name) + r"_(data\.txt|camera_\d+\.(h264|pts\.txt))")
+        pattern = re.compile(re.escape(self.name) + r"_(data\.txt|camera_\d+(_part\d+)?\.(h264|mp4|pts\.txt))")
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.iterdir() if pattern.fullmatch(p.name))
+
+
+def _part(part: int | None) -> str:
+    return "" if part is None else f"_part{part}"
 
 
 def check_output_folder(folder: Path, *, create: bool = True) -> Path:
@@ -269,6 +275,7 @@ class CameraRecord:
     status: str = "recording"
     fault: str = ""
     times_ms: Sequence[float] = ()
+    segments: Sequence[Any] = ()      # drivers/recording/segments.Segment per part of a segmented take
 
 
 @dataclass
@@ -289,6 +296,7 @@ class SessionRecord:
     flush_interval_s: float = 1.0
     notes: list[str] = field(default_factory=list)
     cameras: list[CameraRecord] = field(default_factory=list)
+    take: Any = None                  # drivers/recording/take.TakeFacts: mp4, segments, pre-trigger
 
 
 def _stamp(t: datetime | None) -> str:
@@ -349,12 +357,15 @@ def render_data_file(rec: SessionRecord, host: str = "", version: str = "") -> s
                                        f"{sk['median_abs_ms']:.3f} ms, max |skew| {sk['max_abs_ms']:.3f} ms")
         lines.append(_kv(f"Skew camera {other.index} vs 1", text))
     lines += [""] + _heading("RECORDING PARAMETERS")
-    lines += [_kv("Container", "raw H.264 elementary stream (Annex B), one file per camera"),
+    lines += [_kv("Container", rec.take.container if rec.take is not None
+                  else "raw H.264 elementary stream (Annex B), one file per camera"),
               _kv("Flush interval", f"{rec.flush_interval_s:g} s (data fsync'd; a power cut loses at most this)")]
     if first is not None:
         for key, value in first.encoder.items():
             if key not in ("size", "nominal_fps"):
                 lines.append(_kv(key.replace("_", " ").capitalize(), _value(value)))
+    from camdeck.drivers.recording.take import take_lines
+    lines += take_lines(rec)
     for cam in rec.cameras:
         lines += [""] + _heading(f"CAMERA {cam.index} ({cam.label or cam.name})")
         lines += [_kv("Name", cam.name), _kv("File", cam.video.name), _kv("Timestamps file", cam.timecodes.name),

@@ -49,7 +49,10 @@ from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
 from camdeck.drivers.recording.presets import BadPreset, Preset, apply_preset, check_preset
 from camdeck.drivers.recording.data_file import (
     CameraRecord, SessionPaths, SessionRecord, camera_configuration, check_disk_space, check_no_existing,
-    check_output_folder, check_session_name, free_bytes, read_timecodes, remove_files, render_data_file,
+    check_output_folder, check_session_name, free_bytes, remove_files, render_data_file,
+)
+from camdeck.drivers.recording.take import (
+    TakeFacts, open_take_output, run_armed, take_files, take_segments, take_timecodes,
 )
 
 __all__ = ["CameraStats", "RecordingEvent", "RecordingRequest", "RecordingSession", "SessionResult", "session_clock"]
@@ -72,6 +75,9 @@ class RecordingRequest:
         flush_interval_s: files are fsync'd at least this often.
         min_free_bytes: recording stops (with a warning) when free space falls below.
         crf, encoder_preset, bitrate: libx264 settings (bitrate also for the Pi encoder).
+        format: "h264" (raw Annex B) or "mp4" (fragmented, pts = timestamps); drivers/recording/take.py.
+        segment_s: split each camera's file at a keyframe every this many seconds (None: one file).
+        pretrigger_s: arm first and keep this many seconds before the trigger (0: start at once).
     """
 
     session: str
@@ -86,6 +92,9 @@ class RecordingRequest:
     crf: int = 23
     encoder_preset: str = "ultrafast"
     bitrate: int | None = None
+    format: str = "h264"
+    segment_s: float | None = None
+    pretrigger_s: float = 0.0
 
     @property
     def mode(self) -> str:
@@ -170,13 +179,14 @@ class RecordingSession:
         self.request = request
         self.ctx = ctx if ctx is not None else DriverContext()
         self.clock: Clock = session_clock(self.ctx)     # the cameras' clock once they are open
-        self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
+        self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras), request.format)
         self._progress = progress or (lambda event: None)
         self._open = open_camera or registry_open
         self._disk_free = disk_free
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._cancel = threading.Event()
+        self._trigger = threading.Event()     # armed (pre-trigger): the take starts when it is set
         self._stop_reason = "stopped"
         self._stop_note: str | None = None    # who asked to stop, for the data file's Notes
         self._callback_failed = False     # the progress callback raised
@@ -204,6 +214,11 @@ class RecordingSession:
         if not self.tracks:
             self._cancel.set()
         self._stop.set()
+
+    def trigger(self, by: str = "the trigger") -> None:
+        """Start the take of an armed session (pre-trigger); any thread. ``by`` goes to the data file."""
+        self._trigger.by = by
+        self._trigger.set()
 
     def cancel(self) -> None:
         """Cancel during the countdown (nothing is written); after the start, same as request_stop."""
@@ -275,7 +290,7 @@ class RecordingSession:
             self.clock = session_clock(self.ctx, cameras)
             notes = self._apply_start_preset(cameras) if req.preset is not None else []
             self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
-            if not self._countdown():
+            if req.pretrigger_s <= 0 and not self._countdown():   # armed: the countdown runs in _record
                 self._emit(RecordingEvent("cancelled", message="cancelled during the countdown; nothing was written"))
                 return SessionResult(req.session, self.paths.folder, "cancelled", 0.0)
             return self._record(cameras, old, notes)
@@ -333,13 +348,21 @@ class RecordingSession:
 
     def _record(self, cameras: list[Any], old: list[Path], notes: list[str]) -> SessionResult:
         req = self.request
-        # again, after the countdown: nothing may have appeared since the pre-flight check
-        old = sorted(set(old) | set(check_no_existing(self.paths, req.overwrite)))
-        remove_files(old)
+        armed = req.pretrigger_s > 0      # the files open at the trigger (drivers/recording/take.py)
+
+        def replace_old() -> None:
+            # again, after the countdown: nothing may have appeared since the pre-flight check
+            remove_files(sorted(set(old) | set(check_no_existing(self.paths, req.overwrite))))
+
+        if not armed:
+            replace_old()
         configs = [camera_configuration(spec, cam) for spec, cam in zip(req.cameras, cameras)]
         self.tracks = [CameraTrack(i + 1, spec, cam, self.paths.video(i + 1), self.paths.timecodes(i + 1), self.clock,
                                    flush_interval_s=req.flush_interval_s, crf=req.crf,
-                                   encoder_preset=req.encoder_preset, bitrate=req.bitrate)
+                                   encoder_preset=req.encoder_preset, bitrate=req.bitrate,
+                                   output=open_take_output(req.format, self.paths, i + 1, segment_s=req.segment_s,
+                                                           pretrigger_s=req.pretrigger_s,
+                                                           flush_interval_s=req.flush_interval_s))
                        for i, (spec, cam) in enumerate(zip(req.cameras, cameras))]
         created = datetime.now(timezone.utc)
         record = SessionRecord(name=req.session, folder=self.paths.folder, mode=req.mode, duration_s=req.duration_s,
@@ -349,17 +372,35 @@ class RecordingSession:
                                cameras=[CameraRecord(t.index, t.spec.name, t.spec.label, self.paths.video(t.index),
                                                      self.paths.timecodes(t.index), configuration=configs[i],
                                                      encoder=t.encoder_parameters())
-                                        for i, t in enumerate(self.tracks)])
-        write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+                                        for i, t in enumerate(self.tracks)],
+                               take=TakeFacts(req.format, req.segment_s, req.pretrigger_s))
+
+        def write_data() -> None:
+            write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+
+        if not armed:
+            write_data()
         barrier = threading.Barrier(len(self.tracks))
         zero_ns = self.clock()
         start_wall = datetime.now(timezone.utc)
+        watch_from = zero_ns
         warnings: list[str] = []
+        if armed:
+            took = run_armed(self.tracks, barrier, zero_ns, record.take, clock=self.clock, countdown_s=req.countdown_s,
+                             triggered=self._trigger, stopped=lambda: self._stop.is_set() or self._cancel.is_set(),
+                             emit=lambda kind, **kw: self._emit(RecordingEvent(kind, **kw)),
+                             before_files=lambda: (replace_old(), write_data()))
+            if took is None:
+                self._emit(RecordingEvent("cancelled", message="cancelled while armed; nothing was written"))
+                return SessionResult(req.session, self.paths.folder, "cancelled", 0.0)
+            start_wall += timedelta(microseconds=(took[0] - zero_ns) / 1000)
+            zero_ns, watch_from = took      # timestamps count from the take's zero, the timer from the trigger
         try:
-            for t in self.tracks:
-                t.start(barrier, zero_ns)
+            if not armed:
+                for t in self.tracks:
+                    t.start(barrier, zero_ns)
             self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
-            outcome = self._watch(zero_ns, warnings)
+            outcome = self._watch(watch_from, warnings)
         except Exception as err:  # the session itself failed (free space unreadable, a progress callback raised)
             elapsed_s = (self.clock() - zero_ns) / 1e9
             warnings.append(f"recording stopped after {elapsed_s:.1f} s by an error: {_one_line(err)}; "
@@ -414,7 +455,8 @@ class RecordingSession:
             outcome = "error"
             warnings.append(f"the data file {self.paths.data} could not be written ({_one_line(err)}); "
                             "the video and timestamp files are complete")
-        files = [self.paths.data] + [p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
+        files = [self.paths.data] + [p for t in self.tracks
+                                     for p in take_files(t.output, self.paths.video(t.index), self.paths.timecodes(t.index))]
         result = SessionResult(req.session, self.paths.folder, outcome, elapsed_s, files=files,
                                data_file=self.paths.data, cameras=stats, warnings=warnings)
         self._notify(RecordingEvent("finished", elapsed_s=elapsed_s, cameras=stats, message=outcome))
@@ -459,13 +501,14 @@ class RecordingSession:
 
     def _fill_camera_record(self, t: CameraTrack, rec: CameraRecord, st: CameraStats, start_wall: datetime) -> None:
         try:
-            rec.times_ms = read_timecodes(self.paths.timecodes(t.index))
+            rec.times_ms = take_timecodes(t.output, self.paths.timecodes(t.index))
         except OSError:
             rec.times_ms = []
         if rec.times_ms:
             rec.start_utc = start_wall + timedelta(milliseconds=rec.times_ms[0])
             rec.end_utc = start_wall + timedelta(milliseconds=rec.times_ms[-1])
         rec.frames, rec.dropped, rec.bytes_written = len(rec.times_ms), st.dropped, t.output.bytes_written
+        rec.segments = take_segments(t.output)
         rec.encoder = t.encoder_parameters()
         if t.status == "fault":
             rec.status = "fault (the file holds every frame up to the fault and is playable)"
