@@ -233,7 +233,7 @@ RIG_EXTRA: Mapping[str, Schema] = {
                "max_skew_ms": (_float(0.0, 1000.0, open_lo=True), 5.0),
                "calibration": (_str(), ""),            # stereo.npz giving hardware cameras their poses
                "grid_center_m": (_vec3, None)},         # reconstruction grid centre (None: automatic)
-    "recorder": {},
+    "recorder": {"format": (_choice("h264", "mp4"), "h264")},    # camdeck record's default --format
     "capture": {"every_s": (_float(0.0, 86400.0, open_lo=True), 10.0), "format": (_choice("png", "jpeg"), "png")},
 }
 DEPLOYMENT_SCHEMA: Schema = {"tunnel": (_str_list, ())}
