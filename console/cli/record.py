@@ -100,7 +100,8 @@ class _Display:
                 if not self.console.is_terminal:
                     self.console.line()
         elif event.kind == "armed":     # pre-trigger: record_trigger.py says how to start the take
-            self.console.print(f"[bold]{event.message}: press Enter or run kill -USR1 {os.getpid()}[/bold]")
+            self.console.print(f"[bold]{event.message}; Enter or kill -USR1 {os.getpid()} starts the take[/bold]",
+                               soft_wrap=True)
         elif event.kind in ("camera_fault", "disk_low"):
             self.console.print(f"[yellow]warning:[/yellow] {event.message}")
         elif event.kind == "cancelled":

@@ -135,7 +135,7 @@ def run_armed(tracks: Sequence[Any], barrier: threading.Barrier, zero_ns: int, f
         for t in tracks:
             t.start(barrier, zero_ns)
         window = tracks[0].output.window_ns / 1e9 if tracks else 0.0
-        emit("armed", message=f"armed: keeping the last {window:g} s; the take starts at the trigger")
+        emit("armed", message=f"armed: keeping the last {window:g} s")
         by = _wait_for_trigger(clock, countdown_s, triggered, stopped, emit, getattr(clock, "sleep", None))
         if by is None:
             _stop_all(tracks)
