@@ -509,6 +509,8 @@ class RecordingSession:
             rec.end_utc = start_wall + timedelta(milliseconds=rec.times_ms[-1])
         rec.frames, rec.dropped, rec.bytes_written = len(rec.times_ms), st.dropped, t.output.bytes_written
         rec.segments = take_segments(t.output)
+        if rec.segments:       # a segmented take: its first part (TAKE FILES lists them all)
+            rec.video, rec.timecodes = rec.segments[0].video, rec.segments[0].timecodes
         rec.encoder = t.encoder_parameters()
         if t.status == "fault":
             rec.status = "fault (the file holds every frame up to the fault and is playable)"

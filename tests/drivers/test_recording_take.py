@@ -159,3 +159,23 @@ def test_a_stop_while_armed_writes_nothing(tmp_path):
     assert result.outcome == "cancelled"
     assert [p for p in tmp_path.iterdir() if p.is_file()] == []
     assert all(len(v) > 0 for v in captured.values())     # the cameras did run while armed
+
+
+def test_h264_segments_each_decode_from_a_keyframe(tmp_path):
+    import av
+
+    captured: dict[str, list[int]] = {}
+    session, result = run_take(tmp_path, captured, duration_s=1.2, segment_s=0.5)
+    assert result.outcome == "complete", result.warnings
+    for cam in result.cameras:
+        parts = sorted(tmp_path.glob(f"t_camera_{cam.index}_part*.h264"))
+        assert len(parts) >= 2
+        total = 0
+        for part in parts:
+            with av.open(str(part), format="h264") as container:
+                keys = [f.key_frame for f in container.decode(video=0)]
+            assert keys[0] and len(keys) == len(read_timecodes(part.with_suffix(".pts.txt")))
+            total += len(keys)
+        assert total == cam.frames
+        data = parse_data_file((tmp_path / "t_data.txt").read_text())
+        assert data[f"CAMERA {cam.index} ({(LEFT, RIGHT)[cam.index - 1].label})"]["File"] == parts[0].name
