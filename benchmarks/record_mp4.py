@@ -12,7 +12,9 @@ pinned by FrameDurationLimits, files decoded with PyAV:
   timestamp lies between the last frame of part K and the first of part K + 1;
 - pretrigger: armed for ``--armed`` seconds with a ``--pretrigger`` buffer, per size: the
   compressed bytes the buffers hold (now and at peak) and the process RSS, against the RSS
-  of the same cameras recording without a buffer for as long.
+  of the same cameras recording without a buffer for as long (each in a fresh process);
+- rate: the buffer of a full window at exactly ``--fps`` (frames rendered as fast as the
+  machine can, timestamps 1/fps apart), so the figure does not depend on the load.
 
 Not a test: it takes minutes at the defaults.
 
@@ -167,6 +169,41 @@ def bench_pretrigger(settings, names, args, folder: Path) -> None:
               f"recording {base['rss']:.0f} MB ({armed['rss'] - base['rss']:+.0f} MB); fps {armed['fps']}  load {load()}")
 
 
+def bench_buffer_at_rate(settings, names, args) -> None:
+    """The buffer of a full window at exactly ``--fps``, whatever the machine's load: each
+    camera's frames are rendered as fast as they come and encoded with timestamps 1/fps apart."""
+    from camdeck.drivers.recording.encoders import LibX264Encoder
+    from camdeck.drivers.recording.pretrigger import PreTriggerOutput
+    from camdeck.drivers.imaging import frame_to_rgb
+    from camdeck.drivers.registry import DriverContext, open_camera
+
+    n = int(round((args.pretrigger + 2.0) * args.fps))       # the window and two seconds more
+    print(f"pretrigger at rate: {args.pretrigger:g} s buffer, {n} frames at exactly {args.fps:g} fps per camera "
+          f"(libx264 ultrafast crf 23, as a take)")
+    for size_text in args.sizes.split(","):
+        size = parse_size(size_text)
+        row = []
+        for spec in pinned_specs(settings, names, size, args.fps):
+            ctx = DriverContext(rigs=settings.rigs, data_dir=settings.data_dir, seed=0, time_factor=50.0)
+            cam = open_camera(spec, ctx)
+            try:
+                cam.start()
+                buffer = PreTriggerOutput(lambda: None, int(args.pretrigger * 1e9))
+                enc = LibX264Encoder(size[0], size[1], args.fps)
+                enc.start(buffer)
+                period_ns = int(round(1e9 / args.fps))
+                for i in range(n):
+                    enc.encode(frame_to_rgb(cam.capture(5.0)), i * period_ns)
+                enc.stop()
+                cam.stop()
+            finally:
+                cam.close()
+            seconds = buffer.buffered_frames() / args.fps
+            row.append(f"{spec.name} {buffer.buffered_bytes / 1e6:.2f} MB ({buffer.buffered_frames()} frames, "
+                       f"{seconds:.2f} s, {8 * buffer.buffered_bytes / seconds / 1e6:.2f} Mbit/s)")
+        print(f"  {size_text:>9}: " + "; ".join(row))
+
+
 def child(settings, names, args) -> None:
     """One session (recording, or armed with a buffer), sampled after ``--armed`` s; one JSON line."""
     import json
@@ -204,7 +241,7 @@ def load() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("duration", "joins", "pretrigger"), action="append")
+    ap.add_argument("--only", choices=("duration", "joins", "pretrigger", "rate"), action="append")
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the duration and joins takes")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--size", default="1280x720", help="size of the duration and joins takes")
@@ -223,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(settings, names, args)
         return 0
-    only = args.only or ["duration", "joins", "pretrigger"]
+    only = args.only or ["duration", "joins", "pretrigger", "rate"]
     print(f"cpus: {os.cpu_count()}, load before: {load()}")
     with tempfile.TemporaryDirectory(prefix="camdeck-bench-") as tmp:
         for name, bench in (("duration", bench_duration), ("joins", bench_joins), ("pretrigger", bench_pretrigger)):
             if name in only:
                 bench(settings, names, args, Path(tmp))
+        if "rate" in only:
+            bench_buffer_at_rate(settings, names, args)
     return 0
 
 
