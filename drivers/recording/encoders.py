@@ -336,8 +336,8 @@ class CameraTrack:
         recent = list(self._rate)      # a snapshot: the encoder thread appends meanwhile
         n = len(recent)
         fps = (n - 1) * 1e9 / (recent[-1] - recent[0]) if n > 1 and recent[-1] > recent[0] else 0.0
-        frames = self.frames if self.hw is None else self.hw_frames()
-        frames -= getattr(self.output, "frames_discarded", 0)    # left a pre-trigger buffer, in no file
+        # the frames in the file: after a full disk the output keeps fewer than were encoded
+        frames = self.output.frames_written if self.hw is None else self.hw_frames()
         return CameraStats(index=self.index, name=self.spec.name, label=self.spec.label, frames=frames,
                            fps=fps, dropped=self.dropped, bytes_written=self.output.bytes_written,
                            status=self.status, fault=self.fault)

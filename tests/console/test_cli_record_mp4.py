@@ -131,3 +131,12 @@ def test_config_default_format_is_mp4(cli, rig):
     assert r.code == 0, r.err
     assert sorted(Path(f).name for f in r.json()["files"]) == ["d_camera_1.mp4", "d_camera_1.pts.txt",
                                                                 "d_camera_2.mp4", "d_camera_2.pts.txt", "d_data.txt"]
+
+
+def test_a_bad_config_format_exits_2_naming_the_key(cli, rig):
+    (rig / "config.toml").write_text(RECORDER_RIG + 'format = "avi"\n')
+    r = cli("record", "--cameras", "lightroom,darkroom", "--session", "d", "--out", rig / "rec", "--duration", "0.3s")
+    assert r.code == 2, r.err
+    errors = [x for x in r.err.splitlines() if x.startswith("camdeck: error:")]
+    assert len(errors) == 1 and "rigs.recorder.format" in errors[0] and "'mp4'" in errors[0], r.err
+    assert "Traceback" not in r.err and not (rig / "rec").exists()
