@@ -68,7 +68,7 @@ def test_pretrigger_take_starts_on_enter_or_sigusr1(rig, how):
     try:
         line = proc.stderr.readline()
         assert "armed" in line and "Enter or kill -USR1" in line, line
-        time.sleep(2.0)                                   # the buffer fills (the cameras run while armed)
+        time.sleep(3.0)             # the buffer fills (the cameras run while armed; slack for a slow start)
         if how == "Enter":
             proc.stdin.write("\n")
             proc.stdin.flush()
