@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -99,13 +100,13 @@ class _Display:
                 self.live = None
                 if not self.console.is_terminal:
                     self.console.line()
-        elif event.kind == "armed":     # pre-trigger: record_trigger.py says how to start the take
-            self.console.print(f"[bold]{event.message}; Enter or kill -USR1 {os.getpid()} starts the take[/bold]",
-                               soft_wrap=True)
         elif event.kind in ("camera_fault", "disk_low"):
             self.console.print(f"[yellow]warning:[/yellow] {event.message}")
         elif event.kind == "cancelled":
             pass     # record() prints the one line (stderr) once run() has returned
+        elif event.kind == "armed":     # pre-trigger: record_trigger.py says how to start the take
+            self.console.print(f"[bold]{event.message}; Enter or kill -USR1 {os.getpid()} starts the take[/bold]",
+                               soft_wrap=True)
 
     def close(self) -> None:
         if self.live is not None:
@@ -181,19 +182,19 @@ def record(
         if duration_s <= 0:
             raise common.BadInput(f"--duration {duration}: must be more than 0; fix: write e.g. --duration 90s")
     countdown_s = bounds.parse_seconds(countdown, "--countdown", 0.0, 120.0)
-    fmt, segment_s, pretrigger_s = _take_options(settings, fmt, segment, pretrigger)
     names = [n.strip() for n in cameras.split(",")] if cameras is not None else _default_cameras(settings)
     if not names or any(not n for n in names) or len(set(names)) != len(names):
         raise common.BadInput(f"--cameras {cameras!r}: give distinct camera names, comma-separated; fix: --cameras A,B")
     specs = [find_spec(settings.cameras, n) for n in names]
+    fmt, segment_s, pretrigger_s = _take_options(settings, fmt, segment, pretrigger)
     if session is None:
         session = datetime.now().strftime("session-%Y%m%d-%H%M%S")
     loaded = PresetStore(settings.data_dir).load(preset) if preset else None
     request = RecordingRequest(session=session, folder=out if out is not None else settings.data_dir / "recordings",
                                cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=loaded,
-                               overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6),
-                               format=fmt, segment_s=segment_s, pretrigger_s=pretrigger_s)
+                               overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6))
     display = _Display(quiet=common.json_mode())
+    request = replace(request, format=fmt, segment_s=segment_s, pretrigger_s=pretrigger_s)    # take.py's outputs
     paths = SessionPaths(Path(request.folder), request.session, len(request.cameras), fmt)
     plan = "manual: until stopped" if duration_s is None else f"timer: {duration_s:g} s"
     show = [display]
