@@ -152,8 +152,16 @@ class Mp4FileOutput:
         import av
 
         # The raw H.264 demuxer reads the SPS/PPS of the first keyframe: size and extradata (avcC).
-        with av.open(io.BytesIO(first_keyframe), format="h264") as probe:
+        try:
+            probe = av.open(io.BytesIO(first_keyframe), format="h264")
+        except Exception as err:  # av raises its own error types per version
+            raise EncoderError(f"{self.path.name}: the first keyframe does not start an H.264 stream ({err})",
+                               "the encoder must repeat SPS/PPS before each keyframe; record with --format h264")
+        with probe:
             template = probe.streams.video[0]
+            if not template.codec_context.extradata or not template.codec_context.width:
+                raise EncoderError(f"{self.path.name}: the first keyframe carries no SPS/PPS",
+                                   "the encoder must repeat SPS/PPS before each keyframe; record with --format h264")
             try:
                 self._container = av.open(self._sink, "w", format="mp4", options=dict(MP4_OPTIONS))
                 self._stream = self._container.add_stream_from_template(template)

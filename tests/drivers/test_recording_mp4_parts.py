@@ -99,3 +99,14 @@ def test_full_disk_cuts_the_mp4_and_its_timestamps_back_to_the_last_fragment(sma
     assert len(times) >= FPS and len(times) % FPS == 0          # whole fragments (one keyframe each)
     assert decode_pts(video) == [round(t * 1000) for t in times]
     assert out.frames_written == len(times)
+
+
+def test_mp4_refuses_a_stream_without_sps_pps(tmp_path):
+    """A keyframe with no SPS/PPS before it cannot start an MP4: a clear EncoderError, no crash."""
+    from camdeck.drivers.recording.h264_output import EncoderError
+
+    out = Mp4FileOutput(tmp_path / "x.mp4", tmp_path / "x.pts.txt")
+    with pytest.raises(EncoderError) as info:
+        out.write(b"\x00\x00\x00\x01\x65" + bytes(64), 0, keyframe=True)     # an IDR slice alone
+    assert "SPS/PPS" in str(info.value) and "fix:" in str(info.value)
+    out.close()
