@@ -37,7 +37,8 @@ WARMUP_LIMIT_NS = 2 * 10**9       # a camera whose frames are not yet steady aft
 
 
 class H264Output(Protocol):
-    """Where encoded access units go."""
+    """Where encoded access units go. An output may also have ``wants_keyframe(timestamp_ns)``:
+    true asks the encoder to make that frame an IDR frame (a segment boundary)."""
 
     def write(self, data: bytes, timestamp_ns: int | None, keyframe: bool = False) -> None: ...
 
@@ -115,7 +116,8 @@ class LibX264Encoder:
         ctx.thread_count = self.threads
         ctx.max_b_frames = 0
         # SPS/PPS before every IDR: a file cut short decodes from any keyframe on.
-        options = {"preset": self.preset, "tune": "zerolatency", "x264-params": "repeat-headers=1"}
+        options = {"preset": self.preset, "tune": "zerolatency", "x264-params": "repeat-headers=1",
+                   "forced-idr": "1"}   # a keyframe an output asks for (a segment boundary) is an IDR
         if self.bitrate:
             ctx.bit_rate = int(self.bitrate)
         else:
@@ -141,6 +143,9 @@ class LibX264Encoder:
         self._last_pts_us = pts_us
         vf = av.VideoFrame.from_ndarray(rgb_to_i420(rgb), format="yuv420p")
         vf.pts = pts_us
+        wants_keyframe = getattr(self._output, "wants_keyframe", None)   # a segment boundary is due
+        if wants_keyframe is not None and wants_keyframe(pts_us * 1000):
+            vf.pict_type = av.video.frame.PictureType.I
         return self._emit(self._ctx.encode(vf))
 
     def _emit(self, packets) -> int:
@@ -274,14 +279,16 @@ class CameraTrack:
 
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
                  clock: Callable[[], int], *, flush_interval_s: float = 1.0, crf: int = 23,
-                 encoder_preset: str = "ultrafast", bitrate: int | None = None) -> None:
+                 encoder_preset: str = "ultrafast", bitrate: int | None = None, output: Any = None) -> None:
         from camdeck.drivers.recording.data_file import nominal_fps
 
         self.index, self.spec, self.camera = index, spec, camera
         self.crf, self.encoder_preset, self.bitrate = crf, encoder_preset, bitrate
         self.clock = clock
         self.fps = nominal_fps(camera)
-        self.output = AnnexBFileOutput(video, timecodes, flush_interval_s=flush_interval_s)
+        # output: the take's (drivers/recording/take.py: mp4, segments, pre-trigger); else one .h264 file
+        self.output = output if output is not None else AnnexBFileOutput(video, timecodes,
+                                                                          flush_interval_s=flush_interval_s)
         self.hw = hardware_encoder_for(camera)
         self.encoder: Any = None
         self.queue: queue.Queue = queue.Queue(maxsize=max(4, min(int(self.fps), 60)))
