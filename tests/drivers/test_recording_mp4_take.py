@@ -134,9 +134,26 @@ def test_segments_join_without_a_lost_frame(tmp_path):
 def test_pretrigger_take_begins_with_the_buffered_seconds(tmp_path):
     """Armed for 3 s (the countdown triggers; 2 s of slack for cameras slow to start on a loaded
     machine), 1 s kept before the trigger, 1 s after it."""
+    changed: dict[str, int] = {}
+
+    def change_while_armed(session):       # the buffers fill: the change is in the take's frames
+        while not session.tracks or not all(t.first_frame.is_set() for t in session.tracks):
+            threading.Event().wait(0.02)
+        threading.Event().wait(0.5)
+        changed["before_ns"] = session.clock()
+        session.set_controls("lightroom", source="test", ExposureTime=10000)
+        changed["after_ns"] = session.clock()
+
     captured: dict[str, list[int]] = {}
-    session, result = run_take(tmp_path, captured, duration_s=1.0, countdown_s=3.0, pretrigger_s=1.0, format="mp4")
+    session, result = run_take(tmp_path, captured, duration_s=1.0, countdown_s=3.0, pretrigger_s=1.0, format="mp4",
+                               during=change_while_armed)
     assert result.outcome == "complete", result.warnings
+    # logged when the files opened, timed from the take's zero (the first buffered frame)
+    take_zero_ns = session.tracks[0].zero_ns + session.tracks[0].output.zero_ns
+    line = (tmp_path / "t_events.txt").read_text().splitlines()[1]
+    offset_s = float(line.split("\t")[0].removesuffix(" s"))
+    assert line.endswith("camera 1 (lightroom)\ttest\tExposureTime 20000 -> 10000") and result.changes == [line]
+    assert round((changed["before_ns"] - take_zero_ns) / 1e9, 3) <= offset_s <= round((changed["after_ns"] - take_zero_ns) / 1e9, 3)
     data = parse_data_file((tmp_path / "t_data.txt").read_text())["CAMDECK DETAILS"]
     trigger_ms = float(data["Trigger"].split(" ms")[0])
     assert "by the countdown" in data["Trigger"]
