@@ -5,8 +5,9 @@ pinned by FrameDurationLimits, files decoded with PyAV:
 
 - duration: a ``--seconds`` take to fragmented MP4; per camera, the MP4's span (last pts -
   first pts + one frame interval; the container's duration less its start) against the
-  wall-clock time the take ran (monotonic, from the session's "started" event to its
-  "stopping" event), and what a raw .h264 played at the nominal rate would claim instead;
+  wall-clock time the take ran (monotonic, from the take's zero, its cameras' first steady
+  frames, to the session's "stopping" event), and what a raw .h264 played at the nominal rate
+  would claim instead;
 - joins: a ``--seconds`` take split every ``--segment`` seconds; every frame a camera gave
   the capture loop is remembered, and a frame lost at a join is a captured frame whose
   timestamp lies between the last frame of part K and the first of part K + 1;
@@ -98,15 +99,24 @@ def run_session(settings, specs, folder: Path, session: str, **kwargs):
     from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
 
     marks: dict[str, float] = {}
+    box: dict[str, RecordingSession] = {}
 
     def on_event(event):
         if event.kind in ("started", "stopping") and event.kind not in marks:
             marks[event.kind] = time.monotonic()
+            if event.kind == "started":
+                # The take's zero is its cameras' first steady frames, found a little before the
+                # "started" event reaches us: the wall clock counts from the zero, back-dated by
+                # the session clock's reading of how long ago it was.
+                rec = box["rec"]
+                marks["late_s"] = (rec.clock() - rec.tracks[0].zero_ns) / 1e9
+                marks["zero"] = marks["started"] - marks["late_s"]
 
     captured: dict[str, list[int]] = {}
     request = RecordingRequest(session=session, folder=folder, cameras=specs, overwrite=True,
                                min_free_bytes=50 * 10**6, **kwargs)
-    rec = RecordingSession(request, settings.driver_context(), progress=on_event, open_camera=capturing_opener(captured))
+    rec = box["rec"] = RecordingSession(request, settings.driver_context(), progress=on_event,
+                                        open_camera=capturing_opener(captured))
     return rec, rec.run(), marks, captured
 
 
@@ -114,8 +124,9 @@ def bench_duration(settings, names, args, folder: Path) -> None:
     size = parse_size(args.size)
     specs = pinned_specs(settings, names, size, args.fps)
     rec, result, marks, _ = run_session(settings, specs, folder, "dur", duration_s=args.seconds, format="mp4")
-    wall = marks["stopping"] - marks["started"]
-    print(f"duration: {args.seconds:g} s take, {args.size}@{args.fps:g}, mp4; wall clock (started -> stopping) {wall:.3f} s")
+    wall = marks["stopping"] - marks["zero"]
+    print(f"duration: {args.seconds:g} s take, {args.size}@{args.fps:g}, mp4; wall clock (the take's zero -> "
+          f"stopping) {wall:.3f} s (the started event came {1000 * marks['late_s']:.1f} ms after the zero)")
     for cam in result.cameras:
         path = folder / f"dur_camera_{cam.index}.mp4"
         pts = decode_pts(path)
