@@ -89,6 +89,7 @@ class SimSettings:
 class RecordSettings:
     fps: float = 30.0                 # every camera of a take pinned to this rate (0: each its own)
     max_drop_pct: float = 1.0         # a take dropping more is "complete with drops" (exit 1)
+    format: str = "h264"              # camdeck record's default --format (h264 or mp4)
 
 
 @dataclass(frozen=True)

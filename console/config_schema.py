@@ -371,6 +371,7 @@ DEPLOYMENT_SCHEMA: Schema = {"tunnel": (_str_list, ())}
 RECORD_SCHEMA: Schema = {
     "fps": (_float(0.0, 240.0), 30.0),              # every camera pinned to this rate; 0: each its own
     "max_drop_pct": (_float(0.0, 100.0), 1.0),      # more dropped frames: "complete with drops", exit 1
+    "format": (_choice("h264", "mp4"), "h264"),     # camdeck record's default --format
 }
 
 TOP_SCHEMA = ("console", "sim", "cameras", "rigs", "deployments", "mqtt", "redis", "storage", "slack", "monitor",

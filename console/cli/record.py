@@ -20,6 +20,7 @@ the operator's choice. (130 stays for a KeyboardInterrupt that reaches the top l
 """
 from __future__ import annotations
 
+import os
 import signal
 from contextlib import contextmanager
 from datetime import datetime
@@ -44,6 +45,17 @@ def _default_cameras(settings) -> list[str]:
         if rig.type == "recorder":
             return list(rig.cameras)
     raise common.BadInput("--cameras is missing and config.toml has no recorder rig; fix: pass --cameras A,B")
+
+
+def _take_options(settings, fmt: str | None, segment: str | None, pretrigger: str | None):
+    """--format (default: config.toml's ``record.format``), --segment, --pretrigger, checked."""
+    if fmt is None:
+        fmt = settings.record.format
+    if fmt not in ("h264", "mp4"):
+        raise common.BadInput(f"--format {fmt!r}: not a recording format; fix: give --format h264 or --format mp4")
+    segment_s = None if segment is None else bounds.parse_seconds(segment, "--segment", 1.0, 86400.0)
+    pretrigger_s = 0.0 if pretrigger is None else bounds.parse_seconds(pretrigger, "--pretrigger", 0.5, 60.0)
+    return fmt, segment_s, pretrigger_s
 
 
 @contextmanager
@@ -99,6 +111,9 @@ class _Display:
             self.console.print(f"[yellow]warning:[/yellow] {event.message}")
         elif event.kind == "cancelled":
             pass     # record() prints the one line (stderr) once run() has returned
+        elif event.kind == "armed":     # pre-trigger: record_trigger.py says how to start the take
+            self.console.print(f"[bold]{event.message}; Enter or kill -USR1 {os.getpid()} starts the take[/bold]",
+                               soft_wrap=True)
 
     def close(self) -> None:
         if self.live is not None:
@@ -152,9 +167,18 @@ def record(
     crf: int = typer.Option(23, "--crf", min=0, max=51, help="libx264 quality (lower is better and larger)."),
     min_free_mb: float = typer.Option(200.0, "--min-free-mb", min=0.0,
                                       help="Stop cleanly when free disk space falls below this."),
+    fmt: Optional[str] = typer.Option(None, "--format", metavar="h264|mp4",
+                                      help="h264 (raw) or mp4 (fragmented, each frame's timestamp as its pts); "
+                                           "default: config.toml's record.format (h264)."),
+    segment: Optional[str] = typer.Option(None, "--segment", metavar="5m",
+                                          help="Split each camera's file at a keyframe this often (1s to 24h)."),
+    pretrigger: Optional[str] = typer.Option(None, "--pretrigger", metavar="10s",
+                                             help="Arm first and keep this much before the trigger (0.5s to 60s); "
+                                                  "the take starts on Enter, SIGUSR1 or at the end of --countdown."),
 ) -> None:
-    """Record H.264 from several cameras at once: one .h264 per camera, timestamps, a data file."""
+    """Record H.264 from several cameras at once: one .h264 (or .mp4) per camera, timestamps, a data file."""
     from camdeck.console.cli.job_scope import cli_job
+    from camdeck.console.cli.record_trigger import trigger_on_enter_or_sigusr1
     from camdeck.console.jobs import recording_state
     from camdeck.drivers.recording.data_file import SessionPaths
     from camdeck.drivers.recording.presets import PresetStore
@@ -175,15 +199,17 @@ def record(
     if not names or any(not n for n in names) or len(set(names)) != len(names):
         raise common.BadInput(f"--cameras {cameras!r}: give distinct camera names, comma-separated; fix: --cameras A,B")
     specs = [find_spec(settings.cameras, n) for n in names]
+    fmt, segment_s, pretrigger_s = _take_options(settings, fmt, segment, pretrigger)
     if session is None:
         session = datetime.now().strftime("session-%Y%m%d-%H%M%S")
     loaded = PresetStore(settings.data_dir).load(preset) if preset else None
     request = RecordingRequest(session=session, folder=out if out is not None else settings.data_dir / "recordings",
                                cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=loaded,
                                overwrite=overwrite, crf=crf, min_free_bytes=int(min_free_mb * 1e6),
-                               fps=fps_value or None, max_drop_pct=settings.record.max_drop_pct)
+                               fps=fps_value or None, max_drop_pct=settings.record.max_drop_pct,
+                               format=fmt, segment_s=segment_s, pretrigger_s=pretrigger_s)
     display = _Display(quiet=common.json_mode())
-    paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
+    paths = SessionPaths(Path(request.folder), request.session, len(request.cameras), fmt)
     plan = "manual: until stopped" if duration_s is None else f"timer: {duration_s:g} s"
     show = [display]
     recording = RecordingSession(request, settings.driver_context(), progress=lambda event: show[0](event))
@@ -192,7 +218,8 @@ def record(
         show[0] = job.guard(display, display.gone)
         job.stop_with(recording.request_stop)
         try:
-            result = recording.run()
+            with trigger_on_enter_or_sigusr1(recording, pretrigger_s > 0):
+                result = recording.run()
         finally:
             job.guard(display.close)()
         job.finish(recording_state(result.outcome), result.result_text if result.outcome != "cancelled" else CANCELLED,

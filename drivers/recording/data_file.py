@@ -15,7 +15,9 @@ labels the issue lists):
 
 camdeck's own figures follow in one section after those, ``CAMDECK DETAILS``: the result, frames,
 drops, skew, encoder settings, the timestamps files and every change made during the take (also
-in ``{session}_events.txt``). No label appears twice with two meanings. Dates and times are the
+in ``{session}_events.txt``); a take written as MP4, in parts or with a pre-trigger buffer says so
+there too (its container, each camera's parts, where the trigger lies: drivers/recording/take.py),
+never in the origin's sections. No label appears twice with two meanings. Dates and times are the
 recording machine's local time, as the origin wrote them; camdeck's section adds UTC.
 
 The file is written (atomically) when the take starts, with the result "incomplete", and
@@ -41,6 +43,7 @@ ORIGIN_SECTIONS = ("SESSION INFORMATION", "TIMING INFORMATION", "RECORDING PARAM
 DETAILS = "CAMDECK DETAILS"
 FIRST_CONTROLS = ("FrameDurationLimits", "ExposureTime", "Resolution")   # the origin's order, then by name
 RULE = "=" * 50
+H264_CONTAINER = "raw H.264 elementary stream (Annex B), one file per camera"   # drivers/recording/take.py
 
 
 # ---------------------------------------------------------------- camera facts
@@ -161,6 +164,7 @@ class CameraRecord:
     status: str = "recording"
     fault: str = ""
     times_ms: Sequence[float] = ()
+    segments: Sequence[Any] = ()      # drivers/recording/segments.Segment per part of a segmented take
 
 
 @dataclass
@@ -185,6 +189,7 @@ class SessionRecord:
     changes: list[str] = field(default_factory=list)     # one line per change, "+12.345 s ..."
     notes: list[str] = field(default_factory=list)
     cameras: list[CameraRecord] = field(default_factory=list)
+    take: Any = None                  # drivers/recording/take.TakeFacts: mp4, segments, pre-trigger (None: h264)
 
 
 def _local(t: datetime | None, fmt: str, ms: bool = False) -> str:
@@ -256,9 +261,11 @@ def _details(rec: SessionRecord, host: str, version: str) -> list[str]:
                   else "each camera's own"),
               _kv("Drop limit", f"{rec.max_drop_pct:g} % (record.max_drop_pct)" if rec.max_drop_pct is not None
                   else "none"),
-              _kv("Container", "raw H.264 elementary stream (Annex B), one file per camera"),
-              _kv("Timestamps", "per frame in NAME_camera_N.pts.txt (timecode format v2, ms since the take's zero)"),
+              _kv("Container", rec.take.container if rec.take is not None else H264_CONTAINER),
+              _kv("Timestamps", f"per frame in NAME_camera_N{'_partK' if _segmented(rec) else ''}.pts.txt "
+                                "(timecode format v2, ms since the take's zero)"),
               _kv("Flush interval", f"{rec.flush_interval_s:g} s (data fsync'd; a power cut loses at most this)")]
+    lines += _pretrigger_lines(rec.take)
     if host:
         lines.append(_kv("Host", host))
     if version:
@@ -286,10 +293,40 @@ def _details(rec: SessionRecord, host: str, version: str) -> list[str]:
             lines.append(_kv(f"{n} skew vs camera 1", "-" if sk is None else
                              f"start offset {sk['start_offset_ms']:+.3f} ms, median |skew| "
                              f"{sk['median_abs_ms']:.3f} ms, max |skew| {sk['max_abs_ms']:.3f} ms"))
+        lines += _camera_take_lines(rec.take, cam)
     lines.append(_kv("Events file", rec.events_file or "-"))
     lines.append(_kv("Changes during the take", len(rec.changes)))
     lines += [_kv("Change", line) for line in rec.changes]
     lines += [_kv("Note", note) for note in rec.notes]
+    return lines
+
+
+def _segmented(rec: SessionRecord) -> bool:
+    return rec.take is not None and bool(rec.take.segment_s)
+
+
+def _pretrigger_lines(take: Any) -> list[str]:
+    """The pre-trigger facts of a take (drivers/recording/take.TakeFacts; none without a buffer)."""
+    if take is None or not take.pretrigger_s:
+        return []
+    lines = [_kv("Pre-trigger buffer", f"{take.pretrigger_s:g} s (frames from before the trigger start at a keyframe)")]
+    if take.trigger_ms is not None:
+        lines.append(_kv("Trigger", f"{take.trigger_ms:.3f} ms into the timestamps, by {take.trigger_by}"
+                                    + (f", after {take.armed_s:.3f} s armed" if take.armed_s is not None else "")))
+    return lines
+
+
+def _camera_take_lines(take: Any, cam: CameraRecord) -> list[str]:
+    """A camera's frames before the trigger and its parts (a segmented take), in its own lines."""
+    lines = []
+    if take is not None and take.pretrigger_s and take.trigger_ms is not None:
+        before = sum(1 for t in cam.times_ms if t < take.trigger_ms)
+        lines.append(_kv(f"Camera {cam.index} pre-trigger", f"{before} frames before the trigger"))
+    for part in cam.segments:
+        span = "no frames" if part.first_ms is None else f"{part.first_ms:.3f} to {part.last_ms:.3f} ms"
+        lines.append(_kv(f"Camera {cam.index} part {part.part}",
+                         f"{part.video.name}, {part.timecodes.name if part.timecodes else '-'}, {part.frames} frames, "
+                         f"{span}, {part.bytes_written} bytes"))
     return lines
 
 

@@ -18,7 +18,7 @@ Lifecycle of ``run()``:
    thread; an encoder thread per camera drains a bounded queue (a full queue counts as
    dropped frames). The take's zero, from which its timer runs and its timestamps count, is
    the moment every camera delivers steadily: the latest camera's first steady frame
-   (drivers/recording/encoders.py, CameraTrack); the time the cameras take to start is not
+   (drivers/recording/camera_track.py, CameraTrack); the time the cameras take to start is not
    part of the take, and every file starts within a frame of the others;
 5. until the timer ends, ``request_stop()``, the disk runs low or full, or every camera
    failed; a camera that fails stops alone: its file is closed and stays playable; a full
@@ -26,6 +26,12 @@ Lifecycle of ``run()``:
    frame, in step with its timestamps;
 6. encoders drained, files fsync'd and closed, the data file replaced atomically (a reserve
    file held beside it since the start is given up first, so a full disk can still be told).
+
+The take's files come from drivers/recording/take.py: raw .h264 or fragmented .mp4 (``format``),
+split into parts at keyframes (``segment_s``). With ``pretrigger_s`` the session is armed after
+step 2 instead of counting down: the cameras start as in step 4 and a rolling buffer keeps
+the last seconds; at ``trigger()`` (or the countdown's end) the files open and begin with the
+buffered frames, whose first is the take's zero; a stop while armed writes nothing.
 
 Every camera is pinned to ``fps`` (FrameDurationLimits, drivers/recording/frame_rate.py) before
 the preset; a take whose drop rate passes ``max_drop_pct`` on any camera ends "complete with
@@ -49,14 +55,13 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from camdeck.fileio.atomic import write_text_atomic
-from camdeck.drivers.base import CameraSpec, Clock, camera_clock
-from camdeck.drivers.recording.encoders import CameraStats, CameraTrack
+from camdeck.drivers.base import CameraSpec, Clock
+from camdeck.drivers.recording.camera_track import CameraStats, CameraTrack
 from camdeck.drivers.errors import CameraDisconnected, ControlError, DriverError
 from camdeck.drivers.recording.presets import BadPreset, Preset, apply_preset, check_preset
 from camdeck.drivers.recording.data_file import (
@@ -64,111 +69,20 @@ from camdeck.drivers.recording.data_file import (
     check_no_existing, check_output_folder, check_session_name, free_bytes, remove_files,
     render_data_file,
 )
+from camdeck.drivers.recording.take import TakeFacts, open_take_output, run_armed, take_files
 from camdeck.drivers.recording.frame_rate import pin_frame_rate
 from camdeck.drivers.recording.take_end import (
     disk_full, disk_full_warning, fill_camera_record, final_outcome, hold_reserve, outcome_text,
 )
 from camdeck.drivers.recording.take_log import TakeChanges, TakeLog, control_values, data_file_line
+from camdeck.drivers.recording.session_types import (  # noqa: F401  (callers import them from here)
+    RecordingEvent, RecordingRequest, SessionResult, session_clock,
+)
 
 __all__ = ["CameraStats", "RecordingEvent", "RecordingRequest", "RecordingSession", "SessionResult", "session_clock"]
 
 BITS_PER_PIXEL_ESTIMATE = 0.2     # libx264 ultrafast crf 23: a generous size estimate for the disk check
 FIRST_FRAME_WAIT_S = 30.0         # wall seconds the take waits for every camera's first frame
-
-
-@dataclass(frozen=True)
-class RecordingRequest:
-    """What to record.
-
-    Attributes:
-        session: the session name (safe characters only).
-        folder: the output folder (created if missing).
-        cameras: the camera specs, in file order (camera 1, camera 2, ...).
-        duration_s: timer mode length in seconds, or None for manual mode.
-        countdown_s: seconds of countdown before the cameras start (0: none).
-        preset: controls applied to every camera before the start.
-        overwrite: replace an existing session of the same name.
-        flush_interval_s: files are fsync'd at least this often.
-        min_free_bytes: recording stops (with a warning) when free space falls below.
-        crf, encoder_preset, bitrate: libx264 settings (bitrate also for the Pi encoder).
-        fps: every camera is pinned to this rate (FrameDurationLimits); None: each its own.
-        max_drop_pct: a camera dropping more than this share of its frames makes the take
-            "complete with drops" (not ok); None: no limit.
-    """
-
-    session: str
-    folder: Path
-    cameras: Sequence[CameraSpec]
-    duration_s: float | None = None
-    countdown_s: float = 0.0
-    preset: Preset | None = None
-    overwrite: bool = False
-    flush_interval_s: float = 1.0
-    min_free_bytes: int = 200 * 10**6
-    crf: int = 23
-    encoder_preset: str = "ultrafast"
-    bitrate: int | None = None
-    fps: float | None = 30.0
-    max_drop_pct: float | None = 1.0
-
-    @property
-    def mode(self) -> str:
-        return "manual" if self.duration_s is None else "timer"
-
-
-@dataclass(frozen=True)
-class RecordingEvent:
-    """What a session reports: ``kind`` is one of "opened", "countdown", "started",
-    "progress", "camera_fault", "disk_low", "stopping", "finished", "cancelled"."""
-
-    kind: str
-    elapsed_s: float = 0.0
-    remaining_s: float | None = None
-    countdown_s: float | None = None
-    cameras: tuple[CameraStats, ...] = ()
-    message: str = ""
-
-
-@dataclass
-class SessionResult:
-    """The outcome of a session. ``ok`` is false after a camera fault, a disk-low or disk-full
-    stop, an error, or too many dropped frames."""
-
-    session: str
-    folder: Path
-    outcome: str     # complete, stopped, complete_with_drops, disk_low, disk_full, camera_fault, error, cancelled
-    elapsed_s: float
-    files: list[Path] = field(default_factory=list)
-    data_file: Path | None = None
-    cameras: tuple[CameraStats, ...] = ()
-    warnings: list[str] = field(default_factory=list)
-    result: str = ""              # the data file's Result line
-    changes: list[str] = field(default_factory=list)     # the events-file lines of the take
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome in ("complete", "stopped")
-
-    @property
-    def result_text(self) -> str:
-        """The data file's Result line for this outcome (``complete (stopped by the operator)``)."""
-        return self.result or outcome_text(self.outcome, False)
-
-
-def session_clock(ctx: Any, cameras: Sequence[Any] = ()) -> Clock:
-    """The clock that times a session: the context's when one is injected, else the clock the
-    first camera stamps frames with (a camera on another clock has its timestamps rebased
-    to its first frame, see CameraTrack), else the OS's monotonic clock.
-
-    Args:
-        ctx: the DriverContext (its ``clock``, or None).
-        cameras: the opened cameras, in file order.
-    """
-    if ctx.clock is not None:
-        return ctx.clock
-    if cameras:
-        return camera_clock(cameras[0])
-    return time.monotonic_ns
 
 
 class RecordingSession(TakeChanges):
@@ -197,13 +111,14 @@ class RecordingSession(TakeChanges):
         self.request = request
         self.ctx = ctx if ctx is not None else DriverContext()
         self.clock: Clock = session_clock(self.ctx)     # the cameras' clock once they are open
-        self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras))
+        self.paths = SessionPaths(Path(request.folder), request.session, len(request.cameras), request.format)
         self._progress = progress or (lambda event: None)
         self._open = open_camera or registry_open
         self._disk_free = disk_free
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._cancel = threading.Event()
+        self._trigger = threading.Event()     # armed (pre-trigger): the take starts when it is set
         self._stop_reason = "stopped"
         self._stop_note: str | None = None    # who asked to stop, for the data file's Notes
         self._callback_failed = False     # the progress callback raised
@@ -233,6 +148,11 @@ class RecordingSession(TakeChanges):
         if not self.tracks:
             self._cancel.set()
         self._stop.set()
+
+    def trigger(self, by: str = "the trigger") -> None:
+        """Start the take of an armed session (pre-trigger); any thread. ``by`` goes to the data file."""
+        self._trigger.by = by
+        self._trigger.set()
 
     def cancel(self) -> None:
         """Cancel during the countdown (nothing is written); after the start, same as request_stop."""
@@ -309,7 +229,7 @@ class RecordingSession(TakeChanges):
             notes = [n for cam in cameras for n in pin_frame_rate(cam, req.fps)] if req.fps else []
             notes += self._apply_start_preset(cameras) if req.preset is not None else []
             self._emit(RecordingEvent("opened", message=", ".join(c.name for c in cameras)))
-            if not self._countdown():
+            if req.pretrigger_s <= 0 and not self._countdown():   # armed: the countdown runs in _record
                 self._emit(RecordingEvent("cancelled", message="cancelled during the countdown; nothing was written"))
                 return SessionResult(req.session, self.paths.folder, "cancelled", 0.0)
             return self._record(cameras, old, notes)
@@ -367,43 +287,71 @@ class RecordingSession(TakeChanges):
 
     def _record(self, cameras: list[Any], old: list[Path], notes: list[str]) -> SessionResult:
         req = self.request
-        # again, after the countdown: nothing may have appeared since the pre-flight check
-        old = sorted(set(old) | set(check_no_existing(self.paths, req.overwrite)))
-        remove_files(old)
+        armed = req.pretrigger_s > 0      # the files open at the trigger (drivers/recording/take.py)
+
+        def replace_old() -> None:
+            # again, after the countdown: nothing may have appeared since the pre-flight check
+            remove_files(sorted(set(old) | set(check_no_existing(self.paths, req.overwrite))))
+
+        if not armed:
+            replace_old()
         self.tracks = [CameraTrack(i + 1, spec, cam, self.paths.video(i + 1), self.paths.timecodes(i + 1), self.clock,
                                    flush_interval_s=req.flush_interval_s, crf=req.crf,
-                                   encoder_preset=req.encoder_preset, bitrate=req.bitrate)
+                                   encoder_preset=req.encoder_preset, bitrate=req.bitrate,
+                                   output=open_take_output(req.format, self.paths, i + 1, segment_s=req.segment_s,
+                                                           pretrigger_s=req.pretrigger_s,
+                                                           flush_interval_s=req.flush_interval_s))
                        for i, (spec, cam) in enumerate(zip(req.cameras, cameras))]
         created = datetime.now(timezone.utc)
+        first_part = 1 if req.segment_s else None      # a segmented take's files are parts from the start
         record = SessionRecord(name=req.session, folder=self.paths.folder, mode=req.mode, duration_s=req.duration_s,
                                countdown_s=req.countdown_s, preset=req.preset.name if req.preset else None,
                                created_utc=created, start_utc=created, flush_interval_s=req.flush_interval_s,
                                fps=req.fps, max_drop_pct=req.max_drop_pct, events_file=self.paths.events.name,
                                notes=list(notes),
-                               cameras=[CameraRecord(t.index, t.spec.name, camera_role(t.spec), self.paths.video(t.index),
-                                                     self.paths.timecodes(t.index),
+                               cameras=[CameraRecord(t.index, t.spec.name, camera_role(t.spec),
+                                                     self.paths.video(t.index, first_part),
+                                                     self.paths.timecodes(t.index, first_part),
                                                      controls=applied_controls(t.spec, t.camera),
                                                      facts=camera_facts(t.spec, t.camera),
                                                      encoder=t.encoder_parameters())
-                                        for t in self.tracks])
-        write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
-        hold_reserve(self.paths.reserve)
+                                        for t in self.tracks],
+                               take=TakeFacts(req.format, req.segment_s, req.pretrigger_s))
+        # armed: a change while the buffers fill is kept and written at the trigger, timed from the take's zero
         self.log = TakeLog(self.paths.events, self.clock)
-        self.log.open()
+
+        def open_files() -> None:
+            write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
+            hold_reserve(self.paths.reserve)
+            self.log.open()
+
+        if not armed:
+            open_files()
         barrier = threading.Barrier(len(self.tracks))
-        zero_ns = self.clock()
+        zero_ns = watch_from = self.clock()
         start_wall = datetime.now(timezone.utc)
         warnings: list[str] = []
+        if armed:
+            took = run_armed(self.tracks, barrier, record.take, first_frames=self._first_frames, clock=self.clock,
+                             countdown_s=req.countdown_s, triggered=self._trigger,
+                             stopped=lambda: self._stop.is_set() or self._cancel.is_set(),
+                             emit=lambda kind, **kw: self._emit(RecordingEvent(kind, **kw)),
+                             before_files=lambda: (replace_old(), open_files()))
+            if took is None:
+                self._emit(RecordingEvent("cancelled", message="cancelled while armed; nothing was written"))
+                return SessionResult(req.session, self.paths.folder, "cancelled", 0.0)
+            zero_ns, watch_from = took      # timestamps count from the take's zero, the timer from the trigger
         try:
-            for t in self.tracks:
-                t.prepare()
-            for t in self.tracks:
-                t.start(barrier)
-            zero_ns = self._first_frames()
+            if not armed:
+                for t in self.tracks:
+                    t.prepare()
+                for t in self.tracks:
+                    t.start(barrier)
+                zero_ns = watch_from = self._first_frames()
             start_wall = self._wall_at(zero_ns)
             self.log.set_zero(zero_ns)
             self._emit(RecordingEvent("started", remaining_s=req.duration_s, cameras=self._stats()))
-            outcome = self._watch(zero_ns, warnings)
+            outcome = self._watch(watch_from, warnings)
         except Exception as err:  # the session itself failed (free space unreadable, a progress callback raised)
             elapsed_s = (self.clock() - zero_ns) / 1e9
             warnings.append(f"recording stopped after {elapsed_s:.1f} s by an error: {_one_line(err)}; "
@@ -483,7 +431,7 @@ class RecordingSession(TakeChanges):
             warnings.append(f"the data file {self.paths.data} could not be written ({_one_line(err)}); "
                             "the video and timestamp files are complete")
         files = [self.paths.data, self.paths.events] + [
-            p for t in self.tracks for p in (self.paths.video(t.index), self.paths.timecodes(t.index))]
+            p for t in self.tracks for p in take_files(t.output, self.paths.video(t.index), self.paths.timecodes(t.index))]
         result = SessionResult(req.session, self.paths.folder, outcome, elapsed_s, files=files,
                                data_file=self.paths.data, cameras=stats, warnings=warnings, result=record.result,
                                changes=list(self.log.lines))

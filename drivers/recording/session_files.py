@@ -2,7 +2,10 @@
 
 A session ``NAME`` in folder ``DIR`` owns these files (docs/design.md, "Files the project writes"):
 
-- ``NAME_camera_N.h264``: raw H.264 Annex B, one per camera (N from 1, in the order given);
+- ``NAME_camera_N.h264``: raw H.264 Annex B, one per camera (N from 1, in the order given),
+  or ``NAME_camera_N.mp4`` (fragmented MP4, each frame's timestamp as its pts) with
+  ``--format mp4``; a segmented take (``--segment``) writes ``NAME_camera_N_partK.{h264|mp4}``
+  and ``NAME_camera_N_partK.pts.txt``, K from 1 (drivers/recording/take.py);
 - ``NAME_camera_N.pts.txt``: per-frame timestamps, mkvmerge "timecode format v2" (a header
   line, then one line per frame in file order: milliseconds since the take's common zero,
   which all cameras share), so ``mkvmerge --timestamps 0:NAME_camera_1.pts.txt`` muxes it
@@ -78,14 +81,17 @@ class SessionPaths:
     folder: Path
     name: str
     n_cameras: int
+    video_ext: str = "h264"      # "mp4" for --format mp4 (drivers/recording/take.py)
 
-    def video(self, index: int) -> Path:
-        """``NAME_camera_N.h264`` for camera number ``index`` (from 1)."""
-        return self.folder / f"{self.name}_camera_{index}.h264"
+    def video(self, index: int, part: int | None = None) -> Path:
+        """``NAME_camera_N.h264`` for camera number ``index`` (from 1); ``NAME_camera_N_partK.h264``
+        for part ``part`` of a segmented take (``.mp4`` when ``video_ext`` says so)."""
+        return self.folder / f"{self.name}_camera_{index}{_part(part)}.{self.video_ext}"
 
-    def timecodes(self, index: int) -> Path:
-        """``NAME_camera_N.pts.txt``: the per-frame timestamps of camera ``index``."""
-        return self.folder / f"{self.name}_camera_{index}.pts.txt"
+    def timecodes(self, index: int, part: int | None = None) -> Path:
+        """``NAME_camera_N.pts.txt`` (``NAME_camera_N_partK.pts.txt`` for a part): the per-frame
+        timestamps of camera ``index``."""
+        return self.folder / f"{self.name}_camera_{index}{_part(part)}.pts.txt"
 
     @property
     def events(self) -> Path:
@@ -111,10 +117,14 @@ class SessionPaths:
 
     def existing(self) -> list[Path]:
         """Files of any earlier session of this name (any camera count) present now."""
-        pattern = re.compile(re.escape(self.name) + r"_(data\.txt|events\.txt|camera_\d+\.(h264|pts\.txt))")
+        pattern = re.compile(re.escape(self.name) + r"_(data\.txt|events\.txt|camera_\d+(_part\d+)?\.(h264|mp4|pts\.txt))")
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.iterdir() if pattern.fullmatch(p.name))
+
+
+def _part(part: int | None) -> str:
+    return "" if part is None else f"_part{part}"
 
 
 def check_output_folder(folder: Path, *, create: bool = True) -> Path:

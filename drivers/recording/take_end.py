@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from camdeck.drivers.recording.data_file import CameraRecord, read_timecodes
+from camdeck.drivers.recording.data_file import CameraRecord
+from camdeck.drivers.recording.take import take_segments, take_timecodes
 
 RESERVE_BYTES = 64 * 1024         # held for the final data file (a few kB, written beside the old one)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -54,9 +55,10 @@ def outcome_text(outcome: str, operator: bool) -> str:
 
 def fill_camera_record(t: Any, rec: CameraRecord, st: Any, start_wall: datetime, time_factor: float = 1.0) -> None:
     """Put what camera track ``t`` recorded into its data-file record ``rec`` (timestamps read
-    back from its file, so the record says what the file holds)."""
+    back from its files, every part of a segmented take in order, so the record says what the
+    files hold)."""
     try:
-        rec.times_ms = read_timecodes(rec.timecodes)
+        rec.times_ms = take_timecodes(t.output, rec.timecodes)
     except (OSError, ValueError):    # gone, or not what this session wrote
         rec.times_ms = []
     factor = float(time_factor or 1.0)
@@ -64,6 +66,9 @@ def fill_camera_record(t: Any, rec: CameraRecord, st: Any, start_wall: datetime,
         rec.start_utc = start_wall + timedelta(milliseconds=rec.times_ms[0] / factor)
         rec.end_utc = start_wall + timedelta(milliseconds=rec.times_ms[-1] / factor)
     rec.frames, rec.dropped, rec.bytes_written = len(rec.times_ms), st.dropped, t.output.bytes_written
+    rec.segments = take_segments(t.output)
+    if rec.segments:       # a segmented take: the origin's Video File is its first part (CAMDECK DETAILS lists all)
+        rec.video, rec.timecodes = rec.segments[0].video, rec.segments[0].timecodes
     rec.encoder = t.encoder_parameters()
     if disk_full(t):
         rec.status = "disk full (the file ends at the last complete frame, in step with its timestamps)"

@@ -47,7 +47,7 @@ def no_camera_may_open(monkeypatch):
 def decode_count(path: Path) -> int:
     import av
 
-    with av.open(str(path), format="h264") as container:
+    with av.open(str(path), format="h264" if path.suffix == ".h264" else None) as container:
         return sum(1 for _ in container.decode(video=0))
 
 
@@ -265,17 +265,24 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def test_a_full_disk_ends_the_take_with_files_in_step(cli, rig, small_disk):
-    """ENOSPC mid-take: every camera's video and timestamps end at the same last complete frame,
-    the take ends "disk full" with exit 1, and the data file (its room kept) says so."""
+@pytest.mark.parametrize("fmt", ["h264", "mp4"])
+def test_a_full_disk_ends_the_take_with_files_in_step(cli, rig, small_disk, fmt):
+    """ENOSPC mid-take: every camera's video and timestamps end at the same last complete frame
+    (an MP4's last whole fragment), the take ends "disk full" with exit 1, and the data file (its
+    room kept) says so."""
+    # the 3 MB fill within seconds: lossless for h264; an MP4 keeps whole fragments (a second each),
+    # so crf 14 lets each camera finish some (lossless ones are over 1.5 MB: none would fit)
+    crf = "0" if fmt == "h264" else "14"
     r = cli("record", "--cameras", "lightroom,darkroom", "--session", "full", "--out", small_disk, "--manual",
-            "--min-free-mb", "0", "--crf", "0", "--json")       # lossless: the 3 MB fill within seconds
+            "--min-free-mb", "0", "--crf", crf, "--format", fmt, "--json")
     assert r.code == 1, r.err
     doc = r.json()
     assert doc["outcome"] == "disk_full" and "disk full" in doc["result"]
     for cam in doc["cameras"]:
+        video = small_disk / f"full_camera_{cam['index']}.{fmt}"
         times = timecodes(small_disk / f"full_camera_{cam['index']}.pts.txt")
-        assert decode_count(small_disk / f"full_camera_{cam['index']}.h264") == len(times) == cam["frames"] > 0
+        assert decode_count(video) == len(times) == cam["frames"] > 0
+        assert 0 < cam["bytes"] <= video.stat().st_size      # the bytes kept, not those the disk refused
     text = (small_disk / "full_data.txt").read_text()
     assert "Result:                     stopped early: disk full" in text
     assert not (small_disk / ".full_data.reserve").exists()

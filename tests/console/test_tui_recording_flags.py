@@ -13,10 +13,12 @@ from tests.console import RECORDER_RIG, run_async, until
 
 def fast_rig(tmp_path):
     """The recorder pair with sensors 200 times faster than the wall (the simulator's clock knob):
-    the encoders cannot keep up, so nearly every frame drops; the limit is the default 1 %."""
+    the encoders cannot keep up, so nearly every frame drops; the limit is the default 1 %. Its
+    takes are MP4 (record.format), which the TUI follows as the CLI does."""
     data = tomllib.loads(RECORDER_RIG)
     data["sim"]["time_factor"] = 200.0
     data["record"]["max_drop_pct"] = 1.0
+    data["record"]["format"] = "mp4"
     data["console"] = {"data_dir": str(tmp_path / "data")}
     return parse_settings(data, "test config")
 
@@ -36,6 +38,8 @@ async def test_a_take_past_the_drop_limit_is_flagged(tmp_path):
         await until(pilot, lambda: tab.last_result is not None, timeout_s=120)
         result = tab.last_result
         assert result.outcome == "complete_with_drops"
+        assert {p.name for p in result.files if p.suffix in (".mp4", ".h264")} == {"drops_camera_1.mp4",
+                                                                                 "drops_camera_2.mp4"}
         assert tab.table.flagged == {"lightroom", "darkroom"}
         status = tab.table.row_text("lightroom")[-1]
         assert "% dropped" in status

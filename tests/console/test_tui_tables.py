@@ -14,7 +14,7 @@ from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.tabs.recording import RecordingTab
 from camdeck.console.tui.widgets.fit_text import fit_count, fit_number, fit_significant, human_size
 from camdeck.console.tui.widgets.tables import ColumnSpec, column_widths
-from camdeck.drivers.recording.encoders import CameraStats
+from camdeck.drivers.recording.camera_track import CameraStats
 from camdeck.drivers.sim.clock import ManualClock
 from camdeck.monitoring.history import HistoryStore, MonitoringRecord
 from tests.console import RECORDER_RIG, run_async, sim_settings, until

@@ -230,7 +230,7 @@ def test_a_full_disk_at_the_final_flush_faults_the_camera_and_keeps_the_file(tmp
     import threading
 
     from camdeck.drivers.base import CameraSpec
-    from camdeck.drivers.recording.encoders import CameraTrack
+    from camdeck.drivers.recording.camera_track import CameraTrack
 
     real_stop = LibX264Encoder.stop
 

@@ -279,7 +279,7 @@ class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
         return RecordingRequest(session=self.name_input.value.strip(), folder=Path(self.folder_input.value.strip()),
                                 cameras=specs, duration_s=duration_s, countdown_s=countdown_s, preset=preset,
                                 overwrite=overwrite, fps=self.settings.record.fps or None,
-                                max_drop_pct=self.settings.record.max_drop_pct)
+                                max_drop_pct=self.settings.record.max_drop_pct, format=self.settings.record.format)
 
     def _set_form_enabled(self, enabled: bool) -> None:
         focused = self.screen.focused if self.is_attached else None

@@ -63,7 +63,7 @@ class RecordingCameraTable(ConsoleTable):
             self.put_row(name, [f"{i} {name}", "0", "-", "0", "0 B", "waiting"])
 
     def update_stats(self, stats: Iterable) -> None:
-        """Refresh the rows from CameraStats objects (drivers.recording.encoders.CameraStats)."""
+        """Refresh the rows from CameraStats objects (drivers.recording.camera_track.CameraStats)."""
         for st in stats:
             if st.name not in self._names:
                 continue
