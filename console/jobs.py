@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from camdeck.fileio.atomic import write_text_atomic
+from camdeck.fileio.leftovers import process_start_ticks
 
 SCHEMA_VERSION = 1
 KINDS = ("record", "capture", "reconstruct", "fleet-run")
@@ -78,18 +79,6 @@ def utc_now() -> str:
 def jobs_dir(data_dir: str | os.PathLike) -> Path:
     """``DATA_DIR/jobs``: one ``ID.json`` per job, ``ID.log`` its output after a hang-up."""
     return Path(data_dir) / "jobs"
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """The kernel start time of ``pid`` (clock ticks since boot), or None where /proc is absent or it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    try:     # the command name (field 2) may hold spaces and parentheses: count from the last ')'
-        return int(text[text.rindex(")") + 2:].split()[19])
-    except (ValueError, IndexError):
-        return None
 
 
 def process_alive(pid: int, start_ticks: int | None) -> bool:

@@ -88,16 +88,29 @@ def writer_alive(pid: int, modified_s: float) -> bool:
     return started is None or modified_s >= started - _CLOCK_SLACK_S
 
 
-def process_start_s(pid: int) -> float | None:
-    """When process ``pid`` started (epoch seconds, Linux /proc), or None where that cannot be read."""
+def process_start_ticks(pid: int) -> int | None:
+    """The kernel start time of ``pid`` (clock ticks since boot, Linux /proc), or None where /proc
+    is absent or the process is gone. The one reader of it (console.jobs uses it too)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+            text = fh.read()
+        # the command name (field 2) may hold spaces and parentheses: count from the last ')'
+        return int(text.rsplit(")", 1)[1].split()[19])     # field 22: starttime
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_start_s(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, Linux /proc), or None where that cannot be read."""
+    ticks = process_start_ticks(pid)
+    if ticks is None:
+        return None
+    try:
         with open("/proc/stat", encoding="ascii") as fh:
             boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")     # field 22: starttime, in ticks
     except (OSError, IndexError, ValueError, StopIteration):
         return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

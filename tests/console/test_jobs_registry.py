@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from camdeck.console.jobs import SCHEMA_VERSION, JobRegistry, NoSuchJob, process_start_ticks
+from camdeck.console.jobs import SCHEMA_VERSION, JobRegistry, NoSuchJob
+from camdeck.fileio.leftovers import process_start_ticks
 
 
 def test_a_record_is_plain_json_with_its_schema_version(tmp_path):
