@@ -38,6 +38,9 @@ controls = { ExposureTime = 20000, AnalogueGain = 2.0 }
 [rigs.recorder]
 type = "recorder"
 cameras = ["lightroom", "darkroom"]
+
+[record]
+max_drop_pct = 100.0   # a loaded CI machine drops frames; the drop rule has its own tests
 """
 
 
