@@ -6,7 +6,9 @@ build without CUDA, or no GPU) and the fix, raised as DeviceUnavailable (exit 2 
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
 
 from camdeck.fastcore.errors import BackendUnavailable, CarveInputError
 from camdeck.fastcore.extras import has_extra, require_extra
@@ -28,13 +30,26 @@ def check_device_name(device) -> str:
     raise CarveInputError(f"device: {device!r}; fix: pass 'cpu', 'cuda' (or 'cuda:N') or 'auto'")
 
 
+# What a CUDA GPU's kernel driver leaves on Linux: the desktop/server driver, Jetson's (nvhost,
+# nvgpu) and WSL2's GPU bridge. Without any of them torch cannot see a GPU, so "auto" need not
+# import torch (seconds on a Pi) to learn it.
+_GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidia0", "/dev/nvidiactl", "/dev/nvhost-ctrl", "/dev/nvgpu",
+                     "/dev/dxg")
+
+
+def no_gpu_driver() -> bool:
+    """True when this is Linux and no CUDA kernel driver is present (so CUDA cannot be available)."""
+    return sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_DRIVER_PATHS)
+
+
 CPU_FIX = "use --device cpu (or auto), or install a CUDA build of torch on a GPU machine"
 
 
 def resolve_device(device, what: str = "the carve", fix: str = CPU_FIX) -> str:
     """The concrete device for ``device``: "cpu", "cuda" or "cuda:N".
 
-    "auto" is CUDA when torch is installed and sees a GPU, else the CPU (never an error).
+    "auto" is CUDA when torch is installed and sees a GPU, else the CPU (never an error); on a
+    Linux machine with no GPU driver at all it is the CPU without importing torch.
 
     Args:
         device: "cpu", "cuda", "cuda:N", "auto" or None (the CPU).
@@ -50,7 +65,7 @@ def resolve_device(device, what: str = "the carve", fix: str = CPU_FIX) -> str:
     if name == "cpu":
         return "cpu"
     if name == "auto":
-        if not has_extra("torch"):
+        if not has_extra("torch") or no_gpu_driver():
             return "cpu"
         torch = require_extra("torch", what)
         return "cuda" if torch.cuda.is_available() else "cpu"

@@ -38,6 +38,23 @@ def test_auto_picks_what_is_there():
     assert resolve_device(None) == "cpu" and resolve_device("cpu") == "cpu"
 
 
+def test_auto_without_a_gpu_driver_decides_without_importing_torch():
+    """Importing torch costs seconds on a Pi; with no GPU driver on the machine "auto" is the CPU
+    at once. Checked in a fresh interpreter, where nothing has imported torch yet."""
+    import subprocess
+    import sys
+
+    from camdeck.fastcore.devices import no_gpu_driver
+
+    if not no_gpu_driver():
+        pytest.skip("this machine has a GPU driver: auto must ask torch")
+    code = ("import sys; from camdeck.fastcore.devices import resolve_device; "
+            "print(resolve_device('auto'), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["cpu", "False"]
+
+
 def test_a_missing_gpu_is_one_line_naming_why_and_the_fix():
     if _cuda():
         pytest.skip("a CUDA device is present")
