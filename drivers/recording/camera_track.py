@@ -11,6 +11,7 @@ camera of a session), so the skew between cameras is a subtraction.
 from __future__ import annotations
 
 import collections
+import logging
 import queue
 import threading
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from camdeck.drivers.recording.encoders import (
     LibX264Encoder, Picamera2H264Adapter, hardware_encoder_for, rgb_to_i420,
 )
 from camdeck.drivers.recording.h264_output import AnnexBFileOutput
+
+log = logging.getLogger(__name__)
 
 MAX_CONSECUTIVE_TIMEOUTS = 3      # then the camera counts as failed
 CLOCK_MISMATCH_NS = 60 * 10**9    # frame clocks further than this from the session clock are re-based
@@ -277,10 +280,7 @@ class CameraTrack:
                     self.queue_dropped += 1
         finally:
             self.queue.put(None)  # the encoder drains what is queued, then finishes the file
-            try:
-                self.camera.stop()
-            except Exception:  # a disconnected camera may refuse to stop; the file is what matters
-                pass
+            self._stop_camera()
 
     def _timestamp_ns(self, frame_ts: int) -> int:
         return frame_ts + self._offset_ns - self.zero_ns
@@ -356,10 +356,15 @@ class CameraTrack:
             self._fail(err)
         finally:
             self.frames = self.hw_frames()
-            try:
-                self.camera.stop()
-            except Exception:
-                pass
+            self._stop_camera()
+
+    def _stop_camera(self) -> None:
+        """Stop the camera at the end of the take; a disconnected camera may refuse, and the file
+        is what matters then (the failure that ended the take is already recorded)."""
+        try:
+            self.camera.stop()
+        except Exception as err:  # noqa: BLE001 - any driver failure; logged, the take goes on ending
+            log.debug("camera %s did not stop cleanly: %s", self.spec.name, err)
 
     def encoder_parameters(self) -> dict[str, Any]:
         if self.encoder is not None:

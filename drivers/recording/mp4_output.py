@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from camdeck.drivers.recording.h264_output import TIMECODE_HEADER, EncoderError
+
+log = logging.getLogger(__name__)
 
 MP4_TIME_BASE = Fraction(1, 1_000_000)      # pts in microseconds since the session zero
 MP4_OPTIONS = {
@@ -246,8 +249,8 @@ class Mp4FileOutput:
                 if self.failed is not None and self._container is not None:
                     try:     # free libavformat's state; the sealed sink takes no more bytes
                         self._container.close()
-                    except Exception:
-                        pass
+                    except Exception as err:  # noqa: BLE001 - the failure itself is in self.failed
+                        log.debug("%s: closing the container after %r: %s", self.path, self.failed, err)
                 for fh in (self._fh, self._tc):
                     if fh is not None:
                         try:
