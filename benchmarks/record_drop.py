@@ -44,10 +44,8 @@ def gap_figures(path: Path) -> dict:
             "p90": gaps[min(len(gaps) - 1, int(0.9 * len(gaps)))], "max": gaps[-1]}
 
 
-def run_once(settings, names: list[str], size: tuple[int, int], fps: float, seconds: float, folder: Path,
-             verify: bool, max_drop_pct: float = 1.0) -> tuple[str, list[dict]]:
-    from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
-
+def pinned_specs(settings, names: list[str], size: tuple[int, int], fps: float) -> list:
+    """The cameras ``names`` at ``size``, pinned to ``fps`` by FrameDurationLimits (exposure below a frame)."""
     frame_us = int(round(1e6 / fps))
     specs = []
     for name in names:
@@ -56,6 +54,14 @@ def run_once(settings, names: list[str], size: tuple[int, int], fps: float, seco
         controls["FrameDurationLimits"] = (frame_us, frame_us)
         controls["ExposureTime"] = min(int(controls.get("ExposureTime", 20000)), frame_us - 1000)
         specs.append(replace(spec, resolution=size, controls=controls))
+    return specs
+
+
+def run_once(settings, names: list[str], size: tuple[int, int], fps: float, seconds: float, folder: Path,
+             verify: bool, max_drop_pct: float = 1.0) -> tuple[str, list[dict]]:
+    from camdeck.drivers.recording.session import RecordingRequest, RecordingSession
+
+    specs = pinned_specs(settings, names, size, fps)
     session = f"bench-{size[0]}x{size[1]}"
     request = RecordingRequest(session=session, folder=folder, cameras=specs, duration_s=seconds, overwrite=True,
                                min_free_bytes=50 * 10**6, fps=fps, max_drop_pct=max_drop_pct)

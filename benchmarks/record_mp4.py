@@ -31,13 +31,15 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
+from record_drop import parse_size, pinned_specs   # the sibling benchmark (this folder is sys.path[0])
 
-def parse_size(text: str) -> tuple[int, int]:
-    w, _, h = text.lower().partition("x")
-    return int(w), int(h)
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:           # tests/ is a package at the repository root
+    sys.path.insert(0, str(ROOT))
+
+from tests.drivers.test_recording_mp4_take import capturing_opener  # noqa: E402  (remembers every frame's timestamp)
 
 
 def rss_mb() -> float:
@@ -46,38 +48,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def pinned_specs(settings, names: list[str], size: tuple[int, int], fps: float):
-    frame_us = int(round(1e6 / fps))
-    specs = []
-    for name in names:
-        spec = settings.cameras[name]
-        controls = dict(spec.controls)
-        controls["FrameDurationLimits"] = (frame_us, frame_us)
-        controls["ExposureTime"] = min(int(controls.get("ExposureTime", 20000)), frame_us - 1000)
-        specs.append(replace(spec, resolution=size, controls=controls))
-    return specs
-
-
-def capturing_opener(captured: dict[str, list[int]]):
-    """Opens cameras as the registry does and remembers every frame's timestamp (ns)."""
-    from camdeck.drivers.registry import open_camera
-
-    def opener(spec, ctx):
-        cam = open_camera(spec, ctx)
-        capture = cam.capture
-        seen = captured.setdefault(spec.name, [])
-
-        def recorded(timeout_s=None):
-            frame = capture(timeout_s)
-            seen.append(frame.timestamp)
-            return frame
-
-        cam.capture = recorded
-        return cam
-
-    return opener
 
 
 def decode_pts(path: Path) -> list[int]:
