@@ -1,8 +1,9 @@
 """`camdeck cameras ...`: list the configured cameras, snap a frame to a file."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -81,6 +82,11 @@ def snap(
     out: Path = typer.Option(..., "--out", help="Image file to write (.png, .jpg, .tif); RAW Bayer is demosaiced."),
     timeout_s: float = typer.Option(5.0, "--timeout", callback=bounds.number("--timeout", 0.1, 3600.0),
                                     help="Capture timeout in seconds (0.1 to 3600: a long exposure may need minutes)."),
+    board: Optional[str] = typer.Option(None, "--board", metavar="COLSxROWS",
+                                        help="Look for a chessboard of this many inner corners (e.g. 9x6): its "
+                                             "corners are drawn on the image and where it sits (x, y, size, skew) "
+                                             "is printed; exit 1 when it is not found. A simulated camera puts "
+                                             "its board in view; a real one shows what the operator holds."),
 ) -> None:
     """Capture one frame from a camera and write it as an image (debayered PNG by default)."""
     from camdeck.drivers.imaging import frame_to_rgb, write_image_atomic
@@ -92,15 +98,56 @@ def snap(
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"):
         raise common.BadInput(f"--out {out}: unknown image type {out.suffix or '(none)'}; "
                               "fix: end the name in .png, .jpg or .tif")
+    chessboard = None
+    if board is not None:
+        from camdeck.calibration.chessboard import Board
+
+        chessboard = Board.parse(board, 25.0)   # the square size does not matter for finding it
     with open_camera(spec, settings.driver_context()) as cam:
         cam.start()
-        frame = cam.capture(timeout_s)
+        if chessboard is None:
+            frame = cam.capture(timeout_s)
+        else:
+            from camdeck.drivers.base import calibration_target
+
+            frame = calibration_target([cam], chessboard, lambda t: [cam.capture(t)]).next_views(timeout_s)[0]
     rgb = frame_to_rgb(frame)
+    found = _find_board(frame, rgb, chessboard) if chessboard is not None else None
     write_image_atomic(out, rgb)
     result = {"camera": name, "file": str(out), "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
               "seq": frame.seq, "timestamp_ns": frame.timestamp, "format": frame.format,
               "meta": {k: v for k, v in frame.meta.items() if isinstance(v, (int, float, str, bool))}}
+    if found is not None:
+        result["board"] = found
     if common.json_mode():
         common.emit_json(result)
     else:
-        common.stdout_console().print(f"{name}: wrote {out} ({rgb.shape[1]}x{rgb.shape[0]}, frame {frame.seq})")
+        line = f"{name}: wrote {out} ({rgb.shape[1]}x{rgb.shape[0]}, frame {frame.seq})"
+        if found is not None and found["found"]:
+            line += (f"; board {found['board']} found: x {found['x']:.2f} y {found['y']:.2f} "
+                     f"size {found['size']:.2f} skew {found['skew']:.2f}")
+        common.stdout_console().print(line, highlight=False, markup=False, soft_wrap=True)
+    if found is not None and not found["found"]:
+        print(f"camdeck: error: {name}: {found['reason']} in {out}; fix: put the whole {found['board']} board "
+              "in view, flat and lit, or give --board the inner corners it really has", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def _find_board(frame, rgb, board) -> dict[str, Any]:
+    """Look for ``board`` in ``frame``; draw its corners on ``rgb`` (in place) when found.
+
+    Returns the JSON-ready outcome: board, found, reason, and when found the corners (pixels) and
+    where the board sits (calibration.coverage's x, y, size and skew, 0 to 1).
+    """
+    import cv2
+
+    from camdeck.calibration.chessboard import detect_chessboard
+    from camdeck.calibration.coverage import measure_view
+
+    detection = detect_chessboard(frame.array, board, pixel_format=frame.format)
+    found: dict[str, Any] = {"board": board.label, "found": detection.found, "reason": detection.reason}
+    if detection.found:
+        cv2.drawChessboardCorners(rgb, board.pattern_size, detection.corners.reshape(-1, 1, 2), True)
+        found.update(measure_view(detection.corners, board, detection.image_size).as_dict())
+        found["corners_px"] = [[round(float(x), 3), round(float(y), 3)] for x, y in detection.corners]
+    return found

@@ -110,6 +110,55 @@ def test_snap_writes_a_debayered_png(cli, tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+def test_snap_with_board_finds_the_simulators_board_where_it_is(cli, tmp_path):
+    """`cameras snap --board 9x6`: the simulated camera puts its board in view, the corners found
+    lie where the simulator drew them (its first pose, projected with its lens), and they are
+    drawn on the image."""
+    import cv2
+
+    from camdeck.calibration.chessboard import Board
+    from camdeck.console.config import BUILTIN_CONFIG, load_settings
+    from camdeck.drivers.registry import open_camera
+    from camdeck.drivers.sim.targets import board_corners_world, project_points, view_of
+
+    out = tmp_path / "board.png"
+    r = cli("cameras", "snap", "asi-left", "--out", str(out), "--board", "9x6", "--json")
+    assert r.code == 0, r.err
+    found = r.json()["board"]
+    assert found["found"] and found["board"] == "9x6" and len(found["corners_px"]) == 54
+    assert all(0.0 <= found[k] <= 1.0 for k in ("x", "y", "size", "skew"))
+    board = Board(9, 6, 25.0)
+    settings = load_settings(BUILTIN_CONFIG, tmp_path / "truth")
+    with open_camera(settings.cameras["asi-left"], settings.driver_context()) as cam:
+        pose = cam.calibration_target(board).poses[0]
+        truth, _ = project_points(view_of(cam), board_corners_world(board, pose))
+    corners = np.asarray(found["corners_px"])
+    err = min(np.linalg.norm(c - truth, axis=1).max() for c in (corners, corners[::-1]))
+    assert err < 0.5, f"corner error {err:.3f} px"
+    # The corners are drawn: OpenCV's coloured markers on a board that is only black, white and grey.
+    img = cv2.imread(str(out)).astype(int)
+    chroma = [np.ptp(img[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4], axis=2).max() for x, y in corners]
+    assert np.median(chroma) > 100, chroma
+
+
+def test_snap_board_not_in_view_is_reported_with_its_reason(tmp_path):
+    from camdeck.calibration.chessboard import Board
+    from camdeck.console.cli.cameras import _find_board
+    from camdeck.drivers.base import Frame
+
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    rgb = blank.copy()
+    found = _find_board(Frame(blank, 0, 0, "x", {"format": "RGB"}), rgb, Board(9, 6, 25.0))
+    assert found == {"board": "9x6", "found": False, "reason": "no 9x6 chessboard found"}
+    assert np.array_equal(rgb, blank)
+
+
+def test_snap_board_spec_is_checked_before_the_camera_opens(cli, tmp_path):
+    r = cli("cameras", "snap", "asi-left", "--out", str(tmp_path / "b.png"), "--board", "9")
+    assert r.code == 2 and r.err.count("camdeck: error:") == 1 and "--board" in r.err and "fix:" in r.err
+    assert not (tmp_path / "b.png").exists()
+
+
 def test_snap_pi_camera(cli, tmp_path):
     out = tmp_path / "pi.jpg"
     r = cli("cameras", "snap", "lightroom", "--out", str(out), "--json")
