@@ -18,6 +18,7 @@ import numpy as np
 
 from camdeck.calibration.errors import BoardSpecError, CalibrationInputError
 
+MIN_INNER_CORNERS = 3
 MAX_INNER_CORNERS = 64
 
 
@@ -26,8 +27,8 @@ class Board:
     """A planar chessboard.
 
     Attributes:
-        cols: inner corners along a row (OpenCV ``patternSize[0]``), >= 2.
-        rows: inner corners along a column (``patternSize[1]``), >= 2.
+        cols: inner corners along a row (OpenCV ``patternSize[0]``), 3..64.
+        rows: inner corners along a column (``patternSize[1]``), 3..64.
         square_mm: side of one square, millimetres, > 0.
     """
 
@@ -38,8 +39,11 @@ class Board:
     def __post_init__(self) -> None:
         for name in ("cols", "rows"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or not 2 <= value <= MAX_INNER_CORNERS:
-                raise BoardSpecError(f"board {name} must be an integer in 2..{MAX_INNER_CORNERS}, got {value!r}",
+            # OpenCV's detectors need more than two inner corners each way (findChessboardCornersSB
+            # fails an assertion on 2), so a 2-corner side could never be found.
+            if not isinstance(value, (int, np.integer)) or not MIN_INNER_CORNERS <= value <= MAX_INNER_CORNERS:
+                raise BoardSpecError(f"board {name} must be an integer in {MIN_INNER_CORNERS}..{MAX_INNER_CORNERS}, "
+                                     f"got {value!r}",
                                      "give the inner corners, e.g. --board 9x6 for a board of 10 x 7 squares")
         if self.cols == self.rows:
             raise BoardSpecError(f"board {self.cols}x{self.rows} is square, so its orientation is ambiguous",

@@ -182,6 +182,18 @@ def board_poses(camera: Any, board: Board, n: int, *, seed: int = 0,
             poses.append(pose)
             tries_in_cell = 0
     if len(poses) < n:
+        # ``fill`` is a fraction of the image width. A board taller for its width than the image
+        # (a portrait board, --board 6x9) cannot fit in the height near the top of that range, so
+        # try again with the range shrunk until its paper's height fits in 90 % of the image's.
+        # Boards that found their poses at once (every landscape one) keep them unchanged.
+        paper_h_m = outline[2, 1] - outline[1, 1]
+        fits_at = (h / w) * (paper_w_m / paper_h_m) * (fx / fy)   # fraction of w where paper h = image h
+        if fill[1] > fits_at:
+            shrink = 0.9 * fits_at / fill[1]
+            return board_poses(camera, board, n, seed=seed, visible_in=visible_in,
+                               fill=(fill[0] * shrink, fill[1] * shrink), max_tilt_deg=max_tilt_deg,
+                               min_tilt_deg=min_tilt_deg, max_roll_deg=max_roll_deg, margin_px=margin_px,
+                               max_tries=max_tries)
         raise ValueError(f"found only {len(poses)} of {n} board poses visible in every camera; "
                          "the cameras may not share a view, or the board is too large")
     return poses
