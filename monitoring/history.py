@@ -12,6 +12,7 @@ can read and write the same file.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,6 +49,9 @@ LOCAL_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 COLUMNS = RESULT_COLUMNS + LOCAL_COLUMNS
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+NUMERIC_FIELDS: tuple[tuple[str, type], ...] = (
+    ("pitch_offset_deg", float), ("yaw_offset_deg", float), ("roll_offset_deg", float),
+    ("frames", int), ("inliers", int), ("confidence", float))
 
 
 def utc_now_iso() -> str:
@@ -292,15 +296,44 @@ def _to_row(record: MonitoringRecord) -> tuple:
     return tuple(out)
 
 
+def _number(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (float or int), None for NULL; raises ValueError when it is not one."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError
+    number = float(value)
+    if not math.isfinite(number) or (kind is int and not number.is_integer()):
+        raise ValueError
+    return int(number) if kind is int else number
+
+
 def _from_row(row: sqlite3.Row) -> MonitoringRecord:
+    """A stored row as a record. SQLite keeps whatever a column is given, so a row edited by hand
+    or written by another tool may hold text where a number belongs: such a field reads as
+    missing, and the row as a failed run saying which field is damaged (the fleet table and the
+    alerts then show it instead of failing on it)."""
     data = {name: row[name] for name in COLUMN_NAMES}
     try:
         positions = json.loads(data["capture_positions"] or "[]")
     except ValueError:
         positions = []
-    data["capture_positions"] = tuple(positions if isinstance(positions, list) else [])
-    data["success"] = bool(data["success"])
+    data["capture_positions"] = tuple(p for p in (positions if isinstance(positions, list) else [])
+                                      if isinstance(p, dict))
+    damaged = []
+    for name, kind in NUMERIC_FIELDS:
+        try:
+            data[name] = _number(data[name], kind)
+        except (ValueError, OverflowError):
+            damaged.append(f"{name} = {str(data[name])[:40]!r}")
+            data[name] = None
+    for name in ("deployment", "device_id", "timestamp", "mode", "files_location", "failure_logs", "notify_error"):
+        data[name] = "" if data[name] is None else str(data[name])
+    data["success"] = bool(data["success"]) and not damaged
     data["notified"] = None if data["notified"] is None else bool(data["notified"])
+    if damaged:
+        note = f"stored row {row['id']} is damaged: {', '.join(damaged)} (not a number)"
+        data["failure_logs"] = f"{data['failure_logs']}; {note}" if data["failure_logs"] else note
     return MonitoringRecord(id=row["id"], **data)
 
 

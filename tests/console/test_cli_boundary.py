@@ -255,22 +255,29 @@ def test_a_reader_that_leaves_ends_the_command_quietly(workdir, argv):
 # ---- the TUI: a crash inside the app restores the terminal and prints one line ----
 
 def test_a_crash_inside_the_tui_restores_the_terminal_and_leaves_one_line(workdir, monkeypatch):
-    """A real failure, no test hook: a history database whose offset is text (hand-edited, or
-    written by another tool) breaks the Monitoring tab when it draws the fleet table at start-up.
-    Textual's own answer was its traceback with locals over the screen, and exit 0."""
+    """A bug inside the app (here injected from outside camdeck: a sitecustomize on the child's
+    PYTHONPATH makes the Monitoring tab's history handler raise when it draws the fleet table at
+    start-up). Textual's own answer was its traceback with locals over the screen, and exit 0.
+    (The bug this test first used, a history row whose offset is text, is fixed: such a row now
+    reads as a failed run, tests/monitoring/test_history.py.)"""
     import os
-    import sqlite3
     from pathlib import Path
 
-    from camdeck.monitoring.history import TABLE, HistoryStore, MonitoringRecord
+    from camdeck.monitoring.history import HistoryStore, MonitoringRecord
     from tests.console.jobs_helpers import PtyProcess
 
     data = workdir / "data"
     HistoryStore(data / "history.sqlite").add(MonitoringRecord(
         deployment="sim-site", device_id="ptz-1", timestamp="2026-11-21T10:00:00Z", mode="passive",
         success=True, pitch_offset_deg=0.1, yaw_offset_deg=0.2, roll_offset_deg=0.0))
-    with sqlite3.connect(data / "history.sqlite") as db:
-        db.execute(f"UPDATE {TABLE} SET pitch_offset_deg = 'abc'")
+    inject = workdir / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(
+        "from camdeck.console.tui.tabs import monitoring\n"
+        "def broken(self, message):\n"
+        "    raise ValueError('injected fault in the history handler')\n"
+        "monitoring.MonitoringTab.on_history_loaded = broken\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(inject), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     monkeypatch.setenv("TERM", "xterm-256color")       # what the pty child gets
     proc = PtyProcess(["tui", "--data-dir", str(data)], workdir)
     try:
@@ -279,14 +286,14 @@ def test_a_crash_inside_the_tui_restores_the_terminal_and_leaves_one_line(workdi
         proc.kill()
     screen = bytes(proc.output).decode(errors="replace")
     log = Path(os.environ["XDG_STATE_HOME"]) / "camdeck" / "log" / "tui.log"
-    assert code == 1 and "Traceback" not in screen and "could not convert" in screen, screen[-3000:]
+    assert code == 1 and "Traceback" not in screen and "injected fault" in screen, screen[-3000:]
     restored = screen.rindex("\x1b[?1049l")              # the app left the alternate screen ...
     after = [line for line in screen[restored:].splitlines() if "camdeck: error:" in line]
     assert len(after) == 1 and screen.count("camdeck: error:") == 1, screen[restored:]   # ... then one line
-    assert after[0].endswith(f"internal error (ValueError: could not convert string to float: 'abc'); "
+    assert after[0].endswith(f"internal error (ValueError: injected fault in the history handler); "
                              f"the trace is in {log}")
     trace = log.read_text()
-    assert "Traceback" in trace and "on_history_loaded" in trace
+    assert "Traceback" in trace and "in broken" in trace
 
 
 def test_a_log_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):

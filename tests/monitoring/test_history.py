@@ -41,6 +41,25 @@ def test_a_failed_run_is_stored_with_its_reason_and_no_offsets(tmp_path):
     assert not back.is_alert(0.5)
 
 
+def test_a_row_edited_by_hand_reads_as_a_failed_run_naming_the_damaged_field(tmp_path):
+    """SQLite stores whatever a column is given: text in an offset (a hand edit, another tool)
+    used to reach float() in the Monitoring tab and the alerts and crash them."""
+    from camdeck.monitoring.history import TABLE
+
+    store = HistoryStore(tmp_path / "history.sqlite")
+    store.add(_record(device="bad", frames=3, inliers=900, confidence=0.9))
+    store.add(_record(device="fine", ts="2026-11-21T09:00:00Z", frames=3))
+    with sqlite3.connect(tmp_path / "history.sqlite") as db:
+        db.execute(f"UPDATE {TABLE} SET pitch_offset_deg = 'abc', inliers = '12.5', confidence = '0.75' "
+                   "WHERE device_id = 'bad'")
+    bad, fine = store.query()
+    assert bad.device_id == "bad" and bad.success is False and bad.offsets_deg is None
+    assert bad.pitch_offset_deg is None and bad.inliers is None and bad.confidence == pytest.approx(0.75)
+    assert "pitch_offset_deg = 'abc'" in bad.failure_logs and "inliers = '12.5'" in bad.failure_logs
+    assert not bad.is_alert(0.0) and bad.max_abs_offset_deg() is None
+    assert fine.success is True and fine.offsets_deg == pytest.approx((0.1, -0.2, 0.05))
+
+
 def test_query_filters_orders_newest_first_and_limits(tmp_path):
     store = HistoryStore(tmp_path / "history.sqlite")
     for i in range(5):
