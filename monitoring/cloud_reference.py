@@ -14,12 +14,12 @@ reference counts as sent for the marker, since the spool will deliver it.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from camdeck.fileio.atomic import write_text_atomic
+from camdeck.fileio.bounded import UnreadableFile, load_json, read_text
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,10 @@ REFERENCE_MARKER = ".uploaded"
 def reference_stamp(cloud: Any, folder: Path, deployment: str, camera: str) -> str:
     """What the marker holds for this reference at this destination: ``<s3 location> <created>``."""
     try:
-        created = str(json.loads((Path(folder) / "manifest.json").read_text()).get("created", ""))
-    except (OSError, ValueError):
-        created = ""
+        manifest = load_json(Path(folder) / "manifest.json")     # regular file, bounded size and depth
+    except UnreadableFile:
+        manifest = None
+    created = str(manifest.get("created", "")) if isinstance(manifest, dict) else ""
     return f"{cloud.scan_location(deployment, camera, 'reference')} {created}"
 
 
@@ -39,8 +40,8 @@ def reference_sent(cloud: Any, folder: Path, deployment: str, camera: str) -> bo
     """True when this reference scan already went (or is spooled) to this destination."""
     marker = Path(folder) / REFERENCE_MARKER
     try:
-        return marker.read_text().strip() == reference_stamp(cloud, folder, deployment, camera)
-    except OSError:
+        return read_text(marker, cap=64 * 1024).strip() == reference_stamp(cloud, folder, deployment, camera)
+    except UnreadableFile:
         return False
 
 

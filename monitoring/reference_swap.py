@@ -15,13 +15,13 @@ runs before they read the reference) finishes by doing the second rename.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from camdeck.fileio.atomic import fsync_dir
+from camdeck.fileio.bounded import UnreadableFile, load_json
 
 MANIFEST = "manifest.json"
 STAGING_SUFFIX = ".partial"
@@ -36,8 +36,8 @@ def staging_folder(folder: Path) -> Path:
 def read_json_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest of ``folder`` as a dict, or None when it is missing or unreadable."""
     try:
-        data = json.loads((Path(folder) / MANIFEST).read_text())
-    except (OSError, ValueError):
+        data = load_json(Path(folder) / MANIFEST)        # regular file, bounded size and depth
+    except UnreadableFile:
         return None
     return data if isinstance(data, dict) else None
 

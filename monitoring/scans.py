@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from camdeck.fileio.atomic import write_text_atomic
+from camdeck.fileio.bounded import MANIFEST_CAP, UnreadableFile, load_json
 from camdeck.fileio.names import check_safe_name
 from camdeck.drivers.base import CameraSpec, Frame
 from camdeck.monitoring.devices import PtzDevice, open_device, resolve_device
@@ -108,13 +109,15 @@ def read_manifest(folder_or_file: str | os.PathLike) -> dict[str, Any]:
     path = Path(folder_or_file)
     if path.is_dir():
         path = path / MANIFEST
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         raise ScanFileError(f"{path}: no scan manifest", "give a scan folder made by camdeck "
-                            "(monitor collect-references or a query extraction)") from None
-    except (OSError, ValueError) as err:
-        raise ScanFileError(f"{path}: not a readable JSON manifest ({err})", "collect the scan again") from None
+                            "(monitor collect-references or a query extraction)")
+    try:
+        data = load_json(path, cap=MANIFEST_CAP)     # a regular file of bounded size and depth
+    except UnreadableFile as err:
+        raise ScanFileError(f"{path}: not a readable JSON manifest ({err.problem})", "collect the scan again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("frames", []), list):
+        raise ScanFileError(f"{path}: not a scan manifest (a JSON object with a frames list)", "collect the scan again")
     for key in ("deployment", "camera", "kind", "image_size", "frames"):
         if key not in data:
             raise ScanFileError(f"{path}: manifest without {key!r}", "collect the scan again")

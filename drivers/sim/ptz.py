@@ -26,6 +26,7 @@ import numpy as np
 
 from camdeck.calibration import rotations as rot
 from camdeck.fileio.atomic import write_text_atomic
+from camdeck.fileio.bounded import CONFIG_CAP, UnreadableFile, load_json
 from camdeck.drivers.base import (CameraBase, CameraInfo, CameraSpec, Capability, Clock, Frame, PtzControls,
                                   TelemetryFeed)
 from camdeck.drivers.errors import ControlError, DriverError, Stopped
@@ -58,12 +59,12 @@ def sim_state_dir(data_dir: Path) -> Path:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except (OSError, ValueError) as err:
-        raise DriverError(f"{path}: cannot be read as JSON ({err})",
+    try:
+        data = load_json(path, cap=CONFIG_CAP)        # regular file, bounded size and depth
+    except UnreadableFile as err:
+        raise DriverError(f"{path}: cannot be read as JSON ({err.problem})",
                           f"delete {path} to reset the simulator's state") from None
     if not isinstance(data, dict):
         raise DriverError(f"{path}: expected a JSON object", f"delete {path} to reset the simulator's state")

@@ -147,3 +147,44 @@ def test_features_round_trip_and_disk_needs_local_weights(tmp_path, monkeypatch)
     monkeypatch.setenv("CAMDECK_DISK_WEIGHTS", str(tmp_path / "absent.pth"))
     with pytest.raises(CalibrationInputError, match="depth-save.pth"):
         extract_features(image, "disk")
+
+
+def test_manifests_and_sim_state_that_are_not_plain_json_files_are_refused_not_waited_on(tmp_path):
+    """A FIFO, a huge or a deeply nested manifest.json was read whole with read_text()/json.loads:
+    a FIFO blocked the reader forever and nesting overflowed the parser. They now go through
+    fileio.bounded (regular files, bounded size and depth), like every other reader."""
+    import os
+
+    from camdeck.drivers.errors import DriverError
+    from camdeck.drivers.sim.ptz import Bump
+    from camdeck.monitoring.cloud_reference import reference_stamp
+    from camdeck.monitoring.reference_swap import read_json_manifest
+    from tests.fuzz.outcome import time_limit
+
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "manifest.json")
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    (deep / "manifest.json").write_text("[" * 100000 + "]" * 100000)
+    listed = tmp_path / "listed"
+    listed.mkdir()
+    (listed / "manifest.json").write_text("[1, 2]")
+
+    class Cloud:
+        def scan_location(self, deployment, camera, kind):
+            return f"s3://b/{deployment}/{camera}/{kind}/"
+
+    with time_limit(30):
+        for folder in (fifo, deep, listed):
+            with pytest.raises(ScanFileError) as info:
+                read_manifest(folder)
+            assert info.value.bad_input and "fix:" in str(info.value)
+            assert read_json_manifest(folder) is None
+            assert reference_stamp(Cloud(), folder, "site", "cam") == "s3://b/site/cam/reference/ "
+        state = tmp_path / "data" / "sim"
+        state.mkdir(parents=True)
+        os.mkfifo(state / "bumps.json")
+        with pytest.raises(DriverError) as info:
+            write_bump(tmp_path / "data", "cam", Bump(1.0, 0.0, 0.0))
+        assert "not a regular file" in str(info.value)
