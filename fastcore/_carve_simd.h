@@ -25,6 +25,19 @@
  * AVX2 gathers for the pixel loads (and for the 1/255 LUT) -- plain loads win, and by far
  * on CPUs with the gather-data-sampling microcode mitigation; finer bricks (4 x 4 x 8);
  * skipping the tile maps for small grids.
+ * Also tried (issue 16, on the 2-core AMD EPYC (Zen 4) CI VM, dense scene, each against this
+ * kernel in the same process, runs interleaved; ratio = median time / this kernel's):
+ * - AVX-512 gathers of the pixels (aligned 32-bit words) and of the LUT: 1.43-1.56x slower;
+ * - walking each brick column in k chunks of 32/64/128 voxels, all its rows per chunk, so the
+ *   pixels a chunk touches stay in L1: 1.07-1.12 / 1.02-1.03 / 0.99-1.02 (no gain);
+ * - a branchless, 4x unrolled two-view loop: 1.10-1.24x slower;
+ * - the pixels' minimum kept as integers and turned into floats by a vectorised /255 pass
+ *   instead of the LUT: 1.03-1.16x slower;
+ * - images transposed so that k steps along image rows (the bench cameras see k as image v):
+ *   0.76 (one thread) to 0.92 (two threads) at 256^3, but the transpose costs ~3 ms a frame.
+ * Where the time goes at 256^3 (one thread): without the pixel loads and their LUT the kernel
+ * takes ~40 % of its time; with the projection replaced by indices that all hit L1, ~60 %.
+ * The scalar load loop is the cost, bound by instructions and latency more than by misses.
  */
 #ifndef CAMDECK_CARVE_SIMD_H
 #define CAMDECK_CARVE_SIMD_H
