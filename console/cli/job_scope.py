@@ -45,6 +45,13 @@ class CliJob:
         else:       # not registered: signals still stop it (as "every job of the process")
             self.signals.add(_Unregistered(), on_stop)
 
+    def requested_stop(self) -> str | None:
+        """Who asked this job to stop through ``camdeck jobs stop`` (its request file), else None."""
+        if self.job is None:
+            return None
+        request = self.signals.registry.stop_request(self.job.id)
+        return stop_reason(request) if request is not None else None
+
     def update(self, **fields: Any) -> None:
         if self.job is not None:
             self.job.update(**fields)

@@ -81,7 +81,8 @@ def run(
         guarded = job.guard(progress, bar.stop if bar is not None else None) if progress else None
         report = _run_until_signalled(settings, dict(device=device, shard=shard_pair, stabilize_time_s=stabilize_s,
                                                      timeout_s=timeout_s, active=active, progress=guarded),
-                                      job.guard(bar.stop) if bar is not None else None, quiet)
+                                      job.guard(bar.stop) if bar is not None else None, quiet,
+                                      lambda signum: job.requested_stop())
         done = f"{len(report.devices) - report.failed} of {len(report.devices)} devices processed"
         job.finish("stopped" if report.stopped else "failed" if report.failed else "finished",
                    f"{report.stop_reason}: {done}" if report.stopped else done)
@@ -89,15 +90,17 @@ def run(
         raise typer.Exit(1)
 
 
-def _run_until_signalled(settings, run_args: dict[str, Any], stop_bar, quiet: bool):
+def _run_until_signalled(settings, run_args: dict[str, Any], stop_bar, quiet: bool, reason_for=None):
     """Run the fleet with SIGINT/SIGTERM turned into a recorded stop and print the report; returns it.
 
     The handlers stay until the summary is out, so a second signal cannot cut it short.
+    ``reason_for(signum)``: who asked (a ``camdeck jobs stop`` request), recorded instead of the
+    signal's name.
     """
     from camdeck.console.cli.signals import stop_on_signals
     from camdeck.monitoring.fleet import StopRequest, run_fleet
 
-    with stop_on_signals(StopRequest()) as stop:
+    with stop_on_signals(StopRequest(), reason_for) as stop:
         try:
             report = run_fleet(settings, stop=stop, **run_args)
         finally:

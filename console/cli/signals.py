@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 #: The failure recorded for the device a signal interrupted, e.g. "stopped by signal (SIGTERM)".
 STOPPED_BY_SIGNAL = "stopped by signal"
@@ -30,11 +30,14 @@ def signal_reason(signum: int) -> str:
 
 
 @contextmanager
-def stop_on_signals(stop: Any) -> Iterator[Any]:
+def stop_on_signals(stop: Any, reason_for: Callable[[int], str | None] | None = None) -> Iterator[Any]:
     """While inside, SIGINT and SIGTERM call ``stop.request(reason)`` instead of ending the process.
 
     Args:
         stop: a monitoring.fleet.StopRequest (anything with ``request(reason)``); yielded back.
+        reason_for: ``reason_for(signum)`` names who asked, when someone did (a job's
+            ``camdeck jobs stop`` request, which comes as a SIGTERM); None or a failure: the
+            signal's own reason, "stopped by signal (SIGTERM)".
     Only the main thread can own signal handlers: elsewhere (a TUI worker) this does nothing.
     The previous handlers come back on the way out.
     """
@@ -45,7 +48,13 @@ def stop_on_signals(stop: Any) -> Iterator[Any]:
     def handle(signum: int, frame: Any) -> None:
         # A signal handler runs between two bytecodes of the main thread, maybe inside a lock
         # the logging module holds: it only sets a string and an event.
-        stop.request(signal_reason(signum))
+        reason = None
+        if reason_for is not None:
+            try:
+                reason = reason_for(signum)
+            except Exception:  # noqa: BLE001 - a request file that cannot be read: the signal's reason
+                reason = None
+        stop.request(reason or signal_reason(signum))
 
     previous = {sig: signal.signal(sig, handle) for sig in SIGNALS}
     try:

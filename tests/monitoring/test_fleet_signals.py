@@ -119,3 +119,34 @@ def test_collect_references_stops_cleanly_on_sigterm(rig, tmp_path):  # noqa: F8
     assert summary["stopped"] is True and summary["skipped"] == ["site-b/ptz-2"] and summary["failed"] == 1
     assert summary["stop_reason"] == "stopped by signal (SIGTERM)"
     assert not _running(tunnel_pid)
+
+
+def test_jobs_stop_on_a_fleet_run_records_who_asked(rig, fleet, tmp_path):  # noqa: F811
+    """`camdeck jobs stop ID` reaches a fleet run as SIGTERM; the run used to record "stopped by
+    signal (SIGTERM)" (its own handler never read the request), now it names the request, in
+    the summary, the interrupted device's row and the job record."""
+    pidfile = tmp_path / "tunnel.pid"
+    config = _with_tunnel(write_config(tmp_path / "fleet.toml", rig), pidfile)
+    proc = _start(["monitor", "run", "--json", "--stabilize-time", "3600s", "--timeout", "600s",
+                   "--config", str(config), "--data-dir", str(fleet)], tmp_path)
+    deadline = time.monotonic() + 120
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert pidfile.exists(), proc.communicate()[1]
+    time.sleep(1.0)
+
+    def camdeck(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "camdeck.console.cli.app", *args, "--data-dir", str(fleet)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    [job] = json.loads(camdeck("jobs", "--json").stdout)["jobs"]
+    assert job["kind"] == "fleet-run" and job["state"] == "running"
+    stopped = camdeck("jobs", "stop", job["id"])
+    out, err = proc.communicate(timeout=120)
+    assert stopped.returncode == 0, stopped.stderr
+    assert proc.returncode == 1, err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["stopped"] is True and summary["stop_reason"].startswith("camdeck jobs stop ("), summary
+    assert summary["devices"][0]["error"] == summary["stop_reason"]
+    record = json.loads(camdeck("jobs", "--json").stdout)["jobs"][0]
+    assert record["state"] == "stopped" and record["outcome"].startswith("camdeck jobs stop ("), record
