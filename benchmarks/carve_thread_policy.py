@@ -9,6 +9,8 @@ Each policy runs in a fresh child interpreter (OpenMP reads its environment once
                  one "Invalid value" line for it), one thread per core
     passive      what camdeck.fastcore sets: idle threads sleep at once, one thread per core
     one-thread   passive, num_threads=1 (cores - 1 on the 2-core target)
+    three-threads, four-threads  passive, more threads than the 2-core target has cores (a
+                 thread descheduled by a busy process holds less of the work)
     static-sched / dynamic-sched / guided-sched  passive, OMP_SCHEDULE set: only meaningful with
                  --kernel, a build whose brick loop is schedule('runtime') (the shipped one is
                  'dynamic')
@@ -29,6 +31,8 @@ POLICIES = {
     "spin": ({"OMP_WAIT_POLICY": ""}, 0),
     "passive": ({}, 0),
     "one-thread": ({}, 1),
+    "three-threads": ({}, 3),
+    "four-threads": ({}, 4),
     "static-sched": ({"OMP_SCHEDULE": "static"}, 0),
     "dynamic-sched": ({"OMP_SCHEDULE": "dynamic"}, 0),
     "guided-sched": ({"OMP_SCHEDULE": "guided"}, 0),
