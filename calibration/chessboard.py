@@ -215,14 +215,18 @@ def _quiet_decode(data: np.ndarray) -> np.ndarray | None:
 
 
 def detect_chessboard(image: np.ndarray, board: Board, *, pixel_format: str | None = None,
-                      fallback: bool = True) -> Detection:
+                      fallback: bool = False) -> Detection:
     """Find the inner corners of ``board`` in ``image``.
 
     Args:
         image: (H, W) grey/raw Bayer or (H, W, 3) colour, uint8 or uint16.
         board: the board to look for.
         pixel_format: as for :func:`to_gray` ("RAW8_RGGB" balances the Bayer sites first).
-        fallback: try the classic detector (with sub-pixel refinement) when the sector-based one fails.
+        fallback: try the classic detector (with sub-pixel refinement) when the sector-based one
+            fails. Off by default: when the image shows a board of another size than ``board``
+            (the usual mistake, counting squares: --board 10x7 for a 9x6 board) OpenCV's classic
+            search ran for minutes on one 1920x1080 frame, where the sector-based one answers in
+            about a second.
 
     Returns:
         A :class:`Detection`; ``corners`` are (cols*rows, 2) float32 pixel coordinates.

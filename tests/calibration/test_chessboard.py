@@ -66,7 +66,8 @@ def test_classic_fallback_refines_to_subpixel(monkeypatch):
 
     image, truth = _one_view(seed=6)
     monkeypatch.setattr(cv2, "findChessboardCornersSB", lambda *a, **k: (False, None))
-    det = detect_chessboard(image, board())
+    assert not detect_chessboard(image, board()).found          # the fallback is asked for, never assumed
+    det = detect_chessboard(image, board(), fallback=True)
     assert det.found and det.method == "classic"
     rms, worst = _matched_error(det.corners, truth)
     assert rms < 0.15 and worst < 0.4
@@ -120,3 +121,22 @@ def test_a_portrait_board_is_posed_wholly_in_view_and_found():
     det = detect_chessboard(image, tall)
     truth, _ = project_points(cam, board_corners_world(tall, poses[0]))
     assert det.found and _matched_error(det.corners, truth)[1] < 0.5
+
+
+def test_a_board_of_another_size_is_answered_in_seconds_not_minutes(tmp_path):
+    """The usual operator mistake, counting squares (--board 10x7 for a 9x6 board), on a full-HD
+    frame: OpenCV's classic detector, once tried whenever the sector-based one failed, searched
+    for minutes. The guard is a hang guard (about 1 s is typical), not a speed target."""
+    from camdeck.console.config import BUILTIN_CONFIG, load_settings
+    from camdeck.drivers.registry import open_camera
+    from tests.fuzz.outcome import time_limit
+
+    settings = load_settings(BUILTIN_CONFIG, tmp_path)
+    with open_camera(settings.cameras["asi-left"], settings.driver_context()) as cam:
+        cam.start()
+        frame = cam.calibration_target(board()).next_views(5.0)[0]
+    assert frame.array.shape[:2] == (1080, 1920)
+    with time_limit(60):
+        det = detect_chessboard(frame.array, Board(10, 7, 25.0), pixel_format=frame.format)
+        assert not det.found and "10x7" in det.reason
+        assert detect_chessboard(frame.array, board(), pixel_format=frame.format).found
