@@ -10,7 +10,10 @@ position, synchronized-output support). Then:
   on the emulated screen; press ``p`` again, let it stream a while, repeat;
 - preview rate: preview frames painted on the emulated screen in each second (a synchronized
   update that writes half-block cells, benchmarks/vt_screen.py), with the mode the link meter
-  shows each second; the median, p10 and p90 of the per-second counts;
+  shows each second; the median, p10 and p90 of the per-second counts. The simulated scene
+  is still, and a frame that changes no cell paints nothing, so meanwhile the harness steps
+  the exposure down and up (``e``, ``E``; ``--motion`` steps a second, 0 leaves it still):
+  each frame then differs from the last as a whole, a full repaint at the worst;
 - bytes/s: what the app writes per second on each tab while nobody types.
 
     python benchmarks/tui_thin_link.py --rate 32k [--trials 10] [--size 80x24]
@@ -151,20 +154,47 @@ class ThinLink:
         time.sleep(seconds)
         return (self.bytes_read - b0) / (time.monotonic() - t0)
 
-    def preview_rate(self, seconds: int) -> list[tuple[int, str]]:
+    def preview_rate(self, seconds: int, motion_keys_per_s: float = 0.0) -> list[tuple[int, str]]:
         """Preview frames painted on screen in each of ``seconds`` whole seconds, with the mode
-        the link meter showed at the end of that second ('15fps tc')."""
+        the link meter showed at the end of that second ('15fps tc').
+
+        Args:
+            seconds: whole seconds to count.
+            motion_keys_per_s: step the exposure this many times a second meanwhile (six thirds
+                of a stop down with ``e``, six up with ``E``, again): the simulated scene is
+                still, and a frame that changes no cell paints nothing. 0: leave it still.
+        """
+        stop = threading.Event()
+        mover = None
+        if motion_keys_per_s:
+            def move() -> None:
+                keys, due = ("e" * 6 + "E" * 6), time.monotonic()
+                while not stop.is_set():
+                    for key in keys:
+                        os.write(self.master, key.encode())
+                        due += 1.0 / motion_keys_per_s
+                        if stop.wait(max(0.0, due - time.monotonic())):
+                            return
+
+            mover = threading.Thread(target=move, daemon=True, name="motion")
+            mover.start()
+            time.sleep(2.0)        # the level settles on the moving picture first
         per_second = []
         with self.lock:
             paints = self.screen.preview_paints
         due = time.monotonic()
-        for _ in range(seconds):
-            due += 1.0
-            time.sleep(max(0.0, due - time.monotonic()))
-            with self.lock:
-                now_paints, rows = self.screen.preview_paints, self.screen.text()
-            per_second.append((now_paints - paints, meter(rows)))
-            paints = now_paints
+        try:
+            for _ in range(seconds):
+                due += 1.0
+                time.sleep(max(0.0, due - time.monotonic()))
+                with self.lock:
+                    now_paints, rows = self.screen.preview_paints, self.screen.text()
+                per_second.append((now_paints - paints, meter(rows)))
+                paints = now_paints
+        finally:
+            stop.set()
+            if mover is not None:
+                mover.join(5)
         return per_second
 
     def close(self) -> None:
@@ -257,15 +287,16 @@ def p90(values: list[float]) -> float:
     return percentile(values, 0.9)
 
 
-def preview_report(link: ThinLink, seconds: int, label: str) -> str:
+def preview_report(link: ThinLink, seconds: int, label: str, motion_keys_per_s: float) -> str:
     """One line: preview frames painted per second (median, p10, p90) and the modes the meter showed."""
-    counts = link.preview_rate(seconds)
+    counts = link.preview_rate(seconds, motion_keys_per_s)
     fps = [n for n, _ in counts]
     modes: dict[str, int] = {}
     for _, mode in counts:
         modes[mode or "(none)"] = modes.get(mode or "(none)", 0) + 1
     shown = ", ".join(f"{mode} {n} s" for mode, n in sorted(modes.items(), key=lambda m: -m[1]))
-    return (f"{label}: preview painted median {statistics.median(fps):g} fps, p10 {percentile(fps, 0.1):g}, "
+    picture = f"exposure stepped {motion_keys_per_s:g}/s" if motion_keys_per_s else "still picture"
+    return (f"{label}, {picture}: preview painted median {statistics.median(fps):g} fps, p10 {percentile(fps, 0.1):g}, "
             f"p90 {percentile(fps, 0.9):g} over {seconds} s ({' '.join(map(str, fps))}); meter: {shown}; "
             f"{link.bytes_per_s(2.0) / 1000:.1f} KB/s; load average {os.getloadavg()[0]:.2f}")
 
@@ -278,6 +309,8 @@ def main() -> None:
     parser.add_argument("--stream-seconds", type=float, default=3.0, help="streaming between two key presses")
     parser.add_argument("--settle-seconds", type=float, default=5.0)
     parser.add_argument("--fps-seconds", type=int, default=0, help="count preview frames painted this many seconds")
+    parser.add_argument("--motion", type=float, default=20.0,
+                        help="exposure steps per second while counting preview frames (0: a still picture)")
     parser.add_argument("--idle-seconds", type=float, default=0.0, help="measure bytes/s on each tab this long")
     parser.add_argument("--app-log", help="let the app log at INFO to this file (preview level changes)")
     args = parser.parse_args()
@@ -295,7 +328,7 @@ def main() -> None:
                       f"p90 {p90(ms):.0f} ms, max {max(ms):.0f} ms over {len(ms)} presses "
                       f"({', '.join(f'{m:.0f}' for m in ms)}); load average {os.getloadavg()[0]:.2f}")
             if args.fps_seconds:
-                print(preview_report(link, args.fps_seconds, f"{cols}x{rows} {label}"))
+                print(preview_report(link, args.fps_seconds, f"{cols}x{rows} {label}", args.motion))
             if args.idle_seconds:
                 for key, name in (("1", "Cameras"), ("2", "Recording"), ("3", "Calibration"),
                                   ("4", "Reconstruction"), ("5", "Monitoring")):

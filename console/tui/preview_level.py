@@ -10,7 +10,10 @@ throughput and the bytes each preview frame cost. Two kinds of frame cost differ
   drain within ``MAX_FRAME_S`` (a key pressed meanwhile waits no longer), and the preview
   must use at most ``SHARE`` of the link.
 
-The level falls at once to the first that fits. It climbs one step at a time after a hold,
+The level falls at once to the first that fits; for the share of the link only while the
+link holds frames back (``limited``: the monitor skipped a frame lately), since frames that
+all get through are not limited by the link whatever the estimate says. It climbs one step
+at a time after a hold,
 when the next step fits with a margin; a climb that does not hold doubles the hold (up to
 ``MAX_HOLD_S``), so a link at the edge of two levels does not make the preview flicker.
 """
@@ -111,22 +114,35 @@ class LevelChooser:
             return cost * lvl.cost / Level(0, depth, scale).cost
         return self.cells * BYTES_PER_CELL * lvl.cost
 
-    def fits(self, lvl: Level, capacity: float, margin: float) -> bool:
+    def fits(self, lvl: Level, capacity: float, margin: float, limited: bool = True) -> bool:
+        """Whether ``lvl``'s frames fit a link of ``capacity`` bytes/s with ``margin`` (1: exactly).
+
+        ``limited`` False leaves out the share of the link (frames all get through); a steady
+        frame and a full repaint must still drain in time, as a key waits behind them.
+        """
         current = self.level
         # Fewer colours cost fewer bytes; more colours are tried at today's cost and kept if they hold.
         # Before any steady frame (the start), every frame is taken to be a full one.
         steady = self.full_estimate(lvl) if self.steady is None else self.steady * min(1.0, lvl.cost / current.cost)
-        if steady > MAX_FRAME_S * capacity * margin or steady * lvl.fps > SHARE * capacity * margin:
+        if steady > MAX_FRAME_S * capacity * margin:
+            return False
+        if limited and steady * lvl.fps > SHARE * capacity * margin:
             return False
         return lvl.look == current.look or self.full_estimate(lvl) <= TRANSITION_S * capacity * margin
 
-    def adapt(self, capacity: float | None, now: float) -> Level | None:
-        """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None."""
+    def adapt(self, capacity: float | None, now: float, limited: bool = True) -> Level | None:
+        """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None.
+
+        Args:
+            capacity: the link's measured throughput (None: not measured yet, stay).
+            now: monotonic seconds.
+            limited: the link holds frames back now (see ``fits``).
+        """
         if capacity is None:
             return None
         levels, index = self.levels, self.index
-        if not self.fits(levels[index], capacity, 1.0):
-            target = next((i for i in range(index + 1, len(levels)) if self.fits(levels[i], capacity, 1.0)),
+        if not self.fits(levels[index], capacity, 1.0, limited):
+            target = next((i for i in range(index + 1, len(levels)) if self.fits(levels[i], capacity, 1.0, limited)),
                           len(levels) - 1)
             if self._climbed_at is not None and now - self._climbed_at < 2 * self._hold + HOLD_S:
                 self._hold = min(MAX_HOLD_S, self._hold * 2)   # the last climb did not hold

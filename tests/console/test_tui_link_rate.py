@@ -1,0 +1,177 @@
+"""The link estimate and the preview level it picks, fed with timestamps and byte counts.
+
+``LinkRate`` (console/tui/link_rate.py) and ``LevelChooser`` are pure; ``LinkMonitor``
+(console/tui/link.py) runs here on a simulated clock against ``SimulatedLink``: the bytes it
+writes cross at a fixed rate, and each query's answer comes back one latency plus a CPU delay
+after its bytes crossed. The monitor is the real one; only Textual's terminal driver is
+replaced (by ``SimulatedLink.write``), as there is no terminal in a unit test.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+
+import pytest
+
+from camdeck.console.tui.link import DSR_QUERY, LinkMonitor
+from camdeck.console.tui.link_rate import FAST_LINK, LinkRate
+from camdeck.console.tui.preview_level import Level, LevelChooser
+
+TOP = Level(15.0, "truecolor", 1.0)
+# A loaded machine: how late the app sees each answer, in seconds (no two alike, long stalls).
+BUSY_CPU = (0.020, 0.150, 0.045, 0.110, 0.030, 0.090, 0.060, 0.140, 0.025, 0.075, 0.120, 0.035)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SimulatedLink:
+    """A terminal behind a link of ``rate`` bytes/s and ``latency`` s, answering queries.
+
+    Args:
+        rate: bytes per second the link carries.
+        latency: seconds from a query crossing to its answer reaching the app.
+        cpu_delays: extra seconds before the app sees each answer, taken in turn.
+    """
+
+    def __init__(self, clock: Clock, rate: float, latency: float, cpu_delays=(0.0,)) -> None:
+        self.clock, self.rate, self.latency = clock, rate, latency
+        self.delays = itertools.cycle(cpu_delays)
+        self.free_at = 0.0                      # when the link has carried everything written so far
+        self.answers: list[float] = []          # when the app will see each answer (a heap)
+
+    def write(self, data: str) -> None:        # the terminal driver's write (LinkMonitor.attach wraps it)
+        self.free_at = max(self.free_at, self.clock.now) + len(data.encode()) / self.rate
+        if data == DSR_QUERY:
+            heapq.heappush(self.answers, self.free_at + self.latency + next(self.delays))
+
+
+def stream(monitor: LinkMonitor, link: SimulatedLink, clock: Clock, *, seconds: float, fps: float,
+           frame_bytes: int, cells: int = 600) -> int:
+    """Offer a preview frame of ``frame_bytes`` every 1/fps s for ``seconds``, as the Cameras tab does
+    (shown when ``ready()``, else kept and replaced by the next); returns the frames shown."""
+    next_frame, next_tick, pending, first = 0.0, 1.0, False, True
+    while clock.now < seconds:
+        answer = link.answers[0] if link.answers else float("inf")
+        clock.now = min(answer, next_frame, next_tick)
+        if clock.now == answer:
+            heapq.heappop(link.answers)
+            monitor.acknowledged(clock.now)
+        elif clock.now == next_tick:
+            monitor.tick()
+            next_tick += 1.0
+            continue
+        else:
+            if pending:
+                monitor.frame_skipped()
+            pending = True
+            next_frame += 1.0 / fps
+        if pending and monitor.ready():
+            pending = False
+            monitor.frame_shown(full=first, cells=cells)
+            link.write("x" * (cells * 36 if first else frame_bytes))   # Textual's display, through the monitor
+            monitor.displayed()
+            first = False
+    return monitor.frames_shown
+
+
+def attached(clock: Clock, link: SimulatedLink) -> LinkMonitor:
+    monitor = LinkMonitor(max_fps=15.0, clock=clock)
+    monitor.attach(link)
+    return monitor
+
+
+# ---------------------------------------------------------------- LinkRate alone
+
+def test_the_latency_is_the_median_ping_and_zero_before_one():
+    rate = LinkRate()
+    assert rate.latency() == 0.0 and rate.throughput(0.0) is None
+    for i, took in enumerate((0.010, 0.200, 0.012, 0.011, 0.150)):
+        rate.add(float(i), 4, took)
+    assert rate.latency() == pytest.approx(0.012)
+    assert rate.throughput(5.0) is None          # pings say nothing of the throughput
+
+
+def test_rounds_before_any_ping_read_as_slow_as_they_took():
+    rate = LinkRate()
+    rate.add(1.0, 8000, 1.0)                     # 8 KB answered after 1 s, latency unknown
+    assert rate.throughput(1.0) == pytest.approx(8000)
+
+
+def test_a_link_drained_at_8_kb_s_reads_8_kb_s_whatever_the_frame_sizes():
+    rate = LinkRate()
+    for i in range(10):
+        rate.add(i + 0.5, 4, 0.005)
+        nbytes = (600, 2000, 5000)[i % 3]
+        rate.add(i + 0.9, nbytes, 0.005 + nbytes / 8000)
+    assert rate.throughput(10.0) == pytest.approx(8000, rel=0.01)
+
+
+def test_a_busy_cpu_delaying_pings_and_small_rounds_alike_reads_as_a_fast_link():
+    rate = LinkRate()
+    for i, delay in enumerate(BUSY_CPU * 2):
+        rate.add(i * 0.1, 4, 0.001 + delay)                            # pings
+        rate.add(i * 0.1 + 0.05, 2000, 0.001 + BUSY_CPU[(i + 5) % len(BUSY_CPU)] + 2000 / 50e6)
+    assert rate.throughput(3.0) == FAST_LINK
+
+
+def test_old_rounds_are_forgotten():
+    rate = LinkRate()
+    rate.add(0.0, 4, 0.001)
+    rate.add(0.5, 4000, 0.501)                   # 8 KB/s, long ago
+    assert rate.throughput(1.0) == pytest.approx(8000, rel=0.01)
+    assert rate.throughput(20.0) is None
+
+
+# ---------------------------------------------------------------- LevelChooser alone
+
+def test_frames_that_all_get_through_keep_the_level_whatever_the_share_of_the_link():
+    chooser = LevelChooser(15.0, "truecolor", None)
+    chooser.steady = 3000.0                      # 45 KB/s at 15 fps on a 60 KB/s link: 75 % of it
+    assert chooser.adapt(60_000.0, 10.0, limited=False) is None and chooser.level == TOP
+    assert chooser.adapt(60_000.0, 10.5, limited=True) == TOP          # skipping frames: it falls
+    assert chooser.level.fps < 15.0
+
+
+def test_a_frame_that_cannot_drain_in_time_lowers_the_level_even_when_none_is_skipped():
+    chooser = LevelChooser(15.0, "truecolor", None)
+    chooser.steady = 3000.0                      # 0.375 s each at 8 KB/s: a key would wait that long
+    assert chooser.adapt(8000.0, 10.0, limited=False) == TOP
+    assert chooser.level != TOP
+
+
+# ---------------------------------------------------------------- LinkMonitor on a simulated link
+
+def test_a_slow_cpu_with_small_frames_on_a_fast_link_keeps_15_fps_truecolor():
+    clock = Clock()
+    link = SimulatedLink(clock, rate=50e6, latency=0.001, cpu_delays=BUSY_CPU)
+    monitor = attached(clock, link)
+    levels = set()
+    monitor.add_listener(lambda: levels.add(monitor.level))
+    stream(monitor, link, clock, seconds=30.0, fps=15.0, frame_bytes=2000)
+    assert monitor.acks and monitor.frames_shown > 100
+    assert levels == {TOP}, levels                # never stepped down, not even once
+    assert monitor.capacity == FAST_LINK
+
+
+def test_a_link_drained_at_8_kb_s_lowers_the_level_and_measures_the_rate():
+    clock = Clock()
+    link = SimulatedLink(clock, rate=8000.0, latency=0.005, cpu_delays=BUSY_CPU[:3])
+    monitor = attached(clock, link)
+    stream(monitor, link, clock, seconds=30.0, fps=15.0, frame_bytes=2000)
+    assert monitor.capacity == pytest.approx(8000, rel=0.05)
+    assert monitor.level.fps < 15.0 and monitor.level.depth == "ascii"
+    assert monitor.frames_skipped > 0             # frames were dropped while the link drained, not queued
+
+
+def test_the_first_answer_on_a_slow_link_already_lowers_the_level():
+    clock = Clock()
+    link = SimulatedLink(clock, rate=8000.0, latency=0.005)
+    monitor = attached(clock, link)
+    stream(monitor, link, clock, seconds=4.0, fps=15.0, frame_bytes=2000)   # the first full frame: ~2.7 s
+    assert monitor.level != TOP
