@@ -8,12 +8,14 @@ position, synchronized-output support). Then:
 
 - key to screen: with the preview streaming, press ``p`` (pause) and time until "paused" is
   on the emulated screen; press ``p`` again, let it stream a while, repeat;
-- preview rate: preview frames painted on the emulated screen in each second (a synchronized
-  update that writes half-block cells, benchmarks/vt_screen.py), with the mode the link meter
-  shows each second; the median, p10 and p90 of the per-second counts. The simulated scene
-  is still, and a frame that changes no cell paints nothing, so meanwhile the harness steps
-  the exposure down and up (``e``, ``E``; ``--motion`` steps a second, 0 leaves it still):
-  each frame then differs from the last as a whole, a full repaint at the worst;
+- preview rate: preview frames reaching the emulated screen in each second, with the mode the
+  link meter shows each second; the median, p10 and p90 of the per-second counts. A frame
+  counts when a screen update (benchmarks/vt_screen.py) paints half-block cells or shows a
+  new frame number ('#123', the side panel's: with every frame at the top level, once a
+  second below it). The simulated scene is still, so partial redraw paints few cells of a
+  frame, or none; ``--motion N`` steps the exposure (``e``, ``E``) N times a second meanwhile,
+  which repaints the picture (each step also rebuilds the simulated sensor's state: on a
+  small machine that, not the link, caps the rate);
 - bytes/s: what the app writes per second on each tab while nobody types.
 
     python benchmarks/tui_thin_link.py --rate 32k [--trials 10] [--size 80x24]
@@ -57,7 +59,9 @@ class ThinLink:
         self.lock = threading.Lock()
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.screen = Screen(cols, rows, self._reply)
+        self.screen = Screen(cols, rows, self._reply, self._count_frame)
+        self.preview_frames = 0    # screen updates that showed a new preview frame
+        self._frame_seq: int | None = None
         self.bytes_read = 0
         self._tail = b""
         self._watch: tuple[Callable[[list[str]], bool], threading.Event, list[float]] | None = None
@@ -74,6 +78,12 @@ class ThinLink:
         self.running = True
         self.thread = threading.Thread(target=self._pump, daemon=True, name="thin-link")
         self.thread.start()
+
+    def _count_frame(self, screen: Screen, blocks: bool) -> None:
+        seq = frame_number(screen.text())
+        if blocks or (seq is not None and seq != self._frame_seq):
+            self.preview_frames += 1
+        self._frame_seq = seq
 
     def _reply(self, data: bytes) -> None:
         try:
@@ -155,7 +165,7 @@ class ThinLink:
         return (self.bytes_read - b0) / (time.monotonic() - t0)
 
     def preview_rate(self, seconds: int, motion_keys_per_s: float = 0.0) -> list[tuple[int, str]]:
-        """Preview frames painted on screen in each of ``seconds`` whole seconds, with the mode
+        """Preview frames shown on screen in each of ``seconds`` whole seconds, with the mode
         the link meter showed at the end of that second ('15fps tc').
 
         Args:
@@ -181,16 +191,16 @@ class ThinLink:
             time.sleep(2.0)        # the level settles on the moving picture first
         per_second = []
         with self.lock:
-            paints = self.screen.preview_paints
+            frames = self.preview_frames
         due = time.monotonic()
         try:
             for _ in range(seconds):
                 due += 1.0
                 time.sleep(max(0.0, due - time.monotonic()))
                 with self.lock:
-                    now_paints, rows = self.screen.preview_paints, self.screen.text()
-                per_second.append((now_paints - paints, meter(rows)))
-                paints = now_paints
+                    now_frames, rows = self.preview_frames, self.screen.text()
+                per_second.append((now_frames - frames, meter(rows)))
+                frames = now_frames
         finally:
             stop.set()
             if mover is not None:
@@ -222,6 +232,18 @@ def paused(rows: list[str]) -> bool:
 
 def streaming(rows: list[str]) -> bool:
     return any("streaming" in row for row in rows)
+
+
+SEQ_RE = re.compile(r"#(\d+)")
+
+
+def frame_number(rows: list[str]) -> int | None:
+    """The frame number the side panel shows ('#123'), or None."""
+    for row in rows:
+        match = SEQ_RE.search(row)
+        if match:
+            return int(match.group(1))
+    return None
 
 
 MODE_RE = re.compile(r"\d+(?:\.\d+)?fps [\w-]+")
@@ -288,7 +310,7 @@ def p90(values: list[float]) -> float:
 
 
 def preview_report(link: ThinLink, seconds: int, label: str, motion_keys_per_s: float) -> str:
-    """One line: preview frames painted per second (median, p10, p90) and the modes the meter showed."""
+    """One line: preview frames shown per second (median, p10, p90) and the modes the meter showed."""
     counts = link.preview_rate(seconds, motion_keys_per_s)
     fps = [n for n, _ in counts]
     modes: dict[str, int] = {}
@@ -296,7 +318,7 @@ def preview_report(link: ThinLink, seconds: int, label: str, motion_keys_per_s: 
         modes[mode or "(none)"] = modes.get(mode or "(none)", 0) + 1
     shown = ", ".join(f"{mode} {n} s" for mode, n in sorted(modes.items(), key=lambda m: -m[1]))
     picture = f"exposure stepped {motion_keys_per_s:g}/s" if motion_keys_per_s else "still picture"
-    return (f"{label}, {picture}: preview painted median {statistics.median(fps):g} fps, p10 {percentile(fps, 0.1):g}, "
+    return (f"{label}, {picture}: preview frames on screen median {statistics.median(fps):g} fps, p10 {percentile(fps, 0.1):g}, "
             f"p90 {percentile(fps, 0.9):g} over {seconds} s ({' '.join(map(str, fps))}); meter: {shown}; "
             f"{link.bytes_per_s(2.0) / 1000:.1f} KB/s; load average {os.getloadavg()[0]:.2f}")
 
@@ -309,8 +331,8 @@ def main() -> None:
     parser.add_argument("--stream-seconds", type=float, default=3.0, help="streaming between two key presses")
     parser.add_argument("--settle-seconds", type=float, default=5.0)
     parser.add_argument("--fps-seconds", type=int, default=0, help="count preview frames painted this many seconds")
-    parser.add_argument("--motion", type=float, default=20.0,
-                        help="exposure steps per second while counting preview frames (0: a still picture)")
+    parser.add_argument("--motion", type=float, default=0.0,
+                        help="exposure steps per second while counting preview frames (default 0: a still picture)")
     parser.add_argument("--idle-seconds", type=float, default=0.0, help="measure bytes/s on each tab this long")
     parser.add_argument("--app-log", help="let the app log at INFO to this file (preview level changes)")
     args = parser.parse_args()

@@ -2,10 +2,9 @@
 Textual draws, answer the queries it sends, and count the preview frames painted.
 
 benchmarks/tui_thin_link.py feeds it what it reads from the TUI's pty at a fixed byte rate.
-A preview frame is painted when a synchronized update (``ESC[?2026h`` ... ``ESC[?2026l``, which
-Textual wraps every screen update in) writes half-block cells: only the preview draws those,
-and with partial redraw a frame that changed no cell writes none (the terminal shows nothing
-new). ``Screen.preview_paints`` counts them.
+Textual wraps every screen update in a synchronized update (``ESC[?2026h`` ... ``ESC[?2026l``);
+at the end of each, ``on_update(screen, blocks)`` is called, ``blocks`` saying whether it wrote
+half-block cells (only the preview draws those).
 """
 from __future__ import annotations
 
@@ -28,18 +27,21 @@ class Screen:
     Args:
         cols, rows: the terminal size.
         reply: called with the bytes a terminal sends back (query answers).
+        on_update: called at the end of each synchronized update with the screen and whether
+            the update wrote half-block cells.
     """
 
-    def __init__(self, cols: int, rows: int, reply: Callable[[bytes], None]) -> None:
+    def __init__(self, cols: int, rows: int, reply: Callable[[bytes], None],
+                 on_update: Callable[["Screen", bool], None] | None = None) -> None:
         self.cols, self.rows = cols, rows
         self.reply = reply
+        self.on_update = on_update
         self.chars = [[" "] * cols for _ in range(rows)]
         self.styles = [[""] * cols for _ in range(rows)]
         self.x = self.y = 0
         self.sgr = ""
         self.updates = 0           # completed synchronized updates (ESC[?2026l)
         self.dsr_answered = 0
-        self.preview_paints = 0    # updates that wrote half-block cells: preview frames on screen
         self._blocks = False       # the update under way wrote half-block cells
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._rest = ""
@@ -116,9 +118,9 @@ class Screen:
             self.reply(f"\x1b[?{body};{supported}$y".encode())
         elif final == "l" and private and body == SYNC_MODE:
             self.updates += 1
-            if self._blocks:
-                self.preview_paints += 1
-                self._blocks = False
+            blocks, self._blocks = self._blocks, False
+            if self.on_update is not None:
+                self.on_update(self, blocks)
 
     def text(self) -> list[str]:
         return ["".join(row) for row in self.chars]
