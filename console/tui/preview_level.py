@@ -4,8 +4,10 @@
 and moves along it from what the link monitor (console/tui/link.py) measures: the link's
 throughput and the bytes each preview frame cost. Two kinds of frame cost differently:
 
-- a *full* frame repaints every cell (the first at a new depth or size, a new camera); it
-  must drain within ``TRANSITION_S``;
+- a *full* frame repaints every cell (the first at a new depth or size, a new camera, the
+  preview resumed, a change of the whole picture such as a new exposure); it must drain
+  within ``TRANSITION_S``. That holds for the level the preview is at, not only for a new
+  one: a full repaint can come at any time, and a key pressed meanwhile waits behind it;
 - a *steady* frame repaints only the cells that changed (console/render_cells.py); it must
   drain within ``MAX_FRAME_S`` (a key pressed meanwhile waits no longer), and the preview
   must use at most ``SHARE`` of the link.
@@ -13,8 +15,7 @@ throughput and the bytes each preview frame cost. Two kinds of frame cost differ
 The level falls at once to the first that fits; for the share of the link only while the
 link holds frames back (``limited``: the monitor skipped a frame lately), since frames that
 all get through are not limited by the link whatever the estimate says. It climbs one step
-at a time after a hold,
-when the next step fits with a margin; a climb that does not hold doubles the hold (up to
+at a time after a hold, when the next step fits with a margin; a climb that does not hold doubles the hold (up to
 ``MAX_HOLD_S``), so a link at the edge of two levels does not make the preview flicker.
 """
 from __future__ import annotations
@@ -118,7 +119,8 @@ class LevelChooser:
         """Whether ``lvl``'s frames fit a link of ``capacity`` bytes/s with ``margin`` (1: exactly).
 
         ``limited`` False leaves out the share of the link (frames all get through); a steady
-        frame and a full repaint must still drain in time, as a key waits behind them.
+        frame and a full repaint (at ``lvl``'s look, whether or not it is the current one)
+        must still drain in time, as a key waits behind them.
         """
         current = self.level
         # Fewer colours cost fewer bytes; more colours are tried at today's cost and kept if they hold.
@@ -128,7 +130,8 @@ class LevelChooser:
             return False
         if limited and steady * lvl.fps > SHARE * capacity * margin:
             return False
-        return lvl.look == current.look or self.full_estimate(lvl) <= TRANSITION_S * capacity * margin
+        # At today's look a full repaint costs what it costs now: the margin is for new looks.
+        return self.full_estimate(lvl) <= TRANSITION_S * capacity * (1.0 if lvl.look == current.look else margin)
 
     def adapt(self, capacity: float | None, now: float, limited: bool = True) -> Level | None:
         """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None.
