@@ -9,11 +9,11 @@ terminal answers only once it has processed all the bytes before it. So:
   lags behind, the measured rate has carried the previous frame by now; one frame at most);
   the preview sends a new frame only then and keeps just the newest meanwhile: older ones
   are skipped, never queued behind the link;
-- once a second, on an idle link, a query goes out alone (a ping): its round trip is the
-  latency. Rounds that started on an idle link and carried more give the throughput beyond
-  that latency (console/tui/link_rate.py): a busy CPU slows pings and frames alike, so it
-  no longer reads as a slow link; each round that carried a preview frame gives the bytes
-  one frame cost;
+- the first queries, and then one a second on an idle link, go out alone (pings): their
+  round trip is the latency. The rounds that carried more give the throughput beyond that
+  latency (console/tui/link_rate.py): a busy CPU slows pings and frames alike, so it no
+  longer reads as a slow link; each round that carried a preview frame gives the bytes one
+  frame cost;
 - ``level`` (console/tui/preview_level.py): the best (fps, depth, scale) in preference order
   (fps falls first, then colour depth, then size) whose frames fit the link. The level falls
   for throughput only while the link holds frames back (a frame skipped in the last
@@ -32,7 +32,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from camdeck.console.tui.link_rate import LinkRate
+from camdeck.console.tui.link_rate import MIN_PINGS, LinkRate
 from camdeck.console.tui.preview_level import DEPTH_SHORT, Level, LevelChooser
 
 log = logging.getLogger("camdeck.console.tui.link")
@@ -97,6 +97,7 @@ class LinkMonitor:
         self._sent = 0                 # bytes handed to the terminal driver
         self._confirmed = 0            # bytes the terminal has confirmed
         self._round_start = 0.0        # first write since the link was last drained
+        self._round_idle = False       # the round began on a drained link (else behind the last answer)
         self._query: tuple[int, float] | None = None   # (bytes before it, sent at)
         self._writes: deque[tuple[float, int]] = deque()
         self.rate = LinkRate()         # latency and throughput, told apart
@@ -122,6 +123,9 @@ class LinkMonitor:
         self._write = write
         self._writer = getattr(driver, "_writer_thread", None)
         self.attached = True
+        # The first queries go out alone (MIN_PINGS of them, each as the link drains): no
+        # throughput is read before the latency is known.
+        self._ping(self.clock())
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` when the link has drained or the level changed (on the app's thread)."""
@@ -131,6 +135,7 @@ class LinkMonitor:
         now = self.clock()
         if self._sent == self._confirmed:
             self._round_start = now
+            self._round_idle = True
         self._sent += n
         self._last_write = now
         self._writes.append((now, n))
@@ -154,7 +159,6 @@ class LinkMonitor:
         now = self.clock() if when is None else when
         if self.acks is None:
             log.info("the terminal answers cursor-position queries: the preview waits for each frame to drain")
-            self._ping_due = True      # the latency, as soon as the link is idle
         self.acks = True
         self._query = None
         self._confirm(query[0], now)
@@ -164,18 +168,19 @@ class LinkMonitor:
         took = now - self._round_start
         self._confirmed = upto
         if measured:
-            self.rate.add(now, sent, took)
-            log.debug("round: %d bytes in %.1f ms", sent, took * 1000)
+            self.rate.add(now, sent, took, self._round_idle)
+            log.debug("round: %d bytes in %.1f ms%s", sent, took * 1000, "" if self._round_idle else " (busy)")
         self._frames_unconfirmed = 0
         if self._frame_mark is not None and upto > self._frame_mark[0]:
             self.chooser.record(float(upto - self._frame_mark[0]), self._frame_mark[1])
             self._frame_mark = None
         self._adapt(now)
-        if self._ping_due and self._sent == self._confirmed:
+        if (self._ping_due or self.rate.pings < MIN_PINGS) and self._sent == self._confirmed:
             self._ping(now)
         elif self._sent > self._confirmed and self._query is None:
             # More went out after the query; the terminal takes it from its answer on: ask again.
             self._round_start = now
+            self._round_idle = False
             self._send_query()
         self._notify()
 

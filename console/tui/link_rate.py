@@ -1,26 +1,32 @@
 """The terminal link's latency and throughput, told apart, from timed rounds.
 
-A round is what the console wrote up to a cursor-position query, timed from its first write
-on an idle link (or from the previous answer, when its bytes waited behind that query) until
-the terminal's answer (console/tui/link.py). Its time is the latency (the round trip of a
-tiny write: the network, and the app, the pty and the terminal getting round to it) plus the
-bytes over the throughput. On a busy machine the latency alone scatters by tens of ms, so one
-round's time says little about the link: a 2 KB frame that took 80 ms on a fast link is a slow
-CPU, not a 25 KB/s link. So the two are measured apart:
+A round is what the console wrote up to a cursor-position query, timed until the terminal's
+answer (console/tui/link.py). An *idle* round began on a drained link: its time is the
+latency (the round trip of a tiny write: the network, plus the app, the pty and the terminal
+getting round to it) plus its bytes over the throughput. A *busy* round's bytes waited behind
+the previous query, and it is timed from that query's answer: while the link is what holds
+them back, its time is its bytes over the throughput plus the network part of the latency
+(the app's own delay on the two answers cancels out).
 
-- latency: the median of recent *pings*, rounds of a query alone on an idle link (a few
-  bytes: nothing for the link to carry); 0 before the first ping (the rounds then read as
-  slow as they took: the safe side at the start);
-- throughput: from the recent rounds that carried at least ``MIN_SAMPLE_BYTES``, the median
-  of their time beyond that latency per byte. A busy CPU delays pings and rounds alike, so
-  a round's delay beyond the median ping is as often negative as positive and the median per
-  byte is the link's; medians on both sides, so the occasional long stall (which would raise
-  a mean) counts for neither. (The old estimate took the quickest round off each round with
-  a 30 ms floor: small frames on a busy machine read as a 50-80 KB/s link.) A round that
-  waited behind the previous answer took the larger of its bytes' time and one latency, so
-  it reads at most one latency quick: a slight overestimate, only while the link is that busy;
-- a link whose rounds take no longer than its pings is faster than the rounds can show:
-  ``FAST_LINK``.
+On a busy machine the latency alone scatters by tens of ms, so one round's time says little
+about the link: a 2 KB frame that took 80 ms on a fast link is a slow CPU, not a 25 KB/s
+link. (The old estimate took the quickest round off each round with a 30 ms floor: small
+frames on a loaded machine read as a 50-80 KB/s link, and a fast link fell to 256 colours.)
+So the two are measured apart:
+
+- latency: *pings*, queries alone on a drained link (a few bytes: nothing to carry); the
+  latency is their median, the network's part their quickest;
+- throughput: over the recent idle rounds that carried at least ``MIN_SAMPLE_BYTES``, one
+  over the median of their time beyond the median ping per byte. The machine delays pings
+  and rounds alike, so that excess is as often negative as positive and the median per byte
+  is the link's (medians on both sides: a long stall counts for neither). Busy rounds, less
+  the quickest ping, stand in when there are too few idle ones (a saturated link has none);
+- a link whose rounds' time beyond the latency per byte is, at the median, no more than
+  those times spread (their interquartile range) is faster than the rounds can tell from the
+  machine's own delays: ``FAST_LINK``. A link that holds the bytes back takes about the same
+  time per byte every round; noise does not. (On a link that fast by this test but busy, the
+  rounds grow until it tells.) Nothing is given before ``MIN_PINGS`` pings and ``MIN_ROUNDS``
+  rounds: one ping and one round are two draws of the machine's delays.
 
 Pure bookkeeping: times and byte counts in, figures out (no clock, no I/O).
 """
@@ -28,56 +34,85 @@ from __future__ import annotations
 
 import statistics
 from collections import deque
+from typing import NamedTuple
 
-PING_BYTES = 16                # a round this small measures the latency (a ping is the 4-byte query)
-MIN_SAMPLE_BYTES = 512         # smaller rounds say more about latency than throughput
-PINGS = 15                     # the latency is the median of this many recent pings
-SAMPLES = 40                   # throughput: at most this many recent rounds ...
+PING_BYTES = 16                # an idle round this small is a ping (the query is 4 bytes)
+MIN_SAMPLE_BYTES = 256         # smaller rounds say more about latency than throughput
+PINGS = 31                     # the latency is taken from this many recent pings (one a second)
+MIN_PINGS = 5                  # no throughput before this many pings (LinkMonitor takes them first) ...
+MIN_ROUNDS = 3                 # ... and this many rounds of MIN_SAMPLE_BYTES
+SAMPLES = 60                   # throughput: at most this many recent rounds ...
 WINDOW_S = 10.0                # ... of the last this many seconds (a link changes)
-FAST_LINK = 100e6              # bytes/s reported when the rounds took no longer than the pings
+FAST_LINK = 100e6              # bytes/s reported when the rounds cannot tell the link from the machine
+
+
+class Round(NamedTuple):
+    at: float                  # when the answer came
+    nbytes: int
+    took_s: float
+    idle: bool                 # it began on a drained link
 
 
 class LinkRate:
     """Latency and throughput from confirmed rounds. Build one per link.
 
-    Rounds come in as ``add(now, nbytes, took_s)``; ``latency()`` and ``throughput(now)``
-    read the figures. Times are seconds on any monotonic clock.
+    Rounds come in as ``add(now, nbytes, took_s, idle)``; ``latency()`` and
+    ``throughput(now)`` read the figures. Times are seconds on any monotonic clock.
     """
 
     def __init__(self) -> None:
         self._pings: deque[float] = deque(maxlen=PINGS)
-        self._rounds: deque[tuple[float, int, float]] = deque(maxlen=SAMPLES)
+        self._rounds: deque[Round] = deque(maxlen=SAMPLES)
+        self._measured = 0                         # rounds of MIN_SAMPLE_BYTES ever
 
-    def add(self, now: float, nbytes: int, took_s: float) -> None:
-        """A confirmed round: ``nbytes`` (its query included) answered ``took_s`` after the round began.
+    def add(self, now: float, nbytes: int, took_s: float, idle: bool = True) -> None:
+        """A confirmed round.
 
         Args:
             now: when the answer came (monotonic seconds).
-            nbytes: bytes the round carried; up to PING_BYTES it is a ping.
-            took_s: seconds from the round's start to the answer.
+            nbytes: bytes the round carried, its query included; an idle round of at most
+                PING_BYTES is a ping.
+            took_s: seconds from the round's start (its first write, or the previous answer
+                for a busy round) to the answer.
+            idle: it began on a drained link.
         """
         took_s = max(0.0, took_s)
         if nbytes <= PING_BYTES:
-            self._pings.append(took_s)
+            if idle:
+                self._pings.append(took_s)
         elif nbytes >= MIN_SAMPLE_BYTES:
-            self._rounds.append((now, nbytes, took_s))
+            self._rounds.append(Round(now, nbytes, took_s, idle))
+            self._measured += 1
 
-    def latency(self) -> float:
-        """Seconds a round takes whatever it carries: the median of the recent pings (0 before one)."""
-        return statistics.median(self._pings) if self._pings else 0.0
+    @property
+    def pings(self) -> int:
+        """How many recent pings the latency is taken from."""
+        return len(self._pings)
+
+    def latency(self) -> float | None:
+        """Seconds a round takes whatever it carries: the median of the recent pings (None before one)."""
+        return statistics.median(self._pings) if self._pings else None
 
     def throughput(self, now: float) -> float | None:
-        """Bytes per second the link carries beyond its latency; None before a round of MIN_SAMPLE_BYTES.
+        """Bytes per second the link carries beyond its latency (see the module doc).
 
-        One over the median, across the recent rounds, of their seconds beyond the latency per
-        byte (a round quicker than the median ping counts below zero: the latency scatters both
-        ways); ``FAST_LINK`` when that median is nil.
+        None before MIN_PINGS pings and MIN_ROUNDS rounds of MIN_SAMPLE_BYTES, or when no
+        round is recent.
         """
-        latency = self.latency()
-        per_byte = [(took - latency) / n for at, n, took in self._rounds if now - at < WINDOW_S]
-        if not per_byte:
+        if len(self._pings) < MIN_PINGS or self._measured < MIN_ROUNDS:
             return None
+        recent = [r for r in self._rounds if now - r.at < WINDOW_S]
+        idle = [r for r in recent if r.idle]
+        rounds = idle if len(idle) >= MIN_ROUNDS else recent
+        if not rounds:
+            return None
+        latency, network = statistics.median(self._pings), min(self._pings)
+        per_byte = [(r.took_s - (latency if r.idle else network)) / r.nbytes for r in rounds]
         seconds_per_byte = statistics.median(per_byte)
-        if seconds_per_byte * FAST_LINK <= 1.0:
+        spread = 0.0
+        if len(per_byte) >= 2:
+            q1, _, q3 = statistics.quantiles(per_byte, n=4)
+            spread = q3 - q1
+        if seconds_per_byte <= spread or seconds_per_byte * FAST_LINK <= 1.0:
             return FAST_LINK
         return 1.0 / seconds_per_byte

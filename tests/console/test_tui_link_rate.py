@@ -9,7 +9,7 @@ replaced (by ``SimulatedLink.write``), as there is no terminal in a unit test.
 from __future__ import annotations
 
 import heapq
-import itertools
+import random
 
 import pytest
 
@@ -18,8 +18,16 @@ from camdeck.console.tui.link_rate import FAST_LINK, LinkRate
 from camdeck.console.tui.preview_level import Level, LevelChooser
 
 TOP = Level(15.0, "truecolor", 1.0)
-# A loaded machine: how late the app sees each answer, in seconds (no two alike, long stalls).
-BUSY_CPU = (0.020, 0.150, 0.045, 0.110, 0.030, 0.090, 0.060, 0.140, 0.025, 0.075, 0.120, 0.035)
+
+
+def busy_cpu(seed: int = 0, scale: float = 1.0):
+    """How late a loaded machine's app sees each answer, in seconds: mostly 5-40 ms, one in
+    three 40-150 ms (seeded: the same draws every run)."""
+    rng = random.Random(seed)
+    while True:
+        yield scale * (rng.uniform(0.005, 0.040) if rng.random() < 2 / 3 else rng.uniform(0.040, 0.150))
+
+
 
 
 class Clock:
@@ -36,19 +44,20 @@ class SimulatedLink:
     Args:
         rate: bytes per second the link carries.
         latency: seconds from a query crossing to its answer reaching the app.
-        cpu_delays: extra seconds before the app sees each answer, taken in turn.
+        cpu_delays: an iterator of extra seconds before the app sees each answer (None: none).
     """
 
-    def __init__(self, clock: Clock, rate: float, latency: float, cpu_delays=(0.0,)) -> None:
+    def __init__(self, clock: Clock, rate: float, latency: float, cpu_delays=None) -> None:
         self.clock, self.rate, self.latency = clock, rate, latency
-        self.delays = itertools.cycle(cpu_delays)
+        self.delays = cpu_delays
         self.free_at = 0.0                      # when the link has carried everything written so far
         self.answers: list[float] = []          # when the app will see each answer (a heap)
 
     def write(self, data: str) -> None:        # the terminal driver's write (LinkMonitor.attach wraps it)
         self.free_at = max(self.free_at, self.clock.now) + len(data.encode()) / self.rate
         if data == DSR_QUERY:
-            heapq.heappush(self.answers, self.free_at + self.latency + next(self.delays))
+            delay = 0.0 if self.delays is None else next(self.delays)
+            heapq.heappush(self.answers, self.free_at + self.latency + delay)
 
 
 def stream(monitor: LinkMonitor, link: SimulatedLink, clock: Clock, *, seconds: float, fps: float,
@@ -88,19 +97,26 @@ def attached(clock: Clock, link: SimulatedLink) -> LinkMonitor:
 
 # ---------------------------------------------------------------- LinkRate alone
 
-def test_the_latency_is_the_median_ping_and_zero_before_one():
+def test_the_latency_is_the_median_ping():
     rate = LinkRate()
-    assert rate.latency() == 0.0 and rate.throughput(0.0) is None
+    assert rate.latency() is None and rate.throughput(0.0) is None
     for i, took in enumerate((0.010, 0.200, 0.012, 0.011, 0.150)):
         rate.add(float(i), 4, took)
     assert rate.latency() == pytest.approx(0.012)
     assert rate.throughput(5.0) is None          # pings say nothing of the throughput
 
 
-def test_rounds_before_any_ping_read_as_slow_as_they_took():
+def test_no_throughput_before_five_pings_and_three_rounds():
     rate = LinkRate()
-    rate.add(1.0, 8000, 1.0)                     # 8 KB answered after 1 s, latency unknown
-    assert rate.throughput(1.0) == pytest.approx(8000)
+    rate.add(0.1, 4, 0.020)
+    rate.add(0.3, 21_600, 0.150)                 # one ping, one round: two draws of a busy machine's delays
+    for i, took in enumerate((0.150, 0.046, 0.090)):
+        rate.add(0.4 + i / 10, 4, took)
+    rate.add(0.8, 2000, 0.046)
+    rate.add(0.9, 2000, 0.111)
+    assert rate.throughput(1.0) is None          # four pings
+    rate.add(1.0, 4, 0.030)
+    assert rate.throughput(1.0) is not None
 
 
 def test_a_link_drained_at_8_kb_s_reads_8_kb_s_whatever_the_frame_sizes():
@@ -114,16 +130,18 @@ def test_a_link_drained_at_8_kb_s_reads_8_kb_s_whatever_the_frame_sizes():
 
 def test_a_busy_cpu_delaying_pings_and_small_rounds_alike_reads_as_a_fast_link():
     rate = LinkRate()
-    for i, delay in enumerate(BUSY_CPU * 2):
-        rate.add(i * 0.1, 4, 0.001 + delay)                            # pings
-        rate.add(i * 0.1 + 0.05, 2000, 0.001 + BUSY_CPU[(i + 5) % len(BUSY_CPU)] + 2000 / 50e6)
+    pings, rounds = busy_cpu(1), busy_cpu(2)
+    for i in range(30):
+        rate.add(i * 0.1, 4, 0.001 + next(pings))
+        rate.add(i * 0.1 + 0.05, 2000, 0.001 + next(rounds) + 2000 / 50e6)
     assert rate.throughput(3.0) == FAST_LINK
 
 
 def test_old_rounds_are_forgotten():
     rate = LinkRate()
-    rate.add(0.0, 4, 0.001)
-    rate.add(0.5, 4000, 0.501)                   # 8 KB/s, long ago
+    for i in range(5):
+        rate.add(i * 0.1, 4, 0.001)
+        rate.add(i * 0.1 + 0.05, 4000, 0.501)    # 8 KB/s, long ago
     assert rate.throughput(1.0) == pytest.approx(8000, rel=0.01)
     assert rate.throughput(20.0) is None
 
@@ -149,7 +167,7 @@ def test_a_frame_that_cannot_drain_in_time_lowers_the_level_even_when_none_is_sk
 
 def test_a_slow_cpu_with_small_frames_on_a_fast_link_keeps_15_fps_truecolor():
     clock = Clock()
-    link = SimulatedLink(clock, rate=50e6, latency=0.001, cpu_delays=BUSY_CPU)
+    link = SimulatedLink(clock, rate=50e6, latency=0.001, cpu_delays=busy_cpu())
     monitor = attached(clock, link)
     levels = set()
     monitor.add_listener(lambda: levels.add(monitor.level))
@@ -161,15 +179,15 @@ def test_a_slow_cpu_with_small_frames_on_a_fast_link_keeps_15_fps_truecolor():
 
 def test_a_link_drained_at_8_kb_s_lowers_the_level_and_measures_the_rate():
     clock = Clock()
-    link = SimulatedLink(clock, rate=8000.0, latency=0.005, cpu_delays=BUSY_CPU[:3])
+    link = SimulatedLink(clock, rate=8000.0, latency=0.005, cpu_delays=busy_cpu())
     monitor = attached(clock, link)
     stream(monitor, link, clock, seconds=30.0, fps=15.0, frame_bytes=2000)
-    assert monitor.capacity == pytest.approx(8000, rel=0.05)
+    assert monitor.capacity == pytest.approx(8000, rel=0.15)    # the machine's delays blur it a little
     assert monitor.level.fps < 15.0 and monitor.level.depth == "ascii"
     assert monitor.frames_skipped > 0             # frames were dropped while the link drained, not queued
 
 
-def test_the_first_answer_on_a_slow_link_already_lowers_the_level():
+def test_a_slow_link_lowers_the_level_within_its_first_rounds():
     clock = Clock()
     link = SimulatedLink(clock, rate=8000.0, latency=0.005)
     monitor = attached(clock, link)
