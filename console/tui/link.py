@@ -328,7 +328,7 @@ class LinkMonitor:
 
     def _adapt(self, now: float) -> None:
         capacity = self.capacity
-        old = self.chooser.adapt(capacity, now, limited=self.limited)
+        old = self.chooser.adapt(capacity, now, limited=self.limited, proven=self.rate.throughput_low(now))
         if old is not None:
             steady = self.chooser.steady
             log.info("preview %gfps %s x%g -> %s: link %s, a frame %s bytes, %d frames skipped so far", old.fps,

@@ -26,7 +26,8 @@ So the two are measured apart:
   machine's own delays: ``FAST_LINK``. A link that holds the bytes back takes about the same
   time per byte every round; noise does not. (On a link that fast by this test but busy, the
   rounds grow until it tells.) Nothing is given before ``MIN_PINGS`` pings and ``MIN_ROUNDS``
-  rounds: one ping and one round are two draws of the machine's delays.
+  rounds: one ping and one round are two draws of the machine's delays. ``throughput_low``
+  is what the rounds prove at least (their upper quartile): the preview climbs on that.
 
 Pure bookkeeping: times and byte counts in, figures out (no clock, no I/O).
 """
@@ -99,6 +100,21 @@ class LinkRate:
         None before MIN_PINGS pings and MIN_ROUNDS rounds of MIN_SAMPLE_BYTES, or when no
         round is recent.
         """
+        quartiles = self._quartiles(now)
+        if quartiles is None:
+            return None
+        q1, median, q3 = quartiles
+        return FAST_LINK if median <= q3 - q1 else _rate(median)
+
+    def throughput_low(self, now: float) -> float | None:
+        """What the link carries at least, as far as the rounds show: one over their upper quartile
+        of time per byte. A fast link the rounds cannot resolve reads no faster than they show,
+        so a climb to bigger frames waits for rounds that prove it (None as ``throughput``)."""
+        quartiles = self._quartiles(now)
+        return None if quartiles is None else _rate(quartiles[2])
+
+    def _quartiles(self, now: float) -> tuple[float, float, float] | None:
+        """(q1, median, q3) of the recent rounds' seconds per byte beyond the latency."""
         if len(self._pings) < MIN_PINGS or self._measured < MIN_ROUNDS:
             return None
         recent = [r for r in self._rounds if now - r.at < WINDOW_S]
@@ -108,11 +124,11 @@ class LinkRate:
             return None
         latency, network = statistics.median(self._pings), min(self._pings)
         per_byte = [(r.took_s - (latency if r.idle else network)) / r.nbytes for r in rounds]
-        seconds_per_byte = statistics.median(per_byte)
-        spread = 0.0
-        if len(per_byte) >= 2:
-            q1, _, q3 = statistics.quantiles(per_byte, n=4)
-            spread = q3 - q1
-        if seconds_per_byte <= spread or seconds_per_byte * FAST_LINK <= 1.0:
-            return FAST_LINK
-        return 1.0 / seconds_per_byte
+        if len(per_byte) < 2:
+            return per_byte[0], per_byte[0], per_byte[0]
+        q1, median, q3 = statistics.quantiles(per_byte, n=4)
+        return q1, median, q3
+
+
+def _rate(seconds_per_byte: float) -> float:
+    return FAST_LINK if seconds_per_byte * FAST_LINK <= 1.0 else 1.0 / seconds_per_byte

@@ -133,13 +133,17 @@ class LevelChooser:
         # At today's look a full repaint costs what it costs now: the margin is for new looks.
         return self.full_estimate(lvl) <= TRANSITION_S * capacity * (1.0 if lvl.look == current.look else margin)
 
-    def adapt(self, capacity: float | None, now: float, limited: bool = True) -> Level | None:
+    def adapt(self, capacity: float | None, now: float, limited: bool = True,
+              proven: float | None = None) -> Level | None:
         """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None.
 
         Args:
             capacity: the link's measured throughput (None: not measured yet, stay).
             now: monotonic seconds.
             limited: the link holds frames back now (see ``fits``).
+            proven: what the link carries at least (LinkRate.throughput_low): a climb needs
+                it to fit, so a link too fast for the rounds to resolve is not taken to carry
+                frames bigger than they show (default: ``capacity``).
         """
         if capacity is None:
             return None
@@ -150,8 +154,8 @@ class LevelChooser:
             if self._climbed_at is not None and now - self._climbed_at < 2 * self._hold + HOLD_S:
                 self._hold = min(MAX_HOLD_S, self._hold * 2)   # the last climb did not hold
             self._climbed_at = None
-        elif index > 0 and now - self._last_change >= self._hold and self.fits(levels[index - 1], capacity,
-                                                                               UP_MARGIN):
+        elif index > 0 and now - self._last_change >= self._hold and self.fits(
+                levels[index - 1], capacity if proven is None else min(capacity, proven), UP_MARGIN):
             target = index - 1
             self._climbed_at = now
         else:

@@ -4,7 +4,8 @@
 (console/tui/link.py) runs here on a simulated clock against ``SimulatedLink``: the bytes it
 writes cross at a fixed rate, and each query's answer comes back one latency plus a CPU delay
 after its bytes crossed. The monitor is the real one; only Textual's terminal driver is
-replaced (by ``SimulatedLink.write``), as there is no terminal in a unit test.
+replaced (by ``SimulatedLink.write``), as there is no terminal in a unit test. The CPU delays
+are seeded random draws (``busy_cpu``), so every run sees the same ones.
 """
 from __future__ import annotations
 
@@ -26,8 +27,6 @@ def busy_cpu(seed: int = 0, scale: float = 1.0):
     rng = random.Random(seed)
     while True:
         yield scale * (rng.uniform(0.005, 0.040) if rng.random() < 2 / 3 else rng.uniform(0.040, 0.150))
-
-
 
 
 class Clock:
@@ -135,6 +134,7 @@ def test_a_busy_cpu_delaying_pings_and_small_rounds_alike_reads_as_a_fast_link()
         rate.add(i * 0.1, 4, 0.001 + next(pings))
         rate.add(i * 0.1 + 0.05, 2000, 0.001 + next(rounds) + 2000 / 50e6)
     assert rate.throughput(3.0) == FAST_LINK
+    assert rate.throughput_low(3.0) < 200_000    # but 2 KB rounds on a busy machine prove little more
 
 
 def test_old_rounds_are_forgotten():
@@ -161,6 +161,20 @@ def test_a_frame_that_cannot_drain_in_time_lowers_the_level_even_when_none_is_sk
     chooser.steady = 3000.0                      # 0.375 s each at 8 KB/s: a key would wait that long
     assert chooser.adapt(8000.0, 10.0, limited=False) == TOP
     assert chooser.level != TOP
+
+
+def test_a_climb_to_bigger_frames_waits_for_rounds_that_prove_the_link_carries_them():
+    chooser = LevelChooser(15.0, "truecolor", None)
+    chooser.record(15_000, full=True)            # a whole truecolor picture: 15 KB
+    chooser.record(300, full=False)
+    chooser.adapt(10_000.0, 1.0)                 # a 10 KB/s link: down to a cheaper look
+    low = chooser.level
+    assert low.depth != "truecolor"
+    # Later the rounds cannot tell the link from the machine (fast, as far as they go), but
+    # show no more than 10 KB/s for sure: a 15 KB repaint could hold a key 1.5 s.
+    assert chooser.adapt(FAST_LINK, 10.0, limited=False, proven=10_000.0) is None
+    assert chooser.level == low
+    assert chooser.adapt(FAST_LINK, 12.0, limited=False, proven=FAST_LINK) == low   # proven: it climbs
 
 
 # ---------------------------------------------------------------- LinkMonitor on a simulated link
