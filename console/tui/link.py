@@ -6,7 +6,8 @@ everything: after an update the monitor sends a cursor-position query (``ESC[6n`
 terminal answers only once it has processed all the bytes before it. So:
 
 - ``ready()``: every byte written has been confirmed by the terminal (or, when the answer
-  lags behind, the measured rate has carried the previous frame by now; one frame at most);
+  lags behind, the rate the link is proven to carry has carried the previous frame by now;
+  one frame at most);
   the preview sends a new frame only then and keeps just the newest meanwhile: older ones
   are skipped, never queued behind the link;
 - the first queries, and then one a second on an idle link, go out alone (pings): their
@@ -228,8 +229,9 @@ class LinkMonitor:
         if self._sent == self._confirmed and self._query is None:
             return True
         # The answer may lag behind the link (a busy app, a long round trip): a previous frame
-        # whose bytes the measured rate has carried by now counts as drained, one frame at most.
-        capacity = self.capacity
+        # whose bytes the link has carried by now, at the rate the rounds prove at least,
+        # counts as drained, one frame at most.
+        capacity = self.rate.throughput_low(self.clock())
         if capacity is None or self._frames_unconfirmed > 1 or not self._writer_idle():
             return False
         return self.clock() - self._last_write >= (self._sent - self._confirmed) / capacity
