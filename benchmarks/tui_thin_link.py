@@ -8,7 +8,14 @@ position, synchronized-output support). Then:
 
 - key to screen: with the preview streaming, press ``p`` (pause) and time until "paused" is
   on the emulated screen; press ``p`` again, let it stream a while, repeat;
-- preview rate: frames per second reaching the screen (the side panel numbers each frame);
+- preview rate: preview frames reaching the emulated screen in each second, with the mode the
+  link meter shows each second; the median, p10 and p90 of the per-second counts. A frame
+  counts when a screen update (benchmarks/vt_screen.py) paints half-block cells or shows a
+  new frame number ('#123', the side panel's: with every frame at the top level, once a
+  second below it). The simulated scene is still, so partial redraw paints few cells of a
+  frame, or none; ``--motion N`` steps the exposure (``e``, ``E``) N times a second meanwhile,
+  which repaints the picture (each step also rebuilds the simulated sensor's state: on a
+  small machine that, not the link, caps the rate);
 - bytes/s: what the app writes per second on each tab while nobody types.
 
     python benchmarks/tui_thin_link.py --rate 32k [--trials 10] [--size 80x24]
@@ -20,7 +27,6 @@ The machine's load average is printed with every result: the figures are wall-cl
 from __future__ import annotations
 
 import argparse
-import codecs
 import fcntl
 import os
 import re
@@ -36,115 +42,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-HALF_BLOCK = "\u2580"
-SYNC_MODE = "2026"
-# One token of terminal output: a CSI sequence, a string sequence (OSC, DCS, ... up to BEL or
-# ST), another escape, one control character, or a run of printable text.
-_TOKEN = re.compile(r"\x1b\[[\x20-\x3f]*[\x40-\x7e]|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)"
-                    r"|\x1b[()#%].|\x1b[^\[\]PX^_()#%]|[\x00-\x1a\x1c-\x1f]|[^\x00-\x1f]+")
-
-
-class Screen:
-    """Just enough of a VT100/xterm for Textual's output: cursor moves, text, erase, SGR,
-    synchronized output, and the replies to the queries Textual and camdeck send.
-
-    Args:
-        cols, rows: the terminal size.
-        reply: called with the bytes a terminal sends back (query answers).
-    """
-
-    def __init__(self, cols: int, rows: int, reply: Callable[[bytes], None]) -> None:
-        self.cols, self.rows = cols, rows
-        self.reply = reply
-        self.chars = [[" "] * cols for _ in range(rows)]
-        self.styles = [[""] * cols for _ in range(rows)]
-        self.x = self.y = 0
-        self.sgr = ""
-        self.updates = 0           # completed synchronized updates (ESC[?2026l)
-        self.dsr_answered = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._rest = ""
-
-    def feed(self, data: bytes) -> None:
-        """Apply terminal output; a sequence cut at the end of ``data`` waits for the next call."""
-        text = self._rest + self._decoder.decode(data)
-        pos, end = 0, len(text)
-        while pos < end:
-            match = _TOKEN.match(text, pos)
-            if match is None:            # an escape sequence not complete yet
-                break
-            pos = match.end()
-            token = match.group(0)
-            first = token[0]
-            if first != "\x1b" and first >= " ":
-                self._put(token)
-            elif first == "\x1b":
-                if token[1:2] == "[":
-                    self._csi(token[2:-1], token[-1])
-            elif token == "\r":
-                self.x = 0
-            elif token == "\n":
-                self.y = min(self.rows - 1, self.y + 1)
-            elif token == "\b":
-                self.x = max(0, self.x - 1)
-        self._rest = text[pos:]
-
-    def _put(self, run: str) -> None:
-        y, x = self.y, self.x
-        if y >= self.rows or x >= self.cols:
-            return
-        n = min(len(run), self.cols - x)
-        self.chars[y][x:x + n] = run[:n]
-        self.styles[y][x:x + n] = [self.sgr] * n
-        self.x = min(self.cols, x + len(run))
-
-    def _csi(self, params: str, final: str) -> None:
-        private = params[:1] in ("?", ">", "<", "=")
-        body = params.lstrip("?><=").rstrip("$ ")
-        nums = [int(p) if p.isdigit() else 0 for p in body.split(";")] if body else []
-        first = nums[0] if nums else 0
-        if final in "Hf":
-            row = nums[0] if nums else 1
-            col = nums[1] if len(nums) > 1 else 1
-            self.y = min(self.rows - 1, max(0, row - 1))
-            self.x = min(self.cols - 1, max(0, col - 1))
-        elif final == "A":
-            self.y = max(0, self.y - max(1, first))
-        elif final == "B":
-            self.y = min(self.rows - 1, self.y + max(1, first))
-        elif final == "C":
-            self.x = min(self.cols - 1, self.x + max(1, first))
-        elif final == "D":
-            self.x = max(0, self.x - max(1, first))
-        elif final == "G":
-            self.x = min(self.cols - 1, max(0, first - 1))
-        elif final == "K":
-            start, end = {0: (self.x, self.cols), 1: (0, self.x + 1), 2: (0, self.cols)}.get(first, (0, 0))
-            for x in range(start, end):
-                self.chars[self.y][x], self.styles[self.y][x] = " ", self.sgr
-        elif final == "J" and first in (2, 3):
-            for y in range(self.rows):
-                self.chars[y] = [" "] * self.cols
-                self.styles[y] = [self.sgr] * self.cols
-        elif final == "m" and not private:
-            self.sgr = "" if body in ("", "0") else body
-        elif final == "n" and first == 6:
-            self.dsr_answered += 1     # answered by ThinLink as the bytes are read
-        elif final == "p" and params.startswith("?") and params.endswith("$"):
-            supported = 2 if body == SYNC_MODE else 0
-            self.reply(f"\x1b[?{body};{supported}$y".encode())
-        elif final == "l" and private and body == SYNC_MODE:
-            self.updates += 1
-
-    def text(self) -> list[str]:
-        return ["".join(row) for row in self.chars]
-
-    def picture_signature(self) -> int:
-        """Hash of every half-block cell with its colours: changes when the preview does."""
-        return hash(tuple((y, x, self.styles[y][x]) for y in range(self.rows) for x in range(self.cols)
-                          if self.chars[y][x] == HALF_BLOCK))
-
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # run as a script or loaded by the tests
+from vt_screen import Screen  # noqa: E402  (the terminal emulator)
 class ThinLink:
     """``camdeck tui`` on a pty whose output is read at ``rate`` bytes per second (0: as fast as it comes).
 
@@ -160,11 +59,12 @@ class ThinLink:
         self.lock = threading.Lock()
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.screen = Screen(cols, rows, self._reply)
+        self.screen = Screen(cols, rows, self._reply, self._count_frame)
+        self.preview_frames = 0    # screen updates that showed a new preview frame
+        self._frame_seq: int | None = None
         self.bytes_read = 0
         self._tail = b""
         self._watch: tuple[Callable[[list[str]], bool], threading.Event, list[float]] | None = None
-        self._on_update: Callable[[Screen], None] | None = None
         self.pid = os.fork()
         if self.pid == 0:   # the child: a session of its own with the pty as controlling terminal
             os.setsid()
@@ -178,6 +78,12 @@ class ThinLink:
         self.running = True
         self.thread = threading.Thread(target=self._pump, daemon=True, name="thin-link")
         self.thread.start()
+
+    def _count_frame(self, screen: Screen, blocks: bool) -> None:
+        seq = frame_number(screen.text())
+        if blocks or (seq is not None and seq != self._frame_seq):
+            self.preview_frames += 1
+        self._frame_seq = seq
 
     def _reply(self, data: bytes) -> None:
         try:
@@ -214,7 +120,6 @@ class ThinLink:
                 self._reply(b"\x1b[1;1R")
             self._tail = scan[-3:]
             with self.lock:
-                updates = self.screen.updates
                 self.screen.feed(data)
                 self.bytes_read += len(data)
                 watch = self._watch
@@ -222,8 +127,6 @@ class ThinLink:
                     watch[2].append(time.monotonic())
                     self._watch = None
                     watch[1].set()
-                if self._on_update is not None and self.screen.updates != updates:
-                    self._on_update(self.screen)
         self.running = False
 
     def text(self) -> list[str]:
@@ -261,25 +164,48 @@ class ThinLink:
         time.sleep(seconds)
         return (self.bytes_read - b0) / (time.monotonic() - t0)
 
-    def frame_rate(self, seconds: float) -> float:
-        """Preview frames per second reaching the screen, counted by the frame number the side
-        panel prints with each frame it is given ('#123'): a still picture may change no cell."""
-        seen = [0, None]
+    def preview_rate(self, seconds: int, motion_keys_per_s: float = 0.0) -> list[tuple[int, str]]:
+        """Preview frames shown on screen in each of ``seconds`` whole seconds, with the mode
+        the link meter showed at the end of that second ('15fps tc').
 
-        def on_update(screen: Screen) -> None:
-            seq = frame_number(screen.text())
-            if seq is not None and seq != seen[1]:
-                seen[0] += 1
-                seen[1] = seq
+        Args:
+            seconds: whole seconds to count.
+            motion_keys_per_s: step the exposure this many times a second meanwhile (six thirds
+                of a stop down with ``e``, six up with ``E``, again): the simulated scene is
+                still, and a frame that changes no cell paints nothing. 0: leave it still.
+        """
+        stop = threading.Event()
+        mover = None
+        if motion_keys_per_s:
+            def move() -> None:
+                keys, due = ("e" * 6 + "E" * 6), time.monotonic()
+                while not stop.is_set():
+                    for key in keys:
+                        os.write(self.master, key.encode())
+                        due += 1.0 / motion_keys_per_s
+                        if stop.wait(max(0.0, due - time.monotonic())):
+                            return
 
+            mover = threading.Thread(target=move, daemon=True, name="motion")
+            mover.start()
+            time.sleep(2.0)        # the level settles on the moving picture first
+        per_second = []
         with self.lock:
-            seen[1] = frame_number(self.screen.text())
-            self._on_update = on_update
-        t0 = time.monotonic()
-        time.sleep(seconds)
-        with self.lock:
-            self._on_update = None
-        return seen[0] / (time.monotonic() - t0)
+            frames = self.preview_frames
+        due = time.monotonic()
+        try:
+            for _ in range(seconds):
+                due += 1.0
+                time.sleep(max(0.0, due - time.monotonic()))
+                with self.lock:
+                    now_frames, rows = self.preview_frames, self.screen.text()
+                per_second.append((now_frames - frames, meter(rows)))
+                frames = now_frames
+        finally:
+            stop.set()
+            if mover is not None:
+                mover.join(5)
+        return per_second
 
     def close(self) -> None:
         try:
@@ -312,6 +238,7 @@ SEQ_RE = re.compile(r"#(\d+)")
 
 
 def frame_number(rows: list[str]) -> int | None:
+    """The frame number the side panel shows ('#123'), or None."""
     for row in rows:
         match = SEQ_RE.search(row)
         if match:
@@ -372,9 +299,28 @@ def key_to_screen(link: ThinLink, trials: int, stream_s: float) -> list[float]:
     return times
 
 
-def p90(values: list[float]) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def p90(values: list[float]) -> float:
+    return percentile(values, 0.9)
+
+
+def preview_report(link: ThinLink, seconds: int, label: str, motion_keys_per_s: float) -> str:
+    """One line: preview frames shown per second (median, p10, p90) and the modes the meter showed."""
+    counts = link.preview_rate(seconds, motion_keys_per_s)
+    fps = [n for n, _ in counts]
+    modes: dict[str, int] = {}
+    for _, mode in counts:
+        modes[mode or "(none)"] = modes.get(mode or "(none)", 0) + 1
+    shown = ", ".join(f"{mode} {n} s" for mode, n in sorted(modes.items(), key=lambda m: -m[1]))
+    picture = f"exposure stepped {motion_keys_per_s:g}/s" if motion_keys_per_s else "still picture"
+    return (f"{label}, {picture}: preview frames on screen median {statistics.median(fps):g} fps, p10 {percentile(fps, 0.1):g}, "
+            f"p90 {percentile(fps, 0.9):g} over {seconds} s ({' '.join(map(str, fps))}); meter: {shown}; "
+            f"{link.bytes_per_s(2.0) / 1000:.1f} KB/s; load average {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -384,7 +330,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--stream-seconds", type=float, default=3.0, help="streaming between two key presses")
     parser.add_argument("--settle-seconds", type=float, default=5.0)
-    parser.add_argument("--fps-seconds", type=float, default=0.0, help="measure the preview rate this long")
+    parser.add_argument("--fps-seconds", type=int, default=0, help="count preview frames painted this many seconds")
+    parser.add_argument("--motion", type=float, default=0.0,
+                        help="exposure steps per second while counting preview frames (default 0: a still picture)")
     parser.add_argument("--idle-seconds", type=float, default=0.0, help="measure bytes/s on each tab this long")
     parser.add_argument("--app-log", help="let the app log at INFO to this file (preview level changes)")
     args = parser.parse_args()
@@ -402,10 +350,7 @@ def main() -> None:
                       f"p90 {p90(ms):.0f} ms, max {max(ms):.0f} ms over {len(ms)} presses "
                       f"({', '.join(f'{m:.0f}' for m in ms)}); load average {os.getloadavg()[0]:.2f}")
             if args.fps_seconds:
-                fps = link.frame_rate(args.fps_seconds)
-                print(f"{cols}x{rows} {label}: preview {fps:.1f} frames/s on screen over "
-                      f"{args.fps_seconds:g} s; meter shows {meter(link.text()) or '(none)'!r}; "
-                      f"{link.bytes_per_s(2.0) / 1000:.1f} KB/s; load average {os.getloadavg()[0]:.2f}")
+                print(preview_report(link, args.fps_seconds, f"{cols}x{rows} {label}", args.motion))
             if args.idle_seconds:
                 for key, name in (("1", "Cameras"), ("2", "Recording"), ("3", "Calibration"),
                                   ("4", "Reconstruction"), ("5", "Monitoring")):

@@ -10,7 +10,10 @@ half-block cell), so the preview has three depths, cheapest last:
 Each picture keeps its cell colours (``PreviewCells.colors``), so the next picture can be
 compared with what the terminal shows: only cells whose colour moved by more than a
 threshold are redrawn (``PreviewCells.dirty``), the others keep the colour on screen. Noise
-in a still scene then costs almost nothing on the link.
+in a still scene then costs almost nothing on the link. The drift the threshold lets stand is
+put right a band of rows at a time (``exact_rows``: every cell there that moved at all), so no
+single frame repaints the whole picture for it: on a thin link that one frame would hold up
+every key behind it.
 
 Pure numpy + rich, like console/render.py (no Textual here).
 """
@@ -166,7 +169,7 @@ def halfblock_lines(colors: np.ndarray, depth: str) -> list[list[Segment]]:
 
 def render_cells(rgb: np.ndarray, max_cols: int, max_rows: int, *, depth: str = "truecolor",
                  scale: float = 1.0, shown: PreviewCells | None = None,
-                 threshold: int = DEFAULT_THRESHOLD) -> PreviewCells:
+                 threshold: int = DEFAULT_THRESHOLD, exact_rows: slice | None = None) -> PreviewCells:
     """Fit an (H, W, 3) RGB picture into ``max_cols x max_rows`` cells at ``depth``, as a change of ``shown``.
 
     Args:
@@ -178,6 +181,7 @@ def render_cells(rgb: np.ndarray, max_cols: int, max_rows: int, *, depth: str = 
             more than ``threshold`` keep their shown colour and ``dirty`` lists only the others.
         threshold: 8-bit levels (per channel, or grey for ASCII) a cell must move to be redrawn;
             0 when the picture as a whole moved by more than DRIFT_MEAN levels on average.
+        exact_rows: rows of cells drawn with threshold 0 (every cell that moved at all).
     Returns:
         PreviewCells with ``colors``, ``depth`` and ``dirty`` (None: redraw everything).
     Raises:
@@ -201,6 +205,8 @@ def render_cells(rgb: np.ndarray, max_cols: int, max_rows: int, *, depth: str = 
         if threshold and abs((colors.astype(np.int16) - shown.colors.astype(np.int16)).mean()) > DRIFT_MEAN:
             threshold = 0
         changed = changed_cells(colors, shown.colors, threshold)
+        if exact_rows is not None and threshold:
+            changed[exact_rows] = changed_cells(colors[exact_rows], shown.colors[exact_rows], 0)
         colors = np.where(changed[..., None], colors, shown.colors)
         dirty, base = dirty_spans(changed), shown.serial
     lines = ascii_rows(colors[..., 0]) if ascii else halfblock_lines(colors, depth)

@@ -6,14 +6,19 @@ everything: after an update the monitor sends a cursor-position query (``ESC[6n`
 terminal answers only once it has processed all the bytes before it. So:
 
 - ``ready()``: every byte written has been confirmed by the terminal (or, when the answer
-  lags behind, the measured rate has carried the previous frame by now; one frame at most);
+  lags behind, the rate the link is proven to carry has carried the previous frame by now;
+  one frame at most);
   the preview sends a new frame only then and keeps just the newest meanwhile: older ones
   are skipped, never queued behind the link;
-- each round that started on an idle link gives a throughput sample (bytes / (round time -
-  the smallest round time seen, the latency)), and each round that carried a preview frame
-  the bytes one frame cost;
+- the first queries, and then one a second on an idle link, go out alone (pings): their
+  round trip is the latency. The rounds that carried more give the throughput beyond that
+  latency (console/tui/link_rate.py): a busy CPU slows pings and frames alike, so it no
+  longer reads as a slow link; each round that carried a preview frame gives the bytes one
+  frame cost;
 - ``level`` (console/tui/preview_level.py): the best (fps, depth, scale) in preference order
-  (fps falls first, then colour depth, then size) whose frames fit the link.
+  (fps falls first, then colour depth, then size) whose frames fit the link. The level falls
+  for throughput only while the link holds frames back (a frame skipped in the last
+  ``LIMITED_S``): frames that all get through say the link is not what limits them.
 
 A terminal that never answers the query (rare) leaves the monitor on Textual's writer queue:
 the preview waits until the queue is empty, and the level stays where the operator sets it.
@@ -24,11 +29,11 @@ Everything here runs on the app's thread (the write wrapper is called from Textu
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from collections import deque
 from typing import Callable
 
+from camdeck.console.tui.link_rate import MIN_PINGS, LinkRate
 from camdeck.console.tui.preview_level import DEPTH_SHORT, Level, LevelChooser
 
 log = logging.getLogger("camdeck.console.tui.link")
@@ -37,9 +42,8 @@ DSR_QUERY = "\x1b[6n"          # "report the cursor position": answered after ev
 RATE_WINDOW_S = 2.0            # bytes_per_s is the output over this window
 ACK_PROBE_S = 3.0              # no answer to the first query this long: the terminal does not answer
 ACK_LOST_S = 10.0              # an outstanding answer this old is taken as lost (the preview must not freeze)
-MIN_SAMPLE_BYTES = 512         # smaller rounds say more about latency than throughput
-JITTER_S = 0.03                # how much a round's latency scatters on a busy machine or network
-CAPACITY_S = 10.0              # throughput samples older than this are forgotten
+PING_EVERY_S = 1.0             # a latency ping at most this often (4 bytes out, about 8 back)
+LIMITED_S = 3.0                # a frame skipped this recently: the link holds frames back
 
 
 def terminal_depth(color_system: str | None) -> str:
@@ -94,13 +98,15 @@ class LinkMonitor:
         self._sent = 0                 # bytes handed to the terminal driver
         self._confirmed = 0            # bytes the terminal has confirmed
         self._round_start = 0.0        # first write since the link was last drained
+        self._round_idle = False       # the round began on a drained link (else behind the last answer)
         self._query: tuple[int, float] | None = None   # (bytes before it, sent at)
         self._writes: deque[tuple[float, int]] = deque()
-        self._capacity: deque[tuple[float, float]] = deque(maxlen=12)
+        self.rate = LinkRate()         # latency and throughput, told apart
         self._frame_mark: tuple[int, bool] | None = None   # (bytes before the frame, a full repaint)
-        self._clean = False            # the round started on an idle link (a fair throughput sample)
         self._last_write = 0.0
-        self._latency: deque[float] = deque(maxlen=30)
+        self._ping_due = False         # a ping goes out the next time the link is idle
+        self._last_ping = -PING_EVERY_S
+        self._skipped_at: float | None = None
         self._frames_unconfirmed = 0
         self._writer = None
 
@@ -118,6 +124,9 @@ class LinkMonitor:
         self._write = write
         self._writer = getattr(driver, "_writer_thread", None)
         self.attached = True
+        # The first queries go out alone (MIN_PINGS of them, each as the link drains): no
+        # throughput is read before the latency is known.
+        self._ping(self.clock())
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` when the link has drained or the level changed (on the app's thread)."""
@@ -127,7 +136,7 @@ class LinkMonitor:
         now = self.clock()
         if self._sent == self._confirmed:
             self._round_start = now
-            self._clean = True
+            self._round_idle = True
         self._sent += n
         self._last_write = now
         self._writes.append((now, n))
@@ -155,34 +164,44 @@ class LinkMonitor:
         self._query = None
         self._confirm(query[0], now)
 
-    def _confirm(self, upto: int, now: float) -> None:
+    def _confirm(self, upto: int, now: float, measured: bool = True) -> None:
         sent = upto - self._confirmed
-        took = max(1e-4, now - self._round_start)
+        took = now - self._round_start
         self._confirmed = upto
-        if self._clean:
-            self._latency.append(took)
-            if sent >= MIN_SAMPLE_BYTES:
-                # Less the smallest round seen (the link's and the app's own latency); a round that
-                # met more delay than that only underrates the link.
-                # Below JITTER_S the round says only "at least this fast": the latency scatters more.
-                self._capacity.append((now, sent / max(took - min(self._latency), JITTER_S)))
+        if measured:
+            self.rate.add(now, sent, took, self._round_idle)
+            log.debug("round: %d bytes in %.1f ms%s", sent, took * 1000, "" if self._round_idle else " (busy)")
         self._frames_unconfirmed = 0
         if self._frame_mark is not None and upto > self._frame_mark[0]:
             self.chooser.record(float(upto - self._frame_mark[0]), self._frame_mark[1])
             self._frame_mark = None
         self._adapt(now)
-        if self._sent > self._confirmed and self._query is None:
-            # More went out after the query; the terminal takes it from now on: ask again.
+        if (self._ping_due or self.rate.pings < MIN_PINGS) and self._sent == self._confirmed:
+            self._ping(now)
+        elif self._sent > self._confirmed and self._query is None:
+            # More went out after the query; the terminal takes it from its answer on: ask again.
             self._round_start = now
-            self._clean = False        # part of it may have crossed already: no throughput sample
+            self._round_idle = False
             self._send_query()
         self._notify()
 
+    def _ping(self, now: float) -> None:
+        """A query alone on an idle link: its round trip is the latency (LinkRate)."""
+        self._ping_due = False
+        self._last_ping = now
+        self._send_query()
+
     def tick(self) -> None:
-        """Once a second: give up on answers that will not come."""
+        """Once a second: a latency ping (now if the link is idle, else when it drains);
+        give up on answers that will not come."""
+        now = self.clock()
+        if self.acks and now - self._last_ping >= PING_EVERY_S:
+            if self._query is None and self._sent == self._confirmed:
+                self._ping(now)
+            else:
+                self._ping_due = True
         if self._query is None:
             return
-        now = self.clock()
         age = now - self._query[1]
         if self.acks is None and age > ACK_PROBE_S and (self._writer is None or self._writer_idle()):
             self.acks = False
@@ -193,7 +212,7 @@ class LinkMonitor:
         elif self.acks and age > ACK_LOST_S:
             log.info("no answer from the terminal for %.0f s; taking the link as drained", age)
             self._query = None
-            self._confirm(self._sent, now)
+            self._confirm(self._sent, now, measured=False)
 
     def _writer_idle(self) -> bool:
         queue = getattr(self._writer, "_queue", None)
@@ -210,8 +229,9 @@ class LinkMonitor:
         if self._sent == self._confirmed and self._query is None:
             return True
         # The answer may lag behind the link (a busy app, a long round trip): a previous frame
-        # whose bytes the measured rate has carried by now counts as drained, one frame at most.
-        capacity = self.capacity
+        # whose bytes the link has carried by now, at the rate the rounds prove at least,
+        # counts as drained, one frame at most.
+        capacity = self.rate.throughput_low(self.clock())
         if capacity is None or self._frames_unconfirmed > 1 or not self._writer_idle():
             return False
         return self.clock() - self._last_write >= (self._sent - self._confirmed) / capacity
@@ -233,6 +253,12 @@ class LinkMonitor:
     def frame_skipped(self) -> None:
         """A newer frame replaced one that waited for the link."""
         self.frames_skipped += 1
+        self._skipped_at = self.clock()
+
+    @property
+    def limited(self) -> bool:
+        """True while the link holds frames back (one was skipped in the last LIMITED_S)."""
+        return self._skipped_at is not None and self.clock() - self._skipped_at < LIMITED_S
 
     # ---------------------------------------------------------------- levels
 
@@ -275,16 +301,12 @@ class LinkMonitor:
 
     @property
     def capacity(self) -> float | None:
-        """Measured link throughput in bytes/s, or None before any round was measured.
+        """Measured link throughput in bytes/s beyond the latency, or None before a round was measured.
 
-        The median of the recent rounds: the latency each round holds varies (a busy machine, a
-        busy network) and is taken off as the smallest round's, so single figures scatter both
-        ways. A link that slows down is caught by the answers themselves (no frame goes out
-        before them) and the old figures are forgotten in CAPACITY_S.
+        LinkRate.throughput over the recent rounds. A link that slows down is caught by the
+        answers themselves (no frame goes out before them) and old rounds are forgotten.
         """
-        now = self.clock()
-        recent = [c for t, c in self._capacity if now - t < CAPACITY_S]
-        return statistics.median(recent) if recent else None
+        return self.rate.throughput(self.clock())
 
     def summary(self) -> str:
         """Short text for a status line (at most 24 columns): '3.1KB/s 15fps 256c'."""
@@ -308,7 +330,7 @@ class LinkMonitor:
 
     def _adapt(self, now: float) -> None:
         capacity = self.capacity
-        old = self.chooser.adapt(capacity, now)
+        old = self.chooser.adapt(capacity, now, limited=self.limited, proven=self.rate.throughput_low(now))
         if old is not None:
             steady = self.chooser.steady
             log.info("preview %gfps %s x%g -> %s: link %s, a frame %s bytes, %d frames skipped so far", old.fps,

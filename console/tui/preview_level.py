@@ -4,14 +4,18 @@
 and moves along it from what the link monitor (console/tui/link.py) measures: the link's
 throughput and the bytes each preview frame cost. Two kinds of frame cost differently:
 
-- a *full* frame repaints every cell (the first at a new depth or size, a new camera); it
-  must drain within ``TRANSITION_S``;
+- a *full* frame repaints every cell (the first at a new depth or size, a new camera, the
+  preview resumed, a change of the whole picture such as a new exposure); it must drain
+  within ``TRANSITION_S``. That holds for the level the preview is at, not only for a new
+  one: a full repaint can come at any time, and a key pressed meanwhile waits behind it;
 - a *steady* frame repaints only the cells that changed (console/render_cells.py); it must
   drain within ``MAX_FRAME_S`` (a key pressed meanwhile waits no longer), and the preview
   must use at most ``SHARE`` of the link.
 
-The level falls at once to the first that fits. It climbs one step at a time after a hold,
-when the next step fits with a margin; a climb that does not hold doubles the hold (up to
+The level falls at once to the first that fits; for the share of the link only while the
+link holds frames back (``limited``: the monitor skipped a frame lately), since frames that
+all get through are not limited by the link whatever the estimate says. It climbs one step
+at a time after a hold, when the next step fits with a margin; a climb that does not hold doubles the hold (up to
 ``MAX_HOLD_S``), so a link at the edge of two levels does not make the preview flicker.
 """
 from __future__ import annotations
@@ -111,28 +115,47 @@ class LevelChooser:
             return cost * lvl.cost / Level(0, depth, scale).cost
         return self.cells * BYTES_PER_CELL * lvl.cost
 
-    def fits(self, lvl: Level, capacity: float, margin: float) -> bool:
+    def fits(self, lvl: Level, capacity: float, margin: float, limited: bool = True) -> bool:
+        """Whether ``lvl``'s frames fit a link of ``capacity`` bytes/s with ``margin`` (1: exactly).
+
+        ``limited`` False leaves out the share of the link (frames all get through); a steady
+        frame and a full repaint (at ``lvl``'s look, whether or not it is the current one)
+        must still drain in time, as a key waits behind them.
+        """
         current = self.level
         # Fewer colours cost fewer bytes; more colours are tried at today's cost and kept if they hold.
         # Before any steady frame (the start), every frame is taken to be a full one.
         steady = self.full_estimate(lvl) if self.steady is None else self.steady * min(1.0, lvl.cost / current.cost)
-        if steady > MAX_FRAME_S * capacity * margin or steady * lvl.fps > SHARE * capacity * margin:
+        if steady > MAX_FRAME_S * capacity * margin:
             return False
-        return lvl.look == current.look or self.full_estimate(lvl) <= TRANSITION_S * capacity * margin
+        if limited and steady * lvl.fps > SHARE * capacity * margin:
+            return False
+        # At today's look a full repaint costs what it costs now: the margin is for new looks.
+        return self.full_estimate(lvl) <= TRANSITION_S * capacity * (1.0 if lvl.look == current.look else margin)
 
-    def adapt(self, capacity: float | None, now: float) -> Level | None:
-        """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None."""
+    def adapt(self, capacity: float | None, now: float, limited: bool = True,
+              proven: float | None = None) -> Level | None:
+        """Move along the ladder for ``capacity`` bytes/s; the old level when it moved, else None.
+
+        Args:
+            capacity: the link's measured throughput (None: not measured yet, stay).
+            now: monotonic seconds.
+            limited: the link holds frames back now (see ``fits``).
+            proven: what the link carries at least (LinkRate.throughput_low): a climb needs
+                it to fit, so a link too fast for the rounds to resolve is not taken to carry
+                frames bigger than they show (default: ``capacity``).
+        """
         if capacity is None:
             return None
         levels, index = self.levels, self.index
-        if not self.fits(levels[index], capacity, 1.0):
-            target = next((i for i in range(index + 1, len(levels)) if self.fits(levels[i], capacity, 1.0)),
+        if not self.fits(levels[index], capacity, 1.0, limited):
+            target = next((i for i in range(index + 1, len(levels)) if self.fits(levels[i], capacity, 1.0, limited)),
                           len(levels) - 1)
             if self._climbed_at is not None and now - self._climbed_at < 2 * self._hold + HOLD_S:
                 self._hold = min(MAX_HOLD_S, self._hold * 2)   # the last climb did not hold
             self._climbed_at = None
-        elif index > 0 and now - self._last_change >= self._hold and self.fits(levels[index - 1], capacity,
-                                                                               UP_MARGIN):
+        elif index > 0 and now - self._last_change >= self._hold and self.fits(
+                levels[index - 1], capacity if proven is None else min(capacity, proven), UP_MARGIN):
             target = index - 1
             self._climbed_at = now
         else:

@@ -13,6 +13,7 @@ from camdeck.console.render_cells import (
 )
 from camdeck.console.tui.link import format_rate, step_fps, terminal_depth
 from camdeck.console.tui.preview_level import LevelChooser, ladder
+from camdeck.console.tui.tabs.preview import ExactSweep
 
 
 def picture(seed: int = 0, h: int = 120, w: int = 200) -> np.ndarray:
@@ -77,6 +78,28 @@ def test_a_change_of_the_whole_picture_is_drawn_exactly():
     assert brighter.dirty and (brighter.colors != shown.colors).any()
 
 
+def test_exact_rows_put_right_the_drift_the_threshold_lets_stand_there_only():
+    rgb = np.full((120, 200, 3), 100, np.uint8)
+    shown = render_cells(rgb, 40, 12)
+    shown.serial = 1
+    drifted = rgb.copy()
+    drifted[:, :50] = 108                        # the left quarter moved 8 levels: under the threshold
+    assert render_cells(drifted, 40, 12, shown=shown).dirty == []
+    fixed = render_cells(drifted, 40, 12, shown=shown, exact_rows=slice(3, 4))
+    assert fixed.dirty and {row for row, _, _ in fixed.dirty} == {3}
+    assert (fixed.colors[3] != shown.colors[3]).any() and (fixed.colors[4] == shown.colors[4]).all()
+
+
+def test_the_exact_sweep_goes_round_every_row_one_at_a_time_within_its_period():
+    sweep = ExactSweep(10.0)
+    rows = [sweep.next(5, t * 0.5) for t in range(40)]           # 2 fps for 20 s, a 5-row picture
+    drawn = [r for r in rows if r is not None]
+    assert all(r.stop - r.start == 1 for r in drawn)
+    assert [r.start for r in drawn[:10]] == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]
+    assert len(drawn) == 10                      # one row every 2 s: round the picture each 10 s
+    assert sweep.next(0, 100.0) is None          # no picture on screen yet: nothing to put right
+
+
 def test_a_new_depth_or_size_is_drawn_whole():
     shown = render_cells(picture(), 40, 12)
     shown.serial = 1
@@ -111,6 +134,15 @@ def test_the_chooser_falls_to_what_fits_and_climbs_back_after_a_hold():
     assert chooser.adapt(32_000, now=10.5) is None     # within the hold: no climb yet
     chooser.adapt(32_000, now=13.0)
     assert chooser.index == low - 1
+
+
+def test_a_full_repaint_that_cannot_drain_in_time_lowers_even_the_current_look():
+    chooser = LevelChooser(15, "truecolor", None)
+    chooser.record(15_000, full=True)            # a whole truecolor picture: 15 KB
+    chooser.record(300, full=False)              # a still scene: tiny steady frames
+    assert chooser.adapt(60_000, now=10.0, limited=False) is None       # 0.25 s at 60 KB/s: fits
+    assert chooser.adapt(20_000, now=11.0, limited=False) is not None   # 0.75 s at 20 KB/s: a key waits
+    assert chooser.level.depth == "256"          # its whole picture, about 8 KB, drains in 0.41 s
 
 
 def test_terminal_depth_sends_16_colours_to_ascii():

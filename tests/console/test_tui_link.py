@@ -71,7 +71,7 @@ def test_a_truecolor_terminal_gets_half_blocks(thin, tmp_path):
     link = thin.ThinLink(80, 24, 0, thin.isolated_env(tmp_path))
     try:
         wait_screen(link, thin.streaming, "the streaming camera")
-        os.write(link.master, b"m")          # truecolor pinned: the automatic level follows the machine's load
+        os.write(link.master, b"m")          # truecolor pinned: this test is about the terminal, not the link
         wait_screen(link, lambda rows: any(HALF_BLOCK * 10 in row for row in rows), "a half-block picture")
     finally:
         link.close()

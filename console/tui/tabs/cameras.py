@@ -40,7 +40,8 @@ from camdeck.console.tui.camera_pool import CameraInUse, CameraPool
 from camdeck.console.tui.tabs.camera_keys import CameraKeys
 from camdeck.console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
 from camdeck.console.tui.tabs.preview import (
-    FpsMeter, PreviewRequest, _frame_state, _sleep_until, _stale, analyse_frame, control_fields, error_state,
+    ExactSweep, FpsMeter, PreviewRequest, _frame_state, _sleep_until, _stale, analyse_frame, control_fields,
+    error_state,
 )
 from camdeck.console.tui.widgets.camera_panel import CameraPanel
 from camdeck.console.tui.widgets.camera_table import CameraTable
@@ -50,7 +51,7 @@ from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
 
 STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
 METER_EVERY_S = 1.0           # link meter refresh period (and the side panel's on a thin link)
-EXACT_EVERY_S = 10.0          # period of preview frames drawn without the change threshold
+EXACT_EVERY_S = 10.0          # every row of the preview is drawn without the change threshold this often
 MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
 
 
@@ -225,7 +226,7 @@ class CamerasTab(CameraKeys, Vertical):
         self.post_message(CameraControls(name, exposure, gain))
         meter, timeouts, frames = FpsMeter(), 0, 0
         last_status = 0.0
-        last_exact = 0.0
+        sweep = ExactSweep(EXACT_EVERY_S)
         due = time.monotonic()
         try:
             while not worker.is_cancelled:
@@ -251,13 +252,14 @@ class CamerasTab(CameraKeys, Vertical):
                 fps = meter.add(frame.seq, frame.timestamp)
                 done = self.frame_limit is not None and frames >= self.frame_limit
                 status = _frame_state(name, spec, frame, fps, dropped, "ready" if done else "streaming")
-                # Every EXACT_EVERY_S a frame redraws every cell that moved at all, so the drift
-                # the change threshold lets stand never lasts; so does the last frame of a stream
-                # that stops (it stays on screen, the same whichever frames were shown before).
-                exact = done or time.monotonic() - last_exact >= EXACT_EVERY_S
-                if exact:
-                    last_exact = time.monotonic()
-                cells, stats = analyse_frame(frame, request, threshold=0 if exact else None)
+                # Frames redraw every cell that moved at all one row at a time, round the picture
+                # every EXACT_EVERY_S, so the drift the change threshold lets stand never lasts
+                # (a whole exact frame every 10 s was a full repaint: at 8 KB/s 15 KB held every
+                # key behind it for up to 2 s). The last frame of a stream that stops is exact
+                # whole: it stays on screen, the same whichever frames were shown before.
+                shown = request.shown
+                rows = None if done else sweep.next(shown.rows if shown is not None else 0, time.monotonic())
+                cells, stats = analyse_frame(frame, request, threshold=0 if done else None, exact_rows=rows)
                 now = time.monotonic()
                 if now - last_status >= STATUS_EVERY_S or done:
                     last_status = now

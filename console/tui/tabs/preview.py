@@ -69,14 +69,42 @@ def error_state(err: BaseException) -> str:
     return "error"
 
 
-def analyse_frame(frame: Any, request: PreviewRequest, threshold: int | None = None) -> tuple[Any, FrameStats]:
+class ExactSweep:
+    """Which row of preview cells the next frame draws exactly (render_cells ``exact_rows``).
+
+    One row at a time, round the picture, so every row is exact within ``period_s`` and no
+    frame repaints more than one row for it.
+
+    Args:
+        period_s: seconds to go round the whole picture.
+    """
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self._row = 0
+        self._last = float("-inf")
+
+    def next(self, rows: int, now: float) -> slice | None:
+        """The rows the frame of ``now`` draws exactly, for a picture of ``rows`` rows; None: none this time."""
+        if rows <= 0 or now - self._last < self.period_s / rows:
+            return None
+        self._last = now
+        row = self._row % rows
+        self._row = row + 1
+        return slice(row, row + 1)
+
+
+def analyse_frame(frame: Any, request: PreviewRequest, threshold: int | None = None,
+                  exact_rows: slice | None = None) -> tuple[Any, FrameStats]:
     """Preview cells at the requested size, plus the focus and exposure aids (worker thread).
 
-    ``threshold``: levels a cell must move to be redrawn (default render_cells.DEFAULT_THRESHOLD).
+    ``threshold``: levels a cell must move to be redrawn (default render_cells.DEFAULT_THRESHOLD);
+    ``exact_rows``: rows of cells redrawn wherever they moved at all (render_cells).
     """
     rgb = frame_to_rgb(frame.array, frame.format)
     cells = render_cells(rgb, request.cols, request.rows, depth=request.depth, scale=request.scale,
-                         shown=request.shown, threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+                         shown=request.shown, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                         exact_rows=exact_rows)
     step = max(1, min(rgb.shape[0], rgb.shape[1]) // 270)   # ~ 270 px on the short side is plenty
     small = luma(rgb[::step, ::step])
     raw_step = max(1, min(frame.array.shape[0], frame.array.shape[1]) // 360)
