@@ -309,10 +309,17 @@ class LinkMonitor:
         return self.rate.throughput(self.clock())
 
     def summary(self) -> str:
-        """Short text for a status line (at most 24 columns): '3.1KB/s 15fps 256c'."""
+        """Short text for a status line (at most 24 columns): '3.1KB/s 15fps 256c'.
+
+        Under 1 KB/s the rate reads '<1KB/s': the header redraws when this text changes, and
+        each redraw (a few hundred bytes) moved an idle tab's byte count, which changed the
+        text again, so an idle tab kept writing about 500 B/s to show its own writing.
+        """
         lvl = self.level
         half = "\u00bd" if lvl.scale < 1 else ""
-        return f"{format_rate(self.bytes_per_s)} {lvl.fps:g}fps {DEPTH_SHORT[lvl.depth]}{half}"
+        rate = self.bytes_per_s
+        shown = "<1KB/s" if rate < 1000 else format_rate(rate)
+        return f"{shown} {lvl.fps:g}fps {DEPTH_SHORT[lvl.depth]}{half}"
 
     def set_limits(self, *, max_fps: float | None = None, pinned_depth: str | None | bool = False,
                    max_depth: str | None = None) -> None:

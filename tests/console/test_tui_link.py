@@ -85,3 +85,20 @@ def test_a_terminal_without_cursor_addressing_is_refused_with_the_fix(cli, monke
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and "TERM" in lines[0] and "fix:" in lines[0]
     assert "Traceback" not in result.err
+
+
+def test_an_idle_tab_stays_quiet_on_the_link(thin, tmp_path):
+    """On a tab with nothing moving, the console writes almost nothing: the link meter no longer
+    redraws itself to show the bytes of its own last redraw (about 500 B/s before, every tab)."""
+    import time
+
+    link = thin.ThinLink(80, 24, 0, thin.isolated_env(tmp_path))
+    try:
+        wait_screen(link, thin.streaming, "the streaming camera")
+        link.press("2", lambda rows: any("Recording" in row for row in rows), timeout=60)
+        time.sleep(4.0)                          # the meter's rate window (2 s) forgets the preview
+        bytes_per_s = link.bytes_per_s(8.0)
+    finally:
+        link.close()
+    # Left: the once-a-second latency ping and its answer, and a minute's clock if it turns over.
+    assert bytes_per_s < 150, f"{bytes_per_s:.0f} bytes/s on an idle tab"
