@@ -225,3 +225,17 @@ def test_noisy_lookup_is_the_plain_numpy_expression_bit_for_bit(numpy_lookup):
     np.clip(buf, 0.0, 4095, out=buf)
     assert got.shape == shape and got.dtype == np.uint8
     assert np.array_equal(got, lut[buf.astype(np.uint16)])
+
+
+@pytest.mark.parametrize("model", ["IMX219", "IMX708"])
+def test_controls_asked_before_start_are_what_the_frames_then_carry(model):
+    # controls() works out auto exposure and white balance without building the frame state
+    # (the console asks every camera at start); the frames, made from the state, must agree.
+    with picam(model=model) as cam:
+        asked = {n: c.value for n, c in cam.controls().items() if n in ("ExposureTime", "AnalogueGain", "ColourGains")}
+        assert not cam._states                                   # nothing frame-sized was kept
+        meta = cam.capture().meta
+        assert asked == {"ExposureTime": meta["ExposureTime"], "AnalogueGain": meta["AnalogueGain"],
+                         "ColourGains": meta["ColourGains"]}
+        assert asked["ColourGains"][0] != 1.0 and asked["ExposureTime"] > 0      # auto white balance ran
+        assert cam.frame_period_s == meta["FrameDuration"] / 1e6
