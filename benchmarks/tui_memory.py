@@ -311,10 +311,11 @@ def main() -> None:
         write_text_atomic(args.json, json.dumps(report, indent=1))
     slope = report["slope_mb_per_h"]
     steady = report["slope_after_warmup_mb_per_h"]
+    steady_text = f"{steady:+.1f} MB/h" if steady is not None else "too few samples"
     print(f"TUI RSS over {args.minutes:g} min ({report['terminal']}, sampled every {args.interval_s:g} s): "
           f"start {report['rss_start_mb']} MB, end {report['rss_end_mb']} MB, max {report['rss_max_mb']} MB; "
-          f"slope {slope:+.1f} MB/h (after {args.warmup_min:g} min: {steady:+.1f} MB/h)"
-          if slope is not None and steady is not None else f"too few samples: {report['samples']}")
+          f"slope {slope:+.1f} MB/h (after {args.warmup_min:g} min: {steady_text})"
+          if slope is not None else f"too few samples: {report['samples']}")
     recon_peaks = [a.get("peak_rss_mb") for a in report["actions"] if a["action"] == "recon"]
     print(f"peak RSS (VmHWM): {report['peak_rss_mb']} MB over the run; during each reconstruction: "
           f"{', '.join(f'{p} MB' for p in recon_peaks) or 'none ran'}")
