@@ -217,12 +217,15 @@ def noisy_lookup(mean: np.ndarray, sigma: np.ndarray, noise: np.ndarray, lut: np
     return out.reshape(mean.shape)
 
 
+_QUANT_BLOCK = 1 << 18   # elements per block in noisy_quantize: few Python steps per full-HD frame
+
+
 def noisy_quantize(mean: np.ndarray, sigma: np.ndarray, noise: np.ndarray, top: float,
                    dtype: type) -> np.ndarray:
     """One noisy frame in digital numbers: ``clip(noise * sigma + mean, 0, top).astype(dtype)``.
 
     Bit for bit that expression (float32 product, sum and clip, then truncation), in
-    cache-sized blocks: a streaming camera keeps no full-frame float32 work buffer (8 MB at
+    blocks of 1 MB of float32: a streaming camera keeps no full-frame float32 work buffer (8 MB at
     1920x1080) besides its mean and sigma, and no frame-sized temporary is made per frame.
 
     Args:
@@ -238,9 +241,9 @@ def noisy_quantize(mean: np.ndarray, sigma: np.ndarray, noise: np.ndarray, top: 
     m, s, z = mean.reshape(-1), sigma.reshape(-1), noise.reshape(-1)
     n = m.size
     out = np.empty(n, dtype)
-    work = np.empty(min(n, _BLOCK), np.float32)
-    for a in range(0, n, _BLOCK):
-        b = min(n, a + _BLOCK)
+    work = np.empty(min(n, _QUANT_BLOCK), np.float32)
+    for a in range(0, n, _QUANT_BLOCK):
+        b = min(n, a + _QUANT_BLOCK)
         f = work[:b - a]
         np.multiply(z[a:b], s[a:b], out=f)
         f += m[a:b]
