@@ -217,7 +217,7 @@ def test_noisy_quantize_is_the_whole_frame_expression_bit_for_bit(dtype, top):
     # camera); they must be the frames the whole-frame expression gave, value for value.
     from camdeck.drivers.sim.sensor import noisy_quantize
     rng = np.random.default_rng(7)
-    shape = (67, 1001)             # more than one block, and a short last one
+    shape = (300, 1001)            # more than one block, and a short last one
     mean = rng.uniform(-50.0, top + 400.0, shape).astype(np.float32)      # below 0 and above the top too
     sigma = rng.uniform(0.0, 80.0, shape).astype(np.float32)
     noise = rng.standard_normal(mean.size, dtype=np.float32)
