@@ -13,6 +13,9 @@ user or site config), and plays an operator:
 RSS (VmRSS of the TUI process plus any children) is sampled every ``--interval-s``. The
 report gives RSS at start (the first sample), at the end, the maximum, and the least-squares
 slope in MB per hour, over all samples and over those after the first ``--warmup-min``.
+Samples miss what happens between them, so the report also gives the TUI process's true peak
+(VmHWM) over the whole run and over each reconstruction (the kernel's peak is reset when one
+starts, through /proc/PID/clear_refs; ``null`` where that is refused).
 
     python benchmarks/tui_memory.py [--minutes 60] [--interval-s 30] [--json out.json]
 
@@ -53,6 +56,28 @@ def rss_bytes(pid: int) -> int:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total
+
+
+def peak_rss_bytes(pid: int) -> int | None:
+    """VmHWM of ``pid`` alone (the most it has held since it started or since reset_peak)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return None
+
+
+def reset_peak(pid: int) -> bool:
+    """Start ``pid``'s VmHWM again from its current RSS (Linux >= 4.0); False where refused."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
@@ -147,6 +172,15 @@ class Session:
         self.next_sample = self.t0 + interval_s
         self.samples: list[dict] = []
         self.phase = "preview"
+        self.peaks: list[int] = []           # VmHWM read before each reset
+
+    def phase_peak(self) -> int | None:
+        """The TUI's peak RSS since the last call (or its start), bytes; starts the next phase.
+        None when the kernel refuses to reset it (the run's peak is then the only figure)."""
+        peak = peak_rss_bytes(self.tui.pid)
+        if peak is not None:
+            self.peaks.append(peak)
+        return peak if reset_peak(self.tui.pid) else None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
@@ -180,6 +214,7 @@ def visit_tabs(session: Session, dwell_s: float) -> None:
 def reconstruct(session: Session, seconds: float) -> dict:
     """Run the live reconstruction for ``seconds`` (restarting it if it stops with an error), save."""
     tui = session.tui
+    session.phase_peak()                     # what came before is not the reconstruction's
     session.phase = "reconstruction"
     tui.keys("4", gap_s=1.0)
     tui.keys("r", gap_s=0)
@@ -198,9 +233,11 @@ def reconstruct(session: Session, seconds: float) -> dict:
         session.wait(3.0)
     tui.keys("s", gap_s=0)                   # save the grid: a file that shows the job ran
     session.wait(2.0)
+    peak = session.phase_peak()
     tui.keys("1", gap_s=0)
     session.phase = "preview"
-    return dict(states_seen=states, restarts=restarts)
+    return dict(states_seen=states, restarts=restarts,
+                peak_rss_mb=round(peak / MB, 1) if peak is not None else None)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -235,6 +272,7 @@ def run(args: argparse.Namespace) -> dict:
                 record.update(reconstruct(session, args.recon_s))
             actions.append(record)
         session.wait(max(0.0, args.minutes * 60.0 - session.elapsed()))
+        session.phase_peak()
     finally:
         session.tui.close()
     recon_dir = data_dir / "reconstruction"
@@ -246,6 +284,7 @@ def run(args: argparse.Namespace) -> dict:
         tui_argv=argv, terminal=f"{args.cols}x{args.rows}", interval_s=args.interval_s, minutes=args.minutes,
         rss_start_mb=points[0][1] if points else None, rss_end_mb=points[-1][1] if points else None,
         rss_max_mb=max(v for _, v in points) if points else None,
+        peak_rss_mb=round(max(session.peaks) / MB, 1) if session.peaks else None,
         slope_mb_per_h=slope_per_hour(points), slope_after_warmup_mb_per_h=slope_per_hour(steady),
         warmup_min=args.warmup_min, samples=session.samples, actions=actions, reconstruction_files=saved,
         load_average_start=load_start, load_average_end=os.getloadavg(), cpu_count=os.cpu_count(),
@@ -272,10 +311,14 @@ def main() -> None:
         write_text_atomic(args.json, json.dumps(report, indent=1))
     slope = report["slope_mb_per_h"]
     steady = report["slope_after_warmup_mb_per_h"]
+    steady_text = f"{steady:+.1f} MB/h" if steady is not None else "too few samples"
     print(f"TUI RSS over {args.minutes:g} min ({report['terminal']}, sampled every {args.interval_s:g} s): "
           f"start {report['rss_start_mb']} MB, end {report['rss_end_mb']} MB, max {report['rss_max_mb']} MB; "
-          f"slope {slope:+.1f} MB/h (after {args.warmup_min:g} min: {steady:+.1f} MB/h)"
-          if slope is not None and steady is not None else f"too few samples: {report['samples']}")
+          f"slope {slope:+.1f} MB/h (after {args.warmup_min:g} min: {steady_text})"
+          if slope is not None else f"too few samples: {report['samples']}")
+    recon_peaks = [a.get("peak_rss_mb") for a in report["actions"] if a["action"] == "recon"]
+    print(f"peak RSS (VmHWM): {report['peak_rss_mb']} MB over the run; during each reconstruction: "
+          f"{', '.join(f'{p} MB' for p in recon_peaks) or 'none ran'}")
     print(f"reconstructions saved: {report['reconstruction_files'] or 'none'}; load average "
           f"{report['load_average_start'][0]:.1f} -> {report['load_average_end'][0]:.1f} on {report['cpu_count']} CPUs")
 

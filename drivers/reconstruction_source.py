@@ -146,13 +146,18 @@ class StereoSource:
         self._pending: StereoFrame | None = first
 
     def __iter__(self) -> Iterator[Any]:
+        while True:
+            # No local keeps the pair: while the generator waits at yield, the consumer alone
+            # holds the frames, and can let them go before it asks for the next pair.
+            yield self._next_sample()
+
+    def _next_sample(self) -> Any:
         from camdeck.fastcore.live import LiveSample
 
         g = self.geometry
-        while True:
-            pair_frame, self._pending = self._pending or self.pair.capture_pair(timeout_s=self.timeout_s), None
-            yield LiveSample([_view(pair_frame.left), _view(pair_frame.right)], g.K, g.R, g.t,
-                             pair_frame.left.timestamp, g.undistort)
+        pair_frame, self._pending = self._pending or self.pair.capture_pair(timeout_s=self.timeout_s), None
+        return LiveSample([_view(pair_frame.left), _view(pair_frame.right)], g.K, g.R, g.t,
+                          pair_frame.left.timestamp, g.undistort)
 
     def close(self) -> None:
         """Stop and close both cameras (safe to call twice)."""

@@ -9,7 +9,8 @@ saved every ``save_every_s`` and reported through ``progress(event)``.
 
 Events (``ReconstructionEvent``) carry the latest grid, fps and latency, so a UI shows
 them without touching the job; the grid is a read-only view of a buffer the job reuses two
-frames later (copy it to keep it).
+frames later (copy it to keep it). The job holds two grids (three when fusing) and no frame
+beyond the one it carves.
 """
 from __future__ import annotations
 
@@ -216,8 +217,11 @@ class LiveReconstruction:
         self._clock = clock
         self._stop = threading.Event()
         N = settings.grid_size
-        self._carved = np.empty((N, N, N), np.float32)
-        self._fused = [np.empty((N, N, N), np.float32), np.empty((N, N, N), np.float32)]
+        # Two grids the events hand out in turn (a consumer has one frame to copy the latest).
+        # Without fusion the carve writes straight into them; fusing needs a third, the carve's
+        # own, made only then: at 256^3 each grid is 64 MiB.
+        self._grids = (np.empty((N, N, N), np.float32), np.empty((N, N, N), np.float32))
+        self._carved = np.empty((N, N, N), np.float32) if settings.fusion != "none" else None
         self._latest: np.ndarray | None = None
         self._factor: int | None = None
 
@@ -246,6 +250,7 @@ class LiveReconstruction:
                 break
             received = self._clock()
             carve_ms = self._process(_as_sample(sample))
+            sample = None       # the frames go now, not while the next pair is captured
             done = self._clock()
             summary.frames += 1
             recent = (recent + [done])[-10:]
@@ -291,18 +296,21 @@ class LiveReconstruction:
                                      factor=self._factor, threshold=s.threshold, undistort=view_maps)
             views.append(view)
             Kd.append(Kv2)
+        target = self._grids[0] if self._latest is not self._grids[0] else self._grids[1]
+        carved = target if self._carved is None else self._carved
         t0 = time.perf_counter()
         fastcore.carve(views, np.array(Kd), R, t, s.grid_size, s.voxel_size, s.grid_center,
-                       s.attenuation, backend=s.backend, out=self._carved, device=s.device)
+                       s.attenuation, backend=s.backend, out=carved, device=s.device)
         carve_ms = (time.perf_counter() - t0) * 1e3
-        target = self._fused[0] if self._latest is not self._fused[0] else self._fused[1]
-        if self._latest is None or s.fusion == "none":
-            np.copyto(target, self._carved)
-        elif s.fusion == "ema":
-            np.multiply(self._latest, 1.0 - s.fusion_alpha, out=target)
-            target += s.fusion_alpha * self._carved
-        else:
-            np.minimum(self._latest, self._carved, out=target)
+        if carved is not target:            # fusing: the new carve meets the latest grid
+            if self._latest is None:
+                np.copyto(target, carved)
+            elif s.fusion == "ema":
+                np.multiply(self._latest, 1.0 - s.fusion_alpha, out=target)
+                carved *= s.fusion_alpha      # in place: no fourth grid for the product
+                target += carved
+            else:
+                np.minimum(self._latest, carved, out=target)
         self._latest = target
         return carve_ms
 

@@ -25,7 +25,7 @@ from camdeck.drivers.base import CameraSpec, Capability
 from camdeck.drivers.errors import ControlError
 from camdeck.drivers.controls import ControlDef, control_table
 from camdeck.drivers.sim.scene import Render, intrinsics_from_hfov
-from camdeck.drivers.sim.sensor import lens_blur, mosaic_rggb, noise_sigma_e, sensor_spec
+from camdeck.drivers.sim.sensor import lens_blur, mosaic_rggb, noise_sigma_e, noisy_quantize, sensor_spec
 from camdeck.drivers.sim.simcam import SimCamera, apply_config_controls, crop_scale_K
 
 ROW_TIME_HS_US = 9300.0 / 1080     # high-speed (10-bit ADC) row time
@@ -44,7 +44,6 @@ RGGB_SITES = ((slice(0, None, 2), slice(0, None, 2)), (slice(0, None, 2), slice(
 class _AsiState:
     mean: np.ndarray       # (H, W) float32 mean DN + 0.5 (rounding), incl. black level
     sigma: np.ndarray      # (H, W) float32 noise, DN rms
-    scratch: np.ndarray    # (H, W) float32 work buffer
     max_dn: float
     raw16: bool
     gamma_lut: np.ndarray | None
@@ -197,19 +196,11 @@ class SimAsiCamera(SimCamera):
         if v["gamma"] != 50 and not raw16:
             lut = np.clip(255.0 * (np.arange(256) / 255.0) ** (50.0 / v["gamma"]) + 0.5, 0, 255).astype(np.uint8)
         return _AsiState(mean=mean.astype(np.float32, copy=False), sigma=sigma.astype(np.float32, copy=False),
-                         scratch=np.empty_like(mean, dtype=np.float32), max_dn=2.0 ** out_bits - 1,
-                         raw16=raw16, gamma_lut=lut)
+                         max_dn=2.0 ** out_bits - 1, raw16=raw16, gamma_lut=lut)
 
     def _produce(self, state: _AsiState, seq: int) -> np.ndarray:
-        h, w = state.mean.shape
-        noise = self._noise.window(h * w, seq).reshape(h, w)
-        buf = state.scratch
-        np.multiply(noise, state.sigma, out=buf)
-        buf += state.mean
-        np.clip(buf, 0.0, state.max_dn, out=buf)
-        if state.raw16:
-            return buf.astype(np.uint16)
-        out = buf.astype(np.uint8)
+        noise = self._noise.window(state.mean.size, seq)
+        out = noisy_quantize(state.mean, state.sigma, noise, state.max_dn, np.uint16 if state.raw16 else np.uint8)
         return state.gamma_lut[out] if state.gamma_lut is not None else out
 
     def _frame_meta(self, v: dict[str, Any], state: _AsiState) -> Mapping[str, Any]:

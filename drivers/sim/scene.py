@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
-from typing import Sequence
+import threading
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,7 +32,6 @@ _SKY_RADIANCE = 0.01
 _BAND_RAYS = 1 << 15    # rays per band of image rows: a band's arrays stay in the CPU cache
 
 
-@dataclass(frozen=True)
 class Render:
     """What a noise-free pinhole camera sees.
 
@@ -40,11 +39,41 @@ class Render:
         rgb: (H, W, 3) float32 linear radiance in [0, 1].
         depth: (H, W) float32 z in the camera frame, metres; inf where no surface.
         object_mask: (H, W) bool, pixels that see an object (not wall, floor or nothing).
+
+    Args:
+        rgb, depth, object_mask: the arrays. depth and object_mask may be left out when
+            ``trace`` is given: it returns both, and runs once, when one is first read
+            (thread-safe). The simulator's render cache keeps renders for a console's life,
+            and a simulated ASI camera never reads them: 10 MB of a 1920x1080 render.
     """
 
-    rgb: np.ndarray
-    depth: np.ndarray
-    object_mask: np.ndarray
+    def __init__(self, rgb: np.ndarray, depth: np.ndarray | None = None, object_mask: np.ndarray | None = None,
+                 *, trace: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        if (depth is None or object_mask is None) and trace is None:
+            raise ValueError("Render: pass depth and object_mask, or trace to compute them")
+        self.rgb = rgb
+        self._depth, self._object_mask, self._trace = depth, object_mask, trace
+        self._lock = threading.Lock()
+
+    @property
+    def depth(self) -> np.ndarray:
+        return self._traced()[0]
+
+    @property
+    def object_mask(self) -> np.ndarray:
+        return self._traced()[1]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the render holds now (depth and object_mask once they were traced)."""
+        return self.rgb.nbytes + sum(a.nbytes for a in (self._depth, self._object_mask) if a is not None)
+
+    def _traced(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._depth is None or self._object_mask is None:
+                self._depth, self._object_mask = self._trace()
+                self._trace = None
+            return self._depth, self._object_mask
 
 
 def look_at(position: Sequence[float], target: Sequence[float],
@@ -228,8 +257,13 @@ class Scene:
                 rgb[c][sel] = planes[c]
         return np.clip(rgb, 0.0, 1.0, out=rgb)
 
-    def render(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
+    def render(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int], *,
+               lazy: bool = False) -> Render:
         """Radiance, depth and object mask through the pinhole camera (K, R, t) at ``size`` (w, h) px.
+
+        Args:
+            lazy: keep only the radiance now; depth and object mask are traced again (the
+                same values, read-only) the first time one is read.
 
         Returns:
             Render with rgb (H, W, 3) float32, depth (H, W) float32 metres (inf: nothing),
@@ -237,7 +271,17 @@ class Scene:
         """
         w, h = _check_size(size)
         rgb, depth, index = self._cast(K, R, t, (w, h), shade=True)
-        return Render(rgb.reshape(h, w, 3), depth.reshape(h, w), self._is_object[index].reshape(h, w))
+        if not lazy:
+            return Render(rgb.reshape(h, w, 3), depth.reshape(h, w), self._is_object[index].reshape(h, w))
+        del depth, index
+        pose = tuple(np.array(a, dtype=np.float64) for a in (K, R, t))   # the caller's may change later
+
+        def trace() -> tuple[np.ndarray, np.ndarray]:
+            _, traced, hit = self._cast(*pose, (w, h), shade=False)
+            depth_hw, mask_hw = traced.reshape(h, w), self._is_object[hit].reshape(h, w)
+            depth_hw.flags.writeable = mask_hw.flags.writeable = False
+            return depth_hw, mask_hw
+        return Render(rgb.reshape(h, w, 3), trace=trace)
 
     def depth(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(H, W) float32 camera-frame z of the nearest surface, metres; inf where none."""

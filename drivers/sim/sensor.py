@@ -217,6 +217,41 @@ def noisy_lookup(mean: np.ndarray, sigma: np.ndarray, noise: np.ndarray, lut: np
     return out.reshape(mean.shape)
 
 
+_QUANT_BLOCK = 1 << 18   # elements per block in noisy_quantize: few Python steps per full-HD frame
+
+
+def noisy_quantize(mean: np.ndarray, sigma: np.ndarray, noise: np.ndarray, top: float,
+                   dtype: type) -> np.ndarray:
+    """One noisy frame in digital numbers: ``clip(noise * sigma + mean, 0, top).astype(dtype)``.
+
+    Bit for bit that expression (float32 product, sum and clip, then truncation), in
+    blocks of 1 MB of float32: a streaming camera keeps no full-frame float32 work buffer (8 MB at
+    1920x1080) besides its mean and sigma, and no frame-sized temporary is made per frame.
+
+    Args:
+        mean: float32 mean DN + 0.5 (rounding), any shape.
+        sigma: float32 noise rms in DN, the shape of ``mean``.
+        noise: float32 standard-normal values, ``mean.size`` of them.
+        top: the largest DN (255.0 for 8-bit output).
+        dtype: the output's integer dtype (np.uint8, np.uint16).
+
+    Returns:
+        array of ``mean``'s shape and ``dtype``.
+    """
+    m, s, z = mean.reshape(-1), sigma.reshape(-1), noise.reshape(-1)
+    n = m.size
+    out = np.empty(n, dtype)
+    work = np.empty(min(n, _QUANT_BLOCK), np.float32)
+    for a in range(0, n, _QUANT_BLOCK):
+        b = min(n, a + _QUANT_BLOCK)
+        f = work[:b - a]
+        np.multiply(z[a:b], s[a:b], out=f)
+        f += m[a:b]
+        np.clip(f, 0.0, top, out=f)
+        np.copyto(out[a:b], f, casting="unsafe")          # astype(dtype): truncation
+    return out.reshape(mean.shape)
+
+
 # ---------------------------------------------------------------- Bayer
 
 def mosaic_rggb(planes: np.ndarray) -> np.ndarray:
@@ -269,20 +304,28 @@ def defocus(rgb: np.ndarray, depth_m: np.ndarray, focus_dioptre: float, px_per_d
     with np.errstate(divide="ignore"):
         scene_dioptre = np.where(np.isfinite(depth_m) & (depth_m > 0), 1.0 / depth_m, 0.0)
     sigma = (np.abs(focus_dioptre - scene_dioptre) * (px_per_dioptre / 4.0)).astype(np.float32)
+    del scene_dioptre
     levels = np.asarray(_DEFOCUS_LEVELS_PX, np.float32)
     sigma = np.minimum(sigma, levels[-1])
     top = int(np.searchsorted(levels, float(sigma.max())))
-    blurred = [lens_blur(rgb, float(s)) for s in levels[: top + 1]]
-    if len(blurred) == 1:
+    if top == 0:
         return rgb
-    hi = np.clip(np.searchsorted(levels, sigma), 1, len(blurred) - 1)
+    hi = np.clip(np.searchsorted(levels, sigma), 1, top).astype(np.int8)
     out = np.empty_like(rgb)
-    for i in range(1, len(blurred)):
-        sel = hi == i
-        if not sel.any():
-            continue
-        frac = ((sigma[sel] - levels[i - 1]) / (levels[i] - levels[i - 1]))[:, None]
-        out[sel] = blurred[i - 1][sel] * (1 - frac) + blurred[i][sel] * frac
+    # Two blur levels alive at a time, and each blended in bands of rows: every level of a
+    # full-HD render at once was 175 MB, and whole-frame blend temporaries 100 MB more.
+    band = max(1, _BLOCK // max(1, rgb.shape[1]))
+    lower = lens_blur(rgb, float(levels[0]))
+    for i in range(1, top + 1):
+        upper = lens_blur(rgb, float(levels[i]))
+        for r0 in range(0, rgb.shape[0], band):
+            rows = slice(r0, r0 + band)
+            sel = hi[rows] == i
+            if not sel.any():
+                continue
+            frac = ((sigma[rows][sel] - levels[i - 1]) / (levels[i] - levels[i - 1]))[:, None]
+            out[rows][sel] = lower[rows][sel] * (1 - frac) + upper[rows][sel] * frac
+        lower = upper
     return out
 
 

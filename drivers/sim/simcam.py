@@ -50,17 +50,20 @@ class _Segment:
 
 _RENDERS: OrderedDict[Hashable, Render] = OrderedDict()
 _RENDERS_LOCK = threading.Lock()
-# A render holds about 34 MB at 1920x1080, 15 MB at 1280x720, ~200 MB in a full-resolution
-# Pi mode. The console keeps them for its whole life, so the cache is bounded by bytes too:
-# 96 MiB holds a stereo pair plus a Pi camera or two, so the cameras a recording or a
-# reconstruction starts rarely wait for a render (a camera started without one delivers its
-# first frame a second or so late), while the rest of the rig's renders are let go.
+# A render holds about 34 MB at 1920x1080 (25 MB until something reads its depth and mask:
+# a simulated ASI never does), 15 MB at 1280x720, ~200 MB in a full-resolution Pi mode. The
+# console keeps them for its whole life, so the cache is bounded by bytes too: 72 MiB holds a
+# stereo pair plus two 1280x720 Pi cameras, so the cameras a recording or a reconstruction
+# starts rarely wait for a render (a camera started without one delivers its first frame a
+# second or so late), while the rest of the rig's renders are let go. The cache fills to its
+# bound, so leaving depth out would only have let it keep more renders: the bound came down
+# with them, from 96 MiB.
 RENDER_CACHE_SIZE = 4
-RENDER_CACHE_BYTES = 96 * 2**20
+RENDER_CACHE_BYTES = 72 * 2**20
 
 
 def _render_bytes(render: Render) -> int:
-    return render.rgb.nbytes + render.depth.nbytes + render.object_mask.nbytes
+    return render.nbytes          # depth and object mask count once something read them
 
 
 def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> Render:
@@ -73,9 +76,9 @@ def cached_render(scene: Scene, K: np.ndarray, R: np.ndarray, t: np.ndarray, siz
         if render is not None:
             _RENDERS.move_to_end(key)
             return render
-    render = scene.render(K, R, t, size)
-    for array in (render.rgb, render.depth, render.object_mask):
-        array.flags.writeable = False          # shared ground truth: copy before changing
+    # Lazy: an ASI camera never reads depth and mask; a Pi camera's focus or a calibration does.
+    render = scene.render(K, R, t, size, lazy=True)
+    render.rgb.flags.writeable = False          # shared ground truth: copy before changing
     with _RENDERS_LOCK:
         _RENDERS[key] = render
         total = sum(_render_bytes(r) for r in _RENDERS.values())

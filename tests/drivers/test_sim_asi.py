@@ -209,3 +209,21 @@ def test_capture_times_out_when_the_exposure_is_longer_than_the_timeout():
             cam.capture(timeout_s=0.5)
         assert cam.capture().meta["exposure_us"] == 2_000_000     # the default timeout covers it
 
+
+
+@pytest.mark.parametrize("dtype, top", [(np.uint8, 255.0), (np.uint16, 65535.0)])
+def test_noisy_quantize_is_the_whole_frame_expression_bit_for_bit(dtype, top):
+    # The ASI's frames are made in cache-sized blocks (no full-frame float32 work buffer kept per
+    # camera); they must be the frames the whole-frame expression gave, value for value.
+    from camdeck.drivers.sim.sensor import noisy_quantize
+    rng = np.random.default_rng(7)
+    shape = (300, 1001)            # more than one block, and a short last one
+    mean = rng.uniform(-50.0, top + 400.0, shape).astype(np.float32)      # below 0 and above the top too
+    sigma = rng.uniform(0.0, 80.0, shape).astype(np.float32)
+    noise = rng.standard_normal(mean.size, dtype=np.float32)
+    got = noisy_quantize(mean, sigma, noise, top, dtype)
+    buf = noise.reshape(shape) * sigma
+    buf += mean
+    np.clip(buf, 0.0, top, out=buf)
+    assert got.shape == shape and got.dtype == dtype
+    assert np.array_equal(got, buf.astype(dtype))

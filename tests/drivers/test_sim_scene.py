@@ -202,3 +202,17 @@ def test_render_does_not_depend_on_bands_or_on_the_object_bounds(scene, pose, mo
     assert np.array_equal(fast.object_mask, slow.object_mask)
     assert np.array_equal(scene.depth(K, R, t, size), fast.depth)
     assert np.array_equal(scene.silhouette(K, R, t, size), fast.object_mask)
+
+
+def test_a_lazy_render_traces_the_same_depth_and_mask_when_first_read():
+    # The simulator's render cache keeps lazy renders: depth and mask are not held until read.
+    scene = lab_scene()
+    K = intrinsics_from_hfov(60, SIZE)
+    R, t = look_at((0.0, -1.0, 1.2), LAB_CENTER)
+    eager = scene.render(K, R, t, SIZE)
+    lazy = scene.render(K, R, t, SIZE, lazy=True)
+    assert np.array_equal(lazy.rgb, eager.rgb)
+    assert lazy.nbytes == eager.rgb.nbytes                          # radiance only, so far
+    assert np.array_equal(lazy.depth, eager.depth) and np.array_equal(lazy.object_mask, eager.object_mask)
+    assert lazy.nbytes == eager.nbytes and not lazy.depth.flags.writeable
+    assert lazy.depth is lazy.depth                                 # traced once, then kept

@@ -1,10 +1,12 @@
 """The Reconstruction tab: live voxel carving from the stereo rig, drawn as ASCII slices.
 
 The job (fastcore.live.LiveReconstruction fed by drivers.reconstruction_source) runs in a
-thread worker. Its progress callback, on the job's thread, keeps at most ``preview_fps``
-pictures a second: it copies the grid, renders the slice the operator asked for, and posts
-one ``SlicePicture`` (``can_replace``: a slow link drops stale pictures). Keys pressed while
-the job is stopped re-render the last grid in a small worker; saving writes in another.
+thread worker. Its progress callback (console/tui/live_pictures.py), on the job's thread,
+keeps at most ``preview_fps`` pictures a second: it copies the grid into the tab's one
+``GridSnapshot`` (the same buffer every time), renders the slice the operator asked for, and
+posts one ``SlicePicture`` (``can_replace``: a slow link drops stale pictures; a picture
+carries rows, never a grid). Keys re-render the snapshot in a small worker; saving writes it
+in another.
 Widgets never touch a driver. The job borrows the pair from the app's CameraPool only while
 it runs (r): the tab may sit shown for hours, and the Cameras tab previews those cameras the
 rest of the time. A camera busy elsewhere (a recording) is refused with the holder's name.
@@ -20,7 +22,6 @@ unmounting asks the same stop (a safety net).
 from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
-import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from camdeck.console.tui.camera_pool import CameraPool, lent_opener
+from camdeck.console.tui.live_pictures import GridSnapshot, LivePictures
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
 from camdeck.console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
@@ -53,19 +55,19 @@ _GRID = Binding.Group("Grid", compact=True)
 class SlicePicture(Message):
     """A rendered picture of a grid; a newer one replaces an older one still queued.
 
-    grid: the (N, N, N) copy it was rendered from; fresh: a new grid from the job (else a
-    redraw of the grid already shown, after a key); figures: the job's numbers (fresh only);
-    source: the worker that sent it.
+    version: the GridSnapshot version it was rendered from; fresh: a new grid from the job
+    (else a redraw of the snapshot, after a key); n: the grid's edge; figures: the job's
+    numbers (fresh only); source: the worker that sent it.
     """
 
-    def __init__(self, rows: list[str], view: SliceView, grid: np.ndarray, fresh: bool,
+    def __init__(self, rows: list[str], view: SliceView, version: int, n: int, fresh: bool,
                  figures: LiveFigures | None = None, source: Any = None) -> None:
         super().__init__()
-        self.rows, self.view, self.grid, self.fresh, self.figures, self.source = (
-            rows, view, grid, fresh, figures, source)
+        self.rows, self.view, self.version, self.n, self.fresh, self.figures, self.source = (
+            rows, view, version, n, fresh, figures, source)
 
     def can_replace(self, message: Message) -> bool:
-        # A redraw never drops a fresh grid still queued: the grid (and its figures) would be lost.
+        # A redraw never drops a fresh picture still queued: its figures would be lost.
         return isinstance(message, SlicePicture) and (self.fresh or not message.fresh)
 
 
@@ -143,7 +145,8 @@ class ReconstructionTab(Vertical):
         self._state = "idle"
         self.grid_size = DEFAULT_GRID            # N of the next run
         self.view = SliceView(index=DEFAULT_GRID // 2)
-        self.grid: np.ndarray | None = None      # the latest grid shown (a copy; never written to)
+        self.snapshot = GridSnapshot()           # the one copy of the job's grid the tab keeps
+        self.shown_version = 0                   # the snapshot version of the picture shown
         self.figures: LiveFigures | None = None
         self.voxel_size = EXTENT_M / DEFAULT_GRID
         self.grid_center: tuple = (0.0, 0.0, 0.0)
@@ -157,6 +160,11 @@ class ReconstructionTab(Vertical):
         self.panel = SlicePanel(hint, id="recon-slice")
         self.stats = ReconstructionStats(id="recon-stats")
         self.status = Static(Text(self._idle_hint()), id="recon-status")
+
+    @property
+    def grid(self) -> np.ndarray | None:
+        """The grid the tab keeps (the snapshot's buffer; None before the first picture)."""
+        return self.snapshot.grid
 
     @property
     def state(self) -> str:
@@ -254,7 +262,7 @@ class ReconstructionTab(Vertical):
         self.view = view
         self._show_stats()
         if self.grid is not None:   # redraw now: the job may carve slower than keys are pressed
-            self._redraw(self.grid, view)
+            self._redraw(view)
 
     # ---------------------------------------------------------------- keys
 
@@ -314,8 +322,7 @@ class ReconstructionTab(Vertical):
         if self.grid is None:
             self.notify("nothing carved yet: r starts the reconstruction", severity="warning", timeout=3)
             return
-        frame = self.figures.frame if self.figures else 0
-        self._save_grid(self.grid, self.voxel_size, self.grid_center, frame)
+        self._save_grid(self.voxel_size, self.grid_center)
 
     # ---------------------------------------------------------------- workers
 
@@ -333,26 +340,19 @@ class ReconstructionTab(Vertical):
             center = tuple(float(c) for c in source.geometry.grid_center)
             job_settings = ReconstructionSettings(grid_size=grid_size, voxel_size=EXTENT_M / grid_size,
                                                   grid_center=center, bayer=source.bayer, threshold=THRESHOLD)
-            last: dict[str, Any] = {"posted_s": -1e9, "skipped": None}
 
-            def post(event: Any) -> None:
-                grid = np.array(event.grid)          # the job reuses its buffer: keep a copy
-                view = self.view                     # read once: the UI thread replaces it whole
+            def send(rows: list[str], view: SliceView, version: int, event: Any) -> None:
                 figures = LiveFigures(event.frame, event.fps, event.latency_ms, event.carve_ms,
                                       event.occupied_fraction)
-                self.post_message(SlicePicture(render_view(grid, view), view, grid, True, figures, worker))
-                last["posted_s"], last["skipped"] = time.monotonic(), None
+                self.post_message(SlicePicture(rows, view, version, grid_size, True, figures, worker))
+
+            # self.view is read once per picture: the UI thread replaces it whole.
+            pictures = LivePictures(self.snapshot, period_s, lambda: self.view, send)
 
             def progress(event: Any) -> None:
                 if (worker.is_cancelled and not (host is not None and host.hung_up)) or self._stop_asked:
                     job.stop()
-                if event.kind == "frame":
-                    if time.monotonic() - last["posted_s"] >= period_s:
-                        post(event)
-                    else:
-                        last["skipped"] = event
-                elif event.kind == "finished" and last["skipped"] is not None:
-                    post(last["skipped"])   # the final grid (its buffer is untouched: no frame came after)
+                pictures(event)
 
             job = LiveReconstruction(job_settings, progress=progress)
             self._job, self.source = job, source
@@ -376,18 +376,24 @@ class ReconstructionTab(Vertical):
             summary.frames, summary.fps, summary.mean_latency_ms)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="render")
-    def _redraw(self, grid: np.ndarray, view: SliceView) -> None:
-        self.post_message(SlicePicture(render_view(grid, view), view, grid, False))
+    def _redraw(self, view: SliceView) -> None:
+        with self.snapshot.hold() as grid:
+            if grid is None:
+                return
+            rows, version, n = render_view(grid, view), self.snapshot.version, grid.shape[0]
+        self.post_message(SlicePicture(rows, view, version, n, False))
 
     @work(thread=True, exit_on_error=False, group="save")
-    def _save_grid(self, grid: np.ndarray, voxel_size: float, grid_center: tuple, frame: int) -> None:
+    def _save_grid(self, voxel_size: float, grid_center: tuple) -> None:
+        """Save the snapshot; a running job skips its pictures meanwhile (it never waits)."""
         from camdeck.fastcore.grid_io import save_grid
 
         folder = Path(self.settings.data_dir) / "reconstruction"
         folder.mkdir(parents=True, exist_ok=True)
-        stem = f"grid-{datetime.now():%Y%m%d-%H%M%S}-{frame:06d}"
-        paths = [save_grid(folder / f"{stem}.npy", grid), save_grid(folder / f"{stem}.bin", grid, voxel_size,
-                                                                     grid_center)]
+        with self.snapshot.hold() as grid:
+            stem = f"grid-{datetime.now():%Y%m%d-%H%M%S}-{self.snapshot.frame:06d}"
+            paths = [save_grid(folder / f"{stem}.npy", grid),
+                     save_grid(folder / f"{stem}.bin", grid, voxel_size, grid_center)]
         self.post_message(GridSaved(paths))
 
     # ---------------------------------------------------------------- messages
@@ -396,11 +402,11 @@ class ReconstructionTab(Vertical):
         if isinstance(message.source, Worker) and message.source.is_cancelled:
             return
         if message.fresh:
-            self.grid = message.grid
+            self.shown_version = message.version
             self.figures = message.figures
-        elif message.grid is not self.grid:
+        elif message.version < self.shown_version:
             return   # a redraw of a grid that a newer one has replaced
-        n = message.grid.shape[0]
+        n = message.n
         self.panel.show_rows(message.rows, message.view.title(n))
         self.panel.border_subtitle = f"{message.view.mode} · {n}³"
         self._show_stats()
@@ -426,7 +432,7 @@ class ReconstructionTab(Vertical):
     def on_slice_panel_resized(self, message: SlicePanel.Resized) -> None:
         self.view = replace(self.view, cols=message.cols, rows=message.rows)
         if self.grid is not None:
-            self._redraw(self.grid, self.view)
+            self._redraw(self.view)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place the job's end is handled and a worker failure becomes something the
