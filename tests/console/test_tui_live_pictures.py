@@ -11,44 +11,15 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from camdeck.console.config import load_settings
 from camdeck.console.tui.live_pictures import GridSnapshot, LivePictures
 from camdeck.console.tui.tabs.reconstruction import EXTENT_M, THRESHOLD
 from camdeck.console.tui.widgets.reconstruction_slice import SliceView
 from camdeck.drivers.reconstruction_source import open_stereo_source
 from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
+from tests.console.test_tui_reconstruction import settings  # noqa: F401  (the small stereo rig's fixture)
 
 N = 64
 GRID_BYTES = 4 * N ** 3
-RIG = """
-[sim]
-seed = 0
-time_factor = 10.0
-
-[cameras.asi-left]
-driver = "sim"
-model = "ASI662MC"
-serial = "SIM662L0001"
-resolution = [480, 270]
-
-[cameras.asi-right]
-driver = "sim"
-model = "ASI662MC"
-serial = "SIM662R0002"
-resolution = [480, 270]
-
-[rigs.asi-stereo]
-type = "stereo"
-cameras = ["asi-left", "asi-right"]
-baseline_mm = 100.0
-"""
-
-
-@pytest.fixture
-def settings(tmp_path):
-    path = tmp_path / "config.toml"
-    path.write_text(RIG)
-    return load_settings(path, tmp_path / "data")
 
 
 def run_job(settings, period_s: float, frames: int, on_picture=None):
