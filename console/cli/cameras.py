@@ -112,6 +112,8 @@ def snap(
 
             frame = calibration_target([cam], chessboard, lambda t: [cam.capture(t)]).next_views(timeout_s)[0]
     rgb = frame_to_rgb(frame)
+    if chessboard is not None and not rgb.flags.writeable:     # a driver's own buffer: draw on a copy
+        rgb = rgb.copy()
     found = _find_board(frame, rgb, chessboard) if chessboard is not None else None
     write_image_atomic(out, rgb)
     result = {"camera": name, "file": str(out), "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
