@@ -248,7 +248,7 @@ def test_active_runs_drive_to_reference_stops(cli, rig, fleet, tmp_path):
     config = write_config(tmp_path / "fleet.toml", rig)
     res = cli("monitor", "run", "--json", "--active", "--device", "site-b/ptz-2", "--stabilize-time", "0.2s",
               "--config", config, "--data-dir", fleet)
-    assert res.code == 0, res.err
+    assert res.code == 0, res.out + res.err      # the device row says why it failed
     [row] = res.json()["devices"]
     assert row["yaw_deg"] == pytest.approx(2.0, abs=0.05) and row["alert"] is True
     [stored] = HistoryStore(fleet / "history.sqlite").query()
