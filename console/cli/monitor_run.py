@@ -42,8 +42,9 @@ def run(
 ) -> None:
     """Measure every device's mount offset: query, offsets, history, uploads, Slack. Exit 1 if any failed.
 
-    SIGINT/SIGTERM: the current device is recorded as failed ("stopped by signal"), the rest
-    are skipped, tunnels are stopped, the summary is printed, and the exit code is 1.
+    SIGINT/SIGTERM: the current device is recorded as failed ("stopped by signal"; after
+    `camdeck jobs stop ID`, who asked), the rest are skipped, tunnels are stopped, the summary is
+    printed, and the exit code is 1.
     """
     from camdeck.monitoring.fleet import FleetProgress, parse_shard
 
