@@ -123,21 +123,22 @@ class ThinLink:
                 self.screen.feed(data)
                 self.bytes_read += len(data)
                 watch = self._watch
-                if watch is not None and watch[0](self.screen.text()):
+                if watch is not None and watch[0](self.screen.shown()):
                     watch[2].append(time.monotonic())
                     self._watch = None
                     watch[1].set()
         self.running = False
 
     def text(self) -> list[str]:
+        """The screen as the terminal shows it (synchronized updates appear whole)."""
         with self.lock:
-            return self.screen.text()
+            return self.screen.shown()
 
     def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float) -> float | None:
         """Wait until ``predicate(screen rows)`` holds; the monotonic time it first did, or None."""
         event, stamp = threading.Event(), []
         with self.lock:
-            if predicate(self.screen.text()):
+            if predicate(self.screen.shown()):
                 return time.monotonic()
             self._watch = (predicate, event, stamp)
         if not event.wait(timeout):
@@ -198,7 +199,7 @@ class ThinLink:
                 due += 1.0
                 time.sleep(max(0.0, due - time.monotonic()))
                 with self.lock:
-                    now_frames, rows = self.preview_frames, self.screen.text()
+                    now_frames, rows = self.preview_frames, self.screen.shown()
                 per_second.append((now_frames - frames, meter(rows)))
                 frames = now_frames
         finally:

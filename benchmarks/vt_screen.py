@@ -43,6 +43,8 @@ class Screen:
         self.updates = 0           # completed synchronized updates (ESC[?2026l)
         self.dsr_answered = 0
         self._blocks = False       # the update under way wrote half-block cells
+        self.synchronizing = False # inside ESC[?2026h ... ESC[?2026l
+        self._frozen: list[str] | None = None   # what the screen showed when the update began
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._rest = ""
 
@@ -116,11 +118,22 @@ class Screen:
         elif final == "p" and params.startswith("?") and params.endswith("$"):
             supported = 2 if body == SYNC_MODE else 0
             self.reply(f"\x1b[?{body};{supported}$y".encode())
+        elif final == "h" and private and body == SYNC_MODE:
+            self._frozen = self.text()
+            self.synchronizing = True
         elif final == "l" and private and body == SYNC_MODE:
+            self.synchronizing = False
+            self._frozen = None
             self.updates += 1
             blocks, self._blocks = self._blocks, False
             if self.on_update is not None:
                 self.on_update(self, blocks)
 
     def text(self) -> list[str]:
+        """The rows as written so far (mid-update, a mix of the old screen and the new)."""
         return ["".join(row) for row in self.chars]
+
+    def shown(self) -> list[str]:
+        """The rows a terminal with synchronized output shows: inside an update, the screen as it
+        was when the update began; the update appears whole when it ends."""
+        return list(self._frozen) if self.synchronizing and self._frozen is not None else self.text()
