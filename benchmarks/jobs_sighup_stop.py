@@ -95,9 +95,10 @@ def one_run(work: Path, record_s: float, config: str | None) -> dict:
     decoded = [_decoded(out / f"b_camera_{i}.h264") for i in (1, 2)]
     # a loaded machine may drop more than record.max_drop_pct: then the take is "complete with
     # drops (stopped by the operator)" and exits 1, which is still a clean stop
-    clean = code == 0 and "complete (stopped by the operator)" in text or \
-        code == 1 and "complete with drops (stopped by the operator)" in text
-    ok = done.returncode == 0 and clean and frames == decoded and min(frames) > 0
+    # (`camdeck jobs stop` then says the job did not end well, exit 1, as the recorder does)
+    with_drops = code == 1 and "complete with drops (stopped by the operator)" in text
+    clean = code == 0 and "complete (stopped by the operator)" in text or with_drops
+    ok = done.returncode == (1 if with_drops else 0) and clean and frames == decoded and min(frames) > 0
     if not ok:
         raise SystemExit(f"run failed: jobs stop {done.returncode} {done.stderr.strip()!r}, recorder exit {code}, "
                          f"frames {frames} decoded {decoded}")
@@ -105,7 +106,8 @@ def one_run(work: Path, record_s: float, config: str | None) -> dict:
     again = subprocess.run(CAMDECK + ["jobs", "stop", job_id, "--data-dir", str(data)] + extra, cwd=work,
                            capture_output=True, text=True, timeout=300)
     overhead = time.perf_counter() - t_again
-    if again.returncode != 0 or "not running (stopped)" not in again.stdout:
+    state = "failed" if with_drops else "stopped"           # a take over the drop limit did not end well
+    if again.returncode != (1 if with_drops else 0) or f"not running ({state})" not in again.stdout:
         raise SystemExit(f"second jobs stop: {again.returncode} {again.stdout!r} {again.stderr!r}")
     return {"sighup_to_stopped_s": t_end - t_hangup, "cli_overhead_s": overhead, "frames": frames}
 
