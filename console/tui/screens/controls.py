@@ -294,3 +294,21 @@ def step_gain(field: ControlField, direction: int) -> float | int:
     value = field.value + (step if direction > 0 else -step)
     value = min(field.maximum, max(field.minimum, value))
     return int(round(value)) if field.integer else round(value, 6)
+
+
+def show_controls_form(app: Any, camera: str, controls: Mapping[str, Any], size: tuple[int, int] | None,
+                       sizes: Sequence[tuple[int, int]], *, apply: Callable[[dict], Any],
+                       reopen: Callable[[tuple[int, int]], Any], take_running: str = "") -> None:
+    """Push the camera form on ``app``: each live change goes to ``apply(values)``; on close, the
+    rest goes to ``apply`` and a new resolution to ``reopen(resolution)`` (the camera restarts)."""
+    def done(values: dict | None) -> None:
+        if not values:
+            return
+        resolution = values.pop("resolution", None)
+        if values:
+            apply(values)
+        if resolution:
+            reopen(tuple(resolution))
+
+    app.push_screen(ControlsForm(camera, controls, resolution=size, resolutions=sizes, take_running=take_running,
+                                 on_change=apply), done)

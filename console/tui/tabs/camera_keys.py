@@ -14,7 +14,7 @@ from textual import work
 from camdeck.console.tui.link import step_fps
 from camdeck.console.tui.messages import ControlField
 from camdeck.console.tui.preview_level import DEPTHS
-from camdeck.console.tui.screens.controls import ControlsForm, step_exposure, step_gain
+from camdeck.console.tui.screens.controls import show_controls_form, step_exposure, step_gain
 
 QUALITIES = (None, "truecolor", "256", "ascii")   # `m` cycles: automatic, then each depth pinned
 
@@ -84,17 +84,9 @@ class CameraKeys:
         self.app.call_from_thread(self._show_form, name, *data)
 
     def _show_form(self, name: str, controls: dict, size: Any, sizes: list) -> None:
-        def done(values: dict | None) -> None:
-            if not values:
-                return
-            resolution = values.pop("resolution", None)
-            if values:
-                self.queue_controls(name, values)
-            if resolution:
-                self.reopen_camera(name, tuple(resolution))
-
-        self.app.push_screen(ControlsForm(name, controls, resolution=size, resolutions=sizes,
-                                          on_change=lambda values: self.queue_controls(name, values)), done)
+        show_controls_form(self.app, name, controls, size, sizes,
+                           apply=lambda values: self.queue_controls(name, values),
+                           reopen=lambda resolution: self.reopen_camera(name, resolution))
 
     @work(thread=True, exit_on_error=False, group="controls")
     def reopen_camera(self, name: str, resolution: tuple[int, int]) -> None:

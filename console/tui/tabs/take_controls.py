@@ -14,7 +14,7 @@ from typing import Any
 
 from textual import work
 
-from camdeck.console.tui.screens.controls import ControlsForm
+from camdeck.console.tui.screens.controls import show_controls_form
 
 
 class TakeCameraForm:
@@ -58,18 +58,9 @@ class TakeCameraForm:
 
     def _show_camera_form(self, name: str, data: tuple, running: str) -> None:
         controls, size, sizes = data
-
-        def done(values: dict | None) -> None:
-            if not values:
-                return
-            resolution = values.pop("resolution", None)
-            if values:
-                self._apply_camera_form(name, values)
-            if resolution:
-                self._reopen_camera(name, tuple(resolution))
-
-        self.app.push_screen(ControlsForm(name, controls, resolution=size, resolutions=sizes, take_running=running,
-                                          on_change=lambda values: self._apply_camera_form(name, values)), done)
+        show_controls_form(self.app, name, controls, size, sizes, take_running=running,
+                           apply=lambda values: self._apply_camera_form(name, values),
+                           reopen=lambda resolution: self._reopen_camera(name, resolution))
 
     @work(thread=True, exit_on_error=False, group="camera-form")
     def _apply_camera_form(self, name: str, values: dict) -> None:
