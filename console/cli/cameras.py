@@ -1,7 +1,6 @@
 """`camdeck cameras ...`: list the configured cameras, snap a frame to a file."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -130,8 +129,10 @@ def snap(
                      f"size {found['size']:.2f} skew {found['skew']:.2f}")
         common.stdout_console().print(line, highlight=False, markup=False, soft_wrap=True)
     if found is not None and not found["found"]:
-        print(f"camdeck: error: {name}: {found['reason']} in {out}; fix: put the whole {found['board']} board "
-              "in view, flat and lit, or give --board the inner corners it really has", file=sys.stderr)
+        from camdeck.console.cli.boundary import write_err
+
+        write_err(f"camdeck: error: {name}: {found['reason']} in {out}; fix: put the whole {found['board']} board "
+                  "in view, flat and lit, or give --board the inner corners it really has")
         raise typer.Exit(1)
 
 
