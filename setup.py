@@ -95,6 +95,7 @@ extensions = [
         "camdeck.fastcore._carve",
         ["fastcore/_carve.pyx"],
         include_dirs=[np.get_include(), "fastcore"],
+        depends=["fastcore/_carve_simd.h", "fastcore/_carve_pool.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -20,7 +20,10 @@ How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
      checked with the exact per-voxel arithmetic) where a brick needs it;
   4. live row segments are projected in float32 by auto-vectorised loops (AVX2 / AVX-512
      clones on x86-64), then the pixels are read with plain loads, later views only while
-     the voxel is non-zero; grids too big for the caches are written with streaming stores.
+     the voxel is non-zero; grids too big for the caches are written with streaming stores;
+  5. the three stages (tile rows, tables, brick columns) run on the caller and helper threads
+     of _carve_pool.h: no end barrier, so a helper descheduled by a busy process is not waited
+     for unless it holds an item (carve_general still uses OpenMP).
 carve_general (float32 views or attenuation) is the per-voxel path with the same intervals.
 NaN policy (fastcore's module doc): a voxel any view sees as NaN is NaN, never +inf.
 """
@@ -108,17 +111,103 @@ cdef inline void brick_shape(int N, int *B, int *BK) noexcept nogil:
         B[0] = 8; BK[0] = 16
 
 
+cdef extern from "_carve_pool.h" nogil:
+    ctypedef void (*cd_item_fn)(void *ctx, int item, char *scratch) noexcept nogil
+    int cd_pool_run(cd_item_fn fn, void *ctx, int n, size_t scratch_bytes, int helpers)
+    long cd_pool_stats(int *helpers)
+
+
+def pool_stats():
+    """(helper threads started in this process, items they have run): for the tests."""
+    cdef int helpers = 0
+    cdef long items = cd_pool_stats(&helpers)
+    return helpers, items
+
+
+cdef struct u8_ctx:
+    const cd_u8_job *job
+    const double *coef
+    const uint8_t **ims
+    const int *bands
+    const size_t *row_start
+    const int32_t **sat
+    float *out
+    int V, N, W, H, B, NB, NK
+    bint cull
+    # byte offsets into each thread's scratch
+    size_t o_q, o_pts, o_qf, o_rowbuf, o_scratch, o_lims, o_runs, o_state, o_acc, size
+
+
+cdef inline size_t _take(size_t *at, size_t nbytes) noexcept nogil:
+    """Offset of the next nbytes in a scratch block (16-byte aligned pieces)."""
+    cdef size_t here = at[0]
+    at[0] = here + ((nbytes + 15) & ~(<size_t>15))
+    return here
+
+
+cdef void _tile_item(void *p, int r, char *s) noexcept nogil:
+    """Tile row r (all views' rows in turn) of the summed-area tables, as row prefix sums."""
+    cdef u8_ctx *c = <u8_ctx *>p
+    cdef int v = 0
+    cdef int ty
+    cdef const int *band
+    while <size_t>r >= c.row_start[v + 1]:
+        v = v + 1
+    ty = r - <int>c.row_start[v]
+    band = c.bands + 4 * v
+    cd_tile_row(c.ims[v], c.W, c.H, band[2] + ty, band[0], band[1], <uint8_t *>(s + c.o_acc),
+                <int32_t *>c.sat[v] + <size_t>(ty + 1) * (band[1] - band[0] + 1))
+
+
+cdef void _sat_item(void *p, int v, char *s) noexcept nogil:
+    """View v's tile rows summed into its table."""
+    cdef u8_ctx *c = <u8_ctx *>p
+    cd_sat_columns(<int32_t *>c.sat[v], c.bands[4 * v + 1] - c.bands[4 * v],
+                   c.bands[4 * v + 3] - c.bands[4 * v + 2])
+
+
+cdef void _column_item(void *p, int task, char *s) noexcept nogil:
+    """Brick column `task`: cull its bricks, then carve its rows."""
+    cdef u8_ctx *c = <u8_ctx *>p
+    cdef int i0 = (task // c.NB) * c.B
+    cdef int j0 = (task % c.NB) * c.B
+    cdef int i1 = min(i0 + c.B, c.N)
+    cdef int j1 = min(j0 + c.B, c.N)
+    cd_brick_states(c.coef, c.V, c.N, c.job.BK, i0, i1, j0, j1, c.W, c.H,
+                    c.sat if c.cull else NULL, c.bands, <double *>(s + c.o_pts),
+                    <uint8_t *>(s + c.o_state))
+    cd_carve_column(c.job, i0, i1, j0, j1, <uint8_t *>(s + c.o_state), c.out,
+                    <int32_t *>(s + c.o_scratch), <double *>(s + c.o_q), <float *>(s + c.o_qf),
+                    <int *>(s + c.o_lims), <int *>(s + c.o_runs), <float *>(s + c.o_rowbuf))
+    cd_stream_fence()       # this column's streaming stores land before it counts as done
+
+
+def default_threads():
+    """Threads the kernel uses when asked for 0: OMP_NUM_THREADS when set to a count (an
+    operator's or a benchmark's cap, as before), else the CPUs this process may run on."""
+    import os
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if first.isdigit() and int(first) > 0:
+        return int(first)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
+
+
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
              const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
              bint cull=True):
     """uint8 views, no attenuation: value = lut[min over views of the pixel].
 
-    num_threads: 0 = OpenMP's default (one per core); small jobs always use one.
+    num_threads: 0 = default_threads(); small jobs always use one.
     brick, brick_k: brick edges in voxels (0: chosen from N).
     stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES).
     cull: False skips the tile maps (bricks are then only culled off the image).
-    The result does not depend on brick, brick_k, stream or cull, except that a voxel whose
-    projection lies within about 1e-4 px of a pixel boundary may round the other way.
+    The result does not depend on brick, brick_k, stream, cull or the thread count, except that
+    a voxel whose projection lies within about 1e-4 px of a pixel boundary may round the other way.
+    Threads: the caller and num_threads - 1 helpers of _carve_pool.h, which has no end barrier
+    (a helper descheduled by a busy process is not waited for unless it holds an item).
     """
     cdef int V = len(images)
     cdef int N = out.shape[0]
@@ -127,22 +216,14 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef int B, BK, NB, NK
     cdef const uint8_t[:, ::1] view
     cdef cd_u8_job job
-    cdef int v, r, task, i0, j0, ty, n_rows, bw, bh
-    cdef size_t sat_total = 0
+    cdef u8_ctx ctx
+    cdef int v, bw, bh, helpers, rc = 0
+    cdef size_t sat_total = 0, at = 0
     cdef int *bands = <int *>malloc(4 * V * sizeof(int))
     cdef size_t *row_start = <size_t *>malloc((V + 1) * sizeof(size_t))
     cdef const uint8_t **ims = <const uint8_t **>malloc(V * sizeof(uint8_t *))
     cdef const int32_t **sat = <const int32_t **>malloc(V * sizeof(int32_t *))
     cdef int32_t *sat_data = NULL
-    cdef uint8_t *acc = NULL
-    cdef uint8_t *state = NULL
-    cdef int32_t *scratch = NULL
-    cdef double *q = NULL
-    cdef double *pts = NULL
-    cdef float *qf = NULL
-    cdef int *lims = NULL
-    cdef int *runs = NULL
-    cdef float *rowbuf = NULL
     cdef bint sees = True
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
@@ -186,43 +267,42 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
         bw = bands[4 * v + 1] - bands[4 * v]
         memset(sat_data + sat_total, 0, (bw + 1) * sizeof(int32_t))   # row 0
         sat_total += <size_t>(bands[4 * v + 3] - bands[4 * v + 2] + 1) * (bw + 1)
-    n_rows = <int>row_start[V] if cull else 0
+    if num_threads <= 0:
+        num_threads = default_threads()
     if <long>N * N * N + 2 * (sat_total if cull else 0) < SMALL_WORK:
         num_threads = 1
-    with nogil, parallel(num_threads=num_threads):
-        acc = <uint8_t *>malloc(W + CD_TILE)
-        state = <uint8_t *>malloc(NK + 1)
-        scratch = <int32_t *>malloc(<size_t>V * N * sizeof(int32_t))
-        q = <double *>malloc(12 * V * sizeof(double))
-        qf = <float *>malloc(6 * V * sizeof(float))
-        lims = <int *>malloc(2 * sizeof(int))
-        runs = <int *>malloc(3 * (NK + 1) * sizeof(int))
-        pts = <double *>malloc(12 * (NK + 1) * sizeof(double))
-        rowbuf = <float *>malloc(N * sizeof(float))
-        # 1. tile maps under each view's grid footprint, as row prefix sums ...
-        for r in prange(n_rows, schedule='static'):
-            v = 0
-            while <size_t>r >= row_start[v + 1]:
-                v = v + 1
-            ty = r - <int>row_start[v]
-            cd_tile_row(ims[v], W, H, bands[4 * v + 2] + ty, bands[4 * v], bands[4 * v + 1],
-                        acc, <int32_t *>sat[v] + <size_t>(ty + 1) * (bands[4 * v + 1] - bands[4 * v] + 1))
-        # 2. ... summed over the tile rows
-        for v in prange(V, schedule='static'):
-            cd_sat_columns(<int32_t *>sat[v], bands[4 * v + 1] - bands[4 * v],
-                           bands[4 * v + 3] - bands[4 * v + 2])
-        # 3. brick columns: cull bricks, then carve the rows
-        for task in prange(NB * NB, schedule='dynamic'):
-            i0 = (task // NB) * B
-            j0 = (task % NB) * B
-            cd_brick_states(&coef[0, 0], V, N, BK, i0, min(i0 + B, N), j0, min(j0 + B, N),
-                            W, H, sat if cull else NULL, bands, pts, state)
-            cd_carve_column(&job, i0, min(i0 + B, N), j0, min(j0 + B, N), state,
-                            &out[0, 0, 0], scratch, q, qf, lims, runs, rowbuf)
-        cd_stream_fence()
-        free(acc); free(state); free(scratch); free(q); free(qf); free(lims); free(runs); free(pts)
-        free(rowbuf)
+    helpers = num_threads - 1
+    ctx.job = &job
+    ctx.coef = &coef[0, 0]
+    ctx.ims = ims
+    ctx.bands = bands
+    ctx.row_start = row_start
+    ctx.sat = sat
+    ctx.out = &out[0, 0, 0]
+    ctx.V = V; ctx.N = N; ctx.W = W; ctx.H = H; ctx.B = B; ctx.NB = NB; ctx.NK = NK
+    ctx.cull = cull
+    ctx.o_q = _take(&at, 12 * V * sizeof(double))
+    ctx.o_pts = _take(&at, 12 * (NK + 1) * sizeof(double))
+    ctx.o_qf = _take(&at, 6 * V * sizeof(float))
+    ctx.o_rowbuf = _take(&at, N * sizeof(float))
+    ctx.o_scratch = _take(&at, <size_t>V * N * sizeof(int32_t))
+    ctx.o_lims = _take(&at, 2 * sizeof(int))
+    ctx.o_runs = _take(&at, 3 * (NK + 1) * sizeof(int))
+    ctx.o_state = _take(&at, NK + 1)
+    ctx.o_acc = _take(&at, W + CD_TILE)
+    ctx.size = at
+    with nogil:
+        # 1. tile maps under each view's grid footprint, as row prefix sums, 2. summed over
+        # the tile rows, 3. brick columns: cull bricks, then carve the rows
+        if cull:
+            rc = cd_pool_run(_tile_item, &ctx, <int>row_start[V], ctx.size, helpers)
+            if rc == 0:
+                rc = cd_pool_run(_sat_item, &ctx, V, ctx.size, helpers)
+        if rc == 0:
+            rc = cd_pool_run(_column_item, &ctx, NB * NB, ctx.size, helpers)
     free(bands); free(row_start); free(ims); free(sat); free(sat_data)
+    if rc != 0:
+        raise MemoryError()
 
 
 def carve_general(list images, bint is_u8, const double[:, ::1] coef,

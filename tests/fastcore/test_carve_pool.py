@@ -1,0 +1,108 @@
+"""The uint8 kernel's thread pool (fastcore/_carve_pool.h): no end barrier, so it is checked
+for what a barrier used to guarantee. Every voxel is written exactly as one thread writes it,
+whatever the thread count; helpers really take items; a forked child starts its own helpers
+and is not stuck on the parent's; two callers at once both get the whole grid."""
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from camdeck import fastcore
+from camdeck.fastcore.bench import GRID_EXTENT_M, make_bench_frame
+from camdeck.fastcore.validation import U8_TO_FLOAT
+
+pytestmark = pytest.mark.skipif(not fastcore.cython_available(), reason="the Cython kernel is not built")
+
+
+@pytest.fixture(scope="module")
+def frame():
+    f = make_bench_frame(image_size=(640, 360), scene="dense")
+    return [np.ascontiguousarray(im) for im in f.images], f
+
+
+def coefficients(f, N):
+    from camdeck.fastcore import _carve
+    K = np.ascontiguousarray(np.broadcast_to(f.K, (2, 3, 3)))
+    return _carve.coefficients(K, np.ascontiguousarray(f.R), np.ascontiguousarray(f.t),
+                               np.asarray(f.grid_center, float), N, GRID_EXTENT_M / N)
+
+
+def carve(ims, coef, N, threads):
+    from camdeck.fastcore import _carve
+    out = np.full((N, N, N), np.nan, np.float32)     # a voxel nobody wrote stays NaN
+    _carve.carve_u8(ims, coef, out, U8_TO_FLOAT, threads)
+    return out
+
+
+@pytest.mark.parametrize("N", [48, 96, 160])
+def test_every_thread_count_writes_the_grid_one_thread_writes(frame, N):
+    ims, f = frame
+    coef = coefficients(f, N)
+    one = carve(ims, coef, N, 1)
+    assert not np.isnan(one).any()
+    assert 0.4 < np.count_nonzero(one) / one.size < 0.7        # the dense scene, really carved
+    for threads in (2, 3, 8):
+        for _ in range(5):          # several jobs in a row: a stale helper must not claim a new one's items
+            np.testing.assert_array_equal(carve(ims, coef, N, threads), one)
+
+
+def test_helpers_take_items(frame):
+    from camdeck.fastcore import _carve
+    ims, f = frame
+    coef = coefficients(f, 160)
+    _, before = _carve.pool_stats()
+    deadline = time.monotonic() + 30
+    while _carve.pool_stats()[1] == before and time.monotonic() < deadline:
+        carve(ims, coef, 160, 4)
+    helpers, items = _carve.pool_stats()
+    assert helpers >= 3 and items > before
+
+
+def _child(conn, ims, coef, N):
+    from camdeck.fastcore import _carve
+    started = _carve.pool_stats()[0]
+    out = carve(ims, coef, N, 2)
+    conn.send((started, _carve.pool_stats()[0], out))
+    conn.close()
+
+
+def test_a_forked_child_carves_with_its_own_helpers(frame):
+    ims, f = frame
+    coef = coefficients(f, 96)
+    parent = carve(ims, coef, 96, 2)                 # the parent's pool is running
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(send, ims, coef, 96))
+    child.start()
+    assert recv.poll(60), "the forked child never finished its carve"
+    started, after, out = recv.recv()
+    child.join(10)
+    assert child.exitcode == 0
+    assert started == 0            # the parent's helper threads are not in the child ...
+    assert after >= 1              # ... which started its own
+    np.testing.assert_array_equal(out, parent)
+
+
+def test_two_callers_at_once_each_get_their_whole_grid(frame):
+    ims, f = frame
+    coef = coefficients(f, 96)
+    want = carve(ims, coef, 96, 1)
+    failures = []
+
+    def worker():
+        for _ in range(15):
+            got = carve(ims, coef, 96, 2)
+            if not np.array_equal(got, want):
+                failures.append(int(np.count_nonzero(got != want)))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
