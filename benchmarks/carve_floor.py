@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     if any(n % 16 or not 16 <= n <= 1024 for n in sizes):
         print("carve_floor: --sizes must be multiples of 16 from 16 to 1024", file=sys.stderr)
         return 2
+    import camdeck.fastcore  # noqa: F401 - first: its OMP_WAIT_POLICY=passive must reach libgomp,
+    # which the floor library loads; spinning OpenMP threads would steal the shipped kernel's CPU
     with tempfile.TemporaryDirectory() as tmp:
         dll = build(pathlib.Path(tmp))
         results = [measure(n, args.scene, args.reps, args.threads, dll) for n in sizes]

@@ -199,7 +199,7 @@ def _loadavg() -> list[float] | None:
 class busy_core:
     """Context manager: one child process spinning on a core, started and stopped around a timing.
 
-    A real process, not a thread: it must compete with the kernel's OpenMP threads through the
+    A real process, not a thread: it must compete with the kernel's threads through the
     OS scheduler, as capture and the TUI do on a Pi. It is left unpinned for the same reason.
     """
 
