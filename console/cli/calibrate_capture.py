@@ -82,8 +82,9 @@ def capture(
                                       f"next: {report['next']}", highlight=False, markup=False, soft_wrap=True)
     if report["views"] < views and not report["stopped_by_operator"]:
         # The job ran and fell short: exit 1, the report (and capture.json) already out.
-        print(f"camdeck: error: kept only {report['views']} of {views} views after {report['tries']} tries; "
-              "fix: check that the whole board is in view (in both cameras of a pair)", file=sys.stderr)
+        from camdeck.console.cli.boundary import write_err
+        write_err(f"camdeck: error: kept only {report['views']} of {views} views after {report['tries']} tries; "
+                  "fix: check that the whole board is in view (in both cameras of a pair)")
         raise typer.Exit(1)
 
 
