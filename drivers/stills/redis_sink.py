@@ -88,6 +88,10 @@ class RedisSink:
             if self.url.startswith("rediss://") and self._speaks_plain_redis():
                 raise SinkRefused(f"--sink {self.describe()}: the server speaks plain Redis, not TLS",
                                   "write redis:// instead of rediss:// (or enable TLS on the server)") from None
+            if self.url.startswith("redis://") and self._speaks_tls():
+                raise SinkRefused(f"--sink {self.describe()}: the server speaks TLS, not plain Redis",
+                                  "write rediss:// instead of redis:// (add ?ssl_ca_certs=PATH when its "
+                                  "certificate is not signed by a CA this machine trusts)") from None
             log.info("%s is away (%s): stills wait in %s", self.describe(), one_line(err), self.spool_dir)
             return False
         finally:
@@ -106,6 +110,26 @@ class RedisSink:
         except (OSError, ValueError):
             return False
         return answer.startswith((b"+PONG", b"-NOAUTH", b"-ERR", b"-WRONGPASS"))
+
+    def _speaks_tls(self) -> bool:
+        """True when host:port answers a TLS handshake (a redis:// URL aimed at a TLS port,
+        which closes a plain client without a word, so the run would otherwise read it as away).
+        Nothing is verified here: only whether the server speaks TLS at all."""
+        import ssl
+        from urllib.parse import urlsplit
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            parts = urlsplit(self.url)
+            with socket.create_connection((parts.hostname, parts.port or 6379), timeout=self.timeout_s) as sock, \
+                    context.wrap_socket(sock, server_hostname=parts.hostname):
+                return True                     # a full handshake
+        except ssl.SSLError as err:             # an alert is TLS too (e.g. it wants a client certificate)
+            return "ALERT" in str(err.reason or "").upper()
+        except (OSError, ValueError):
+            return False
 
     def _refusal(self, err: BaseException) -> SinkRefused | None:
         """The SinkRefused that ``err`` stands for, or None when Redis is merely away or busy."""

@@ -24,7 +24,7 @@ still, and when the job ends); a later run sends what an earlier one left.
 A sink Redis refuses is bad input (SinkRefused, exit 2), not something to retry: a wrong or
 missing password (NOAUTH/WRONGPASS), a user without the rights (NOPERM), a database the
 server does not have (``/99`` on a server with 16), ``rediss://`` to a server that speaks
-plain Redis, an untrusted TLS certificate. ``open`` asks the server once, so a refusal is
+plain Redis or ``redis://`` to one that speaks TLS, an untrusted TLS certificate. ``open`` asks the server once, so a refusal is
 known before the first still; one that comes later (a password changed mid-run) keeps the
 still in hand in the spool. URLs are shown through camdeck.fileio.redact.redact_url only.
 """
