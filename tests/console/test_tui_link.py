@@ -91,7 +91,9 @@ def test_an_idle_tab_stays_quiet_on_the_link(thin, tmp_path):
     """On a tab with nothing moving, the link meter no longer redraws itself to show the bytes of
     its own last redraw: each redraw changed the rate it showed, so every idle tab wrote about
     500 B/s. Its text now holds still. (What else the header shows, such as free disk, may
-    still change on a busy machine; that is not the meter's loop, so only the meter is checked.)"""
+    still change on a busy machine; that is not the meter's loop, so only the meter is checked.
+    Its mode may change: a ladder pushed down by a loaded CPU while streaming climbs back while
+    idle, as the link pings prove the link, so only the rate it shows is held to.)"""
     import time
 
     link = thin.ThinLink(80, 24, 0, thin.isolated_env(tmp_path))
@@ -108,7 +110,8 @@ def test_an_idle_tab_stays_quiet_on_the_link(thin, tmp_path):
         bytes_per_s = (link.bytes_read - b0) / (time.monotonic() - t0)
     finally:
         link.close()
-    assert len(set(shown)) == 1 and shown[0].startswith("<1KB/s"), (shown, f"{bytes_per_s:.0f} B/s")
+    rates = {text.split()[0] if text else "" for text in shown}
+    assert rates == {"<1KB/s"}, (shown, f"{bytes_per_s:.0f} B/s")
 
 
 METER_RE = re.compile(r"\S+B/s \d+(?:\.\d+)?fps \S+")
