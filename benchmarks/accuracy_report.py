@@ -312,7 +312,7 @@ def ptz(report: Report) -> None:
     from camdeck.calibration.align import align_from_files
     from camdeck.calibration.offsets import offsets_from_dirs
     from camdeck.calibration.rotations import rotation_angle_deg
-    from camdeck.drivers.sim.ptz import Bump, write_bump
+    from camdeck.drivers.sim.ptz_state import Bump, write_bump
     from camdeck.drivers.sim.ptz_world import Lighting
     from camdeck.monitoring.history import MonitoringRecord
     from camdeck.monitoring.settings import SlackSettings
@@ -399,7 +399,7 @@ def ptz(report: Report) -> None:
 def ptz_zoom(report: Report) -> None:
     """Zoomed passive queries and the confidence of a 2 % patch (the setups of test_offsets_zoom.py)."""
     from camdeck.calibration.offsets import OffsetsFailed, offsets_from_dirs
-    from camdeck.drivers.sim.ptz import Bump, write_bump
+    from camdeck.drivers.sim.ptz_state import Bump, write_bump
     from tests.calibration.test_offsets import OPTIONS, REFERENCE_STOPS, sim_camera, take_scan
 
     S = "ptz-zoom"

@@ -125,7 +125,7 @@ def bump(
 
     Unset angles keep their current value; --reset zeroes all three first.
     """
-    from camdeck.drivers.sim.ptz import Bump, read_bump, sim_state_dir, write_bump
+    from camdeck.drivers.sim.ptz_state import Bump, read_bump, sim_state_dir, write_bump
 
     settings = common.settings()
     spec = _sim_ptz_spec(settings, camera)
@@ -155,7 +155,7 @@ def light(
     reset: bool = typer.Option(False, "--reset", help="Back to the original lighting."),
 ) -> None:
     """Change the lighting a simulated PTZ camera sees (persists in the data dir)."""
-    from camdeck.drivers.sim.ptz import sim_state_dir, write_lighting
+    from camdeck.drivers.sim.ptz_state import sim_state_dir, write_lighting
     from camdeck.drivers.sim.ptz_world import Lighting
 
     settings = common.settings()

@@ -4,9 +4,9 @@ The camera looks at the :mod:`drivers.sim.ptz_world` sky sphere through
 ``R_W_cam = R_align @ dR @ R_B_cam(pan, tilt)`` (docs/design.md, Conventions), with ``R_align`` from
 the config's ``align_ypr_deg`` and ``dR`` the mount's bump, read from ``DATA_DIR/sim/bumps.json``
 (``camdeck sim bump`` writes it; a running camera picks a change up at its next frame, like a
-real camera that stays knocked). Moves run at ``speed_deg_s`` on the simulated clock
-(:func:`drivers.sim.clock.clock_for`: the injected ``DriverContext.clock``, else wall time
-times ``time_factor``). Telemetry (JSON: camera, pan_deg, tilt_deg,
+real camera that stays knocked; the state files are :mod:`drivers.sim.ptz_state`'s). Moves run
+at ``speed_deg_s`` on the simulated clock (:func:`drivers.sim.clock.clock_for`: the injected
+``DriverContext.clock``, else wall time times ``time_factor``). Telemetry (JSON: camera, pan_deg, tilt_deg,
 zoom, moving, timestamp) goes out at 10 Hz to in-process subscribers of :data:`TELEMETRY_BUS`
 and, when a broker is given, to MQTT (both in :mod:`drivers.sim.ptz_telemetry`). ``truth()``
 gives what the camera really does.
@@ -18,107 +18,25 @@ import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from camdeck.calibration import rotations as rot
-from camdeck.fileio.atomic import write_text_atomic
-from camdeck.fileio.bounded import CONFIG_CAP, UnreadableFile, load_json
 from camdeck.drivers.base import (CameraBase, CameraInfo, CameraSpec, Capability, Clock, Frame, PtzControls,
                                   TelemetryFeed)
 from camdeck.drivers.errors import ControlError, DriverError, Stopped
 from camdeck.drivers.sim.clock import clock_for
 from camdeck.drivers.sim.sensor import NoiseBank
+from camdeck.drivers.sim.ptz_state import Bump, StateFiles, read_presets, write_preset
 from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS, MqttPublisher
 from camdeck.drivers.sim.ptz_world import Lighting, PtzWorld, world_for
 
 ZOOM_SPEED_PER_S = 0.5          # full zoom range in 2 simulated seconds
 TELEMETRY_HZ = 10.0
 ARRIVAL_TOL = 1e-9
-
-
-# ------------------------------------------------------------ persistent simulator state
-
-@dataclass(frozen=True)
-class Bump:
-    """A mount knocked off its calibrated alignment; degrees, composed as ``delta_R(pitch, yaw, roll)``."""
-
-    pitch_deg: float = 0.0
-    yaw_deg: float = 0.0
-    roll_deg: float = 0.0
-
-    def matrix(self) -> np.ndarray:
-        return rot.delta_R(self.pitch_deg, self.yaw_deg, self.roll_deg)
-
-
-def sim_state_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "sim"
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = load_json(path, cap=CONFIG_CAP)        # regular file, bounded size and depth
-    except UnreadableFile as err:
-        raise DriverError(f"{path}: cannot be read as JSON ({err.problem})",
-                          f"delete {path} to reset the simulator's state") from None
-    if not isinstance(data, dict):
-        raise DriverError(f"{path}: expected a JSON object", f"delete {path} to reset the simulator's state")
-    return data
-
-
-def _write_state(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
-
-
-def read_bump(data_dir: Path, camera: str) -> Bump:
-    """The persisted bump of ``camera`` (zero when none)."""
-    entry = _read_state(sim_state_dir(data_dir) / "bumps.json").get(camera) or {}
-    try:
-        return Bump(float(entry.get("pitch_deg", 0.0)), float(entry.get("yaw_deg", 0.0)),
-                    float(entry.get("roll_deg", 0.0)))
-    except (TypeError, ValueError):
-        raise DriverError(f"bumps.json: the entry of {camera!r} is not numbers",
-                          f"run `camdeck sim bump {camera} --reset`") from None
-
-
-def write_bump(data_dir: Path, camera: str, bump: Bump | None) -> Bump:
-    """Persist ``bump`` for ``camera`` (None resets it); returns the bump now in force."""
-    path = sim_state_dir(data_dir) / "bumps.json"
-    data = _read_state(path)
-    if bump is None or bump == Bump():
-        data.pop(camera, None)
-        bump = Bump()
-    else:
-        data[camera] = asdict(bump)
-    _write_state(path, data)
-    return bump
-
-
-def read_lighting(data_dir: Path, camera: str) -> Lighting:
-    """The persisted lighting of ``camera`` (``DATA_DIR/sim/lighting.json``; identity when none)."""
-    entry = _read_state(sim_state_dir(data_dir) / "lighting.json").get(camera) or {}
-    gains = entry.get("colour_gains", (1.0, 1.0, 1.0))
-    return Lighting(gain=float(entry.get("gain", 1.0)), gamma=float(entry.get("gamma", 1.0)),
-                    colour_gains=tuple(float(g) for g in gains), offset=float(entry.get("offset", 0.0)))
-
-
-def write_lighting(data_dir: Path, camera: str, lighting: Lighting | None) -> Lighting:
-    path = sim_state_dir(data_dir) / "lighting.json"
-    data = _read_state(path)
-    if lighting is None or lighting.is_identity:
-        data.pop(camera, None)
-        lighting = Lighting()
-    else:
-        data[camera] = {"gain": lighting.gain, "gamma": lighting.gamma,
-                        "colour_gains": list(lighting.colour_gains), "offset": lighting.offset}
-    _write_state(path, data)
-    return lighting
 
 
 # ------------------------------------------------------------ motion
@@ -214,7 +132,7 @@ class SimPtzCamera(PtzControls, CameraBase):
         self._seq = 0
         self._noise = NoiseBank(getattr(ctx, "seed", 0), f"ptz:{spec.name}")
         self._lighting_override: Lighting | None = None
-        self._state_cache: dict[str, tuple[float, Any]] = {}
+        self._state_files = StateFiles(self.data_dir, spec.name)
         self._closing = threading.Event()
         self._publisher = MqttPublisher(*mqtt, client_id=f"camdeck-sim-{spec.name}-{os.getpid()}",
                                         **(mqtt_options or {})) if mqtt else None
@@ -364,10 +282,10 @@ class SimPtzCamera(PtzControls, CameraBase):
 
     def presets(self) -> dict[str, tuple[float, float, float]]:
         """Presets by name (``DATA_DIR/sim/presets.json``); "home" is always there."""
-        stored = _read_state(sim_state_dir(self.data_dir) / "presets.json").get(self.name) or {}
+        stored = read_presets(self.data_dir, self.name)
         out = {"home": (0.0 if self.pan_range[0] <= 0 <= self.pan_range[1] else self.pan_range[0],
                         0.0 if self.tilt_range[0] <= 0 <= self.tilt_range[1] else self.tilt_range[0], 0.0)}
-        out.update({k: tuple(float(x) for x in v) for k, v in stored.items()})
+        out.update(stored)
         return out
 
     def set_preset(self, name: str, position: tuple[float, float, float] | None = None) -> str:
@@ -375,10 +293,7 @@ class SimPtzCamera(PtzControls, CameraBase):
         if not name or len(name) > 64:
             raise ControlError(f"{self.name}: preset name {name!r} is not usable", "give 1 to 64 characters")
         pos = tuple(float(x) for x in (position or self.position()))
-        path = sim_state_dir(self.data_dir) / "presets.json"
-        data = _read_state(path)
-        data.setdefault(self.name, {})[name] = list(pos)
-        _write_state(path, data)
+        write_preset(self.data_dir, self.name, name, pos)
         return name
 
     def goto_preset(self, name: str, *, wait: bool = True, timeout_s: float = 30.0) -> None:
@@ -398,28 +313,16 @@ class SimPtzCamera(PtzControls, CameraBase):
         """Override the persisted lighting for this process (None: back to lighting.json)."""
         self._lighting_override = lighting
 
-    def _state(self, name: str, reader: Callable[[Path, str], Any]) -> Any:
-        path = sim_state_dir(self.data_dir) / name
-        try:
-            mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            mtime = -1
-        cached = self._state_cache.get(name)
-        if cached is None or cached[0] != mtime:
-            cached = (mtime, reader(self.data_dir, self.name))
-            self._state_cache[name] = cached
-        return cached[1]
-
     def bump(self) -> Bump:
         """The mount's current bump (re-read when bumps.json changes)."""
-        return self._state("bumps.json", read_bump)
+        return self._state_files.bump()
 
     def truth(self) -> PtzTruth:
         """Ground truth now: position, K, R_W_cam, R_align, the bump and the lighting."""
         pan, tilt, zoom = self.position()
         bump = self.bump()
         dR = bump.matrix()
-        lighting = self._lighting_override or self._state("lighting.json", read_lighting)
+        lighting = self._lighting_override or self._state_files.lighting()
         return PtzTruth(pan_deg=pan, tilt_deg=tilt, zoom=zoom, K=self.intrinsics(zoom),
                         R_W_cam=rot.R_W_cam(pan, tilt, self.R_align, dR), R_align=self.R_align.copy(),
                         delta_R=dR, bump=bump, lighting=lighting)

@@ -1,14 +1,6 @@
-"""Shared machinery of the simulated cameras: sensor schedule, frame buffer, dropped frames,
-timeouts, faults, ground truth and the render cache.
-
-Timing model: once started, the sensor produces frame ``seq`` with exposure starting at
-``timestamp = segment.start + i * period`` and delivers it at ``timestamp + period`` (readout
-of one frame overlaps the next exposure). ``capture()`` returns the oldest frame still in the
-on-camera buffer (``BUFFER_FRAMES`` deep) and waits for the next one when none is there; when
-the consumer is slower than the sensor, older frames are overwritten and counted in
-``dropped_frames`` (seq numbers show the gap). Changing a control starts a new schedule
-segment at the first frame boundary after the change: frames whose exposure began before it
-keep the old settings, as on a real sensor.
+"""Shared machinery of the simulated cameras: the Camera protocol over the sensor's frame
+schedule and faults (:mod:`drivers.sim.frame_schedule`, which also states the timing model),
+capture timeouts, ground truth, the per-setting frame states and the render cache.
 
 Subclasses (asi.py, picam.py) describe controls, timing and the image pipeline through the
 ``_`` hooks at the end of the class.
@@ -16,37 +8,23 @@ Subclasses (asi.py, picam.py) describe controls, timing and the image pipeline t
 from __future__ import annotations
 
 import abc
-import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Hashable, Mapping
 
 import numpy as np
 
 from camdeck.drivers.base import CameraBase, CameraInfo, CameraSpec, Capability, Clock, ControlRange, Frame
-from camdeck.drivers.errors import CameraDisconnected, CaptureTimeout, ControlError
+from camdeck.drivers.errors import CaptureTimeout, ControlError
 from camdeck.drivers.sim.clock import clock_for
 from camdeck.drivers.controls import ControlDef, check_names, coerce
 from camdeck.drivers.sim.controls import not_simulated
+from camdeck.drivers.sim.frame_schedule import CaptureFaults, FrameSchedule
 from camdeck.drivers.sim.placement import SimTruth, camera_pose
 from camdeck.drivers.sim.scene import Render, Scene, lab_scene
 from camdeck.drivers.sim.sensor import NoiseBank, SensorSpec, ThermalModel
 
-BUFFER_FRAMES = 2
 IDLE_RELEASE_S = 10.0   # a stopped camera keeps its frame states this long (see _schedule_idle_release)
-FAULT_KINDS = ("timeout", "disconnect", None)
-
-
-@dataclass(frozen=True)
-class _Segment:
-    """A run of frames with one setting: frame i starts exposing at start_ns + i * period_ns."""
-
-    start_ns: int
-    period_ns: int
-    first_seq: int
-    settings: tuple     # sorted (name, value) pairs: hashable snapshot of every setting
-
 
 _RENDERS: OrderedDict[Hashable, Render] = OrderedDict()
 _RENDERS_LOCK = threading.Lock()
@@ -120,15 +98,8 @@ class SimCamera(CameraBase, abc.ABC):
         self._values: dict[str, Any] = {n: c.default for n, c in self._table.items() if c.writable}
         self._noise = NoiseBank(ctx.seed, spec.serial or spec.name)
         self._thermal = ThermalModel(sensor, self._clock())
-        self._segments: list[_Segment] = []
-        self._next_seq = 0
-        self._dropped = 0
-        self._delivered = 0
-        self._captures = 0
-        self._fault: str | None = None
-        self._unplugged = False
-        self._timeout_every = int(spec.options.get("fault_timeout_every", 0) or 0)
-        self._disconnect_after = int(spec.options.get("fault_disconnect_after", 0) or 0)
+        self._schedule = FrameSchedule()
+        self._faults = CaptureFaults(spec.name, spec.options)
         self._states: OrderedDict[tuple, Any] = OrderedDict()
         self._idle_timer: threading.Timer | None = None
 
@@ -141,7 +112,7 @@ class SimCamera(CameraBase, abc.ABC):
     @property
     def dropped_frames(self) -> int:
         """Frames the sensor produced but nobody read before the buffer overwrote them (since start)."""
-        return self._dropped
+        return self._schedule.dropped
 
     def info(self) -> CameraInfo:
         self._check_plugged()
@@ -195,12 +166,9 @@ class SimCamera(CameraBase, abc.ABC):
         with self._lock:
             if not self._started:
                 self.start()
-            self._captures += 1
             settings = self._settings()
             timeout = float(timeout_s) if timeout_s is not None else 2e-6 * self._exposure_us(settings) + 0.5
-            if self._disconnect_after and self._delivered >= self._disconnect_after or self._fault == "disconnect":
-                self._unplug()
-            if self._fault == "timeout" or (self._timeout_every and self._captures % self._timeout_every == 0):
+            if self._faults.on_capture():
                 self._clock.sleep(timeout)
                 raise CaptureTimeout(f"camera {self.name!r}: no frame within {timeout:.3g} s (injected fault)",
                                      "retry the capture; check the cable and the camera's power")
@@ -211,14 +179,11 @@ class SimCamera(CameraBase, abc.ABC):
                     raise CaptureTimeout(f"camera {self.name!r} was stopped while waiting for a frame",
                                          "start() the camera before capturing")
                 now = self._clock()
-                newest = self._newest_available(now)
-                if newest >= self._next_seq:
-                    seq = max(self._next_seq, newest - BUFFER_FRAMES + 1)
-                    self._dropped += seq - self._next_seq
-                    self._next_seq = seq + 1
-                    self._delivered += 1
+                seq = self._schedule.take(now)
+                if seq is not None:
+                    self._faults.delivered += 1
                     return self._make_frame(seq)
-                ready_ns = self._available_ns(self._next_seq)
+                ready_ns = self._schedule.available_ns(self._schedule.next_seq)
             if ready_ns > deadline:
                 self._clock.sleep(max(0, deadline - now) / 1e9)
                 raise CaptureTimeout(f"camera {self.name!r}: no frame within {timeout:.3g} s "
@@ -282,12 +247,8 @@ class SimCamera(CameraBase, abc.ABC):
     def inject_fault(self, kind: str | None) -> None:
         """"timeout": every capture times out until cleared; "disconnect": unplugged now (every
         later call raises CameraDisconnected until reopened); None: clear the timeout fault."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; use one of {FAULT_KINDS}")
         with self._lock:
-            self._fault = kind
-            if kind == "disconnect":
-                self._unplugged = True
+            self._faults.inject(kind)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -301,14 +262,12 @@ class SimCamera(CameraBase, abc.ABC):
             settings = self._settings()
             self._state(settings)   # render before the clock starts, so frame 0 is not late
             now = max(now, self._clock())
-            self._segments = [_Segment(now, self._frame_period_ns(settings), 0, settings)]
-            self._next_seq = 0
-            self._dropped = 0
+            self._schedule.start(now, self._frame_period_ns(settings), settings)
             self._thermal.set_running(True, now)
 
     def _stop(self) -> None:
         with self._lock:
-            self._segments = []
+            self._schedule.stop()
             self._thermal.set_running(False, self._clock())
         self._schedule_idle_release()
 
@@ -319,57 +278,22 @@ class SimCamera(CameraBase, abc.ABC):
 
     # ---------------------------------------------------------------- internals
     def _check_plugged(self) -> None:
-        if self._unplugged:
-            raise CameraDisconnected(f"camera {self.name!r} is disconnected",
-                                     "reconnect it and reopen the camera")
-
-    def _unplug(self) -> None:
-        self._unplugged = True
-        raise CameraDisconnected(f"camera {self.name!r} disconnected after {self._delivered} frames",
-                                 "reconnect it and reopen the camera")
+        self._faults.check_plugged()
 
     def _settings(self) -> tuple:
         return tuple(sorted(self._values.items()))
 
     def _commit(self, new: dict[str, Any]) -> None:
         self._values = new
-        if not self._started or not self._segments:
+        if not self._started or not self._schedule.running:
             return
         now = self._clock()
         settings = self._settings()
-        cur = self._segments[-1]
-        i = max(0, math.ceil((now - cur.start_ns) / cur.period_ns))
-        if i == 0:
-            self._segments.pop()
-        self._segments.append(_Segment(cur.start_ns + i * cur.period_ns, self._frame_period_ns(settings),
-                                       cur.first_seq + i, settings))
-        # forget segments every remaining frame of which is already delivered or dropped
-        while len(self._segments) > 1 and self._segments[1].first_seq <= self._next_seq:
-            self._segments.pop(0)
-
-    def _segment_of(self, seq: int) -> _Segment:
-        for seg in reversed(self._segments):
-            if seg.first_seq <= seq:
-                return seg
-        return self._segments[0]
-
-    def _available_ns(self, seq: int) -> int:
-        seg = self._segment_of(seq)
-        return seg.start_ns + (seq - seg.first_seq + 1) * seg.period_ns
-
-    def _newest_available(self, now: int) -> int:
-        for k in range(len(self._segments) - 1, -1, -1):
-            seg = self._segments[k]
-            i = (now - seg.start_ns) // seg.period_ns - 1
-            if k + 1 < len(self._segments):
-                i = min(i, self._segments[k + 1].first_seq - seg.first_seq - 1)
-            if i >= 0:
-                return seg.first_seq + int(i)
-        return -1
+        self._schedule.change(now, self._frame_period_ns(settings), settings)
 
     def _make_frame(self, seq: int) -> Frame:
-        seg = self._segment_of(seq)
-        timestamp = seg.start_ns + (seq - seg.first_seq) * seg.period_ns
+        seg = self._schedule.segment_of(seq)
+        timestamp = self._schedule.exposure_start_ns(seq)
         state = self._state(seg.settings)
         array = self._produce(state, seq)
         values = dict(seg.settings)
@@ -378,7 +302,7 @@ class SimCamera(CameraBase, abc.ABC):
         if unsimulated:
             meta["not_simulated"] = unsimulated     # stored and reported, but no effect on the image
         meta.update(temperature_c=round(self._thermal.temperature_c(timestamp), 2),
-                    frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._dropped)
+                    frame_period_us=seg.period_ns / 1000.0, dropped_frames=self._schedule.dropped)
         return Frame(array=array, timestamp=int(timestamp), seq=int(seq), camera=self.name, meta=meta)
 
     def _schedule_idle_release(self) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from camdeck.calibration.offsets import offsets_from_dirs
 from camdeck.calibration.rotations import K_at_zoom, K_at_zoom_calibrated, hfov_at_zoom
-from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from tests.calibration.test_offsets import OPTIONS, REFERENCE_STOPS, sim_camera, take_scan
 
 DIST = np.array([[0.1, 0.0, 0.0, 0.0, 0.0]])

@@ -18,7 +18,8 @@ from camdeck.calibration.rotations import rotation_angle_deg
 from camdeck.drivers.base import CameraSpec
 from camdeck.drivers.registry import DriverContext
 from camdeck.drivers.sim.clock import ManualClock
-from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump
+from camdeck.drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from camdeck.drivers.sim.ptz_world import Lighting
 
 SIZE = (640, 360)

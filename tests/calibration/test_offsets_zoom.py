@@ -14,7 +14,7 @@ from camdeck.calibration.confidence import angular_spread_deg, image_coverage
 from camdeck.calibration.offsets import offsets_from_dirs
 from camdeck.calibration.rotations import K_at_zoom, R_B_cam, rotation_angle_deg
 from camdeck.calibration.views import View, frames_by_overlap, overlap_fraction, view_of
-from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from tests.calibration.test_offsets import OPTIONS, REFERENCE_STOPS, SIZE, sim_camera, take_scan
 
 BUMP = Bump(pitch_deg=0.4, yaw_deg=-0.3, roll_deg=0.5)

@@ -12,7 +12,7 @@ from camdeck.console.tui.screens.confirm import ConfirmScreen
 from camdeck.console.tui.tabs.monitoring import MonitoringTab
 from camdeck.console.tui.widgets.monitoring_plot import plot_scale_deg, sparkline_text
 from camdeck.drivers.sim.clock import ManualClock
-from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from camdeck.monitoring.history import HistoryStore, MonitoringRecord
 from tests.console import run_async, until
 

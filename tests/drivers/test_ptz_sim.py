@@ -12,7 +12,8 @@ from camdeck.drivers.base import CameraSpec, PtzCamera
 from camdeck.drivers.errors import ControlError
 from camdeck.drivers.registry import DriverContext, open_camera
 from camdeck.drivers.sim.clock import ManualClock
-from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump
+from camdeck.drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from camdeck.drivers.sim.ptz_telemetry import TELEMETRY_BUS
 from tests.helpers import assert_noisy_view
 

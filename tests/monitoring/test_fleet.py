@@ -1,7 +1,7 @@
 """Fleet runs end to end: simulated PTZ cameras behind the ONVIF simulator, telemetry over a real
 mosquitto, S3/Athena on a real moto server, Slack on a local server that answers as Slack.
 
-The cameras' truth is the simulator's bump (drivers.sim.ptz.write_bump); the fleet sees them only
+The cameras' truth is the simulator's bump (drivers.sim.ptz_state.write_bump); the fleet sees them only
 through onvif-zeep and MQTT, as it would see real cameras.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 
 from camdeck.drivers.base import CameraSpec, Secret
 from camdeck.drivers.registry import DriverContext
-from camdeck.drivers.sim.ptz import Bump, SimPtzCamera, write_bump, write_lighting
+from camdeck.drivers.sim.ptz import SimPtzCamera
+from camdeck.drivers.sim.ptz_state import Bump, write_bump, write_lighting
 from camdeck.drivers.sim.ptz_world import Lighting
 from camdeck.monitoring.errors import MonitoringInputError
 from camdeck.monitoring.fleet import fleet_devices, parse_shard

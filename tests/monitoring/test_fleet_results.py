@@ -10,7 +10,7 @@ import pytest
 
 from camdeck.monitoring.history import HistoryStore
 from camdeck.monitoring.notify import ALERT_MARK, DELAYED_MARK
-from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from tests.monitoring.test_fleet import fleet, rig, write_config  # noqa: F401  (fixtures)
 from tests.monitoring.test_notify import FakeSlack
 

@@ -8,7 +8,7 @@ import pytest
 
 from camdeck.calibration import rotations as rot
 from camdeck.calibration.features import load_features
-from camdeck.drivers.sim.ptz import Bump, write_bump
+from camdeck.drivers.sim.ptz_state import Bump, write_bump
 from camdeck.drivers.sim.ptz_world import world_for
 from camdeck.monitoring.devices import UnknownDevice, select_devices
 from camdeck.monitoring.scans import ScanFileError, collect_references, extract_query, grid_stops, read_manifest
@@ -156,7 +156,7 @@ def test_manifests_and_sim_state_that_are_not_plain_json_files_are_refused_not_w
     import os
 
     from camdeck.drivers.errors import DriverError
-    from camdeck.drivers.sim.ptz import Bump
+    from camdeck.drivers.sim.ptz_state import Bump
     from camdeck.monitoring.cloud_reference import reference_stamp
     from camdeck.monitoring.reference_swap import read_json_manifest
     from tests.fuzz.outcome import time_limit
