@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from camdeck.console.tui.live_pictures import GridSnapshot, LivePictures
-from camdeck.console.tui.tabs.reconstruction import EXTENT_M, THRESHOLD
+from camdeck.console.tui.tabs.reconstruction_job import EXTENT_M, THRESHOLD
 from camdeck.console.tui.widgets.reconstruction_slice import SliceView
 from camdeck.drivers.reconstruction_source import open_stereo_source
 from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings

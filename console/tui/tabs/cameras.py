@@ -1,16 +1,13 @@
 """The Cameras tab: every configured camera, a live preview of one, and its controls.
 
-Threads: drivers are blocking, so every driver call runs in a thread worker. Workers never
-touch widgets; they post ``CameraStatus``, ``CameraControls`` and ``PreviewFrame`` messages.
-One ``on_worker_state_changed`` turns every worker failure into one visible error.
-
-- the probe worker opens each camera once and reports its state and controls;
-- the stream worker (exclusive: one at a time) captures the previewed camera at the preview
-  rate, renders cells at the preview widget's size, and computes the focus/exposure aids;
-- the controls worker applies exposure/gain edits between two captures.
+Threads: drivers are blocking, so every driver call runs in a thread worker (the probe, the
+stream and the controls workers: console/tui/tabs/camera_workers.py). Workers never touch
+widgets; they post ``CameraStatus``, ``CameraControls`` and ``PreviewFrame`` messages, which
+this module handles. One ``on_worker_state_changed`` turns every worker failure into one
+visible error.
 
 The cameras belong to the app's CameraPool (console/tui/camera_pool.py): every driver call
-here runs inside ``pool.use(name)``. While another tab borrows a camera (a recording, say) its
+runs inside ``pool.use(name)``. While another tab borrows a camera (a recording, say) its
 row and the preview say "in use by ..."; the preview resumes when the camera comes back.
 
 Keys: e/E g/G exposure and gain, c the controls form, p pause, a ASCII, ``/`` filters the
@@ -25,34 +22,27 @@ from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 import threading
-import time
 from dataclasses import replace
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from camdeck.console.tui.camera_pool import CameraInUse, CameraPool
 from camdeck.console.tui.tabs.camera_keys import CameraKeys
+from camdeck.console.tui.tabs.camera_workers import CameraWorkers
 from camdeck.console.tui.messages import CameraControls, CameraState, CameraStatus, ControlField, PreviewFrame
-from camdeck.console.tui.tabs.preview import (
-    ExactSweep, FpsMeter, PreviewRequest, _frame_state, _sleep_until, _stale, analyse_frame, control_fields,
-    error_state,
-)
+from camdeck.console.tui.tabs.preview import PreviewRequest, _stale, error_state
 from camdeck.console.tui.widgets.camera_panel import CameraPanel
 from camdeck.console.tui.widgets.camera_table import CameraTable
 from camdeck.console.tui.widgets.preview import PreviewView
 from camdeck.console.tui.widgets.table_filter import TableFilter
-from camdeck.drivers.errors import CaptureTimeout, DriverError, NotSupported
+from camdeck.drivers.errors import DriverError, NotSupported
 
-STATUS_EVERY_S = 1.0          # table refresh period while streaming (redrawing the table is not free)
 METER_EVERY_S = 1.0           # link meter refresh period (and the side panel's on a thin link)
-EXACT_EVERY_S = 10.0          # every row of the preview is drawn without the change threshold this often
-MAX_TIMEOUTS = 5              # consecutive capture timeouts before the stream gives up
 
 
 class CamerasLent(Message):
@@ -63,7 +53,7 @@ class CamerasLent(Message):
         self.names, self.holder = names, holder
 
 
-class CamerasTab(CameraKeys, Vertical):
+class CamerasTab(CameraKeys, CameraWorkers, Vertical):
     """The camera table on top; the preview and the camera panel below."""
 
     BINDINGS = [
@@ -184,124 +174,6 @@ class CamerasTab(CameraKeys, Vertical):
         self._stream_started = True
         worker = self._stream_worker = self._stream(name, self.request)
         self._worker_cameras[worker] = name
-
-    # ---------------------------------------------------------------- workers
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
-    def _probe(self) -> None:
-        """Open every rig camera once: state and controls for the table (one failure is one row).
-
-        PTZ cameras are left closed until selected: they sit across deployments behind
-        networks and tunnels, and connecting to a fleet at start would stall the console.
-        """
-        worker = get_current_worker()
-        for name, spec in self.settings.cameras.items():
-            if worker.is_cancelled:
-                return
-            if spec.kind == "ptz":
-                continue
-            try:
-                with self.pool.use(name) as cam:
-                    fields = control_fields(cam.controls())
-                    dropped = int(cam.dropped_frames)
-            except DriverError as err:
-                self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, error_state(err),
-                                                           detail=str(err)), probe=True))
-                continue
-            exposure, gain = fields
-            self.post_message(CameraControls(name, exposure, gain))
-            self.post_message(CameraStatus(CameraState(
-                name, spec.driver, spec.model, "ready", exposure_us=exposure.value if exposure else None,
-                gain=gain.value if gain else None, dropped=dropped), probe=True))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="stream")
-    def _stream(self, name: str, request: PreviewRequest) -> None:
-        """Capture ``name`` at the preview rate until cancelled (or ``frame_limit`` frames)."""
-        worker = get_current_worker()
-        spec = self.settings.cameras[name]
-        with self.pool.use(name) as cam:
-            self._streams[name] = worker
-            cam.start()
-            exposure, gain = control_fields(cam.controls())
-        self.post_message(CameraControls(name, exposure, gain))
-        meter, timeouts, frames = FpsMeter(), 0, 0
-        last_status = 0.0
-        sweep = ExactSweep(EXACT_EVERY_S)
-        due = time.monotonic()
-        try:
-            while not worker.is_cancelled:
-                with self.pool.use(name) as cam:   # CameraInUse when another tab borrowed it
-                    self._apply_pending(name, cam)
-                    try:
-                        # The driver's own timeout follows the exposure (2 x exposure + 0.5 s),
-                        # so a 30 s exposure previews slowly instead of timing out.
-                        frame = cam.capture()
-                    except CaptureTimeout:
-                        timeouts += 1
-                        if timeouts >= MAX_TIMEOUTS:
-                            raise
-                        frame = None
-                        last_status = 0.0   # the next good frame reports "streaming" at once
-                    dropped = int(cam.dropped_frames)
-                if frame is None:
-                    self.post_message(CameraStatus(CameraState(name, spec.driver, spec.model, "timeout",
-                                                               dropped=dropped), source=worker))
-                    continue
-                timeouts = 0
-                frames += 1
-                fps = meter.add(frame.seq, frame.timestamp)
-                done = self.frame_limit is not None and frames >= self.frame_limit
-                status = _frame_state(name, spec, frame, fps, dropped, "ready" if done else "streaming")
-                # Frames redraw every cell that moved at all one row at a time, round the picture
-                # every EXACT_EVERY_S, so the drift the change threshold lets stand never lasts
-                # (a whole exact frame every 10 s was a full repaint: at 8 KB/s 15 KB held every
-                # key behind it for up to 2 s). The last frame of a stream that stops is exact
-                # whole: it stays on screen, the same whichever frames were shown before.
-                shown = request.shown
-                rows = None if done else sweep.next(shown.rows if shown is not None else 0, time.monotonic())
-                cells, stats = analyse_frame(frame, request, threshold=0 if done else None, exact_rows=rows)
-                now = time.monotonic()
-                if now - last_status >= STATUS_EVERY_S or done:
-                    last_status = now
-                else:
-                    status = None
-                self.post_message(PreviewFrame(name, cells, stats, status, source=worker))
-                if done:
-                    return
-                # A fixed schedule keeps the average rate when one frame runs late.
-                period = 1.0 / max(0.1, request.fps)
-                due = max(due + period, time.monotonic() - period)
-                _sleep_until(due, worker)
-        finally:
-            self._stop_stream(name, worker)
-
-    def _stop_stream(self, name: str, worker: Worker) -> None:
-        """Stop the camera, unless a newer stream took it over or a borrower has it."""
-        try:
-            with self.pool.use(name, open_missing=False) as cam:
-                if cam is not None and self._streams.get(name) is worker:
-                    del self._streams[name]
-                    cam.stop()
-        except DriverError:
-            pass   # lent out (the pool stopped it), or gone: nothing to stop
-
-    def _apply_pending(self, name: str, cam: Any) -> None:
-        """Apply queued control edits (caller holds the camera's lock)."""
-        with self._pending_lock:
-            values = self._pending.pop(name, None)
-        if not values:
-            return
-        try:
-            cam.set_controls(**values)
-        finally:
-            exposure, gain = control_fields(cam.controls())
-            self.post_message(CameraControls(name, exposure, gain))
-
-    @work(thread=True, exit_on_error=False, group="controls")
-    def _set_controls(self, name: str) -> None:
-        """Apply edits to a camera that is not streaming (a streaming one applies them itself)."""
-        with self.pool.use(name) as cam:
-            self._apply_pending(name, cam)
 
     # ---------------------------------------------------------------- messages from workers
 

@@ -1,12 +1,12 @@
 """The Reconstruction tab: live voxel carving from the stereo rig, drawn as ASCII slices.
 
 The job (fastcore.live.LiveReconstruction fed by drivers.reconstruction_source) runs in a
-thread worker. Its progress callback (console/tui/live_pictures.py), on the job's thread,
-keeps at most ``preview_fps`` pictures a second: it copies the grid into the tab's one
-``GridSnapshot`` (the same buffer every time), renders the slice the operator asked for, and
-posts one ``SlicePicture`` (``can_replace``: a slow link drops stale pictures; a picture
-carries rows, never a grid). Keys re-render the snapshot in a small worker; saving writes it
-in another.
+thread worker (the workers and their messages: console/tui/tabs/reconstruction_job.py). Its
+progress callback (console/tui/live_pictures.py), on the job's thread, keeps at most
+``preview_fps`` pictures a second: it copies the grid into the tab's one ``GridSnapshot`` (the
+same buffer every time), renders the slice the operator asked for, and posts one
+``SlicePicture`` (``can_replace``: a slow link drops stale pictures; a picture carries rows,
+never a grid). Keys re-render the snapshot in a small worker; saving writes it in another.
 Widgets never touch a driver. The job borrows the pair from the app's CameraPool only while
 it runs (r): the tab may sit shown for hours, and the Cameras tab previews those cameras the
 rest of the time. A camera busy elsewhere (a recording) is refused with the holder's name.
@@ -23,68 +23,31 @@ from __future__ import annotations
 
 from rich.markup import escape   # error text is shown verbatim: 'camdeck[fleet]' is not markup
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
-from camdeck.console.tui.camera_pool import CameraPool, lent_opener
-from camdeck.console.tui.live_pictures import GridSnapshot, LivePictures
+from camdeck.console.tui.camera_pool import CameraPool
+from camdeck.console.tui.live_pictures import GridSnapshot
 from camdeck.console.tui.tabs.cameras import PreviewPause
-from camdeck.console.tui.widgets.reconstruction_slice import SlicePanel, SliceView, render_view
+from camdeck.console.tui.tabs.reconstruction_job import (
+    EXTENT_M, GridSaved, JobNews, ReconstructionWorkers, SlicePicture,
+)
+from camdeck.console.tui.widgets.reconstruction_slice import SlicePanel, SliceView
 from camdeck.console.tui.widgets.reconstruction_stats import LiveFigures, ReconstructionStats
 
 GRID_SIZES = (32, 48, 64, 96, 128, 192, 256)
 DEFAULT_GRID = 64              # a preview is at most ~60 x 30 cells; + raises it for saving
-EXTENT_M = 1.0                 # edge of the grid cube (camdeck reconstruct --extent-m)
-THRESHOLD = 72                 # background gray level (camdeck reconstruct --threshold)
 _SLICE = Binding.Group("Slice", compact=True)
 _AXIS = Binding.Group("Axis", compact=True)
 _GRID = Binding.Group("Grid", compact=True)
-
-
-class SlicePicture(Message):
-    """A rendered picture of a grid; a newer one replaces an older one still queued.
-
-    version: the GridSnapshot version it was rendered from; fresh: a new grid from the job
-    (else a redraw of the snapshot, after a key); n: the grid's edge; figures: the job's
-    numbers (fresh only); source: the worker that sent it.
-    """
-
-    def __init__(self, rows: list[str], view: SliceView, version: int, n: int, fresh: bool,
-                 figures: LiveFigures | None = None, source: Any = None) -> None:
-        super().__init__()
-        self.rows, self.view, self.version, self.n, self.fresh, self.figures, self.source = (
-            rows, view, version, n, fresh, figures, source)
-
-    def can_replace(self, message: Message) -> bool:
-        # A redraw never drops a fresh picture still queued: its figures would be lost.
-        return isinstance(message, SlicePicture) and (self.fresh or not message.fresh)
-
-
-class JobNews(Message):
-    """The job opened the rig ("started", with its grid geometry) or ended ("finished")."""
-
-    def __init__(self, kind: str, rig: str, *, voxel_size: float = 0.0, grid_center: tuple = (),
-                 figures: LiveFigures | None = None) -> None:
-        super().__init__()
-        self.kind, self.rig, self.voxel_size, self.grid_center, self.figures = (
-            kind, rig, voxel_size, grid_center, figures)
-
-
-class GridSaved(Message):
-    def __init__(self, paths: list[Path]) -> None:
-        super().__init__()
-        self.paths = paths
 
 
 def stereo_rig(settings) -> Any:
@@ -93,7 +56,7 @@ def stereo_rig(settings) -> Any:
     return next((r for r in rigs if r.name == "asi-stereo"), rigs[0] if rigs else None)
 
 
-class ReconstructionTab(Vertical):
+class ReconstructionTab(ReconstructionWorkers, Vertical):
     """Slice panel and figures; the live job and every file write run in workers."""
 
     BINDINGS = [
@@ -323,78 +286,6 @@ class ReconstructionTab(Vertical):
             self.notify("nothing carved yet: r starts the reconstruction", severity="warning", timeout=3)
             return
         self._save_grid(self.voxel_size, self.grid_center)
-
-    # ---------------------------------------------------------------- workers
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="reconstruction")
-    def _carve(self, rig: Any, grid_size: int) -> None:
-        """Borrow the pair, carve until stopped, posting at most preview_fps pictures a second."""
-        from camdeck.drivers.reconstruction_source import open_stereo_source
-        from camdeck.fastcore.live import LiveReconstruction, ReconstructionSettings
-
-        worker = get_current_worker()
-        host = getattr(self.app, "job_host", None)      # registers the job; says whether the terminal hung up
-        period_s = 1.0 / max(0.1, float(self.settings.console.preview_fps))
-        with self.pool.borrow(rig.cameras, by="reconstruction") as cams, \
-                open_stereo_source(rig, self.settings.cameras, self.pool.ctx, open_camera=lent_opener(cams)) as source:
-            center = tuple(float(c) for c in source.geometry.grid_center)
-            job_settings = ReconstructionSettings(grid_size=grid_size, voxel_size=EXTENT_M / grid_size,
-                                                  grid_center=center, bayer=source.bayer, threshold=THRESHOLD)
-
-            def send(rows: list[str], view: SliceView, version: int, event: Any) -> None:
-                figures = LiveFigures(event.frame, event.fps, event.latency_ms, event.carve_ms,
-                                      event.occupied_fraction)
-                self.post_message(SlicePicture(rows, view, version, grid_size, True, figures, worker))
-
-            # self.view is read once per picture: the UI thread replaces it whole.
-            pictures = LivePictures(self.snapshot, period_s, lambda: self.view, send)
-
-            def progress(event: Any) -> None:
-                if (worker.is_cancelled and not (host is not None and host.hung_up)) or self._stop_asked:
-                    job.stop()
-                pictures(event)
-
-            job = LiveReconstruction(job_settings, progress=progress)
-            self._job, self.source = job, source
-            if self._stop_asked:
-                return
-            self.post_message(JobNews("started", rig.name, voxel_size=job_settings.voxel_size, grid_center=center))
-            record = host.start("reconstruct", f"rig {rig.name}, grid {grid_size}", stop=lambda reason: job.stop(),
-                                plan="until stopped", outputs=[Path(self.settings.data_dir) / "reconstruction"]) \
-                if host is not None else None
-            try:
-                summary = job.run(source)
-            except BaseException as err:
-                if host is not None:
-                    host.end(record, "failed", " ".join((str(err) or type(err).__name__).split()))
-                raise
-            finally:
-                self._job = self.source = None
-            if host is not None:
-                host.end(record, "stopped", f"{summary.frames} frames carved")
-        self.post_message(JobNews("finished", rig.name, figures=LiveFigures(
-            summary.frames, summary.fps, summary.mean_latency_ms)))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="render")
-    def _redraw(self, view: SliceView) -> None:
-        with self.snapshot.hold() as grid:
-            if grid is None:
-                return
-            rows, version, n = render_view(grid, view), self.snapshot.version, grid.shape[0]
-        self.post_message(SlicePicture(rows, view, version, n, False))
-
-    @work(thread=True, exit_on_error=False, group="save")
-    def _save_grid(self, voxel_size: float, grid_center: tuple) -> None:
-        """Save the snapshot; a running job skips its pictures meanwhile (it never waits)."""
-        from camdeck.fastcore.grid_io import save_grid
-
-        folder = Path(self.settings.data_dir) / "reconstruction"
-        folder.mkdir(parents=True, exist_ok=True)
-        with self.snapshot.hold() as grid:
-            stem = f"grid-{datetime.now():%Y%m%d-%H%M%S}-{self.snapshot.frame:06d}"
-            paths = [save_grid(folder / f"{stem}.npy", grid),
-                     save_grid(folder / f"{stem}.bin", grid, voxel_size, grid_center)]
-        self.post_message(GridSaved(paths))
 
     # ---------------------------------------------------------------- messages
 

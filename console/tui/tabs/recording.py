@@ -1,8 +1,8 @@
 """The Recording tab: a dual-camera H.264 session with timer, countdown, presets and a preview.
 
 The session (drivers.recording.session.RecordingSession) runs in a thread worker; its events come
-back as messages. Widgets never touch a driver. Keys (in the footer): ctrl+r record,
-ctrl+s stop (or cancel the countdown), ctrl+l apply the preset picked in the list (live while
+back as messages (the worker and those messages: console/tui/tabs/take_runner.py). Widgets never
+touch a driver. Keys (in the footer): ctrl+r record, ctrl+s stop (or cancel the countdown), ctrl+l apply the preset picked in the list (live while
 recording, through the session, which logs the change), ctrl+o save each camera's own controls
 under a name the dialog asks for (console/tui/tabs/take_presets.py does the driver work), v the
 preview of both cameras during a take (off by default; console/tui/tabs/take_preview.py: it reads
@@ -32,43 +32,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 from textual.worker import Worker, WorkerState
 
-from camdeck.console.tui.camera_pool import CameraPool, lent_opener
+from camdeck.console.tui.camera_pool import CameraPool
 from camdeck.console.tui.tabs.cameras import PreviewPause
 from camdeck.console.tui.screens.confirm_overwrite import ConfirmOverwrite
 from camdeck.console.tui.tabs.take_controls import TakeCameraForm
 from camdeck.console.tui.tabs.take_presets import PresetKeys
 from camdeck.console.tui.tabs.take_preview import TakePreview
-from camdeck.console.tui.tabs.take_name import default_session_name, next_take_name
+from camdeck.console.tui.tabs.take_name import default_session_name
+from camdeck.console.tui.tabs.take_runner import TakeRunner
 from camdeck.console.tui.widgets.recording_cameras import RecordingCameraTable
 from camdeck.console.tui.widgets.recording_timer import RecordingTimer, clock_text, timer_suggester
-
-
-class RecordingEventMessage(Message):
-    """A RecordingEvent from the session worker; a newer "progress" replaces an older one."""
-
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self.event = event
-
-    def can_replace(self, message: Message) -> bool:
-        return (isinstance(message, RecordingEventMessage) and message.event.kind == "progress"
-                and self.event.kind == "progress")
-
-
-class RecordingFinished(Message):
-    """The session ended (its SessionResult)."""
-
-    def __init__(self, result: Any) -> None:
-        super().__init__()
-        self.result = result
 
 
 def _default_cameras(settings) -> list[str]:
@@ -78,7 +57,7 @@ def _default_cameras(settings) -> list[str]:
     return [name for name, spec in settings.cameras.items() if spec.kind == "picam"][:2]
 
 
-class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
+class RecordingTab(PresetKeys, TakeCameraForm, TakeRunner, Vertical):
     """Session form, big timer, per-camera figures; the session itself runs in a worker."""
 
     BINDINGS = [
@@ -350,106 +329,7 @@ class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
         on = self.preview.toggle()
         self.notify(f"take preview {'on' if on else 'off'}", timeout=2)
 
-    # ---------------------------------------------------------------- workers
-
-    def _launch(self, request: Any) -> None:
-        self.state = "starting"
-        self._stop_requested = False
-        self._session_name = request.session
-        self.last_result, self.last_error = None, ""
-        self._set_form_enabled(False)
-        self.table.set_cameras([spec.name for spec in request.cameras])
-        self.status.update(f"opening {', '.join(s.name for s in request.cameras)}…")
-        if self.pause_check.value:
-            self._preview_pause.hold()
-        taps: dict = {}             # filled by the session as it opens the cameras; the preview reads them
-        self.preview.start(taps, [spec.name for spec in request.cameras])
-        self._record(request, getattr(self.app, "job_host", None), taps)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="recording")
-    def _record(self, request: Any, host: Any = None, taps: dict | None = None) -> None:
-        """Run the session on cameras borrowed from the pool; every event becomes a message.
-        ``host`` (the app's JobHost) registers it as a job; the record is kept here, in the
-        worker, because after a hang-up no message reaches the UI any more."""
-        from camdeck.console.jobs import recording_state
-        from camdeck.drivers.recording.frame_tap import tapping
-        from camdeck.drivers.recording.session import RecordingSession
-
-        job = None
-        with self.pool.borrow([spec.name for spec in request.cameras], by="recording") as cams:
-            session = RecordingSession(request, self.pool.ctx, open_camera=tapping(lent_opener(cams), taps if taps is not None else {}),
-                                       progress=lambda event: self.post_message(RecordingEventMessage(event)))
-            self.session = session
-            if host is not None:
-                session.preflight()       # bad input is said in the tab, not registered as a job
-                job = host.start("record", f"session {request.session} ({', '.join(s.name for s in request.cameras)})",
-                                 stop=session.request_stop, outputs=session.paths.planned(),
-                                 plan="manual: until stopped" if request.duration_s is None
-                                 else f"timer: {request.duration_s:g} s")
-            if self._exit_requested or self._stop_requested:   # quit or ctrl+s while the cameras opened
-                session.cancel()
-            try:
-                result = session.run()
-            except BaseException as err:
-                if host is not None:
-                    host.end(job, "failed", " ".join((str(err) or type(err).__name__).split()))
-                raise
-            finally:
-                self.session = None
-        if host is not None:
-            host.end(job, recording_state(result.outcome), result.result_text, result.files or None)
-        self.post_message(RecordingFinished(result))   # after the loan: the preview may resume at once
-
-    # ---------------------------------------------------------------- messages
-
-    def on_recording_event_message(self, message: RecordingEventMessage) -> None:
-        event = message.event
-        if event.kind == "countdown":
-            if self.state == "stopping":
-                return      # ctrl+s came first: the session is being cancelled
-            self.state = "countdown"
-            self.timer.show_countdown(event.countdown_s or 0)
-            self.status.update("countdown: ctrl+s cancels")
-        elif event.kind in ("started", "progress"):
-            if self.state != "stopping":
-                self.state = "recording"
-            self._elapsed = (float(event.elapsed_s or 0.0), time.monotonic())
-            self.timer.show_running(event.elapsed_s, event.remaining_s)
-            if event.kind == "started":
-                self.status.update("recording: ctrl+s stops")
-        elif event.kind in ("camera_fault", "disk_low"):
-            self.notify(event.message, title="recording", severity="warning", timeout=10)
-            self.status.update(f"[b]warning:[/b] {event.message}")
-        if event.cameras:
-            self.table.update_stats(event.cameras)
-
-    def on_recording_finished(self, message: RecordingFinished) -> None:
-        result = message.result
-        self.last_result = result
-        self._finish()
-        if result.outcome == "cancelled":
-            self.timer.show_idle("cancelled")
-            self.status.update("countdown cancelled: nothing was written")
-            return
-        self.table.update_stats(result.cameras)
-        self._advance_name(result.session)
-        self.timer.show_finished(result.elapsed_s, result.outcome.replace("_", " "))
-        text = f"session {result.session}: {result.outcome.replace('_', ' ')}; data file {result.data_file}"
-        if result.warnings:
-            text += "\n" + "\n".join(result.warnings)
-        self.status.update(text)
-
-    def _advance_name(self, recorded: str) -> None:
-        """After a take, the form names the next one (take_001 -> take_002), unless the operator
-        already typed another name meanwhile."""
-        from camdeck.drivers.recording.data_file import SessionPaths
-
-        if self.name_input.value.strip() != recorded:
-            return
-        folder = Path(self.folder_input.value.strip() or ".")
-        count = max(1, len(self.last_result.cameras) if self.last_result is not None else 1)
-        self.name_input.value = next_take_name(
-            recorded, taken=lambda name: bool(SessionPaths(folder, name, count).existing()))
+    # ---------------------------------------------------------------- worker failures
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a worker failure becomes something the operator sees."""
@@ -465,10 +345,3 @@ class RecordingTab(PresetKeys, TakeCameraForm, Vertical):
         self.last_error = text
         self.status.update(f"[b]error:[/b] {escape(text)}")
         self.notify(escape(text), title=type(err).__name__, severity="error", timeout=8)
-
-    def _finish(self) -> None:
-        self.state = "idle"
-        self.session = None
-        self.preview.stop()
-        self._set_form_enabled(True)
-        self._preview_pause.release()
