@@ -49,7 +49,8 @@ class CameraStats:
     skipped: int = 0              # frames from before the take's zero (warming up, or leading the other camera)
 
 
-def _one_line(err: BaseException) -> str:
+def error_line(err: BaseException) -> str:
+    """``err`` as one line led by its type (for a take's fault, warnings and notes)."""
     return f"{type(err).__name__}: " + " ".join((str(err) or "").split())
 
 
@@ -215,7 +216,7 @@ class CameraTrack:
 
     def _fail(self, err: BaseException) -> None:
         if self.status != "fault":
-            self.fault = _one_line(err)
+            self.fault = error_line(err)
             self.fault_error = err
             self.fault_elapsed_s = (self.clock() - self.zero_ns) / 1e9 if self._zero_ready.is_set() else 0.0
             self.status = "fault"

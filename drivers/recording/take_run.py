@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from camdeck.fileio.atomic import write_text_atomic
 from camdeck.drivers.base import Clock
-from camdeck.drivers.recording.camera_track import CameraStats, CameraTrack
+from camdeck.drivers.recording.camera_track import CameraStats, CameraTrack, error_line
 from camdeck.drivers.recording.data_file import (
     CameraRecord, SessionPaths, SessionRecord, applied_controls, camera_facts, camera_role, check_no_existing,
     remove_files, render_data_file,
@@ -129,7 +129,7 @@ class TakeRun:
             outcome = self._watch(watch_from, warnings)
         except Exception as err:  # the session itself failed (free space unreadable, a progress callback raised)
             elapsed_s = (self.clock() - zero_ns) / 1e9
-            warnings.append(f"recording stopped after {elapsed_s:.1f} s by an error: {_one_line(err)}; "
+            warnings.append(f"recording stopped after {elapsed_s:.1f} s by an error: {error_line(err)}; "
                             "the files hold everything recorded up to then")
             outcome = "error"
             self._quiet = self._callback_failed      # a callback that raised is not called again
@@ -194,7 +194,7 @@ class TakeRun:
         self.log.close()
         record.changes = [data_file_line(line) for line in self.log.lines]
         if self.log.error is not None:
-            record.notes.append(f"the events file could not be written ({_one_line(self.log.error)}); "
+            record.notes.append(f"the events file could not be written ({error_line(self.log.error)}); "
                                 "the changes are listed here")
         for t, cam_rec, st in zip(self.tracks, record.cameras, stats):
             fill_camera_record(t, cam_rec, st, start_wall, float(getattr(self.ctx, "time_factor", 1.0) or 1.0))
@@ -203,7 +203,7 @@ class TakeRun:
             write_text_atomic(self.paths.data, render_data_file(record, socket.gethostname(), _version()))
         except OSError as err:  # the drive is full or gone: the video and timestamp files are what there is
             outcome = "error"
-            warnings.append(f"the data file {self.paths.data} could not be written ({_one_line(err)}); "
+            warnings.append(f"the data file {self.paths.data} could not be written ({error_line(err)}); "
                             "the video and timestamp files are complete")
         files = [self.paths.data, self.paths.events] + [
             p for t in self.tracks for p in take_files(t.output, self.paths.video(t.index), self.paths.timecodes(t.index))]
@@ -254,10 +254,6 @@ class TakeRun:
             if remaining is not None:
                 wait_s = min(wait_s, max(0.005, remaining / max(self.ctx.time_factor, 1.0)))
             self._stop.wait(wait_s)
-
-
-def _one_line(err: BaseException) -> str:
-    return f"{type(err).__name__}: " + " ".join((str(err) or "").split())
 
 
 def _version() -> str:
