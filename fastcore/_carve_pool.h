@@ -187,6 +187,8 @@ static int cd_pool_run(cd_item_fn fn, void *ctx, int n, size_t scratch_bytes, in
     for (int spin = 0; spin < 4000 && atomic_load(&cd_pool.done) < n; ++spin) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");       /* the spin-wait hint, as pause is on x86 */
 #endif
     }
     if (atomic_load(&cd_pool.done) < n) {
