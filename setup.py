@@ -8,8 +8,9 @@ folder in the repository, so nothing in a checkout can shadow the installed one.
 
 Flags: -O3 and -ffp-contract=off (the same rounding on every machine, so x86 and the
 Pi's aarch64 carve identical grids); no -march: wider SIMD comes from runtime-dispatched
-clones in fastcore/_carve_simd.h. OpenMP is used only when the compiler accepts it,
-otherwise the kernel builds and runs single-threaded.
+clones in fastcore/_carve_simd.h. The uint8 kernel's threads are its own (pthreads,
+fastcore/_carve_pool.h); OpenMP, used only when the compiler accepts it, threads the float32 /
+attenuation path, which otherwise builds and runs single-threaded.
 """
 from __future__ import annotations
 
@@ -82,11 +83,13 @@ class BuildExt(build_ext):
             base = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-unreachable-code", "-g0"]
         omp_c, omp_l = _openmp_flags(self.compiler)
         if not omp_c:
-            print("camdeck: building fastcore without OpenMP (single-threaded kernel)", file=sys.stderr)
+            print("camdeck: building fastcore without OpenMP (the float32 / attenuation path single-threaded)",
+                  file=sys.stderr)
+        threads = [] if self.compiler.compiler_type == "msvc" else ["-pthread"]   # _carve_pool.h (old glibc)
         for ext in self.extensions:
-            ext.extra_compile_args = base + omp_c + list(ext.extra_compile_args or [])
+            ext.extra_compile_args = base + threads + omp_c + list(ext.extra_compile_args or [])
             strip = ["-s"] if sys.platform.startswith("linux") else []
-            ext.extra_link_args = omp_l + strip + list(ext.extra_link_args or [])
+            ext.extra_link_args = threads + omp_l + strip + list(ext.extra_link_args or [])
         super().build_extensions()
 
 
