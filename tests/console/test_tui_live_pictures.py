@@ -9,7 +9,6 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pytest
 
 from camdeck.console.tui.live_pictures import GridSnapshot, LivePictures
 from camdeck.console.tui.tabs.reconstruction_job import EXTENT_M, THRESHOLD
