@@ -13,13 +13,16 @@
  * next item), so a helper still holding an older job's parameters can never claim an item
  * of a newer job.  Each thread passes fn its own scratch of scratch_bytes (16-byte aligned).
  * Idle helpers sleep on a condition variable (no spinning: the CPU is shared).
- * A second caller while the pool is busy, a forked child (its helpers did not survive the
- * fork) before the pool is rebuilt, or a helper that cannot start: the items still all run,
- * on the callers.  Returns 0, or -1 when the caller's scratch cannot be allocated (then no
+ * A second caller while the pool is busy, or a helper that cannot start: the items still
+ * all run, on the callers.  A forked child rebuilds the pool at its first carve (its helpers
+ * did not survive the fork; pthread_atfork clears what the fork may have caught mid-job).  Returns 0, or -1 when the caller's scratch cannot be allocated (then no
  * item has run).
  */
 #ifndef CAMDECK_CARVE_POOL_H
 #define CAMDECK_CARVE_POOL_H
+
+/* Needs the POSIX 2008 declarations (sigset_t, pthread_atfork): the Cython module includes
+ * Python.h first, which asks for them. */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,7 +96,8 @@ static void cd_pool_work(unsigned gen, cd_item_fn fn, void *ctx, int n, char *sc
     while ((item = cd_pool_claim(gen, n)) >= 0) {
         fn(ctx, item, scratch);
         if (helper) atomic_fetch_add(&cd_pool.helped, 1);
-        if (atomic_fetch_add(&cd_pool.done, 1) + 1 == n) {
+        /* Only a helper can finish the last item while the caller waits for it. */
+        if (atomic_fetch_add(&cd_pool.done, 1) + 1 == n && helper) {
             pthread_mutex_lock(&cd_pool.mu);
             pthread_cond_broadcast(&cd_pool.finished);
             pthread_mutex_unlock(&cd_pool.mu);
@@ -131,6 +135,16 @@ static void *cd_pool_helper(void *arg)
     return NULL;
 }
 
+/* In a child forked from a process with a pool: none of its helpers came along, and the
+ * fork may have caught another thread inside cd_pool_run (busy set, mu held). The child's
+ * first carve rebuilds the pool. */
+static void cd_pool_after_fork(void)
+{
+    cd_pool.pid = 0;
+    cd_pool.nworkers = 0;
+    atomic_flag_clear(&cd_pool.busy);
+}
+
 /* Under mu: (re)build the pool in this process; start helpers up to `want`. */
 static void cd_pool_grow(int want)
 {
@@ -142,7 +156,10 @@ static void cd_pool_grow(int want)
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         sigfillset(&all);
-        pthread_sigmask(SIG_SETMASK, &all, &old);    /* helpers take no signals */
+        /* Helpers take no asynchronous signal (SIGINT, SIGTERM... go to Python's thread); a fault
+         * in a helper still reaches faulthandler. */
+        sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGFPE); sigdelset(&all, SIGILL);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         const int rc = pthread_create(&th, &attr, cd_pool_helper, (void *)(intptr_t)cd_pool.nworkers);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
@@ -165,6 +182,8 @@ static int cd_pool_run(cd_item_fn fn, void *ctx, int n, size_t scratch_bytes, in
         return 0;
     }
     if (cd_pool.pid != getpid()) {       /* first use, or a forked child: helpers start afresh */
+        static int at_fork;              /* inherited by children, so registered once */
+        if (!at_fork) at_fork = pthread_atfork(NULL, NULL, cd_pool_after_fork) == 0;
         pthread_mutex_init(&cd_pool.mu, NULL);
         pthread_cond_init(&cd_pool.wake, NULL);
         pthread_cond_init(&cd_pool.finished, NULL);

@@ -87,6 +87,37 @@ def test_a_forked_child_carves_with_its_own_helpers(frame):
     np.testing.assert_array_equal(out, parent)
 
 
+def test_a_child_forked_while_another_thread_carves_gets_its_own_helpers(frame):
+    """The fork catches the pool mid-job (another thread owns it): the child must not inherit
+    that ownership, or every carve it makes would run on one thread, silently."""
+    ims, f = frame
+    big, small = coefficients(f, 160), coefficients(f, 96)
+    want = carve(ims, small, 96, 1)
+    stop = threading.Event()
+
+    def keep_carving():
+        while not stop.is_set():
+            carve(ims, big, 160, 2)
+
+    busy = threading.Thread(target=keep_carving)
+    busy.start()
+    ctx = multiprocessing.get_context("fork")
+    try:
+        time.sleep(0.2)
+        for _ in range(3):
+            recv, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(send, ims, small, 96))
+            child.start()
+            assert recv.poll(60), "the forked child never finished its carve"
+            _, after, out = recv.recv()
+            child.join(10)
+            assert after >= 1, "the child carved without helpers"
+            np.testing.assert_array_equal(out, want)
+    finally:
+        stop.set()
+        busy.join(60)
+
+
 def test_two_callers_at_once_each_get_their_whole_grid(frame):
     ims, f = frame
     coef = coefficients(f, 96)
