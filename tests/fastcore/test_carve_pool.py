@@ -70,18 +70,24 @@ def _child(conn, ims, coef, N):
     conn.close()
 
 
+def carve_in_forked_child(ims, coef, N):
+    """(helpers before, helpers after, grid) of a 2-thread carve in a forked child."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=(send, ims, coef, N))
+    child.start()
+    assert recv.poll(60), "the forked child never finished its carve"
+    result = recv.recv()
+    child.join(10)
+    assert child.exitcode == 0
+    return result
+
+
 def test_a_forked_child_carves_with_its_own_helpers(frame):
     ims, f = frame
     coef = coefficients(f, 96)
     parent = carve(ims, coef, 96, 2)                 # the parent's pool is running
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(send, ims, coef, 96))
-    child.start()
-    assert recv.poll(60), "the forked child never finished its carve"
-    started, after, out = recv.recv()
-    child.join(10)
-    assert child.exitcode == 0
+    started, after, out = carve_in_forked_child(ims, coef, 96)
     assert started == 0            # the parent's helper threads are not in the child ...
     assert after >= 1              # ... which started its own
     np.testing.assert_array_equal(out, parent)
@@ -101,16 +107,10 @@ def test_a_child_forked_while_another_thread_carves_gets_its_own_helpers(frame):
 
     busy = threading.Thread(target=keep_carving)
     busy.start()
-    ctx = multiprocessing.get_context("fork")
     try:
         time.sleep(0.2)
         for _ in range(3):
-            recv, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(send, ims, small, 96))
-            child.start()
-            assert recv.poll(60), "the forked child never finished its carve"
-            _, after, out = recv.recv()
-            child.join(10)
+            _, after, out = carve_in_forked_child(ims, small, 96)
             assert after >= 1, "the child carved without helpers"
             np.testing.assert_array_equal(out, want)
     finally:
