@@ -112,7 +112,11 @@ def main(argv=None) -> int:
     import camdeck.fastcore  # noqa: F401 - first: its OMP_WAIT_POLICY=passive must reach libgomp,
     # which the floor library loads; spinning OpenMP threads would steal the shipped kernel's CPU
     with tempfile.TemporaryDirectory() as tmp:
-        dll = build(pathlib.Path(tmp))
+        try:
+            dll = build(pathlib.Path(tmp))
+        except (OSError, subprocess.CalledProcessError) as err:
+            print(f"carve_floor: cannot build benchmarks/carve_floor.c ({err}); fix: install gcc", file=sys.stderr)
+            return 2
         results = [measure(n, args.scene, args.reps, args.threads, dll) for n in sizes]
     load = os.getloadavg()[0]
     if args.json:
