@@ -64,7 +64,12 @@ def main(argv=None) -> int:
                "other": args.threads if args.other_threads is None else args.other_threads}
     from camdeck.fastcore import _carve
     from camdeck.fastcore.bench import GRID_EXTENT_M, busy_core, make_bench_frame
-    mods = {"this": _carve, "other": load(args.kernel)}
+    try:
+        other = load(args.kernel)
+    except (ImportError, OSError) as err:
+        print(f"carve_ab: --kernel {args.kernel}: {err}; fix: give a built _carve*.so", file=sys.stderr)
+        return 2
+    mods = {"this": _carve, "other": other}
     frame = make_bench_frame(scene=args.scene)
     ims = [np.ascontiguousarray(im) for im in frame.images]
     K = np.ascontiguousarray(np.broadcast_to(frame.K, (2, 3, 3)))
