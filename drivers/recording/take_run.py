@@ -13,6 +13,7 @@ take_log.py's ``TakeChanges`` is): it uses the session's attributes listed on th
 """
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -28,6 +29,8 @@ from camdeck.drivers.recording.data_file import (
     remove_files, render_data_file,
 )
 from camdeck.drivers.recording.session_types import RecordingEvent, RecordingRequest, SessionResult
+
+log = logging.getLogger(__name__)
 from camdeck.drivers.recording.take import TakeFacts, open_take_output, run_armed, take_files
 from camdeck.drivers.recording.take_end import (
     disk_full, disk_full_warning, fill_camera_record, final_outcome, hold_reserve, outcome_text,
@@ -169,7 +172,9 @@ class TakeRun:
             return
         try:
             self._emit(event)
-        except Exception:
+        except Exception as err:  # noqa: BLE001 - any callback failure: one line, the files still get finished
+            log.warning("recording: the progress callback failed on %r (%s); it is not called again",
+                        event.kind, error_line(err))
             self._quiet = True
 
     def _finish(self, record: SessionRecord, zero_ns: int, start_wall: datetime, outcome: str,
@@ -257,8 +262,9 @@ class TakeRun:
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import version
         return version("camdeck")
-    except Exception:  # not installed (running from a checkout)
+    except PackageNotFoundError:  # not installed (running from a checkout)
         return ""
