@@ -25,7 +25,7 @@ from camdeck.fastcore.grid_io import VoxelGrid, load_grid, save_grid
 from camdeck.fastcore.validation import BACKENDS, U8_TO_FLOAT, check_carve_inputs, check_out
 
 __all__ = [
-    "carve", "process_image_to_voxel_grid", "available_backends", "cython_available",
+    "carve", "empty_grid", "process_image_to_voxel_grid", "available_backends", "cython_available",
     "save_grid", "load_grid", "VoxelGrid",
     "FastcoreError", "CarveInputError", "GridFileError", "BackendUnavailable",
     "DEVICES", "DeviceUnavailable", "resolve_device",
@@ -52,6 +52,20 @@ def _carve_module():
         else:
             _CARVE_MODULE = _carve
     return _CARVE_MODULE
+
+
+def empty_grid(N: int) -> np.ndarray:
+    """An uninitialised (N, N, N) float32 grid starting on a 64-byte cache line.
+
+    ``carve`` allocates its grids this way; pass one as ``out=`` to reuse it. On x86-64 with
+    AVX-512 the kernel then streams whole cache lines of a big grid straight from its tiles
+    (about 1.5 ms less at 256^3 than a grid numpy placed 16 bytes into a line, which goes
+    through a staging copy).
+    """
+    nbytes = N * N * N * 4
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + nbytes].view(np.float32).reshape(N, N, N)
 
 
 def cython_available() -> bool:
@@ -107,7 +121,7 @@ def carve(images, K, R, t, grid_size, voxel_size, grid_center=(0.0, 0.0, 0.0),
     """
     problem = check_carve_inputs(images, K, R, t, grid_size, voxel_size, grid_center, attenuation)
     N = problem.grid_size
-    out = np.empty((N, N, N), np.float32) if out is None else check_out(out, N)
+    out = empty_grid(N) if out is None else check_out(out, N)
     dev, name = _resolve_device_backend(device, backend)
     if name == "cython":
         return _carve_cython(problem, out)

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from camdeck.fastcore import empty_grid
 from camdeck.fastcore.errors import CarveInputError
 
 FUSION_MODES = ("none", "ema", "min")
@@ -220,8 +221,8 @@ class LiveReconstruction:
         # Two grids the events hand out in turn (a consumer has one frame to copy the latest).
         # Without fusion the carve writes straight into them; fusing needs a third, the carve's
         # own, made only then: at 256^3 each grid is 64 MiB.
-        self._grids = (np.empty((N, N, N), np.float32), np.empty((N, N, N), np.float32))
-        self._carved = np.empty((N, N, N), np.float32) if settings.fusion != "none" else None
+        self._grids = (empty_grid(N), empty_grid(N))
+        self._carved = empty_grid(N) if settings.fusion != "none" else None
         self._latest: np.ndarray | None = None
         self._factor: int | None = None
 

@@ -137,3 +137,17 @@ def test_rotation_check(bad):
         fastcore.carve(images, K, R, t, 8, 0.1)
     R_ok = blob_views(2, spread_deg=30)[2] * (1 + 2e-5)      # within the 1e-4 tolerance
     fastcore.carve(images, K, R_ok, t, 8, 0.1)
+
+
+def test_grids_start_on_a_cache_line():
+    """carve's own grids and empty_grid's start on a 64-byte line (the kernel streams whole lines
+    straight from its tiles only then) and behave as plain float32 arrays."""
+    images, K, R, t = stereo_scene()
+    for backend in ("cython", "numpy"):
+        got = fastcore.carve(images, K, R, t, 24, 0.06, backend=backend)
+        assert got.ctypes.data % 64 == 0 and got.dtype == np.float32 and got.flags.c_contiguous
+    for N in (1, 7, 64):
+        grid = fastcore.empty_grid(N)
+        assert grid.shape == (N, N, N) and grid.ctypes.data % 64 == 0 and grid.flags.writeable
+        grid[...] = 1.5
+        assert float(grid.sum()) == 1.5 * N ** 3
