@@ -7,8 +7,11 @@ of `camdeck` (camdeck.console, camdeck.drivers, ...), so the wheel claims the on
 folder in the repository, so nothing in a checkout can shadow the installed one.
 
 Flags: -O3 and -ffp-contract=off (the same rounding on every machine, so x86 and the
-Pi's aarch64 carve identical grids); no -march: wider SIMD comes from runtime-dispatched
-clones in fastcore/_carve_simd.h. The uint8 kernel's threads are its own (pthreads,
+Pi's aarch64 carve the same grids); no -march: wider SIMD comes from runtime-dispatched
+clones in fastcore/_carve_simd.h, and from the AVX-512 VBMI path in fastcore/_carve_vbmi.h,
+which runs only where the CPU has it (its grids may differ from the others' only in voxels
+within a few 1e-4 px of a pixel boundary, as between any two backends). The kernel is
+stripped; CD_NOSTRIP=1 keeps its symbols (for perf). The uint8 kernel's threads are its own (pthreads,
 fastcore/_carve_pool.h); OpenMP, used only when the compiler accepts it, threads the float32 /
 attenuation path, which otherwise builds and runs single-threaded.
 """
@@ -88,7 +91,7 @@ class BuildExt(build_ext):
         threads = [] if self.compiler.compiler_type == "msvc" else ["-pthread"]   # _carve_pool.h (old glibc)
         for ext in self.extensions:
             ext.extra_compile_args = base + threads + omp_c + list(ext.extra_compile_args or [])
-            strip = ["-s"] if sys.platform.startswith("linux") else []
+            strip = ["-s"] if sys.platform.startswith("linux") and not os.environ.get("CD_NOSTRIP") else []
             ext.extra_link_args = threads + omp_l + strip + list(ext.extra_link_args or [])
         super().build_extensions()
 
@@ -98,7 +101,7 @@ extensions = [
         "camdeck.fastcore._carve",
         ["fastcore/_carve.pyx"],
         include_dirs=[np.get_include(), "fastcore"],
-        depends=["fastcore/_carve_simd.h", "fastcore/_carve_pool.h"],
+        depends=["fastcore/_carve_simd.h", "fastcore/_carve_pool.h", "fastcore/_carve_vbmi.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -21,6 +21,10 @@ How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
   4. live row segments are projected in float32 by auto-vectorised loops (AVX2 / AVX-512
      clones on x86-64), then the pixels are read with plain loads, later views only while
      the voxel is non-zero; grids too big for the caches are written with streaming stores;
+     on a CPU with AVX-512 VBMI, when the grid's i axis runs along image rows (windows_fit),
+     bricks every view sees well inside its image go instead through _carve_vbmi.h: 16 x 16
+     (i x k) tiles whose 16 pixels per vector come from two 64-byte loads and one byte
+     permute (16 x 8 x 16 bricks then);
   5. the three stages (tile rows, tables, brick columns) run on the caller and helper threads
      of _carve_pool.h: no end barrier, so a helper descheduled by a busy process is not waited
      for unless it holds an item (carve_general still uses OpenMP).
@@ -42,7 +46,7 @@ cdef extern from "_carve_simd.h" nogil:
         const double *coef
         const uint8_t *const *ims
         const float *lut
-        int V, N, W, H, B, BK, NK, nt
+        int V, N, W, H, B, BK, NK, nt, fast, fast_nt
     int32_t cd_project_one(const double *q, int k, int W, int H)
     void cd_row_coefficients(const double *coef, int i, int j, double *q)
     void cd_view_interval(const double *q, int W, int H, int N, int *kl, int *kh)
@@ -55,8 +59,11 @@ cdef extern from "_carve_simd.h" nogil:
                          double *pts, uint8_t *state)
     void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1,
                          const uint8_t *state, float *out, int32_t *scratch, double *q,
-                         float *qf, int *lims, int *runs, float *rowbuf)
+                         float *qf, int *lims, int *runs, float *rowbuf, float *stage)
     void cd_stream_fence()
+    int cd_vbmi_usable()
+    int cd_lut_is_255(const float *lut)
+    long cd_fast_tiles
 
 
 # Jobs smaller than this run on one thread (waking a second one costs more): voxels plus
@@ -111,6 +118,34 @@ cdef inline void brick_shape(int N, int *B, int *BK) noexcept nogil:
         B[0] = 8; BK[0] = 16
 
 
+def vbmi_usable():
+    """True when this build and CPU run the windowed AVX-512 path (_carve_vbmi.h)."""
+    return bool(cd_vbmi_usable())
+
+
+def fast_stats():
+    """16 x 16 voxel tiles the windowed path has carved in this process: for the tests."""
+    return cd_fast_tiles
+
+
+def windows_fit(const double[:, ::1] coef, int N):
+    """True when, at the grid's centre, 16 voxels along i span under 56 px of at most two image
+    rows in every view: then the windowed path's 64-byte windows mostly fit (_carve_vbmi.h)."""
+    cdef double c = (N - 1) / 2.0
+    cdef double x, y, z, z1
+    cdef Py_ssize_t v
+    for v in range(coef.shape[0]):
+        x = coef[v, 0] + c * (coef[v, 3] + coef[v, 6] + coef[v, 9])
+        y = coef[v, 1] + c * (coef[v, 4] + coef[v, 7] + coef[v, 10])
+        z = coef[v, 2] + c * (coef[v, 5] + coef[v, 8] + coef[v, 11])
+        z1 = z + 15 * coef[v, 5]
+        if not (z > 0 and z1 > 0):
+            return False
+        if abs((x + 15 * coef[v, 3]) / z1 - x / z) > 56.0 or abs((y + 15 * coef[v, 4]) / z1 - y / z) > 0.8:
+            return False
+    return True
+
+
 cdef extern from "_carve_pool.h" nogil:
     ctypedef void (*cd_item_fn)(void *ctx, int item, char *scratch) noexcept nogil
     int cd_pool_run(cd_item_fn fn, void *ctx, int n, size_t scratch_bytes, int helpers)
@@ -132,10 +167,10 @@ cdef struct u8_ctx:
     const size_t *row_start
     const int32_t **sat
     float *out
-    int V, N, W, H, B, NB, NK
+    int V, N, W, H, Bi, Bj, NBj, NK
     bint cull
     # byte offsets into each thread's scratch
-    size_t o_q, o_pts, o_qf, o_rowbuf, o_scratch, o_lims, o_runs, o_state, o_acc, size
+    size_t o_q, o_pts, o_qf, o_rowbuf, o_scratch, o_lims, o_runs, o_state, o_acc, o_stage, size
 
 
 cdef inline size_t _take(size_t *at, size_t nbytes) noexcept nogil:
@@ -169,16 +204,17 @@ cdef void _sat_item(void *p, int v, char *s) noexcept nogil:
 cdef void _column_item(void *p, int task, char *s) noexcept nogil:
     """Brick column `task`: cull its bricks, then carve its rows."""
     cdef u8_ctx *c = <u8_ctx *>p
-    cdef int i0 = (task // c.NB) * c.B
-    cdef int j0 = (task % c.NB) * c.B
-    cdef int i1 = min(i0 + c.B, c.N)
-    cdef int j1 = min(j0 + c.B, c.N)
+    cdef int i0 = (task // c.NBj) * c.Bi
+    cdef int j0 = (task % c.NBj) * c.Bj
+    cdef int i1 = min(i0 + c.Bi, c.N)
+    cdef int j1 = min(j0 + c.Bj, c.N)
     cd_brick_states(c.coef, c.V, c.N, c.job.BK, i0, i1, j0, j1, c.W, c.H,
                     c.sat if c.cull else NULL, c.bands, <double *>(s + c.o_pts),
                     <uint8_t *>(s + c.o_state))
     cd_carve_column(c.job, i0, i1, j0, j1, <uint8_t *>(s + c.o_state), c.out,
                     <int32_t *>(s + c.o_scratch), <double *>(s + c.o_q), <float *>(s + c.o_qf),
-                    <int *>(s + c.o_lims), <int *>(s + c.o_runs), <float *>(s + c.o_rowbuf))
+                    <int *>(s + c.o_lims), <int *>(s + c.o_runs), <float *>(s + c.o_rowbuf),
+                    <float *>(s + c.o_stage))
     cd_stream_fence()       # this column's streaming stores land before it counts as done
 
 
@@ -206,13 +242,17 @@ def default_threads():
 
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
              const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
-             bint cull=True):
+             bint cull=True, int fast=-1):
     """uint8 views, no attenuation: value = lut[min over views of the pixel].
 
     num_threads: 0 = default_threads(); small jobs always use one.
     brick, brick_k: brick edges in voxels (0: chosen from N).
     stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES).
     cull: False skips the tile maps (bricks are then only culled off the image).
+    fast: the windowed AVX-512 path (_carve_vbmi.h) for bricks every view sees well inside its
+        image: -1 = when windows_fit, N >= 32 and no brick shape was asked for; 1 = whatever the
+        geometry (tests); 0 = never.  Either way only where this CPU has it (vbmi_usable), the
+        lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k).
     The result does not depend on brick, brick_k, stream, cull or the thread count, except that
     a voxel whose projection lies within about 1e-4 px of a pixel boundary may round the other way.
     Threads: the caller and num_threads - 1 helpers of _carve_pool.h, which has no end barrier
@@ -222,7 +262,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef int N = out.shape[0]
     cdef int H = images[0].shape[0]
     cdef int W = images[0].shape[1]
-    cdef int B, BK, NB, NK
+    cdef int B, BK, Bj, NBi, NBj, NK
     cdef const uint8_t[:, ::1] view
     cdef cd_u8_job job
     cdef u8_ctx ctx
@@ -234,15 +274,28 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef const int32_t **sat = <const int32_t **>malloc(V * sizeof(int32_t *))
     cdef int32_t *sat_data = NULL
     cdef bint sees = True
+    if fast not in (-1, 0, 1):
+        free(bands); free(row_start); free(ims); free(sat)
+        raise ValueError(f"fast={fast}: -1, 0 or 1")
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()
     brick_shape(N, &B, &BK)
+    if fast < 0:
+        fast = brick == 0 and brick_k == 0 and N >= 32 and windows_fit(coef, N)
+    if not (V <= 8 and cd_vbmi_usable() and cd_lut_is_255(&lut[0])):
+        fast = 0
+    if fast:
+        B = 16; BK = 16
+    Bj = 8 if fast else B
     if brick > 0:
-        B = brick
-    if brick_k > 0:
+        Bj = brick
+        if not fast:
+            B = brick
+    if brick_k > 0 and not fast:
         BK = brick_k
-    NB = (N + B - 1) // B
+    NBi = (N + B - 1) // B
+    NBj = (N + Bj - 1) // Bj
     NK = (N + BK - 1) // BK
     # Per view: the tile band under the grid and the size of its summed-area table.
     row_start[0] = 0
@@ -261,6 +314,9 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     job.V = V; job.N = N; job.W = W; job.H = H
     job.B = B; job.BK = BK; job.NK = NK
     job.nt = 1 if (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_BYTES) else 0
+    job.fast = fast
+    # whole-tile rows are 64-byte pieces: streamed only when they start on a cache line
+    job.fast_nt = job.nt and N % 16 == 0 and (<size_t>&out[0, 0, 0]) % 64 == 0
     if not sees:        # the whole grid is off some view's image: every voxel is 0
         with nogil:
             memset(&out[0, 0, 0], 0, <size_t>N * N * N * sizeof(float))
@@ -288,7 +344,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     ctx.row_start = row_start
     ctx.sat = sat
     ctx.out = &out[0, 0, 0]
-    ctx.V = V; ctx.N = N; ctx.W = W; ctx.H = H; ctx.B = B; ctx.NB = NB; ctx.NK = NK
+    ctx.V = V; ctx.N = N; ctx.W = W; ctx.H = H; ctx.Bi = B; ctx.Bj = Bj; ctx.NBj = NBj; ctx.NK = NK
     ctx.cull = cull
     ctx.o_q = _take(&at, 12 * V * sizeof(double))
     ctx.o_pts = _take(&at, 12 * (NK + 1) * sizeof(double))
@@ -296,9 +352,10 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     ctx.o_rowbuf = _take(&at, N * sizeof(float))
     ctx.o_scratch = _take(&at, <size_t>V * N * sizeof(int32_t))
     ctx.o_lims = _take(&at, 2 * sizeof(int))
-    ctx.o_runs = _take(&at, 3 * (NK + 1) * sizeof(int))
+    ctx.o_runs = _take(&at, 3 * (2 * NK + 2) * sizeof(int))
     ctx.o_state = _take(&at, NK + 1)
     ctx.o_acc = _take(&at, W + CD_TILE)
+    ctx.o_stage = _take(&at, (16 * N if fast else 1) * sizeof(float))
     ctx.size = at
     with nogil:
         # 1. tile maps under each view's grid footprint, as row prefix sums, 2. summed over
@@ -308,7 +365,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
             if rc == 0:
                 rc = cd_pool_run(_sat_item, &ctx, V, ctx.size, helpers)
         if rc == 0:
-            rc = cd_pool_run(_column_item, &ctx, NB * NB, ctx.size, helpers)
+            rc = cd_pool_run(_column_item, &ctx, NBi * NBj, ctx.size, helpers)
     free(bands); free(row_start); free(ims); free(sat); free(sat_data)
     if rc != 0:
         raise MemoryError()

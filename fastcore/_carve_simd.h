@@ -1,7 +1,8 @@
 /* The uint8 carve kernel's C side, used by fastcore/_carve.pyx.
  *
  * Plain C99 that compiles and auto-vectorises with baseline flags (SSE2 on x86-64, NEON on
- * aarch64); no -march and no intrinsics beyond SSE2 streaming stores.  On x86-64 Linux
+ * aarch64); no -march and no intrinsics beyond SSE2 streaming stores, except in
+ * _carve_vbmi.h (AVX-512 VBMI, its own target attribute, run only where the CPU has it).  On x86-64 Linux
  * with GCC >= 11 the vectorisable loops also get `target_clones` for x86-64-v3 (AVX2) and
  * v4 (AVX-512): the loader picks the widest the CPU has, so the binary stays portable.
  * Every path uses the same float32 arithmetic in the same order (-ffp-contract=off), so
@@ -38,6 +39,11 @@
  * Where the time goes at 256^3 (one thread): without the pixel loads and their LUT the kernel
  * takes ~40 % of its time; with the projection replaced by indices that all hit L1, ~60 %.
  * The scalar load loop is the cost, bound by instructions and latency more than by misses.
+ * What did pay (issue 16): reading 16 pixels at once from two 64-byte windows with a byte
+ * permute, walking i (along image rows) instead of k -- _carve_vbmi.h, 0.58-0.65x this
+ * path's time at 256^3 on the dense bench scene.  At 128^3 and 64^3 the 16 voxels span more
+ * than 64 px; two or four windows per vector were built and measured no faster than this path
+ * (0.95-1.10x), so they were dropped.
  */
 #ifndef CAMDECK_CARVE_SIMD_H
 #define CAMDECK_CARVE_SIMD_H
@@ -444,13 +450,17 @@ typedef struct {
     int V, N, W, H;
     int B, BK, NK;                  /* brick edge in i and j, along k; bricks along k */
     int nt;                         /* rows go out through a buffer with streaming stores */
+    int fast;                       /* state-1 bricks go through cd_vbmi_tiles (B = BK = 16) */
+    int fast_nt;                    /* ... with streaming stores (grid 64-byte aligned) */
 } cd_u8_job;
 
-/* scratch: V N int32; q: 12 V doubles; qf: 6 V floats; lims: 2 ints; runs: 3 (NK + 1) ints;
- * rowbuf: N floats (used when job->nt). */
+#include "_carve_vbmi.h"   /* the windowed AVX-512 path: cd_vbmi_usable, cd_fast_runs */
+
+/* scratch: V N int32; q: 12 V doubles; qf: 6 V floats; lims: 2 ints; runs: 3 (2 NK + 2) ints;
+ * rowbuf: N floats (used when job->nt); stage: 16 N floats (used when job->fast). */
 static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1,
                             const uint8_t *state, float *out, int32_t *scratch, double *q,
-                            float *qf, int *lims, int *runs, float *rowbuf)
+                            float *qf, int *lims, int *runs, float *rowbuf, float *stage)
 {
     const int V = job->V, N = job->N, W = job->W, H = job->H, BK = job->BK, NK = job->NK;
     /* Runs of bricks along k: [k0, k1), live (0/1), clip (some brick needs row intervals). */
@@ -466,6 +476,8 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
         ++nruns;
         kb = kb1;
     }
+    int split;                      /* some runs were done whole-tile: rows go out in pieces */
+    nruns = cd_fast_runs(job, i0, i1, j0, j1, nruns, runs, out, stage, &split);
     double *qi = q + 6 * V;
     for (int i = i0; i < i1; ++i) {
         for (int v = 0; v < V; ++v) cd_row_coefficients(job->coef + 12 * v, i, 0, qi + 6 * v);
@@ -486,6 +498,7 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
             for (int r = 0; r < nruns; ++r) {
                 const int k0 = runs[3 * r], k1 = runs[3 * r + 1], kind = runs[3 * r + 2];
                 int a = k0, b = k1 - 1;
+                if (kind == 3) continue;        /* written by cd_vbmi_tiles */
                 if (kind == 2) {
                     if (kl < 0) {
                         kl = 0; kh = N - 1;
@@ -507,7 +520,13 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
                 for (int v = 0; v < V; ++v) cd_segment_params(q + 6 * v, a, qf + 6 * v);
                 cd_row_u8(qf, V, b - a + 1, job->ims, W, H, job->lut, row + a, scratch, N, kind == 2);
             }
-            if (job->nt) cd_put_row(dst, row, N, 1);
+            if (job->nt && !split) {
+                cd_put_row(dst, row, N, 1);
+            } else if (job->nt) {
+                for (int r = 0; r < nruns; ++r)
+                    if (runs[3 * r + 2] != 3)
+                        cd_put_row(dst + runs[3 * r], row + runs[3 * r], runs[3 * r + 1] - runs[3 * r], 1);
+            }
         }
     }
 }
