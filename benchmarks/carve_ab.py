@@ -9,8 +9,9 @@ scratch checkout:
 then --kernel /tmp/old/fastcore/_carve.cpython-*.so) carve camdeck bench's frames in one
 process, runs interleaved, so the machine's drift hits both alike. Per grid: the quiet median
 and p90, then the same beside a child process spinning on one core (fastcore.bench.busy_core),
-and busy p90 / quiet median (issue 16 asks for at most 2x at 64^3 and 128^3). Both builds must
-give the same grid; a difference is reported. --kernel may name the installed build itself:
+and busy p90 / quiet median (issue 16 asks for at most 2x at 64^3 and 128^3). Grids are
+allocated as fastcore.carve allocates them (empty_grid: cache-line aligned). Both builds must
+give the same grid up to pixel-boundary voxels; the count that differ is reported. --kernel may name the installed build itself:
 with --other-threads 1 that compares the kernel on two threads with the kernel on one.
 """
 from __future__ import annotations
@@ -62,7 +63,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     threads = {"this": args.threads,
                "other": args.threads if args.other_threads is None else args.other_threads}
-    from camdeck.fastcore import _carve
+    from camdeck.fastcore import _carve, empty_grid
     from camdeck.fastcore.bench import GRID_EXTENT_M, busy_core, make_bench_frame
     try:
         other = load(args.kernel)
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
         for N in (int(s) for s in args.sizes.split(",")):
             coef = _carve.coefficients(K, np.ascontiguousarray(frame.R), np.ascontiguousarray(frame.t),
                                        np.asarray(frame.grid_center, float), N, GRID_EXTENT_M / N)
-            out = {name: np.empty((N, N, N), np.float32) for name in mods}
+            out = {name: empty_grid(N) for name in mods}       # as fastcore.carve allocates
             reps = REPS.get(N, 20)
             quiet = timed(mods, ims, coef, out, threads, reps)
             with busy_core():
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
                 (qm, qp), (bm, bp) = quiet[name], busy[name]
                 print(f"{name:5s} {N:3d}^3  quiet median {qm:6.2f} p90 {qp:6.2f} | busy median {bm:6.2f}"
                       f" p90 {bp:6.2f} | busy p90 / quiet median {bp / qm:4.2f}"
-                      + (f"  ({differ} voxels differ)" if differ and name == "other" else ""), flush=True)
+                      + (f"  ({differ} voxels differ, {differ / N ** 3:.1e})" if differ and name == "other" else ""),
+                      flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 
