@@ -253,8 +253,9 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
         image: -1 = when windows_fit, N >= 32 and no brick shape was asked for; 1 = whatever the
         geometry (tests); 0 = never.  Either way only where this CPU has it (vbmi_usable), the
         lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k).
-    The result does not depend on brick, brick_k, stream, cull or the thread count, except that
-    a voxel whose projection lies within about 1e-4 px of a pixel boundary may round the other way.
+    The result does not depend on brick, brick_k, stream, cull, fast or the thread count, except
+    that a voxel whose projection lies within a few 1e-4 px of a pixel boundary may round the
+    other way (with the windowed path: 9e-5 of the dense bench scene's voxels at 256^3).
     Threads: the caller and num_threads - 1 helpers of _carve_pool.h, which has no end barrier
     (a helper descheduled by a busy process is not waited for unless it holds an item).
     """
