@@ -252,7 +252,8 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     fast: the windowed AVX-512 path (_carve_vbmi.h) for bricks every view sees well inside its
         image: -1 = when windows_fit, N >= 32 and no brick shape was asked for; 1 = whatever the
         geometry (tests); 0 = never.  Either way only where this CPU has it (vbmi_usable), the
-        lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k).
+        lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k);
+        with fast=1, brick sets only the 8 and brick_k is ignored.
     The result does not depend on brick, brick_k, stream, cull, fast or the thread count, except
     that a voxel whose projection lies within a few 1e-4 px of a pixel boundary may round the
     other way (with the windowed path: 9e-5 of the dense bench scene's voxels at 256^3).
