@@ -62,6 +62,7 @@ cdef extern from "_carve_simd.h" nogil:
                          float *qf, int *lims, int *runs, float *rowbuf, float *stage)
     void cd_stream_fence()
     int cd_vbmi_usable()
+    int cd_vbmi_built()
     int cd_lut_is_255(const float *lut)
     long cd_fast_tiles
 
@@ -121,6 +122,11 @@ cdef inline void brick_shape(int N, int *B, int *BK) noexcept nogil:
 def vbmi_usable():
     """True when this build and CPU run the windowed AVX-512 path (_carve_vbmi.h)."""
     return bool(cd_vbmi_usable())
+
+
+def vbmi_built():
+    """True when this build carries the windowed path (x86-64 with GCC or clang)."""
+    return bool(cd_vbmi_built())
 
 
 def fast_stats():
@@ -276,9 +282,9 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef const int32_t **sat = <const int32_t **>malloc(V * sizeof(int32_t *))
     cdef int32_t *sat_data = NULL
     cdef bint sees = True
-    if fast not in (-1, 0, 1):
+    if fast not in (-1, 0, 1) or lut.shape[0] < 256:
         free(bands); free(row_start); free(ims); free(sat)
-        raise ValueError(f"fast={fast}: -1, 0 or 1")
+        raise ValueError(f"fast={fast} (-1, 0 or 1), lut of {lut.shape[0]} (256 entries)")
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()

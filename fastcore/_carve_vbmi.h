@@ -182,6 +182,16 @@ static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *cons
 static int cd_vbmi_usable(void) { return 0; }
 #endif
 
+/* 1 when this build carries the windowed path (x86-64, GCC or clang, no CAMDECK_NO_VBMI). */
+static int cd_vbmi_built(void)
+{
+#ifdef CD_VBMI
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 /* 16 x 16 tiles the windowed path has carved in this process (for the tests). */
 static long cd_fast_tiles = 0;
 

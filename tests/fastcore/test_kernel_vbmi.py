@@ -4,7 +4,10 @@ one to three views, streamed and staged stores. On a CPU without AVX-512 VBMI th
 run; those tests then check that it is refused, and the agreement tests run the other path."""
 from __future__ import annotations
 
+import ctypes
+import mmap
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -43,6 +46,8 @@ def test_the_path_is_offered_exactly_where_the_cpu_has_it():
     flags = cpu_flags()
     if not flags:
         pytest.skip("no /proc/cpuinfo flags here to compare with")
+    if not _carve.vbmi_built():
+        pytest.skip("this build leaves the path out (not x86-64 GCC/clang, or CAMDECK_NO_VBMI)")
     want = {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512vbmi"} <= flags
     assert HAS_VBMI == want
 
@@ -77,10 +82,11 @@ def test_windowed_path_matches_reference(case, N):
 
 
 @pytest.mark.parametrize("align", ["cache-line", "numpy", "odd"])
-def test_streamed_grids_on_and_off_the_cache_line_grid(align):
+@pytest.mark.parametrize("N", [47, 48])
+def test_streamed_grids_on_and_off_the_cache_line_grid(align, N):
     """stream=1: tiles stream straight out when every row piece starts a cache line, else they
-    go through the stage; either way every voxel is the reference's."""
-    N = 48
+    go through the stage; either way every voxel is the reference's. N = 47 leaves every k run
+    a tail shorter than a tile, written by the scalar path through its own streamed pieces."""
     args = bench_args(N)
     if align == "cache-line":
         out = fastcore.empty_grid(N)
@@ -113,6 +119,8 @@ def test_auto_choice_and_refusals():
     out = np.empty((8, 8, 8), np.float32)
     with pytest.raises(ValueError, match="fast=2"):
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=2)
+    with pytest.raises(ValueError, match="lut of 100"):       # the kernel reads lut[0..255]
+        _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT[:100].copy(), 1)
     # a lut that is not p / 255: the path is not taken (it computes p / 255 itself)
     lut = U8_TO_FLOAT.copy()
     lut[7] = 0.5
@@ -132,3 +140,47 @@ def test_threads_and_culling_do_not_change_the_windowed_grid():
         got, _ = carve(args, fast=1, **options)
         np.testing.assert_array_equal(got, one, err_msg=str(options))
     assert_agrees(one, carve_reference(*args), problem)
+
+
+def against_a_guard_page(image: np.ndarray) -> np.ndarray:
+    """A copy of image whose last byte is the last before a page nothing may read."""
+    page = mmap.PAGESIZE
+    pages = (image.size + page - 1) // page + 1
+    region = mmap.mmap(-1, (pages + 1) * page)
+    buf = np.frombuffer(region, np.uint8)
+    libc = ctypes.CDLL(None)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    assert libc.mprotect(buf.ctypes.data + pages * page, page, 0) == 0      # PROT_NONE
+    copy = buf[pages * page - image.size:pages * page].reshape(image.shape)
+    copy[...] = image
+    _GUARDED.append(region)             # kept mapped for the process's life
+    return copy
+
+
+_GUARDED: list = []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through libc: Linux")
+@pytest.mark.parametrize("size", [(20, 6), (64, 3), (100, 3)])
+def test_windows_stop_at_the_image_end(size):
+    """Short, wide views filled by the grid: the windows near the last rows would read past the
+    image (the second row's 64 bytes) unless the bounds check turns them away. The images end
+    at a page nothing may read, so such a read crashes the test."""
+    W, H = size
+    rng = np.random.default_rng(W * H)
+    N, depth = 48, 3.0
+    K = np.array([[0.97 * W * depth, 0.0, (W - 1) / 2], [0.0, (0.9 - 2.5 / H) * H * depth, (H - 1) / 2], [0, 0, 1.0]])
+    R = np.stack([np.eye(3)] * 2)
+    t = np.array([[0.0, 0.0, depth], [0.002, 0.0, depth]])
+    images = [rng.integers(1, 256, (H, W)).astype(np.uint8) for _ in range(2)]
+    args = (images, np.stack([K, K]), R, t, N, 1.0 / N, (0.0, 0.0, 0.0))
+    problem = check_carve_inputs(*args)
+    coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, N, problem.voxel_size)
+    guarded = [against_a_guard_page(img) for img in images]
+    before = _carve.fast_stats()
+    got = np.full((N, N, N), np.nan, np.float32)
+    _carve.carve_u8(guarded, coef, got, U8_TO_FLOAT, 1, fast=1)
+    assert not np.isnan(got).any()
+    assert_agrees(got, carve_reference(*args), problem)
+    if HAS_VBMI:
+        assert _carve.fast_stats() > before, "the windowed path ran"
