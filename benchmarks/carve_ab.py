@@ -11,8 +11,9 @@ process, runs interleaved, so the machine's drift hits both alike. Per grid: the
 and p90, then the same beside a child process spinning on one core (fastcore.bench.busy_core),
 and busy p90 / quiet median (issue 16 asks for at most 2x at 64^3 and 128^3). Grids are
 allocated as fastcore.carve allocates them (empty_grid: cache-line aligned). Both builds must
-give the same grid up to pixel-boundary voxels; the count that differ is reported. --kernel may name the installed build itself:
-with --other-threads 1 that compares the kernel on two threads with the kernel on one.
+give the same grid up to pixel-boundary voxels; the count that differ is reported. --kernel
+may name the installed build itself: with --other-threads 1 that compares the kernel on two
+threads with the kernel on one.
 """
 from __future__ import annotations
 

@@ -2,11 +2,12 @@
  *
  * Plain C99 that compiles and auto-vectorises with baseline flags (SSE2 on x86-64, NEON on
  * aarch64); no -march and no intrinsics beyond SSE2 streaming stores, except in
- * _carve_vbmi.h (AVX-512 VBMI, its own target attribute, run only where the CPU has it).  On x86-64 Linux
- * with GCC >= 11 the vectorisable loops also get `target_clones` for x86-64-v3 (AVX2) and
- * v4 (AVX-512): the loader picks the widest the CPU has, so the binary stays portable.
- * Every path uses the same float32 arithmetic in the same order (-ffp-contract=off), so
- * every machine picks the same pixels.
+ * _carve_vbmi.h (AVX-512 VBMI, with its own target attribute, run only where the CPU has
+ * it).  On x86-64 Linux with GCC >= 11 the vectorisable loops also get `target_clones` for
+ * x86-64-v3 (AVX2) and v4 (AVX-512): the loader picks the widest the CPU has, so the binary
+ * stays portable.  Every path here uses the same float32 arithmetic in the same order
+ * (-ffp-contract=off), so every machine picks the same pixels; the windowed path's grids
+ * differ from these only in voxels within a few 1e-4 px of a pixel boundary.
  *
  * Conventions shared with _carve.pyx: a row is the voxels (i, j, k), k = 0..N-1, of one
  * (i, j); per view its homogeneous projection is linear in k:
