@@ -14,12 +14,14 @@ from tests.fastcore.test_backends import assert_agrees, blob_views, look_at
 from camdeck.fastcore import _carve  # the built extension: a missing build must fail, not skip
 
 
-def kernel(args, **options):
-    """carve_u8 on validated args, with kernel options (brick, brick_k, stream, cull)."""
+def kernel(args, out=None, **options):
+    """carve_u8 on validated args, with kernel options (brick, brick_k, stream, cull, fast), into
+    ``out`` (default: a NaN-filled grid, so a voxel nobody wrote shows)."""
     problem = check_carve_inputs(*args)
     N = problem.grid_size
     coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, N, problem.voxel_size)
-    out = np.full((N, N, N), np.nan, np.float32)
+    if out is None:
+        out = np.full((N, N, N), np.nan, np.float32)
     _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, options.pop("num_threads", 0), **options)
     return out, problem
 

@@ -17,6 +17,7 @@ from camdeck.fastcore.bench import make_bench_frame
 from camdeck.fastcore.reference import carve_reference
 from camdeck.fastcore.validation import U8_TO_FLOAT, check_carve_inputs
 from tests.fastcore.test_backends import assert_agrees, blob_views
+from tests.fastcore.test_kernel import kernel
 
 from camdeck.fastcore import _carve  # the built extension: a missing build must fail, not skip
 
@@ -30,16 +31,6 @@ def cpu_flags() -> set[str]:
 
 
 HAS_VBMI = _carve.vbmi_usable()
-
-
-def carve(args, out=None, **options):
-    problem = check_carve_inputs(*args)
-    N = problem.grid_size
-    coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, N, problem.voxel_size)
-    if out is None:
-        out = np.full((N, N, N), np.nan, np.float32)
-    _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, options.pop("num_threads", 0), **options)
-    return out, problem
 
 
 def test_the_path_is_offered_exactly_where_the_cpu_has_it():
@@ -72,7 +63,7 @@ def test_windowed_path_matches_reference(case, N):
         extent = 2.4 if case == "border" else 1.4
         args = (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
     before = _carve.fast_stats()
-    got, problem = carve(args, fast=1)
+    got, problem = kernel(args, fast=1)
     assert not np.isnan(got).any(), "every voxel is written"
     want = carve_reference(*args)
     assert 0 < np.count_nonzero(want) < want.size
@@ -97,7 +88,7 @@ def test_streamed_grids_on_and_off_the_cache_line_grid(align, N):
         out = raw[shift:shift + N ** 3].reshape(N, N, N)
         assert out.ctypes.data % 64 != 0
     out[...] = np.nan
-    got, problem = carve(args, out=out, fast=1, stream=1)
+    got, problem = kernel(args, out=out, fast=1, stream=1)
     assert not np.isnan(got).any()
     assert_agrees(got, carve_reference(*args), problem)
 
@@ -135,9 +126,9 @@ def test_auto_choice_and_refusals():
 
 def test_threads_and_culling_do_not_change_the_windowed_grid():
     args = bench_args(64)
-    one, problem = carve(args, fast=1, num_threads=1)
+    one, problem = kernel(args, fast=1, num_threads=1)
     for options in (dict(num_threads=2), dict(num_threads=3, cull=False), dict(num_threads=2, stream=1)):
-        got, _ = carve(args, fast=1, **options)
+        got, _ = kernel(args, fast=1, **options)
         np.testing.assert_array_equal(got, one, err_msg=str(options))
     assert_agrees(one, carve_reference(*args), problem)
 
