@@ -46,7 +46,7 @@ cdef extern from "_carve_simd.h" nogil:
         const double *coef
         const uint8_t *const *ims
         const float *lut
-        int V, N, W, H, B, BK, NK, nt, fast, fast_nt
+        int V, N, W, H, B, BK, NK, nt, fast, li, fast_nt
     int32_t cd_project_one(const double *q, int k, int W, int H)
     void cd_row_coefficients(const double *coef, int i, int j, double *q)
     void cd_view_interval(const double *q, int W, int H, int N, int *kl, int *kh)
@@ -65,6 +65,7 @@ cdef extern from "_carve_simd.h" nogil:
     int cd_vbmi_built()
     int cd_lut_is_255(const float *lut)
     long cd_fast_tiles
+    long cd_fast_reads[3]
 
 
 # Jobs smaller than this run on one thread (waking a second one costs more): voxels plus
@@ -72,6 +73,10 @@ cdef extern from "_carve_simd.h" nogil:
 cdef long SMALL_WORK = 20000
 # Grids larger than this (bytes) are written with streaming stores: they cannot stay cached.
 cdef long STREAM_BYTES = 24 << 20
+# ... and the windowed path's tiles from this size up: each tile writes 16 pieces of one cache
+# line, an (i, j) plane apart, so past the L2 every piece would first be read for ownership
+# (128^3 dense, one thread: 0.75x the time with streaming, interleaved in one process).
+cdef long STREAM_TILE_BYTES = 2 << 20
 
 
 def coefficients(const double[:, :, ::1] K, const double[:, :, ::1] R, const double[:, ::1] t,
@@ -130,26 +135,49 @@ def vbmi_built():
 
 
 def fast_stats():
-    """16 x 16 voxel tiles the windowed path has carved in this process: for the tests."""
-    return cd_fast_tiles
+    """For the tests: tiles of 256 voxels the windowed path has carved in this process, and its
+    vector reads by kind, as {"tiles", "two_rows", "three_rows", "scalar"} (two_rows counts
+    only vectors narrower than 16 voxels along i)."""
+    return {"tiles": cd_fast_tiles, "two_rows": cd_fast_reads[0], "three_rows": cd_fast_reads[1],
+            "scalar": cd_fast_reads[2]}
+
+
+cdef bint _vector_fits(const double[:, ::1] coef, int N, int li):
+    """At the grid's centre, in every view: li voxels along i at 16 / li j's (the windowed
+    path's vector) span under 56 px and under 0.8 of an image row, in front of the camera."""
+    cdef double c = (N - 1) / 2.0
+    cdef double x, y, z, u, w, umin, umax, wmin, wmax
+    cdef int a, b, lj = 16 // li
+    cdef Py_ssize_t v
+    for v in range(coef.shape[0]):
+        umin = wmin = INFINITY
+        umax = wmax = -INFINITY
+        for a in (0, li - 1):
+            for b in (0, lj - 1):
+                x = coef[v, 0] + (c + a) * coef[v, 3] + (c + b) * coef[v, 6] + c * coef[v, 9]
+                y = coef[v, 1] + (c + a) * coef[v, 4] + (c + b) * coef[v, 7] + c * coef[v, 10]
+                z = coef[v, 2] + (c + a) * coef[v, 5] + (c + b) * coef[v, 8] + c * coef[v, 11]
+                if not z > 0:
+                    return False
+                u = x / z
+                w = y / z
+                umin = min(umin, u); umax = max(umax, u)
+                wmin = min(wmin, w); wmax = max(wmax, w)
+        if umax - umin > 56.0 or wmax - wmin > 0.8:
+            return False
+    return True
 
 
 def windows_fit(const double[:, ::1] coef, int N):
-    """True when, at the grid's centre, 16 voxels along i span under 56 px of at most two image
-    rows in every view: then the windowed path's 64-byte windows mostly fit (_carve_vbmi.h)."""
-    cdef double c = (N - 1) / 2.0
-    cdef double x, y, z, z1
-    cdef Py_ssize_t v
-    for v in range(coef.shape[0]):
-        x = coef[v, 0] + c * (coef[v, 3] + coef[v, 6] + coef[v, 9])
-        y = coef[v, 1] + c * (coef[v, 4] + coef[v, 7] + coef[v, 10])
-        z = coef[v, 2] + c * (coef[v, 5] + coef[v, 8] + coef[v, 11])
-        z1 = z + 15 * coef[v, 5]
-        if not (z > 0 and z1 > 0):
-            return False
-        if abs((x + 15 * coef[v, 3]) / z1 - x / z) > 56.0 or abs((y + 15 * coef[v, 4]) / z1 - y / z) > 0.8:
-            return False
-    return True
+    """The windowed path's vector shape for this grid (_carve_vbmi.h): the voxels along i, 16,
+    8 or 4 (the rest along j), of the first shape that at the grid's centre spans under 56 px
+    of at most two image rows in every view, so that its 64-byte windows mostly fit; 0 when
+    none does."""
+    cdef int li
+    for li in (16, 8, 4):
+        if _vector_fits(coef, N, li):
+            return li
+    return 0
 
 
 cdef extern from "_carve_pool.h" nogil:
@@ -248,18 +276,21 @@ def default_threads():
 
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
              const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
-             bint cull=True, int fast=-1):
+             bint cull=True, int fast=-1, int lanes=0):
     """uint8 views, no attenuation: value = lut[min over views of the pixel].
 
     num_threads: 0 = default_threads(); small jobs always use one.
     brick, brick_k: brick edges in voxels (0: chosen from N).
-    stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES).
+    stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES,
+        and for the windowed path's tiles over STREAM_TILE_BYTES).
     cull: False skips the tile maps (bricks are then only culled off the image).
     fast: the windowed AVX-512 path (_carve_vbmi.h) for bricks every view sees well inside its
         image: -1 = when windows_fit, N >= 32 and no brick shape was asked for; 1 = whatever the
         geometry (tests); 0 = never.  Either way only where this CPU has it (vbmi_usable), the
         lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k);
         with fast=1, brick sets only the 8 and brick_k is ignored.
+    lanes: the path's vectors are lanes voxels along i (16, 8 or 4) times 16 / lanes along j;
+        0 = windows_fit's choice (16 where nothing fits).
     The result does not depend on brick, brick_k, stream, cull, fast or the thread count, except
     that a voxel whose projection lies within a few 1e-4 px of a pixel boundary may round the
     other way (with the windowed path: 9e-5 of the dense bench scene's voxels at 256^3).
@@ -282,15 +313,18 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef const int32_t **sat = <const int32_t **>malloc(V * sizeof(int32_t *))
     cdef int32_t *sat_data = NULL
     cdef bint sees = True
-    if fast not in (-1, 0, 1) or lut.shape[0] < 256:
+    cdef int fits
+    if fast not in (-1, 0, 1) or lut.shape[0] < 256 or lanes not in (0, 4, 8, 16):
         free(bands); free(row_start); free(ims); free(sat)
-        raise ValueError(f"fast={fast} (-1, 0 or 1), lut of {lut.shape[0]} (256 entries)")
+        raise ValueError(f"fast={fast} (-1, 0 or 1), lanes={lanes} (0, 4, 8 or 16), "
+                         f"lut of {lut.shape[0]} (256 entries)")
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()
     brick_shape(N, &B, &BK)
+    fits = windows_fit(coef, N) if fast != 0 and lanes == 0 else lanes
     if fast < 0:
-        fast = brick == 0 and brick_k == 0 and N >= 32 and windows_fit(coef, N)
+        fast = brick == 0 and brick_k == 0 and N >= 32 and fits > 0
     if not (V <= 8 and cd_vbmi_usable() and cd_lut_is_255(&lut[0])):
         fast = 0
     if fast:
@@ -323,8 +357,10 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     job.B = B; job.BK = BK; job.NK = NK
     job.nt = 1 if (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_BYTES) else 0
     job.fast = fast
+    job.li = fits if fits > 0 else 16
     # whole-tile rows are 64-byte pieces: streamed only when they start on a cache line
-    job.fast_nt = job.nt and N % 16 == 0 and (<size_t>&out[0, 0, 0]) % 64 == 0
+    job.fast_nt = (N % 16 == 0 and (<size_t>&out[0, 0, 0]) % 64 == 0
+                   and (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_TILE_BYTES))
     if not sees:        # the whole grid is off some view's image: every voxel is 0
         with nogil:
             memset(&out[0, 0, 0], 0, <size_t>N * N * N * sizeof(float))
@@ -363,7 +399,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     ctx.o_runs = _take(&at, 3 * (2 * NK + 2) * sizeof(int))
     ctx.o_state = _take(&at, NK + 1)
     ctx.o_acc = _take(&at, W + CD_TILE)
-    ctx.o_stage = _take(&at, (16 * N if fast else 1) * sizeof(float))
+    ctx.o_stage = _take(&at, (64 * N if fast else 1) * sizeof(float))
     ctx.size = at
     with nogil:
         # 1. tile maps under each view's grid footprint, as row prefix sums, 2. summed over

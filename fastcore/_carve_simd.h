@@ -42,9 +42,9 @@
  * The scalar load loop is the cost, bound by instructions and latency more than by misses.
  * What did pay (issue 16): reading 16 pixels at once from two 64-byte windows with a byte
  * permute, walking i (along image rows) instead of k -- _carve_vbmi.h, 0.58-0.65x this
- * path's time at 256^3 on the dense bench scene.  At 128^3 and 64^3 the 16 voxels span more
- * than 64 px; two or four windows per vector were built and measured no faster than this path
- * (0.95-1.10x), so they were dropped.
+ * path's time at 256^3 on the dense bench scene.  At 128^3 the 16 voxels span more than 64 px:
+ * two or four windows per vector measured no faster than this path (0.95-1.10x), but vectors of
+ * 8 voxels along i at two j's fit one window (_carve_vbmi.h).  At 64^3 no shape fits.
  */
 #ifndef CAMDECK_CARVE_SIMD_H
 #define CAMDECK_CARVE_SIMD_H
@@ -452,13 +452,14 @@ typedef struct {
     int B, BK, NK;                  /* brick edge in i and j, along k; bricks along k */
     int nt;                         /* rows go out through a buffer with streaming stores */
     int fast;                       /* state-1 bricks go through cd_vbmi_tiles (B = BK = 16) */
+    int li;                         /* ... with vectors of li voxels along i (16, 8 or 4) */
     int fast_nt;                    /* ... with streaming stores (grid 64-byte aligned) */
 } cd_u8_job;
 
 #include "_carve_vbmi.h"   /* the windowed AVX-512 path: cd_vbmi_usable, cd_fast_runs */
 
 /* scratch: V N int32; q: 12 V doubles; qf: 6 V floats; lims: 2 ints; runs: 3 (2 NK + 2) ints;
- * rowbuf: N floats (used when job->nt); stage: 16 N floats (used when job->fast). */
+ * rowbuf: N floats (used when job->nt); stage: 64 N floats (used when job->fast). */
 static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1,
                             const uint8_t *state, float *out, int32_t *scratch, double *q,
                             float *qf, int *lims, int *runs, float *rowbuf, float *stage)

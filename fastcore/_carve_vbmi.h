@@ -1,8 +1,9 @@
 /* The uint8 carve's windowed AVX-512 path, for bricks every view sees well inside its image.
  *
- * Included by _carve_simd.h (after cd_u8_job and cd_put_row).  x86-64 with GCC or clang only; the functions carry their own
- * target attribute and run only where the CPU reports AVX-512 F/BW/VBMI (cd_vbmi_usable), so
- * the binary stays portable.  Elsewhere cd_vbmi_usable() is 0 and nothing here is compiled.
+ * Included by _carve_simd.h (after cd_u8_job and cd_put_row).  x86-64 with GCC or clang only;
+ * the functions carry their own target attribute and run only where the CPU reports AVX-512
+ * F/BW/DQ/VL/VBMI (cd_vbmi_usable), so the binary stays portable.  Elsewhere cd_vbmi_usable()
+ * is 0 and nothing here is compiled.
  *
  * Why: the scalar path pays about two loads and a branch per voxel and view to read pixels,
  * and gathers are no faster on the CPUs measured (issue 16).  When the grid's i axis runs
@@ -10,13 +11,18 @@
  * land within a few dozen bytes of one or two image rows.  Then two 64-byte loads and one
  * byte permute (vpermi2b) read all 16 pixels.  So a tile of 16 (i) x 16 (k) voxels at one j is
  * computed as 16 vectors along i, transposed in registers and stored as 16 row pieces of 16
- * floats along k (streaming stores when the grid is 64-byte aligned and too big to cache).
- * A vector whose pixels do not fit such a window reads them with scalar loads.
+ * floats along k (streaming stores when the grid is 64-byte aligned).  Coarser grids, whose 16
+ * voxels along i span more than 64 px, take vectors of 8 (or 4) voxels along i at 2 (or 4)
+ * consecutive j's: in such a rig j runs in depth and moves the pixel a fraction of a row, so
+ * the vector still fits 64 bytes of two rows, or of three where it crosses a row boundary
+ * and a half (a third load and a one-table permute).  windows_fit (_carve.pyx) picks the
+ * shape.  A vector whose pixels fit no window reads them with scalar loads.
  *
  * Arithmetic: per k, (x + z/2, y + z/2, z) of voxel (i0, j, k) in double, rounded to float32
- * (as cd_segment_params), plus lane * its float32 step along i; 1/z is vrcp14ps with one
- * Newton step, and p / 255 is fma(p, c_hi, p * c_lo), equal to float32(p) / 255 for every p
- * (the path runs only when the lut is that: cd_lut_is_255).  A voxel may therefore pick a
+ * (as cd_segment_params), plus each lane's offset (its steps along i and j, in double, rounded
+ * to float32); 1/z is vrcp14ps with one Newton step, and p / 255 is fma(p, c_hi, p * c_lo),
+ * equal to float32(p) / 255 for every p (the path runs only when the lut is that:
+ * cd_lut_is_255).  A voxel may therefore pick a
  * different pixel than the scalar path only within a few 1e-4 px of a pixel boundary, as
  * between any two backends (9e-5 of the dense bench scene's voxels at 256^3).
  * Callers only pass state-1 bricks (in front of every view, at least a pixel inside every
@@ -24,6 +30,12 @@
  */
 #ifndef CAMDECK_CARVE_VBMI_H
 #define CAMDECK_CARVE_VBMI_H
+
+/* For the tests: tiles of 256 voxels the windowed path has carved in this process, and its
+ * vector reads by kind: from two rows (vectors narrower than 16 only: counting every one costs
+ * the 16-lane path a few per cent), from three, by scalar loads. */
+static long cd_fast_tiles = 0;
+static long cd_fast_reads[3] = {0, 0, 0};
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(CAMDECK_NO_VBMI)
 #define CD_VBMI 1
@@ -53,38 +65,68 @@ static inline CD_VBMI_TARGET __m512i cd_vbmi_scalar(const uint8_t *im, int W, __
     return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)px));
 }
 
-/* The 16 pixels of one vector of voxels in one view, as 32-bit lanes.  The voxels are 16
- * consecutive ones along i; when their pixels lie within 64 bytes on each of two consecutive
- * image rows (counted from the lowest row and column, which are the first or the last voxel's:
- * a projected line is monotone), two loads and one byte permute read them all. */
+/* The 16 pixels of one vector of voxels in one view, as 32-bit lanes.  The voxels are li
+ * consecutive ones along i at each of 16 / li consecutive j's (lane a: i + a % li, j + a / li).
+ * When their pixels lie within 64 bytes on each of two consecutive image rows, counted from
+ * the lowest row and column, two loads and one byte permute read them all; on three rows,
+ * three loads and two permutes.  The lowest row and column are taken from the corner lanes (a
+ * projected parallelogram's extremes lie at its corners); a lane that rounding puts below
+ * them fails the window check like one outside, and the vector takes scalar loads. */
 static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im, int W, int H,
-                                                              __m512 x, __m512 y, __m512 z)
+                                                              __m512 x, __m512 y, __m512 z,
+                                                              const int li, long *reads)
 {
     const __m512 r0 = _mm512_rcp14_ps(z);
     const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(z, r0, _mm512_set1_ps(2.0f)));
     const __m512i col = _mm512_cvttps_epi32(_mm512_mul_ps(x, r));
     const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(y, r));
-    const int c0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(col));
-    const int r0i = _mm_cvtsi128_si32(_mm512_castsi512_si128(row));
-    const int c15 = _mm_extract_epi32(_mm512_extracti32x4_epi32(col, 3), 3);
-    const int r15 = _mm_extract_epi32(_mm512_extracti32x4_epi32(row, 3), 3);
-    const int cmin = c0 < c15 ? c0 : c15, rmin = r0i < r15 ? r0i : r15;
+    int cmin, rmin;
+    if (li == 16) {         /* one line of voxels: its ends (lanes 0 and 15) */
+        const int c0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(col));
+        const int r0i = _mm_cvtsi128_si32(_mm512_castsi512_si128(row));
+        const int c15 = _mm_extract_epi32(_mm512_extracti32x4_epi32(col, 3), 3);
+        const int r15 = _mm_extract_epi32(_mm512_extracti32x4_epi32(row, 3), 3);
+        cmin = c0 < c15 ? c0 : c15;
+        rmin = r0i < r15 ? r0i : r15;
+    } else {                /* the four corners' columns to lanes 0-3, rows to 4-7, then min */
+        const int a = li - 1, b = 16 - li;
+        const __m512i corners = _mm512_setr_epi32(0, a, b, 15, 16, 16 + a, 16 + b, 31, 0, 0, 0, 0, 0, 0, 0, 0);
+        __m256i m = _mm512_castsi512_si256(_mm512_permutex2var_epi32(col, corners, row));
+        m = _mm256_min_epi32(m, _mm256_shuffle_epi32(m, 0xB1));
+        m = _mm256_min_epi32(m, _mm256_shuffle_epi32(m, 0x4E));
+        cmin = _mm_cvtsi128_si32(_mm256_castsi256_si128(m));
+        rmin = _mm_cvtsi128_si32(_mm256_extracti128_si256(m, 1));
+    }
     /* both 64-byte loads must stay inside the image */
     if (rmin >= 0 && cmin >= 0 && (size_t)(rmin + 1) * W + cmin + 64 <= (size_t)W * H) {
         const __m512i dc = _mm512_sub_epi32(col, _mm512_set1_epi32(cmin));
         const __m512i dr = _mm512_sub_epi32(row, _mm512_set1_epi32(rmin));
-        const __mmask16 ok = _mm512_cmplt_epu32_mask(dc, _mm512_set1_epi32(64))
-                           & _mm512_cmplt_epu32_mask(dr, _mm512_set1_epi32(2));
-        if (ok == 0xFFFF) {
-            const uint8_t *p = im + (size_t)rmin * W + cmin;
-            /* Byte 0 of each 32-bit lane holds its offset in the two rows (bit 6: the second
-             * row); the permute fills all four bytes of the lane, the mask keeps byte 0. */
-            const __m512i sel = _mm512_permutex2var_epi8(
-                _mm512_loadu_si512((const void *)p), _mm512_add_epi32(dc, _mm512_slli_epi32(dr, 6)),
-                _mm512_loadu_si512((const void *)(p + W)));
+        const __mmask16 in = _mm512_cmplt_epu32_mask(dc, _mm512_set1_epi32(64));
+        const __mmask16 two = _mm512_cmplt_epu32_mask(dr, _mm512_set1_epi32(2));
+        /* Byte 0 of each 32-bit lane holds its offset in the two rows (bit 6: the second
+         * row); the permute fills all four bytes of the lane, the mask keeps byte 0. */
+        const __m512i at = _mm512_add_epi32(dc, _mm512_slli_epi32(dr, 6));
+        const uint8_t *p = im + (size_t)rmin * W + cmin;
+        const __mmask16 third = _mm512_cmpeq_epi32_mask(dr, _mm512_set1_epi32(2));
+        if (li < 16 && (in & (two | third)) == 0xFFFF
+            && (size_t)(rmin + 2) * W + cmin + 64 <= (size_t)W * H) {
+            /* Vectors across j often cross a row boundary: always three rows (no branch on
+             * which), lanes on the third read it with a one-table permute (the low 6 bits of
+             * their index are the column offset). */
+            const __m512i sel = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)p), at,
+                                                         _mm512_loadu_si512((const void *)(p + W)));
+            const __m512i sel3 = _mm512_permutexvar_epi8(at, _mm512_loadu_si512((const void *)(p + 2 * (size_t)W)));
+            ++reads[1];
+            return _mm512_and_si512(_mm512_mask_blend_epi32(third, sel, sel3), _mm512_set1_epi32(255));
+        }
+        if ((in & two) == 0xFFFF) {
+            const __m512i sel = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)p), at,
+                                                         _mm512_loadu_si512((const void *)(p + W)));
+            if (li < 16) ++reads[0];      /* (not counted on the hot 16-lane path) */
             return _mm512_and_si512(sel, _mm512_set1_epi32(255));
         }
     }
+    ++reads[2];
     return cd_vbmi_scalar(im, W, row, col);
 }
 
@@ -113,29 +155,41 @@ static inline CD_VBMI_TARGET void cd_vbmi_transpose(__m512 *r)
     }
 }
 
-/* Voxels i0..i0+15 x j0..j1-1 x k0..k1-1 ((k1 - k0) a multiple of 16), every one in front of
- * every view and at least a pixel inside its image.  Voxel (i0 + a, j, k0 + m) goes to
- * dst[a * si + (j - j0) * sj + m]; nt: streaming stores (every 16-float piece must start a
- * cache line).  The k tiles are the outer loop and j the inner, so the image rows one k tile
- * reads stay in L1 across the j's (at 256^3 that took the dense bench scene from 9.5 to 7.9 ms). */
-static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *const *ims, int V,
-                                         int W, int H, int i0, int j0, int j1, int k0, int k1,
-                                         float *dst, size_t si, size_t sj, int nt)
+/* Voxels i0..i0+15 x j0..j1-1 x k0..k1-1 ((k1 - k0) a multiple of 16, (j1 - j0) of 16 / li),
+ * every one in front of every view and at least a pixel inside its image.  A vector is li
+ * voxels along i (16, 8 or 4) at each of 16 / li j's: at 256^3 on the bench 16 voxels along i
+ * span 39 px of one or two rows, at 128^3 they span 77 px, but 8 along i at two j's (the j axis
+ * runs in depth, 0.6 rows a step) fit 64 bytes of two rows.  A tile is 16 vectors (one per k)
+ * transposed into 16 pieces of 16 floats along k.  Voxel (i0 + a, j, k0 + m) goes to
+ * dst[a * si + (j - j0) * sj + m]; nt: streaming stores (every piece must start a cache line).
+ * The k tiles are the outer loop and j the inner, so the image rows one k tile reads stay in
+ * L1 across the j's (at 256^3 that took the dense bench scene from 9.5 to 7.9 ms). */
+static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
+    const double *coef, const uint8_t *const *ims, int V, int W, int H, const int li, int i0,
+    int j0, int j1, int k0, int k1, float *dst, size_t si, size_t sj, int nt)
 {
-    const __m512 lane = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int lj = 16 / li, nb = 16 / li;       /* j's per vector; vectors per 16 i's */
     const __m512d lo8 = _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7);
     const __m512 c_hi = _mm512_set1_ps(1.0f / 255.0f);
     const __m512 c_lo = _mm512_set1_ps((float)(1.0 / 255.0 - (double)(1.0f / 255.0f)));
-    __m512 step[8][3];          /* lane offsets along i, per view (V <= 8 on this path) */
+    __m512 off[8][4][3];        /* per view and i block: each lane's offset from voxel (i0, j) */
+    long reads[3] = {0, 0, 0};  /* vector reads by kind (cd_fast_reads) */
     double sk[8][3];            /* steps along k of (x + z/2, y + z/2, z), per view */
     for (int v = 0; v < V; ++v) {
         const double *c = coef + 12 * v;
         const double st[3] = {c[3] + 0.5 * c[5], c[4] + 0.5 * c[5], c[5]};
+        const double sj2[3] = {c[6] + 0.5 * c[8], c[7] + 0.5 * c[8], c[8]};
         sk[v][0] = c[9] + 0.5 * c[11]; sk[v][1] = c[10] + 0.5 * c[11]; sk[v][2] = c[11];
-        for (int a = 0; a < 3; ++a) step[v][a] = _mm512_mul_ps(lane, _mm512_set1_ps((float)st[a]));
+        for (int ib = 0; ib < nb; ++ib)
+            for (int a = 0; a < 3; ++a) {
+                float o[16];
+                for (int l = 0; l < 16; ++l)
+                    o[l] = (float)((ib * li + l % li) * st[a] + (l / li) * sj2[a]);
+                off[v][ib][a] = _mm512_loadu_ps(o);
+            }
     }
     for (int kt = 0; kt < k1 - k0; kt += 16) {
-        for (int j = j0; j < j1; ++j) {
+        for (int j = j0; j < j1; j += lj) {
             /* f[v][a][kk]: float32 (x + z/2, y + z/2, z) of voxel (i0, j, k0 + kt + kk), from
              * the double value at k0 plus (kt + kk) steps. */
             float f[8][3][16];
@@ -152,30 +206,47 @@ static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *cons
                     _mm256_storeu_ps(f[v][a] + 8, _mm512_cvtpd_ps(_mm512_add_pd(base, _mm512_mul_pd(m1, s))));
                 }
             }
-            __m512 tile[16];
-            for (int kk = 0; kk < 16; ++kk) {
-                __m512i p = _mm512_setzero_si512();
-                for (int v = 0; v < V; ++v) {
-                    const __m512i q = cd_vbmi_pixels(
-                        ims[v], W, H, _mm512_add_ps(_mm512_set1_ps(f[v][0][kk]), step[v][0]),
-                        _mm512_add_ps(_mm512_set1_ps(f[v][1][kk]), step[v][1]),
-                        _mm512_add_ps(_mm512_set1_ps(f[v][2][kk]), step[v][2]));
-                    p = v ? _mm512_min_epu32(p, q) : q;
-                    if (!_mm512_test_epi32_mask(p, p)) break;     /* every voxel already 0 */
+            for (int ib = 0; ib < nb; ++ib) {
+                __m512 tile[16];
+                for (int kk = 0; kk < 16; ++kk) {
+                    __m512i p = _mm512_setzero_si512();
+                    for (int v = 0; v < V; ++v) {
+                        const __m512i q = cd_vbmi_pixels(
+                            ims[v], W, H, _mm512_add_ps(_mm512_set1_ps(f[v][0][kk]), off[v][ib][0]),
+                            _mm512_add_ps(_mm512_set1_ps(f[v][1][kk]), off[v][ib][1]),
+                            _mm512_add_ps(_mm512_set1_ps(f[v][2][kk]), off[v][ib][2]), li, reads);
+                        p = v ? _mm512_min_epu32(p, q) : q;
+                        if (!_mm512_test_epi32_mask(p, p)) break;     /* every voxel already 0 */
+                    }
+                    const __m512 pf = _mm512_cvtepi32_ps(p);
+                    tile[kk] = _mm512_fmadd_ps(pf, c_hi, _mm512_mul_ps(pf, c_lo));
                 }
-                const __m512 pf = _mm512_cvtepi32_ps(p);
-                tile[kk] = _mm512_fmadd_ps(pf, c_hi, _mm512_mul_ps(pf, c_lo));
-            }
-            cd_vbmi_transpose(tile);
-            float *d = dst + (size_t)(j - j0) * sj + kt;
-            for (int a = 0; a < 16; ++a) {
-                if (nt)
-                    _mm512_stream_ps(d + a * si, tile[a]);
-                else
-                    _mm512_storeu_ps(d + a * si, tile[a]);
+                cd_vbmi_transpose(tile);
+                float *d = dst + (size_t)(ib * li) * si + (size_t)(j - j0) * sj + kt;
+                for (int a = 0; a < 16; ++a) {
+                    float *piece = d + (size_t)(a % li) * si + (size_t)(a / li) * sj;
+                    if (nt)
+                        _mm512_stream_ps(piece, tile[a]);
+                    else
+                        _mm512_storeu_ps(piece, tile[a]);
+                }
             }
         }
     }
+    for (int a = 0; a < 3; ++a) __atomic_fetch_add(&cd_fast_reads[a], reads[a], __ATOMIC_RELAXED);
+}
+
+/* cd_vbmi_tiles_li compiled for each vector shape. */
+static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *const *ims, int V,
+                                         int W, int H, int li, int i0, int j0, int j1, int k0,
+                                         int k1, float *dst, size_t si, size_t sj, int nt)
+{
+    if (li == 16)
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, i0, j0, j1, k0, k1, dst, si, sj, nt);
+    else if (li == 8)
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 8, i0, j0, j1, k0, k1, dst, si, sj, nt);
+    else
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 4, i0, j0, j1, k0, k1, dst, si, sj, nt);
 }
 
 #else
@@ -192,42 +263,51 @@ static int cd_vbmi_built(void)
 #endif
 }
 
-/* 16 x 16 tiles the windowed path has carved in this process (for the tests). */
-static long cd_fast_tiles = 0;
-
 /* The whole-tile part of each live, unclipped run: handed to cd_vbmi_tiles when the job has
- * the windowed path and the column is 16 voxels deep in i.  Big grids (job->nt) are streamed:
- * straight from the tiles when every 16-float piece starts a cache line (job->fast_nt), else
- * through a 16-row stage (16 N floats) and cd_put_row.  Such a run becomes kind 3 (done)
- * and its tail of fewer than 16 voxels, if any, a new kind-1 run.  Returns the new run count;
- * *done is set when some run was done whole-tile. */
+ * the windowed path and the column is 16 voxels deep in i.  j's left over from whole groups of
+ * 16 / job->li go one at a time with 16 lanes along i (their windows may not fit: then scalar
+ * loads).  Tiles are streamed straight out when job->fast_nt (every 16-float piece starts a
+ * cache line, and the grid is big or streaming was asked for); a grid whose rows are streamed
+ * (job->nt) but whose pieces are off the cache-line grid goes through a stage (16 x 4 N floats)
+ * and cd_put_row.  Such a run becomes kind 3 (done) and its tail of fewer than 16 voxels, if
+ * any, a new kind-1 run.  Returns the new run count; *done is set when some run was done
+ * whole-tile. */
 static int cd_fast_runs(const cd_u8_job *job, int i0, int i1, int j0, int j1, int nruns, int *runs,
                         float *out, float *stage, int *done)
 {
     *done = 0;
 #ifdef CD_VBMI
     if (!job->fast || i1 - i0 != 16) return nruns;
-    const int n = nruns;
+    const int n = nruns, N = job->N, lj = 16 / job->li;
+    const int jg = j0 + (j1 - j0) / lj * lj;        /* j0..jg-1 in whole groups */
+    const size_t si = (size_t)N * N;
     for (int r = 0; r < n; ++r) {
         const int k0 = runs[3 * r], k1 = runs[3 * r + 1];
-        const int kf = k0 + (k1 - k0) / 16 * 16;
+        const int kf = k0 + (k1 - k0) / 16 * 16, nk = kf - k0;
         if (runs[3 * r + 2] != 1 || kf == k0) continue;
-        const int N = job->N;
-        const size_t si = (size_t)N * N;
         if (job->nt && !job->fast_nt) {
-            /* a grid off the cache-line grid: each j through the stage, rows streamed out */
-            for (int j = j0; j < j1; ++j) {
-                float *dst = out + ((size_t)i0 * N + j) * N + k0;
-                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, i0, j, j + 1, k0, kf,
-                              stage, (size_t)(kf - k0), 0, 0);
+            /* a grid off the cache-line grid: a group of j's at a time through the stage,
+             * rows streamed out */
+            for (int j = j0; j < j1;) {
+                const int l = j < jg ? job->li : 16, g = 16 / l;
+                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, l, i0, j, j + g, k0, kf,
+                              stage, (size_t)g * nk, (size_t)nk, 0);
                 for (int a = 0; a < 16; ++a)
-                    cd_put_row(dst + a * si, stage + (size_t)a * (kf - k0), kf - k0, 1);
+                    for (int b = 0; b < g; ++b)
+                        cd_put_row(out + ((size_t)(i0 + a) * N + j + b) * N + k0,
+                                   stage + (size_t)(a * g + b) * nk, nk, 1);
+                j += g;
             }
         } else {
-            cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, i0, j0, j1, k0, kf,
-                          out + ((size_t)i0 * N + j0) * N + k0, si, (size_t)N, job->fast_nt);
+            float *dst = out + ((size_t)i0 * N + j0) * N + k0;
+            if (jg > j0)
+                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j0, jg,
+                              k0, kf, dst, si, (size_t)N, job->fast_nt);
+            if (jg < j1)
+                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, 16, i0, jg, j1, k0, kf,
+                              dst + (size_t)(jg - j0) * N, si, (size_t)N, job->fast_nt);
         }
-        __atomic_fetch_add(&cd_fast_tiles, (long)(j1 - j0) * ((kf - k0) / 16), __ATOMIC_RELAXED);
+        __atomic_fetch_add(&cd_fast_tiles, (long)(j1 - j0) * (nk / 16), __ATOMIC_RELAXED);
         runs[3 * r + 1] = kf;
         runs[3 * r + 2] = 3;
         *done = 1;

@@ -1,6 +1,7 @@
 """The windowed AVX-512 path of the uint8 kernel (fastcore/_carve_vbmi.h) gives the reference's
-grid: every window count, grids that are not multiples of 16, bricks cut by the image border,
-one to three views, streamed and staged stores. On a CPU without AVX-512 VBMI the path cannot
+grid: every vector shape (16, 8 or 4 voxels along i), windows of two and three rows and the
+scalar fallback, grids that are not multiples of 16, bricks cut by the image border, one to
+three views, streamed and staged stores. On a CPU without AVX-512 VBMI the path cannot
 run; those tests then check that it is refused, and the agreement tests run the other path."""
 from __future__ import annotations
 
@@ -62,22 +63,54 @@ def test_windowed_path_matches_reference(case, N):
         # its edges are clipped by the image border (the scalar path), the middle windowed
         extent = 2.4 if case == "border" else 1.4
         args = (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
-    before = _carve.fast_stats()
+    before = _carve.fast_stats()["tiles"]
     got, problem = kernel(args, fast=1)
     assert not np.isnan(got).any(), "every voxel is written"
     want = carve_reference(*args)
     assert 0 < np.count_nonzero(want) < want.size
     assert_agrees(got, want, problem)
     if HAS_VBMI:
-        assert _carve.fast_stats() > before, "the windowed path ran"
+        assert _carve.fast_stats()["tiles"] > before, "the windowed path ran"
 
 
+def reads_during(run):
+    """fast_stats() counts that moved while run() ran."""
+    before = _carve.fast_stats()
+    result = run()
+    after = _carve.fast_stats()
+    return result, {key: after[key] - before[key] for key in before}
+
+
+@pytest.mark.parametrize("lanes", [16, 8, 4])
+@pytest.mark.parametrize("case", ["bench", "border"])
+@pytest.mark.parametrize("N", [32, 43])
+def test_every_vector_shape_matches_reference(lanes, case, N):
+    """Vectors of 16, 8 or 4 voxels along i (at 1, 2 or 4 j's). On 480 x 270 views at N = 32
+    the bench geometry is 1080p's at 128^3: 16 voxels along i span about 80 px (scalar loads),
+    8 at two j's fit three rows (read as three, to spare a branch). N = 43: the last brick column
+    has 3 j's, so one is left over from whole groups; k runs end in tails."""
+    if case == "bench":
+        args = bench_args(N)
+    else:
+        images, K, R, t = blob_views(2, size=(203, 151), spread_deg=25, seed=5)
+        args = (images, K, R, t, N, 2.4 / N, (0.03, -0.02, 0.01))
+    (got, problem), reads = reads_during(lambda: kernel(args, fast=1, lanes=lanes))
+    assert not np.isnan(got).any(), "every voxel is written"
+    assert_agrees(got, carve_reference(*args), problem)
+    if HAS_VBMI:
+        assert reads["tiles"] > 0
+        if case == "bench" and N == 32:       # narrower vectors read three rows at a time
+            assert reads["scalar" if lanes == 16 else "three_rows"] > 0, reads
+
+
+@pytest.mark.parametrize("lanes", [16, 8])
 @pytest.mark.parametrize("align", ["cache-line", "numpy", "odd"])
 @pytest.mark.parametrize("N", [47, 48])
-def test_streamed_grids_on_and_off_the_cache_line_grid(align, N):
+def test_streamed_grids_on_and_off_the_cache_line_grid(lanes, align, N):
     """stream=1: tiles stream straight out when every row piece starts a cache line, else they
     go through the stage; either way every voxel is the reference's. N = 47 leaves every k run
-    a tail shorter than a tile, written by the scalar path through its own streamed pieces."""
+    a tail shorter than a tile, written by the scalar path through its own streamed pieces, and
+    (lanes 8) a last brick column of 7 j's, one left over from the pairs."""
     args = bench_args(N)
     if align == "cache-line":
         out = fastcore.empty_grid(N)
@@ -88,7 +121,7 @@ def test_streamed_grids_on_and_off_the_cache_line_grid(align, N):
         out = raw[shift:shift + N ** 3].reshape(N, N, N)
         assert out.ctypes.data % 64 != 0
     out[...] = np.nan
-    got, problem = kernel(args, out=out, fast=1, stream=1)
+    got, problem = kernel(args, out=out, fast=1, stream=1, lanes=lanes)
     assert not np.isnan(got).any()
     assert_agrees(got, carve_reference(*args), problem)
 
@@ -96,29 +129,31 @@ def test_streamed_grids_on_and_off_the_cache_line_grid(align, N):
 def test_auto_choice_and_refusals():
     problem = check_carve_inputs(*bench_args(64))
     coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, 64, problem.voxel_size)
-    assert _carve.windows_fit(coef, 64)               # 2.6 px per voxel along image rows
+    assert _carve.windows_fit(coef, 64) == 16         # 2.6 px per voxel along image rows
     coarse = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, 33, 1.0 / 33)
-    assert not _carve.windows_fit(coarse, 33)         # 16 voxels span about 80 px
+    assert _carve.windows_fit(coarse, 33) == 8        # 16 along i span 80 px, 8 at two j's 40
     # the i axis along the views' depth: no run of voxels stays on two image rows
     images, K, R, t = blob_views(2, size=(203, 151), spread_deg=25, seed=5)
     side = check_carve_inputs(images, K, R, t, 64, 1.4 / 64)
-    assert not _carve.windows_fit(_carve.coefficients(side.K, side.R, side.t, side.grid_center, 64, 1.4 / 64), 64)
+    assert _carve.windows_fit(_carve.coefficients(side.K, side.R, side.t, side.grid_center, 64, 1.4 / 64), 64) == 0
     if HAS_VBMI:                                    # auto picks the path for the bench geometry
-        before = _carve.fast_stats()
+        before = _carve.fast_stats()["tiles"]
         fastcore.carve(*bench_args(64), backend="cython")
-        assert _carve.fast_stats() > before
+        assert _carve.fast_stats()["tiles"] > before
     out = np.empty((8, 8, 8), np.float32)
     with pytest.raises(ValueError, match="fast=2"):
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=2)
+    with pytest.raises(ValueError, match="lanes=5"):
+        _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=1, lanes=5)
     with pytest.raises(ValueError, match="lut of 100"):       # the kernel reads lut[0..255]
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT[:100].copy(), 1)
     # a lut that is not p / 255: the path is not taken (it computes p / 255 itself)
     lut = U8_TO_FLOAT.copy()
     lut[7] = 0.5
-    before = _carve.fast_stats()
+    before = _carve.fast_stats()["tiles"]
     got = np.empty((64, 64, 64), np.float32)
     _carve.carve_u8(problem.images, coef, got, lut, 1, fast=1)
-    assert _carve.fast_stats() == before
+    assert _carve.fast_stats()["tiles"] == before
     want = np.empty_like(got)
     _carve.carve_u8(problem.images, coef, want, lut, 1, fast=0)
     np.testing.assert_array_equal(got, want)
@@ -152,15 +187,19 @@ _GUARDED: list = []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through libc: Linux")
-@pytest.mark.parametrize("size", [(20, 6), (64, 3), (100, 3)])
+@pytest.mark.parametrize("size", [(20, 6, 16), (64, 3, 16), (100, 3, 16), (24, 30, 4)])
 def test_windows_stop_at_the_image_end(size):
     """Short, wide views filled by the grid: the windows near the last rows would read past the
-    image (the second row's 64 bytes) unless the bounds check turns them away. The images end
-    at a page nothing may read, so such a read crashes the test."""
-    W, H = size
+    image (the second or third row's 64 bytes) unless the bounds checks turn them away. The
+    images end at a page nothing may read, so such a read crashes the test. 24 x 30 with
+    vectors of 4 voxels at 4 j's (0.56 rows a j): windows of three rows."""
+    W, H, lanes = size
     rng = np.random.default_rng(W * H)
     N, depth = 48, 3.0
-    K = np.array([[0.97 * W * depth, 0.0, (W - 1) / 2], [0.0, (0.9 - 2.5 / H) * H * depth, (H - 1) / 2], [0, 0, 1.0]])
+    if lanes == 16:
+        K = np.array([[0.97 * W * depth, 0.0, (W - 1) / 2], [0.0, (0.9 - 2.5 / H) * H * depth, (H - 1) / 2], [0, 0, 1.0]])
+    else:       # found by search: some three-row windows end within 64 bytes of the image's end
+        K = np.array([[0.8 * W * depth, 0.0, (W - 1) / 2], [0.0, (1.1 - 2.5 / H) * H * depth, (H - 1) / 2 + 2], [0, 0, 1.0]])
     R = np.stack([np.eye(3)] * 2)
     t = np.array([[0.0, 0.0, depth], [0.002, 0.0, depth]])
     images = [rng.integers(1, 256, (H, W)).astype(np.uint8) for _ in range(2)]
@@ -168,10 +207,11 @@ def test_windows_stop_at_the_image_end(size):
     problem = check_carve_inputs(*args)
     coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, N, problem.voxel_size)
     guarded = [against_a_guard_page(img) for img in images]
-    before = _carve.fast_stats()
     got = np.full((N, N, N), np.nan, np.float32)
-    _carve.carve_u8(guarded, coef, got, U8_TO_FLOAT, 1, fast=1)
+    _, reads = reads_during(lambda: _carve.carve_u8(guarded, coef, got, U8_TO_FLOAT, 1, fast=1, lanes=lanes))
     assert not np.isnan(got).any()
     assert_agrees(got, carve_reference(*args), problem)
     if HAS_VBMI:
-        assert _carve.fast_stats() > before, "the windowed path ran"
+        assert reads["tiles"] > 0, "the windowed path ran"
+        if H == 30:     # three rows, and two where a third would pass the image's end
+            assert reads["three_rows"] > 0 and reads["two_rows"] > 0, reads
