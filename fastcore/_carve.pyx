@@ -136,8 +136,8 @@ def vbmi_built():
 
 def fast_stats():
     """For the tests: tiles of 256 voxels the windowed path has carved in this process, and its
-    vector reads by kind, as {"tiles", "two_rows", "three_rows", "scalar"} (two_rows counts
-    only vectors narrower than 16 voxels along i)."""
+    reads of its vectors narrower than 16 voxels along i by kind, as {"tiles", "two_rows",
+    "three_rows", "scalar"}."""
     return {"tiles": cd_fast_tiles, "two_rows": cd_fast_reads[0], "three_rows": cd_fast_reads[1],
             "scalar": cd_fast_reads[2]}
 

@@ -31,9 +31,10 @@
 #ifndef CAMDECK_CARVE_VBMI_H
 #define CAMDECK_CARVE_VBMI_H
 
-/* For the tests: tiles of 256 voxels the windowed path has carved in this process, and its
- * vector reads by kind: from two rows (vectors narrower than 16 only: counting every one costs
- * the 16-lane path a few per cent), from three, by scalar loads. */
+/* For the tests: tiles of 256 voxels the windowed path has carved in this process, and the
+ * reads of its vectors narrower than 16 voxels by kind: from two rows, from three, by scalar
+ * loads (counting in the 16-lane path cost it 3-8 % at 256^3, even counting only the rare
+ * kinds). */
 static long cd_fast_tiles = 0;
 static long cd_fast_reads[3] = {0, 0, 0};
 
@@ -101,32 +102,36 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im,
     if (rmin >= 0 && cmin >= 0 && (size_t)(rmin + 1) * W + cmin + 64 <= (size_t)W * H) {
         const __m512i dc = _mm512_sub_epi32(col, _mm512_set1_epi32(cmin));
         const __m512i dr = _mm512_sub_epi32(row, _mm512_set1_epi32(rmin));
-        const __mmask16 in = _mm512_cmplt_epu32_mask(dc, _mm512_set1_epi32(64));
-        const __mmask16 two = _mm512_cmplt_epu32_mask(dr, _mm512_set1_epi32(2));
-        /* Byte 0 of each 32-bit lane holds its offset in the two rows (bit 6: the second
-         * row); the permute fills all four bytes of the lane, the mask keeps byte 0. */
-        const __m512i at = _mm512_add_epi32(dc, _mm512_slli_epi32(dr, 6));
         const uint8_t *p = im + (size_t)rmin * W + cmin;
-        const __mmask16 third = _mm512_cmpeq_epi32_mask(dr, _mm512_set1_epi32(2));
-        if (li < 16 && (in & (two | third)) == 0xFFFF
-            && (size_t)(rmin + 2) * W + cmin + 64 <= (size_t)W * H) {
-            /* Vectors across j often cross a row boundary: always three rows (no branch on
-             * which), lanes on the third read it with a one-table permute (the low 6 bits of
-             * their index are the column offset). */
-            const __m512i sel = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)p), at,
-                                                         _mm512_loadu_si512((const void *)(p + W)));
-            const __m512i sel3 = _mm512_permutexvar_epi8(at, _mm512_loadu_si512((const void *)(p + 2 * (size_t)W)));
-            ++reads[1];
-            return _mm512_and_si512(_mm512_mask_blend_epi32(third, sel, sel3), _mm512_set1_epi32(255));
+        /* Byte 0 of each 32-bit lane holds its offset in the rows (bits 6-7: which row); the
+         * permutes fill all four bytes of the lane, the mask keeps byte 0. */
+        if (li < 16) {
+            /* Vectors across j often cross a row boundary: three rows whenever they fit (no
+             * branch on two or three); lanes on the third read it with a one-table permute
+             * (the low 6 bits of their index are the column offset). */
+            const __mmask16 in = _mm512_cmplt_epu32_mask(dc, _mm512_set1_epi32(64))
+                               & _mm512_cmplt_epu32_mask(dr, _mm512_set1_epi32(3));
+            if (in == 0xFFFF && (size_t)(rmin + 2) * W + cmin + 64 <= (size_t)W * H) {
+                const __m512i at = _mm512_add_epi32(dc, _mm512_slli_epi32(dr, 6));
+                const __mmask16 third = _mm512_cmpeq_epi32_mask(dr, _mm512_set1_epi32(2));
+                const __m512i sel = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)p), at,
+                                                             _mm512_loadu_si512((const void *)(p + W)));
+                const __m512i sel3 = _mm512_permutexvar_epi8(at, _mm512_loadu_si512((const void *)(p + 2 * (size_t)W)));
+                if (li < 16) ++reads[1];
+                return _mm512_and_si512(_mm512_mask_blend_epi32(third, sel, sel3), _mm512_set1_epi32(255));
+            }
         }
-        if ((in & two) == 0xFFFF) {
-            const __m512i sel = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)p), at,
-                                                         _mm512_loadu_si512((const void *)(p + W)));
-            if (li < 16) ++reads[0];      /* (not counted on the hot 16-lane path) */
+        const __mmask16 ok = _mm512_cmplt_epu32_mask(dc, _mm512_set1_epi32(64))
+                           & _mm512_cmplt_epu32_mask(dr, _mm512_set1_epi32(2));
+        if (ok == 0xFFFF) {
+            const __m512i sel = _mm512_permutex2var_epi8(
+                _mm512_loadu_si512((const void *)p), _mm512_add_epi32(dc, _mm512_slli_epi32(dr, 6)),
+                _mm512_loadu_si512((const void *)(p + W)));
+            if (li < 16) ++reads[0];
             return _mm512_and_si512(sel, _mm512_set1_epi32(255));
         }
     }
-    ++reads[2];
+    if (li < 16) ++reads[2];
     return cd_vbmi_scalar(im, W, row, col);
 }
 
@@ -233,7 +238,8 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
             }
         }
     }
-    for (int a = 0; a < 3; ++a) __atomic_fetch_add(&cd_fast_reads[a], reads[a], __ATOMIC_RELAXED);
+    if (li < 16)
+        for (int a = 0; a < 3; ++a) __atomic_fetch_add(&cd_fast_reads[a], reads[a], __ATOMIC_RELAXED);
 }
 
 /* cd_vbmi_tiles_li compiled for each vector shape. */
