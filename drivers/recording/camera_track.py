@@ -46,7 +46,7 @@ class CameraStats:
     bytes_written: int = 0
     status: str = "waiting"       # waiting, recording, done, fault
     fault: str = ""
-    skipped: int = 0              # frames from before the take's zero (warming up, or leading the other camera)
+    skipped: int = 0              # frames made before the first recorded one (warming up, leading the other camera)
 
 
 def error_line(err: BaseException) -> str:
@@ -73,7 +73,8 @@ class CameraTrack:
     zero, the latest camera's first steady frame, and only then are frames encoded, stamped
     from that zero; a camera's frames from before the zero are not recorded (``lead_frames``),
     so every file of a take starts within a frame of the others. Dropped frames count from
-    the first recorded frame (``first_seq``).
+    the first recorded frame (``first_seq``); every frame the camera made before it is skipped
+    (``skipped_frames``), so written + dropped + skipped is every frame the camera made.
     """
 
     def __init__(self, index: int, spec: Any, camera: Any, video: Path, timecodes: Path,
@@ -94,7 +95,6 @@ class CameraTrack:
         self.zero_ns = 0
         self.rebased = False
         self.frames = 0
-        self.seq_dropped = 0
         self.queue_dropped = 0
         self.status = "waiting"
         self.fault = ""
@@ -103,9 +103,11 @@ class CameraTrack:
         self.first_frame = threading.Event()    # the first steady frame came (or the track gave up)
         self.first_ts: int | None = None        # its time on the session clock, ns
         self.first_seq: int | None = None       # the sequence number of the first recorded frame
+        self.unseen_frames = 0                  # frames the camera dropped before the first one received
         self.warmup_frames = 0                  # frames discarded while the camera warmed up
         self.lead_frames = 0                    # steady frames from before the take's zero, not recorded
         self._drop_base = (0, 0)                # (seq gaps, queue drops) before the first recorded frame
+        self.seq_dropped = 0                    # seq gaps since the first frame received (warm-up included)
         self._offset_ns = 0                     # camera clock -> session clock (non-zero when rebased)
         self._cam_dropped_base = 0              # the camera's drop count about the first recorded frame
         self._zero_ready = threading.Event()
@@ -205,8 +207,17 @@ class CameraTrack:
 
     @property
     def skipped_frames(self) -> int:
-        """Frames the camera gave that are not in the take: warming up, or before its zero."""
-        return self.warmup_frames + self.lead_frames
+        """Frames the camera made that are not in the take: those it dropped before the first one
+        received, the ones discarded warming up, the ones before the take's zero, and the seq gaps
+        and queue drops before the first recorded frame (once it came; until then every drop so
+        far). A frame lost just before the first recorded one cannot be placed either side of the
+        zero (it has no timestamp), so it counts with the frames before the take, not as dropped."""
+        if self.first_seq is None:
+            before = self.seq_dropped + self.queue_dropped
+        else:
+            gaps, queued = self._drop_base
+            before = gaps + queued
+        return self.unseen_frames + self.warmup_frames + self.lead_frames + before
 
     @property
     def drop_pct(self) -> float:
@@ -264,17 +275,19 @@ class CameraTrack:
                 except Exception as err:  # CameraDisconnected and any driver failure: this camera only
                     self._fail(err)
                     break
+                # Every gap counts, warming up included: a slow start (a loaded machine) loses
+                # frames before the take too, and the take's accounting must still add up.
+                if last_seq is None:
+                    self.unseen_frames = self._camera_drops()
+                elif frame.seq > last_seq + 1:
+                    self.seq_dropped += frame.seq - last_seq - 1
+                previous, last_seq = last_seq, frame.seq
                 if self.first_ts is None:
                     if warm_from is None:
                         warm_from = self.clock()
-                    recording = self._steady(frame, last_seq, warm_from)
-                    last_seq = frame.seq
-                    if not recording:
+                    if not self._steady(frame, previous, warm_from):
                         self.warmup_frames += 1
                         continue
-                if frame.seq > last_seq + 1:
-                    self.seq_dropped += frame.seq - last_seq - 1
-                last_seq = frame.seq
                 try:
                     self.queue.put_nowait((frame, self.seq_dropped, self.queue_dropped))
                 except queue.Full:
@@ -282,6 +295,16 @@ class CameraTrack:
         finally:
             self.queue.put(None)  # the encoder drains what is queued, then finishes the file
             self._stop_camera()
+
+    def _camera_drops(self) -> int:
+        """The camera's own drop count, 0 from a camera that cannot say. Read on the capture
+        thread right after a capture, it covers exactly the frames up to that one (the drivers
+        count a drop when they deliver the frame after it), so at the first frame it is the
+        frames made before it: the sensor runs from ``start()`` while this thread may not."""
+        try:
+            return int(self.camera.dropped_frames)
+        except Exception:  # noqa: BLE001 - a vanished camera may not answer any more
+            return 0
 
     def _timestamp_ns(self, frame_ts: int) -> int:
         return frame_ts + self._offset_ns - self.zero_ns

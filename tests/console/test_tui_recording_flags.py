@@ -11,12 +11,19 @@ from camdeck.console.tui.widgets.recording_timer import TIMER_STEPS
 from tests.console import RECORDER_RIG, run_async, until
 
 
-def fast_rig(tmp_path):
-    """The recorder pair with sensors 200 times faster than the wall (the simulator's clock knob):
-    the encoders cannot keep up, so nearly every frame drops; the limit is the default 1 %. Its
-    takes are MP4 (record.format), which the TUI follows as the CLI does."""
+def dropping_rig(tmp_path):
+    """The recorder pair, each camera's every second capture timing out (the simulator's
+    ``fault_timeout_every``): the capture waits its 1 s timeout on the camera's clock while the
+    sensor runs on, so its 2-frame buffer overwrites some 28 frames between any two frames the
+    recorder gets. That is far past the default 1 % limit however fast or slow this machine is
+    (a take that relied on a 200x sensor outrunning the encoder got two frames in a row and no
+    drop on a loaded machine, in its 0.1 s of wall time). The clock runs 20 times faster than the
+    wall, so the 20 s take is about a second. Takes are MP4 (record.format), which the TUI
+    follows as the CLI does."""
     data = tomllib.loads(RECORDER_RIG)
-    data["sim"]["time_factor"] = 200.0
+    data["sim"]["time_factor"] = 20.0
+    for name in ("lightroom", "darkroom"):
+        data["cameras"][name]["fault_timeout_every"] = 2
     data["record"]["max_drop_pct"] = 1.0
     data["record"]["format"] = "mp4"
     data["console"] = {"data_dir": str(tmp_path / "data")}
@@ -25,7 +32,7 @@ def fast_rig(tmp_path):
 
 @run_async
 async def test_a_take_past_the_drop_limit_is_flagged(tmp_path):
-    app = make_app(fast_rig(tmp_path), preview_fps=15)
+    app = make_app(dropping_rig(tmp_path), preview_fps=15)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("2")
         await pilot.pause()
@@ -40,6 +47,7 @@ async def test_a_take_past_the_drop_limit_is_flagged(tmp_path):
         assert result.outcome == "complete_with_drops"
         assert {p.name for p in result.files if p.suffix in (".mp4", ".h264")} == {"drops_camera_1.mp4",
                                                                                  "drops_camera_2.mp4"}
+        assert all(cam.frames >= 2 for cam in result.cameras)    # each had a timeout between two frames
         assert tab.table.flagged == {"lightroom", "darkroom"}
         status = tab.table.row_text("lightroom")[-1]
         assert "% dropped" in status

@@ -55,8 +55,10 @@ def test_a_preview_reads_the_recorders_frames_and_costs_it_none(tmp_path):
         tap = taps[stats.name]
         assert captures[stats.name] == tap.captured                  # the preview never captured
         # each frame the recorder captured: encoded, counted dropped, or skipped before the take's zero
-        assert tap.captured == track.frames + track.queue_dropped + track.skipped_frames
-        assert stats.dropped == max(track.seq_dropped, tap.dropped_frames) + track.queue_dropped
+        received_not_filed = track.warmup_frames + track.lead_frames + track.queue_dropped
+        assert tap.captured == track.frames + received_not_filed
+        # what the camera dropped plus what the recorder received but did not file: not in the file
+        assert stats.dropped + stats.skipped == tap.dropped_frames + received_not_filed
         assert stats.frames + stats.dropped + stats.skipped == tap.latest()[0].seq + 1   # every sensor frame: filed, dropped or skipped
         assert decode_count(tmp_path / f"pv_camera_{track.index}.h264") == stats.frames == \
             len(read_timecodes(tmp_path / f"pv_camera_{track.index}.pts.txt"))
