@@ -22,9 +22,10 @@ How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
      clones on x86-64), then the pixels are read with plain loads, later views only while
      the voxel is non-zero; grids too big for the caches are written with streaming stores;
      on a CPU with AVX-512 VBMI, when the grid's i axis runs along image rows (windows_fit),
-     bricks every view sees well inside its image go instead through _carve_vbmi.h: 16 x 16
-     (i x k) tiles whose 16 pixels per vector come from two 64-byte loads and one byte
-     permute (16 x 8 x 16 bricks then);
+     bricks every view sees well inside its image go instead through _carve_vbmi.h: tiles of
+     16 vectors (one per k) of 16 voxels, 16 along i or (coarser grids) 8 or 4 along i at 2 or
+     4 j's, whose 16 pixels come from 64-byte loads of two or three image rows and byte
+     permutes (16 x 8 x 16 bricks then);
   5. the three stages (tile rows, tables, brick columns) run on the caller and helper threads
      of _carve_pool.h: no end barrier, so a helper descheduled by a busy process is not waited
      for unless it holds an item (carve_general still uses OpenMP).
