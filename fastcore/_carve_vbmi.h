@@ -242,17 +242,23 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
         for (int a = 0; a < 3; ++a) __atomic_fetch_add(&cd_fast_reads[a], reads[a], __ATOMIC_RELAXED);
 }
 
-/* cd_vbmi_tiles_li compiled for each vector shape. */
+/* cd_vbmi_tiles_li compiled for each vector shape, over any j range: the j's left over from
+ * whole groups of 16 / li go with 16 lanes along i (their windows may not fit: then scalar
+ * loads). */
 static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *const *ims, int V,
                                          int W, int H, int li, int i0, int j0, int j1, int k0,
                                          int k1, float *dst, size_t si, size_t sj, int nt)
 {
-    if (li == 16)
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, i0, j0, j1, k0, k1, dst, si, sj, nt);
-    else if (li == 8)
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 8, i0, j0, j1, k0, k1, dst, si, sj, nt);
+    int jg = j0 + (j1 - j0) / (16 / li) * (16 / li);       /* j0..jg-1 in whole groups */
+    if (li == 8)
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 8, i0, j0, jg, k0, k1, dst, si, sj, nt);
+    else if (li == 4)
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 4, i0, j0, jg, k0, k1, dst, si, sj, nt);
     else
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 4, i0, j0, j1, k0, k1, dst, si, sj, nt);
+        jg = j0;                                            /* 16 lanes: all of them below */
+    if (jg < j1)
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, i0, jg, j1, k0, k1, dst + (size_t)(jg - j0) * sj,
+                         si, sj, nt);
 }
 
 #else
@@ -270,10 +276,9 @@ static int cd_vbmi_built(void)
 }
 
 /* The whole-tile part of each live, unclipped run: handed to cd_vbmi_tiles when the job has
- * the windowed path and the column is 16 voxels deep in i.  j's left over from whole groups of
- * 16 / job->li go one at a time with 16 lanes along i (their windows may not fit: then scalar
- * loads).  Tiles are streamed straight out when job->fast_nt (every 16-float piece starts a
- * cache line, and the grid is big or streaming was asked for); a grid whose rows are streamed
+ * the windowed path and the column is 16 voxels deep in i.  Tiles are streamed straight out
+ * when job->fast_nt (every 16-float piece starts a cache line, and the grid is big or streaming
+ * was asked for); a grid whose rows are streamed
  * (job->nt) but whose pieces are off the cache-line grid goes through a stage (16 x 4 N floats)
  * and cd_put_row.  Such a run becomes kind 3 (done) and its tail of fewer than 16 voxels, if
  * any, a new kind-1 run.  Returns the new run count; *done is set when some run was done
@@ -285,8 +290,6 @@ static int cd_fast_runs(const cd_u8_job *job, int i0, int i1, int j0, int j1, in
 #ifdef CD_VBMI
     if (!job->fast || i1 - i0 != 16) return nruns;
     const int n = nruns, N = job->N, lj = 16 / job->li;
-    const int jg = j0 + (j1 - j0) / lj * lj;        /* j0..jg-1 in whole groups */
-    const size_t si = (size_t)N * N;
     for (int r = 0; r < n; ++r) {
         const int k0 = runs[3 * r], k1 = runs[3 * r + 1];
         const int kf = k0 + (k1 - k0) / 16 * 16, nk = kf - k0;
@@ -294,24 +297,18 @@ static int cd_fast_runs(const cd_u8_job *job, int i0, int i1, int j0, int j1, in
         if (job->nt && !job->fast_nt) {
             /* a grid off the cache-line grid: a group of j's at a time through the stage,
              * rows streamed out */
-            for (int j = j0; j < j1;) {
-                const int l = j < jg ? job->li : 16, g = 16 / l;
-                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, l, i0, j, j + g, k0, kf,
-                              stage, (size_t)g * nk, (size_t)nk, 0);
+            for (int j = j0; j < j1; j += lj) {
+                const int g = j1 - j < lj ? j1 - j : lj;
+                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j, j + g,
+                              k0, kf, stage, (size_t)g * nk, (size_t)nk, 0);
                 for (int a = 0; a < 16; ++a)
                     for (int b = 0; b < g; ++b)
                         cd_put_row(out + ((size_t)(i0 + a) * N + j + b) * N + k0,
                                    stage + (size_t)(a * g + b) * nk, nk, 1);
-                j += g;
             }
         } else {
-            float *dst = out + ((size_t)i0 * N + j0) * N + k0;
-            if (jg > j0)
-                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j0, jg,
-                              k0, kf, dst, si, (size_t)N, job->fast_nt);
-            if (jg < j1)
-                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, 16, i0, jg, j1, k0, kf,
-                              dst + (size_t)(jg - j0) * N, si, (size_t)N, job->fast_nt);
+            cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j0, j1, k0, kf,
+                          out + ((size_t)i0 * N + j0) * N + k0, (size_t)N * N, (size_t)N, job->fast_nt);
         }
         __atomic_fetch_add(&cd_fast_tiles, (long)(j1 - j0) * (nk / 16), __ATOMIC_RELAXED);
         runs[3 * r + 1] = kf;
