@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.camdeck-installed
 EXT_STAMP := fastcore/.carve-built
-EXT_SRC := fastcore/_carve.pyx fastcore/_carve_simd.h fastcore/_carve_pool.h fastcore/_carve_vbmi.h setup.py
+EXT_SRC := fastcore/_carve.pyx fastcore/_carve_simd.h fastcore/_carve_pool.h fastcore/_carve_vbmi.h fastcore/_carve_gather.h setup.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: venv run test test-lowest services bench fuzz clean

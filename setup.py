@@ -8,8 +8,8 @@ folder in the repository, so nothing in a checkout can shadow the installed one.
 
 Flags: -O3 and -ffp-contract=off (the same rounding on every machine, so x86 and the
 Pi's aarch64 carve the same grids); no -march: wider SIMD comes from runtime-dispatched
-clones in fastcore/_carve_simd.h, and from the AVX-512 VBMI path in fastcore/_carve_vbmi.h,
-which runs only where the CPU has it (its grids may differ from the others' only in voxels
+clones in fastcore/_carve_simd.h, and from the AVX-512 paths in fastcore/_carve_vbmi.h and
+fastcore/_carve_gather.h, which run only where the CPU has them (its grids may differ from the others' only in voxels
 within a few 1e-4 px of a pixel boundary, as between any two backends). The kernel is
 stripped; CD_NOSTRIP=1 keeps its symbols (for perf). The uint8 kernel's threads are its own (pthreads,
 fastcore/_carve_pool.h); OpenMP, used only when the compiler accepts it, threads the float32 /
@@ -101,7 +101,8 @@ extensions = [
         "camdeck.fastcore._carve",
         ["fastcore/_carve.pyx"],
         include_dirs=[np.get_include(), "fastcore"],
-        depends=["fastcore/_carve_simd.h", "fastcore/_carve_pool.h", "fastcore/_carve_vbmi.h"],
+        depends=["fastcore/_carve_simd.h", "fastcore/_carve_pool.h", "fastcore/_carve_vbmi.h",
+                 "fastcore/_carve_gather.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -21,11 +21,13 @@ How it is fast (uint8, carve_u8; the C lives in _carve_simd.h):
   4. live row segments are projected in float32 by auto-vectorised loops (AVX2 / AVX-512
      clones on x86-64), then the pixels are read with plain loads, later views only while
      the voxel is non-zero; grids too big for the caches are written with streaming stores;
-     on a CPU with AVX-512 VBMI, when the grid's i axis runs along image rows (windows_fit),
-     bricks every view sees well inside its image go instead through _carve_vbmi.h: tiles of
-     16 vectors (one per k) of 16 voxels, 16 along i or (coarser grids) 8 or 4 along i at 2 or
-     4 j's, whose 16 pixels come from 64-byte loads of two or three image rows and byte
-     permutes (16 x 8 x 16 bricks then);
+     on a CPU with AVX-512 VBMI, bricks every view sees well inside its image go instead
+     through _carve_vbmi.h: tiles of 16 vectors (one per k) of 16 voxels.  On Intel CPUs
+     (gathers_default, _carve_gather.h) a vector is 16 voxels along i read by one AVX-512
+     gather per view, at any grid size, and the other row segments are gathered 16 along k at
+     a time; elsewhere, when the grid's i axis runs along image rows (windows_fit), a vector
+     is 16 along i or (coarser grids) 8 or 4 along i at 2 or 4 j's, whose 16 pixels come from
+     64-byte loads of two or three image rows and byte permutes (16 x 8 x 16 bricks then);
   5. the three stages (tile rows, tables, brick columns) run on the caller and helper threads
      of _carve_pool.h: no end barrier, so a helper descheduled by a busy process is not waited
      for unless it holds an item (carve_general still uses OpenMP).
@@ -47,7 +49,7 @@ cdef extern from "_carve_simd.h" nogil:
         const double *coef
         const uint8_t *const *ims
         const float *lut
-        int V, N, W, H, B, BK, NK, nt, fast, li, fast_nt
+        int V, N, W, H, B, BK, NK, nt, fast, li, fast_nt, gather, lut255
     int32_t cd_project_one(const double *q, int k, int W, int H)
     void cd_row_coefficients(const double *coef, int i, int j, double *q)
     void cd_view_interval(const double *q, int W, int H, int N, int *kl, int *kh)
@@ -64,9 +66,12 @@ cdef extern from "_carve_simd.h" nogil:
     void cd_stream_fence()
     int cd_vbmi_usable()
     int cd_vbmi_built()
+    int cd_gather_usable()
     int cd_lut_is_255(const float *lut)
     long cd_fast_tiles
     long cd_fast_reads[3]
+    long cd_gather_tiles
+    long cd_gather_rows
 
 
 # Jobs smaller than this run on one thread (waking a second one costs more): voxels plus
@@ -135,12 +140,19 @@ def vbmi_built():
     return bool(cd_vbmi_built())
 
 
+def gathers_default():
+    """True when the kernel reads pixels by AVX-512 gathers unless told otherwise (reads=-1):
+    an Intel CPU with the windowed path's AVX-512 and no Gather Data Sampling mitigation."""
+    return bool(cd_gather_usable())
+
+
 def fast_stats():
-    """For the tests: tiles of 256 voxels the windowed path has carved in this process, and its
-    reads of its vectors narrower than 16 voxels along i by kind, as {"tiles", "two_rows",
-    "three_rows", "scalar"}."""
+    """For the tests: tiles of 256 voxels the tile path has carved in this process, the reads
+    of its window vectors narrower than 16 voxels along i by kind, the tiles read by gathers,
+    and the row segments read by gathers, as {"tiles", "two_rows", "three_rows", "scalar",
+    "gather_tiles", "gather_rows"}."""
     return {"tiles": cd_fast_tiles, "two_rows": cd_fast_reads[0], "three_rows": cd_fast_reads[1],
-            "scalar": cd_fast_reads[2]}
+            "scalar": cd_fast_reads[2], "gather_tiles": cd_gather_tiles, "gather_rows": cd_gather_rows}
 
 
 cdef bint _vector_fits(const double[:, ::1] coef, int N, int li):
@@ -277,7 +289,7 @@ def default_threads():
 
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
              const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
-             bint cull=True, int fast=-1, int lanes=0):
+             bint cull=True, int fast=-1, int lanes=0, int reads=-1):
     """uint8 views, no attenuation: value = lut[min over views of the pixel].
 
     num_threads: 0 = default_threads(); small jobs always use one.
@@ -285,13 +297,16 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES,
         and for the windowed path's tiles over STREAM_TILE_BYTES).
     cull: False skips the tile maps (bricks are then only culled off the image).
-    fast: the windowed AVX-512 path (_carve_vbmi.h) for bricks every view sees well inside its
-        image: -1 = when windows_fit, N >= 32 and no brick shape was asked for; 1 = whatever the
-        geometry (tests); 0 = never.  Either way only where this CPU has it (vbmi_usable), the
-        lut is p / 255 and there are at most 8 views.  It uses 16 x 8 x 16 bricks (i, j, k);
-        with fast=1, brick sets only the 8 and brick_k is ignored.
-    lanes: the path's vectors are lanes voxels along i (16, 8 or 4) times 16 / lanes along j;
-        0 = windows_fit's choice (16 where nothing fits).
+    fast: the tile path (_carve_vbmi.h) for bricks every view sees well inside its image:
+        -1 = when N >= 32, no brick shape was asked for, and the pixels are gathered or
+        windows_fit; 1 = whatever the geometry (tests); 0 = never.  Either way only where this
+        CPU has it (vbmi_usable), the lut is p / 255 and there are at most 8 views.  It uses
+        16 x 8 x 16 bricks (i, j, k); with fast=1, brick sets only the 8 and brick_k is ignored.
+    lanes: with windows, the vectors are lanes voxels along i (16, 8 or 4) times 16 / lanes
+        along j; 0 = windows_fit's choice (16 where nothing fits).
+    reads: how pixels are read (_carve_gather.h): 1 = AVX-512 gathers (the tiles' vectors are
+        then 16 along i, and lanes is ignored; other rows 16 along k at a time), 0 = 64-byte
+        windows in the tiles and scalar loads elsewhere, -1 = gathers where gathers_default().
     The result does not depend on brick, brick_k, stream, cull, fast or the thread count, except
     that a voxel whose projection lies within a few 1e-4 px of a pixel boundary may round the
     other way (with the windowed path: 9e-5 of the dense bench scene's voxels at 256^3).
@@ -315,15 +330,17 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef int32_t *sat_data = NULL
     cdef bint sees = True
     cdef int fits
-    if fast not in (-1, 0, 1) or lut.shape[0] < 256 or lanes not in (0, 4, 8, 16):
+    cdef bint gather = cd_gather_usable() if reads < 0 else (reads == 1 and cd_vbmi_usable())
+    if (fast not in (-1, 0, 1) or lut.shape[0] < 256 or lanes not in (0, 4, 8, 16)
+            or reads not in (-1, 0, 1)):
         free(bands); free(row_start); free(ims); free(sat)
         raise ValueError(f"fast={fast} (-1, 0 or 1), lanes={lanes} (0, 4, 8 or 16), "
-                         f"lut of {lut.shape[0]} (256 entries)")
+                         f"reads={reads} (-1, 0 or 1), lut of {lut.shape[0]} (256 entries)")
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()
     brick_shape(N, &B, &BK)
-    fits = windows_fit(coef, N) if fast != 0 and lanes == 0 else lanes
+    fits = 16 if gather else (windows_fit(coef, N) if fast != 0 and lanes == 0 else lanes)
     if fast < 0:
         fast = brick == 0 and brick_k == 0 and N >= 32 and fits > 0
     if not (V <= 8 and cd_vbmi_usable() and cd_lut_is_255(&lut[0])):
@@ -359,6 +376,8 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     job.nt = 1 if (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_BYTES) else 0
     job.fast = fast
     job.li = fits if fits > 0 else 16
+    job.gather = gather
+    job.lut255 = cd_lut_is_255(&lut[0])
     # whole-tile rows are 64-byte pieces: streamed only when they start on a cache line
     job.fast_nt = (N % 16 == 0 and (<size_t>&out[0, 0, 0]) % 64 == 0
                    and (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_TILE_BYTES))

@@ -454,9 +454,12 @@ typedef struct {
     int fast;                       /* state-1 bricks go through cd_vbmi_tiles (B = BK = 16) */
     int li;                         /* ... with vectors of li voxels along i (16, 8 or 4) */
     int fast_nt;                    /* ... with streaming stores (grid 64-byte aligned) */
+    int gather;                     /* row segments go through cd_row_u8_gather */
+    int lut255;                     /* lut[p] == float32(p) / 255 (cd_lut_is_255) */
 } cd_u8_job;
 
 #include "_carve_vbmi.h"   /* the windowed AVX-512 path: cd_vbmi_usable, cd_fast_runs */
+#include "_carve_gather.h" /* row segments by AVX-512 gathers: cd_gather_usable, cd_row_u8_gather */
 
 /* scratch: V N int32; q: 12 V doubles; qf: 6 V floats; lims: 2 ints; runs: 3 (2 NK + 2) ints;
  * rowbuf: N floats (used when job->nt); stage: 64 N floats (used when job->fast). */
@@ -480,6 +483,7 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
     }
     int split;                      /* some runs were done whole-tile: rows go out in pieces */
     nruns = cd_fast_runs(job, i0, i1, j0, j1, nruns, runs, out, stage, &split);
+    long gather_rows = 0;           /* row segments read by gathers (cd_gather_rows) */
     double *qi = q + 6 * V;
     for (int i = i0; i < i1; ++i) {
         for (int v = 0; v < V; ++v) cd_row_coefficients(job->coef + 12 * v, i, 0, qi + 6 * v);
@@ -520,6 +524,13 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
                 if (a > k0) memset(row + k0, 0, (size_t)(a - k0) * sizeof(float));
                 if (b < k1 - 1) memset(row + b + 1, 0, (size_t)(k1 - 1 - b) * sizeof(float));
                 for (int v = 0; v < V; ++v) cd_segment_params(q + 6 * v, a, qf + 6 * v);
+#ifdef CD_VBMI
+                if (job->gather) {
+                    cd_row_u8_gather(qf, V, b - a + 1, job->ims, W, H, job->lut, job->lut255, row + a, kind == 2);
+                    ++gather_rows;
+                    continue;
+                }
+#endif
                 cd_row_u8(qf, V, b - a + 1, job->ims, W, H, job->lut, row + a, scratch, N, kind == 2);
             }
             if (job->nt && !split) {
@@ -531,6 +542,7 @@ static void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1
             }
         }
     }
+    if (gather_rows) __atomic_fetch_add(&cd_gather_rows, gather_rows, __ATOMIC_RELAXED);
 }
 
 #endif /* CAMDECK_CARVE_SIMD_H */

@@ -37,6 +37,7 @@
  * kinds). */
 static long cd_fast_tiles = 0;
 static long cd_fast_reads[3] = {0, 0, 0};
+static long cd_gather_tiles = 0;    /* ... of them read by gathers */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(CAMDECK_NO_VBMI)
 #define CD_VBMI 1
@@ -66,6 +67,24 @@ static inline CD_VBMI_TARGET __m512i cd_vbmi_scalar(const uint8_t *im, int W, __
     return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)px));
 }
 
+/* The pixels at idx in the lanes of `lanes` (others 0) by one AVX-512 gather: each lane's
+ * pixel is the low byte of a 32-bit load at its index, so a lane within 3 bytes of the
+ * image's end (its last pixels) is left out of the gather and read alone. */
+static inline CD_VBMI_TARGET __m512i cd_gather_px(const uint8_t *im, int W, int H, __m512i idx,
+                                                  __mmask16 lanes)
+{
+    const __mmask16 tail = _mm512_mask_cmpgt_epi32_mask(lanes, idx, _mm512_set1_epi32(W * H - 4));
+    __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes & ~tail, idx, im, 1);
+    q = _mm512_and_si512(q, _mm512_set1_epi32(255));
+    if (tail) {
+        int32_t at[16];
+        _mm512_storeu_si512((void *)at, idx);
+        for (int l = 0; l < 16; ++l)
+            if (tail >> l & 1) q = _mm512_mask_set1_epi32(q, (__mmask16)(1u << l), im[at[l]]);
+    }
+    return q;
+}
+
 /* The 16 pixels of one vector of voxels in one view, as 32-bit lanes.  The voxels are li
  * consecutive ones along i at each of 16 / li consecutive j's (lane a: i + a % li, j + a / li).
  * When their pixels lie within 64 bytes on each of two consecutive image rows, counted from
@@ -75,12 +94,16 @@ static inline CD_VBMI_TARGET __m512i cd_vbmi_scalar(const uint8_t *im, int W, __
  * them fails the window check like one outside, and the vector takes scalar loads. */
 static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im, int W, int H,
                                                               __m512 x, __m512 y, __m512 z,
-                                                              const int li, long *reads)
+                                                              const int li, const int gather,
+                                                              __mmask16 need, long *reads)
 {
     const __m512 r0 = _mm512_rcp14_ps(z);
     const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(z, r0, _mm512_set1_ps(2.0f)));
     const __m512i col = _mm512_cvttps_epi32(_mm512_mul_ps(x, r));
     const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(y, r));
+    if (gather)
+        return cd_gather_px(im, W, H, _mm512_add_epi32(_mm512_mullo_epi32(row, _mm512_set1_epi32(W)), col),
+                            need);
     int cmin, rmin;
     if (li == 16) {         /* one line of voxels: its ends (lanes 0 and 15) */
         const int c0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(col));
@@ -170,7 +193,8 @@ static inline CD_VBMI_TARGET void cd_vbmi_transpose(__m512 *r)
  * The k tiles are the outer loop and j the inner, so the image rows one k tile reads stay in
  * L1 across the j's (at 256^3 that took the dense bench scene from 9.5 to 7.9 ms). */
 static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
-    const double *coef, const uint8_t *const *ims, int V, int W, int H, const int li, int i0,
+    const double *coef, const uint8_t *const *ims, int V, int W, int H, const int li,
+    const int gather, int i0,
     int j0, int j1, int k0, int k1, float *dst, size_t si, size_t sj, int nt)
 {
     const int lj = 16 / li, nb = 16 / li;       /* j's per vector; vectors per 16 i's */
@@ -215,13 +239,15 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
                 __m512 tile[16];
                 for (int kk = 0; kk < 16; ++kk) {
                     __m512i p = _mm512_setzero_si512();
+                    __mmask16 need = 0xFFFF;    /* lanes still non-zero (gathers skip the rest) */
                     for (int v = 0; v < V; ++v) {
                         const __m512i q = cd_vbmi_pixels(
                             ims[v], W, H, _mm512_add_ps(_mm512_set1_ps(f[v][0][kk]), off[v][ib][0]),
                             _mm512_add_ps(_mm512_set1_ps(f[v][1][kk]), off[v][ib][1]),
-                            _mm512_add_ps(_mm512_set1_ps(f[v][2][kk]), off[v][ib][2]), li, reads);
+                            _mm512_add_ps(_mm512_set1_ps(f[v][2][kk]), off[v][ib][2]), li, gather, need, reads);
                         p = v ? _mm512_min_epu32(p, q) : q;
-                        if (!_mm512_test_epi32_mask(p, p)) break;     /* every voxel already 0 */
+                        need = _mm512_test_epi32_mask(p, p);
+                        if (!need) break;                              /* every voxel already 0 */
                     }
                     const __m512 pf = _mm512_cvtepi32_ps(p);
                     tile[kk] = _mm512_fmadd_ps(pf, c_hi, _mm512_mul_ps(pf, c_lo));
@@ -246,18 +272,22 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
  * whole groups of 16 / li go with 16 lanes along i (their windows may not fit: then scalar
  * loads). */
 static CD_VBMI_TARGET void cd_vbmi_tiles(const double *coef, const uint8_t *const *ims, int V,
-                                         int W, int H, int li, int i0, int j0, int j1, int k0,
-                                         int k1, float *dst, size_t si, size_t sj, int nt)
+                                         int W, int H, int li, int gather, int i0, int j0, int j1,
+                                         int k0, int k1, float *dst, size_t si, size_t sj, int nt)
 {
+    if (gather) {
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, 1, i0, j0, j1, k0, k1, dst, si, sj, nt);
+        return;
+    }
     int jg = j0 + (j1 - j0) / (16 / li) * (16 / li);       /* j0..jg-1 in whole groups */
     if (li == 8)
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 8, i0, j0, jg, k0, k1, dst, si, sj, nt);
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 8, 0, i0, j0, jg, k0, k1, dst, si, sj, nt);
     else if (li == 4)
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 4, i0, j0, jg, k0, k1, dst, si, sj, nt);
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 4, 0, i0, j0, jg, k0, k1, dst, si, sj, nt);
     else
         jg = j0;                                            /* 16 lanes: all of them below */
     if (jg < j1)
-        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, i0, jg, j1, k0, k1, dst + (size_t)(jg - j0) * sj,
+        cd_vbmi_tiles_li(coef, ims, V, W, H, 16, 0, i0, jg, j1, k0, k1, dst + (size_t)(jg - j0) * sj,
                          si, sj, nt);
 }
 
@@ -299,7 +329,7 @@ static int cd_fast_runs(const cd_u8_job *job, int i0, int i1, int j0, int j1, in
              * rows streamed out */
             for (int j = j0; j < j1; j += lj) {
                 const int g = j1 - j < lj ? j1 - j : lj;
-                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j, j + g,
+                cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, job->gather, i0, j, j + g,
                               k0, kf, stage, (size_t)g * nk, (size_t)nk, 0);
                 for (int a = 0; a < 16; ++a)
                     for (int b = 0; b < g; ++b)
@@ -307,10 +337,11 @@ static int cd_fast_runs(const cd_u8_job *job, int i0, int i1, int j0, int j1, in
                                    stage + (size_t)(a * g + b) * nk, nk, 1);
             }
         } else {
-            cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, i0, j0, j1, k0, kf,
+            cd_vbmi_tiles(job->coef, job->ims, job->V, job->W, job->H, job->li, job->gather, i0, j0, j1, k0, kf,
                           out + ((size_t)i0 * N + j0) * N + k0, (size_t)N * N, (size_t)N, job->fast_nt);
         }
         __atomic_fetch_add(&cd_fast_tiles, (long)(j1 - j0) * (nk / 16), __ATOMIC_RELAXED);
+        if (job->gather) __atomic_fetch_add(&cd_gather_tiles, (long)(j1 - j0) * (nk / 16), __ATOMIC_RELAXED);
         runs[3 * r + 1] = kf;
         runs[3 * r + 2] = 3;
         *done = 1;

@@ -1,8 +1,10 @@
-"""The windowed AVX-512 path of the uint8 kernel (fastcore/_carve_vbmi.h) gives the reference's
-grid: every vector shape (16, 8 or 4 voxels along i), windows of two and three rows and the
-scalar fallback, grids that are not multiples of 16, bricks cut by the image border, one to
-three views, streamed and staged stores. On a CPU without AVX-512 VBMI the path cannot
-run; those tests then check that it is refused, and the agreement tests run the other path."""
+"""The tile path of the uint8 kernel (fastcore/_carve_vbmi.h) gives the reference's grid, with
+its pixels read through 64-byte windows (reads=0) or by gathers (reads=1): every window shape
+(16, 8 or 4 voxels along i), windows of two and three rows and the scalar fallback, grids that
+are not multiples of 16, bricks cut by the image border, one to three views, streamed and
+staged stores. On a CPU without AVX-512 VBMI the path cannot run; those tests then check that
+it is refused, and the agreement tests run the other path. tests/fastcore/test_kernel_gather.py
+has the gathers' own cases."""
 from __future__ import annotations
 
 import ctypes
@@ -51,9 +53,10 @@ def bench_args(N):
     return (frame.images, frame.K, frame.R, frame.t, N, 1.0 / N, tuple(frame.grid_center))
 
 
+@pytest.mark.parametrize("reads", [0, 1])
 @pytest.mark.parametrize("case", ["bench", "two", "three", "one", "border"])
 @pytest.mark.parametrize("N", [33, 48, 64, 80])
-def test_windowed_path_matches_reference(case, N):
+def test_windowed_path_matches_reference(case, N, reads):
     if case == "bench":
         args = bench_args(N)
     else:
@@ -64,7 +67,7 @@ def test_windowed_path_matches_reference(case, N):
         extent = 2.4 if case == "border" else 1.4
         args = (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
     before = _carve.fast_stats()["tiles"]
-    got, problem = kernel(args, fast=1)
+    got, problem = kernel(args, fast=1, reads=reads)
     assert not np.isnan(got).any(), "every voxel is written"
     want = carve_reference(*args)
     assert 0 < np.count_nonzero(want) < want.size
@@ -94,7 +97,7 @@ def test_every_vector_shape_matches_reference(lanes, case, N):
     else:
         images, K, R, t = blob_views(2, size=(203, 151), spread_deg=25, seed=5)
         args = (images, K, R, t, N, 2.4 / N, (0.03, -0.02, 0.01))
-    (got, problem), reads = reads_during(lambda: kernel(args, fast=1, lanes=lanes))
+    (got, problem), reads = reads_during(lambda: kernel(args, fast=1, lanes=lanes, reads=0))
     assert not np.isnan(got).any(), "every voxel is written"
     assert_agrees(got, carve_reference(*args), problem)
     if HAS_VBMI:
@@ -103,10 +106,10 @@ def test_every_vector_shape_matches_reference(lanes, case, N):
             assert reads["three_rows"] > 0, reads
 
 
-@pytest.mark.parametrize("lanes", [16, 8])
+@pytest.mark.parametrize("lanes,reads", [(16, 0), (8, 0), (16, 1)])
 @pytest.mark.parametrize("align", ["cache-line", "numpy", "odd"])
 @pytest.mark.parametrize("N", [47, 48])
-def test_streamed_grids_on_and_off_the_cache_line_grid(lanes, align, N):
+def test_streamed_grids_on_and_off_the_cache_line_grid(lanes, reads, align, N):
     """stream=1: tiles stream straight out when every row piece starts a cache line, else they
     go through the stage; either way every voxel is the reference's. N = 47 leaves every k run
     a tail shorter than a tile, written by the scalar path through its own streamed pieces, and
@@ -121,7 +124,7 @@ def test_streamed_grids_on_and_off_the_cache_line_grid(lanes, align, N):
         out = raw[shift:shift + N ** 3].reshape(N, N, N)
         assert out.ctypes.data % 64 != 0
     out[...] = np.nan
-    got, problem = kernel(args, out=out, fast=1, stream=1, lanes=lanes)
+    got, problem = kernel(args, out=out, fast=1, stream=1, lanes=lanes, reads=reads)
     assert not np.isnan(got).any()
     assert_agrees(got, carve_reference(*args), problem)
 
@@ -145,6 +148,8 @@ def test_auto_choice_and_refusals():
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=2)
     with pytest.raises(ValueError, match="lanes=5"):
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=1, lanes=5)
+    with pytest.raises(ValueError, match="reads=2"):
+        _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, reads=2)
     with pytest.raises(ValueError, match="lut of 100"):       # the kernel reads lut[0..255]
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT[:100].copy(), 1)
     # a lut that is not p / 255: the path is not taken (it computes p / 255 itself)
@@ -159,11 +164,12 @@ def test_auto_choice_and_refusals():
     np.testing.assert_array_equal(got, want)
 
 
-def test_threads_and_culling_do_not_change_the_windowed_grid():
+@pytest.mark.parametrize("reads", [0, 1])
+def test_threads_and_culling_do_not_change_the_windowed_grid(reads):
     args = bench_args(64)
-    one, problem = kernel(args, fast=1, num_threads=1)
+    one, problem = kernel(args, fast=1, num_threads=1, reads=reads)
     for options in (dict(num_threads=2), dict(num_threads=3, cull=False), dict(num_threads=2, stream=1)):
-        got, _ = kernel(args, fast=1, **options)
+        got, _ = kernel(args, fast=1, reads=reads, **options)
         np.testing.assert_array_equal(got, one, err_msg=str(options))
     assert_agrees(one, carve_reference(*args), problem)
 
@@ -208,7 +214,7 @@ def test_windows_stop_at_the_image_end(size):
     coef = _carve.coefficients(problem.K, problem.R, problem.t, problem.grid_center, N, problem.voxel_size)
     guarded = [against_a_guard_page(img) for img in images]
     got = np.full((N, N, N), np.nan, np.float32)
-    _, reads = reads_during(lambda: _carve.carve_u8(guarded, coef, got, U8_TO_FLOAT, 1, fast=1, lanes=lanes))
+    _, reads = reads_during(lambda: _carve.carve_u8(guarded, coef, got, U8_TO_FLOAT, 1, fast=1, lanes=lanes, reads=0))
     assert not np.isnan(got).any()
     assert_agrees(got, carve_reference(*args), problem)
     if HAS_VBMI:
