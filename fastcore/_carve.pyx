@@ -83,6 +83,12 @@ cdef long STREAM_BYTES = 24 << 20
 # line, an (i, j) plane apart, so past the L2 every piece would first be read for ownership
 # (128^3 dense, one thread: 0.75x the time with streaming, interleaved in one process).
 cdef long STREAM_TILE_BYTES = 2 << 20
+# Tile maps are built (cull=-1) for grids with at least this many voxels per 8x8-pixel tile
+# under the grid: 2 per pixel.  On the dense and lab bench scenes, 2 threads (docs/design.md,
+# "When to build the tile maps"): 0.2 voxels per pixel at 64^3 and 0.65 at 96^3, where the maps
+# cost 12-44 %; 1.5 at 128^3, within 5 %; 3 at 160^3, within 5 % the other way; 12 at 256^3,
+# where they save 23-28 %.
+cdef long CULL_VOXELS_PER_TILE = 128
 
 
 def coefficients(const double[:, :, ::1] K, const double[:, :, ::1] R, const double[:, ::1] t,
@@ -150,9 +156,10 @@ def fast_stats():
     """For the tests: tiles of 256 voxels the tile path has carved in this process, the reads
     of its window vectors narrower than 16 voxels along i by kind, the tiles read by gathers,
     and the row segments read by gathers, as {"tiles", "two_rows", "three_rows", "scalar",
-    "gather_tiles", "gather_rows"}."""
+    "gather_tiles", "gather_rows"}, and the carves that built tile maps ("tile_maps")."""
     return {"tiles": cd_fast_tiles, "two_rows": cd_fast_reads[0], "three_rows": cd_fast_reads[1],
-            "scalar": cd_fast_reads[2], "gather_tiles": cd_gather_tiles, "gather_rows": cd_gather_rows}
+            "scalar": cd_fast_reads[2], "gather_tiles": cd_gather_tiles, "gather_rows": cd_gather_rows,
+            "tile_maps": _tile_map_carves}
 
 
 cdef bint _vector_fits(const double[:, ::1] coef, int N, int li):
@@ -266,6 +273,7 @@ cdef void _column_item(void *p, int task, char *s) noexcept nogil:
 
 
 cdef int _default_threads = 0
+cdef long _tile_map_carves = 0      # fast_stats()["tile_maps"]
 
 
 def default_threads():
@@ -289,14 +297,17 @@ def default_threads():
 
 def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
              const float[::1] lut, int num_threads, int brick=0, int brick_k=0, int stream=-1,
-             bint cull=True, int fast=-1, int lanes=0, int reads=-1):
+             int cull=-1, int fast=-1, int lanes=0, int reads=-1):
     """uint8 views, no attenuation: value = lut[min over views of the pixel].
 
     num_threads: 0 = default_threads(); small jobs always use one.
     brick, brick_k: brick edges in voxels (0: chosen from N).
     stream: 1/0 forces streaming stores of the grid on/off (-1: on for grids over STREAM_BYTES,
         and for the windowed path's tiles over STREAM_TILE_BYTES).
-    cull: False skips the tile maps (bricks are then only culled off the image).
+    cull: 0 (False) skips the tile maps (bricks are then only culled off the image), 1 (True)
+        builds them; -1 builds them when the grid has at least CULL_VOXELS_PER_TILE voxels per
+        8 x 8-pixel tile under it (only there do the bricks they empty repay reading every
+        pixel under the grid, and the two extra stages' hand-overs between threads).
     fast: the tile path (_carve_vbmi.h) for bricks every view sees well inside its image:
         -1 = when N >= 32, no brick shape was asked for, and the pixels are gathered or
         windows_fit; 1 = whatever the geometry (tests); 0 = never.  Either way only where this
@@ -396,6 +407,10 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
         bw = bands[4 * v + 1] - bands[4 * v]
         memset(sat_data + sat_total, 0, (bw + 1) * sizeof(int32_t))   # row 0
         sat_total += <size_t>(bands[4 * v + 3] - bands[4 * v + 2] + 1) * (bw + 1)
+    global _tile_map_carves
+    if cull < 0:
+        cull = <long>N * N * N >= CULL_VOXELS_PER_TILE * <long>sat_total
+    _tile_map_carves += cull != 0
     if num_threads <= 0:
         num_threads = default_threads()
     if <long>N * N * N + 2 * (sat_total if cull else 0) < SMALL_WORK:

@@ -38,6 +38,7 @@ OPTIONS = [
     dict(brick=16, brick_k=32),
     dict(brick=3, brick_k=5),            # bricks that do not divide N
     dict(cull=False),
+    dict(cull=True),                     # tile maps whatever the grid's size (-1 decides)
     dict(stream=1),
     dict(stream=1, brick=8, brick_k=16, num_threads=1),
     dict(num_threads=2),
@@ -109,6 +110,18 @@ def test_threads_and_small_jobs_give_the_same_grid():
         one, _ = kernel(args, num_threads=1)
         two, _ = kernel(args, num_threads=2)
         np.testing.assert_array_equal(one, two)
+
+
+def test_tile_maps_are_built_only_for_grids_of_two_voxels_a_pixel_or_more():
+    """cull=-1: at 24^3 over two 161 x 117 views (under 0.4 voxels a pixel) the maps would cost
+    more than the bricks they empty, at 96^3 (over 23 a pixel) they pay; forced either way."""
+    images, K, R, t = stereo_scene()
+    for N, options, built in ((24, {}, 0), (96, {}, 1), (24, dict(cull=True), 1), (96, dict(cull=False), 0)):
+        args = (images, K, R, t, N, 1.6 / N, (0.02, -0.01, 0.03))
+        before = _carve.fast_stats()["tile_maps"]
+        got, problem = kernel(args, **options)
+        assert _carve.fast_stats()["tile_maps"] - before == built, (N, options)
+        assert_agrees(got, carve_reference(*args), problem)
 
 
 def test_fast_front_accepts_the_loose_forms():
