@@ -58,7 +58,7 @@ cdef extern from "_carve_simd.h" nogil:
                      uint8_t *acc, int32_t *sat_row)
     void cd_sat_columns(int32_t *sat, int bw, int bh)
     void cd_brick_states(const double *coef, int V, int N, int BK, int i0, int i1, int j0, int j1,
-                         int W, int H, const int32_t *const *sat, const int *bands,
+                         int W, int H, int spare, const int32_t *const *sat, const int *bands,
                          double *pts, uint8_t *state)
     void cd_carve_column(const cd_u8_job *job, int i0, int i1, int j0, int j1,
                          const uint8_t *state, float *out, int32_t *scratch, double *q,
@@ -262,7 +262,7 @@ cdef void _column_item(void *p, int task, char *s) noexcept nogil:
     cdef int j0 = (task % c.NBj) * c.Bj
     cdef int i1 = min(i0 + c.Bi, c.N)
     cdef int j1 = min(j0 + c.Bj, c.N)
-    cd_brick_states(c.coef, c.V, c.N, c.job.BK, i0, i1, j0, j1, c.W, c.H,
+    cd_brick_states(c.coef, c.V, c.N, c.job.BK, i0, i1, j0, j1, c.W, c.H, c.job.gather,
                     c.sat if c.cull else NULL, c.bands, <double *>(s + c.o_pts),
                     <uint8_t *>(s + c.o_state))
     cd_carve_column(c.job, i0, i1, j0, j1, <uint8_t *>(s + c.o_state), c.out,

@@ -84,7 +84,7 @@ static CD_VBMI_TARGET void cd_row_u8_gather(const float *qf, int nviews, int n,
             }
             const __m512i idx = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_cvttps_epi32(w), width),
                                                  _mm512_cvttps_epi32(u));
-            const __m512i q = cd_gather_px(ims[v], W, H, idx, need);
+            const __m512i q = cd_gather_px(ims[v], W, H, idx, need, 1);
             p = v ? _mm512_mask_min_epu32(p, need, p, q) : q;
             need = _mm512_mask_test_epi32_mask(need, p, p);
         }

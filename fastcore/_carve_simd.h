@@ -186,14 +186,16 @@ static inline int cd_corner_box(const double *coef, int i0, int i1, int j0, int 
 }
 
 /* Pixel range (c0, c1, r0, r1), inclusive, of a box with one pixel of margin.
- * Returns 0 when it misses the image, 2 when it lies entirely inside (no clipping was
- * needed: every voxel in the box projects at least a pixel inside), else 1 (clipped). */
-static inline int cd_box_pixels(const double *box, int W, int H, int *px)
+ * Returns 0 when it misses the image, 2 when it lies entirely inside with `spare` more rows
+ * free below it (no clipping was needed: every voxel in the box projects at least a pixel
+ * inside; with spare = 1 also above the last two rows, so that a float32 rounding of its
+ * pixel by one still leaves 4 bytes of image from it for a gather), else 1 (clipped). */
+static inline int cd_box_pixels(const double *box, int W, int H, int spare, int *px)
 {
     const double c0 = floor(box[0] + 0.5) - 1.0, c1 = floor(box[1] + 0.5) + 1.0;
     const double r0 = floor(box[2] + 0.5) - 1.0, r1 = floor(box[3] + 0.5) + 1.0;
     if (!(c1 >= 0.0 && r1 >= 0.0 && c0 <= W - 1.0 && r0 <= H - 1.0)) return 0;
-    const int inside = c0 >= 0.0 && r0 >= 0.0 && c1 <= W - 1.0 && r1 <= H - 1.0;
+    const int inside = c0 >= 0.0 && r0 >= 0.0 && c1 <= W - 1.0 && r1 <= H - 1.0 - spare;
     px[0] = c0 < 0.0 ? 0 : (int)c0;
     px[1] = c1 > W - 1.0 ? W - 1 : (int)c1;
     px[2] = r0 < 0.0 ? 0 : (int)r0;
@@ -211,7 +213,7 @@ static inline int cd_grid_band(const double *coef, int N, int W, int H, int *ban
     const int TW = (W + CD_TILE - 1) / CD_TILE, TH = (H + CD_TILE - 1) / CD_TILE;
     band[0] = 0; band[1] = TW; band[2] = 0; band[3] = TH;
     if (!cd_corner_box(coef, 0, N - 1, 0, N - 1, 0, N - 1, box)) return 1;
-    if (!cd_box_pixels(box, W, H, px)) return 0;
+    if (!cd_box_pixels(box, W, H, 0, px)) return 0;
     band[0] = px[0] / CD_TILE; band[1] = px[1] / CD_TILE + 1;
     band[2] = px[2] / CD_TILE; band[3] = px[3] / CD_TILE + 1;
     return 1;
@@ -279,13 +281,13 @@ static inline int32_t cd_sat_query(const int32_t *sat, const int *band, const in
 /* Brick states of one brick column (voxels i0..i1-1, j0..j1-1, every k; bricks of BK along k):
  * state[kb] = 0 when some view sees brick kb only on zero pixels (judged only when sat is
  * not NULL) or off the image,
- * 1 when every view sees all of it at least a pixel inside the image, with depths within a
- *   factor 100 of each other (float32 rounding then stays far below a pixel: no row clipping
- *   and no index clamps needed),
+ * 1 when every view sees all of it at least a pixel inside the image (and `spare` more rows
+ *   above its last), with depths within a factor 100 of each other (float32 rounding then
+ *   stays far below a pixel: no row clipping and no index clamps needed),
  * 2 otherwise (live, rows must be clipped to their analytic intervals).
  * pts: scratch of 4 * (NK + 1) * 3 doubles. */
 static void cd_brick_states(const double *coef, int V, int N, int BK, int i0, int i1, int j0, int j1,
-                            int W, int H, const int32_t *const *sat, const int *bands,
+                            int W, int H, int spare, const int32_t *const *sat, const int *bands,
                             double *pts, uint8_t *state)
 {
     const int NK = (N + BK - 1) / BK;
@@ -326,7 +328,7 @@ static void cd_brick_states(const double *coef, int V, int N, int BK, int i0, in
                 box[3] = p[1] > box[3] ? p[1] : box[3];
             }
             if (!front) { state[kb] = 2; continue; }     /* straddles the camera plane: no claim */
-            const int where = cd_box_pixels(box, W, H, px);
+            const int where = cd_box_pixels(box, W, H, spare, px);
             if (where == 0 || (sat && cd_sat_query(sat[v], bands + 4 * v, px) == 0))
                 state[kb] = 0;
             else if (where == 1 || zmin < 0.01 * zmax)

@@ -26,7 +26,7 @@
  * different pixel than the scalar path only within a few 1e-4 px of a pixel boundary, as
  * between any two backends (9e-5 of the dense bench scene's voxels at 256^3).
  * Callers only pass state-1 bricks (in front of every view, at least a pixel inside every
- * image): no clamps are needed.
+ * image, and when gathering above its last two rows): no clamps are needed.
  */
 #ifndef CAMDECK_CARVE_VBMI_H
 #define CAMDECK_CARVE_VBMI_H
@@ -68,11 +68,19 @@ static inline CD_VBMI_TARGET __m512i cd_vbmi_scalar(const uint8_t *im, int W, __
 }
 
 /* The pixels at idx in the lanes of `lanes` (others 0) by one AVX-512 gather: each lane's
- * pixel is the low byte of a 32-bit load at its index, so a lane within 3 bytes of the
- * image's end (its last pixels) is left out of the gather and read alone. */
-static inline CD_VBMI_TARGET __m512i cd_gather_px(const uint8_t *im, int W, int H, __m512i idx,
-                                                  __mmask16 lanes)
+ * pixel is the low byte of a 32-bit load at its index.  edge: a lane may be within 3 bytes of
+ * the image's end (its last pixels); such a lane is left out of the gather and read alone.
+ * Without edge the caller guarantees every index is at most W * H - 4 (tiles read by gathers
+ * take bricks above the image's last two rows: cd_brick_states' spare row); the indices are
+ * clamped there all the same, so that no mistake in that reasoning can read past the image. */
+static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_gather_px(const uint8_t *im, int W, int H, __m512i idx,
+                                                            __mmask16 lanes, const int edge)
 {
+    if (!edge) {
+        idx = _mm512_min_epu32(idx, _mm512_set1_epi32(W * H - 4));
+        const __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, idx, im, 1);
+        return _mm512_and_si512(q, _mm512_set1_epi32(255));
+    }
     const __mmask16 tail = _mm512_mask_cmpgt_epi32_mask(lanes, idx, _mm512_set1_epi32(W * H - 4));
     __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes & ~tail, idx, im, 1);
     q = _mm512_and_si512(q, _mm512_set1_epi32(255));
@@ -103,7 +111,7 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im,
     const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(y, r));
     if (gather)
         return cd_gather_px(im, W, H, _mm512_add_epi32(_mm512_mullo_epi32(row, _mm512_set1_epi32(W)), col),
-                            need);
+                            need, 0);   /* a pixel inside the image: at most W * H - W - 2 */
     int cmin, rmin;
     if (li == 16) {         /* one line of voxels: its ends (lanes 0 and 15) */
         const int c0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(col));
