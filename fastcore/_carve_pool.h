@@ -12,7 +12,8 @@
  * have returned.  Items are claimed one at a time from a 64-bit word (job generation << 32 |
  * next item), so a helper still holding an older job's parameters can never claim an item
  * of a newer job.  Each thread passes fn its own scratch of scratch_bytes (16-byte aligned).
- * Idle helpers sleep on a condition variable (no spinning: the CPU is shared).
+ * Idle helpers sleep on a condition variable (no spinning: the CPU is shared), and are kept
+ * off the CPU the caller last posted a job from (cd_pool_keep_off_caller).
  * A second caller while the pool is busy, or a helper that cannot start: the items still
  * all run, on the callers.  A forked child rebuilds the pool at its first carve (its helpers
  * did not survive the fork; pthread_atfork clears what the fork may have caught mid-job).  Returns 0, or -1 when the caller's scratch cannot be allocated (then no
@@ -54,6 +55,7 @@ static long cd_pool_stats(int *helpers)
 }
 #else
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -74,6 +76,8 @@ typedef struct {
     _Atomic uint64_t next;          /* gen << 32 | next item */
     _Atomic int done;               /* items of the current job finished */
     _Atomic long helped;            /* items run by helpers in this process (for the tests) */
+    pthread_t threads[CD_POOL_MAX]; /* the helpers (for their CPU affinity) */
+    int caller_cpu;                 /* the CPU the helpers were last kept off (-1: none) */
     atomic_flag busy;               /* a caller owns the pool */
 } cd_pool_t;
 
@@ -108,6 +112,9 @@ static void cd_pool_work(unsigned gen, cd_item_fn fn, void *ctx, int n, char *sc
 static void *cd_pool_helper(void *arg)
 {
     const int w = (int)(intptr_t)arg;
+#if defined(__linux__)
+    pthread_setname_np(pthread_self(), "camdeck-carve");    /* as top -H and ps -L show it */
+#endif
     char *buf = NULL;
     size_t cap = 0;
     pthread_mutex_lock(&cd_pool.mu);
@@ -145,6 +152,24 @@ static void cd_pool_after_fork(void)
     atomic_flag_clear(&cd_pool.busy);
 }
 
+/* Under mu: keep the helpers off the CPU the caller runs on, when the process may use others.
+ * Why: beside a busy process on 2 cores, a helper woken onto the caller's CPU halves the
+ * caller's speed and holds its items while the caller waits; kept off it, the helper shares
+ * the busy process's CPU instead.  Done again only when the caller's CPU changes. */
+static void cd_pool_keep_off_caller(void)
+{
+#if defined(__linux__) && defined(CPU_SET)
+    const int cpu = sched_getcpu();
+    if (cpu < 0 || cpu == cd_pool.caller_cpu || cpu >= CPU_SETSIZE) return;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return;
+    CPU_CLR(cpu, &set);
+    if (CPU_COUNT(&set) == 0) return;       /* one CPU to run on: nothing to keep off */
+    for (int w = 0; w < cd_pool.nworkers; ++w) pthread_setaffinity_np(cd_pool.threads[w], sizeof set, &set);
+    cd_pool.caller_cpu = cpu;
+#endif
+}
+
 /* Under mu: (re)build the pool in this process; start helpers up to `want`. */
 static void cd_pool_grow(int want)
 {
@@ -164,6 +189,8 @@ static void cd_pool_grow(int want)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         pthread_attr_destroy(&attr);
         if (rc != 0) break;                          /* fewer helpers; the caller does the rest */
+        cd_pool.threads[cd_pool.nworkers] = th;
+        cd_pool.caller_cpu = -1;                     /* the new helper may run anywhere yet */
         ++cd_pool.nworkers;
     }
 }
@@ -193,6 +220,7 @@ static int cd_pool_run(cd_item_fn fn, void *ctx, int n, size_t scratch_bytes, in
     }
     pthread_mutex_lock(&cd_pool.mu);
     cd_pool_grow(helpers);
+    cd_pool_keep_off_caller();
     const unsigned gen = cd_pool.gen + 1;
     cd_pool.fn = fn; cd_pool.ctx = ctx; cd_pool.n = n; cd_pool.helpers = helpers;
     cd_pool.scratch_bytes = scratch_bytes;

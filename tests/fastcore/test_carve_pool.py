@@ -1,10 +1,14 @@
 """The uint8 kernel's thread pool (fastcore/_carve_pool.h): no end barrier, so it is checked
 for what a barrier used to guarantee. Every voxel is written exactly as one thread writes it,
 whatever the thread count; helpers really take items; a forked child starts its own helpers
-and is not stuck on the parent's; two callers at once both get the whole grid."""
+and is not stuck on the parent's; two callers at once both get the whole grid; helpers are
+kept off the caller's CPU."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import pathlib
+import sys
 import threading
 import time
 
@@ -56,6 +60,37 @@ def test_helpers_take_items(frame):
         carve(ims, coef, 160, 4)
     helpers, items = _carve.pool_stats()
     assert helpers >= 3 and items > before
+
+
+def helper_cpus() -> list[set[int]]:
+    """The CPUs each of this process's carve helpers may run on (Linux: /proc)."""
+    found = []
+    for task in pathlib.Path("/proc/self/task").iterdir():
+        if (task / "comm").read_text().strip() == "camdeck-carve":
+            status = (task / "status").read_text()
+            listed = next(line.split(":", 1)[1].strip() for line in status.splitlines()
+                          if line.startswith("Cpus_allowed_list"))
+            cpus = set()
+            for part in listed.split(","):
+                lo, _, hi = part.partition("-")
+                cpus.update(range(int(lo), int(hi or lo) + 1))
+            found.append(cpus)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread names and affinity: Linux")
+def test_helpers_are_kept_off_the_callers_cpu(frame):
+    """Beside a busy process a helper on the caller's CPU would halve the caller's speed; so each
+    helper may run on every CPU the caller may use but the one it posted the job from."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("this process may use one CPU: there is nothing to keep the helpers off")
+    ims, f = frame
+    carve(ims, coefficients(f, 96), 96, 2)
+    cpus = helper_cpus()
+    assert cpus, "the helpers are named camdeck-carve"
+    for helper in cpus:
+        assert helper < allowed and len(allowed - helper) == 1, (helper, allowed)
 
 
 def _child(conn, ims, coef, N):
