@@ -456,7 +456,7 @@ typedef struct {
     int fast;                       /* state-1 bricks go through cd_vbmi_tiles (B = BK = 16) */
     int li;                         /* ... with vectors of li voxels along i (16, 8 or 4) */
     int fast_nt;                    /* ... with streaming stores (grid 64-byte aligned) */
-    int gather;                     /* row segments go through cd_row_u8_gather */
+    int gather;                     /* pixels read by gathers: tiles 16 along i, rows by cd_row_u8_gather */
     int lut255;                     /* lut[p] == float32(p) / 255 (cd_lut_is_255) */
 } cd_u8_job;
 

@@ -14,9 +14,9 @@ import pytest
 
 from camdeck.fastcore.reference import carve_reference
 from camdeck.fastcore.validation import U8_TO_FLOAT, check_carve_inputs
-from tests.fastcore.test_backends import assert_agrees, blob_views
+from tests.fastcore.test_backends import assert_agrees
 from tests.fastcore.test_kernel import kernel
-from tests.fastcore.test_kernel_vbmi import against_a_guard_page, bench_args, reads_during
+from tests.fastcore.test_kernel_vbmi import against_a_guard_page, bench_args, reads_during, scene_args
 
 from camdeck.fastcore import _carve  # the built extension: a missing build must fail, not skip
 
@@ -40,13 +40,7 @@ def test_gathers_are_the_default_exactly_on_intel_cpus_without_the_gds_mitigatio
 def test_rows_by_gathers_match_reference(case, N):
     """fast=0: every live row goes through cd_row_u8_gather, 16 voxels along k at a time (N = 33
     and 49 leave tails of 1 voxel); "border" clips rows at the image border (clamped reads)."""
-    if case == "bench":
-        args = bench_args(N)
-    else:
-        n_views = {"two": 2, "three": 3, "one": 1, "border": 2}[case]
-        images, K, R, t = blob_views(n_views, size=(203, 151), spread_deg=25, seed=5)
-        extent = 2.4 if case == "border" else 1.4
-        args = (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
+    args = scene_args(case, N)
     (got, problem), counts = reads_during(lambda: kernel(args, fast=0, reads=1))
     want = carve_reference(*args)
     assert 0 < np.count_nonzero(want) < want.size

@@ -53,19 +53,23 @@ def bench_args(N):
     return (frame.images, frame.K, frame.R, frame.t, N, 1.0 / N, tuple(frame.grid_center))
 
 
+def scene_args(case, N):
+    """carve() arguments: "bench" (bench_args), or 1-3 blob views ("one", "two", "three");
+    "border": a grid larger than the views' field (8 % of it outside view 0), so bricks at its
+    edges are clipped by the image border (the row path), the middle tiled."""
+    if case == "bench":
+        return bench_args(N)
+    n_views = {"two": 2, "three": 3, "one": 1, "border": 2}[case]
+    images, K, R, t = blob_views(n_views, size=(203, 151), spread_deg=25, seed=5)
+    extent = 2.4 if case == "border" else 1.4
+    return (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
+
+
 @pytest.mark.parametrize("reads", [0, 1])
 @pytest.mark.parametrize("case", ["bench", "two", "three", "one", "border"])
 @pytest.mark.parametrize("N", [33, 48, 64, 80])
 def test_windowed_path_matches_reference(case, N, reads):
-    if case == "bench":
-        args = bench_args(N)
-    else:
-        n_views = {"two": 2, "three": 3, "one": 1, "border": 2}[case]
-        images, K, R, t = blob_views(n_views, size=(203, 151), spread_deg=25, seed=5)
-        # "border": a grid larger than the views' field (8 % of it outside view 0), so bricks at
-        # its edges are clipped by the image border (the scalar path), the middle windowed
-        extent = 2.4 if case == "border" else 1.4
-        args = (images, K, R, t, N, extent / N, (0.03, -0.02, 0.01))
+    args = scene_args(case, N)
     before = _carve.fast_stats()["tiles"]
     got, problem = kernel(args, fast=1, reads=reads)
     assert not np.isnan(got).any(), "every voxel is written"
@@ -92,11 +96,7 @@ def test_every_vector_shape_matches_reference(lanes, case, N):
     the bench geometry is 1080p's at 128^3: 16 voxels along i span about 80 px (scalar loads),
     8 at two j's fit three rows (read as three, to spare a branch). N = 43: the last brick column
     has 3 j's, so one is left over from whole groups; k runs end in tails."""
-    if case == "bench":
-        args = bench_args(N)
-    else:
-        images, K, R, t = blob_views(2, size=(203, 151), spread_deg=25, seed=5)
-        args = (images, K, R, t, N, 2.4 / N, (0.03, -0.02, 0.01))
+    args = scene_args(case, N)
     (got, problem), reads = reads_during(lambda: kernel(args, fast=1, lanes=lanes, reads=0))
     assert not np.isnan(got).any(), "every voxel is written"
     assert_agrees(got, carve_reference(*args), problem)
