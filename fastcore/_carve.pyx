@@ -86,8 +86,8 @@ cdef long STREAM_TILE_BYTES = 2 << 20
 # Tile maps are built (cull=-1) for grids with at least this many voxels per 8x8-pixel tile
 # under the grid: 2 per pixel.  On the dense and lab bench scenes, 2 threads (docs/design.md,
 # "When to build the tile maps"): 0.2 voxels per pixel at 64^3 and 0.65 at 96^3, where the maps
-# cost 12-44 %; 1.5 at 128^3, within 5 %; 3 at 160^3, within 5 % the other way; 12 at 256^3,
-# where they save 23-28 %.
+# cost 12-44 %; 1.5 at 128^3, within 5 %; 3 at 160^3, 4.7 % slower on the dense scene and 3 %
+# faster on the lab one; 12 at 256^3, where they save 23-28 %.
 cdef long CULL_VOXELS_PER_TILE = 128
 
 
@@ -318,9 +318,10 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     reads: how pixels are read (_carve_gather.h): 1 = AVX-512 gathers (the tiles' vectors are
         then 16 along i, and lanes is ignored; other rows 16 along k at a time), 0 = 64-byte
         windows in the tiles and scalar loads elsewhere, -1 = gathers where gathers_default().
-    The result does not depend on brick, brick_k, stream, cull, fast or the thread count, except
-    that a voxel whose projection lies within a few 1e-4 px of a pixel boundary may round the
-    other way (with the windowed path: 9e-5 of the dense bench scene's voxels at 256^3).
+    The result does not depend on brick, brick_k, stream, cull, fast, lanes, reads or the thread
+    count, except that a voxel whose projection lies within a few 1e-4 px of a pixel boundary
+    may round the other way (with the windowed path: 9e-5 of the dense bench scene's voxels at
+    256^3).
     Threads: the caller and num_threads - 1 helpers of _carve_pool.h, which has no end barrier
     (a helper descheduled by a busy process is not waited for unless it holds an item).
     """
@@ -343,10 +344,11 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef int fits
     cdef bint gather = cd_gather_usable() if reads < 0 else (reads == 1 and cd_vbmi_usable())
     if (fast not in (-1, 0, 1) or lut.shape[0] < 256 or lanes not in (0, 4, 8, 16)
-            or reads not in (-1, 0, 1)):
+            or reads not in (-1, 0, 1) or cull not in (-1, 0, 1)):
         free(bands); free(row_start); free(ims); free(sat)
         raise ValueError(f"fast={fast} (-1, 0 or 1), lanes={lanes} (0, 4, 8 or 16), "
-                         f"reads={reads} (-1, 0 or 1), lut of {lut.shape[0]} (256 entries)")
+                         f"reads={reads} (-1, 0 or 1), cull={cull} (-1, 0 or 1), "
+                         f"lut of {lut.shape[0]} (256 entries)")
     if bands == NULL or row_start == NULL or ims == NULL or sat == NULL:
         free(bands); free(row_start); free(ims); free(sat)
         raise MemoryError()

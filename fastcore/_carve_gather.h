@@ -3,9 +3,9 @@
  * Included by _carve_simd.h after _carve_vbmi.h (which defines CD_VBMI, CD_VBMI_TARGET,
  * cd_vbmi_usable and cd_gather_px, the gather itself).
  *
- * Where cd_gather_usable (an Intel CPU with the windowed path's AVX-512, and without the
- * microcode mitigation for Gather Data Sampling, which makes a gather cost several times its
- * scalar loads), the kernel reads pixels by gathers:
+ * Where cd_gather_usable (an Intel CPU with the windowed path's AVX-512 whose kernel reports
+ * no mitigation for Gather Data Sampling, which makes a gather cost several times its scalar
+ * loads), the kernel reads pixels by gathers:
  *   - bricks every view sees well inside its image go through cd_vbmi_tiles as tiles of 16
  *     vectors of 16 voxels along i, each read by one gather per view, whatever the grid size
  *     (along i the 16 pixels share two or three cache lines, so a tile's loads mostly hit L1);
@@ -14,9 +14,9 @@
  *     branch and lut load per voxel and view.
  * Why Intel only: on the Intel Xeon this was measured on (one thread, dense bench scene, each
  * build in its own process), gathering every vector took 0.83-0.89x the windowed path's time
- * at 64^3-256^3 (docs/design.md, "Pixel reads by gathers").  The windowed path was measured
- * against scalar loads on AMD Zen 4, where AVX-512 gathers along i have not been timed; there
- * the kernel does what it did before.
+ * at 64^3-256^3 (docs/design.md, "Pixel reads by gathers").  On AMD Zen 4 AVX-512 gathers
+ * along k measured 1.43-1.56x the scalar loads' time (_carve_simd.h), gathers along i have not
+ * been timed, and the windowed path was measured; there the kernel does what it did before.
  *
  * Arithmetic as the windowed path's: 1/z is vrcp14ps with one Newton step and the projections
  * are fmas, so a voxel may pick another pixel than cd_row_u8 within a few 1e-4 px of a pixel
@@ -31,20 +31,22 @@
 static long cd_gather_rows = 0;
 
 #ifdef CD_VBMI
-/* 1 when the kernel reads pixels by gathers by default (see above).  Asked once per process. */
+/* 1 when the kernel reads pixels by gathers by default (see above): the kernel's own report
+ * (Linux 6.5+) says "Not affected" or "Vulnerable" (no mitigation); a mitigation, a state
+ * this code does not know, or no report (older kernels, where microcode may mitigate
+ * unannounced; other systems) keeps the windows.  Asked once per process. */
 static int cd_gather_usable(void)
 {
     static int known = -1;
     if (known < 0) {
-        int ok = cd_vbmi_usable() && __builtin_cpu_is("intel");
+        int ok = 0;
 #ifdef __linux__
-        if (ok) {
+        if (cd_vbmi_usable() && __builtin_cpu_is("intel")) {
             FILE *fh = fopen("/sys/devices/system/cpu/vulnerabilities/gather_data_sampling", "r");
             if (fh) {
                 char line[96] = {0};
-                if (fgets(line, sizeof line, fh) && strncmp(line, "Not affected", 12) != 0
-                    && strncmp(line, "Vulnerable", 10) != 0)
-                    ok = 0;         /* "Mitigation: Microcode", or a state this code does not know */
+                ok = fgets(line, sizeof line, fh) != NULL && (strncmp(line, "Not affected", 12) == 0
+                                                           || strncmp(line, "Vulnerable", 10) == 0);
                 fclose(fh);
             }
         }

@@ -112,7 +112,7 @@ static void cd_pool_work(unsigned gen, cd_item_fn fn, void *ctx, int n, char *sc
 static void *cd_pool_helper(void *arg)
 {
     const int w = (int)(intptr_t)arg;
-#if defined(__linux__)
+#if defined(__linux__) && defined(_GNU_SOURCE)
     pthread_setname_np(pthread_self(), "camdeck-carve");    /* as top -H and ps -L show it */
 #endif
     char *buf = NULL;
@@ -158,7 +158,7 @@ static void cd_pool_after_fork(void)
  * the busy process's CPU instead.  Done again only when the caller's CPU changes. */
 static void cd_pool_keep_off_caller(void)
 {
-#if defined(__linux__) && defined(CPU_SET)
+#if defined(__linux__) && defined(CPU_SET) && !defined(__ANDROID__)
     const int cpu = sched_getcpu();
     if (cpu < 0 || cpu == cd_pool.caller_cpu || cpu >= CPU_SETSIZE) return;
     cpu_set_t set;

@@ -2,8 +2,8 @@
  *
  * Plain C99 that compiles and auto-vectorises with baseline flags (SSE2 on x86-64, NEON on
  * aarch64); no -march and no intrinsics beyond SSE2 streaming stores, except in
- * _carve_vbmi.h (AVX-512 VBMI, with its own target attribute, run only where the CPU has
- * it).  On x86-64 Linux with GCC >= 11 the vectorisable loops also get `target_clones` for
+ * _carve_vbmi.h and _carve_gather.h (AVX-512, with their own target attribute, run only where
+ * the CPU has it).  On x86-64 Linux with GCC >= 11 the vectorisable loops also get `target_clones` for
  * x86-64-v3 (AVX2) and v4 (AVX-512): the loader picks the widest the CPU has, so the binary
  * stays portable.  Every path here uses the same float32 arithmetic in the same order
  * (-ffp-contract=off), so every machine picks the same pixels; the windowed path's grids
@@ -26,10 +26,13 @@
  * Tried and dropped (slower in wall time on x86-64, though they execute fewer instructions):
  * AVX2 gathers for the pixel loads (and for the 1/255 LUT) -- plain loads win, and by far
  * on CPUs with the gather-data-sampling microcode mitigation; finer bricks (4 x 4 x 8);
- * skipping the tile maps for small grids.
+ * skipping the tile maps for small grids (then; with issue 16's faster reads they cost more
+ * than they save below 2 voxels a pixel, so cull=-1 skips them there).
  * Also tried (issue 16, on the 2-core AMD EPYC (Zen 4) CI VM, dense scene, each against this
  * kernel in the same process, runs interleaved; ratio = median time / this kernel's):
- * - AVX-512 gathers of the pixels (aligned 32-bit words) and of the LUT: 1.43-1.56x slower;
+ * - AVX-512 gathers of the pixels (aligned 32-bit words) and of the LUT: 1.43-1.56x slower
+ *   (along k, in this file's rows; on an Intel Xeon, stop 24, gathers along i in the tiles beat
+ *   the windows, and are the default on Intel: _carve_gather.h);
  * - walking each brick column in k chunks of 32/64/128 voxels, all its rows per chunk, so the
  *   pixels a chunk touches stay in L1: 1.07-1.12 / 1.02-1.03 / 0.99-1.02 (no gain);
  * - a branchless, 4x unrolled two-view loop: 1.10-1.24x slower;
@@ -386,7 +389,8 @@ static void cd_project_row_f(const float *f, int n, int W, int H, int32_t *idx, 
 /* A row segment of n voxels, out[m] = lut[min over views of the pixel]: every view
  * projected in a vectorised pass into scratch (nviews * stride int32, stride >= n), then
  * per voxel the pixel loads, later views only while the minimum is non-zero (plain loads
- * beat AVX2 gathers here, and on CPUs with the gather microcode mitigation by far). */
+ * beat AVX2 gathers here, and on CPUs with the gather microcode mitigation by far; where
+ * cd_gather_usable, cd_row_u8_gather takes its place). */
 static void cd_row_u8(const float *qf, int nviews, int n, const uint8_t *const *ims, int W, int H,
                       const float *lut, float *out, int32_t *scratch, int stride, int clamp)
 {

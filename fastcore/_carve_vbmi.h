@@ -6,7 +6,8 @@
  * is 0 and nothing here is compiled.
  *
  * Why: the scalar path pays about two loads and a branch per voxel and view to read pixels,
- * and gathers are no faster on the CPUs measured (issue 16).  When the grid's i axis runs
+ * and gathers along k were no faster on the AMD Zen 4 measured (issue 16; Intel CPUs gather
+ * the tiles' vectors along i instead, see _carve_gather.h).  When the grid's i axis runs
  * along image rows (a rig whose x axis is the baseline), 16 voxels i0..i0+15 of one (j, k)
  * land within a few dozen bytes of one or two image rows.  Then two 64-byte loads and one
  * byte permute (vpermi2b) read all 16 pixels.  So a tile of 16 (i) x 16 (k) voxels at one j is
@@ -111,7 +112,7 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im,
     const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(y, r));
     if (gather)
         return cd_gather_px(im, W, H, _mm512_add_epi32(_mm512_mullo_epi32(row, _mm512_set1_epi32(W)), col),
-                            need, 0);   /* a pixel inside the image: at most W * H - W - 2 */
+                            need, 0);   /* at most W * H - W - 1 (the spare row), even rounded */
     int cmin, rmin;
     if (li == 16) {         /* one line of voxels: its ends (lanes 0 and 15) */
         const int c0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(col));

@@ -150,6 +150,8 @@ def test_auto_choice_and_refusals():
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, fast=1, lanes=5)
     with pytest.raises(ValueError, match="reads=2"):
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, reads=2)
+    with pytest.raises(ValueError, match="cull=2"):
+        _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT, 1, cull=2)
     with pytest.raises(ValueError, match="lut of 100"):       # the kernel reads lut[0..255]
         _carve.carve_u8(problem.images, coef, out, U8_TO_FLOAT[:100].copy(), 1)
     # a lut that is not p / 255: the path is not taken (it computes p / 255 itself)
