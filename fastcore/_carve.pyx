@@ -342,6 +342,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     cdef int32_t *sat_data = NULL
     cdef bint sees = True
     cdef int fits
+    cdef bint lut255 = lut.shape[0] >= 256 and cd_lut_is_255(&lut[0])
     cdef bint gather = cd_gather_usable() if reads < 0 else (reads == 1 and cd_vbmi_usable())
     if (fast not in (-1, 0, 1) or lut.shape[0] < 256 or lanes not in (0, 4, 8, 16)
             or reads not in (-1, 0, 1) or cull not in (-1, 0, 1)):
@@ -356,7 +357,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     fits = 16 if gather else (windows_fit(coef, N) if fast != 0 and lanes == 0 else lanes)
     if fast < 0:
         fast = brick == 0 and brick_k == 0 and N >= 32 and fits > 0
-    if not (V <= 8 and cd_vbmi_usable() and cd_lut_is_255(&lut[0])):
+    if not (V <= 8 and cd_vbmi_usable() and lut255):
         fast = 0
     if fast:
         B = 16; BK = 16
@@ -390,7 +391,7 @@ def carve_u8(list images, const double[:, ::1] coef, float[:, :, ::1] out,
     job.fast = fast
     job.li = fits if fits > 0 else 16
     job.gather = gather
-    job.lut255 = cd_lut_is_255(&lut[0])
+    job.lut255 = lut255
     # whole-tile rows are 64-byte pieces: streamed only when they start on a cache line
     job.fast_nt = (N % 16 == 0 and (<size_t>&out[0, 0, 0]) % 64 == 0
                    and (stream if stream >= 0 else <long>N * N * N * 4 > STREAM_TILE_BYTES))

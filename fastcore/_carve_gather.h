@@ -62,8 +62,6 @@ static CD_VBMI_TARGET void cd_row_u8_gather(const float *qf, int nviews, int n,
                                             const uint8_t *const *ims, int W, int H,
                                             const float *lut, int lut255, float *out, int clamp)
 {
-    const __m512 c_hi = _mm512_set1_ps(1.0f / 255.0f);
-    const __m512 c_lo = _mm512_set1_ps((float)(1.0 / 255.0 - (double)(1.0f / 255.0f)));
     const __m512 zero = _mm512_setzero_ps();
     const __m512 wmax = _mm512_set1_ps((float)(W - 1)), hmax = _mm512_set1_ps((float)(H - 1));
     const __m512 ramp = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -76,8 +74,7 @@ static CD_VBMI_TARGET void cd_row_u8_gather(const float *qf, int nviews, int n,
         for (int v = 0; v < nviews && need; ++v) {
             const float *f = qf + 6 * v;
             const __m512 z = _mm512_fmadd_ps(k, _mm512_set1_ps(f[5]), _mm512_set1_ps(f[2]));
-            const __m512 r0 = _mm512_rcp14_ps(z);
-            const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(z, r0, _mm512_set1_ps(2.0f)));
+            const __m512 r = cd_recip(z);
             __m512 u = _mm512_mul_ps(_mm512_fmadd_ps(k, _mm512_set1_ps(f[3]), _mm512_set1_ps(f[0])), r);
             __m512 w = _mm512_mul_ps(_mm512_fmadd_ps(k, _mm512_set1_ps(f[4]), _mm512_set1_ps(f[1])), r);
             if (clamp) {    /* as cd_project_body: NaN and below 0 to 0, then the image's last */
@@ -91,8 +88,7 @@ static CD_VBMI_TARGET void cd_row_u8_gather(const float *qf, int nviews, int n,
             need = _mm512_mask_test_epi32_mask(need, p, p);
         }
         if (lut255) {
-            const __m512 pf = _mm512_cvtepi32_ps(p);
-            _mm512_mask_storeu_ps(out + m, lanes, _mm512_fmadd_ps(pf, c_hi, _mm512_mul_ps(pf, c_lo)));
+            _mm512_mask_storeu_ps(out + m, lanes, cd_over_255(p));
         } else {
             _mm512_mask_storeu_ps(out + m, lanes, _mm512_mask_i32gather_ps(zero, lanes, p, lut, 4));
         }

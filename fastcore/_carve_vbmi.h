@@ -68,6 +68,21 @@ static inline CD_VBMI_TARGET __m512i cd_vbmi_scalar(const uint8_t *im, int W, __
     return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)px));
 }
 
+/* 1 / z as the path computes it: vrcp14ps and one Newton step. */
+static inline CD_VBMI_TARGET __m512 cd_recip(__m512 z)
+{
+    const __m512 r0 = _mm512_rcp14_ps(z);
+    return _mm512_mul_ps(r0, _mm512_fnmadd_ps(z, r0, _mm512_set1_ps(2.0f)));
+}
+
+/* float32(p) / 255 for every p in 0..255, as fma(p, c_hi, p * c_lo) (no divide). */
+static inline CD_VBMI_TARGET __m512 cd_over_255(__m512i p)
+{
+    const __m512 pf = _mm512_cvtepi32_ps(p);
+    return _mm512_fmadd_ps(pf, _mm512_set1_ps(1.0f / 255.0f),
+                           _mm512_mul_ps(pf, _mm512_set1_ps((float)(1.0 / 255.0 - (double)(1.0f / 255.0f)))));
+}
+
 /* The pixels at idx in the lanes of `lanes` (others 0) by one AVX-512 gather: each lane's
  * pixel is the low byte of a 32-bit load at its index.  edge: a lane may be within 3 bytes of
  * the image's end (its last pixels); such a lane is left out of the gather and read alone.
@@ -106,8 +121,7 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET __m512i cd_vbmi_pixels(const uint8_t *im,
                                                               const int li, const int gather,
                                                               __mmask16 need, long *reads)
 {
-    const __m512 r0 = _mm512_rcp14_ps(z);
-    const __m512 r = _mm512_mul_ps(r0, _mm512_fnmadd_ps(z, r0, _mm512_set1_ps(2.0f)));
+    const __m512 r = cd_recip(z);
     const __m512i col = _mm512_cvttps_epi32(_mm512_mul_ps(x, r));
     const __m512i row = _mm512_cvttps_epi32(_mm512_mul_ps(y, r));
     if (gather)
@@ -208,8 +222,6 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
 {
     const int lj = 16 / li, nb = 16 / li;       /* j's per vector; vectors per 16 i's */
     const __m512d lo8 = _mm512_setr_pd(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m512 c_hi = _mm512_set1_ps(1.0f / 255.0f);
-    const __m512 c_lo = _mm512_set1_ps((float)(1.0 / 255.0 - (double)(1.0f / 255.0f)));
     __m512 off[8][4][3];        /* per view and i block: each lane's offset from voxel (i0, j) */
     long reads[3] = {0, 0, 0};  /* vector reads by kind (cd_fast_reads) */
     double sk[8][3];            /* steps along k of (x + z/2, y + z/2, z), per view */
@@ -258,8 +270,7 @@ static CD_ALWAYS_INLINE CD_VBMI_TARGET void cd_vbmi_tiles_li(
                         need = _mm512_test_epi32_mask(p, p);
                         if (!need) break;                              /* every voxel already 0 */
                     }
-                    const __m512 pf = _mm512_cvtepi32_ps(p);
-                    tile[kk] = _mm512_fmadd_ps(pf, c_hi, _mm512_mul_ps(pf, c_lo));
+                    tile[kk] = cd_over_255(p);
                 }
                 cd_vbmi_transpose(tile);
                 float *d = dst + (size_t)(ib * li) * si + (size_t)(j - j0) * sj + kt;
